@@ -1,0 +1,49 @@
+"""The lab's exceptions. The library raises these; only the CLI prints and exits."""
+
+from __future__ import annotations
+
+
+class LabError(Exception):
+    """Base of every error the lab reports to a user. ``exit_code`` is what the CLI returns."""
+
+    exit_code = 1
+
+
+class TopologyError(LabError):
+    """A topology file is invalid. Carries every problem found, each already located."""
+
+    exit_code = 2
+
+    def __init__(self, problems: list[str]) -> None:
+        self.problems = list(problems)
+        super().__init__("\n".join(self.problems))
+
+
+class UsageError(LabError):
+    """Bad command-line input."""
+
+    exit_code = 2
+
+
+class BackendUnavailable(LabError):
+    """A backend cannot be used here (no root, no engine, no image); the message says what to do."""
+
+
+class BackendError(LabError):
+    """A backend operation failed while bringing up, running on, or tearing down hosts."""
+
+
+class CommandTimeout(BackendError):
+    """A command on a node did not finish within its timeout."""
+
+
+class Interrupted(LabError):
+    """The run was stopped by a signal (SIGINT or SIGTERM); teardown has still run."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        import signal
+
+        name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {name}; the run was torn down")
+        self.exit_code = 130 if name == "SIGINT" else 1

@@ -1,0 +1,181 @@
+"""The validated topology: pure, immutable data. No I/O happens here.
+
+``lab.topology`` turns a YAML file into these objects (or reports every problem at
+once); everything after that — backends, session, scenarios — reads only these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+# Server programs of lab.programs a service may run, and the protocol each speaks.
+SERVER_PROGRAMS: Mapping[str, str] = {
+    "fork_server": "tcp",
+    "thread_server": "tcp",
+    "iterative_server": "tcp",
+    "dict_server": "tcp",
+    "udp_echo": "udp",
+}
+
+# Options a service may set, per program, mapped to the program's command-line flag.
+# A bool option becomes a bare flag when true; an int option becomes "flag value".
+SERVICE_OPTIONS: Mapping[str, Mapping[str, tuple[type, str]]] = {
+    "fork_server": {
+        "backlog": (int, "--backlog"),
+        "reuseaddr": (bool, "--reuseaddr"),
+        "no_reap": (bool, "--no-reap"),
+        "double_fork": (bool, "--double-fork"),
+    },
+    "thread_server": {"backlog": (int, "--backlog"), "reuseaddr": (bool, "--reuseaddr")},
+    "iterative_server": {"backlog": (int, "--backlog"), "reuseaddr": (bool, "--reuseaddr")},
+    "dict_server": {"backlog": (int, "--backlog"), "reuseaddr": (bool, "--reuseaddr")},
+    "udp_echo": {},
+}
+
+OptionValue = int | bool
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    subnet: IPv4Network
+
+
+@dataclass(frozen=True)
+class Interface:
+    """A node's attachment to a network. The interface's name on the node is the backend's."""
+
+    network: str
+    address: IPv4Address
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    interfaces: tuple[Interface, ...]
+    router: bool = False
+    gateway: IPv4Address | None = None
+
+    def address_on(self, network: str) -> IPv4Address | None:
+        for iface in self.interfaces:
+            if iface.network == network:
+                return iface.address
+        return None
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        return tuple(i.network for i in self.interfaces)
+
+
+@dataclass(frozen=True)
+class Service:
+    """A server program running on a node for the whole run."""
+
+    name: str
+    node: str
+    program: str
+    port: int
+    options: tuple[tuple[str, OptionValue], ...] = ()
+
+    @property
+    def protocol(self) -> str:
+        return SERVER_PROGRAMS[self.program]
+
+    def args(self) -> list[str]:
+        """The program's command-line arguments (after ``-m lab.programs.<program>``)."""
+        argv = ["server"] if self.program == "udp_echo" else []
+        argv += ["--host", "0.0.0.0", "--port", str(self.port)]
+        flags = SERVICE_OPTIONS[self.program]
+        for key, value in self.options:
+            _, flag = flags[key]
+            if isinstance(value, bool):
+                if value:
+                    argv.append(flag)
+            else:
+                argv += [flag, str(value)]
+        return argv
+
+    def option(self, key: str) -> OptionValue | None:
+        return dict(self.options).get(key)
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Clients on some nodes talk to one service; what they must get back is checked."""
+
+    name: str
+    service: str
+    clients: tuple[str, ...]
+    send: tuple[str, ...]
+    expect: tuple[str, ...]
+    concurrency: int = 1
+    hold: float = 0.0
+    half_close: bool = False
+
+    @property
+    def connections_per_node(self) -> int:
+        return self.concurrency
+
+    @property
+    def total_connections(self) -> int:
+        return self.concurrency * len(self.clients)
+
+
+@dataclass(frozen=True)
+class Capture:
+    enabled: bool = True
+    snaplen: int = 262144
+    filter: str = ""
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    networks: tuple[Network, ...]
+    nodes: tuple[Node, ...]
+    services: tuple[Service, ...] = ()
+    scenarios: tuple[Scenario, ...] = ()
+    capture: Capture = field(default_factory=Capture)
+    description: str = ""
+    source: Path | None = None
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def network(self, name: str) -> Network:
+        for n in self.networks:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def service(self, name: str) -> Service:
+        for s in self.services:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def target_address(self, service: Service, client: str) -> IPv4Address:
+        """The server address a client node uses: on a shared network if there is one,
+        else the server's first address (reached through the client's gateway)."""
+        server = self.node(service.node)
+        for net in self.node(client).networks:
+            addr = server.address_on(net)
+            if addr is not None:
+                return addr
+        return server.interfaces[0].address
+
+    def gateway_network(self, node: Node) -> str | None:
+        """The network through which a node reaches its default gateway, if it has one."""
+        if node.gateway is None:
+            return None
+        for iface in node.interfaces:
+            if node.gateway in self.network(iface.network).subnet:
+                return iface.network
+        return None
+
