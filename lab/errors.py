@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import signal
+
 
 class LabError(Exception):
     """Base of every error the lab reports to a user. ``exit_code`` is what the CLI returns."""
@@ -37,13 +39,12 @@ class CommandTimeout(BackendError):
     """A command on a node did not finish within its timeout."""
 
 
-class Interrupted(LabError):
-    """The run was stopped by a signal (SIGINT or SIGTERM); teardown has still run."""
+class Interrupted(KeyboardInterrupt):
+    """The run was stopped by SIGINT or SIGTERM. A KeyboardInterrupt, so that no
+    ``except Exception`` swallows it; teardown still runs."""
 
     def __init__(self, signum: int) -> None:
         self.signum = signum
-        import signal
-
-        name = signal.Signals(signum).name
-        super().__init__(f"interrupted by {name}; the run was torn down")
-        self.exit_code = 130 if name == "SIGINT" else 1
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {self.signal_name}; the run was torn down")
+        self.exit_code = 130 if signum == signal.SIGINT else 1

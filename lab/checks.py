@@ -1,0 +1,190 @@
+"""Judging a results folder: the checks of every scenario, as pure functions of what
+``lab run`` left on disk (run.json, snapshots, pcaps) and the topology.
+
+Each check answers one claim with ``passed`` and a ``detail`` that says what was seen, so
+that a failed check can be understood without opening the evidence.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from lab.analysis.pcap import pcap_ok, read_packets
+from lab.analysis.snapshots import ProcessRow, parse_ps
+from lab.model import Scenario, Service, Topology
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Read access to one results folder."""
+
+    root: Path
+    run: dict[str, Any]
+
+    @classmethod
+    def load(cls, root: Path) -> Evidence:
+        return cls(root, json.loads((root / "run.json").read_text()))
+
+    def snapshot(self, node: str, phase: str, kind: str) -> str | None:
+        path = self.root / node / "snapshots" / f"{phase}.{kind}.txt"
+        return path.read_text() if path.is_file() else None
+
+    def processes(self, node: str, phase: str) -> list[ProcessRow] | None:
+        text = self.snapshot(node, phase, "ps")
+        return None if text is None else parse_ps(text)
+
+    def captures(self, node: str) -> list[Path]:
+        return [
+            self.root / c["node"] / c["file"] for c in self.run.get("captures", [])
+            if c["node"] == node
+        ]
+
+
+def scenario_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
+    service = topo.service(sc.service)
+    checks = [check_replies(ev, sc)]
+    if service.program == "fork_server":
+        checks += fork_checks(topo, ev, service)
+    if service.program == "thread_server":
+        checks += thread_checks(topo, ev, service)
+    if ev.run.get("captures"):
+        checks.append(check_capture(topo, ev, sc, service))
+    return checks
+
+
+# -- replies ---------------------------------------------------------------------------
+def check_replies(ev: Evidence, sc: Scenario) -> Check:
+    outcome = ev.run.get("scenarios", {}).get(sc.name, {}).get("clients", {})
+    expected, good, problems = list(sc.expect), 0, []
+    for node in sc.clients:
+        client = outcome.get(node)
+        result = client.get("result") if client else None
+        if not result:
+            why = (client or {}).get("stderr", "").strip().splitlines()[-1:] or ["did not run"]
+            problems.append(f"{node}: no client result ({why[0]})")
+            continue
+        for conn in result.get("connections", []):
+            replies = conn.get("replies", [])
+            if conn.get("error") is None and replies == expected:
+                good += 1
+            else:
+                problems.append(_reply_problem(node, conn, expected))
+    total = sc.total_connections
+    detail = f"{good}/{total} connections got {_short(expected)}"
+    if problems:
+        detail += "; " + "; ".join(problems[:3]) + (" ..." if len(problems) > 3 else "")
+    return Check("replies", good == total and not problems, detail)
+
+
+def _reply_problem(node: str, conn: dict[str, Any], expected: list[str]) -> str:
+    where = f"{node} #{conn.get('index', '?')}"
+    if conn.get("error"):
+        return f"{where}: {conn['error']}"
+    if conn.get("closed_early"):
+        return f"{where}: server closed early after {len(conn.get('replies', []))} replies"
+    return f"{where}: got {_short(conn.get('replies', []))}"
+
+
+def _short(lines: Iterable[str], limit: int = 60) -> str:
+    text = ", ".join(repr(x) for x in lines)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- processes -------------------------------------------------------------------------
+def held_connections(topo: Topology, service: Service) -> int:
+    """Connections held open on a service at the "during" snapshot (scenarios run at once)."""
+    return sum(
+        sc.total_connections for sc in topo.scenarios if sc.service == service.name and sc.hold > 0
+    )
+
+
+def served_connections(topo: Topology, service: Service) -> int:
+    return sum(sc.total_connections for sc in topo.scenarios if sc.service == service.name)
+
+
+def _service_pid(ev: Evidence, service: Service) -> int | None:
+    info = ev.run.get("services", {}).get(service.name)
+    return int(info["pid"]) if info and info.get("pid") else None
+
+
+def fork_checks(topo: Topology, ev: Evidence, service: Service) -> list[Check]:
+    pid = _service_pid(ev, service)
+    if pid is None:
+        return [Check("fork server", False, "the service never started")]
+    checks = []
+    held = held_connections(topo, service)
+    during = ev.processes(service.node, "during")
+    if held and not service.option("double_fork") and during is not None:
+        kids = [r for r in during if r.ppid == pid and not r.stat.startswith("Z")]
+        checks.append(
+            Check(
+                "one child per connection",
+                len(kids) == held,
+                f"{len(kids)} live children of pid {pid} for {held} held connections",
+            )
+        )
+    after = ev.processes(service.node, "after")
+    if after is None:
+        return [*checks, Check("children reaped", False, "no 'after' snapshot")]
+    zombies = [r for r in after if r.ppid == pid and r.stat.startswith("Z")]
+    if service.option("no_reap"):
+        want = 0 if service.option("double_fork") else served_connections(topo, service)
+        name, ok = "zombies kept (--no-reap)", len(zombies) == want
+        detail = f"{len(zombies)} zombie children of pid {pid}, expected {want}"
+    else:
+        name, ok = "children reaped", not zombies
+        detail = f"{len(zombies)} zombie children of pid {pid} after the clients left"
+    return [*checks, Check(name, ok, detail)]
+
+
+def thread_checks(topo: Topology, ev: Evidence, service: Service) -> list[Check]:
+    pid = _service_pid(ev, service)
+    held = held_connections(topo, service)
+    during = ev.processes(service.node, "during")
+    if pid is None or during is None or not held:
+        return [] if held == 0 else [Check("one process", False, "no 'during' evidence")]
+    me = next((r for r in during if r.pid == pid), None)
+    kids = [r for r in during if r.ppid == pid]
+    threads = me.nlwp if me else 0
+    ok = me is not None and not kids and threads >= held + 1
+    detail = f"pid {pid}: {len(kids)} child processes, {threads} threads for {held} held connections"
+    return [Check("one process, a thread per connection", ok, detail)]
+
+
+# -- captures --------------------------------------------------------------------------
+def check_capture(topo: Topology, ev: Evidence, sc: Scenario, service: Service) -> Check:
+    server_ip = {str(i.address) for i in topo.node(service.node).interfaces}
+    client_ips = {str(i.address) for n in sc.clients for i in topo.node(n).interfaces}
+    problems, seen = [], 0
+    for node in {service.node, *sc.clients}:
+        for path in ev.captures(node):
+            ok, why = pcap_ok(path)
+            if not ok:
+                problems.append(f"{node}/{path.name}: {why}")
+                continue
+            seen += sum(
+                1 for p in read_packets(path)
+                if p.protocol == service.protocol
+                and {p.src_ip, p.dst_ip} & server_ip
+                and {p.src_ip, p.dst_ip} & client_ips
+                and service.port in (p.src_port, p.dst_port)
+            )
+    ok = not problems and seen > 0
+    detail = f"{seen} {service.protocol.upper()} packets of the scenario in the captures"
+    if problems:
+        detail += "; " + "; ".join(problems[:3])
+    return Check("captured", ok, detail)

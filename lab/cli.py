@@ -1,0 +1,196 @@
+"""The ``lab`` command: parse arguments, call the library, print. Nothing else lives here.
+
+Exit codes: 0 success, 1 a failed run or check, 2 bad input, 130 interrupted by Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TextIO
+
+from lab.errors import Interrupted, LabError
+
+
+def progress_printer(stream: TextIO = sys.stderr) -> Callable[[str], None]:
+    """Progress lines with the elapsed time, on stderr so that --json stdout stays clean."""
+    start = time.monotonic()
+
+    def say(message: str) -> None:
+        print(f"[{time.monotonic() - start:6.1f}s] {message}", file=stream, flush=True)
+
+    return say
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from lab.topology import load_topology
+
+    topo = load_topology(Path(args.file))
+    if args.json:
+        print(json.dumps({"file": args.file, "valid": True, "problems": []}))
+    else:
+        print(f"{args.file}: valid ({len(topo.nodes)} nodes, {len(topo.scenarios)} scenarios)")
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from lab.backends import choose_backend
+    from lab.report import finish_run, format_summary
+    from lab.runner import default_out_dir, run_lab
+    from lab.topology import load_topology
+
+    topology = load_topology(Path(args.file))
+    backend_cls = choose_backend(args.backend)
+    out_dir = Path(args.out) if args.out else default_out_dir(topology)
+    say = progress_printer() if not args.quiet else (lambda _m: None)
+    failure: BaseException | None = None
+    try:
+        run_lab(topology, backend_cls, out_dir, progress=say)
+    except (LabError, Interrupted) as exc:
+        failure = exc
+    summary = finish_run(out_dir, topology)
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        print(format_summary(summary))
+    if failure is not None:
+        raise failure
+    return 0 if summary["passed"] else 1
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from lab.report import regenerate
+
+    summary = regenerate(Path(args.dir))
+    if args.json:
+        print(json.dumps(summary, indent=2, ensure_ascii=False))
+    else:
+        from lab.report import format_summary
+
+        print(format_summary(summary))
+    return 0 if summary["passed"] else 1
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    from lab.backends import BACKENDS, backend_class
+
+    removed: list[str] = []
+    for name in BACKENDS:
+        try:
+            cls = backend_class(name)
+        except ImportError:
+            continue
+        if cls.available() is None or name == "netns":
+            removed += [f"{name}: {item}" for item in cls.clean(args.run_id)]
+    if args.json:
+        print(json.dumps({"removed": removed}))
+    else:
+        print("\n".join(removed) if removed else "nothing to clean")
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from lab.backends import BACKENDS, backend_class
+    from lab.session import registered_runs
+
+    runs: dict[str, dict[str, Any]] = {r["run_id"]: r for r in registered_runs()}
+    for name in BACKENDS:
+        try:
+            cls = backend_class(name)
+        except ImportError:
+            continue
+        if cls.available() is not None:
+            continue
+        for run_id, what in cls.running_labs().items():
+            runs.setdefault(run_id, {"run_id": run_id, "backend": name, "alive": False})
+            runs[run_id]["objects"] = what
+    rows = sorted(runs.values(), key=lambda r: str(r.get("started", "")))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no labs running")
+    for r in rows:
+        owner = "running" if r.get("alive") else "orphaned (run `lab clean`)"
+        print(
+            f"{r['run_id']}  {r.get('backend', '?'):7} {r.get('topology', '?'):12} "
+            f"{r.get('started', '')}  {owner}  {r.get('objects', '')}"
+        )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lab", description="socket-lab: run the course's socket programs on real networks."
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("run", help="bring a topology up, run it, check it, tear it down")
+    p.add_argument("file", help="topology file, e.g. topologies/default.yaml")
+    p.add_argument("--backend", default="auto", choices=["auto", "netns", "docker"])
+    p.add_argument("--out", help="results folder (default results/<topology>-<UTC time>)")
+    p.add_argument("--json", action="store_true", help="print summary.json instead of tables")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("validate", help="check a topology file; every problem at once")
+    p.add_argument("file")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("report", help="judge a results folder again and rewrite its report")
+    p.add_argument("dir")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("clean", help="remove every leftover the lab owns, and nothing else")
+    p.add_argument("--run-id", help="only this run's objects")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_clean)
+
+    p = sub.add_parser("ls", help="list running labs")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_ls)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        code: int = args.func(args)
+        return code
+    except Interrupted as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("lab: interrupted", file=sys.stderr)
+        return 130
+    except LabError as exc:
+        if args.debug:
+            traceback.print_exc()
+        _print_error(exc)
+        return exc.exit_code
+
+
+def _print_error(exc: LabError) -> None:
+    from lab.errors import TopologyError
+
+    if isinstance(exc, TopologyError):
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        count = len(exc.problems)
+        print(f"lab: {count} problem{'s' if count != 1 else ''}; nothing was created",
+              file=sys.stderr)
+    else:
+        print(f"lab: {exc}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,279 @@
+"""``lab run``: bring a topology up, run its services and scenarios, gather the evidence.
+
+The flow, in one direction: up -> captures and "before" snapshots -> services (waited on
+until they listen) -> scenarios (clients on their nodes, a "during" snapshot while held
+connections are open) -> "after" snapshots (clients gone, servers still up) -> services
+stopped -> "final" snapshots -> captures stopped -> artifacts fetched -> down.
+
+What happened is written to ``run.json`` in the results folder: raw facts only (client
+outputs, process ids, interfaces, errors). Judging them is ``lab.checks``'s job, so that
+``lab report DIR`` can judge a folder again without re-running anything.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab.backends.base import Backend, Proc
+from lab.collect import (
+    CaptureHandle,
+    read_node_file,
+    snapshot,
+    start_captures,
+    stop_captures,
+    wait_until,
+)
+from lab.errors import BackendError, Interrupted, LabError
+from lab.model import Scenario, Service, Topology
+from lab.session import Progress, Session
+
+CLIENT_REPLY_TIMEOUT = 10.0  # seconds a client waits for each reply
+RUN_FILE = "run.json"
+TOPOLOGY_COPY = "topology.yaml"
+
+
+@dataclass
+class RunRecord:
+    """The raw facts of one run, saved as run.json."""
+
+    run_id: str
+    topology: str
+    backend: str
+    started: str
+    out_dir: str
+    timings: dict[str, float] = field(default_factory=dict)
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    services: dict[str, dict[str, Any]] = field(default_factory=dict)
+    scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
+    captures: list[dict[str, str]] = field(default_factory=list)
+    phases: list[str] = field(default_factory=list)
+    error: str | None = None
+    failed_step: str | None = None
+    interrupted: str | None = None
+
+    def save(self, out_dir: Path) -> None:
+        (out_dir / RUN_FILE).write_text(json.dumps(self.__dict__, indent=2, ensure_ascii=False))
+
+
+def default_out_dir(topology: Topology) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+    return Path("results") / f"{topology.name}-{stamp}"
+
+
+def run_lab(
+    topology: Topology,
+    backend_cls: type[Backend],
+    out_dir: Path,
+    *,
+    progress: Progress | None = None,
+) -> RunRecord:
+    """Run the whole lab once. Always leaves run.json and the evidence gathered so far in
+    ``out_dir`` and tears everything down; re-raises what stopped the run, if anything."""
+    say = progress or (lambda _m: None)
+    session = Session(topology, backend_cls, out_dir, progress=say)
+    record = RunRecord(
+        run_id=session.run_id,
+        topology=topology.name,
+        backend=backend_cls.name,
+        started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        out_dir=str(out_dir),
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if topology.source is not None:
+        shutil.copyfile(topology.source, out_dir / TOPOLOGY_COPY)
+    flow = _Flow(session, record, say)
+    try:
+        with session:
+            flow.run()
+    except Interrupted as exc:
+        record.interrupted = exc.signal_name
+        record.error = str(exc)
+        raise
+    except LabError as exc:
+        record.error = str(exc)
+        raise
+    finally:
+        record.timings = dict(session.timings.values)
+        record.save(out_dir)
+    return record
+
+
+class _Flow:
+    """The steps of one run; ``step`` names what is under way, for the record on failure."""
+
+    def __init__(self, session: Session, record: RunRecord, say: Progress) -> None:
+        self.s = session
+        self.record = record
+        self.say = say
+        self.captures: list[CaptureHandle] = []
+        self.servers: dict[str, Proc] = {}
+
+    def step(self, name: str) -> None:
+        self.record.failed_step = name  # cleared when the run completes
+        self.say(name)
+
+    def run(self) -> None:
+        self.step("up")
+        self.s.bring_up()
+        self.record.nodes = {
+            n.name: {"interfaces": dict(self.s.backend.interfaces(n.name))}
+            for n in self.s.topology.nodes
+        }
+        with self.s.timings.measure("run"):
+            self.step("capture start")
+            self.captures = start_captures(self.s)
+            self.record.captures = [
+                {"node": c.node, "interface": c.interface, "network": c.network, "file": c.file}
+                for c in self.captures
+            ]
+            self.phase("before")
+            self.step("services")
+            for service in self.s.topology.services:
+                self.start_service(service)
+            self.step("scenarios")
+            self.run_scenarios()
+            self.settle()
+            self.phase("after")
+            self.step("stop")
+            for name, proc in self.servers.items():
+                self.record.services[name]["exit_status"] = proc.stop(timeout=10.0)
+            self.phase("final")
+            stop_captures(self.captures)
+        self.step("collect")
+        self.s.fetch_all()
+        self.record.failed_step = None
+
+    def phase(self, name: str) -> None:
+        self.say(f"snapshot: {name}")
+        snapshot(self.s, name)
+        self.record.phases.append(name)
+
+    # -- services ------------------------------------------------------------------------
+    def start_service(self, service: Service) -> None:
+        log = f"service-{service.name}.log"
+        argv = self.s.program(service.program, service.args())
+        proc = self.s.spawn(service.node, argv, log)
+        self.servers[service.name] = proc
+        self.record.services[service.name] = {
+            "node": service.node,
+            "program": service.program,
+            "port": service.port,
+            "protocol": service.protocol,
+            "options": dict(service.options),
+            "pid": proc.pid,
+            "log": f"{service.node}/{log}",
+        }
+        flag = "-Hlnt" if service.protocol == "tcp" else "-Hlnu"
+        probe = ["ss", flag, "sport", "=", f":{service.port}"]
+
+        def listening() -> bool:
+            if not proc.running():
+                text = read_node_file(self.s, service.node, self.s.workdir(service.node) / log)
+                raise BackendError(
+                    f"service {service.name} ({service.program}) on {service.node} exited "
+                    f"before listening: {text.strip()[-500:]}"
+                )
+            return bool(self.s.run(service.node, probe, timeout=10.0).stdout.strip())
+
+        wait_until(listening, timeout=20.0, what=f"service {service.name} to listen")
+        self.say(f"service {service.name} listening on {service.node}:{service.port}")
+
+    # -- scenarios -----------------------------------------------------------------------
+    def run_scenarios(self) -> None:
+        topo = self.s.topology
+        jobs = [(sc, node) for sc in topo.scenarios for node in sc.clients]
+        for sc in topo.scenarios:
+            self.record.scenarios[sc.name] = {"service": sc.service, "clients": {}}
+        if not jobs:
+            self.phase("during")
+            return
+        pool = ThreadPoolExecutor(max_workers=min(len(jobs), 64))
+        try:
+            futures = [pool.submit(self.run_client, sc, node) for sc, node in jobs]
+            self.wait_for_held_connections()
+            self.phase("during")
+            done = 0
+            for future in futures:
+                future.result()
+                done += 1
+                self.say(f"clients finished: {done}/{len(jobs)}")
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def client_argv(self, sc: Scenario, node: str) -> list[str]:
+        service = self.s.topology.service(sc.service)
+        target = str(self.s.topology.target_address(service, node))
+        n = str(sc.concurrency)
+        common = ["--host", target, "--port", str(service.port), "--count", n, "--json"]
+        common += ["--timeout", str(CLIENT_REPLY_TIMEOUT)]
+        sends = [arg for line in sc.send for arg in ("--send", line)]
+        if service.protocol == "udp":
+            return self.s.program("udp_echo", ["client", *common, *sends])
+        extra = ["--concurrency", n, "--hold", str(sc.hold)]
+        if sc.half_close:
+            extra.append("--half-close")
+        return self.s.program("client", [*common, *extra, *sends])
+
+    def run_client(self, sc: Scenario, node: str) -> None:
+        timeout = 30.0 + sc.hold + CLIENT_REPLY_TIMEOUT * len(sc.send)
+        result = self.s.run(node, self.client_argv(sc, node), timeout=timeout)
+        try:
+            parsed: Any = json.loads(result.stdout)
+        except ValueError:
+            parsed = None
+        self.record.scenarios[sc.name]["clients"][node] = {
+            "returncode": result.returncode,
+            "result": parsed,
+            "stderr": result.stderr[-2000:],
+        }
+
+    def wait_for_held_connections(self) -> None:
+        """Block until every held connection is ESTABLISHED on its server, so that the
+        "during" snapshot shows them; give up (and let the checks say so) after a while."""
+        expected: dict[str, int] = {}
+        for sc in self.s.topology.scenarios:
+            service = self.s.topology.service(sc.service)
+            if sc.hold > 0 and service.protocol == "tcp":
+                expected[sc.service] = expected.get(sc.service, 0) + sc.total_connections
+        if not expected:
+            return
+        shortest_hold = min(sc.hold for sc in self.s.topology.scenarios if sc.hold > 0)
+
+        def established() -> bool:
+            for name, count in expected.items():
+                service = self.s.topology.service(name)
+                probe = ["ss", "-Htn", "state", "established", "sport", "=", f":{service.port}"]
+                out = self.s.run(service.node, probe, timeout=10.0).stdout
+                if len(out.splitlines()) < count:
+                    return False
+            return True
+
+        try:
+            wait_until(established, timeout=max(shortest_hold, 5.0), what="held connections")
+        except BackendError as exc:
+            self.say(f"warning: {exc}")
+
+    def settle(self) -> None:
+        """After the clients: wait until every fork server's children have exited, so the
+        "after" snapshot shows reaping (or, with --no-reap, the zombies) and not a child
+        that is still closing."""
+        for name, proc in self.servers.items():
+            service = self.s.topology.service(name)
+            if service.program != "fork_server":
+                continue
+            probe = ["ps", "-o", "stat=", "--ppid", str(proc.pid)]
+
+            def children_exited(node: str = service.node, probe: list[str] = probe) -> bool:
+                states = self.s.run(node, probe, timeout=10.0).stdout.split()
+                return all(state.startswith("Z") for state in states)
+
+            try:
+                wait_until(children_exited, timeout=10.0, what=f"{name}'s children to exit")
+            except BackendError as exc:
+                self.say(f"warning: {exc}")

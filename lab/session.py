@@ -1,0 +1,206 @@
+"""A running lab: its run id, backend, artifact folder, background processes and teardown.
+
+The guarantee lives here: whatever happens inside ``with Session(...)`` — success, an
+exception, Ctrl-C or SIGTERM — every process the run started is stopped, the nodes' files
+are fetched into the artifact folder, and the backend tears down every object of the run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from types import FrameType, TracebackType
+from typing import Any
+
+from lab.backends.base import Backend, Completed, Proc, new_run_id
+from lab.errors import Interrupted
+from lab.model import Topology
+
+Progress = Callable[[str], None]
+
+
+def registry_dir() -> Path:
+    """Where running labs are recorded, one JSON file per run (for ``lab ls``)."""
+    return Path(os.environ.get("SOCKET_LAB_STATE", "/run/socket-lab"))
+
+
+def registered_runs() -> list[dict[str, Any]]:
+    """Every run recorded in the registry, with ``alive`` telling whether its owner runs."""
+    runs = []
+    for path in sorted(registry_dir().glob("*.json")):
+        try:
+            info = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        info["alive"] = _pid_alive(int(info.get("pid", 0)))
+        runs.append(info)
+    return runs
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Timings:
+    """Wall-clock seconds per phase of a run."""
+
+    values: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def measure(self, phase: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.values[phase] = round(self.values.get(phase, 0.0) + time.monotonic() - start, 3)
+
+
+class Session:
+    """Owns one run. Use as a context manager; see the module docstring for the guarantee."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        backend_cls: type[Backend],
+        out_dir: Path,
+        *,
+        progress: Progress | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.topology = topology
+        self.run_id = run_id or new_run_id()
+        self.backend = backend_cls(self.run_id)
+        self.out_dir = out_dir
+        self.progress: Progress = progress or (lambda _msg: None)
+        self.timings = Timings()
+        self.procs: list[Proc] = []
+        self.is_up = False
+        self.fetched = False
+        self._old_handlers: dict[int, Any] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def __enter__(self) -> Session:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._install_signal_handlers()
+        self._register()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # A second Ctrl-C must not cut teardown short: ignore signals until it is done.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN)
+        try:
+            self.teardown()
+        finally:
+            self._unregister()
+            self._restore_signal_handlers()
+
+    def bring_up(self) -> None:
+        self.progress(f"bringing up {len(self.topology.nodes)} nodes ({self.backend.name})")
+        with self.timings.measure("up"):
+            self.is_up = True  # set first: a half-done up() must still be torn down
+            self.backend.up(self.topology)
+
+    def teardown(self) -> None:
+        """Stop processes, fetch what the nodes hold, tear the backend down. Never raises
+        for one failing step before trying the others."""
+        errors: list[BaseException] = []
+        if self.is_up:
+            for step in (self.stop_all, self.fetch_all):
+                try:
+                    step()
+                except Exception as exc:  # keep going: teardown must reach down()
+                    errors.append(exc)
+        with self.timings.measure("down"):
+            self.progress("tearing down")
+            try:
+                self.backend.down()
+            except Exception as exc:
+                errors.append(exc)
+        self.is_up = False
+        if errors:
+            raise errors[0]
+
+    # -- processes ---------------------------------------------------------------------
+    def run(self, node: str, argv: Sequence[str], *, timeout: float = 30.0) -> Completed:
+        return self.backend.run(node, argv, timeout=timeout)
+
+    def spawn(self, node: str, argv: Sequence[str], log_name: str) -> Proc:
+        proc = self.backend.spawn(node, argv, log=self.workdir(node) / log_name)
+        self.procs.append(proc)
+        return proc
+
+    def program(self, name: str, args: Sequence[str]) -> list[str]:
+        """The argument list that runs ``lab.programs.<name>`` on a node."""
+        return [self.backend.python, "-m", f"lab.programs.{name}", *args]
+
+    def workdir(self, node: str) -> PurePosixPath:
+        return self.backend.workdir(node)
+
+    def stop_all(self) -> None:
+        """Stop every background process, newest first (clients, servers, then captures)."""
+        for proc in reversed(self.procs):
+            with contextlib.suppress(Exception):
+                proc.stop(timeout=5.0)
+
+    def fetch_all(self) -> None:
+        if self.fetched:
+            return
+        with self.timings.measure("collect"):
+            self.progress("collecting artifacts")
+            for node in self.topology.nodes:
+                self.backend.fetch(node.name, self.workdir(node.name), self.node_dir(node.name))
+        self.fetched = True
+
+    def node_dir(self, node: str) -> Path:
+        return self.out_dir / node
+
+    # -- ownership: registry and signals ------------------------------------------------
+    def _register(self) -> None:
+        info = {
+            "run_id": self.run_id,
+            "topology": self.topology.name,
+            "backend": self.backend.name,
+            "pid": os.getpid(),
+            "out": str(self.out_dir),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        with contextlib.suppress(OSError):
+            registry_dir().mkdir(parents=True, exist_ok=True)
+            (registry_dir() / f"{self.run_id}.json").write_text(json.dumps(info))
+
+    def _unregister(self) -> None:
+        with contextlib.suppress(OSError):
+            (registry_dir() / f"{self.run_id}.json").unlink()
+
+    def _install_signal_handlers(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._old_handlers[signum] = signal.signal(signum, _raise_interrupted)
+
+    def _restore_signal_handlers(self) -> None:
+        for signum, handler in self._old_handlers.items():
+            signal.signal(signum, handler)
+
+
+def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
+    raise Interrupted(signum)
