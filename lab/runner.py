@@ -129,7 +129,13 @@ class _Flow:
             self.step("capture start")
             self.captures = start_captures(self.s)
             self.record.captures = [
-                {"node": c.node, "interface": c.interface, "network": c.network, "file": c.file}
+                {
+                    "node": c.node,
+                    "interface": c.interface,
+                    "network": c.network,
+                    "file": c.file,
+                    "pid": c.proc.pid,
+                }
                 for c in self.captures
             ]
             self.phase("before")
