@@ -385,7 +385,7 @@ def link_type(path: str | Path) -> int:
     return linktype
 
 
-def pcap_ok(path: str | Path, min_packets: int = 1) -> tuple[bool, str]:
+def pcap_ok(path: str | Path, min_packets: int = 0) -> tuple[bool, str]:
     """Whether a file is a readable capture with at least ``min_packets`` frames, and a
     one-line description ("pcap, Ethernet (linktype 1), 12 frames, 12 IP") or the reason."""
     p = Path(path)
