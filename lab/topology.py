@@ -97,6 +97,23 @@ _YAML = "tag:yaml.org,2002:"
 _ALIAS_TAG = "tag:socket-lab:alias"  # stands in for an alias, which is reported, not followed
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _CONSTRUCT = SafeConstructor()
+# The tags the safe loader knows; any other explicit tag is refused, never interpreted.
+_KNOWN_KINDS = frozenset(
+    (
+        "str",
+        "int",
+        "float",
+        "bool",
+        "null",
+        "timestamp",
+        "binary",
+        "map",
+        "seq",
+        "set",
+        "omap",
+        "pairs",
+    )
+)
 
 PathPart = str | int
 _Num = TypeVar("_Num", int, float)
@@ -214,7 +231,16 @@ def _describe(node: Node) -> str:
         "str": "a string",
         "timestamp": "a date",
     }
-    return kinds.get(_tag_kind(node.tag), f"a value tagged {node.tag}")
+    return kinds.get(_tag_kind(node.tag), f"a value tagged {_short_tag(node.tag)}")
+
+
+def _short_tag(tag: str) -> str:
+    return "!!" + tag[len(_YAML) :] if tag.startswith(_YAML) else tag
+
+
+def _is_empty(node: Node) -> bool:
+    """An empty mapping or list (whose entries would otherwise be read as fine)."""
+    return isinstance(node, MappingNode | SequenceNode) and not node.value
 
 
 # --- YAML composition --------------------------------------------------------------------
@@ -240,6 +266,8 @@ def _compose(text: str, problems: _Problems) -> Node | None:
         line = int(mark.line) + 1 if mark is not None else 1
         detail = exc.problem or "invalid YAML"
         context = f" ({exc.context})" if exc.context else ""
+        if exc.context and exc.context_mark is not None and exc.context_mark.line + 1 != line:
+            context = f" ({exc.context} that starts on line {exc.context_mark.line + 1})"
         problems.add(line, (), f"YAML syntax error: {detail}{context}")
     except yaml.reader.ReaderError as exc:
         line = text.count("\n", 0, exc.position) + 1
@@ -269,28 +297,29 @@ class _Reader:
     def __init__(self, problems: _Problems) -> None:
         self.p = problems
 
-    def _alias(self, node: Node, path: KeyPath) -> bool:
+    def _refused(self, node: Node, path: KeyPath) -> bool:
+        """Report an alias, or an explicit tag YAML does not define (``!!python/...``)."""
         if node.tag == _ALIAS_TAG:
             self.p.add(
                 _line(node), path, f"aliases ({node.value}) are not supported; write the value out"
             )
             return True
+        if not node.tag.startswith(_YAML) or _tag_kind(node.tag) not in _KNOWN_KINDS:
+            self.p.add(_line(node), path, f"unsupported tag {_short_tag(node.tag)}; remove it")
+            return True
         return False
 
     def _scalar(self, node: Node, path: KeyPath, want: str) -> ScalarNode | None:
-        if self._alias(node, path):
+        if self._refused(node, path):
             return None
         if not isinstance(node, ScalarNode):
             self.p.add(_line(node), path, f"must be {want}, got {_describe(node)}")
-            return None
-        if not node.tag.startswith(_YAML):
-            self.p.add(_line(node), path, f"unsupported tag {node.tag}; remove it")
             return None
         return node
 
     def entries(self, node: Node, path: KeyPath, want: str = "a mapping") -> list[_Entry] | None:
         """A mapping's entries in file order; duplicate and non-name keys reported and dropped."""
-        if self._alias(node, path):
+        if self._refused(node, path):
             return None
         if not isinstance(node, MappingNode):
             self.p.add(_line(node), path, f"must be {want}, got {_describe(node)}")
@@ -298,7 +327,7 @@ class _Reader:
         seen: dict[str, int] = {}
         out = []
         for knode, vnode in node.value:
-            if not isinstance(knode, ScalarNode) or knode.tag == _ALIAS_TAG:
+            if not isinstance(knode, ScalarNode) or not knode.tag.startswith(_YAML):
                 self.p.add(
                     _line(knode), path, f"a key must be a plain name, got {_describe(knode)}"
                 )
@@ -342,7 +371,7 @@ class _Reader:
         return out
 
     def items(self, node: Node, path: KeyPath) -> list[Node] | None:
-        if self._alias(node, path):
+        if self._refused(node, path):
             return None
         if not isinstance(node, SequenceNode):
             self.p.add(_line(node), path, f"must be a list, got {_describe(node)}")
@@ -507,7 +536,7 @@ def _read_networks(r: _Reader, e: _Entry, doc: _Doc) -> None:
     entries = r.entries(e.value, ("networks",), "a mapping of network names to {subnet: ...}")
     if entries is None:
         return
-    if not entries:
+    if _is_empty(e.value):
         r.p.add(e.line, ("networks",), "needs at least one network")
     if len(entries) > MAX_NETWORKS:
         r.p.add(
@@ -550,7 +579,7 @@ def _read_nodes(r: _Reader, e: _Entry, doc: _Doc) -> None:
     entries = r.entries(e.value, ("nodes",), "a mapping of node names to {interfaces: ...}")
     if entries is None:
         return
-    if not entries:
+    if _is_empty(e.value):
         r.p.add(e.line, ("nodes",), "needs at least one node")
     if len(entries) > MAX_NODES:
         r.p.add(e.line, ("nodes",), f"{len(entries)} nodes; at most {MAX_NODES} are allowed")
@@ -578,7 +607,7 @@ def _read_interfaces(r: _Reader, e: _Entry, path: KeyPath, node: _Node, doc: _Do
     entries = r.entries(e.value, ipath, "a mapping of network names to addresses")
     if entries is None:
         return
-    if not entries:
+    if _is_empty(e.value):
         r.p.add(e.line, ipath, "a node needs at least one interface")
     for ie in entries:
         addr = r.address(ie.value, (*ipath, ie.key))
