@@ -154,3 +154,18 @@ def test_connection_seen_on_both_sides_of_a_router(wire, tcp_handshake, tmp_path
     tcp_handshake(again, 4242, 5000)
     c = tcp_connections(read_packets(again.write(tmp_path / "again.pcap")))
     assert match_connections(c, b) == []
+
+
+def test_pcapng_is_read_too(wire, tcp_handshake, make_link_frame, tmp_path):
+    w = wire()
+    exchange(w, tcp_handshake)
+    path = tmp_path / "c.pcapng"
+    with path.open("wb") as f:
+        writer = dpkt.pcapng.Writer(f, linktype=LINKTYPE_ETHERNET)
+        for fr in w.frames:
+            writer.writepkt(make_link_frame(fr, LINKTYPE_ETHERNET), ts=fr.time)
+    ok, why = pcap_ok(path)
+    assert ok and why.startswith("pcapng, Ethernet") and "8 frames" in why, why
+    conn = tcp_connections(read_packets(path))[0]
+    assert conn.handshake.ok and conn.close.kind == "three-way"
+    assert abs(conn.start_time - w.frames[0].time) < 1e-5
