@@ -2,19 +2,57 @@
 frozen dataclasses, each with ``to_dict()`` for summary.json."""
 
 from lab.analysis.common import Endpoint
-from lab.analysis.pcap import CaptureError, Packet, flows_between, pcap_ok, read_packets
+from lab.analysis.paths import PathMatch, match_connections
+from lab.analysis.pcap import (
+    CaptureError,
+    Packet,
+    flows_between,
+    pcap_ok,
+    read_packets,
+    unique_packets,
+)
+from lab.analysis.snapshots import (
+    ProcessRow,
+    SocketRow,
+    children,
+    descendants,
+    parse_netstat,
+    parse_ps,
+    parse_sockets,
+    parse_ss,
+    socket_states,
+    states_over_time,
+    zombies,
+)
+from lab.analysis.summary import CaptureAnalysis, analyze_capture
 from lab.analysis.tcp import TcpConnection, tcp_connections
 from lab.analysis.udp import UdpFlow, udp_flows
 
 __all__ = [
+    "CaptureAnalysis",
     "CaptureError",
     "Endpoint",
     "Packet",
+    "PathMatch",
+    "ProcessRow",
+    "SocketRow",
     "TcpConnection",
     "UdpFlow",
+    "analyze_capture",
+    "children",
+    "descendants",
     "flows_between",
+    "match_connections",
+    "parse_netstat",
+    "parse_ps",
+    "parse_sockets",
+    "parse_ss",
     "pcap_ok",
     "read_packets",
+    "socket_states",
+    "states_over_time",
     "tcp_connections",
     "udp_flows",
+    "unique_packets",
+    "zombies",
 ]

@@ -169,3 +169,21 @@ def test_pcapng_is_read_too(wire, tcp_handshake, make_link_frame, tmp_path):
     conn = tcp_connections(read_packets(path))[0]
     assert conn.handshake.ok and conn.close.kind == "three-way"
     assert abs(conn.start_time - w.frames[0].time) < 1e-5
+
+
+def test_analyze_capture_bundles_tcp_and_udp(wire, tcp_handshake, tmp_path):
+    from lab.analysis import analyze_capture
+
+    w = wire()
+    exchange(w, tcp_handshake)
+    w.udp("c", b"dgram")
+    result = analyze_capture(w.write(tmp_path / "c.pcap"))
+    assert result.ok and result.link_type == 1 and result.ip_packets == 9
+    assert [c.close.kind for c in result.tcp] == ["three-way"]
+    assert [f.sizes for f in result.udp] == [(5,)]
+    doc = json.loads(json.dumps(result.to_dict()))
+    assert doc["tcp"][0]["segments"][4]["payload"] == "爱\n"
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"\x00" * 100)
+    bad = analyze_capture(junk)
+    assert not bad.ok and bad.tcp == () and "not a pcap" in bad.description
