@@ -1,0 +1,302 @@
+"""A line client in the spirit of the course's ``str_cli``.
+
+Each connection sends its lines one at a time and reads one reply line per line sent
+(waiting at most ``--timeout`` seconds per reply). A recv of 0 bytes before every reply has
+arrived is reported as ``server closed the connection early``. Then, with ``--hold S``, the
+connection stays open S seconds (to look at ESTABLISHED sockets, zombies, threads), and is
+closed; with ``--half-close`` it first sends FIN with shutdown(SHUT_WR) and reads whatever
+the server still sends until EOF.
+
+``--count N --concurrency C`` opens N connections, C at a time, each in its own thread.
+``--json`` prints one JSON object at the end instead of the replies. Exit status 0 iff every
+connection got a reply per line without error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import socket
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from lab.programs.common import port_number, positive_int
+from lab.programs.wrap import (
+    MAX_LINE,
+    CallError,
+    LineReader,
+    LineTooLong,
+    address_text,
+    connect,
+    errno_text,
+    local_text,
+    set_reuseaddr,
+    socket_tcp,
+    writen,
+)
+
+CLOSED_EARLY = "server closed the connection early"
+# Each waiting connection is one thread; a small stack lets hundreds of them coexist.
+THREAD_STACK_BYTES = 512 * 1024
+
+
+@dataclass
+class Outcome:
+    """What happened on one connection (or one UDP client socket)."""
+
+    index: int
+    local: str | None = None
+    sent: list[str] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)
+    error: str | None = None
+    closed_early: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and not self.closed_early and len(self.replies) >= len(self.sent)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "index": self.index,
+            "local": self.local,
+            "sent": self.sent,
+            "replies": self.replies,
+            "error": self.error,
+            "closed_early": self.closed_early,
+        }
+
+
+class Printer:
+    """Human output: one line per event, prefixed with the connection when there are
+    several; silent with --json. Lines from different threads never interleave."""
+
+    def __init__(self, enabled: bool, prefixed: bool) -> None:
+        self.enabled = enabled
+        self.prefixed = prefixed
+        self._lock = threading.Lock()
+
+    def __call__(self, index: int, text: str, stream: TextIO | None = None) -> None:
+        if not self.enabled:
+            return
+        prefix = f"[{index}] " if self.prefixed else ""
+        with self._lock:
+            print(prefix + text, file=stream or sys.stdout, flush=True)
+
+
+def decode_line(data: bytes) -> str:
+    return data.rstrip(b"\r\n").decode("utf-8", "replace")
+
+
+def raise_fd_limit() -> None:
+    """Many connections at once need many descriptors: lift the soft limit to the hard one."""
+    try:
+        import resource
+    except ImportError:  # not on Linux: nothing to lift
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)  # the kernel's usual nr_open; "unlimited" is refused
+    if soft < hard:
+        # On failure the soft limit stays; connections beyond it report EMFILE.
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@dataclass(frozen=True)
+class Options:
+    host: str
+    port: int
+    timeout: float
+    hold: float
+    half_close: bool
+    reuseaddr: bool
+
+    @property
+    def server(self) -> str:
+        return address_text(self.host, self.port)
+
+
+def _recv_error(opts: Options, call: str, exc: OSError) -> str:
+    if isinstance(exc, TimeoutError):
+        return f"{call} {opts.server}: ETIMEDOUT (no reply within {opts.timeout:g} s)"
+    return f"{call} {opts.server}: {errno_text(exc)}"
+
+
+def run_connection(index: int, opts: Options, lines: Iterable[str], say: Printer) -> Outcome:
+    out = Outcome(index)
+    try:
+        sock = socket_tcp()
+    except CallError as err:
+        out.error = err.line
+        return out
+    with sock:
+        if opts.reuseaddr:
+            set_reuseaddr(sock)
+        sock.settimeout(opts.timeout)  # bounds connect() and every wait for a reply
+        try:
+            connect(sock, opts.host, opts.port)
+        except CallError as err:
+            out.error = err.line
+            say(index, err.line, sys.stderr)
+            return out
+        out.local = local_text(sock)
+        reader = LineReader(sock, max_line=MAX_LINE)
+        _exchange(sock, reader, out, opts, lines, say)
+        if out.error is None and not out.closed_early:
+            _finish(sock, reader, out, opts, say)
+    return out
+
+
+def _exchange(
+    sock: socket.socket,
+    reader: LineReader,
+    out: Outcome,
+    opts: Options,
+    lines: Iterable[str],
+    say: Printer,
+) -> None:
+    """Send each line and read its reply, in lock step."""
+    for text in lines:
+        out.sent.append(text)
+        try:
+            writen(sock, (text + "\n").encode("utf-8"))
+        except OSError as exc:
+            out.error = _recv_error(opts, "send", exc)
+            break
+        try:
+            reply = reader.readline()
+        except LineTooLong as exc:
+            out.error = f"recv {opts.server}: reply {exc}"
+            break
+        except OSError as exc:
+            out.error = _recv_error(opts, "recv", exc)
+            break
+        if not reply:  # 0 bytes: the server closed before answering
+            out.closed_early = True
+            say(out.index, CLOSED_EARLY)
+            break
+        out.replies.append(decode_line(reply))
+        say(out.index, out.replies[-1])
+    if out.error is not None:
+        say(out.index, out.error, sys.stderr)
+
+
+def _finish(
+    sock: socket.socket, reader: LineReader, out: Outcome, opts: Options, say: Printer
+) -> None:
+    """Hold the connection open if asked, then half-close and read until EOF if asked."""
+    if opts.hold > 0:
+        time.sleep(opts.hold)
+    if not opts.half_close:
+        return
+    try:
+        sock.shutdown(socket.SHUT_WR)
+        while line := reader.readline():
+            out.replies.append(decode_line(line))
+            say(out.index, out.replies[-1])
+    except (OSError, LineTooLong) as exc:
+        out.error = _recv_error(opts, "recv", exc) if isinstance(exc, OSError) else f"recv: {exc}"
+        say(out.index, out.error, sys.stderr)
+
+
+def stdin_lines(stream: TextIO) -> Iterator[str]:
+    for line in stream:
+        yield line.rstrip("\r\n")
+
+
+def run_many(count: int, concurrency: int, one: Callable[[int], Outcome]) -> list[Outcome]:
+    """Run ``one(index)`` for every index, ``concurrency`` at a time, in threads."""
+    raise_fd_limit()
+    if concurrency > 1:
+        threading.stack_size(THREAD_STACK_BYTES)
+    with ThreadPoolExecutor(max_workers=min(concurrency, count)) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def report(program: str, server: str, outcomes: Sequence[Outcome], as_json: bool) -> int:
+    ok = sum(1 for o in outcomes if o.ok)
+    if as_json:
+        doc = {
+            "program": program,
+            "server": server,
+            "connections": [o.as_json() for o in outcomes],
+            "ok": ok,
+            "failed": len(outcomes) - ok,
+        }
+        print(json.dumps(doc, ensure_ascii=False), flush=True)
+    elif len(outcomes) > 1:
+        print(f"{ok} of {len(outcomes)} connections ok", file=sys.stderr, flush=True)
+    return 0 if ok == len(outcomes) else 1
+
+
+def add_common_options(parser: argparse.ArgumentParser, timeout: float) -> None:
+    parser.add_argument("--host", required=True, help="server address")
+    parser.add_argument(
+        "--send",
+        action="append",
+        metavar="LINE",
+        help="a line to send (repeatable); without it, lines are read from stdin",
+    )
+    parser.add_argument("--count", type=positive_int, default=1, help="clients in all (1)")
+    parser.add_argument(
+        "--timeout",
+        type=float,
+        default=timeout,
+        help=f"seconds to wait for each reply (default {timeout:g})",
+    )
+    parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python3 -m lab.programs.client",
+        description="Line client: sends lines, prints one reply line per line sent.",
+    )
+    add_common_options(parser, timeout=10.0)
+    parser.add_argument("--port", type=port_number, default=9999, help="server port (9999)")
+    parser.add_argument(
+        "--concurrency", type=positive_int, help="connections open at once (default: --count)"
+    )
+    parser.add_argument(
+        "--hold", type=float, default=0.0, help="seconds to keep each connection open after"
+    )
+    parser.add_argument(
+        "--half-close",
+        action="store_true",
+        help="shutdown(SHUT_WR) before closing, then read until the server closes",
+    )
+    parser.add_argument("--reuseaddr", action="store_true", help="set SO_REUSEADDR (off)")
+    return parser
+
+
+def input_lines(send: list[str] | None, count: int) -> Iterable[str]:
+    """The --send lines, else stdin: read lazily for one interactive client, or once up
+    front and shared when several clients send the same lines."""
+    if send is not None:
+        return list(send)
+    if count == 1:
+        return stdin_lines(sys.stdin)
+    return list(stdin_lines(sys.stdin))
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    opts = Options(args.host, args.port, args.timeout, args.hold, args.half_close, args.reuseaddr)
+    lines = input_lines(args.send, args.count)
+    say = Printer(enabled=not args.json, prefixed=args.count > 1)
+    outcomes = run_many(
+        args.count,
+        args.concurrency or args.count,
+        lambda index: run_connection(index, opts, lines, say),
+    )
+    return report("client", opts.server, outcomes, args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

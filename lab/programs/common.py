@@ -1,0 +1,204 @@
+"""What the servers share: options, shutdown on signals, the accept loop and the
+per-connection line loop (read a line, answer it, count bytes, log the close)."""
+
+from __future__ import annotations
+
+import argparse
+import errno
+import os
+import signal
+import socket
+import time
+from collections.abc import Callable
+from types import FrameType
+
+from lab.programs.wrap import (
+    MAX_LINE,
+    CallError,
+    LineReader,
+    LineTooLong,
+    accept,
+    errno_text,
+    local_text,
+    log,
+    writen,
+)
+
+Peer = tuple[str, int]
+Respond = Callable[[bytes], bytes]
+
+# accept() errors that mean "out of a resource right now": the pending connection stays
+# queued, so retrying at once would spin; pausing lets other connections close first.
+_ACCEPT_BACKOFF = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+ACCEPT_BACKOFF_SECONDS = 0.1
+
+# After refusing an over-long line the server reads (and drops) what the client is still
+# sending before closing, so the close is a FIN the client can read up to, not a reset
+# that could destroy the ERROR line. Bounded so a client cannot hold a server forever.
+DRAIN_SECONDS = 2.0
+DRAIN_BYTES = 16 * 1024 * 1024
+
+
+class Shutdown(BaseException):
+    """Raised in the main thread by the SIGTERM/SIGINT handler (like KeyboardInterrupt),
+    so a blocking accept() or recv() is left at once."""
+
+    def __init__(self, signum: int) -> None:
+        self.signum = signum
+        super().__init__(signal.Signals(signum).name)
+
+
+def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
+    raise Shutdown(signum)
+
+
+def install_shutdown_handlers() -> None:
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _raise_shutdown)
+
+
+def ignore_shutdown_signals() -> None:
+    """During cleanup a second SIGTERM/SIGINT must not interrupt it."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, signal.SIG_IGN)
+
+
+def peer_text(peer: Peer) -> str:
+    return f"{peer[0]}:{peer[1]}"
+
+
+def port_number(text: str) -> int:
+    value = int(text)
+    if not 0 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"port must be 0..65535, got {value}")
+    return value
+
+
+def positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def tcp_server_parser(prog: str, description: str, default_port: int) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--host", default="0.0.0.0", help="address to bind (default 0.0.0.0)")
+    parser.add_argument(
+        "--port",
+        type=port_number,
+        default=default_port,
+        help=f"port to bind (default {default_port}; 0 picks a free port, logged at start)",
+    )
+    parser.add_argument(
+        "--backlog", type=positive_int, default=128, help="listen() backlog (default 128)"
+    )
+    parser.add_argument(
+        "--reuseaddr",
+        action="store_true",
+        help="set SO_REUSEADDR before bind (off by default, so EADDRINUSE stays observable)",
+    )
+    return parser
+
+
+def log_listening(proto: str, sock: socket.socket, backlog: int | None = None) -> None:
+    tail = f" backlog={backlog}" if backlog is not None else ""
+    log(f"listening {proto} {local_text(sock)} pid={os.getpid()}{tail}")
+
+
+def accept_loop(listener: socket.socket, handle: Callable[[socket.socket, Peer], None]) -> int:
+    """Accept connections and hand each to ``handle`` until SIGTERM/SIGINT; returns the
+    signal number. An accept error is logged and the server carries on."""
+    try:
+        while True:
+            try:
+                conn, peer = accept(listener)
+            except CallError as err:
+                log(f"error {err.call}: {err.reason}")
+                if err.cause.errno in _ACCEPT_BACKOFF:
+                    time.sleep(ACCEPT_BACKOFF_SECONDS)
+                continue
+            handle(conn, peer)
+    except Shutdown as stop:
+        return stop.signum
+
+
+def serve_tcp(
+    listener: socket.socket,
+    backlog: int,
+    handle: Callable[[socket.socket, Peer], None],
+    on_stop: Callable[[], None] | None = None,
+) -> int:
+    """The life of a TCP server after listen(): log ready, accept until a signal, then
+    ``on_stop`` (e.g. stop children), close the listening socket, log, exit status 0."""
+    install_shutdown_handlers()
+    log_listening("tcp", listener, backlog)
+    signum = accept_loop(listener, handle)
+    ignore_shutdown_signals()
+    if on_stop is not None:
+        on_stop()
+    listener.close()
+    log(f"shutdown signal={signal.Signals(signum).name}")
+    return 0
+
+
+def upper_case(line: bytes) -> bytes:
+    """The course's echo transformation: ASCII lower case to upper case, as toupper()."""
+    return line.upper()
+
+
+def _refuse_long_line(conn: socket.socket, limit: int) -> int:
+    """Send the ERROR line, half-close, drain what the client still sends; bytes sent."""
+    sent = writen(conn, f"ERROR line longer than {limit} bytes; closing\n".encode())
+    conn.shutdown(socket.SHUT_WR)
+    deadline = time.monotonic() + DRAIN_SECONDS
+    drained = 0
+    while drained < DRAIN_BYTES:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        conn.settimeout(left)
+        try:
+            data = conn.recv(65536)
+        except (TimeoutError, OSError):
+            break
+        if not data:
+            break
+        drained += len(data)
+    return sent
+
+
+def serve_lines(conn: socket.socket, peer: Peer, who: str, respond: Respond) -> None:
+    """One connection: for each request line, write ``respond(line)``. Logs ``connect`` and
+    ``close``; never raises for anything the client does. A ``Shutdown`` (main thread
+    only) is logged as the close reason, then re-raised."""
+    where = f"{peer_text(peer)} {who}"
+    log(f"connect {where}")
+    reader = LineReader(conn, MAX_LINE)
+    bytes_out = 0
+    reason = ""
+    try:
+        while True:
+            try:
+                line = reader.readline()
+            except LineTooLong as exc:
+                bytes_out += _refuse_long_line(conn, exc.limit)
+                reason = " line-too-long"
+                break
+            if not line:
+                break
+            try:
+                reply = respond(line)
+            except Exception as exc:  # a bug on one input must not end the connection's process
+                reply = f"ERROR {type(exc).__name__}\n".encode()
+            bytes_out += writen(conn, reply)
+    except (ConnectionResetError, BrokenPipeError):
+        reason = " reset"
+    except OSError as exc:
+        reason = f" error={errno_text(exc).split(' ')[0]}"
+    except Shutdown:
+        reason = " shutdown"
+        raise
+    finally:
+        conn.close()
+        log(f"close {where} bytes_in={reader.received} bytes_out={bytes_out}{reason}")
