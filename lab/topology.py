@@ -68,7 +68,7 @@ MAX_NETWORKS = 250
 MAX_FILE_BYTES = 1 << 20
 MIN_PREFIX, MAX_PREFIX = 8, 30
 PORT_RANGE = (1, 65535)
-BACKLOG_RANGE = (0, 4096)
+BACKLOG_RANGE = (1, 4096)
 CONCURRENCY_RANGE = (1, 1000)
 HOLD_RANGE = (0, 600)
 SNAPLEN_RANGE = (64, 262144)
@@ -85,6 +85,7 @@ FILTER_CHARS = frozenset(
 )
 
 _TOP_KEYS = ("name", "description", "networks", "nodes", "services", "scenarios", "capture")
+_REQUIRED_TOP = ("networks", "nodes")
 _NETWORK_KEYS = ("subnet",)
 _NODE_KEYS = ("interfaces", "router", "gateway")
 _SERVICE_KEYS = ("node", "program", "port", "options")
@@ -236,6 +237,10 @@ def _describe(node: Node) -> str:
 
 def _short_tag(tag: str) -> str:
     return "!!" + tag[len(_YAML) :] if tag.startswith(_YAML) else tag
+
+
+def _is_null(node: Node) -> bool:
+    return isinstance(node, ScalarNode) and node.tag == _YAML + "null"
 
 
 def _is_empty(node: Node) -> bool:
@@ -1014,16 +1019,18 @@ def _network_of(node: _Node, addr: IPv4Address | None, doc: _Doc) -> str | None:
 
 def _read_document(r: _Reader, root: Node, filename: str) -> _Doc:
     doc = _Doc()
-    if not isinstance(root, MappingNode) or root.tag == _ALIAS_TAG:
+    if not isinstance(root, MappingNode):
         r.p.add(
             _line(root),
             (),
             f"the top level must be a mapping (name, networks, nodes, ...), got {_describe(root)}",
         )
         return doc
-    spec = r.fields(root, (), 1, _TOP_KEYS, ("networks", "nodes"))
+    spec = r.fields(root, (), 1, _TOP_KEYS, _REQUIRED_TOP)
     if spec is None:  # pragma: no cover - a mapping always gives fields
         return doc
+    # An optional section left empty (``services:`` with everything commented out) is absent.
+    spec = {k: e for k, e in spec.items() if k in _REQUIRED_TOP or not _is_null(e.value)}
     _read_name(r, spec, filename, doc)
     # Order matters: nodes refer to networks, and the cross checks come after all reading.
     sections = (

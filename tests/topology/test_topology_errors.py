@@ -97,7 +97,7 @@ def test_valid_file_becomes_the_model_with_defaults_filled_in(tmp_path: Path) ->
         "  s: {interfaces: {lan: 192.168.50.2}}\n"
         "  c: {interfaces: {lan: 192.168.50.3}}\n"
         "services:\n"
-        "  it: {node: s, program: iterative_server, options: {reuseaddr: true, backlog: 0}}\n"
+        "  it: {node: s, program: iterative_server, options: {reuseaddr: true, backlog: 1}}\n"
         "  u: {node: s, program: udp_echo}\n"
         "scenarios:\n"
         "  - {name: x, service: it, clients: [c],\n"
@@ -112,8 +112,8 @@ def test_valid_file_becomes_the_model_with_defaults_filled_in(tmp_path: Path) ->
     it, u = t.services
     assert it.port == DEFAULT_PORTS["iterative_server"] == 9877
     assert u.port == DEFAULT_PORTS["udp_echo"] and u.protocol == "udp"
-    assert it.options == (("reuseaddr", True), ("backlog", 0))  # file order kept
-    assert it.args() == ["--host", "0.0.0.0", "--port", "9877", "--reuseaddr", "--backlog", "0"]
+    assert it.options == (("reuseaddr", True), ("backlog", 1))  # file order kept
+    assert it.args() == ["--host", "0.0.0.0", "--port", "9877", "--reuseaddr", "--backlog", "1"]
     (sc,) = t.scenarios
     # Items are taken verbatim: YAML's "no" is not False, "1.0" is not a float.
     assert sc.send == ("no", "1.0", "a b") and sc.expect == ("NO", "1.0", "A B")
@@ -180,3 +180,16 @@ def test_syntax_error_is_a_single_problem_at_its_line() -> None:
     problems = problems_of("name: t\nnodes:\n  a: [1, 2\n  b: 3\n", "s.yaml")
     assert len(problems) == 1
     assert problems[0].startswith("s.yaml:4: (document): YAML syntax error: ")
+
+
+def test_optional_sections_left_empty_count_as_absent() -> None:
+    text = (
+        "networks: {lan: {subnet: 10.7.0.0/24}}\n"
+        "nodes: {a: {interfaces: {lan: 10.7.0.2}}}\n"
+        "description:\nservices:\nscenarios: ~\ncapture:\n"
+    )
+    t = load_topology_text(text, "empty-sections.yaml")
+    assert (t.services, t.scenarios, t.capture, t.description) == ((), (), Capture(), "")
+    # The required sections may not be left empty.
+    problems = problems_of("networks:\nnodes:\n", "e.yaml")
+    assert [p.split(": ", 2)[1] for p in problems] == ["networks", "nodes"]
