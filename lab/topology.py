@@ -239,6 +239,11 @@ def _short_tag(tag: str) -> str:
     return "!!" + tag[len(_YAML) :] if tag.startswith(_YAML) else tag
 
 
+def _standard(tag: str) -> bool:
+    """A tag of YAML's own that the safe loader would read as plain data."""
+    return tag.startswith(_YAML) and _tag_kind(tag) in _KNOWN_KINDS
+
+
 def _is_null(node: Node) -> bool:
     return isinstance(node, ScalarNode) and node.tag == _YAML + "null"
 
@@ -309,7 +314,7 @@ class _Reader:
                 _line(node), path, f"aliases ({node.value}) are not supported; write the value out"
             )
             return True
-        if not node.tag.startswith(_YAML) or _tag_kind(node.tag) not in _KNOWN_KINDS:
+        if not _standard(node.tag):
             self.p.add(_line(node), path, f"unsupported tag {_short_tag(node.tag)}; remove it")
             return True
         return False
@@ -332,7 +337,12 @@ class _Reader:
         seen: dict[str, int] = {}
         out = []
         for knode, vnode in node.value:
-            if not isinstance(knode, ScalarNode) or not knode.tag.startswith(_YAML):
+            if knode.tag == _YAML + "merge":
+                self.p.add(
+                    _line(knode), path, "merge keys (<<) are not supported; write the keys out"
+                )
+                continue
+            if not isinstance(knode, ScalarNode) or not _standard(knode.tag):
                 self.p.add(
                     _line(knode), path, f"a key must be a plain name, got {_describe(knode)}"
                 )
@@ -431,7 +441,7 @@ class _Reader:
     ) -> _Num | None:
         lo, hi = bounds
         if not lo <= value <= hi:  # also catches .nan
-            shown = scalar_text(node)
+            shown = _scalar_text(node)
             self.p.add(_line(node), path, f"{shown} is out of range {lo}..{hi}")
             return None
         return value
@@ -456,7 +466,7 @@ class _Reader:
             return None
 
 
-def scalar_text(node: Node) -> str:
+def _scalar_text(node: Node) -> str:
     return str(node.value) if isinstance(node, ScalarNode) else _describe(node)
 
 
