@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.analysis.pcap import pcap_ok, read_packets
-from lab.analysis.snapshots import ProcessRow, parse_ps
+from lab.analysis.pcap import Packet, flows_between, pcap_ok, read_packets
+from lab.analysis.snapshots import ProcessRow, children, parse_ps, zombies
 from lab.model import Scenario, Service, Topology
 
 
@@ -34,6 +34,7 @@ class Evidence:
 
     root: Path
     run: dict[str, Any]
+    _cache: dict[Path, list[Packet]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, root: Path) -> Evidence:
@@ -47,9 +48,17 @@ class Evidence:
         text = self.snapshot(node, phase, "ps")
         return None if text is None else parse_ps(text)
 
+    def packets(self, path: Path) -> list[Packet]:
+        """Decoded packets of a capture, read once per folder however many checks ask."""
+        cache: dict[Path, list[Packet]] = self._cache
+        if path not in cache:
+            cache[path] = read_packets(path)
+        return cache[path]
+
     def captures(self, node: str) -> list[Path]:
         return [
-            self.root / c["node"] / c["file"] for c in self.run.get("captures", [])
+            self.root / c["node"] / c["file"]
+            for c in self.run.get("captures", [])
             if c["node"] == node
         ]
 
@@ -129,7 +138,7 @@ def fork_checks(topo: Topology, ev: Evidence, service: Service) -> list[Check]:
     held = held_connections(topo, service)
     during = ev.processes(service.node, "during")
     if held and not service.option("double_fork") and during is not None:
-        kids = [r for r in during if r.ppid == pid and not r.stat.startswith("Z")]
+        kids = [r for r in children(during, pid) if not r.zombie]
         checks.append(
             Check(
                 "one child per connection",
@@ -140,14 +149,14 @@ def fork_checks(topo: Topology, ev: Evidence, service: Service) -> list[Check]:
     after = ev.processes(service.node, "after")
     if after is None:
         return [*checks, Check("children reaped", False, "no 'after' snapshot")]
-    zombies = [r for r in after if r.ppid == pid and r.stat.startswith("Z")]
+    dead = zombies(after, pid)
     if service.option("no_reap"):
         want = 0 if service.option("double_fork") else served_connections(topo, service)
-        name, ok = "zombies kept (--no-reap)", len(zombies) == want
-        detail = f"{len(zombies)} zombie children of pid {pid}, expected {want}"
+        name, ok = "zombies kept (--no-reap)", len(dead) == want
+        detail = f"{len(dead)} zombie children of pid {pid}, expected {want}"
     else:
-        name, ok = "children reaped", not zombies
-        detail = f"{len(zombies)} zombie children of pid {pid} after the clients left"
+        name, ok = "children reaped", not dead
+        detail = f"{len(dead)} zombie children of pid {pid} after the clients left"
     return [*checks, Check(name, ok, detail)]
 
 
@@ -158,16 +167,18 @@ def thread_checks(topo: Topology, ev: Evidence, service: Service) -> list[Check]
     if pid is None or during is None or not held:
         return [] if held == 0 else [Check("one process", False, "no 'during' evidence")]
     me = next((r for r in during if r.pid == pid), None)
-    kids = [r for r in during if r.ppid == pid]
+    kids = children(during, pid)
     threads = me.nlwp if me else 0
     ok = me is not None and not kids and threads >= held + 1
-    detail = f"pid {pid}: {len(kids)} child processes, {threads} threads for {held} held connections"
+    detail = (
+        f"pid {pid}: {len(kids)} child processes, {threads} threads for {held} held connections"
+    )
     return [Check("one process, a thread per connection", ok, detail)]
 
 
 # -- captures --------------------------------------------------------------------------
 def check_capture(topo: Topology, ev: Evidence, sc: Scenario, service: Service) -> Check:
-    server_ip = {str(i.address) for i in topo.node(service.node).interfaces}
+    server_ips = {str(i.address) for i in topo.node(service.node).interfaces}
     client_ips = {str(i.address) for n in sc.clients for i in topo.node(n).interfaces}
     problems, seen = [], 0
     for node in {service.node, *sc.clients}:
@@ -176,12 +187,11 @@ def check_capture(topo: Topology, ev: Evidence, sc: Scenario, service: Service) 
             if not ok:
                 problems.append(f"{node}/{path.name}: {why}")
                 continue
+            packets = ev.packets(path)
             seen += sum(
-                1 for p in read_packets(path)
-                if p.protocol == service.protocol
-                and {p.src_ip, p.dst_ip} & server_ip
-                and {p.src_ip, p.dst_ip} & client_ips
-                and service.port in (p.src_port, p.dst_port)
+                len(flows_between(packets, server, client, service.port, service.protocol))
+                for server in server_ips
+                for client in client_ips
             )
     ok = not problems and seen > 0
     detail = f"{seen} {service.protocol.upper()} packets of the scenario in the captures"

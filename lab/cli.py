@@ -186,8 +186,9 @@ def _print_error(exc: LabError) -> None:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         count = len(exc.problems)
-        print(f"lab: {count} problem{'s' if count != 1 else ''}; nothing was created",
-              file=sys.stderr)
+        print(
+            f"lab: {count} problem{'s' if count != 1 else ''}; nothing was created", file=sys.stderr
+        )
     else:
         print(f"lab: {exc}", file=sys.stderr)
 

@@ -75,7 +75,10 @@ def start_captures(session: Session) -> list[CaptureHandle]:
         workdir = session.workdir(node.name)
         for network, ifname in session.backend.interfaces(node.name).items():
             pcap = f"{ifname}.pcap"
-            argv = ["tcpdump", "-i", ifname, "-n", "-U", "-s", str(cap.snaplen)]
+            # --immediate-mode: without it the last packets sit in the kernel's ring buffer
+            # (about a second) and are lost when tcpdump is stopped right after the traffic.
+            argv = ["tcpdump", "-i", ifname, "-n", "-U", "--immediate-mode"]
+            argv += ["-s", str(cap.snaplen)]
             argv += ["-w", str(workdir / pcap), "-Z", "root"]
             if cap.filter:
                 argv.append(cap.filter)

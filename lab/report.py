@@ -76,11 +76,14 @@ def format_summary(summary: dict[str, Any]) -> str:
     t = summary.get("timings", {})
     lines.append("")
     lines.append(
-        "timings: " + ", ".join(f"{k} {t[k]:.1f}s" for k in ("up", "run", "collect", "down") if k in t)
+        "timings: "
+        + ", ".join(f"{k} {t[k]:.1f}s" for k in ("up", "run", "collect", "down") if k in t)
     )
     if summary.get("error"):
         lines.append(f"error: {summary['error']}")
     verdict = "PASSED" if summary["passed"] else "FAILED"
-    lines.append(f"{verdict}: {sum(s['passed'] for s in summary['scenarios'])}"
-                 f"/{len(summary['scenarios'])} scenarios passed")
+    lines.append(
+        f"{verdict}: {sum(s['passed'] for s in summary['scenarios'])}"
+        f"/{len(summary['scenarios'])} scenarios passed"
+    )
     return "\n".join(lines)

@@ -51,7 +51,7 @@ class RunRecord:
     nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     services: dict[str, dict[str, Any]] = field(default_factory=dict)
     scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
-    captures: list[dict[str, str]] = field(default_factory=list)
+    captures: list[dict[str, Any]] = field(default_factory=list)
     phases: list[str] = field(default_factory=list)
     error: str | None = None
     failed_step: str | None = None
@@ -204,10 +204,8 @@ class _Flow:
             futures = [pool.submit(self.run_client, sc, node) for sc, node in jobs]
             self.wait_for_held_connections()
             self.phase("during")
-            done = 0
-            for future in futures:
+            for done, future in enumerate(futures, start=1):
                 future.result()
-                done += 1
                 self.say(f"clients finished: {done}/{len(jobs)}")
         finally:
             pool.shutdown(wait=False, cancel_futures=True)

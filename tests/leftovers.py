@@ -12,8 +12,9 @@ def netns_objects(run_id: str) -> list[str]:
     """Namespaces, links and temp dirs that carry the run id."""
     found = []
     ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
-    found += [f"netns {line.split()[0]}" for line in ns.splitlines()
-              if line.startswith(f"slab-{run_id}-")]
+    found += [
+        f"netns {line.split()[0]}" for line in ns.splitlines() if line.startswith(f"slab-{run_id}-")
+    ]
     links = subprocess.run(["ip", "-o", "link", "show"], capture_output=True, text=True).stdout
     for line in links.splitlines():
         name = line.split(":")[1].strip().split("@")[0]

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import re
 import secrets
-import signal
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
+from signal import SIGKILL, SIGTERM
 
 from lab.model import Topology
 
@@ -71,14 +71,14 @@ class Proc(ABC):
         """Wait up to ``timeout`` seconds; the exit status, or None if still running.
         A status is the process's exit code, or minus the signal number that ended it."""
 
-    def stop(self, timeout: float = 5.0, signum: int = signal.SIGTERM) -> int | None:
+    def stop(self, timeout: float = 5.0, signum: int = SIGTERM) -> int | None:
         """Ask the process to stop, wait, then kill it. Returns its exit status."""
         if not self.running():
             return self.wait(0)
         self.signal(signum)
         status = self.wait(timeout)
         if status is None:
-            self.signal(signal.SIGKILL)
+            self.signal(SIGKILL)
             status = self.wait(timeout)
         return status
 

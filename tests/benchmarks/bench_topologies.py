@@ -37,7 +37,9 @@ def one_lan(size: int) -> Topology:
 
 def bench_topologies(backends: list[str], repeat: int) -> None:
     print(f"lab run, median of {repeat} (seconds, {os.cpu_count()} cores)")
-    print(f"{'topology':10} {'backend':8} " + " ".join(f"{p:>8}" for p in PHASES) + f" {'total':>8}")
+    print(
+        f"{'topology':10} {'backend':8} " + " ".join(f"{p:>8}" for p in PHASES) + f" {'total':>8}"
+    )
     for name in ("default", "routed", "scale"):
         topo = load_topology(ROOT / "topologies" / f"{name}.yaml")
         for backend in backends:

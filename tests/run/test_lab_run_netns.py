@@ -22,7 +22,10 @@ pytestmark = pytest.mark.netns
 def lab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "lab.cli", *args],
-        capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=ROOT,
     )
 
 
@@ -35,8 +38,9 @@ def assert_nothing_left(results: Path) -> None:
 @pytest.mark.parametrize("name", ["default", "routed", "scale"])
 def test_shipped_topology_passes(root: None, tmp_path: Path, name: str) -> None:
     out = tmp_path / name
-    proc = lab("run", str(TOPOLOGIES / f"{name}.yaml"), "--backend", "netns",
-               "--out", str(out), "--json")
+    proc = lab(
+        "run", str(TOPOLOGIES / f"{name}.yaml"), "--backend", "netns", "--out", str(out), "--json"
+    )
     summary = json.loads(proc.stdout)
     failed = [(s["name"], c) for s in summary["scenarios"] for c in s["checks"] if not c["passed"]]
     assert proc.returncode == 0, (failed, proc.stderr[-3000:])
@@ -56,15 +60,19 @@ def test_default_checks_cover_the_issue(root: None, tmp_path: Path) -> None:
     """The default lab checks replies, fork children and reaping, the thread server's
     single process, and the captures; a check that did not run cannot pass silently."""
     out = tmp_path / "d"
-    proc = lab("run", str(TOPOLOGIES / "default.yaml"), "--backend", "netns",
-               "--out", str(out), "--json")
+    proc = lab(
+        "run", str(TOPOLOGIES / "default.yaml"), "--backend", "netns", "--out", str(out), "--json"
+    )
     summary = json.loads(proc.stdout)
     names = {c["name"] for s in summary["scenarios"] for c in s["checks"]}
-    assert {"replies", "one child per connection", "children reaped",
-            "one process, a thread per connection", "captured"} <= names
-    assert "TIME_WAIT" in "".join(
-        p.read_text() for p in out.glob("*/snapshots/after.netstat.txt")
-    )
+    assert {
+        "replies",
+        "one child per connection",
+        "children reaped",
+        "one process, a thread per connection",
+        "captured",
+    } <= names
+    assert "TIME_WAIT" in "".join(p.read_text() for p in out.glob("*/snapshots/after.netstat.txt"))
 
 
 def test_failing_check_exits_1(root: None, tmp_path: Path) -> None:
@@ -104,9 +112,21 @@ def test_interrupted_run_leaves_nothing(
     during teardown is ignored: teardown finishes and the run's own verdict stands."""
     out = tmp_path / "int"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "lab.cli", "run", str(TOPOLOGIES / f"{topology}.yaml"),
-         "--backend", "netns", "--out", str(out)],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "lab.cli",
+            "run",
+            str(TOPOLOGIES / f"{topology}.yaml"),
+            "--backend",
+            "netns",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
     )
     assert proc.stderr is not None
     seen = []
