@@ -1,22 +1,30 @@
 """The network-namespace backend: every node is a Linux network namespace on this host.
 
-Like Mininet: one namespace per node, one Linux bridge per network (in the root
-namespace, without an address, so the host never routes into a lab subnet), and one veth
-pair per node interface, whose host end is a bridge port and whose other end is ``ethK``
+Like Mininet: one namespace per node, one Linux bridge per network, and one veth pair
+per node interface, whose switch end is a bridge port and whose other end is ``ethK``
 inside the node. Processes on nodes are ordinary host processes that ``ip netns exec``
 moved into the node's namespace, so a node's files are host files.
+
+The bridges live in one more namespace of the run, its *switch* (``slab-<rid>-_switch``:
+no node can have that name), not in the host's. The host's bridge netfilter settings are
+global to its namespace and a bridge's own ``nf_call_iptables 0`` cannot turn them off:
+where Docker runs (br_netfilter loaded, FORWARD policy DROP) every frame crossing a
+root-namespace bridge would go through the host's iptables and be dropped, or NATed if a
+lab subnet overlapped a Docker one. In the switch's namespace bridge netfilter is off and
+the bridges have no address, so the host neither filters, tracks nor routes lab traffic.
 
 Every object is named after the run id, and teardown finds objects by that name only,
 never by what this process remembers; so ``down`` after a partial ``up``, after Ctrl-C,
 or from another process (``clean``) all remove exactly the same things:
 
-- namespaces ``slab-<rid>-<node>``
-- bridges ``slab<rid>b<N>`` (N: the network's index) and host-side veths
-  ``slab<rid>v<N>`` (N: a running interface index), both within 15 characters
+- namespaces ``slab-<rid>-<node>`` and ``slab-<rid>-_switch``
+- in the switch: bridges ``slab<rid>b<N>`` (N: the network's index) and the switch ends
+  of veths ``slab<rid>v<N>`` (N: a running interface index), within 15 characters; links
+  with these names in the host's namespace are removed too (none are made there)
 - node directories ``/tmp/socket-lab/<rid>/<node>/``
 
 IPv6 is turned off on every lab interface (in each namespace before its interfaces
-exist, and on the host ends): otherwise router solicitations, DAD and MLD reports from
+exist): otherwise router solicitations, DAD and MLD reports from
 link-local addresses show up in every capture and have nothing to do with the course.
 """
 
@@ -44,7 +52,10 @@ from lab.model import Node, Topology
 BASE_DIR = Path("/tmp/socket-lab")
 NETNS_DIR = Path("/run/netns")
 
-NS_RE = re.compile(r"^slab-(?P<rid>[0-9a-f]{6})-(?P<node>[a-z][a-z0-9-]*)$")
+# Any namespace of a run, whatever follows the prefix: teardown must find all of them.
+NS_RE = re.compile(r"^slab-(?P<rid>[0-9a-f]{6})-")
+NODE_RE = re.compile(r"^[a-z][a-z0-9-]*$")
+SWITCH = "_switch"
 LINK_RE = re.compile(r"^slab(?P<rid>[0-9a-f]{6})(?P<kind>[bv])(?P<index>[0-9]+)$")
 RID_DIR_RE = re.compile(r"^[0-9a-f]{6}$")
 
@@ -54,9 +65,8 @@ PARALLEL = 32  # per-namespace configuration commands run at once during up()
 VETH_GRACE = 5.0  # seconds to let the kernel remove a deleted namespace's veths itself
 IP_TIMEOUT = 120.0  # a single `ip` invocation (a batch can hold thousands of commands)
 
-# Bridges: no STP delay, and frames must not go through the host's iptables. Docker
-# loads br_netfilter and sets the FORWARD policy to DROP, which would silently drop
-# every frame crossing a lab bridge.
+# Bridges: no STP delay, and no netfilter on bridged frames (see the module docstring;
+# the switch's namespace also turns bridge netfilter off as a whole).
 BRIDGE_OPTIONS = (
     "type bridge forward_delay 0 nf_call_iptables 0 nf_call_ip6tables 0 nf_call_arptables 0"
 )
@@ -220,32 +230,56 @@ def _pids_in(namespaces: Iterable[str]) -> dict[int, str]:
     return found
 
 
+def _exited(pid: int) -> bool:
+    """True once a process has ended: gone, or a zombie waiting for its parent."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            state = f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True
+    return state in {"Z", "X"}
+
+
+def _signal_and_wait(pids: Iterable[int], signum: int, grace: float) -> list[int]:
+    """Send ``signum`` to each PID and wait up to ``grace`` s; the PIDs still running."""
+    pending = sorted(pids)
+    for pid in pending:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signum)
+    deadline = time.monotonic() + grace
+    while pending and time.monotonic() < deadline:
+        time.sleep(0.01)
+        pending = [pid for pid in pending if not _exited(pid)]
+    return pending
+
+
 def _kill_all(namespaces: Sequence[str]) -> list[int]:
-    """SIGTERM every process in the namespaces, wait briefly, SIGKILL the rest."""
-    pids = _pids_in(namespaces)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + TERM_GRACE
-    remaining = pids
-    while remaining and time.monotonic() < deadline:
-        time.sleep(0.02)
-        remaining = _pids_in(namespaces)
-    for pid in remaining:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    return sorted(pids)
+    """SIGTERM every process in the namespaces, wait briefly, SIGKILL the rest; all the
+    PIDs found.
+
+    A process counts as stopped only once it has exited for good (a zombie is fine), not
+    merely left the namespace: a dying process drops its namespace a moment before it
+    exits, and callers check ``Proc.running()`` right after teardown. The namespaces are
+    looked at again before SIGKILL, for children forked meanwhile.
+    """
+    first = _pids_in(namespaces)
+    survivors = _signal_and_wait(first, signal.SIGTERM, TERM_GRACE)
+    late = _pids_in(namespaces)
+    survivors = _signal_and_wait({*survivors, *late}, signal.SIGKILL, TERM_GRACE)
+    if survivors:
+        raise BackendError(f"processes {survivors} survived SIGKILL")
+    return sorted({*first, *late})
 
 
 def _remove_run(run_id: str) -> list[str]:
     """Remove every object named after ``run_id``; what was removed, one item each.
 
-    Order matters for speed: processes first (a process keeps its namespace alive), then
-    the namespaces. The kernel then destroys each namespace's devices in one batch, which
-    removes the host ends of their veths too; deleting veths one by one instead costs a
-    full RCU grace period each (about 20 ms: two seconds for 100 nodes). Whatever is still
-    there after a short wait (a namespace held open by someone else, a veth of a
-    half-finished ``up``) is deleted explicitly, then the bridges and the run's directory.
+    Processes first (a process keeps its namespace alive), then the namespaces, the
+    switch's included: the kernel destroys their devices (bridges, both ends of every
+    veth) in one batch, where deleting veths one by one costs an RCU grace period each
+    (about 20 ms: two seconds for 100 nodes). Links with the run's names in the host's
+    own namespace are not made by ``up`` but are removed as well, after a short wait for
+    the kernel in case they were veths whose other end was in a deleted namespace.
     """
     removed: list[str] = []
     namespaces = [n for n in _namespaces() if _ns_rid(n) == run_id]
@@ -346,10 +380,11 @@ class NetnsBackend(Backend):
         self._topology = topology
         attachments = self._plan(topology)
         self._make_dirs(topology)
-        nodes = [n.name for n in topology.nodes]
-        _ip([], batch=[f"netns add {ns_name(self.run_id, n)}" for n in nodes])
+        names = [SWITCH, *(n.name for n in topology.nodes)]
+        _ip([], batch=[f"netns add {ns_name(self.run_id, n)}" for n in names])
         self._sysctls(topology)
-        _ip([], batch=self._link_batch(topology, attachments))
+        switch = ns_name(self.run_id, SWITCH)
+        _ip(["-n", switch], batch=self._link_batch(topology, attachments))
         self._configure_nodes(topology, attachments)
 
     def down(self) -> None:
@@ -372,8 +407,9 @@ class NetnsBackend(Backend):
         counts: dict[str, int] = {}
         for name in _namespaces():
             rid = _ns_rid(name)
-            counts[rid] = counts.get(rid, 0) + 1
-        return {rid: f"{n} network namespace{'s' if n != 1 else ''}" for rid, n in counts.items()}
+            nodes = 0 if name == ns_name(rid, SWITCH) else 1
+            counts[rid] = counts.get(rid, 0) + nodes
+        return {rid: f"netns lab, {n} node{'s' if n != 1 else ''}" for rid, n in counts.items()}
 
     # -- on a node ---------------------------------------------------------------------
     @property
@@ -485,7 +521,7 @@ class NetnsBackend(Backend):
         bridges = {net.name: bridge_name(self.run_id, k) for k, net in enumerate(topology.networks)}
         plan: list[_Attachment] = []
         for node in topology.nodes:
-            if not NS_RE.match(ns_name(self.run_id, node.name)):
+            if not NODE_RE.match(node.name):
                 raise BackendError(f"invalid node name {node.name!r}")
             for k, iface in enumerate(node.interfaces):
                 if iface.network not in bridges:
@@ -523,8 +559,19 @@ class NetnsBackend(Backend):
 
     def _sysctls(self, topology: Topology) -> None:
         """Forwarding on routers only (a new namespace may inherit the host's 1), and
-        IPv6 off for every interface the namespace gets from now on."""
-        commands: list[tuple[list[str], str | None]] = []
+        IPv6 off for every interface the namespace gets from now on; in the switch, no
+        netfilter for bridged frames (``-e``: those keys exist only with br_netfilter)."""
+        switch = [
+            "ip", "netns", "exec", ns_name(self.run_id, SWITCH),
+            "sysctl", "-q", "-e", "-w",
+            "net.ipv4.ip_forward=0",
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+            "net.bridge.bridge-nf-call-iptables=0",
+            "net.bridge.bridge-nf-call-ip6tables=0",
+            "net.bridge.bridge-nf-call-arptables=0",
+        ]  # fmt: skip
+        commands: list[tuple[list[str], str | None]] = [(switch, None)]
         for node in topology.nodes:
             argv = [
                 "ip", "netns", "exec", ns_name(self.run_id, node.name),
@@ -537,21 +584,16 @@ class NetnsBackend(Backend):
         _run_parallel(commands, "setting sysctls")
 
     def _link_batch(self, topology: Topology, plan: Sequence[_Attachment]) -> list[str]:
-        """``ip -batch`` lines for bridges and veth pairs, created in the root namespace."""
+        """``ip -batch`` lines for bridges and veth pairs, run in the switch's namespace."""
         lines: list[str] = []
         for k in range(len(topology.networks)):
             br = bridge_name(self.run_id, k)
-            lines += [
-                f"link add name {br} {BRIDGE_OPTIONS}",
-                f"link set dev {br} addrgenmode none",
-                f"link set dev {br} up",
-            ]
+            lines += [f"link add name {br} {BRIDGE_OPTIONS}", f"link set dev {br} up"]
         for a in plan:
             ns = _check_token(ns_name(self.run_id, a.node))
             lines += [
                 # The peer is born inside the node, so no temporary name is ever needed.
                 f"link add name {a.veth} type veth peer name {a.ifname} netns {ns}",
-                f"link set dev {a.veth} addrgenmode none",
                 f"link set dev {a.veth} master {a.bridge} up",
             ]
         return lines
