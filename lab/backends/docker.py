@@ -5,12 +5,17 @@ and every engine error becomes ``BackendError``. Each container and network is n
 ``slab-<rid>-<name>`` and labelled with the run id, topology and backend, and ``down`` /
 ``clean`` find what to remove by those labels only.
 
-Networks are plain (not ``internal``) bridges with IP masquerading switched off, and every
-container's engine-made default route is removed at start. ``internal=True`` cannot be used:
-with the host's bridge netfilter on, the engine's isolation rules for internal networks drop
-bridged frames whose addresses lie outside the bridge's own subnet, which is exactly the
-traffic a router node forwards between two lab networks. Without a default route towards the
-host and without NAT, no node reaches anything but the lab's own networks.
+Addresses: the engine's IPAM refuses two networks with overlapping subnets ("Pool overlaps"),
+so two runs of one topology could not coexist, and the host would get a route into every lab
+subnet. So each bridge gets a small placeholder subnet from 198.18.0.0/15 (the benchmarking
+range), and once a container runs, the node's real address replaces the placeholder on each
+interface (found by its MAC address). The host then has no address in any lab subnet and no
+node has a route towards the host: traffic stays between the lab's own nodes.
+
+Networks are plain (not ``internal``) bridges with IP masquerading switched off.
+``internal=True`` cannot be used: with the host's bridge netfilter on, the engine's isolation
+rules for internal networks drop bridged frames whose addresses lie outside the bridge's own
+subnet, which is exactly the traffic a router node forwards between two lab networks.
 
 Containers run unprivileged: every capability dropped, then only
 NET_ADMIN (routes, promiscuous capture), NET_RAW (packet sockets for tcpdump, ping),
@@ -23,6 +28,7 @@ server's orphans are reaped.
 from __future__ import annotations
 
 import io
+import json
 import os
 import socket
 import tarfile
@@ -30,7 +36,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
-from ipaddress import IPv4Address
+from ipaddress import IPv4Network
 from pathlib import Path, PurePosixPath
 from typing import Any
 
@@ -55,6 +61,8 @@ CAPABILITIES = ["NET_ADMIN", "NET_RAW", "SETUID", "SETGID", "CHOWN", "KILL"]
 MEMORY_LIMIT = "256m"
 PIDS_LIMIT = 1024  # the thread server's threads count here too
 KILL_GRACE = 2  # seconds between timeout's TERM and its KILL
+SUBNET_LABEL = "socket-lab.subnet"
+PLACEHOLDER_TRIES = 256
 # Extra seconds the client waits past a command's own timeout before giving up on the engine.
 ENGINE_SLACK = 15.0
 
@@ -66,6 +74,45 @@ PID_ROOT = PurePosixPath("/run/socket-lab")
 SPAWN_SCRIPT = 'echo $$ > "$1"; log=$2; shift 2; exec "$@" > "$log" 2>&1'
 # Waits (inside the node) for a spawn's pidfile and prints it.
 READ_PID_SCRIPT = 'while [ ! -s "$1" ]; do sleep 0.01; done; cat "$1"'
+
+# Run with python3 on a node at start. argv[1] is JSON: the directories to create, then for
+# each network [name, MAC, address/prefix]: that interface's placeholder address is replaced
+# by the real one. The engine's default route goes with the placeholder; the node's own
+# gateway, if any, becomes the default route. Prints {network: interface name}.
+NODE_SETUP = """
+import json, os, subprocess, sys
+spec = json.loads(sys.argv[1])
+for d in spec["dirs"]:
+    os.makedirs(d, exist_ok=True)
+by_mac = {}
+for dev in os.listdir("/sys/class/net"):
+    with open(f"/sys/class/net/{dev}/address") as f:
+        by_mac[f.read().strip().lower()] = dev
+def ip(*args):
+    done = subprocess.run(["ip", *args], capture_output=True, text=True)
+    if done.returncode:
+        sys.exit(f"ip {' '.join(args)}: {done.stderr.strip()}")
+names = {}
+for net, mac, cidr in spec["addresses"]:
+    if mac not in by_mac:
+        sys.exit(f"no interface with MAC {mac} for network {net}")
+    dev = names[net] = by_mac[mac]
+    ip("-4", "addr", "flush", "dev", dev)
+    ip("addr", "add", cidr, "dev", dev)
+if spec["gateway"]:
+    ip("route", "replace", "default", "via", spec["gateway"])
+print(json.dumps(names))
+"""
+
+# Prints {MAC: interface name} for the node's interfaces.
+LIST_LINKS = """
+import json, os
+out = {}
+for dev in os.listdir("/sys/class/net"):
+    with open(f"/sys/class/net/{dev}/address") as f:
+        out[f.read().strip().lower()] = dev
+print(json.dumps(out))
+"""
 
 _ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
 
@@ -91,16 +138,17 @@ def _client() -> docker.DockerClient:
         return docker.from_env()
 
 
-def gateway_address(network: Network, used: set[IPv4Address]) -> IPv4Address:
-    """The address the engine takes on the bridge: the highest host address no node uses."""
-    hosts = list(network.subnet.hosts())
-    for address in reversed(hosts):
-        if address not in used:
-            return address
-    raise BackendError(
-        f"network {network.name} ({network.subnet}) has no free address left for the "
-        "docker bridge; use a larger subnet or the netns backend"
-    )
+PLACEHOLDER_RANGE = IPv4Network("198.18.0.0/15")
+
+
+def placeholder_subnets(attached: int, seed: int) -> list[IPv4Network]:
+    """Candidate bridge subnets big enough for ``attached`` containers plus the engine's
+    gateway, starting at a run-dependent offset so that concurrent runs rarely race."""
+    need = attached + 3  # network and broadcast addresses, and the bridge's own
+    prefix = min(29, 32 - (need - 1).bit_length())
+    candidates = list(PLACEHOLDER_RANGE.subnets(new_prefix=prefix))
+    start = seed % len(candidates)
+    return candidates[start:] + candidates[:start]
 
 
 def _exit_status(code: int) -> int:
@@ -190,6 +238,7 @@ class DockerBackend(Backend):
         self._docker: docker.DockerClient | None = None
         self._ifaces: dict[str, dict[str, str]] = {}
         self._spawned = 0
+        self._placeholders: list[IPv4Network] = []
 
     # -- engine access -------------------------------------------------------------------
     @property
@@ -243,23 +292,36 @@ class DockerBackend(Backend):
             self._configure_node(topology, node)
 
     def _create_network(self, topology: Topology, net: Network) -> None:
-        used = {a for n in topology.nodes for i in n.interfaces if i.network == net.name
-                for a in [i.address]}  # fmt: skip
-        gateway = gateway_address(net, used)
-        pool = docker.types.IPAMPool(subnet=str(net.subnet), gateway=str(gateway))
-        with _engine(f"creating network {net.name}"):
-            self._api.create_network(
-                self._name(net.name),
-                driver="bridge",
-                ipam=docker.types.IPAMConfig(pool_configs=[pool]),
-                options={
-                    # No NAT towards the host's own networks: the lab stays on its bridges.
-                    "com.docker.network.bridge.enable_ip_masquerade": "false",
-                    "com.docker.network.bridge.enable_icc": "true",
-                },
-                labels=self._labels(topology, **{NETWORK_LABEL: net.name}),
-                check_duplicate=True,
-            )
+        attached = sum(1 for n in topology.nodes if net.name in n.networks)
+        seed = int(self.run_id, 16) + len(self._placeholders) * 7919
+        for attempt, subnet in enumerate(placeholder_subnets(attached, seed)):
+            pool = docker.types.IPAMPool(subnet=str(subnet))
+            try:
+                self._api.create_network(
+                    self._name(net.name),
+                    driver="bridge",
+                    ipam=docker.types.IPAMConfig(pool_configs=[pool]),
+                    options={
+                        # No NAT: nothing leaves the lab's bridges through the host.
+                        "com.docker.network.bridge.enable_ip_masquerade": "false",
+                        "com.docker.network.bridge.enable_icc": "true",
+                    },
+                    labels=self._labels(
+                        topology, **{NETWORK_LABEL: net.name, SUBNET_LABEL: str(net.subnet)}
+                    ),
+                    check_duplicate=True,
+                )
+            except docker.errors.APIError as exc:
+                # Another network (maybe another run's) holds this placeholder: next one.
+                if "overlap" in str(exc.explanation) and attempt < PLACEHOLDER_TRIES:
+                    continue
+                raise BackendError(
+                    f"docker: creating network {net.name}: {exc.explanation or exc}"
+                ) from exc
+            except _ENGINE_ERRORS as exc:
+                raise BackendError(f"docker: creating network {net.name}: {exc}") from exc
+            self._placeholders.append(subnet)
+            return
 
     def _create_node(self, topology: Topology, node: Node, image: str) -> None:
         api = self._api
@@ -271,11 +333,13 @@ class DockerBackend(Backend):
             cap_add=CAPABILITIES,
             mem_limit=MEMORY_LIMIT,
             pids_limit=PIDS_LIMIT,
-            sysctls={"net.ipv4.ip_forward": "1"} if node.router else None,
+            # Explicit either way: a new network namespace inherits the host's setting,
+            # and a host running Docker forwards.
+            sysctls={"net.ipv4.ip_forward": "1" if node.router else "0"},
             # Names the engine's resolver cannot answer go nowhere (not to the host's DNS).
             dns=["127.0.0.1"],
         )
-        endpoint = api.create_endpoint_config(ipv4_address=str(first.address))
+        endpoint = api.create_endpoint_config()
         with _engine(f"creating container for node {node.name}"):
             container = api.create_container(
                 image,
@@ -287,27 +351,37 @@ class DockerBackend(Backend):
                 networking_config={"EndpointsConfig": {self._name(first.network): endpoint}},
             )
             for iface in rest:
-                api.connect_container_to_network(
-                    container["Id"], self._name(iface.network), ipv4_address=str(iface.address)
-                )
+                api.connect_container_to_network(container["Id"], self._name(iface.network))
             api.start(container["Id"])
 
     def _configure_node(self, topology: Topology, node: Node) -> None:
-        """Routes and directories, once the container runs."""
-        steps: list[list[str]] = [
-            ["mkdir", "-p", str(self.workdir(node.name)), str(PID_ROOT / self.run_id)],
-            # The engine's default route points at the host; the lab's never do.
-            ["ip", "route", "del", "default"],
-        ]
-        if node.gateway is not None:
-            steps.append(["ip", "route", "replace", "default", "via", str(node.gateway)])
-        for argv in steps:
-            done = self.run(node.name, argv, timeout=15)
-            if not done.ok and argv[:3] != ["ip", "route", "del"]:
-                raise BackendError(
-                    f"docker: {' '.join(argv)} on {node.name} failed: {done.stderr.strip()}"
-                )
-        self._ifaces[node.name] = self._discover_interfaces(node.name)
+        """Real addresses, routes and directories, in one exec once the container runs."""
+        macs = self._macs(node.name)
+        spec = {
+            "dirs": [str(self.workdir(node.name)), str(PID_ROOT / self.run_id)],
+            "addresses": [
+                [net, macs[net], f"{iface.address}/{topology.network(net).subnet.prefixlen}"]
+                for iface in node.interfaces
+                for net in [iface.network]
+            ],
+            "gateway": None if node.gateway is None else str(node.gateway),
+        }
+        done = self.run(node.name, [self.python, "-c", NODE_SETUP, json.dumps(spec)], timeout=30)
+        if not done.ok:
+            lines = done.stderr.strip().splitlines() or [f"exit {done.returncode}"]
+            raise BackendError(f"docker: setting up node {node.name}: {lines[-1]}")
+        self._ifaces[node.name] = json.loads(done.stdout)
+
+    def _macs(self, node: str) -> dict[str, str]:
+        """The node's MAC address on each of its lab networks, as the engine reports them."""
+        with _engine(f"inspecting node {node}"):
+            info = self._api.inspect_container(self._name(node))
+        prefix = self._name("")
+        return {
+            net_name[len(prefix) :]: str(settings["MacAddress"]).lower()
+            for net_name, settings in info["NetworkSettings"]["Networks"].items()
+            if net_name.startswith(prefix)
+        }
 
     def down(self) -> None:
         self._remove(self._client, {RUN_LABEL: self.run_id})
@@ -374,7 +448,8 @@ class DockerBackend(Backend):
         return "python3"
 
     def workdir(self, node: str) -> PurePosixPath:
-        return WORK_ROOT / self.run_id
+        # Named after the node too, so that paths never look alike across nodes.
+        return WORK_ROOT / self.run_id / node
 
     def run(
         self, node: str, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None
@@ -464,24 +539,11 @@ class DockerBackend(Backend):
         return dict(self._ifaces[node])
 
     def _discover_interfaces(self, node: str) -> dict[str, str]:
-        """Network name -> interface name, matching the engine's addresses to ``ip addr``."""
-        with _engine(f"inspecting node {node}"):
-            info = self._api.inspect_container(self._name(node))
-        prefix = self._name("")
-        by_address = {
-            settings["IPAddress"]: net_name[len(prefix):]
-            for net_name, settings in info["NetworkSettings"]["Networks"].items()
-            if net_name.startswith(prefix) and settings.get("IPAddress")
-        }  # fmt: skip
-        done = self.run(node, ["ip", "-o", "-4", "addr", "show"], timeout=10)
-        result: dict[str, str] = {}
-        for line in done.stdout.splitlines():
-            words = line.split()
-            if len(words) >= 4 and words[2] == "inet":
-                address = words[3].split("/")[0]
-                if address in by_address:
-                    result[by_address[address]] = words[1].split("@")[0]
-        missing = set(by_address.values()) - set(result)
-        if missing:
-            raise BackendError(f"docker: node {node} has no interface for {sorted(missing)}")
+        """Network name -> interface name, matching the engine's MAC addresses."""
+        macs = self._macs(node)
+        done = self.run(node, [self.python, "-c", LIST_LINKS], timeout=15)
+        by_mac: dict[str, str] = json.loads(done.stdout) if done.ok else {}
+        result = {net: by_mac[mac] for net, mac in macs.items() if mac in by_mac}
+        if len(result) != len(macs):
+            raise BackendError(f"docker: node {node}: interfaces not found for {sorted(macs)}")
         return result
