@@ -63,6 +63,7 @@ IFNAMSIZ = 15  # Linux interface names: at most 15 characters
 TERM_GRACE = 1.0  # seconds a node process gets between SIGTERM and SIGKILL at teardown
 PARALLEL = 32  # per-namespace configuration commands run at once during up()
 VETH_GRACE = 5.0  # seconds to let the kernel remove a deleted namespace's veths itself
+EXEC_WAIT = 5.0  # seconds spawn() waits for `ip netns exec` to become the program
 IP_TIMEOUT = 120.0  # a single `ip` invocation (a batch can hold thousands of commands)
 
 # Bridges: no STP delay, and no netfilter on bridged frames (see the module docstring;
@@ -463,6 +464,7 @@ class NetnsBackend(Backend):
                 )
         except OSError as exc:
             raise BackendError(f"cannot start {argv[0]!r} on {node}: {exc}") from exc
+        self._wait_for_exec(popen, full, node)
         return NetnsProc(node, argv, popen)
 
     def workdir(self, node: str) -> PurePosixPath:
@@ -509,6 +511,32 @@ class NetnsBackend(Backend):
         # `python -c` does not pick up modules from wherever the caller stood.
         wd = Path(self.workdir(node))
         return str(wd) if wd.is_dir() else "/"
+
+    def _wait_for_exec(
+        self, popen: subprocess.Popen[bytes], full: Sequence[str], node: str
+    ) -> None:
+        """Return once ``ip netns exec`` has become the program (or the program ended).
+
+        For a moment after Popen the PID is still ``ip`` (or not even that yet); a caller
+        that signals it, or looks for it in ``ps``, must meet the program itself. Done
+        means: in the node's namespace, with a command line that is not ``ip``'s.
+        """
+        try:
+            target = os.stat(NETNS_DIR / ns_name(self.run_id, node))
+        except OSError:
+            return
+        wrapper = "\0".join(full).encode() + b"\0"
+        deadline = time.monotonic() + EXEC_WAIT
+        while popen.poll() is None and time.monotonic() < deadline:
+            try:
+                st = os.stat(f"/proc/{popen.pid}/ns/net")
+                with open(f"/proc/{popen.pid}/cmdline", "rb") as f:
+                    cmdline = f.read()
+            except OSError:
+                return
+            if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino) and cmdline != wrapper:
+                return
+            time.sleep(0.001)
 
     @staticmethod
     def _kill_group(proc: subprocess.Popen[str]) -> None:
