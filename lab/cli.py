@@ -124,6 +124,18 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_images_build(args: argparse.Namespace) -> int:
+    from lab.images import build_images, image_info
+
+    ref = build_images(offline=True if args.offline else None, progress=progress_printer())
+    info = image_info(ref)
+    if args.json:
+        print(json.dumps({"image": ref, "size": info.get("size")}))
+    else:
+        print(f"{ref}  {int(info.get('size') or 0) / 2**20:.0f} MiB")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lab", description="socket-lab: run the course's socket programs on real networks."
@@ -153,6 +165,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", help="only this run's objects")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_clean)
+
+    p = sub.add_parser("images", help="the node images")
+    images = p.add_subparsers(dest="images_command", required=True)
+    p = images.add_parser("build", help="build the node image (offline fallback: debootstrap)")
+    p.add_argument("--offline", action="store_true", help="build the base with debootstrap")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_images_build)
 
     p = sub.add_parser("ls", help="list running labs")
     p.add_argument("--json", action="store_true")

@@ -251,10 +251,7 @@ class _Flow:
 
         def established() -> bool:
             for name, count in expected.items():
-                service = self.s.topology.service(name)
-                probe = ["ss", "-Htn", "state", "established", "sport", "=", f":{service.port}"]
-                out = self.s.run(service.node, probe, timeout=10.0).stdout
-                if len(out.splitlines()) < count:
+                if not self.accepted(self.s.topology.service(name), count):
                     return False
             return True
 
@@ -262,6 +259,18 @@ class _Flow:
             wait_until(established, timeout=max(shortest_hold, 5.0), what="held connections")
         except BackendError as exc:
             self.say(f"warning: {exc}")
+
+    def accepted(self, service: Service, count: int) -> bool:
+        """At least ``count`` connections are ESTABLISHED on the service and its accept
+        queue is empty. ss counts a connection as ESTABLISHED while it still waits in the
+        queue, before the server has accepted it (and forked or started a thread for it)."""
+        port = f":{service.port}"
+        est = ["ss", "-Htn", "state", "established", "sport", "=", port]
+        if len(self.s.run(service.node, est, timeout=10.0).stdout.splitlines()) < count:
+            return False
+        listen = self.s.run(service.node, ["ss", "-Hltn", "sport", "=", port], timeout=10.0)
+        # LISTEN rows: State Recv-Q Send-Q ...; for a listener Recv-Q is the accept queue.
+        return all(line.split()[1] == "0" for line in listen.stdout.splitlines())
 
     def settle(self) -> None:
         """After the clients: wait until every fork server's children have exited, so the
