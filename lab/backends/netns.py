@@ -66,10 +66,12 @@ VETH_GRACE = 5.0  # seconds to let the kernel remove a deleted namespace's veths
 EXEC_WAIT = 5.0  # seconds spawn() waits for `ip netns exec` to become the program
 IP_TIMEOUT = 120.0  # a single `ip` invocation (a batch can hold thousands of commands)
 
-# Bridges: no STP delay, and no netfilter on bridged frames (see the module docstring;
-# the switch's namespace also turns bridge netfilter off as a whole).
+# Bridges: no STP delay; no multicast snooping (a snooping bridge joins 224.0.0.106 and
+# its IGMP reports would land in every node's capture); no netfilter on bridged frames
+# (see the module docstring: the switch's namespace also turns it off as a whole).
 BRIDGE_OPTIONS = (
-    "type bridge forward_delay 0 nf_call_iptables 0 nf_call_ip6tables 0 nf_call_arptables 0"
+    "type bridge forward_delay 0 mcast_snooping 0"
+    " nf_call_iptables 0 nf_call_ip6tables 0 nf_call_arptables 0"
 )
 
 

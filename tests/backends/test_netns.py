@@ -77,7 +77,7 @@ def test_the_host_namespace_gets_no_lab_link(backend: NetnsBackend) -> None:
     ]
 
 
-def test_bridges_have_no_address_and_no_netfilter(backend: NetnsBackend) -> None:
+def test_bridges_have_no_address_no_netfilter_no_snooping(backend: NetnsBackend) -> None:
     backend.up(routed())
     switch = f"slab-{backend.run_id}-_switch"
     for link in ip_json("-n", switch, "addr"):
@@ -88,6 +88,7 @@ def test_bridges_have_no_address_and_no_netfilter(backend: NetnsBackend) -> None
     for br in details:
         data = br["linkinfo"]["info_data"]  # type: ignore[index]
         assert (data["nf_call_iptables"], data["nf_call_arptables"]) == (0, 0)
+        assert data["mcast_snooping"] == 0  # else its IGMP reports reach every capture
     if os.path.exists("/proc/sys/net/bridge/bridge-nf-call-iptables"):
         assert sysctl(switch, "net.bridge.bridge-nf-call-iptables") == "0"
 
