@@ -475,6 +475,11 @@ class NetnsBackend(Backend):
     def fetch(self, node: str, remote_dir: PurePosixPath, local_dir: Path) -> None:
         source = Path(remote_dir)
         if not source.is_dir():
+            if not source.exists() and source.is_relative_to(BASE_DIR / self.run_id):
+                # The run's own directory that an interrupted up() never made: it holds
+                # nothing, which is not an error when evidence is collected after a failure.
+                local_dir.mkdir(parents=True, exist_ok=True)
+                return
             raise BackendError(f"{remote_dir} on {node} is not a directory")
         try:
             shutil.copytree(source, local_dir, dirs_exist_ok=True, symlinks=True)

@@ -158,6 +158,14 @@ def test_up_refuses_an_unknown_network_before_creating_anything(backend: NetnsBa
     assert leftovers(backend.run_id) == []
 
 
+def test_fetch_of_a_workdir_never_made_is_empty(backend: NetnsBackend, tmp_path: Path) -> None:
+    """After an up() that stopped before the directories, collecting still works."""
+    backend.fetch("h1", backend.workdir("h1"), tmp_path / "h1")
+    assert list((tmp_path / "h1").iterdir()) == []
+    with pytest.raises(BackendError, match="not a directory"):
+        backend.fetch("h1", backend.workdir("h1").parent.parent / "elsewhere", tmp_path / "x")
+
+
 INTERRUPTED_UP = textwrap.dedent(
     """
     import sys
