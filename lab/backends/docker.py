@@ -522,7 +522,8 @@ class DockerBackend(Backend):
     @staticmethod
     def _extract(buf: io.IOBase | Any, local_dir: Path) -> None:
         """Unpack the engine's archive of a directory into ``local_dir``, safely: the "data"
-        filter refuses absolute paths, ``..``, device files and links leaving the target."""
+        filter refuses absolute paths, ``..``, device files and links leaving the target;
+        such members are skipped."""
         with tarfile.open(fileobj=buf, mode="r|") as archive:
             for member in archive:
                 # Members are "<dir's base name>/...": keep what is below the directory.
@@ -531,7 +532,10 @@ class DockerBackend(Backend):
                 if rel is None:
                     continue
                 member.name = str(rel)
-                archive.extract(member, local_dir, filter="data")
+                # A member the filter refuses (say a link to /etc/passwd) is left out: it
+                # is nothing the lab wrote, and must not stop the rest from being copied.
+                with suppress(tarfile.FilterError):
+                    archive.extract(member, local_dir, filter="data")
 
     def interfaces(self, node: str) -> Mapping[str, str]:
         if node not in self._ifaces:
