@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import lab
-from lab.backends.base import Backend, Completed, Proc
+from lab.backends.base import RUN_ID_RE, Backend, Completed, Proc
 from lab.errors import BackendError, CommandTimeout
 from lab.model import Node, Topology
 
@@ -57,7 +57,6 @@ NS_RE = re.compile(r"^slab-(?P<rid>[0-9a-f]{6})-")
 NODE_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 SWITCH = "_switch"
 LINK_RE = re.compile(r"^slab(?P<rid>[0-9a-f]{6})(?P<kind>[bv])(?P<index>[0-9]+)$")
-RID_DIR_RE = re.compile(r"^[0-9a-f]{6}$")
 
 IFNAMSIZ = 15  # Linux interface names: at most 15 characters
 TERM_GRACE = 1.0  # seconds a node process gets between SIGTERM and SIGKILL at teardown
@@ -182,7 +181,7 @@ def _run_dirs() -> list[str]:
         names = os.listdir(BASE_DIR)
     except FileNotFoundError:
         return []
-    return sorted(n for n in names if RID_DIR_RE.match(n) and (BASE_DIR / n).is_dir())
+    return sorted(n for n in names if RUN_ID_RE.match(n) and (BASE_DIR / n).is_dir())
 
 
 def _ns_rid(name: str) -> str:
@@ -256,9 +255,9 @@ def _signal_and_wait(pids: Iterable[int], signum: int, grace: float) -> list[int
     return pending
 
 
-def _kill_all(namespaces: Sequence[str]) -> list[int]:
-    """SIGTERM every process in the namespaces, wait briefly, SIGKILL the rest; all the
-    PIDs found.
+def _kill_all(namespaces: Sequence[str]) -> tuple[list[int], list[int]]:
+    """SIGTERM every process in the namespaces, wait briefly, SIGKILL the rest. Returns
+    the PIDs found and those that survived even SIGKILL (stuck in the kernel).
 
     A process counts as stopped only once it has exited for good (a zombie is fine), not
     merely left the namespace: a dying process drops its namespace a moment before it
@@ -269,9 +268,7 @@ def _kill_all(namespaces: Sequence[str]) -> list[int]:
     survivors = _signal_and_wait(first, signal.SIGTERM, TERM_GRACE)
     late = _pids_in(namespaces)
     survivors = _signal_and_wait({*survivors, *late}, signal.SIGKILL, TERM_GRACE)
-    if survivors:
-        raise BackendError(f"processes {survivors} survived SIGKILL")
-    return sorted({*first, *late})
+    return sorted({*first, *late}), survivors
 
 
 def _remove_run(run_id: str) -> list[str]:
@@ -284,9 +281,12 @@ def _remove_run(run_id: str) -> list[str]:
     own namespace are not made by ``up`` but are removed as well, after a short wait for
     the kernel in case they were veths whose other end was in a deleted namespace.
     """
+    if not RUN_ID_RE.match(run_id):  # it becomes part of a path given to rmtree
+        raise BackendError(f"run id must be six hex digits, got {run_id!r}")
     removed: list[str] = []
     namespaces = [n for n in _namespaces() if _ns_rid(n) == run_id]
-    removed += [f"process {pid}" for pid in _kill_all(namespaces)]
+    killed, survivors = _kill_all(namespaces)
+    removed += [f"process {pid}" for pid in killed if pid not in survivors]
     links = _run_links(run_id)
     if namespaces:
         _ip(["-force"], batch=[f"netns del {n}" for n in namespaces], check=False)
@@ -306,6 +306,7 @@ def _remove_run(run_id: str) -> list[str]:
         shutil.rmtree(run_dir, ignore_errors=True)
         removed.append(f"directory {run_dir}")
     left = [n for n in _namespaces() if _ns_rid(n) == run_id] + _run_links(run_id)
+    left += [f"process {pid}" for pid in survivors]
     if left:
         raise BackendError(f"could not remove {', '.join(left)}")
     return removed

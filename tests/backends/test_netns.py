@@ -158,6 +158,12 @@ def test_up_refuses_an_unknown_network_before_creating_anything(backend: NetnsBa
     assert leftovers(backend.run_id) == []
 
 
+@pytest.mark.parametrize("bad", ["..", "../..", "", "ABCDEF", "abc1234", "*"])
+def test_clean_refuses_what_is_not_a_run_id(root: None, bad: str) -> None:
+    with pytest.raises(BackendError, match="six hex digits"):
+        NetnsBackend.clean(bad)
+
+
 def test_fetch_of_a_workdir_never_made_is_empty(backend: NetnsBackend, tmp_path: Path) -> None:
     """After an up() that stopped before the directories, collecting still works."""
     backend.fetch("h1", backend.workdir("h1"), tmp_path / "h1")
