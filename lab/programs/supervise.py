@@ -19,13 +19,16 @@ COUNT says how many arguments the job's command has, so that any argument (even 
 4. writes the ready file (``--ready-file``) that the container's health check looks for;
 5. runs the ``client`` jobs one after another, printing what each gets back;
 6. with client jobs and no servers: waits for the node's TCP connections to finish
-   closing (so that the captures hold the whole close), stops everything and exits with
-   the first failing client status (0 when all succeeded). Otherwise it runs until
-   SIGTERM/SIGINT, which it forwards to its children before reaping them.
+   closing (when capturing, so that the captures hold the whole close), stops everything
+   and exits with the first failing client status (0 when all succeeded). A node with
+   servers runs on until SIGTERM/SIGINT (other nodes may still need them), which it
+   forwards to its children before reaping them; it then exits with its clients' status.
 
-Every line a job prints is shown prefixed with the job's name and kept in
-``RESULTS/NODE/NAME.log``. ``--check`` is the container's health check: exit 0 when the
-ready file exists and every ``--listen`` port is open.
+Every line a job prints (stdout and stderr) is shown prefixed with the job's name and kept
+in ``RESULTS/NODE/NAME.log``; ``interfaces.json`` maps the node's interfaces to addresses.
+
+``--check`` is the container's health check: exit 0 when the ready file exists and every
+``--listen`` port is open.
 
 Standard library only: this runs inside the node image.
 """
@@ -244,26 +247,48 @@ class Child:
         return code
 
 
+class LogFile:
+    """One job's log, written by both of its pump threads a whole line at a time."""
+
+    def __init__(self, path: Path) -> None:
+        self.file = path.open("wb")
+        self.lock = threading.Lock()
+        self.writers = 0
+
+    def write(self, line: bytes) -> None:
+        with self.lock:
+            self.file.write(line)
+            self.file.flush()
+
+    def release(self) -> None:
+        with self.lock:
+            self.writers -= 1
+            if self.writers <= 0:
+                self.file.close()
+
+
 def pump(
     stream: IO[bytes],
     sink: int,
     prefix: bytes,
-    log: IO[bytes] | None,
+    log: LogFile | None,
     on_line: Callable[[bytes], None] | None = None,
 ) -> threading.Thread:
     """Copy ``stream`` line by line to file descriptor ``sink`` (prefixed) and to ``log``."""
+    if log is not None:
+        log.writers += 1
 
     def run() -> None:
-        for line in iter(stream.readline, b""):
-            os.write(sink, prefix + line if line.endswith(b"\n") else prefix + line + b"\n")
+        for raw in iter(stream.readline, b""):
+            line = raw if raw.endswith(b"\n") else raw + b"\n"
+            os.write(sink, prefix + line)
             if log is not None:
                 log.write(line)
-                log.flush()
             if on_line is not None:
                 on_line(line)
         stream.close()
         if log is not None:
-            log.close()
+            log.release()
 
     thread = threading.Thread(target=run, daemon=True)
     thread.start()
@@ -305,10 +330,10 @@ class Supervisor:
             raise Stopped(self.stop_signal)
 
     # -- starting -------------------------------------------------------------------------
-    def log_file(self, name: str) -> IO[bytes] | None:
+    def log_file(self, name: str) -> LogFile | None:
         if self.out_dir is None:
             return None
-        return (self.out_dir / f"{name}.log").open("wb")
+        return LogFile(self.out_dir / f"{name}.log")
 
     def start(
         self, name: str, argv: Sequence[str], on_err_line: Callable[[bytes], None] | None = None
@@ -328,8 +353,7 @@ class Supervisor:
         log = self.log_file(name)
         assert proc.stdout is not None and proc.stderr is not None
         child.pumps.append(pump(proc.stdout, 1, prefix, log))
-        err_log = self.log_file(f"{name}.err")
-        child.pumps.append(pump(proc.stderr, 2, prefix, err_log, on_err_line))
+        child.pumps.append(pump(proc.stderr, 2, prefix, log, on_err_line))
         return child
 
     def set_gateway(self) -> None:
@@ -354,7 +378,9 @@ class Supervisor:
                 if b"listening on" in line:
                     ready.set()
 
-            argv = ["tcpdump", "-i", iface, "-n", "-U", "-Z", "root"]
+            # --immediate-mode: packets are handed over as they arrive, not in blocks
+            # retired every second, so stopping tcpdump right after a demo loses none.
+            argv = ["tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-Z", "root"]
             argv += ["-s", str(self.args.snaplen), "-w", str(self.out_dir / f"{iface}.pcap")]
             if self.args.filter:
                 argv.append(self.args.filter)
@@ -405,7 +431,8 @@ class Supervisor:
         clients = [job for job in self.jobs if job.kind == "client"]
         self.client_status = self.run_clients(clients)
         if clients and not servers:
-            self.wait_for_quiet()
+            if self.captures:
+                self.wait_for_quiet()
             return self.client_status
         say("ready; running until SIGTERM or SIGINT")
         self.serve_until_stopped(servers)

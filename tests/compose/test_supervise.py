@@ -1,0 +1,344 @@
+"""lab.programs.supervise with real processes: servers and clients on loopback, captures
+between two network namespaces."""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import dpkt
+import pytest
+
+from lab.programs.supervise import (
+    SuperviseError,
+    closing_connections,
+    job_words,
+    open_ports,
+    parse_jobs,
+    split_argv,
+)
+
+# Upper bound for waiting on something the test expects; never a speed assertion.
+EVENT_TIMEOUT = 30.0
+SUPERVISE = [sys.executable, "-m", "lab.programs.supervise"]
+
+
+def program(name: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", f"lab.programs.{name}", *args]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_until(condition: Callable[[], bool], what: str) -> None:
+    deadline = time.monotonic() + EVENT_TIMEOUT
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"gave up waiting for {what}")
+        time.sleep(0.05)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+# -- the job grammar -------------------------------------------------------------------------
+
+
+def test_jobs_round_trip_any_argument_literally() -> None:
+    tricky = ["--", "client", "serve", "3", "", "-- --", "你好"]
+    words = job_words("serve", "s", ["prog", *tricky]) + job_words("client", "c", tricky)
+    jobs = parse_jobs(words)
+    assert [(j.kind, j.name, list(j.argv)) for j in jobs] == [
+        ("serve", "s", ["prog", *tricky]),
+        ("client", "c", tricky),
+    ]
+
+
+def test_options_end_at_the_first_double_dash() -> None:
+    options, jobs = split_argv(["--node", "n", "--", "client", "c", "1", "--"])
+    assert options == ["--node", "n"]
+    assert jobs == ["client", "c", "1", "--"]
+
+
+@pytest.mark.parametrize(
+    ("words", "message"),
+    [
+        (["serve", "s"], "incomplete job"),
+        (["run", "s", "1", "x"], "serve or client"),
+        (["serve", "s", "0"], "positive integer"),
+        (["serve", "s", "x", "y"], "positive integer"),
+        (["serve", "s", "3", "a", "b"], "fewer given"),
+        (["serve", "../s", "1", "a"], "bad job name"),
+        (["serve", "s", "1", "a", "client", "s", "1", "b"], "unique"),
+    ],
+)
+def test_bad_job_lists_are_refused(words: list[str], message: str) -> None:
+    with pytest.raises(SuperviseError, match=message):
+        parse_jobs(words)
+
+
+def test_a_bad_job_list_exits_2_before_starting_anything(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*SUPERVISE, "--ready-file", str(tmp_path / "ready"), "--", "serve", "s", "5", "x"],
+        capture_output=True,
+        text=True,
+        timeout=EVENT_TIMEOUT,
+    )
+    assert done.returncode == 2
+    assert "fewer given" in done.stderr
+    assert not (tmp_path / "ready").exists()
+
+
+# -- /proc/net -----------------------------------------------------------------------------------
+
+
+def test_open_ports_sees_a_tcp_listener_and_a_bound_udp_socket() -> None:
+    with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        tcp.bind(("127.0.0.1", 0))
+        udp.bind(("127.0.0.1", 0))
+        tcp_port, udp_port = tcp.getsockname()[1], udp.getsockname()[1]
+        ports = {(p.proto, p.port) for p in open_ports()}
+        assert ("tcp", tcp_port) not in ports  # bound but not listening yet
+        assert ("udp", udp_port) in ports
+        tcp.listen()
+        ports = {(p.proto, p.port) for p in open_ports()}
+        assert ("tcp", tcp_port) in ports
+    ports = {(p.proto, p.port) for p in open_ports()}
+    assert ("tcp", tcp_port) not in ports
+
+
+def test_an_established_connection_counts_until_it_is_closed() -> None:
+    before = closing_connections()
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        client = socket.create_connection(listener.getsockname())
+        server, _ = listener.accept()
+        # Two ends of one established connection, both on this host.
+        assert closing_connections() >= before + 2
+        server.close()
+        client.close()
+
+
+# -- running jobs on loopback ------------------------------------------------------------------
+
+
+def run_supervise(tmp_path: Path, options: list[str], *jobs: list[str]) -> subprocess.CompletedProcess[str]:
+    words = [w for job in jobs for w in job]
+    argv = [*SUPERVISE, "--node", "n1", "--results", str(tmp_path / "results")]
+    argv += ["--ready-file", str(tmp_path / "ready"), *options, "--", *words]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=EVENT_TIMEOUT * 2)
+
+
+def test_clients_run_after_the_servers_listen_and_print_their_replies(tmp_path: Path) -> None:
+    port = free_port()
+    server = program("thread_server", "--host", "127.0.0.1", "--port", str(port))
+    client = program("client", "--host", "127.0.0.1", "--port", str(port), "--send", "hello")
+    udp_port = free_port()
+    udp_server = program("udp_echo", "server", "--host", "127.0.0.1", "--port", str(udp_port))
+    udp_client = program(
+        "udp_echo", "client", "--host", "127.0.0.1", "--port", str(udp_port), "--send", "ping"
+    )
+    words = job_words("serve", "echo", server) + job_words("serve", "udp", udp_server)
+    words += job_words("client", "talk", client) + job_words("client", "dgram", udp_client)
+    argv = [*SUPERVISE, "--node", "n1", "--results", str(tmp_path / "results")]
+    argv += ["--ready-file", str(tmp_path / "ready")]
+    argv += ["--listen", f"tcp:{port}", "--listen", f"udp:{udp_port}", "--", *words]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    out = tmp_path / "results" / "n1"
+    try:
+        # A node with servers keeps serving after its own clients are done.
+        wait_until(lambda: "ping" in read(out / "dgram.log"), "the last client's reply")
+        assert proc.poll() is None
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=EVENT_TIMEOUT)
+    assert proc.returncode == 0, stderr  # the clients' status
+    # The clients ran without a single refused connection: the servers were listening first.
+    assert "talk| HELLO" in stdout
+    assert re.search(r"^dgram\| ping", stdout, re.M)
+    assert "client talk: exit 0" in stderr
+    assert "refused" not in stderr.lower()
+    assert "HELLO" in read(out / "talk.log")
+    log = read(out / "echo.log")
+    assert "listening tcp" in log
+    assert "shutdown signal=SIGTERM" in log
+    pid = int(re.search(r"listening tcp \S+ pid=(\d+)", log)[1])  # type: ignore[index]
+    assert not alive(pid)
+    assert not (tmp_path / "ready").exists()
+
+
+def read(path: Path) -> str:
+    return path.read_text() if path.exists() else ""
+
+
+def test_every_client_runs_and_the_first_failure_is_the_exit_status(tmp_path: Path) -> None:
+    fail = [sys.executable, "-c", "import sys; print('first'); sys.exit(3)"]
+    second = [sys.executable, "-c", "print('second ran')"]
+    last = [sys.executable, "-c", "import sys; sys.exit(5)"]
+    done = run_supervise(
+        tmp_path,
+        [],
+        job_words("client", "a", fail),
+        job_words("client", "b", second),
+        job_words("client", "c", last),
+    )
+    assert done.returncode == 3
+    assert "a| first" in done.stdout
+    assert "b| second ran" in done.stdout
+    assert "client c: exit 5" in done.stderr
+
+
+def test_a_server_that_cannot_start_fails_the_node(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        server = program("fork_server", "--host", "127.0.0.1", "--port", str(port))
+        done = run_supervise(
+            tmp_path,
+            ["--listen", f"tcp:{port + 1 if port < 65535 else port - 1}"],
+            job_words("serve", "fork", server),
+            job_words("client", "never", [sys.executable, "-c", "print('client ran')"]),
+        )
+    assert done.returncode == 1
+    assert "fork exit 1 before listening" in done.stderr
+    assert "EADDRINUSE" in done.stderr
+    assert "client ran" not in done.stdout
+
+
+@pytest.fixture
+def server_node(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Path]]:
+    """A server-only supervisor running in the background, stopped by the test or here."""
+    port = free_port()
+    server = program("fork_server", "--host", "127.0.0.1", "--port", str(port))
+    argv = [*SUPERVISE, "--node", "srv", "--results", str(tmp_path / "results")]
+    argv += ["--ready-file", str(tmp_path / "ready"), "--listen", f"tcp:{port}", "--"]
+    argv += job_words("serve", "fork", server)
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc, port, tmp_path
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=EVENT_TIMEOUT)
+
+
+def check(tmp_path: Path, *listen: str) -> subprocess.CompletedProcess[str]:
+    argv = [*SUPERVISE, "--check", "--ready-file", str(tmp_path / "ready")]
+    argv += [w for spec in listen for w in ("--listen", spec)]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=EVENT_TIMEOUT)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_server_node_is_healthy_until_signalled_then_stops_its_children(
+    server_node: tuple[subprocess.Popen[str], int, Path], signum: int
+) -> None:
+    proc, port, tmp_path = server_node
+    wait_until(lambda: check(tmp_path, f"tcp:{port}").returncode == 0, "the health check")
+    unhealthy = check(tmp_path, f"tcp:{port}", f"udp:{port}")
+    assert unhealthy.returncode == 1
+    assert f"not listening: udp:{port}" in unhealthy.stdout
+    # It keeps serving: a connection gets its reply.
+    with socket.create_connection(("127.0.0.1", port), timeout=EVENT_TIMEOUT) as conn:
+        conn.sendall(b"still here\n")
+        assert conn.makefile("rb").readline() == b"STILL HERE\n"
+    log = tmp_path / "results" / "srv" / "fork.log"
+    pid = int(re.search(r"listening tcp \S+ pid=(\d+)", log.read_text())[1])  # type: ignore[index]
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=EVENT_TIMEOUT)
+    assert proc.returncode == 0
+    assert f"{signal.Signals(signum).name}: stopping" in err
+    assert "shutdown signal=" in log.read_text()  # the server got the signal and shut down
+    assert not alive(pid)
+    assert check(tmp_path).returncode == 1  # the ready file went with it
+
+
+# -- captures between two namespaces -------------------------------------------------------------
+
+
+@pytest.fixture
+def two_namespaces(root: None) -> Iterator[tuple[str, str]]:
+    """Namespaces ``a`` (10.99.7.1) and ``b`` (10.99.7.2) joined by a veth pair."""
+    tag = secrets.token_hex(3)
+    a, b = f"svt-{tag}-a", f"svt-{tag}-b"
+
+    def run(*argv: str) -> None:
+        subprocess.run([*argv], check=True, capture_output=True)
+
+    try:
+        run("ip", "netns", "add", a)
+        run("ip", "netns", "add", b)
+        run("ip", "link", "add", f"svt{tag}a", "netns", a, "type", "veth",
+            "peer", "name", f"svt{tag}b", "netns", b)  # fmt: skip
+        for ns, dev, addr in ((a, f"svt{tag}a", "10.99.7.1"), (b, f"svt{tag}b", "10.99.7.2")):
+            run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
+            run("ip", "-n", ns, "link", "set", dev, "up")
+            run("ip", "-n", ns, "link", "set", "lo", "up")
+        yield a, b
+    finally:
+        for ns in (a, b):
+            subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
+
+
+def tcp_flags_to(pcap: Path, port: int) -> list[int]:
+    flags = []
+    with pcap.open("rb") as f:
+        for _, buf in dpkt.pcap.Reader(f):
+            ip = dpkt.ethernet.Ethernet(buf).data
+            if isinstance(ip, dpkt.ip.IP) and isinstance(ip.data, dpkt.tcp.TCP):
+                if port in (ip.data.dport, ip.data.sport):
+                    flags.append(ip.data.flags)
+    return flags
+
+
+def test_captures_hold_the_whole_conversation(
+    two_namespaces: tuple[str, str], tmp_path: Path
+) -> None:
+    a, b = two_namespaces
+    port = 9999
+    server = program("fork_server", "--host", "0.0.0.0", "--port", str(port))
+    server_argv = ["ip", "netns", "exec", a, *SUPERVISE, "--node", "a", "--capture"]
+    server_argv += ["--results", str(tmp_path), "--ready-file", str(tmp_path / "ready-a")]
+    server_argv += ["--listen", f"tcp:{port}", "--", *job_words("serve", "fork", server)]
+    proc = subprocess.Popen(server_argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_until(lambda: (tmp_path / "ready-a").exists(), "the server node to be ready")
+        client = program("client", "--host", "10.99.7.1", "--port", str(port), "--send", "hi")
+        client_argv = ["ip", "netns", "exec", b, *SUPERVISE, "--node", "b", "--capture"]
+        client_argv += ["--results", str(tmp_path), "--ready-file", str(tmp_path / "ready-b")]
+        client_argv += ["--filter=tcp", "--", *job_words("client", "hi", client)]
+        done = subprocess.run(client_argv, capture_output=True, text=True, timeout=EVENT_TIMEOUT)
+        assert done.returncode == 0, done.stderr
+        assert "hi| HI" in done.stdout
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=EVENT_TIMEOUT)
+    assert proc.returncode == 0
+    for node in ("a", "b"):
+        (pcap,) = (tmp_path / node).glob("*.pcap")
+        flags = tcp_flags_to(pcap, port)
+        syn, fin, ack = dpkt.tcp.TH_SYN, dpkt.tcp.TH_FIN, dpkt.tcp.TH_ACK
+        # The handshake opens the capture; the close's two FINs and the last ACK end it.
+        assert flags[0] == syn, (node, flags)
+        assert [f for f in flags if f & fin], (node, flags)
+        assert len([f for f in flags if f & fin]) == 2, (node, flags)
+        assert flags[-1] == ack, (node, flags)
+        interfaces = (tmp_path / node / "interfaces.json").read_text()
+        assert pcap.stem in interfaces
