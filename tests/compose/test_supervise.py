@@ -139,7 +139,9 @@ def test_an_established_connection_counts_until_it_is_closed() -> None:
 # -- running jobs on loopback ------------------------------------------------------------------
 
 
-def run_supervise(tmp_path: Path, options: list[str], *jobs: list[str]) -> subprocess.CompletedProcess[str]:
+def run_supervise(
+    tmp_path: Path, options: list[str], *jobs: list[str]
+) -> subprocess.CompletedProcess[str]:
     words = [w for job in jobs for w in job]
     argv = [*SUPERVISE, "--node", "n1", "--results", str(tmp_path / "results")]
     argv += ["--ready-file", str(tmp_path / "ready"), *options, "--", *words]
@@ -302,9 +304,9 @@ def tcp_flags_to(pcap: Path, port: int) -> list[int]:
     with pcap.open("rb") as f:
         for _, buf in dpkt.pcap.Reader(f):
             ip = dpkt.ethernet.Ethernet(buf).data
-            if isinstance(ip, dpkt.ip.IP) and isinstance(ip.data, dpkt.tcp.TCP):
-                if port in (ip.data.dport, ip.data.sport):
-                    flags.append(ip.data.flags)
+            tcp = ip.data if isinstance(ip, dpkt.ip.IP) else None
+            if isinstance(tcp, dpkt.tcp.TCP) and port in (tcp.dport, tcp.sport):
+                flags.append(tcp.flags)
     return flags
 
 
