@@ -66,7 +66,7 @@ def routed() -> Topology:
 # -- fixtures -----------------------------------------------------------------------------
 
 
-@pytest.fixture(params=BACKENDS)
+@pytest.fixture(params=[pytest.param(name, marks=getattr(pytest.mark, name)) for name in BACKENDS])
 def backend_cls(request: pytest.FixtureRequest) -> type[Backend]:
     request.getfixturevalue(CAPABILITY[request.param])
     cls = backend_class(request.param)
