@@ -78,6 +78,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 def cmd_clean(args: argparse.Namespace) -> int:
     from lab.backends import BACKENDS, backend_class
+    from lab.session import forget_dead_runs
 
     removed: list[str] = []
     for name in BACKENDS:
@@ -87,6 +88,7 @@ def cmd_clean(args: argparse.Namespace) -> int:
             continue
         if cls.available() is None or name == "netns":
             removed += [f"{name}: {item}" for item in cls.clean(args.run_id)]
+    removed += [f"registry: run {rid}" for rid in forget_dead_runs(args.run_id)]
     if args.json:
         print(json.dumps({"removed": removed}))
     else:

@@ -54,6 +54,7 @@ class RunRecord:
     captures: list[dict[str, Any]] = field(default_factory=list)
     phases: list[str] = field(default_factory=list)
     error: str | None = None
+    teardown_errors: list[str] = field(default_factory=list)
     failed_step: str | None = None
     interrupted: str | None = None
 
@@ -100,6 +101,7 @@ def run_lab(
         raise
     finally:
         record.timings = dict(session.timings.values)
+        record.teardown_errors = session.teardown_errors
         record.save(out_dir)
     return record
 

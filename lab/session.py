@@ -43,6 +43,18 @@ def registered_runs() -> list[dict[str, Any]]:
     return runs
 
 
+def forget_dead_runs(run_id: str | None = None) -> list[str]:
+    """Drop registry entries whose owner is gone (of one run, or all); returns their ids."""
+    dropped = []
+    for info in registered_runs():
+        if info["alive"] or (run_id is not None and info.get("run_id") != run_id):
+            continue
+        with contextlib.suppress(OSError):
+            (registry_dir() / f"{info['run_id']}.json").unlink()
+            dropped.append(str(info["run_id"]))
+    return dropped
+
+
 def _pid_alive(pid: int) -> bool:
     if pid <= 0:
         return False
@@ -91,6 +103,7 @@ class Session:
         self.procs: list[Proc] = []
         self.is_up = False
         self.fetched = False
+        self.teardown_errors: list[str] = []
         self._old_handlers: dict[int, Any] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -110,7 +123,7 @@ class Session:
         for signum in (signal.SIGINT, signal.SIGTERM):
             signal.signal(signum, signal.SIG_IGN)
         try:
-            self.teardown()
+            self.teardown(raise_errors=exc is None)
         finally:
             self._unregister()
             self._restore_signal_handlers()
@@ -121,9 +134,10 @@ class Session:
             self.is_up = True  # set first: a half-done up() must still be torn down
             self.backend.up(self.topology)
 
-    def teardown(self) -> None:
-        """Stop processes, fetch what the nodes hold, tear the backend down. Never raises
-        for one failing step before trying the others."""
+    def teardown(self, *, raise_errors: bool = True) -> None:
+        """Stop processes, fetch what the nodes hold, tear the backend down. A failing step
+        does not stop the next; failures are kept in ``teardown_errors`` and the first is
+        raised only when ``raise_errors`` (not while another exception is on its way)."""
         errors: list[BaseException] = []
         if self.is_up:
             for step in (self.stop_all, self.fetch_all):
@@ -138,7 +152,8 @@ class Session:
             except Exception as exc:
                 errors.append(exc)
         self.is_up = False
-        if errors:
+        self.teardown_errors = [f"{type(e).__name__}: {e}" for e in errors]
+        if errors and raise_errors:
             raise errors[0]
 
     # -- processes ---------------------------------------------------------------------

@@ -100,12 +100,13 @@ def test_failing_check_exits_1(root: None, tmp_path: Path) -> None:
         ("default", "services", signal.SIGTERM, 1),
         ("default", "clients finished", signal.SIGINT, 130),
         ("default", "snapshot: during", signal.SIGTERM, 1),
-        ("default", "collecting", signal.SIGINT, 130),
+        # collecting a netns run takes milliseconds: the signal may land in teardown
+        ("default", "collecting", signal.SIGINT, None),
         ("default", "tearing down", signal.SIGTERM, 0),
     ],
 )
 def test_interrupted_run_leaves_nothing(
-    root: None, tmp_path: Path, topology: str, when: str, signum: int, code: int
+    root: None, tmp_path: Path, topology: str, when: str, signum: int, code: int | None
 ) -> None:
     """Signal `lab run` when a progress line appears: clear message, the expected exit
     status, evidence and run.json on disk, and nothing of the run left behind. A signal
@@ -137,6 +138,8 @@ def test_interrupted_run_leaves_nothing(
             break
     _, rest = proc.communicate(timeout=120)
     assert any(when in line for line in seen), "".join(seen)
+    if code is None:  # either outcome is right, but it must be a consistent one
+        code = 0 if proc.returncode == 0 else 130
     assert proc.returncode == code, "".join(seen) + rest
     if code != 0:
         assert "interrupted by" in rest
