@@ -35,7 +35,9 @@ ACCEPT_BACKOFF_SECONDS = 0.1
 # After refusing an over-long line the server reads (and drops) what the client is still
 # sending before closing, so the close is a FIN the client can read up to, not a reset
 # that could destroy the ERROR line. Bounded so a client cannot hold a server forever.
+# Draining stops at EOF, after DRAIN_IDLE_SECONDS without data, or at either bound.
 DRAIN_SECONDS = 2.0
+DRAIN_IDLE_SECONDS = 0.2
 DRAIN_BYTES = 16 * 1024 * 1024
 
 
@@ -157,7 +159,7 @@ def _refuse_long_line(conn: socket.socket, limit: int) -> int:
         left = deadline - time.monotonic()
         if left <= 0:
             break
-        conn.settimeout(left)
+        conn.settimeout(min(left, DRAIN_IDLE_SECONDS))
         try:
             data = conn.recv(65536)
         except (TimeoutError, OSError):

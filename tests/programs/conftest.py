@@ -85,7 +85,13 @@ def start_server() -> Iterator[ServerFactory]:
     """start_server("fork_server", "--no-reap") -> a running Server on a free port."""
     servers: list[Server] = []
 
-    def start(name: str, *args: str, port: int = 0, wait: bool = True) -> Server:
+    def start(
+        name: str,
+        *args: str,
+        port: int = 0,
+        wait: bool = True,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> Server:
         argv = program(name)
         if name == "udp_echo":
             argv.append("server")
@@ -97,6 +103,7 @@ def start_server() -> Iterator[ServerFactory]:
             stderr=subprocess.PIPE,
             text=True,
             encoding="utf-8",
+            preexec_fn=preexec_fn,
         )
         server = Server(proc)
         servers.append(server)

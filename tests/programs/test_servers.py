@@ -339,3 +339,29 @@ def test_programs_import_only_the_standard_library() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "[]"
+
+
+def few_descriptors() -> None:
+    import resource
+
+    resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+
+
+def test_running_out_of_descriptors_is_logged_and_survived(start_server: ServerFactory) -> None:
+    server = start_server("thread_server", preexec_fn=few_descriptors)
+    held: list[socket.socket] = []
+    try:
+        emfile = r"^error accept: EMFILE \(Too many open files\)$"
+        while not server.matching(emfile):
+            assert len(held) < 40, server.lines
+            sock = connect(server.port)
+            held.append(sock)
+            port = sock.getsockname()[1]
+            # Either this connection is served, or accept() failed for want of a descriptor.
+            server.wait_for(rf"^connect 127\.0\.0\.1:{port} |{emfile}")
+        assert server.proc.poll() is None
+    finally:
+        for sock in held:
+            sock.close()
+    status, doc = run_client(server.port, "--send", "again")
+    assert status == 0 and doc["connections"][0]["replies"] == ["AGAIN"]
