@@ -8,6 +8,12 @@ through the node's gateway. Nodes that serve or route have a health check; nodes
 clients start once those are healthy. Networks are internal bridges with the topology's
 subnets and fixed addresses, so nothing reaches beyond the lab.
 
+Known limit: on an engine whose host filters bridged traffic (br_netfilter with
+bridge-nf-call-iptables=1), the engine's isolation rules for internal networks drop
+packets whose source is outside the bridge's subnet, i.e. everything a router container
+forwards. Single-LAN topologies (the default lab) work everywhere; routed ones need
+``lab run`` (netns or the docker backend) on such hosts.
+
 The format is compose file version 2.4: Debian's docker-compose 1.x understands it and the
 compose v2 plugin accepts it, and it still has ``init``, ``mem_limit``, ``pids_limit`` and
 ``depends_on`` conditions.
