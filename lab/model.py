@@ -114,6 +114,7 @@ class Scenario:
     concurrency: int = 1
     hold: float = 0.0
     half_close: bool = False
+    claims: tuple[str, ...] = ()  # names of lab.claims.CLAIMS judged on this scenario
 
     @property
     def connections_per_node(self) -> int:
