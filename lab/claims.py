@@ -1,0 +1,585 @@
+"""The course's experiments as checked claims.
+
+A scenario may list ``claims:`` by name; each names one statement of the course ("the
+active closer ends in TIME_WAIT", "a router rewrites MACs but not IPs") and is judged here
+as a pure function of the topology, the results folder and the scenario. A claim returns a
+``Check`` whose detail states the evidence either way, so that a failed claim says what
+the wire or the snapshots showed instead.
+
+A scenario's connections are found by their client ports (from the clients' own report in
+run.json), the clients' addresses and the service's port, so that several scenarios on one
+service and one client node never mix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from lab.analysis.paths import match_connections
+from lab.analysis.snapshots import SocketRow, children, parse_sockets, zombies
+from lab.analysis.tcp import CLIENT, SERVER, TcpConnection, tcp_connections
+from lab.analysis.udp import UdpFlow, udp_flows
+from lab.checks import Check, Evidence
+from lab.model import Scenario, Service, Topology
+
+ClaimFn = Callable[[Topology, Evidence, Scenario], Check]
+
+
+@dataclass(frozen=True)
+class Claim:
+    fn: ClaimFn
+    protocol: str  # "tcp", "udp" or "any": the services the claim can be made about
+    summary: str
+
+
+# -- finding a scenario's traffic ----------------------------------------------------------
+
+
+def _client_ports(ev: Evidence, sc: Scenario) -> set[int]:
+    """The local ports the scenario's clients used, as they reported them."""
+    ports: set[int] = set()
+    clients = ev.run.get("scenarios", {}).get(sc.name, {}).get("clients", {})
+    for node in sc.clients:
+        result = (clients.get(node) or {}).get("result") or {}
+        for conn in result.get("connections", []):
+            local = conn.get("local")
+            if isinstance(local, str) and local.rpartition(":")[2].isdigit():
+                ports.add(int(local.rpartition(":")[2]))
+    return ports
+
+
+def _ips(topo: Topology, nodes: list[str] | tuple[str, ...]) -> set[str]:
+    return {str(i.address) for n in nodes for i in topo.node(n).interfaces}
+
+
+@dataclass(frozen=True)
+class _Scope:
+    service: Service
+    server_ips: set[str]
+    client_ips: set[str]
+    ports: set[int]
+
+    def owns(self, client_ip: str, client_port: int, server_ip: str, server_port: int) -> bool:
+        return (
+            server_port == self.service.port
+            and server_ip in self.server_ips
+            and client_ip in self.client_ips
+            and client_port in self.ports
+        )
+
+
+def _scope(topo: Topology, ev: Evidence, sc: Scenario) -> _Scope:
+    service = topo.service(sc.service)
+    return _Scope(
+        service,
+        _ips(topo, [service.node]),
+        _ips(topo, sc.clients),
+        _client_ports(ev, sc),
+    )
+
+
+def _tcp_on(ev: Evidence, node: str, scope: _Scope) -> list[TcpConnection]:
+    """The scenario's TCP connections as the captures of ``node`` saw them."""
+    out: dict[tuple[str, int, str, int], TcpConnection] = {}
+    for path in ev.captures(node):
+        for conn in tcp_connections(ev.packets(path)):
+            if scope.owns(*conn.four_tuple) and conn.four_tuple not in out:
+                out[conn.four_tuple] = conn
+    return list(out.values())
+
+
+def _tcp(topo: Topology, ev: Evidence, sc: Scenario) -> tuple[_Scope, list[TcpConnection]]:
+    scope = _scope(topo, ev, sc)
+    return scope, _tcp_on(ev, scope.service.node, scope)
+
+
+def _udp(topo: Topology, ev: Evidence, sc: Scenario) -> tuple[_Scope, list[UdpFlow]]:
+    scope = _scope(topo, ev, sc)
+    flows: dict[tuple[str, int, str, int], UdpFlow] = {}
+    for path in ev.captures(scope.service.node):
+        for flow in udp_flows(ev.packets(path)):
+            if scope.owns(*flow.four_tuple) and flow.four_tuple not in flows:
+                flows[flow.four_tuple] = flow
+    return scope, list(flows.values())
+
+
+def _none_seen(name: str, scope: _Scope, what: str = "TCP connections") -> Check:
+    return Check(
+        name,
+        False,
+        f"no {what} of the scenario to {scope.service.name} (port {scope.service.port}) "
+        f"in the captures of {scope.service.node} (client ports {sorted(scope.ports)})",
+    )
+
+
+def _first_failure(
+    name: str, conns: list[TcpConnection], why: Callable[[TcpConnection], str | None], ok: str
+) -> Check:
+    """Pass when ``why`` finds nothing wrong with any connection; else show the first."""
+    for conn in conns:
+        problem = why(conn)
+        if problem is not None:
+            bad = sum(1 for c in conns if why(c) is not None)
+            where = f"{conn.client} -> {conn.server}"
+            return Check(name, False, f"{bad}/{len(conns)} connections fail; {where}: {problem}")
+    return Check(name, True, f"{len(conns)}/{len(conns)} connections: {ok}")
+
+
+# -- TCP: handshake and close ----------------------------------------------------------------
+
+
+def _options(mss: int | None, wscale: int | None, sack: bool, ts: bool) -> str:
+    parts = [f"mss {mss}"] if mss is not None else []
+    parts += [f"wscale {wscale}"] if wscale is not None else []
+    parts += ["sackOK"] if sack else []
+    parts += ["TS"] if ts else []
+    return "<" + " ".join(parts) + ">"
+
+
+def handshake(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """SYN, SYN-ACK, ACK; each acknowledges the peer's ISN + 1; both SYNs carry an MSS."""
+    scope, conns = _tcp(topo, ev, sc)
+    if not conns:
+        return _none_seen("handshake", scope)
+
+    def why(c: TcpConnection) -> str | None:
+        hs = c.handshake
+        if not hs.ok:
+            return hs.reason
+        if hs.client_mss is None or hs.server_mss is None:
+            return "a SYN without the MSS option"
+        return None
+
+    check = _first_failure("handshake", conns, why, "SYN, SYN-ACK, ACK")
+    if not check.passed:
+        return check
+    hs = conns[0].handshake
+    assert hs.client_isn is not None and hs.server_isn is not None
+    c_opts = _options(
+        hs.client_mss, hs.client_wscale, hs.client_sack_permitted, hs.client_timestamps
+    )
+    s_opts = _options(
+        hs.server_mss, hs.server_wscale, hs.server_sack_permitted, hs.server_timestamps
+    )
+    detail = (
+        f"{check.detail}; e.g. SYN seq={hs.client_isn} {c_opts}, "
+        f"SYN-ACK seq={hs.server_isn} ack={hs.syn_ack_acknowledges}={hs.client_isn}+1 "
+        f"{s_opts} ✓, ACK ack={hs.ack_acknowledges}={hs.server_isn}+1 ✓"
+    )
+    return Check("handshake", True, detail)
+
+
+def four_way_close(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """Each side sends a FIN and each FIN is acknowledged. Linux folds the passive side's
+    ACK into its FIN when the program closes at once after reading EOF (FIN, FIN+ACK,
+    ACK): still the four steps of the close, in three segments; both forms pass."""
+    scope, conns = _tcp(topo, ev, sc)
+    if not conns:
+        return _none_seen("four-way close", scope)
+
+    def why(c: TcpConnection) -> str | None:
+        if c.close.kind not in ("four-way", "three-way") or not c.close.complete:
+            steps = "; ".join(s.description for s in c.close.steps) or "no FIN or RST"
+            return f"close was {c.close.kind}: {steps}"
+        return None
+
+    check = _first_failure("four-way close", conns, why, "FIN and ACK each way")
+    if not check.passed:
+        return check
+    kinds = sorted({c.close.kind for c in conns})
+    steps = " -> ".join(s.description for s in conns[0].close.steps)
+    return Check("four-way close", True, f"{check.detail} ({', '.join(kinds)}); e.g. {steps}")
+
+
+def close_wait_on_server(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """The server is the passive closer: it acknowledges the client's FIN no later than it
+    sends its own FIN, so it passed through CLOSE_WAIT (FIN received, not yet closed)."""
+    scope, conns = _tcp(topo, ev, sc)
+    if not conns:
+        return _none_seen("server passes CLOSE_WAIT", scope)
+
+    def why(c: TcpConnection) -> str | None:
+        cl = c.close
+        if cl.first_fin_by != CLIENT or cl.client_fin_index is None:
+            return f"the first FIN was the {cl.first_fin_by or 'nobody'}'s (close {cl.kind})"
+        if cl.server_fin_index is None:
+            return "the server never sent its FIN"
+        if cl.first_fin_ack_index is None or cl.first_fin_ack_index > cl.server_fin_index:
+            return "the server sent its FIN before acknowledging the client's"
+        return None
+
+    check = _first_failure(
+        "server passes CLOSE_WAIT",
+        conns,
+        why,
+        "client FIN, then the server ACKs it, then (same or later segment) the server's FIN",
+    )
+    if not check.passed:
+        return check
+    cl = conns[0].close
+    return Check(
+        check.name,
+        True,
+        f"{check.detail}; e.g. client FIN #{cl.client_fin_index}, server ACK "
+        f"#{cl.first_fin_ack_index}, server FIN #{cl.server_fin_index}",
+    )
+
+
+def _sockets(ev: Evidence, node: str, phase: str) -> list[SocketRow] | None:
+    for kind in ("ss", "netstat"):
+        text = ev.snapshot(node, phase, kind)
+        if text is not None:
+            return parse_sockets(text)
+    return None
+
+
+def time_wait_on_client(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """The client closes first (pcap) and its sockets are in TIME_WAIT in the "after"
+    snapshot of the client nodes, while the server holds none of them in TIME_WAIT."""
+    name = "TIME_WAIT on the client"
+    scope, conns = _tcp(topo, ev, sc)
+    if not conns:
+        return _none_seen(name, scope)
+    wire = _first_failure(
+        name,
+        conns,
+        lambda c: None
+        if c.close.time_wait_by == (CLIENT,)
+        else f"TIME_WAIT goes to {c.close.time_wait_by or 'nobody'} (close {c.close.kind})",
+        "the client's FIN came first",
+    )
+    if not wire.passed:
+        return wire
+    in_tw: set[int] = set()
+    for node in sc.clients:
+        rows = _sockets(ev, node, "after")
+        if rows is None:
+            return Check(name, False, f"no 'after' socket snapshot of {node}")
+        in_tw |= {
+            r.local.port
+            for r in rows
+            if r.state == "TIME_WAIT" and r.remote.port == scope.service.port
+        }
+    server_rows = _sockets(ev, scope.service.node, "after") or []
+    server_tw = [
+        r for r in server_rows if r.state == "TIME_WAIT" and r.remote.port in scope.ports
+    ]
+    missing = sorted(scope.ports - in_tw)
+    detail = (
+        f"{wire.detail}; after: {len(scope.ports & in_tw)}/{len(scope.ports)} client sockets "
+        f"in TIME_WAIT, {len(server_tw)} on the server"
+    )
+    if missing:
+        detail += f"; not in TIME_WAIT: client ports {missing[:5]}"
+    return Check(name, not missing and not server_tw and bool(scope.ports), detail)
+
+
+def half_close(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """The client's FIN closes only its sending half: after it, the server still sends
+    (its FIN, and any data) and the client still receives and acknowledges, with no RST."""
+    name = "half-close"
+    scope, conns = _tcp(topo, ev, sc)
+    if not conns:
+        return _none_seen(name, scope)
+
+    def after_fin(c: TcpConnection) -> tuple[int, int]:
+        fin = c.close.client_fin_index or 0
+        later = [s for s in c.segments if s.index > fin and s.sender == SERVER]
+        return sum(s.payload_len for s in later), len(later)
+
+    def why(c: TcpConnection) -> str | None:
+        cl = c.close
+        if cl.first_fin_by != CLIENT:
+            return f"the client did not close first (close {cl.kind})"
+        if any(s.has("RST") for s in c.segments):
+            return "a RST ended the connection"
+        if cl.server_fin_index is None or cl.last_ack_index is None:
+            return "the server's FIN after the client's was never acknowledged by the client"
+        return None
+
+    check = _first_failure(
+        name, conns, why, "client FIN, then the server's segments still received and ACKed"
+    )
+    data = sum(after_fin(c)[0] for c in conns)
+    segs = sum(after_fin(c)[1] for c in conns)
+    return Check(
+        name,
+        check.passed,
+        f"{check.detail}; {segs} server segments ({data} data bytes) after the client's FIN",
+    )
+
+
+# -- UDP ---------------------------------------------------------------------------------------
+
+
+def no_handshake(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """The first packet of every flow is the client's first datagram: no set-up exchange,
+    and no TCP at all between the scenario's hosts on the service's port."""
+    name = "no handshake"
+    scope, flows = _udp(topo, ev, sc)
+    if not flows:
+        return _none_seen(name, scope, "UDP datagrams")
+    tcp = [
+        p
+        for path in ev.captures(scope.service.node)
+        for p in ev.packets(path)
+        if p.protocol == "tcp" and scope.service.port in (p.src_port, p.dst_port)
+    ]
+    first = sc.send[0].encode()
+    bad = [f for f in flows if f.datagrams[0].sender != CLIENT or f.datagrams[0].payload != first]
+    detail = (
+        f"{len(flows)} flows, each opened by the client's datagram {first!r} "
+        f"({len(first)} bytes); {len(tcp)} TCP segments on port {scope.service.port}"
+    )
+    if bad:
+        d = bad[0].datagrams[0]
+        detail += f"; {bad[0].client} -> {bad[0].server} began with {d.sender} {d.payload!r}"
+    return Check(name, not bad and not tcp, detail)
+
+
+def no_time_wait(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """Nothing of the scenario is left in TIME_WAIT (or any TCP state) on either side."""
+    scope = _scope(topo, ev, sc)
+    left: list[str] = []
+    for node in {scope.service.node, *sc.clients}:
+        rows = _sockets(ev, node, "after")
+        if rows is None:
+            return Check("no TIME_WAIT", False, f"no 'after' socket snapshot of {node}")
+        port = scope.service.port
+        left += [
+            f"{node} {r.local}->{r.remote} {r.state}"
+            for r in rows
+            if r.state == "TIME_WAIT" and port in (r.local.port, r.remote.port)
+        ]
+    detail = f"{len(left)} TIME_WAIT sockets on port {scope.service.port} after the clients left"
+    if left:
+        detail += ": " + ", ".join(left[:3])
+    return Check("no TIME_WAIT", not left, detail)
+
+
+def datagram_boundaries(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """Each item sent is one datagram, and each reply one datagram of the same bytes."""
+    name = "datagram boundaries"
+    scope, flows = _udp(topo, ev, sc)
+    if not flows:
+        return _none_seen(name, scope, "UDP datagrams")
+    sent = [s.encode() for s in sc.send]
+    back = [s.encode() for s in sc.expect]
+    for f in flows:
+        got_c = [d.payload for d in f.datagrams if d.sender == CLIENT]
+        got_s = [d.payload for d in f.datagrams if d.sender == SERVER]
+        if got_c != sent or got_s != back:
+            return Check(
+                name,
+                False,
+                f"{f.client} -> {f.server}: client datagrams {got_c!r}, server {got_s!r}; "
+                f"expected {sent!r} and {back!r}",
+            )
+    sizes = [len(s) for s in sent]
+    return Check(
+        name, True, f"{len(flows)} flows: client datagrams of {sizes} bytes, echoed one for one"
+    )
+
+
+# -- the dictionary -----------------------------------------------------------------------------
+
+
+def utf8_on_wire(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """Every non-ASCII expected reply travels server -> client as its UTF-8 bytes."""
+    name = "UTF-8 on the wire"
+    wanted = [s for s in sc.expect if not s.isascii()]
+    if not wanted:
+        return Check(name, False, "no non-ASCII reply in 'expect' to look for")
+    scope, conns = _tcp(topo, ev, sc)
+    if not conns:
+        return _none_seen(name, scope)
+    for c in conns:
+        stream = b"".join(s.payload for s in c.data_segments if s.sender == SERVER)
+        missing = [w for w in wanted if w.encode("utf-8") + b"\n" not in stream]
+        if missing:
+            return Check(
+                name,
+                False,
+                f"{c.client} -> {c.server}: server sent {stream[:80]!r}; missing "
+                f"{', '.join(f'{w} ({_hex(w)})' for w in missing)}",
+            )
+    shown = ", ".join(f"{w} = {_hex(w)}" for w in wanted)
+    return Check(name, True, f"{len(conns)} connections; server -> client bytes: {shown}")
+
+
+def _hex(text: str) -> str:
+    return text.encode("utf-8").hex(" ")
+
+
+# -- processes -----------------------------------------------------------------------------------
+
+
+def _pid(ev: Evidence, service: Service) -> int | None:
+    info: Mapping[str, Any] = ev.run.get("services", {}).get(service.name) or {}
+    return int(info["pid"]) if info.get("pid") else None
+
+
+def _held(topo: Topology, service: Service) -> int:
+    """Connections held open on the service when the "during" snapshot is taken."""
+    return sum(
+        s.total_connections for s in topo.scenarios if s.service == service.name and s.hold > 0
+    )
+
+
+def _served(topo: Topology, service: Service) -> int:
+    return sum(s.total_connections for s in topo.scenarios if s.service == service.name)
+
+
+def n_children(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """N held connections -> N live children of the server."""
+    name = "N connections, N children"
+    service = topo.service(sc.service)
+    pid, held = _pid(ev, service), _held(topo, service)
+    during = ev.processes(service.node, "during")
+    if pid is None or during is None:
+        return Check(name, False, "no server pid or no 'during' snapshot")
+    if not held:
+        return Check(name, False, "no scenario holds connections on the service (set hold)")
+    kids = [r for r in children(during, pid) if not r.zombie]
+    return Check(
+        name,
+        len(kids) == held,
+        f"{len(kids)} live children of pid {pid} for {held} held connections",
+    )
+
+
+def _zombie_count(topo: Topology, ev: Evidence, sc: Scenario) -> tuple[int, int | None, str]:
+    service = topo.service(sc.service)
+    pid = _pid(ev, service)
+    after = ev.processes(service.node, "after")
+    if pid is None or after is None:
+        return -1, pid, "no server pid or no 'after' snapshot"
+    return len(zombies(after, pid)), pid, ""
+
+
+def children_reaped(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """After the clients left, the server has no zombie child."""
+    name = "children reaped"
+    count, pid, problem = _zombie_count(topo, ev, sc)
+    if problem:
+        return Check(name, False, problem)
+    service = topo.service(sc.service)
+    how = " (no SIGCHLD handler: --no-reap)" if service.option("no_reap") else ""
+    detail = f"{count} zombie children of pid {pid}{how} after the clients left"
+    return Check(name, count == 0, detail)
+
+
+def zombies_kept(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """Without reaping, every served connection leaves one zombie child."""
+    name = "N zombies"
+    count, pid, problem = _zombie_count(topo, ev, sc)
+    if problem:
+        return Check(name, False, problem)
+    want = _served(topo, topo.service(sc.service))
+    return Check(name, count == want, f"{count} zombie children of pid {pid}, expected {want}")
+
+
+def one_process_n_threads(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """N held connections -> one process (no child) with N+1 threads (one per connection,
+    plus the accepting main thread)."""
+    name = "one process, N+1 threads"
+    service = topo.service(sc.service)
+    pid, held = _pid(ev, service), _held(topo, service)
+    during = ev.processes(service.node, "during")
+    if pid is None or during is None or not held:
+        return Check(name, False, "no server pid, no 'during' snapshot or no held connections")
+    me = next((r for r in during if r.pid == pid), None)
+    kids = children(during, pid)
+    threads = me.nlwp if me else 0
+    return Check(
+        name,
+        me is not None and not kids and threads == held + 1,
+        f"pid {pid}: {len(kids)} child processes, {threads} threads for {held} held "
+        f"connections (expected {held + 1})",
+    )
+
+
+# -- routing ---------------------------------------------------------------------------------
+
+
+def _hops(topo: Topology, ev: Evidence, sc: Scenario) -> tuple[list[str], list[Any]]:
+    """The scenario's connections matched between each client's and the server's capture."""
+    scope = _scope(topo, ev, sc)
+    server_side = _tcp_on(ev, scope.service.node, scope)
+    problems, hops = [], []
+    for node in sc.clients:
+        client_side = _tcp_on(ev, node, scope)
+        matches = match_connections(client_side, server_side, node, scope.service.node)
+        if not matches:
+            problems.append(f"no connection seen in both {node}'s and the server's captures")
+        for m in matches:
+            hops += [h for h in (m.client_to_server, m.server_to_client) if h is not None]
+    if not hops and not problems:
+        problems.append("no packet of the scenario seen in both captures")
+    return problems, hops
+
+
+def ips_unchanged_macs_rewritten(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """The same packet on both sides of the router: same IP addresses, other MACs."""
+    name = "IPs unchanged, MACs rewritten"
+    problems, hops = _hops(topo, ev, sc)
+    if problems:
+        return Check(name, False, "; ".join(problems))
+    bad = [h for h in hops if h.ips_rewritten or h.macs_rewritten is not True]
+    h = (bad or hops)[0]
+    up, down = h.upstream, h.downstream
+    detail = (
+        f"{len(hops) - len(bad)}/{len(hops)} hops; e.g. {h.direction} {'+'.join(h.flags)}: "
+        f"{up.src_ip}->{up.dst_ip} {up.src_mac}->{up.dst_mac} on {up.capture}, "
+        f"{down.src_ip}->{down.dst_ip} {down.src_mac}->{down.dst_mac} on {down.capture}"
+    )
+    return Check(name, not bad, detail)
+
+
+def ttl_decremented(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """The same packet on both sides of the router: the TTL is one less downstream."""
+    name = "TTL decremented"
+    problems, hops = _hops(topo, ev, sc)
+    if problems:
+        return Check(name, False, "; ".join(problems))
+    bad = [h for h in hops if h.ttl_change != -1]
+    h = (bad or hops)[0]
+    detail = (
+        f"{len(hops) - len(bad)}/{len(hops)} hops one less; e.g. {h.direction}: TTL "
+        f"{h.upstream.ttl} on {h.upstream.capture} -> {h.downstream.ttl} on {h.downstream.capture}"
+    )
+    return Check(name, not bad, detail)
+
+
+CLAIMS: Mapping[str, Claim] = {
+    "handshake": Claim(handshake, "tcp", "SYN, SYN-ACK, ACK with ISN+1 acks and MSS options"),
+    "four-way-close": Claim(four_way_close, "tcp", "FIN and ACK each way"),
+    "close-wait-on-server": Claim(
+        close_wait_on_server, "tcp", "the server ACKs the client's FIN before its own FIN"
+    ),
+    "time-wait-on-client": Claim(
+        time_wait_on_client, "tcp", "the active closer (client) ends in TIME_WAIT"
+    ),
+    "half-close": Claim(half_close, "tcp", "after the client's FIN it still receives"),
+    "no-handshake": Claim(no_handshake, "udp", "the first packet is the client's datagram"),
+    "no-time-wait": Claim(no_time_wait, "any", "no TIME_WAIT socket on the port afterwards"),
+    "datagram-boundaries": Claim(datagram_boundaries, "udp", "one datagram per item, each way"),
+    "utf8-on-wire": Claim(utf8_on_wire, "tcp", "non-ASCII replies as UTF-8 bytes on the wire"),
+    "n-children": Claim(n_children, "tcp", "N held connections, N live children"),
+    "children-reaped": Claim(children_reaped, "tcp", "no zombie child afterwards"),
+    "zombies": Claim(zombies_kept, "tcp", "one zombie per served connection (no_reap)"),
+    "one-process-n-threads": Claim(
+        one_process_n_threads, "tcp", "one process with N+1 threads for N held connections"
+    ),
+    "ips-unchanged-macs-rewritten": Claim(
+        ips_unchanged_macs_rewritten, "tcp", "across a router: same IPs, other MACs"
+    ),
+    "ttl-decremented": Claim(ttl_decremented, "tcp", "across a router: TTL one less"),
+}
+
+
+def claim_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
+    """The checks of the claims a scenario makes, in the order it lists them."""
+    return [CLAIMS[name].fn(topo, ev, sc) for name in sc.claims]
