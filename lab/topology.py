@@ -24,6 +24,7 @@ import yaml
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
+from lab.claims import CLAIMS
 from lab.errors import TopologyError
 from lab.model import (
     SERVER_PROGRAMS,
@@ -91,6 +92,7 @@ _NODE_KEYS = ("interfaces", "router", "gateway")
 _SERVICE_KEYS = ("node", "program", "port", "options")
 _SCENARIO_KEYS = (
     "name", "service", "clients", "send", "expect", "concurrency", "hold", "half_close",
+    "claims",
 )  # fmt: skip
 _CAPTURE_KEYS = ("enabled", "snaplen", "filter")
 
@@ -531,6 +533,7 @@ class _Scenario:
     hold: float = 0.0
     half_close: bool = False
     half_close_line: int = 0
+    claims: list[tuple[str, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -809,6 +812,25 @@ def _read_scenario_knobs(r: _Reader, spec: dict[str, _Entry], path: KeyPath, sc:
     if "half_close" in spec:
         sc.half_close = bool(r.boolean(spec["half_close"].value, (*path, "half_close")))
         sc.half_close_line = _line(spec["half_close"].value)
+    if "claims" in spec:
+        sc.claims = _read_claims(r, spec["claims"], (*path, "claims"))
+
+
+def _read_claims(r: _Reader, e: _Entry, path: KeyPath) -> list[tuple[str, int]]:
+    """Names of ``lab.claims.CLAIMS``, each once; unknown names get the closest known one."""
+    out: list[tuple[str, int]] = []
+    for j, item in enumerate(r.items(e.value, path) or ()):
+        name = r.text(item, (*path, j))
+        if name is None:
+            continue
+        if name not in CLAIMS:
+            hint = _suggest(name, CLAIMS) or f" (known claims: {', '.join(CLAIMS)})"
+            r.p.add(_line(item), (*path, j), f"unknown claim '{name}'{hint}")
+        elif name in (c for c, _ in out):
+            r.p.add(_line(item), (*path, j), f"claim '{name}' is listed twice")
+        else:
+            out.append((name, _line(item)))
+    return out
 
 
 def _read_capture(r: _Reader, e: _Entry) -> Capture:
@@ -965,6 +987,15 @@ def _check_scenarios(p: _Problems, doc: _Doc) -> None:
                 (*path, "half_close"),
                 f"half_close applies to TCP only; service '{svc.name}' is UDP",
             )
+        for j, (claim, line) in enumerate(sc.claims):
+            wants = CLAIMS[claim].protocol
+            if svc is None or svc.program is None or wants == "any" or svc.protocol_is(wants):
+                continue
+            p.add(
+                line,
+                (*path, "claims", j),
+                f"claim '{claim}' is about {wants.upper()}; service '{svc.name}' is not",
+            )
         for j, (client, line) in enumerate(sc.clients):
             problem = _client_problem(client, svc, doc)
             if problem:
@@ -1110,6 +1141,7 @@ def _build(doc: _Doc, source: Path | None) -> Topology:
                 concurrency=sc.concurrency,
                 hold=sc.hold,
                 half_close=sc.half_close,
+                claims=tuple(c for c, _ in sc.claims),
             )
         )
     return Topology(
