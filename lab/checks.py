@@ -72,7 +72,10 @@ def scenario_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
         checks += thread_checks(topo, ev, service)
     if ev.run.get("captures"):
         checks.append(check_capture(topo, ev, sc, service))
-    return checks
+    # Imported here: lab.claims builds on this module's Check and Evidence.
+    from lab import claims
+
+    return checks + claims.claim_checks(topo, ev, sc)
 
 
 # -- replies ---------------------------------------------------------------------------
