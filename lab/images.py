@@ -512,7 +512,21 @@ def _node(client: docker.DockerClient, base: str, progress: Progress) -> str:
         _build(client, ctx, "Dockerfile", ref, labels, {"BASE": base}, progress)
     # A stable name too, for compose files and for people typing docker run.
     client.images.get(ref).tag(NODE_REPO, "latest")
+    _prune_nodes(client, keep=digest, progress=progress)
     return ref
+
+
+def _prune_nodes(client: docker.DockerClient, keep: str, progress: Progress) -> None:
+    """Untag node images of older inputs, so that edits to the programs do not pile up
+    images. One a container still uses is left alone (the engine refuses, and that is fine)."""
+    for image in client.images.list(filters={"label": [f"{IMAGE_LABEL}=node"]}):
+        if (image.labels or {}).get(HASH_LABEL) == keep:
+            continue
+        for tag in image.tags:
+            if tag.startswith(NODE_REPO + ":"):
+                with suppress(docker.errors.APIError):
+                    client.images.remove(tag)
+                    progress(f"removed superseded {tag}")
 
 
 def build_images(*, offline: bool | None, progress: Progress) -> str:
