@@ -126,6 +126,14 @@ def cmd_ls(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compose(args: argparse.Namespace) -> int:
+    from lab.compose import compose_text
+    from lab.topology import load_topology
+
+    sys.stdout.write(compose_text(load_topology(Path(args.file)), args.image))
+    return 0
+
+
 def cmd_images_build(args: argparse.Namespace) -> int:
     from lab.images import build_images, image_info
 
@@ -167,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--run-id", help="only this run's objects")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_clean)
+
+    p = sub.add_parser("compose", help="print a compose file that runs a topology live")
+    p.add_argument("file")
+    p.add_argument("--image", default="socket-lab-node:latest", help="node image reference")
+    p.set_defaults(func=cmd_compose)
 
     p = sub.add_parser("images", help="the node images")
     images = p.add_subparsers(dest="images_command", required=True)
