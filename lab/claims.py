@@ -100,9 +100,18 @@ def _udp(topo: Topology, ev: Evidence, sc: Scenario) -> tuple[_Scope, list[UdpFl
     flows: dict[tuple[str, int, str, int], UdpFlow] = {}
     for path in ev.captures(scope.service.node):
         for flow in udp_flows(ev.packets(path)):
-            if scope.owns(*flow.four_tuple) and flow.four_tuple not in flows:
-                flows[flow.four_tuple] = flow
+            # A flow's "client" is its first sender, which is the server when the
+            # client's first datagram was not captured: take either orientation.
+            ends = (*flow.four_tuple[2:], *flow.four_tuple[:2])
+            if scope.owns(*flow.four_tuple) or scope.owns(*ends):
+                flows.setdefault(flow.four_tuple, flow)
     return scope, list(flows.values())
+
+
+def _client_sent(scope: _Scope, flow: UdpFlow, sender: str) -> bool:
+    """Whether datagrams labelled ``sender`` in ``flow`` came from the scenario's client."""
+    opened_by_client = scope.owns(*flow.four_tuple)
+    return (sender == CLIENT) == opened_by_client
 
 
 def _none_seen(name: str, scope: _Scope, what: str = "TCP connections") -> Check:
@@ -245,9 +254,11 @@ def time_wait_on_client(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     wire = _first_failure(
         name,
         conns,
-        lambda c: None
-        if c.close.time_wait_by == (CLIENT,)
-        else f"TIME_WAIT goes to {c.close.time_wait_by or 'nobody'} (close {c.close.kind})",
+        lambda c: (
+            None
+            if c.close.time_wait_by == (CLIENT,)
+            else f"TIME_WAIT goes to {c.close.time_wait_by or 'nobody'} (close {c.close.kind})"
+        ),
         "the client's FIN came first",
     )
     if not wire.passed:
@@ -263,9 +274,7 @@ def time_wait_on_client(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
             if r.state == "TIME_WAIT" and r.remote.port == scope.service.port
         }
     server_rows = _sockets(ev, scope.service.node, "after") or []
-    server_tw = [
-        r for r in server_rows if r.state == "TIME_WAIT" and r.remote.port in scope.ports
-    ]
+    server_tw = [r for r in server_rows if r.state == "TIME_WAIT" and r.remote.port in scope.ports]
     missing = sorted(scope.ports - in_tw)
     detail = (
         f"{wire.detail}; after: {len(scope.ports & in_tw)}/{len(scope.ports)} client sockets "
@@ -328,14 +337,19 @@ def no_handshake(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
         if p.protocol == "tcp" and scope.service.port in (p.src_port, p.dst_port)
     ]
     first = sc.send[0].encode()
-    bad = [f for f in flows if f.datagrams[0].sender != CLIENT or f.datagrams[0].payload != first]
+    bad = [
+        f
+        for f in flows
+        if not _client_sent(scope, f, f.datagrams[0].sender) or f.datagrams[0].payload != first
+    ]
     detail = (
         f"{len(flows)} flows, each opened by the client's datagram {first!r} "
         f"({len(first)} bytes); {len(tcp)} TCP segments on port {scope.service.port}"
     )
     if bad:
         d = bad[0].datagrams[0]
-        detail += f"; {bad[0].client} -> {bad[0].server} began with {d.sender} {d.payload!r}"
+        who = "client" if _client_sent(scope, bad[0], d.sender) else "server"
+        detail += f"; {bad[0].client} <-> {bad[0].server} began with the {who}'s {d.payload!r}"
     return Check(name, not bad and not tcp, detail)
 
 
@@ -368,8 +382,8 @@ def datagram_boundaries(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     sent = [s.encode() for s in sc.send]
     back = [s.encode() for s in sc.expect]
     for f in flows:
-        got_c = [d.payload for d in f.datagrams if d.sender == CLIENT]
-        got_s = [d.payload for d in f.datagrams if d.sender == SERVER]
+        got_c = [d.payload for d in f.datagrams if _client_sent(scope, f, d.sender)]
+        got_s = [d.payload for d in f.datagrams if not _client_sent(scope, f, d.sender)]
         if got_c != sent or got_s != back:
             return Check(
                 name,
