@@ -1,0 +1,343 @@
+"""The experiments: every file validates, every run passes every check on real network
+namespaces, and every claim fails on evidence that contradicts it (a copied results folder
+with a capture or snapshot changed, or another experiment's evidence where the claim must
+not hold)."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import dpkt
+import pytest
+
+from lab import claims
+from lab.checks import Check, Evidence
+from lab.errors import TopologyError
+from lab.model import Scenario, Topology
+from lab.topology import load_topology, load_topology_text, validate_file
+from tests.experiments.conftest import EXPERIMENTS, NAMES
+
+Runs = dict[str, tuple[Path, int, dict[str, Any] | None, str]]
+
+
+# -- the files --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_experiment_file_validates(name: str) -> None:
+    path = EXPERIMENTS / f"{name}.yaml"
+    assert validate_file(path) == []
+    assert all(sc.claims for sc in load_topology(path).scenarios)
+
+
+def test_every_claim_is_made_by_some_experiment() -> None:
+    made = {
+        c
+        for n in NAMES
+        for sc in load_topology(EXPERIMENTS / f"{n}.yaml").scenarios
+        for c in sc.claims
+    }
+    assert made == set(claims.CLAIMS)
+
+
+def test_experiment_subnets_are_distinct() -> None:
+    topos = [load_topology(EXPERIMENTS / f"{n}.yaml") for n in NAMES]
+    subnets = [net.subnet for t in topos for net in t.networks]
+    assert len(subnets) == len(set(subnets))
+
+
+_LAB = """
+networks: {lan: {subnet: 10.77.199.0/24}}
+nodes:
+  s: {interfaces: {lan: 10.77.199.10}}
+  c: {interfaces: {lan: 10.77.199.11}}
+services:
+  tcp: {node: s, program: fork_server}
+  udp: {node: s, program: udp_echo}
+scenarios:
+  - {name: x, service: SERVICE, clients: [c], send: [a], expect: [A], claims: CLAIMS}
+"""
+
+
+def _problems(service: str, claim_list: str) -> list[str]:
+    text = _LAB.replace("SERVICE", service).replace("CLAIMS", claim_list)
+    with pytest.raises(TopologyError) as info:
+        load_topology_text(text, "t.yaml")
+    return info.value.problems
+
+
+def test_unknown_claim_gets_a_suggestion() -> None:
+    assert _problems("tcp", "[handshak]") == [
+        "t.yaml:10: scenarios[0].claims[0]: unknown claim 'handshak' (did you mean 'handshake'?)"
+    ]
+
+
+def test_claim_listed_twice_is_refused() -> None:
+    assert _problems("tcp", "[handshake, handshake]") == [
+        "t.yaml:10: scenarios[0].claims[1]: claim 'handshake' is listed twice"
+    ]
+
+
+def test_tcp_claim_on_udp_service_is_refused() -> None:
+    assert _problems("udp", "[handshake]") == [
+        "t.yaml:10: scenarios[0].claims[0]: claim 'handshake' is about TCP; service 'udp' is not"
+    ]
+
+
+def test_claims_reach_the_model() -> None:
+    text = _LAB.replace("SERVICE", "udp").replace("CLAIMS", "[no-handshake, no-time-wait]")
+    topo = load_topology_text(text, "t.yaml")
+    assert topo.scenarios[0].claims == ("no-handshake", "no-time-wait")
+
+
+# -- the runs ---------------------------------------------------------------------------------
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("name", NAMES)
+def test_experiment_passes(root: None, experiment_runs: Runs, name: str) -> None:
+    _, status, summary, stderr = experiment_runs[name]
+    assert summary is not None, stderr
+    failed = [
+        f"{sc['name']}: {c['name']}: {c['detail']}"
+        for sc in summary["scenarios"]
+        for c in sc["checks"]
+        if not c["passed"]
+    ]
+    assert failed == [] and status == 0 and summary["passed"], stderr
+    # Each claim the file makes was judged, under its own name, in the summary.
+    folder = experiment_runs[name][0]
+    topo = load_topology(folder / "topology.yaml")
+    by_scenario = {sc["name"]: {c["name"] for c in sc["checks"]} for sc in summary["scenarios"]}
+    for sc in topo.scenarios:
+        judged = claims.claim_checks(topo, Evidence.load(folder), sc)
+        assert len(judged) == len(sc.claims)
+        assert {c.name for c in judged} <= by_scenario[sc.name]
+
+
+# -- each claim can fail ----------------------------------------------------------------------
+
+
+def _folder(runs: Runs, name: str, tmp_path: Path) -> Path:
+    src = runs[name][0]
+    dst = tmp_path / name
+    shutil.copytree(src, dst)
+    return dst
+
+
+def _judge(folder: Path, scenario: str, claim: str) -> Check:
+    topo: Topology = load_topology(folder / "topology.yaml")
+    sc: Scenario = next(s for s in topo.scenarios if s.name == scenario)
+    return claims.CLAIMS[claim].fn(topo, Evidence.load(folder), sc)
+
+
+Frame = dpkt.ethernet.Ethernet
+Edit = Callable[[Frame, list[Frame]], Frame | None]
+
+
+def _rewrite(pcap: Path, edit: Edit) -> int:
+    """Rewrite a capture frame by frame; ``edit`` returns the frame to keep (changed or
+    not) or None to drop it, and sees the frames kept so far. Returns the number of frames
+    dropped or replaced (an edit that changes a frame returns a new one: see _refresh)."""
+    with pcap.open("rb") as f:
+        reader = dpkt.pcap.Reader(f)
+        frames = [(ts, dpkt.ethernet.Ethernet(buf)) for ts, buf in reader]
+        linktype = reader.datalink()
+    kept: list[tuple[float, dpkt.ethernet.Ethernet]] = []
+    changed = 0
+    for ts, eth in frames:
+        out = edit(eth, [e for _, e in kept])
+        if out is not eth:
+            changed += 1
+        if out is not None:
+            kept.append((ts, out))
+    with pcap.open("wb") as f:
+        writer = dpkt.pcap.Writer(f, linktype=linktype)
+        for ts, eth in kept:
+            writer.writepkt(bytes(eth), ts)
+    return changed
+
+
+def _tcp(eth: dpkt.ethernet.Ethernet) -> Any:
+    ip = eth.data
+    return ip.data if isinstance(ip, dpkt.ip.IP) and isinstance(ip.data, dpkt.tcp.TCP) else None
+
+
+def _udp(eth: dpkt.ethernet.Ethernet) -> Any:
+    ip = eth.data
+    return ip.data if isinstance(ip, dpkt.ip.IP) and isinstance(ip.data, dpkt.udp.UDP) else None
+
+
+def _refresh(eth: dpkt.ethernet.Ethernet) -> dpkt.ethernet.Ethernet:
+    """Recompute lengths and checksums after a change."""
+    ip = eth.data
+    ip.data.sum = 0
+    ip.sum = 0
+    ip.len = len(ip)
+    return dpkt.ethernet.Ethernet(bytes(eth))
+
+
+def _server_pcap(folder: Path) -> Path:
+    return folder / "server" / "eth0.pcap"
+
+
+@pytest.mark.netns
+def test_handshake_fails_when_syn_ack_acks_the_wrong_number(
+    root: None, experiment_runs: Runs, tmp_path: Path
+) -> None:
+    folder = _folder(experiment_runs, "handshake", tmp_path)
+    assert _judge(folder, "connect", "handshake").passed
+
+    def edit(eth: dpkt.ethernet.Ethernet, _: list[Any]) -> dpkt.ethernet.Ethernet:
+        tcp = _tcp(eth)
+        if tcp is not None and tcp.flags & dpkt.tcp.TH_SYN and tcp.flags & dpkt.tcp.TH_ACK:
+            tcp.ack = (tcp.ack + 1) % (1 << 32)
+            return _refresh(eth)
+        return eth
+
+    assert _rewrite(_server_pcap(folder), edit) >= 1
+    check = _judge(folder, "connect", "handshake")
+    assert not check.passed and "expected client ISN + 1" in check.detail
+
+
+def _drop_server_fins(eth: dpkt.ethernet.Ethernet, _: list[Any]) -> dpkt.ethernet.Ethernet | None:
+    tcp = _tcp(eth)
+    if tcp is not None and tcp.flags & dpkt.tcp.TH_FIN and tcp.sport < tcp.dport:
+        return None  # the server's port is the low, well-known one
+    return eth
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize("claim", ["four-way-close", "close-wait-on-server"])
+def test_close_claims_fail_without_the_servers_fin(
+    root: None, experiment_runs: Runs, tmp_path: Path, claim: str
+) -> None:
+    folder = _folder(experiment_runs, "close", tmp_path)
+    assert _judge(folder, "close", claim).passed
+    assert _rewrite(_server_pcap(folder), _drop_server_fins) >= 1
+    check = _judge(folder, "close", claim)
+    assert not check.passed and "fail" in check.detail
+
+
+@pytest.mark.netns
+def test_time_wait_on_client_fails_when_the_snapshot_shows_none(
+    root: None, experiment_runs: Runs, tmp_path: Path
+) -> None:
+    folder = _folder(experiment_runs, "close", tmp_path)
+    assert _judge(folder, "close", "time-wait-on-client").passed
+    for kind, old, new in (("ss", "TIME-WAIT", "ESTAB"), ("netstat", "TIME_WAIT", "ESTABLISHED")):
+        snap = folder / "client" / "snapshots" / f"after.{kind}.txt"
+        snap.write_text(snap.read_text().replace(old, new))
+    check = _judge(folder, "close", "time-wait-on-client")
+    assert not check.passed and "not in TIME_WAIT" in check.detail
+
+
+@pytest.mark.netns
+def test_half_close_fails_when_the_client_resets(
+    root: None, experiment_runs: Runs, tmp_path: Path
+) -> None:
+    folder = _folder(experiment_runs, "close", tmp_path)
+    assert _judge(folder, "half-close", "half-close").passed
+
+    def edit(eth: dpkt.ethernet.Ethernet, kept: list[Any]) -> dpkt.ethernet.Ethernet:
+        tcp = _tcp(eth)
+        # The client's ACK of the server's FIN becomes a RST: the receiving half was shut too.
+        if tcp is None or tcp.sport < tcp.dport or tcp.flags & (dpkt.tcp.TH_FIN | dpkt.tcp.TH_RST):
+            return eth
+        fins = [
+            _tcp(e)
+            for e in kept
+            if _tcp(e) is not None
+            and _tcp(e).flags & dpkt.tcp.TH_FIN
+            and _tcp(e).sport == tcp.dport
+            and _tcp(e).dport == tcp.sport
+        ]
+        if fins:
+            tcp.flags = dpkt.tcp.TH_RST
+            return _refresh(eth)
+        return eth
+
+    assert _rewrite(_server_pcap(folder), edit) >= 1
+    check = _judge(folder, "half-close", "half-close")
+    assert not check.passed and "RST" in check.detail
+
+
+@pytest.mark.netns
+def test_no_handshake_fails_when_the_flow_does_not_open_with_the_first_datagram(
+    root: None, experiment_runs: Runs, tmp_path: Path
+) -> None:
+    folder = _folder(experiment_runs, "udp", tmp_path)
+    assert _judge(folder, "datagrams", "no-handshake").passed
+
+    dropped: list[bytes] = []
+
+    def edit(eth: dpkt.ethernet.Ethernet, _: list[Any]) -> dpkt.ethernet.Ethernet | None:
+        udp = _udp(eth)
+        if udp is not None and not dropped:
+            dropped.append(udp.data)  # the client's first datagram never reached the wire
+            return None
+        return eth
+
+    assert _rewrite(_server_pcap(folder), edit) == 1
+    check = _judge(folder, "datagrams", "no-handshake")
+    assert not check.passed and "began with" in check.detail
+
+
+@pytest.mark.netns
+def test_datagram_boundaries_fail_when_a_reply_is_missing(
+    root: None, experiment_runs: Runs, tmp_path: Path
+) -> None:
+    folder = _folder(experiment_runs, "udp", tmp_path)
+    assert _judge(folder, "datagrams", "datagram-boundaries").passed
+
+    def edit(eth: dpkt.ethernet.Ethernet, _: list[Any]) -> dpkt.ethernet.Ethernet | None:
+        udp = _udp(eth)
+        return None if udp is not None and udp.data == b"two words" and udp.sport == 8080 else eth
+
+    assert _rewrite(_server_pcap(folder), edit) == 1
+    assert not _judge(folder, "datagrams", "datagram-boundaries").passed
+
+
+@pytest.mark.netns
+def test_utf8_on_wire_fails_when_the_bytes_are_not_there(
+    root: None, experiment_runs: Runs, tmp_path: Path
+) -> None:
+    folder = _folder(experiment_runs, "dictionary", tmp_path)
+    assert _judge(folder, "lookup", "utf8-on-wire").passed
+    nihao = "你好".encode()
+
+    def edit(eth: dpkt.ethernet.Ethernet, _: list[Any]) -> dpkt.ethernet.Ethernet:
+        tcp = _tcp(eth)
+        if tcp is not None and nihao in tcp.data:
+            tcp.data = tcp.data.replace(nihao, b"?" * len(nihao))
+            return _refresh(eth)
+        return eth
+
+    assert _rewrite(_server_pcap(folder), edit) >= 1
+    check = _judge(folder, "lookup", "utf8-on-wire")
+    assert not check.passed and "e4 bd a0 e5 a5 bd" in check.detail
+
+
+# Claims judged on another experiment's real evidence, where they must not hold.
+CONTRADICTIONS = [
+    ("no-time-wait", "close", "close", "TIME_WAIT sockets"),  # TCP leaves TIME_WAIT
+    ("n-children", "thread", "held", "0 live children"),  # threads, not processes
+    ("one-process-n-threads", "fork", "reaped", "3 child processes"),
+    ("children-reaped", "fork", "zombies", "3 zombie"),  # --no-reap
+    ("zombies", "fork", "reaped", "0 zombie"),
+    ("ips-unchanged-macs-rewritten", "handshake", "connect", "0/"),  # one LAN: no router
+    ("ttl-decremented", "handshake", "connect", "0/"),
+]
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize(("claim", "name", "scenario", "seen"), CONTRADICTIONS)
+def test_claim_fails_where_it_does_not_hold(
+    root: None, experiment_runs: Runs, claim: str, name: str, scenario: str, seen: str
+) -> None:
+    check = _judge(experiment_runs[name][0], scenario, claim)
+    assert not check.passed
+    assert seen in check.detail
