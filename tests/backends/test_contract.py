@@ -22,10 +22,10 @@ from lab.backends.base import Backend, new_run_id
 from lab.errors import BackendError, CommandTimeout
 from lab.model import Interface, Network, Node, Topology
 
-BACKENDS = ["netns"]
+BACKENDS = ["netns", "docker"]
 
 # The fixture (from tests/conftest.py or here) that checks a backend can run here.
-CAPABILITY = {"netns": "root"}
+CAPABILITY = {"netns": "root", "docker": "docker_engine"}
 
 A = IPv4Address
 

@@ -10,17 +10,14 @@ import pytest
 from lab.backends.base import new_run_id
 from lab.backends.docker import BACKEND_LABEL, RUN_LABEL, DockerBackend
 from lab.model import Topology
-from tests.conftest import require
 
 # Label of throwaway containers the image tests start, so that they are always removed.
 TEST_LABEL = "socket-lab.test"
 
 
 @pytest.fixture
-def docker_ready() -> None:
+def docker_ready(docker_engine: None) -> None:
     """The engine answers and the node image is built and up to date (`.ci/setup` builds it)."""
-    reason = DockerBackend.available()
-    require(reason is None, reason or "")
 
 
 @pytest.fixture
