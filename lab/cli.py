@@ -63,6 +63,25 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if summary["passed"] else 1
 
 
+EXPERIMENTS = Path(__file__).resolve().parent.parent / "topologies" / "experiments"
+
+
+def cmd_experiment(args: argparse.Namespace) -> int:
+    """`lab experiment NAME` is `lab run topologies/experiments/NAME.yaml`."""
+    from lab.errors import UsageError
+    from lab.topology import load_topology
+
+    names = sorted(p.stem for p in EXPERIMENTS.glob("*.yaml"))
+    if args.list or not args.name:
+        for name in names:
+            print(f"{name:12} {load_topology(EXPERIMENTS / f'{name}.yaml').description}")
+        return 0
+    if args.name not in names:
+        raise UsageError(f"no experiment {args.name!r}; there are: {', '.join(names)}")
+    args.file = str(EXPERIMENTS / f"{args.name}.yaml")
+    return cmd_run(args)
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from lab.report import regenerate
 
@@ -146,6 +165,13 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--backend", default="auto", choices=["auto", "netns", "docker"])
+    p.add_argument("--out", help="results folder (default results/<topology>-<UTC time>)")
+    p.add_argument("--json", action="store_true", help="print summary.json instead of tables")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="lab", description="socket-lab: run the course's socket programs on real networks."
@@ -155,11 +181,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="bring a topology up, run it, check it, tear it down")
     p.add_argument("file", help="topology file, e.g. topologies/default.yaml")
-    p.add_argument("--backend", default="auto", choices=["auto", "netns", "docker"])
-    p.add_argument("--out", help="results folder (default results/<topology>-<UTC time>)")
-    p.add_argument("--json", action="store_true", help="print summary.json instead of tables")
-    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_run_options(p)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("experiment", help="run one of the course's experiments (--list)")
+    p.add_argument("name", nargs="?", help="e.g. handshake, close, fork, routing")
+    p.add_argument("--list", action="store_true", help="list the experiments")
+    add_run_options(p)
+    p.set_defaults(func=cmd_experiment)
 
     p = sub.add_parser("validate", help="check a topology file; every problem at once")
     p.add_argument("file")
