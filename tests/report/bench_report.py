@@ -1,0 +1,46 @@
+"""Figures for the report on an existing results folder (no timed assertions anywhere):
+``python3 -m tests.report.bench_report DIR [N]`` prints how long connection_records and
+render_report take and the page size, for the folder as is and with N synthetic
+connections (copies of the folder's own, default 500)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import sys
+import time
+from pathlib import Path
+
+from lab.connections import connection_evidence
+from lab.html import render_report
+from lab.topology import load_topology
+
+
+def main() -> None:
+    out = Path(sys.argv[1])
+    n = int(sys.argv[2]) if len(sys.argv) > 2 else 500
+    topology = load_topology(out / "topology.yaml")
+    run = json.loads((out / "run.json").read_text())
+    summary = json.loads((out / "summary.json").read_text())
+    t0 = time.perf_counter()
+    conns, flows = connection_evidence(out, topology, run)
+    t1 = time.perf_counter()
+    summary = {**summary, "connections": conns, "udp_flows": flows}
+    page = render_report(out, summary, topology, conns)
+    t2 = time.perf_counter()
+    print(f"{out}: {len(conns)} connections, records {t1 - t0:.3f} s, "
+          f"render {t2 - t1:.3f} s, page {len(page.encode())} bytes, "
+          f"summary.json {len(json.dumps(summary, indent=2))} bytes")
+    many = []
+    for i in range(n):
+        c = copy.deepcopy(conns[i % len(conns)])
+        c["id"], c["client"]["port"] = f"tcp-{i + 1}", 20000 + i
+        many.append(c)
+    t3 = time.perf_counter()
+    page = render_report(out, summary, topology, many)
+    print(f"{n} connections: render {time.perf_counter() - t3:.3f} s, "
+          f"page {len(page.encode())} bytes")
+
+
+if __name__ == "__main__":
+    main()
