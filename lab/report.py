@@ -7,11 +7,14 @@ from pathlib import Path
 from typing import Any
 
 from lab.checks import Check, Evidence, scenario_checks
+from lab.connections import connection_evidence
 from lab.errors import LabError
+from lab.html import render_report
 from lab.model import Topology
 from lab.runner import TOPOLOGY_COPY
 
 SUMMARY_FILE = "summary.json"
+REPORT_FILE = "report.html"
 
 
 def build_summary(out_dir: Path, topology: Topology) -> dict[str, Any]:
@@ -33,6 +36,7 @@ def build_summary(out_dir: Path, topology: Topology) -> dict[str, Any]:
             }
         )
     passed = run.get("error") is None and all(s["passed"] for s in scenarios)
+    connections, udp_flows = connection_evidence(out_dir, topology, run)
     return {
         "topology": topology.name,
         "backend": run.get("backend"),
@@ -45,13 +49,17 @@ def build_summary(out_dir: Path, topology: Topology) -> dict[str, Any]:
         "timings": run.get("timings", {}),
         "nodes": run.get("nodes", {}),
         "scenarios": scenarios,
+        "connections": connections,
+        "udp_flows": udp_flows,
     }
 
 
 def finish_run(out_dir: Path, topology: Topology) -> dict[str, Any]:
-    """Write summary.json for a run that just ended (however it ended) and return it."""
+    """Write summary.json and report.html for a run that just ended (however it ended)."""
     summary = build_summary(out_dir, topology)
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, ensure_ascii=False))
+    html = render_report(out_dir, summary, topology, summary["connections"])
+    (out_dir / REPORT_FILE).write_text(html, encoding="utf-8")
     return summary
 
 
