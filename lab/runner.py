@@ -158,8 +158,13 @@ class _Flow:
         self.record.failed_step = None
 
     def phase(self, name: str) -> None:
+        """Snapshot every node; the servers' nodes first, because their evidence (children,
+        threads, held sockets) is what is checked, and on a large topology snapshotting
+        every node can outlast a held connection."""
         self.say(f"snapshot: {name}")
-        snapshot(self.s, name)
+        servers = {s.node for s in self.s.topology.services}
+        snapshot(self.s, name, sorted(servers))
+        snapshot(self.s, name, [n.name for n in self.s.topology.nodes if n.name not in servers])
         self.record.phases.append(name)
 
     # -- services ------------------------------------------------------------------------

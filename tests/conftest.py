@@ -47,3 +47,43 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture, tier in TIER_OF_FIXTURE.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(getattr(pytest.mark, tier))
+
+
+def lab_leftovers() -> list[str]:
+    """Everything on this machine that the lab owns: namespaces and links with its prefix,
+    labelled containers and networks, image-build folders. Empty after a clean suite."""
+    import glob
+    import re
+    import subprocess
+
+    found: list[str] = []
+    if shutil.which("ip"):
+        ns = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout
+        found += [f"netns {n.split()[0]}" for n in ns.splitlines() if re.match(r"slab-", n)]
+        links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
+        found += [f"link {m}" for m in re.findall(r"^\d+: (slab[0-9a-f]{6}[bv]\d+)", links, re.M)]
+    found += [f"build dir {d}" for d in glob.glob("/var/tmp/socket-lab-build-*")]
+    try:
+        import docker
+
+        client = docker.from_env()
+        try:
+            label = {"label": "socket-lab.run"}
+            containers = client.containers.list(all=True, filters=label)
+            found += [f"container {c.name}" for c in containers]
+            found += [f"network {n.name}" for n in client.networks.list(filters=label)]
+        finally:
+            client.close()
+    except Exception:  # no engine: nothing of ours can be in it
+        pass
+    return found
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Fail a whole run that leaves anything of the lab's behind (a teardown bug)."""
+    if getattr(session.config, "workerinput", None) is not None or session.testscollected == 0:
+        return
+    left = lab_leftovers()
+    if left:
+        print("\nleft behind by the test suite:\n  " + "\n  ".join(left))
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
