@@ -42,3 +42,37 @@ def live_pids(results: Path) -> list[int]:
 
 def run_id_of(results: Path) -> str:
     return str(json.loads((results / "run.json").read_text())["run_id"])
+
+
+def signal_lab_run_at(
+    topology: Path, out: Path, when: str, signum: int, cwd: Path
+) -> tuple[subprocess.Popen[str], list[str]]:
+    """Start `lab run` on netns and send ``signum`` when a progress line contains ``when``.
+    Returns the process (signalled, not yet waited for) and the progress lines read so far."""
+    import sys
+
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "lab.cli",
+            "run",
+            str(topology),
+            "--backend",
+            "netns",
+            "--out",
+            str(out),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+    )
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if when in line:
+            proc.send_signal(signum)
+            break
+    return proc, seen

@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -51,6 +52,21 @@ def pair_states(rows, port: int, client_port: int) -> dict[str, str]:
     return out
 
 
+def settled_snapshot(port: int, cport: int, want: dict[str, str]) -> tuple[str, str]:
+    """netstat and ss output once the kernel has reached ``want`` for this socket pair.
+    A transition such as FIN_WAIT1 -> FIN_WAIT2 (the ACK of our FIN) completes a moment
+    after the peer has read the FIN, so poll for it (bounded) instead of racing it; the
+    assertions below still decide whether the parsers saw the states."""
+    for _ in range(100):
+        netstat_text, ss_text = run(NETSTAT), run(SS)
+        if pair_states(parse_netstat(netstat_text), port, cport) == want and pair_states(
+            parse_ss(ss_text), port, cport
+        ) == want:
+            break
+        time.sleep(0.02)
+    return netstat_text, ss_text
+
+
 @pytest.fixture
 def listener() -> Iterator[socket.socket]:
     lsock = socket.socket()
@@ -65,21 +81,21 @@ def test_socket_states_through_a_real_connection(listener):
     client = socket.create_connection(("127.0.0.1", port), timeout=5)
     server, _ = listener.accept()
     cport = client.getsockname()[1]
-    phases = {}
-    try:
-        phases["during"] = (run(NETSTAT), run(SS))
-        client.close()  # client FIN: client -> FIN_WAIT2, server -> CLOSE_WAIT
-        assert server.recv(1) == b""  # the FIN has arrived
-        phases["half"] = (run(NETSTAT), run(SS))
-    finally:
-        server.close()  # server FIN: the client, who closed first, ends in TIME_WAIT
-    phases["after"] = (run(NETSTAT), run(SS))
-
     want = {
         "during": {"listener": "LISTEN", "server": "ESTABLISHED", "client": "ESTABLISHED"},
         "half": {"listener": "LISTEN", "server": "CLOSE_WAIT", "client": "FIN_WAIT2"},
         "after": {"listener": "LISTEN", "client": "TIME_WAIT"},
     }
+    phases = {}
+    try:
+        phases["during"] = settled_snapshot(port, cport, want["during"])
+        client.close()  # client FIN: client -> FIN_WAIT2, server -> CLOSE_WAIT
+        assert server.recv(1) == b""  # the FIN has arrived
+        phases["half"] = settled_snapshot(port, cport, want["half"])
+    finally:
+        server.close()  # server FIN: the client, who closed first, ends in TIME_WAIT
+    phases["after"] = settled_snapshot(port, cport, want["after"])
+
     for phase, (netstat_text, ss_text) in phases.items():
         for rows in (parse_netstat(netstat_text), parse_ss(ss_text)):
             assert pair_states(rows, port, cport) == want[phase], (phase, rows[0].source)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.leftovers import netns_objects
+from tests.leftovers import netns_objects, signal_lab_run_at
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -83,29 +83,10 @@ def test_clean_removes_what_a_killed_run_left(root: None, tmp_path: Path) -> Non
     """SIGKILL leaves no chance to tear down: `lab ls` must show the orphan and
     `lab clean --run-id` must remove all of it (namespaces, links, processes)."""
     out = tmp_path / "k"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lab.cli",
-            "run",
-            "topologies/default.yaml",
-            "--backend",
-            "netns",
-            "--out",
-            str(out),
-        ],
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
-        text=True,
-        cwd=ROOT,
+    proc, _ = signal_lab_run_at(
+        ROOT / "topologies/default.yaml", out, "snapshot: during", signal.SIGKILL, ROOT
     )
-    assert proc.stderr is not None
-    for line in proc.stderr:
-        if "snapshot: during" in line:
-            proc.send_signal(signal.SIGKILL)
-            break
-    proc.wait(timeout=30)
+    proc.communicate(timeout=30)
     run_id = next(
         p.stem
         for p in Path("/run/socket-lab").glob("*.json")

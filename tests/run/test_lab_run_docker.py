@@ -20,8 +20,10 @@ def labelled_objects(run_id: str) -> list[str]:
     client = docker.from_env()
     try:
         label = f"socket-lab.run={run_id}"
-        found = [f"container {c.name}" for c in client.containers.list(
-            all=True, filters={"label": label})]
+        found = [
+            f"container {c.name}"
+            for c in client.containers.list(all=True, filters={"label": label})
+        ]
         found += [f"network {n.name}" for n in client.networks.list(filters={"label": label})]
         return found
     finally:
@@ -32,9 +34,22 @@ def labelled_objects(run_id: str) -> list[str]:
 def test_shipped_topology_passes_on_docker(docker_engine: None, tmp_path: Path, name: str) -> None:
     out = tmp_path / name
     proc = subprocess.run(
-        [sys.executable, "-m", "lab.cli", "run", f"topologies/{name}.yaml", "--backend", "docker",
-         "--out", str(out), "--json"],
-        capture_output=True, text=True, timeout=600, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "lab.cli",
+            "run",
+            f"topologies/{name}.yaml",
+            "--backend",
+            "docker",
+            "--out",
+            str(out),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        cwd=ROOT,
     )
     summary = json.loads(proc.stdout)
     failed = [(s["name"], c) for s in summary["scenarios"] for c in s["checks"] if not c["passed"]]

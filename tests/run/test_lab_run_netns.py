@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.leftovers import live_pids, netns_objects, run_id_of
+from tests.leftovers import live_pids, netns_objects, run_id_of, signal_lab_run_at
 
 ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = ROOT / "topologies"
@@ -112,30 +112,7 @@ def test_interrupted_run_leaves_nothing(
     status, evidence and run.json on disk, and nothing of the run left behind. A signal
     during teardown is ignored: teardown finishes and the run's own verdict stands."""
     out = tmp_path / "int"
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "lab.cli",
-            "run",
-            str(TOPOLOGIES / f"{topology}.yaml"),
-            "--backend",
-            "netns",
-            "--out",
-            str(out),
-        ],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=ROOT,
-    )
-    assert proc.stderr is not None
-    seen = []
-    for line in proc.stderr:
-        seen.append(line)
-        if when in line:
-            proc.send_signal(signum)
-            break
+    proc, seen = signal_lab_run_at(TOPOLOGIES / f"{topology}.yaml", out, when, signum, ROOT)
     _, rest = proc.communicate(timeout=120)
     assert any(when in line for line in seen), "".join(seen)
     if code is None:  # either outcome is right, but it must be a consistent one
