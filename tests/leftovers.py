@@ -45,9 +45,9 @@ def run_id_of(results: Path) -> str:
 
 
 def signal_lab_run_at(
-    topology: Path, out: Path, when: str, signum: int, cwd: Path
+    topology: Path, out: Path, when: str, signum: int, cwd: Path, backend: str = "netns"
 ) -> tuple[subprocess.Popen[str], list[str]]:
-    """Start `lab run` on netns and send ``signum`` when a progress line contains ``when``.
+    """Start `lab run` and send ``signum`` when a progress line contains ``when``.
     Returns the process (signalled, not yet waited for) and the progress lines read so far."""
     import sys
 
@@ -59,7 +59,7 @@ def signal_lab_run_at(
             "run",
             str(topology),
             "--backend",
-            "netns",
+            backend,
             "--out",
             str(out),
         ],

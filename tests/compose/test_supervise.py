@@ -165,8 +165,11 @@ def test_clients_run_after_the_servers_listen_and_print_their_replies(tmp_path: 
     proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     out = tmp_path / "results" / "n1"
     try:
-        # A node with servers keeps serving after its own clients are done.
+        # A node with servers keeps serving after its own clients are done. The last client
+        # has printed its reply a moment before it exits: wait until only the two servers
+        # are left as children, or SIGTERM would cut that client short.
         wait_until(lambda: "ping" in read(out / "dgram.log"), "the last client's reply")
+        wait_until(lambda: len(children_of(proc.pid)) == 2, "the clients to exit")
         assert proc.poll() is None
     finally:
         proc.send_signal(signal.SIGTERM)
@@ -184,6 +187,13 @@ def test_clients_run_after_the_servers_listen_and_print_their_replies(tmp_path: 
     pid = int(re.search(r"listening tcp \S+ pid=(\d+)", log)[1])  # type: ignore[index]
     assert not alive(pid)
     assert not (tmp_path / "ready").exists()
+
+
+def children_of(pid: int) -> list[int]:
+    found: list[int] = []
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        found += [int(c) for c in read(task / "children").split()]
+    return found
 
 
 def read(path: Path) -> str:

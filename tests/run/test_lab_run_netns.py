@@ -125,3 +125,35 @@ def test_interrupted_run_leaves_nothing(
         summary = json.loads((out / "summary.json").read_text())
         assert summary["passed"] is False
     assert_nothing_left(out)
+
+
+def test_two_topologies_at_once_do_not_collide(root: None, tmp_path: Path) -> None:
+    """Two `lab run` of different topologies side by side both pass and both clean up."""
+    procs = {
+        name: subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "lab.cli",
+                "run",
+                str(TOPOLOGIES / f"{name}.yaml"),
+                "--backend",
+                "netns",
+                "--out",
+                str(tmp_path / name),
+                "--quiet",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for name in ("default", "routed")
+    }
+    for name, proc in procs.items():
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, (name, out[-2000:], err[-2000:])
+    ids = {run_id_of(tmp_path / name) for name in procs}
+    assert len(ids) == 2
+    for name in procs:
+        assert_nothing_left(tmp_path / name)
