@@ -79,11 +79,19 @@ def lab_leftovers() -> list[str]:
     return found
 
 
+_BEFORE_SESSION: set[str] = set()
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _BEFORE_SESSION.update(lab_leftovers())
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Fail a whole run that leaves anything of the lab's behind (a teardown bug)."""
+    """Fail a whole run that leaves anything of the lab's behind (a teardown bug). What was
+    there before the session started is not this run's doing and is not counted."""
     if getattr(session.config, "workerinput", None) is not None or session.testscollected == 0:
         return
-    left = lab_leftovers()
+    left = [item for item in lab_leftovers() if item not in _BEFORE_SESSION]
     if left:
         print("\nleft behind by the test suite:\n  " + "\n  ".join(left))
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

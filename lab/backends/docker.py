@@ -119,6 +119,23 @@ print(json.dumps(out))
 _ENGINE_ERRORS = (docker.errors.DockerException, requests.exceptions.RequestException)
 
 
+def _remove_network(api: docker.APIClient, net_id: str, tries: int = 5) -> None:
+    """Remove a network. After many containers go at once the engine can keep endpoints
+    of containers that no longer exist ("has active endpoints"): force-disconnect what the
+    network still lists, then try again."""
+    for attempt in range(tries):
+        try:
+            api.remove_network(net_id)
+            return
+        except docker.errors.APIError as exc:
+            if "active endpoints" not in str(exc.explanation or exc) or attempt == tries - 1:
+                raise
+        for endpoint in (api.inspect_network(net_id).get("Containers") or {}):
+            with suppress(docker.errors.APIError):
+                api.disconnect_container_from_network(endpoint, net_id, force=True)
+        time.sleep(0.2 * (attempt + 1))
+
+
 def _engine_url() -> str:
     return os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock"
 
@@ -407,6 +424,11 @@ class DockerBackend(Backend):
 
         def remove_container(c: Mapping[str, Any]) -> str | None:
             name = str(c["Names"][0]).lstrip("/")
+            # Disconnect first: force-removing many attached containers at once can leave
+            # the engine counting endpoints that no longer exist, and the network stuck.
+            for net in (c.get("NetworkSettings") or {}).get("Networks") or {}:
+                with suppress(docker.errors.APIError):
+                    api.disconnect_container_from_network(c["Id"], net, force=True)
             with _engine(f"removing container {name}"), suppress(docker.errors.NotFound):
                 api.remove_container(c["Id"], force=True, v=True)
                 return f"container {name}"
@@ -417,10 +439,19 @@ class DockerBackend(Backend):
             removed += [item for f in futures if (item := f.result()) is not None]
         with _engine("listing the lab's networks"):
             networks = api.networks(filters={"label": labels})
+        stuck: list[str] = []
         for n in networks:
-            with _engine(f"removing network {n['Name']}"), suppress(docker.errors.NotFound):
-                api.remove_network(n["Id"])
-                removed.append(f"network {n['Name']}")
+            try:
+                with _engine(f"removing network {n['Name']}"), suppress(docker.errors.NotFound):
+                    _remove_network(api, n["Id"])
+                    removed.append(f"network {n['Name']}")
+            except BackendError as exc:  # try every network before reporting
+                stuck.append(str(exc))
+        if stuck:
+            raise BackendError(
+                "; ".join(stuck) + " (the engine still counts endpoints of removed containers;"
+                " restarting the Docker engine clears it)"
+            )
         return removed
 
     @classmethod
