@@ -204,3 +204,32 @@ def test_an_unreachable_engine_is_one_clear_line(monkeypatch: pytest.MonkeyPatch
     assert str(raised.value) == reason
     with pytest.raises(BackendError):
         DockerBackend(new_run_id()).up(lan("a"))
+
+
+def test_many_containers_on_two_networks_tear_down_completely(
+    engine: docker.DockerClient,
+) -> None:
+    """Force-removing many attached containers at once once left the engine counting
+    endpoints of removed containers, so their network could not be deleted. With 40 nodes
+    on two networks, down() must leave no labelled container and no network."""
+    lans = (
+        Network("a", IPv4Network("10.77.200.0/24")),
+        Network("b", IPv4Network("10.77.201.0/24")),
+    )
+    nodes = tuple(
+        Node(
+            f"n{i:02d}",
+            (
+                Interface("a", IPv4Address(f"10.77.200.{10 + i}")),
+                Interface("b", IPv4Address(f"10.77.201.{10 + i}")),
+            ),
+        )
+        for i in range(40)
+    )
+    backend = DockerBackend(new_run_id())
+    try:
+        backend.up(Topology(name="many", networks=lans, nodes=nodes))
+        assert len(labelled(engine, backend.run_id)) == 42
+    finally:
+        backend.down()
+    assert labelled(engine, backend.run_id) == []
