@@ -65,7 +65,9 @@ class Evidence:
 
 def scenario_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
     service = topo.service(sc.service)
-    checks = [check_replies(ev, sc)]
+    checks = [check_probes(ev, sc) if sc.probe else check_replies(ev, sc)]
+    if sc.restart:
+        checks.append(check_restarts(ev, sc))
     if service.program == "fork_server":
         checks += fork_checks(topo, ev, service)
     if service.program == "thread_server":
@@ -114,6 +116,49 @@ def _reply_problem(node: str, conn: dict[str, Any], expected: list[str]) -> str:
 def _short(lines: Iterable[str], limit: int = 60) -> str:
     text = ", ".join(repr(x) for x in lines)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- probes and restarts -----------------------------------------------------------------
+def check_probes(ev: Evidence, sc: Scenario) -> Check:
+    """Each client's probe ran its sequence and ended with ``expect_error`` (or none)."""
+    outcome = ev.run.get("scenarios", {}).get(sc.name, {}).get("clients", {})
+    want = sc.expect_error or "no error"
+    good, problems = 0, []
+    for node in sc.clients:
+        result = (outcome.get(node) or {}).get("result")
+        if not result:
+            why = (outcome.get(node) or {}).get("stderr", "").strip().splitlines()[-1:]
+            problems.append(f"{node}: no probe result ({(why or ['did not run'])[0]})")
+            continue
+        got = result.get("error") or "no error"
+        if got == want and result.get("completed"):
+            good += 1
+        else:
+            done = "" if result.get("completed") else " (sequence not completed)"
+            problems.append(f"{node}: {got}{done}")
+    detail = f"{good}/{len(sc.clients)} {sc.probe} probes ended with {want}"
+    if problems:
+        detail += "; " + "; ".join(problems[:3])
+    return Check("probe", good == len(sc.clients), detail)
+
+
+def check_restarts(ev: Evidence, sc: Scenario) -> Check:
+    """Each restart did what the file says: listened, or exited naming ``expect``."""
+    done = ev.run.get("scenarios", {}).get(sc.name, {}).get("restarts", [])
+    problems = []
+    for i, (want, got) in enumerate(zip(sc.restart, done, strict=False), start=1):
+        log = ev.root / str(got.get("log", ""))
+        text = log.read_text(errors="replace") if log.is_file() else ""
+        if want.expect is None and not got.get("listening"):
+            problems.append(f"#{i} did not listen (exit {got.get('exit_status')})")
+        elif want.expect is not None and (got.get("listening") or want.expect not in text):
+            problems.append(f"#{i} did not fail with {want.expect} (log: {text.strip()[-80:]!r})")
+    if len(done) < len(sc.restart):
+        problems.append(f"{len(done)} of {len(sc.restart)} restarts were done")
+    detail = f"{len(sc.restart) - len(problems)}/{len(sc.restart)} restarts as expected"
+    return Check(
+        "restarts", not problems, detail + ("; " + "; ".join(problems) if problems else "")
+    )
 
 
 # -- processes -------------------------------------------------------------------------
@@ -184,6 +229,7 @@ def check_capture(topo: Topology, ev: Evidence, sc: Scenario, service: Service) 
     server_ips = {str(i.address) for i in topo.node(service.node).interfaces}
     client_ips = {str(i.address) for n in sc.clients for i in topo.node(n).interfaces}
     problems, seen = [], 0
+    port = topo.scenario_port(sc)  # a probe may dial a port the service does not use
     for node in {service.node, *sc.clients}:
         for path in ev.captures(node):
             ok, why = pcap_ok(path)
@@ -192,7 +238,7 @@ def check_capture(topo: Topology, ev: Evidence, sc: Scenario, service: Service) 
                 continue
             packets = ev.packets(path)
             seen += sum(
-                len(flows_between(packets, server, client, service.port, service.protocol))
+                len(flows_between(packets, server, client, port, service.protocol))
                 for server in server_ips
                 for client in client_ips
             )

@@ -14,7 +14,7 @@ service and one client node never mix.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from lab.analysis.paths import match_connections
@@ -567,6 +567,215 @@ def ttl_decremented(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     return Check(name, not bad, detail)
 
 
+# -- errors ------------------------------------------------------------------------------------
+
+
+def _probe_scope(topo: Topology, ev: Evidence, sc: Scenario) -> _Scope:
+    """The scenario's scope on the port its probes dial (the refused probe's own port)."""
+    scope = _scope(topo, ev, sc)
+    return replace(scope, service=replace(scope.service, port=topo.scenario_port(sc)))
+
+
+def _probe_results(ev: Evidence, sc: Scenario) -> dict[str, dict[str, Any]]:
+    """Each client node's probe report (its one connection), for the nodes that have one."""
+    clients = ev.run.get("scenarios", {}).get(sc.name, {}).get("clients", {})
+    out = {}
+    for node in sc.clients:
+        result = (clients.get(node) or {}).get("result") or {}
+        conns = result.get("connections") or [{}]
+        if result.get("program") == "probe":
+            out[node] = conns[0]
+    return out
+
+
+def _reported(ev: Evidence, sc: Scenario, errno_name: str) -> tuple[bool, str]:
+    """Whether every client's probe ended with ``errno_name``, and the failing call(s)."""
+    results = _probe_results(ev, sc)
+    said = []
+    for node in sc.clients:
+        conn = results.get(node)
+        if conn is None:
+            return False, f"{node} left no probe report"
+        failed = [e for e in conn.get("events", []) if e.get("error")]
+        said.append(f"{node}: {failed[-1]['detail'] if failed else 'no call failed'}")
+        if conn.get("error") != errno_name:
+            return False, "; ".join(said)
+    return True, "; ".join(said)
+
+
+def _seg_text(seg: Any) -> str:
+    return f"#{seg.index} {seg.sender} {'+'.join(seg.flags)} seq={seg.seq} ack={seg.ack}"
+
+
+def refused_by_rst(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """A connect to a port nothing listens on: the client's SYN is answered by RST+ACK
+    acknowledging SYN + 1 (no SYN-ACK), and the client reports ECONNREFUSED."""
+    name = "refused by RST"
+    scope = _probe_scope(topo, ev, sc)
+    conns = _tcp_on(ev, scope.service.node, scope)
+    if not conns:
+        return _none_seen(name, scope, "SYNs")
+
+    def why(c: TcpConnection) -> str | None:
+        syn = next((s for s in c.segments if s.sender == CLIENT and s.flags == ("SYN",)), None)
+        if syn is None:
+            return "no SYN from the client captured"
+        if any(s.sender == SERVER and s.has("SYN") for s in c.segments):
+            return "the server answered with SYN-ACK: something listens there"
+        rst = next((s for s in c.segments if s.sender == SERVER and s.has("RST")), None)
+        if rst is None:
+            return "the server never answered the SYN with RST"
+        if not rst.has("ACK") or rst.ack != (syn.seq + 1) % (1 << 32):
+            return f"the RST ({_seg_text(rst)}) does not acknowledge SYN seq + 1 = {syn.seq + 1}"
+        return None
+
+    wire = _first_failure(name, conns, why, "SYN answered by RST+ACK")
+    said_ok, said = _reported(ev, sc, "ECONNREFUSED")
+    detail = f"{wire.detail}; {said}"
+    if wire.passed:
+        syn = next(s for s in conns[0].segments if s.flags == ("SYN",))
+        rst = next(s for s in conns[0].segments if s.has("RST"))
+        detail = f"{wire.detail}: SYN seq={syn.seq} -> RST+ACK ack={rst.ack}; {said}"
+    return Check(name, wire.passed and said_ok, detail)
+
+
+def epipe_after_reset(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """The server closes first; the client writes anyway and the server answers with RST;
+    the client's next write fails with EPIPE (SIGPIPE ignored)."""
+    name = "EPIPE after reset"
+    scope, conns = _tcp(topo, ev, sc)
+    if not conns:
+        return _none_seen(name, scope)
+
+    def sequence(c: TcpConnection) -> tuple[Any, Any, Any]:
+        """The server's FIN, the client's first data after it, the server's RST after that."""
+        fin = data = rst = None
+        for seg in c.segments:
+            if fin is None:
+                fin = seg if seg.sender == SERVER and seg.has("FIN") else None
+            elif data is None:
+                data = seg if seg.sender == CLIENT and seg.payload_len > 0 else None
+            elif seg.sender == SERVER and seg.has("RST"):
+                return fin, data, seg
+        return fin, data, rst
+
+    def why(c: TcpConnection) -> str | None:
+        fin, data, rst = sequence(c)
+        if fin is None or c.close.first_fin_by != SERVER:
+            return f"the server did not close first (close {c.close.kind})"
+        if data is None:
+            return "the client wrote nothing after the server's FIN"
+        if rst is None:
+            return "the server never answered the client's write with RST"
+        return None
+
+    wire = _first_failure(name, conns, why, "server FIN, client data, server RST")
+    said_ok, said = _reported(ev, sc, "EPIPE")
+    detail = f"{wire.detail}; {said}"
+    if wire.passed:
+        fin, data, rst = sequence(conns[0])
+        detail = (
+            f"{wire.detail}: server FIN #{fin.index}, client data ({data.payload_len} bytes) "
+            f"#{data.index}, server RST #{rst.index}; then {said}"
+        )
+    return Check(name, wire.passed and said_ok, detail)
+
+
+def _restarts(ev: Evidence, sc: Scenario, reuseaddr: bool) -> list[dict[str, Any]]:
+    done = ev.run.get("scenarios", {}).get(sc.name, {}).get("restarts", [])
+    return [r for r in done if r.get("reuseaddr") is reuseaddr]
+
+
+def _time_wait_at(ev: Evidence, node: str, phase: str, port: int) -> list[SocketRow] | None:
+    """TIME_WAIT sockets on ``port`` (local: the server's side) in a snapshot, or None."""
+    rows = _sockets(ev, node, phase)
+    if rows is None:
+        return None
+    return [r for r in rows if r.state == "TIME_WAIT" and r.local.port == port]
+
+
+def _log(ev: Evidence, restart: dict[str, Any]) -> str:
+    path = ev.root / str(restart.get("log", ""))
+    return path.read_text(errors="replace").strip() if path.is_file() else ""
+
+
+def _restart_time_wait(
+    ev: Evidence, scope: _Scope, restart: dict[str, Any]
+) -> tuple[str | None, str]:
+    """(problem, fact) about the TIME_WAIT the restart met, from its snapshot."""
+    port, node = scope.service.port, scope.service.node
+    tw = _time_wait_at(ev, node, str(restart.get("snapshot")), port)
+    if tw is None:
+        return f"no snapshot {restart.get('snapshot')!r} of {node}", ""
+    ours = [r for r in tw if r.remote.port in scope.ports]
+    fact = f"{len(tw)} TIME_WAIT on {node}:{port} at the restart ({len(ours)} of the scenario)"
+    return (None if ours else f"{fact}: none of the scenario's connections"), fact
+
+
+def eaddrinuse_in_time_wait(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """The server closed first (pcap), so TIME_WAIT is on its port when it restarts
+    (snapshot); started again without SO_REUSEADDR, its bind fails with EADDRINUSE (log)
+    and it exits 1."""
+    name = "EADDRINUSE in TIME_WAIT"
+    scope, conns = _tcp(topo, ev, sc)
+    tries = _restarts(ev, sc, reuseaddr=False)
+    if not tries:
+        return Check(name, False, "no restart without reuseaddr was recorded")
+    if not conns:
+        return _none_seen(name, scope)
+    wire = _first_failure(
+        name,
+        conns,
+        lambda c: (
+            None
+            if c.close.time_wait_by == (SERVER,)
+            else f"close {c.close.kind}, TIME_WAIT goes to {c.close.time_wait_by or 'nobody'}"
+        ),
+        "the server's FIN came first",
+    )
+    if not wire.passed:
+        return wire
+    for r in tries:
+        problem, fact = _restart_time_wait(ev, scope, r)
+        log = _log(ev, r)
+        if problem is None and r.get("listening"):
+            problem = f"{fact}, yet the start without reuseaddr listens"
+        if problem is None and ("EADDRINUSE" not in log or r.get("exit_status") != 1):
+            problem = f"{fact}; exit {r.get('exit_status')}, log {log[-100:]!r}"
+        if problem is not None:
+            return Check(name, False, f"{wire.detail}; {problem}")
+    last = tries[-1]
+    detail = (
+        f"{wire.detail}; {fact}; restart without reuseaddr: exit {last.get('exit_status')}, "
+        f"log {_log(ev, last).splitlines()[-1]!r}"
+    )
+    return Check(name, True, detail)
+
+
+def reuseaddr_rebinds(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """Started again with SO_REUSEADDR while TIME_WAIT is still on its port (snapshot),
+    the server binds and listens. On Linux this needs SO_REUSEADDR on the TIME_WAIT
+    socket too, which it inherits from the listener that accepted the connection."""
+    name = "SO_REUSEADDR rebinds"
+    scope = _scope(topo, ev, sc)
+    tries = _restarts(ev, sc, reuseaddr=True)
+    if not tries:
+        return Check(name, False, "no restart with reuseaddr was recorded")
+    for r in tries:
+        problem, fact = _restart_time_wait(ev, scope, r)
+        if problem is None and not r.get("listening"):
+            problem = f"{fact}, yet the start with reuseaddr did not listen: {_log(ev, r)[-100:]!r}"
+            if not scope.service.option("reuseaddr"):
+                problem += (
+                    " (the first server had no reuseaddr: Linux requires SO_REUSEADDR on "
+                    "the TIME_WAIT socket as well, inherited from its listener)"
+                )
+        if problem is not None:
+            return Check(name, False, problem)
+    listen = " ".join(str(tries[-1].get("listen_socket", "")).split())
+    return Check(name, True, f"{fact}; restart with reuseaddr listens: {listen}")
+
+
 CLAIMS: Mapping[str, Claim] = {
     "handshake": Claim(handshake, "tcp", "SYN, SYN-ACK, ACK with ISN+1 acks and MSS options"),
     "four-way-close": Claim(four_way_close, "tcp", "FIN and ACK each way"),
@@ -591,6 +800,16 @@ CLAIMS: Mapping[str, Claim] = {
         ips_unchanged_macs_rewritten, "tcp", "across a router: same IPs, other MACs"
     ),
     "ttl-decremented": Claim(ttl_decremented, "tcp", "across a router: TTL one less"),
+    "refused-by-rst": Claim(refused_by_rst, "tcp", "a closed port answers SYN with RST+ACK"),
+    "epipe-after-reset": Claim(
+        epipe_after_reset, "tcp", "writing after the peer's RST fails with EPIPE"
+    ),
+    "eaddrinuse-in-time-wait": Claim(
+        eaddrinuse_in_time_wait, "tcp", "restart in TIME_WAIT without SO_REUSEADDR fails"
+    ),
+    "reuseaddr-rebinds": Claim(
+        reuseaddr_rebinds, "tcp", "restart in TIME_WAIT with SO_REUSEADDR listens"
+    ),
 }
 
 

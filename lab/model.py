@@ -7,7 +7,7 @@ once); everything after that — backends, session, scenarios — reads only the
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -36,6 +36,13 @@ SERVICE_OPTIONS: Mapping[str, Mapping[str, tuple[type, str]]] = {
 }
 
 OptionValue = int | bool
+
+# Sequences of lab.programs.probe a scenario may run instead of the line client.
+PROBES: tuple[str, ...] = ("refused", "epipe", "long-line")
+# The errors a probe scenario may expect (``expect_error``), by errno name.
+PROBE_ERRORS: tuple[str, ...] = ("ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT")
+# The errors a restarted service may be expected to fail with (``restart[i].expect``).
+RESTART_ERRORS: tuple[str, ...] = ("EADDRINUSE",)
 
 
 @dataclass(frozen=True)
@@ -101,6 +108,21 @@ class Service:
     def option(self, key: str) -> OptionValue | None:
         return dict(self.options).get(key)
 
+    def with_option(self, key: str, value: OptionValue) -> Service:
+        """The same service with one option set (added, or replacing the file's value)."""
+        kept = tuple((k, v) for k, v in self.options if k != key)
+        return replace(self, options=(*kept, (key, value)))
+
+
+@dataclass(frozen=True)
+class Restart:
+    """After a scenario's clients: stop its service and start it again on the same port,
+    with SO_REUSEADDR or without. ``expect`` is the errno name the new start must fail
+    with (its bind); None means it must listen."""
+
+    reuseaddr: bool
+    expect: str | None = None
+
 
 @dataclass(frozen=True)
 class Scenario:
@@ -115,6 +137,10 @@ class Scenario:
     hold: float = 0.0
     half_close: bool = False
     claims: tuple[str, ...] = ()  # names of lab.claims.CLAIMS judged on this scenario
+    probe: str | None = None  # run lab.programs.probe PROBE instead of the line client
+    port: int | None = None  # the port a probe dials, if not the service's (refused)
+    expect_error: str | None = None  # errno name each probe must end with; None: no error
+    restart: tuple[Restart, ...] = ()  # done in order after every scenario's clients
 
     @property
     def connections_per_node(self) -> int:
@@ -161,6 +187,12 @@ class Topology:
                 return s
         raise KeyError(name)
 
+    def scenario_port(self, scenario: Scenario) -> int:
+        """The port a scenario's clients dial: its own ``port`` (a probe), else the service's."""
+        if scenario.port is not None:
+            return scenario.port
+        return self.service(scenario.service).port
+
     def target_address(self, service: Service, client: str) -> IPv4Address:
         """The server address a client node uses: on a shared network if there is one,
         else the server's first address (reached through the client's gateway)."""
@@ -179,4 +211,3 @@ class Topology:
             if node.gateway in self.network(iface.network).subnet:
                 return iface.network
         return None
-

@@ -30,7 +30,7 @@ from lab.collect import (
     wait_until,
 )
 from lab.errors import BackendError, Interrupted, LabError
-from lab.model import Scenario, Service, Topology
+from lab.model import Restart, Scenario, Service, Topology
 from lab.session import Progress, Session
 
 CLIENT_REPLY_TIMEOUT = 10.0  # seconds a client waits for each reply
@@ -146,6 +146,7 @@ class _Flow:
                 self.start_service(service)
             self.step("scenarios")
             self.run_scenarios()
+            self.run_restarts()
             self.settle()
             self.phase("after")
             self.step("stop")
@@ -182,8 +183,6 @@ class _Flow:
             "pid": proc.pid,
             "log": f"{service.node}/{log}",
         }
-        flag = "-Hlnt" if service.protocol == "tcp" else "-Hlnu"
-        probe = ["ss", flag, "sport", "=", f":{service.port}"]
 
         def listening() -> bool:
             if not proc.running():
@@ -192,10 +191,59 @@ class _Flow:
                     f"service {service.name} ({service.program}) on {service.node} exited "
                     f"before listening: {text.strip()[-500:]}"
                 )
-            return bool(self.s.run(service.node, probe, timeout=10.0).stdout.strip())
+            return bool(self.listen_socket(service))
 
         wait_until(listening, timeout=20.0, what=f"service {service.name} to listen")
         self.say(f"service {service.name} listening on {service.node}:{service.port}")
+
+    def listen_socket(self, service: Service) -> str:
+        """The service's listening socket as ``ss`` shows it on its node, "" if none."""
+        flag = "-Hlnt" if service.protocol == "tcp" else "-Hlnu"
+        probe = ["ss", flag, "sport", "=", f":{service.port}"]
+        return self.s.run(service.node, probe, timeout=10.0).stdout.strip()
+
+    # -- restarts ------------------------------------------------------------------------
+    def run_restarts(self) -> None:
+        """Every scenario's ``restart`` list, in file order, once all clients are done."""
+        for sc in self.s.topology.scenarios:
+            for index, restart in enumerate(sc.restart, start=1):
+                entry = self.restart(sc, index, restart)
+                self.record.scenarios[sc.name].setdefault("restarts", []).append(entry)
+
+    def restart(self, sc: Scenario, index: int, restart: Restart) -> dict[str, Any]:
+        """Stop the scenario's service, snapshot its node (the TIME_WAIT the new bind meets),
+        start it again with or without SO_REUSEADDR, and wait until it listens or exits."""
+        service = self.s.topology.service(sc.service)
+        self.step(f"restart {service.name} ({sc.name} #{index})")
+        old = self.servers.pop(service.name, None)
+        stopped = old.stop(timeout=10.0) if old is not None else None
+        phase = f"restart-{sc.name}-{index}"
+        snapshot(self.s, phase, [service.node])
+        again = service.with_option("reuseaddr", restart.reuseaddr)
+        log = f"service-{service.name}-{sc.name}-{index}.log"
+        proc = self.s.spawn(service.node, self.s.program(again.program, again.args()), log)
+
+        def settled() -> bool:
+            return not proc.running() or bool(self.listen_socket(again))
+
+        wait_until(settled, timeout=20.0, what=f"service {service.name} to listen or exit")
+        listen = self.listen_socket(again) if proc.running() else ""
+        if listen:
+            self.servers[service.name] = proc  # stopped with the others at the end
+            self.record.services[service.name].setdefault("restarted_as", []).append(proc.pid)
+        self.say(f"restart of {service.name}: {'listening' if listen else 'exited'}")
+        return {
+            "service": service.name,
+            "reuseaddr": restart.reuseaddr,
+            "expect": restart.expect,
+            "stopped_status": stopped,
+            "snapshot": phase,
+            "pid": proc.pid,
+            "log": f"{service.node}/{log}",
+            "listening": bool(listen),
+            "listen_socket": listen,
+            "exit_status": None if listen else proc.wait(10.0),
+        }
 
     # -- scenarios -----------------------------------------------------------------------
     def run_scenarios(self) -> None:
@@ -220,6 +268,10 @@ class _Flow:
     def client_argv(self, sc: Scenario, node: str) -> list[str]:
         service = self.s.topology.service(sc.service)
         target = str(self.s.topology.target_address(service, node))
+        if sc.probe is not None:
+            port = str(self.s.topology.scenario_port(sc))
+            probe = [sc.probe, "--host", target, "--port", port, "--json", "--attempts", "10"]
+            return self.s.program("probe", [*probe, "--timeout", str(CLIENT_REPLY_TIMEOUT)])
         n = str(sc.concurrency)
         common = ["--host", target, "--port", str(service.port), "--count", n, "--json"]
         common += ["--timeout", str(CLIENT_REPLY_TIMEOUT)]

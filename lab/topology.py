@@ -27,12 +27,16 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from lab.claims import CLAIMS
 from lab.errors import TopologyError
 from lab.model import (
+    PROBE_ERRORS,
+    PROBES,
+    RESTART_ERRORS,
     SERVER_PROGRAMS,
     SERVICE_OPTIONS,
     Capture,
     Interface,
     Network,
     OptionValue,
+    Restart,
     Scenario,
     Service,
     Topology,
@@ -92,8 +96,12 @@ _NODE_KEYS = ("interfaces", "router", "gateway")
 _SERVICE_KEYS = ("node", "program", "port", "options")
 _SCENARIO_KEYS = (
     "name", "service", "clients", "send", "expect", "concurrency", "hold", "half_close",
-    "claims",
+    "claims", "probe", "port", "expect_error", "restart",
 )  # fmt: skip
+# Keys of a line-client scenario that a probe scenario does not take (it sends its own bytes).
+_NOT_WITH_PROBE = ("send", "expect", "concurrency", "hold", "half_close")
+_RESTART_KEYS = ("reuseaddr", "expect")
+MAX_RESTARTS = 10
 _CAPTURE_KEYS = ("enabled", "snaplen", "filter")
 
 _YAML = "tag:yaml.org,2002:"
@@ -534,6 +542,13 @@ class _Scenario:
     half_close: bool = False
     half_close_line: int = 0
     claims: list[tuple[str, int]] = field(default_factory=list)
+    probe: str | None = None
+    probe_line: int = 0
+    port: int | None = None
+    port_line: int = 0
+    expect_error: str | None = None
+    restart: list[Restart] = field(default_factory=list)
+    restart_line: int = 0
 
 
 @dataclass
@@ -713,7 +728,9 @@ def _read_scenarios(r: _Reader, e: _Entry, doc: _Doc) -> None:
         path: KeyPath = ("scenarios", index)
         sc = _Scenario(index, _line(item))
         doc.scenarios.append(sc)
-        required = ("name", "service", "clients", "send", "expect")
+        required: tuple[str, ...] = ("name", "service", "clients")
+        if not _has_key(item, "probe"):
+            required += ("send", "expect")  # a probe sends its own bytes
         spec = r.fields(item, path, _line(item), _SCENARIO_KEYS, required)
         if spec is None:
             continue
@@ -734,6 +751,72 @@ def _read_scenarios(r: _Reader, e: _Entry, doc: _Doc) -> None:
             sc.clients = _read_clients(r, spec["clients"], (*path, "clients"))
         _read_exchange(r, spec, path, sc)
         _read_scenario_knobs(r, spec, path, sc)
+        _read_error_keys(r, spec, path, sc)
+
+
+def _has_key(node: Node, key: str) -> bool:
+    return isinstance(node, MappingNode) and any(
+        isinstance(k, ScalarNode) and k.value == key for k, _ in node.value
+    )
+
+
+def _read_choice(
+    r: _Reader, node: Node, path: KeyPath, what: str, choices: Sequence[str]
+) -> str | None:
+    value = r.text(node, path)
+    if value is None or value in choices:
+        return value
+    hint = _suggest(value, choices)
+    r.p.add(_line(node), path, f"unknown {what} '{value}'{hint}; {what}s: {', '.join(choices)}")
+    return None
+
+
+def _read_error_keys(r: _Reader, spec: dict[str, _Entry], path: KeyPath, sc: _Scenario) -> None:
+    """``probe``, ``port``, ``expect_error`` and ``restart``: the error experiments' keys."""
+    if "probe" in spec:
+        sc.probe = _read_choice(r, spec["probe"].value, (*path, "probe"), "probe", PROBES)
+        sc.probe_line = spec["probe"].line
+        for key in _NOT_WITH_PROBE:
+            if key in spec:
+                r.p.add(spec[key].line, (*path, key), f"'{key}' does not apply to a probe")
+    if "port" in spec:
+        e = spec["port"]
+        sc.port, sc.port_line = r.integer(e.value, (*path, "port"), PORT_RANGE), e.line
+        if "probe" not in spec or sc.probe not in (None, "refused"):
+            r.p.add(e.line, (*path, "port"), "'port' applies to the refused probe only")
+    elif sc.probe == "refused":
+        r.p.add(spec["probe"].line, path, "the refused probe needs a 'port' nothing listens on")
+    if "expect_error" in spec:
+        e = spec["expect_error"]
+        sc.expect_error = _read_choice(r, e.value, (*path, "expect_error"), "error", PROBE_ERRORS)
+        if "probe" not in spec:
+            r.p.add(e.line, (*path, "expect_error"), "'expect_error' applies to probes only")
+    if "restart" in spec:
+        sc.restart_line = spec["restart"].line
+        sc.restart = _read_restarts(r, spec["restart"], (*path, "restart"))
+
+
+def _read_restarts(r: _Reader, e: _Entry, path: KeyPath) -> list[Restart]:
+    items = r.items(e.value, path)
+    if items is None:
+        return []
+    if not items or len(items) > MAX_RESTARTS:
+        r.p.add(e.line, path, f"needs 1 to {MAX_RESTARTS} restarts, got {len(items)}")
+    out = []
+    for j, item in enumerate(items):
+        spec = r.fields(item, (*path, j), _line(item), _RESTART_KEYS, ("reuseaddr",))
+        if spec is None or "reuseaddr" not in spec:
+            continue
+        reuse = r.boolean(spec["reuseaddr"].value, (*path, j, "reuseaddr"))
+        expect = None
+        if "expect" in spec:
+            expect_path = (*path, j, "expect")
+            expect = _read_choice(r, spec["expect"].value, expect_path, "error", RESTART_ERRORS)
+            if expect is None:
+                continue
+        if reuse is not None:
+            out.append(Restart(reuseaddr=reuse, expect=expect))
+    return out
 
 
 def _read_clients(r: _Reader, e: _Entry, path: KeyPath) -> list[tuple[str, int]]:
@@ -1000,6 +1083,34 @@ def _check_scenarios(p: _Problems, doc: _Doc) -> None:
             problem = _client_problem(client, svc, doc)
             if problem:
                 p.add(line, (*path, "clients", j), problem)
+        if svc is not None:
+            _check_error_keys(p, doc, sc, svc)
+
+
+def _check_error_keys(p: _Problems, doc: _Doc, sc: _Scenario, svc: _Service) -> None:
+    """A probe and a restart need a TCP service; the refused probe's port must be closed."""
+    path: KeyPath = ("scenarios", sc.index)
+    if svc.program is None:
+        return  # already reported
+    tcp = svc.protocol_is("tcp")
+    if sc.probe is not None and not tcp:
+        p.add(sc.probe_line, (*path, "probe"), f"probes need a TCP service; '{svc.name}' is UDP")
+    if sc.restart and not tcp:
+        p.add(
+            sc.restart_line,
+            (*path, "restart"),
+            f"a restart sets SO_REUSEADDR, a TCP server option; '{svc.name}' is UDP",
+        )
+    if sc.port is None or svc.node is None:
+        return
+    for other in doc.services.values():
+        if other.node == svc.node and other.port == sc.port and other.protocol_is("tcp"):
+            p.add(
+                sc.port_line,
+                (*path, "port"),
+                f"service '{other.name}' listens on tcp port {sc.port} of '{svc.node}'; the "
+                "refused probe needs a port nothing listens on",
+            )
 
 
 def _client_problem(client: str, svc: _Service | None, doc: _Doc) -> str | None:
@@ -1130,18 +1241,23 @@ def _build(doc: _Doc, source: Path | None) -> Topology:
         services.append(Service(s.name, s.node, s.program, s.port, tuple(s.options)))
     scenarios = []
     for sc in doc.scenarios:
-        assert sc.name and sc.service and sc.send is not None and sc.expect is not None
+        assert sc.name and sc.service
+        assert sc.probe is not None or (sc.send is not None and sc.expect is not None)
         scenarios.append(
             Scenario(
                 name=sc.name,
                 service=sc.service,
                 clients=tuple(c for c, _ in sc.clients),
-                send=tuple(sc.send),
-                expect=tuple(sc.expect),
+                send=tuple(sc.send or ()),
+                expect=tuple(sc.expect or ()),
                 concurrency=sc.concurrency,
                 hold=sc.hold,
                 half_close=sc.half_close,
                 claims=tuple(c for c, _ in sc.claims),
+                probe=sc.probe,
+                port=sc.port,
+                expect_error=sc.expect_error,
+                restart=tuple(sc.restart),
             )
         )
     return Topology(
