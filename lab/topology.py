@@ -811,7 +811,9 @@ def _read_restarts(r: _Reader, e: _Entry, path: KeyPath) -> list[Restart]:
         expect = None
         if "expect" in spec:
             expect_path = (*path, j, "expect")
-            expect = _read_choice(r, spec["expect"].value, expect_path, "error", RESTART_ERRORS)
+            expect = _read_choice(
+                r, spec["expect"].value, expect_path, "restart error", RESTART_ERRORS
+            )
             if expect is None:
                 continue
         if reuse is not None:
