@@ -264,7 +264,13 @@ def _scenario(sc: Mapping[str, Any], topology: Topology, conns: Sequence[dict[st
             f"<p class=what><b>{esc(service.program)}</b> on <b>{esc(service.node)}</b> port "
             f"{esc(service.port)}/{esc(service.protocol)}"
         )
-        if scenario is not None:
+        if scenario is not None and scenario.probe is not None:
+            what += (
+                f"; clients {esc(', '.join(scenario.clients))}, probe {esc(scenario.probe)} "
+                f"to port {esc(topology.scenario_port(scenario))}, expect error "
+                f"{esc(scenario.expect_error or 'none')}"
+            )
+        elif scenario is not None:
             what += (
                 f"; clients {esc(', '.join(scenario.clients))} × {esc(scenario.concurrency)}, "
                 f"send {esc(list(scenario.send))}, expect {esc(list(scenario.expect))}"
