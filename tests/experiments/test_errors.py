@@ -125,6 +125,14 @@ def test_restarts_check_fails_when_the_first_start_listened(
     check = check_restarts(Evidence.load(folder), sc)
     assert not check.passed and "#1 did not fail with EADDRINUSE" in check.detail
 
+    def second_missing(scenario: dict[str, Any]) -> None:
+        del scenario["restarts"][1]
+
+    _edit_run(folder, "restart", second_missing)
+    check = check_restarts(Evidence.load(folder), sc)
+    assert not check.passed and check.detail.startswith("0/2 restarts as expected")
+    assert "#2 was not done" in check.detail
+
 
 # -- each claim can fail ---------------------------------------------------------------------
 
