@@ -285,6 +285,8 @@ class _Flow:
 
     def run_client(self, sc: Scenario, node: str) -> None:
         timeout = 30.0 + sc.hold + CLIENT_REPLY_TIMEOUT * len(sc.send)
+        if sc.probe is not None:  # a connect and a wait for the server's close, each bounded
+            timeout += 2 * CLIENT_REPLY_TIMEOUT
         result = self.s.run(node, self.client_argv(sc, node), timeout=timeout)
         try:
             parsed: Any = json.loads(result.stdout)
