@@ -19,7 +19,7 @@ from typing import Any
 
 from lab.analysis.paths import match_connections
 from lab.analysis.snapshots import SocketRow, children, parse_sockets, zombies
-from lab.analysis.tcp import CLIENT, SERVER, TcpConnection, tcp_connections
+from lab.analysis.tcp import CLIENT, SERVER, Segment, TcpConnection, tcp_connections
 from lab.analysis.udp import UdpFlow, udp_flows
 from lab.checks import Check, Evidence
 from lab.model import Scenario, Service, Topology
@@ -603,7 +603,7 @@ def _reported(ev: Evidence, sc: Scenario, errno_name: str) -> tuple[bool, str]:
     return True, "; ".join(said)
 
 
-def _seg_text(seg: Any) -> str:
+def _seg_text(seg: Segment) -> str:
     return f"#{seg.index} {seg.sender} {'+'.join(seg.flags)} seq={seg.seq} ack={seg.ack}"
 
 
@@ -647,9 +647,12 @@ def epipe_after_reset(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     if not conns:
         return _none_seen(name, scope)
 
-    def sequence(c: TcpConnection) -> tuple[Any, Any, Any]:
+    Found = tuple[Segment | None, Segment | None, Segment | None]
+
+    def sequence(c: TcpConnection) -> Found:
         """The server's FIN, the client's first data after it, the server's RST after that."""
-        fin = data = rst = None
+        fin: Segment | None = None
+        data: Segment | None = None
         for seg in c.segments:
             if fin is None:
                 fin = seg if seg.sender == SERVER and seg.has("FIN") else None
@@ -657,7 +660,7 @@ def epipe_after_reset(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
                 data = seg if seg.sender == CLIENT and seg.payload_len > 0 else None
             elif seg.sender == SERVER and seg.has("RST"):
                 return fin, data, seg
-        return fin, data, rst
+        return fin, data, None
 
     def why(c: TcpConnection) -> str | None:
         fin, data, rst = sequence(c)
@@ -672,8 +675,8 @@ def epipe_after_reset(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     wire = _first_failure(name, conns, why, "server FIN, client data, server RST")
     said_ok, said = _reported(ev, sc, "EPIPE")
     detail = f"{wire.detail}; {said}"
-    if wire.passed:
-        fin, data, rst = sequence(conns[0])
+    fin, data, rst = sequence(conns[0])
+    if wire.passed and fin is not None and data is not None and rst is not None:
         detail = (
             f"{wire.detail}: server FIN #{fin.index}, client data ({data.payload_len} bytes) "
             f"#{data.index}, server RST #{rst.index}; then {said}"
