@@ -15,7 +15,8 @@ The run has two phases:
   not bound the accept queue; a reply proves the connection was accepted. So 1,000
   clients never stand in a listen backlog of 128 at once. The ramp ends when every client
   has made its first attempt, or after ``--ramp-timeout`` seconds (the clients not started
-  by then are reported as ``not_started``);
+  by the end of the run are reported as ``not_started``). A client that is through its
+  first exchange keeps its connection and waits for the window;
 - the *window*: ``--duration`` seconds in which completed requests, their latency and
   new connections are counted. Requests still waiting when it closes are reported as
   ``in_flight_at_end``, neither messages nor errors (a persistent client always has one).
@@ -139,6 +140,7 @@ class Ramp:
         self._left = clients
         self.started = 0
         self.done = asyncio.Event()
+        self.go = asyncio.Event()  # set when the window opens
         if clients == 0:
             self.done.set()
 
@@ -167,6 +169,8 @@ class Client:
         try:
             async with ramp.slot():
                 await self.step()
+            # Wait for the others: the ramp measures connecting, not serving as well.
+            await ramp.go.wait()
             while True:
                 await self.step()
         finally:
@@ -295,6 +299,7 @@ async def run_load(cfg: Config) -> Outcome:
         await _wait_any(cfg.ramp_timeout, ramp.done, stop)
         ramp_seconds = time.monotonic() - began
         stats.window_open = True
+        ramp.go.set()
         opened = time.monotonic()
         if not stop.is_set():
             await _wait_any(cfg.duration, stop)
