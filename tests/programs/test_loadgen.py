@@ -4,6 +4,7 @@ network namespaces, a server that answers wrongly, and a port where nothing list
 from __future__ import annotations
 
 import json
+import signal
 import socket
 import socketserver
 import subprocess
@@ -65,6 +66,27 @@ def test_message_size_reaches_the_server(start_server: ServerFactory) -> None:
     bytes_in = int(close.split("bytes_in=")[1].split()[0])
     # Every request the server read was 1000 bytes long.
     assert bytes_in % 1000 == 0 and bytes_in >= 1000 * doc["messages"]
+
+
+def test_sigterm_ends_the_run_with_what_was_counted(start_server: ServerFactory) -> None:
+    server = start_server("thread_server")
+    argv = [*program("loadgen"), "--host", HOST, "--port", str(server.port), "-d", "600"]
+    proc = subprocess.Popen(
+        [*argv, "-c", "2", "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        server.wait_for(r"^connect ", count=2)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    doc = json.loads(out)
+    assert proc.returncode == 1, err
+    assert doc["interrupted"] == "SIGTERM" and doc["ok"] is False
+    assert doc["errors"] == 0 and doc["not_started"] == 0
+    server.wait_for(r"^close ", count=2)  # and the clients' connections were closed
 
 
 # -- wrong answers and refused connections ---------------------------------------------
