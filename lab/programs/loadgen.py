@@ -47,6 +47,7 @@ import signal
 import sys
 import time
 from collections import Counter
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -145,7 +146,7 @@ class Ramp:
             self.done.set()
 
     @contextlib.asynccontextmanager
-    async def slot(self) -> Any:
+    async def slot(self) -> AsyncIterator[None]:
         async with self._slots:
             self.started += 1
             try:
