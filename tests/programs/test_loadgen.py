@@ -4,12 +4,14 @@ network namespaces, a server that answers wrongly, and a port where nothing list
 from __future__ import annotations
 
 import json
+import os
 import signal
 import socket
 import socketserver
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -198,3 +200,24 @@ def test_a_thousand_persistent_clients_over_netns(root: None, server: str) -> No
     assert doc["clients_served"] == 1000 and doc["connections_total"] == 1000
     assert doc["messages"] > 0
     assert text.count("\nconnect ") == 1000 and "error" not in text
+
+
+def test_loadgen_imports_only_the_standard_library() -> None:
+    import sys
+
+    code = (
+        "import sys, lab.programs.loadgen\n"
+        "bad = [m for m in sys.modules if m.split('.')[0] not in sys.stdlib_module_names "
+        "and m.split('.')[0] not in ('lab', '__main__')]\nprint(bad)"
+    )
+    # -S: no site-packages, so anything outside the standard library fails to import.
+    root = str(Path(__file__).resolve().parents[2])
+    done = subprocess.run(
+        [sys.executable, "-S", "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env={**os.environ, "PYTHONPATH": root},
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
