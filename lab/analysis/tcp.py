@@ -438,7 +438,10 @@ def _zero_window_probes(segments: list[Segment]) -> list[WindowEvent]:
     """Segments that probe a zero window: sent (no SYN, FIN or RST) while the peer's last
     segment advertised window 0, and either empty with the sequence number one below the
     peer's ack (Linux's persist-timer probe, seq = SND.UNA - 1, which forces an ACK
-    carrying the current window) or one byte at the peer's ack (Wireshark's definition)."""
+    carrying the current window; Wireshark calls it a keep-alive) or carrying data from
+    the peer's ack on (RFC 1122's probe with data: one byte in Wireshark's definition;
+    Linux, when data was still in flight as the window closed, re-sends it on its
+    retransmission timer, and these "retransmits become zero probes")."""
     last: dict[str, Segment] = {}
     probes: list[WindowEvent] = []
     for seg in segments:
@@ -452,7 +455,7 @@ def _zero_window_probes(segments: list[Segment]) -> list[WindowEvent]:
             and not (seg.has("SYN") or seg.has("FIN"))
             and (
                 (seg.payload_len == 0 and seg.relative_seq == (peer.relative_ack - 1) % _MOD)
-                or (seg.payload_len == 1 and seg.relative_seq == peer.relative_ack)
+                or (seg.payload_len > 0 and seg.relative_seq == peer.relative_ack)
             )
         ):
             probes.append(

@@ -63,9 +63,26 @@ def test_no_probe_while_the_window_is_open(wire, tcp_handshake, tmp_path):
     assert one_connection(w, tmp_path / "p.pcap").zero_window_probes == ()
 
 
-def test_full_segment_into_a_closed_window_is_not_a_probe(wire, tcp_handshake, tmp_path):
+def test_data_resent_at_the_ack_into_a_closed_window_is_a_probe(wire, tcp_handshake, tmp_path):
+    # The window closed with data in flight, dropped by the receiver: the sender's
+    # retransmission timer re-sends it, and each copy elicits the window like a probe.
+    w = wire()
+    tcp_handshake(w, 1000, 5000)
+    w.tcp("s", "PA", 5001, 1001, b"r" * 1000)
+    w.tcp("s", "PA", 6001, 1001, b"t" * 500)
+    w.tcp("c", "A", 1001, 6001, win=0)  # the second segment found no room
+    again = w.tcp("s", "PA", 6001, 1001, b"t" * 500)
+    conn = one_connection(w, tmp_path / "p.pcap")
+    frames = [f.ip.id for f in w.frames]
+    assert [p.index for p in conn.zero_window_probes] == [frames.index(again.ip.id) + 1]
+    assert conn.segments[-1].retransmission
+
+
+def test_segments_that_do_not_probe_a_closed_window(wire, tcp_handshake, tmp_path):
     w = wire()
     _closed_window(w, tcp_handshake)
-    w.tcp("s", "PA", 6001, 1001, b"s" * 500)  # more than a probe's one byte
-    w.tcp("s", "FA", 6501, 1001)  # a FIN is not a probe either
+    w.tcp("s", "PA", 6101, 1001, b"s" * 500)  # beyond the ack: not at the window's edge
+    w.tcp("s", "A", 5990, 1001)  # empty, but not one below the ack
+    w.tcp("s", "FA", 6001, 1001)  # a FIN
+    w.tcp("s", "R", 6000, 0)  # a RST
     assert one_connection(w, tmp_path / "p.pcap").zero_window_probes == ()

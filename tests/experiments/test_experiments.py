@@ -367,13 +367,15 @@ def test_zero_window_fails_without_the_servers_probes(
 ) -> None:
     folder = _folder(experiment_runs, "window", tmp_path)
     assert _judge(folder, "stalled", "zero-window").passed
-    server = _from_server(_server_port(folder, "echo"))
+    port = _server_port(folder, "echo")
 
-    def edit(eth: dpkt.ethernet.Ethernet, _: list[Any]) -> dpkt.ethernet.Ethernet | None:
-        # A server segment without data or FIN while the window is closed is a probe.
+    def edit(eth: dpkt.ethernet.Ethernet, kept: list[Any]) -> dpkt.ethernet.Ethernet | None:
+        # Whatever the server sends while the client's last word was "window 0" goes.
         tcp = _tcp(eth)
-        empty = tcp is not None and not tcp.data and not tcp.flags & dpkt.tcp.TH_FIN
-        return None if empty and server(tcp) and tcp.flags == dpkt.tcp.TH_ACK else eth
+        if tcp is None or tcp.sport != port:
+            return eth
+        client = [_tcp(e) for e in kept if _tcp(e) is not None and _tcp(e).dport == port]
+        return None if client and client[-1].win == 0 else eth
 
     assert _rewrite(_server_pcap(folder), edit) >= 1
     check = _judge(folder, "stalled", "zero-window")
