@@ -83,7 +83,7 @@ def scenario_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
 # -- replies ---------------------------------------------------------------------------
 def check_replies(ev: Evidence, sc: Scenario) -> Check:
     outcome = ev.run.get("scenarios", {}).get(sc.name, {}).get("clients", {})
-    expected, good, problems = list(sc.expect), 0, []
+    expected, good, problems = list(sc.expected_replies), 0, []
     for node in sc.clients:
         client = outcome.get(node)
         result = client.get("result") if client else None

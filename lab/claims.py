@@ -183,23 +183,38 @@ def handshake(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
 def four_way_close(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     """Each side sends a FIN and each FIN is acknowledged. Linux folds the passive side's
     ACK into its FIN when the program closes at once after reading EOF (FIN, FIN+ACK,
-    ACK): still the four steps of the close, in three segments; both forms pass."""
+    ACK): still the four steps of the close, in three segments ("three-way"); both forms
+    pass. When the service waits after EOF before closing (``close_delay``), the ACK
+    leaves alone and only four segments (FIN, ACK, FIN, ACK: "four-way") pass."""
     scope, conns = _tcp(topo, ev, sc)
     if not conns:
         return _none_seen("four-way close", scope)
+    delay = scope.service.option("close_delay") or 0
+    kinds = ("four-way",) if delay else ("four-way", "three-way")
 
     def why(c: TcpConnection) -> str | None:
-        if c.close.kind not in ("four-way", "three-way") or not c.close.complete:
+        if c.close.kind not in kinds or not c.close.complete:
             steps = "; ".join(s.description for s in c.close.steps) or "no FIN or RST"
+            if c.close.kind == "three-way" and delay:
+                steps += f" (three segments although the server waits {delay:g} s after EOF)"
             return f"close was {c.close.kind}: {steps}"
         return None
 
-    check = _first_failure("four-way close", conns, why, "FIN and ACK each way")
+    ok = "FIN and ACK each way"
+    if delay:
+        ok += f", in four segments as the server waits {delay:g} s after EOF"
+    check = _first_failure("four-way close", conns, why, ok)
     if not check.passed:
         return check
-    kinds = sorted({c.close.kind for c in conns})
+    seen = sorted({_CLOSE_FORMS.get(c.close.kind, c.close.kind) for c in conns})
     steps = " -> ".join(s.description for s in conns[0].close.steps)
-    return Check("four-way close", True, f"{check.detail} ({', '.join(kinds)}); e.g. {steps}")
+    return Check("four-way close", True, f"{check.detail} ({', '.join(seen)}); e.g. {steps}")
+
+
+_CLOSE_FORMS = {
+    "four-way": "four-way: FIN, ACK, FIN, ACK in four segments",
+    "three-way": "three-way: FIN, FIN+ACK, ACK, the ACK riding on the FIN",
+}
 
 
 def close_wait_on_server(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
@@ -515,6 +530,215 @@ def one_process_n_threads(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     )
 
 
+# -- flow control ------------------------------------------------------------------------------
+
+
+def _at(c: TcpConnection, index: int, time: float) -> str:
+    return f"#{index} (+{time - c.start_time:.2f} s)"
+
+
+def zero_window(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """The client, not reading, advertises window 0; the server, with replies still to
+    send, probes the closed window (zero-window probes) while it stays 0."""
+    name = "zero window"
+    scope, conns = _tcp(topo, ev, sc)
+    if not conns:
+        return _none_seen(name, scope)
+
+    def why(c: TcpConnection) -> str | None:
+        zeros = [e for e in c.zero_windows if e.sender == CLIENT]
+        if not zeros:
+            wins = [s.window_bytes for s in c.segments if s.sender == CLIENT and s.window_bytes]
+            return f"the client never advertised window 0 (smallest {min(wins, default=0)} bytes)"
+        if not [p for p in c.zero_window_probes if p.sender == SERVER]:
+            return f"the client advertised window 0 {len(zeros)} times; the server never probed"
+        return None
+
+    check = _first_failure(name, conns, why, "the client's window fell to 0, the server probed")
+    if not check.passed:
+        return check
+    c = conns[0]
+    zero = next(e for e in c.zero_windows if e.sender == CLIENT)
+    probes = [p for p in c.zero_window_probes if p.sender == SERVER]
+    shown = ", ".join(f"+{p.time - c.start_time:.2f} s" for p in probes[:6])
+    detail = (
+        f"{check.detail}; e.g. client window 0 first at {_at(c, zero.index, zero.time)}, "
+        f"{sum(e.sender == CLIENT for e in c.zero_windows)} zero-window segments; "
+        f"{len(probes)} server probes at {shown}"
+    )
+    return Check(name, True, detail)
+
+
+def _reopening(c: TcpConnection) -> tuple[str, int, float] | None:
+    """The client's window update (no data, same ack, a new window) after its last zero
+    window, as (what, index, time); None if the window never closed or never reopened so."""
+    zeros = [e.index for e in c.zero_windows if e.sender == CLIENT]
+    if not zeros:
+        return None
+    for u in c.window_updates:
+        if u.sender == CLIENT and u.index > zeros[-1]:
+            return f"window update 0 -> {u.window_bytes} bytes", u.index, u.time
+    return None
+
+
+def window_reopens(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """After its last zero window the client announces an open window (a window update),
+    the server's stalled data flows again, and every reply arrives, complete and right:
+    on the wire (the server's byte count) and in the client's report."""
+    name = "window reopens"
+    scope, conns = _tcp(topo, ev, sc)
+    if not conns:
+        return _none_seen(name, scope)
+    want = sum(len(line.encode()) + 1 for line in sc.expected_replies)
+
+    def why(c: TcpConnection) -> str | None:
+        reopened = _reopening(c)
+        if reopened is None:
+            return "no window update from the client after a zero window"
+        after = [s for s in c.data_segments if s.sender == SERVER and s.index > reopened[1]]
+        if not after:
+            return f"no server data after the reopening ({reopened[0]})"
+        if c.server_bytes != want:
+            return f"the server sent {c.server_bytes} bytes, the replies are {want}"
+        return None
+
+    check = _first_failure(name, conns, why, f"reopened, then all {want} reply bytes sent")
+    replies = _reply_count(ev, sc)
+    total = len(sc.expected_replies) * sc.total_connections
+    detail = f"{check.detail}; {replies}/{total} replies right in the clients' report"
+    if check.passed:
+        c = conns[0]
+        how, index, time = _reopening(c) or ("", 0, 0.0)
+        detail += f"; e.g. {how} at {_at(c, index, time)}"
+    return Check(name, check.passed and replies == total, detail)
+
+
+def _reply_count(ev: Evidence, sc: Scenario) -> int:
+    """Replies the scenario's clients got as expected, counted per connection in order."""
+    clients = ev.run.get("scenarios", {}).get(sc.name, {}).get("clients", {})
+    expected = list(sc.expected_replies)
+    good = 0
+    for node in sc.clients:
+        result = (clients.get(node) or {}).get("result") or {}
+        for conn in result.get("connections", []):
+            got = conn.get("replies", [])
+            good += sum(1 for a, b in zip(got, expected, strict=False) if a == b)
+    return good
+
+
+# -- the iterative server ----------------------------------------------------------------------
+
+
+def _others(ev: Evidence, scope: _Scope, mine: list[TcpConnection]) -> list[TcpConnection]:
+    """Connections to the same service that are not the scenario's own (its neighbours)."""
+    own = {c.four_tuple for c in mine}
+    out: dict[tuple[str, int, str, int], TcpConnection] = {}
+    for path in ev.captures(scope.service.node):
+        for c in tcp_connections(ev.packets(path)):
+            ip, port = c.server.ip, c.server.port
+            if port == scope.service.port and ip in scope.server_ips and c.four_tuple not in own:
+                out.setdefault(c.four_tuple, c)
+    return list(out.values())
+
+
+def _first_reply(c: TcpConnection) -> float | None:
+    return next((s.time for s in c.data_segments if s.sender == SERVER), None)
+
+
+def _fin_time(c: TcpConnection, index: int | None) -> float | None:
+    return next((s.time for s in c.segments if s.index == index), None) if index else None
+
+
+def served_in_turn(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """One client at a time: each connection's handshake completes while another is still
+    being served (the kernel queues it), but its first reply comes only after that other
+    connection has ended (the server's FIN to it)."""
+    name = "served in turn"
+    scope, conns = _tcp(topo, ev, sc)
+    if not conns:
+        return _none_seen(name, scope)
+    others = _others(ev, scope, conns)
+    notes: list[str] = []
+
+    def why(c: TcpConnection) -> str | None:
+        done, reply = c.handshake.ack_time, _first_reply(c)
+        if done is None or reply is None:
+            return "no complete handshake or no reply"
+        busy = [
+            o
+            for o in others
+            if o.handshake.ack_time is not None
+            and o.handshake.ack_time < done
+            and (_fin_time(o, o.close.server_fin_index) or o.end_time) > done
+        ]
+        if not busy:
+            return "no other connection was being served when its handshake completed"
+        o = max(busy, key=lambda x: _fin_time(x, x.close.server_fin_index) or x.end_time)
+        fin = _fin_time(o, o.close.server_fin_index)
+        if fin is None or reply < fin:
+            return f"first reply at +{reply - done:.2f} s, before {o.client} was done"
+        notes.append(
+            f"{c.client}: handshake done {fin - done:.2f} s before {o.client}'s server FIN, "
+            f"first reply {reply - fin:.3f} s after it"
+        )
+        return None
+
+    check = _first_failure(name, conns, why, "connected while another was served, then served")
+    detail = check.detail + (f"; e.g. {notes[0]}" if check.passed and notes else "")
+    return Check(name, check.passed, detail)
+
+
+def _queued_at(others: list[TcpConnection], t: float) -> tuple[int, int]:
+    """(waiting, served) connections at time ``t``: handshake done, no FIN from the server
+    yet, and no reply yet (waiting in the accept queue) or some (being served)."""
+    waiting = served = 0
+    for o in others:
+        done, fin = o.handshake.ack_time, _fin_time(o, o.close.server_fin_index)
+        if done is None or done > t or (fin is not None and fin <= t):
+            continue
+        reply = _first_reply(o)
+        if reply is not None and reply <= t:
+            served += 1
+        else:
+            waiting += 1
+    return waiting, served
+
+
+def syn_retransmitted(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """With the accept queue full (at least ``backlog`` connections done with their
+    handshake and not yet accepted), the server drops a new SYN; the client sends it again,
+    same ISN, after its retransmission timeout (1 s, then 2 s more ...)."""
+    name = "SYN retransmitted"
+    scope, conns = _tcp(topo, ev, sc)
+    if not conns:
+        return _none_seen(name, scope)
+    backlog = int(scope.service.option("backlog") or 128)
+    others = _others(ev, scope, conns)
+    again = [c for c in conns if c.handshake.syn_retransmissions > 0]
+    if not again:
+        return Check(name, False, f"0/{len(conns)} connections had their SYN sent again")
+    problems: list[str] = []
+    for c in again:
+        syns = [s for s in c.segments if s.sender == CLIENT and s.has("SYN") and not s.has("ACK")]
+        waiting, served = _queued_at(others, syns[0].time)
+        if waiting < backlog:
+            problems.append(f"{c.client}: {waiting} connections waiting at its first SYN")
+    c = again[0]
+    syns = [s for s in c.segments if s.sender == CLIENT and s.has("SYN") and not s.has("ACK")]
+    waiting, served = _queued_at(others, syns[0].time)
+    times = ", ".join(f"+{s.time - syns[0].time:.1f} s" for s in syns)
+    answered = c.handshake.syn_ack_time
+    detail = (
+        f"{len(again)}/{len(conns)} connections sent their SYN again; e.g. {c.client}: "
+        f"SYN seq={c.handshake.client_isn} sent {len(syns)} times ({times}), "
+        f"SYN-ACK at +{(answered or syns[0].time) - syns[0].time:.1f} s; at the first SYN "
+        f"{waiting} connections waited (backlog {backlog}) and {served} was served"
+    )
+    if problems:
+        detail += "; not with a full queue: " + "; ".join(problems[:3])
+    return Check(name, not problems, detail)
+
+
 # -- routing ---------------------------------------------------------------------------------
 
 
@@ -812,6 +1036,16 @@ CLAIMS: Mapping[str, Claim] = {
     ),
     "reuseaddr-rebinds": Claim(
         reuseaddr_rebinds, "tcp", "restart in TIME_WAIT with SO_REUSEADDR listens"
+    ),
+    "zero-window": Claim(zero_window, "tcp", "a reader that stops: window 0, server probes"),
+    "window-reopens": Claim(
+        window_reopens, "tcp", "a window update reopens the window; every reply arrives"
+    ),
+    "served-in-turn": Claim(
+        served_in_turn, "tcp", "queued while another is served, replied to after its FIN"
+    ),
+    "syn-retransmitted": Claim(
+        syn_retransmitted, "tcp", "accept queue full: the SYN is dropped and sent again"
     ),
 }
 

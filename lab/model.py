@@ -21,13 +21,14 @@ SERVER_PROGRAMS: Mapping[str, str] = {
 }
 
 # Options a service may set, per program, mapped to the program's command-line flag.
-# A bool option becomes a bare flag when true; an int option becomes "flag value".
+# A bool option becomes a bare flag when true; an int or float option becomes "flag value".
 SERVICE_OPTIONS: Mapping[str, Mapping[str, tuple[type, str]]] = {
     "fork_server": {
         "backlog": (int, "--backlog"),
         "reuseaddr": (bool, "--reuseaddr"),
         "no_reap": (bool, "--no-reap"),
         "double_fork": (bool, "--double-fork"),
+        "close_delay": (float, "--close-delay"),
     },
     "thread_server": {"backlog": (int, "--backlog"), "reuseaddr": (bool, "--reuseaddr")},
     "iterative_server": {"backlog": (int, "--backlog"), "reuseaddr": (bool, "--reuseaddr")},
@@ -35,7 +36,7 @@ SERVICE_OPTIONS: Mapping[str, Mapping[str, tuple[type, str]]] = {
     "udp_echo": {},
 }
 
-OptionValue = int | bool
+OptionValue = int | bool | float
 
 # Sequences of lab.programs.probe a scenario may run instead of the line client.
 PROBES: tuple[str, ...] = ("refused", "epipe", "long-line")
@@ -141,6 +142,15 @@ class Scenario:
     port: int | None = None  # the port a probe dials, if not the service's (refused)
     expect_error: str | None = None  # errno name each probe must end with; None: no error
     restart: tuple[Restart, ...] = ()  # done in order after every scenario's clients
+    start_after: float = 0.0  # seconds after the scenarios start before these clients do
+    repeat: int = 1  # the send list is sent this many times (expect comes back as often)
+    rcvbuf: int = 0  # SO_RCVBUF of the clients' sockets; 0 leaves the kernel's default
+    pause_reading: float = 0.0  # seconds the clients send without reading any reply
+
+    @property
+    def expected_replies(self) -> tuple[str, ...]:
+        """Every reply one connection must get, in order: ``expect``, ``repeat`` times."""
+        return self.expect * self.repeat
 
     @property
     def connections_per_node(self) -> int:

@@ -106,6 +106,14 @@ def run_lab(
     return record
 
 
+def _client_knobs(sc: Scenario) -> list[str]:
+    """The line client's flags for a scenario's repeat, rcvbuf and pause_reading."""
+    argv = ["--repeat", str(sc.repeat)] if sc.repeat > 1 else []
+    argv += ["--rcvbuf", str(sc.rcvbuf)] if sc.rcvbuf else []
+    argv += ["--pause-reading", str(sc.pause_reading)] if sc.pause_reading > 0 else []
+    return argv
+
+
 class _Flow:
     """The steps of one run; ``step`` names what is under way, for the record on failure."""
 
@@ -281,10 +289,15 @@ class _Flow:
         extra = ["--concurrency", n, "--hold", str(sc.hold)]
         if sc.half_close:
             extra.append("--half-close")
+        extra += _client_knobs(sc)
         return self.s.program("client", [*common, *extra, *sends])
 
     def run_client(self, sc: Scenario, node: str) -> None:
-        timeout = 30.0 + sc.hold + CLIENT_REPLY_TIMEOUT * len(sc.send)
+        if sc.start_after > 0:
+            # Scenarios start together; this one joins later (e.g. while another holds
+            # the only connection an iterative server serves).
+            time.sleep(sc.start_after)
+        timeout = 30.0 + sc.hold + sc.pause_reading + CLIENT_REPLY_TIMEOUT * len(sc.send)
         if sc.probe is not None:  # a connect and a wait for the server's close, each bounded
             timeout += 2 * CLIENT_REPLY_TIMEOUT
         result = self.s.run(node, self.client_argv(sc, node), timeout=timeout)

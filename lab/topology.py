@@ -76,6 +76,13 @@ PORT_RANGE = (1, 65535)
 BACKLOG_RANGE = (1, 4096)
 CONCURRENCY_RANGE = (1, 1000)
 HOLD_RANGE = (0, 600)
+START_AFTER_RANGE = (0, 60)
+PAUSE_READING_RANGE = (0, 60)
+REPEAT_RANGE = (1, 10000)
+RCVBUF_RANGE = (256, 1 << 24)
+CLOSE_DELAY_RANGE = (0, 60)
+# Scenario keys that only the TCP line client knows (half_close is checked on its own).
+_TCP_ONLY_KEYS = ("repeat", "rcvbuf", "pause_reading")
 SNAPLEN_RANGE = (64, 262144)
 MAX_ITEM_BYTES = 1024
 MAX_FILTER_CHARS = 512
@@ -97,9 +104,12 @@ _SERVICE_KEYS = ("node", "program", "port", "options")
 _SCENARIO_KEYS = (
     "name", "service", "clients", "send", "expect", "concurrency", "hold", "half_close",
     "claims", "probe", "port", "expect_error", "restart",
+    "start_after", "repeat", "rcvbuf", "pause_reading",
 )  # fmt: skip
 # Keys of a line-client scenario that a probe scenario does not take (it sends its own bytes).
-_NOT_WITH_PROBE = ("send", "expect", "concurrency", "hold", "half_close")
+_NOT_WITH_PROBE = (
+    "send", "expect", "concurrency", "hold", "half_close", "repeat", "rcvbuf", "pause_reading",
+)  # fmt: skip
 _RESTART_KEYS = ("reuseaddr", "expect")
 MAX_RESTARTS = 10
 _CAPTURE_KEYS = ("enabled", "snaplen", "filter")
@@ -549,6 +559,11 @@ class _Scenario:
     expect_error: str | None = None
     restart: list[Restart] = field(default_factory=list)
     restart_line: int = 0
+    start_after: float = 0.0
+    repeat: int = 1
+    rcvbuf: int = 0
+    pause_reading: float = 0.0
+    tcp_only_lines: dict[str, int] = field(default_factory=dict)  # key -> line, if set
 
 
 @dataclass
@@ -714,6 +729,8 @@ def _read_options(r: _Reader, node: Node, path: KeyPath, svc: _Service) -> None:
         value: OptionValue | None
         if kind is bool:
             value = r.boolean(oe.value, opath)
+        elif kind is float:
+            value = r.number(oe.value, opath, CLOSE_DELAY_RANGE)
         else:
             bounds = BACKLOG_RANGE if oe.key == "backlog" else (0, 2**31 - 1)
             value = r.integer(oe.value, opath, bounds)
@@ -899,6 +916,26 @@ def _read_scenario_knobs(r: _Reader, spec: dict[str, _Entry], path: KeyPath, sc:
         sc.half_close_line = _line(spec["half_close"].value)
     if "claims" in spec:
         sc.claims = _read_claims(r, spec["claims"], (*path, "claims"))
+    _read_client_knobs(r, spec, path, sc)
+
+
+def _read_client_knobs(r: _Reader, spec: dict[str, _Entry], path: KeyPath, sc: _Scenario) -> None:
+    """When the clients start, how much they send, and how they read it back."""
+    if "start_after" in spec:
+        after = r.number(spec["start_after"].value, (*path, "start_after"), START_AFTER_RANGE)
+        sc.start_after = after if after is not None else 0.0
+    if "repeat" in spec:
+        repeat = r.integer(spec["repeat"].value, (*path, "repeat"), REPEAT_RANGE)
+        sc.repeat = repeat if repeat is not None else 1
+    if "rcvbuf" in spec:
+        rcvbuf = r.integer(spec["rcvbuf"].value, (*path, "rcvbuf"), RCVBUF_RANGE)
+        sc.rcvbuf = rcvbuf if rcvbuf is not None else 0
+    if "pause_reading" in spec:
+        pause = r.number(spec["pause_reading"].value, (*path, "pause_reading"), PAUSE_READING_RANGE)
+        sc.pause_reading = pause if pause is not None else 0.0
+    for key in _TCP_ONLY_KEYS:
+        if key in spec:
+            sc.tcp_only_lines[key] = _line(spec[key].value)
 
 
 def _read_claims(r: _Reader, e: _Entry, path: KeyPath) -> list[tuple[str, int]]:
@@ -1072,6 +1109,9 @@ def _check_scenarios(p: _Problems, doc: _Doc) -> None:
                 (*path, "half_close"),
                 f"half_close applies to TCP only; service '{svc.name}' is UDP",
             )
+        for key, line in sc.tcp_only_lines.items():
+            if svc is not None and udp:
+                p.add(line, (*path, key), f"{key} applies to TCP only; service '{svc.name}' is UDP")
         for j, (claim, line) in enumerate(sc.claims):
             wants = CLAIMS[claim].protocol
             if svc is None or svc.program is None or wants == "any" or svc.protocol_is(wants):
@@ -1260,6 +1300,10 @@ def _build(doc: _Doc, source: Path | None) -> Topology:
                 port=sc.port,
                 expect_error=sc.expect_error,
                 restart=tuple(sc.restart),
+                start_after=sc.start_after,
+                repeat=sc.repeat,
+                rcvbuf=sc.rcvbuf,
+                pause_reading=sc.pause_reading,
             )
         )
     return Topology(

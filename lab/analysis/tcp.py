@@ -1,5 +1,5 @@
 """TCP connections reconstructed from packets: handshake, segments, close, retransmissions,
-zero-window and window-update events.
+zero-window, zero-window-probe and window-update events.
 
 The client is the side that sent the SYN (without ACK). When the capture began after the
 handshake, the client is the receiver of a SYN-ACK, else the side with the higher port (the
@@ -108,9 +108,11 @@ class Retransmission(ToDict):
 
 @dataclass(frozen=True)
 class WindowEvent(ToDict):
-    """``kind`` is "zero-window" (a segment advertising window 0) or "window-update" (a
+    """``kind`` is "zero-window" (a segment advertising window 0), "window-update" (a
     segment with no data, SYN, FIN or RST, the same ack as the sender's previous one and a
-    new non-zero window, as Wireshark defines it)."""
+    new non-zero window, as Wireshark defines it) or "zero-window-probe" (a segment sent
+    while the peer's last advertised window is 0, see ``_zero_window_probes``; its window
+    fields are the probe's own)."""
 
     kind: str
     index: int
@@ -166,6 +168,7 @@ class TcpConnection(ToDict):
     retransmissions: tuple[Retransmission, ...] = ()
     zero_windows: tuple[WindowEvent, ...] = ()
     window_updates: tuple[WindowEvent, ...] = ()
+    zero_window_probes: tuple[WindowEvent, ...] = ()
     client_bytes: int = 0
     server_bytes: int = 0
     start_time: float = 0.0
@@ -371,7 +374,12 @@ def _segments(
         if is_retrans:
             retrans.append(
                 Retransmission(
-                    p.index, p.time, sender, rel_seq, p.payload_len, p.flags,
+                    p.index,
+                    p.time,
+                    sender,
+                    rel_seq,
+                    p.payload_len,
+                    p.flags,
                     me.sent_at.get(rel_seq),
                 )
             )
@@ -415,10 +423,54 @@ def _window_events(
     ):
         updates.append(
             WindowEvent(
-                "window-update", seg.index, seg.time, seg.sender, seg.window,
-                seg.window_bytes, prev.window_bytes,
+                "window-update",
+                seg.index,
+                seg.time,
+                seg.sender,
+                seg.window,
+                seg.window_bytes,
+                prev.window_bytes,
             )
         )
+
+
+def _zero_window_probes(segments: list[Segment]) -> list[WindowEvent]:
+    """Segments that probe a zero window: sent (no SYN, FIN or RST) while the peer's last
+    segment advertised window 0, and either empty with the sequence number one below the
+    peer's ack (Linux's persist-timer probe, seq = SND.UNA - 1, which forces an ACK
+    carrying the current window; Wireshark calls it a keep-alive) or carrying data from
+    the peer's ack on (RFC 1122's probe with data: one byte in Wireshark's definition;
+    Linux, when data was still in flight as the window closed, re-sends it on its
+    retransmission timer, and these "retransmits become zero probes")."""
+    last: dict[str, Segment] = {}
+    probes: list[WindowEvent] = []
+    for seg in segments:
+        peer = last.get(_other(seg.sender))
+        if seg.has("RST"):
+            continue
+        if (
+            peer is not None
+            and peer.window == 0
+            and peer.relative_ack is not None
+            and not (seg.has("SYN") or seg.has("FIN"))
+            and (
+                (seg.payload_len == 0 and seg.relative_seq == (peer.relative_ack - 1) % _MOD)
+                or (seg.payload_len > 0 and seg.relative_seq == peer.relative_ack)
+            )
+        ):
+            probes.append(
+                WindowEvent(
+                    "zero-window-probe",
+                    seg.index,
+                    seg.time,
+                    seg.sender,
+                    seg.window,
+                    seg.window_bytes,
+                    peer.window_bytes,
+                )
+            )
+        last[seg.sender] = seg
+    return probes
 
 
 # -- close ---------------------------------------------------------------------------------------
@@ -474,8 +526,10 @@ def _close(segments: list[Segment]) -> Close:
         fin_fields["time_wait_by"] = (CLIENT, SERVER)
     else:
         ack_first = acked_at.get(first.sender)
-        kind = "three-way" if ack_first is not None and ack_first.index == second.index else (
-            "four-way"
+        kind = (
+            "three-way"
+            if ack_first is not None and ack_first.index == second.index
+            else ("four-way")
         )
         fin_fields["time_wait_by"] = (first.sender,)
     return Close(kind=kind, **fin_fields)  # type: ignore[arg-type]
@@ -522,6 +576,7 @@ def tcp_connections(packets: Iterable[Packet]) -> list[TcpConnection]:
                 retransmissions=tuple(retrans),
                 zero_windows=tuple(zero),
                 window_updates=tuple(updates),
+                zero_window_probes=tuple(_zero_window_probes(segments)),
                 client_bytes=sides.client_bytes,
                 server_bytes=sides.server_bytes,
                 start_time=group[0].time,

@@ -7,6 +7,12 @@ connection stays open S seconds (to look at ESTABLISHED sockets, zombies, thread
 closed; with ``--half-close`` it first sends FIN with shutdown(SHUT_WR) and reads whatever
 the server still sends until EOF.
 
+``--repeat N`` sends the lines N times over (expecting N times the replies). ``--rcvbuf B``
+sets SO_RCVBUF before connecting (a small one also makes the advertised window small).
+``--pause-reading S`` sends every line from a second thread while the connection reads
+nothing for S seconds, then reads every reply: the receive buffer fills, the window the
+client advertises falls to zero and the server's sends stall until reading resumes.
+
 ``--count N --concurrency C`` opens N connections, C at a time, each in its own thread.
 ``--json`` prints one JSON object at the end instead of the replies. Exit status 0 iff every
 connection got a reply per line without error.
@@ -116,6 +122,8 @@ class Options:
     hold: float
     half_close: bool
     reuseaddr: bool
+    rcvbuf: int = 0
+    pause_reading: float = 0.0
 
     @property
     def server(self) -> str:
@@ -138,6 +146,9 @@ def run_connection(index: int, opts: Options, lines: Iterable[str], say: Printer
     with sock:
         if opts.reuseaddr:
             set_reuseaddr(sock)
+        if opts.rcvbuf:
+            # Before connect(): the window scale offered in the SYN follows the buffer.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, opts.rcvbuf)
         sock.settimeout(opts.timeout)  # bounds connect() and every wait for a reply
         try:
             connect(sock, opts.host, opts.port)
@@ -147,7 +158,8 @@ def run_connection(index: int, opts: Options, lines: Iterable[str], say: Printer
             return out
         out.local = local_text(sock)
         reader = LineReader(sock, max_line=MAX_LINE)
-        _exchange(sock, reader, out, opts, lines, say)
+        exchange = _exchange_paused if opts.pause_reading > 0 else _exchange
+        exchange(sock, reader, out, opts, lines, say)
         if out.error is None and not out.closed_early:
             _finish(sock, reader, out, opts, say)
     return out
@@ -169,20 +181,64 @@ def _exchange(
         except OSError as exc:
             out.error = _recv_error(opts, "send", exc)
             break
+        if not _read_reply(reader, out, opts, say):
+            break
+    if out.error is not None:
+        say(out.index, out.error, sys.stderr)
+
+
+def _read_reply(reader: LineReader, out: Outcome, opts: Options, say: Printer) -> bool:
+    """Read one reply line into ``out``; False (with the reason in ``out``) if none came."""
+    try:
+        reply = reader.readline()
+    except LineTooLong as exc:
+        out.error = f"recv {opts.server}: reply {exc}"
+        return False
+    except OSError as exc:
+        out.error = _recv_error(opts, "recv", exc)
+        return False
+    if not reply:  # 0 bytes: the server closed before answering
+        out.closed_early = True
+        say(out.index, CLOSED_EARLY)
+        return False
+    out.replies.append(decode_line(reply))
+    say(out.index, out.replies[-1])
+    return True
+
+
+def _exchange_paused(
+    sock: socket.socket,
+    reader: LineReader,
+    out: Outcome,
+    opts: Options,
+    lines: Iterable[str],
+    say: Printer,
+) -> None:
+    """Send every line from a sender thread while reading nothing for ``pause_reading``
+    seconds, then read one reply per line. The sender may block meanwhile (the server,
+    unable to write its replies, stops reading too); reading lets both sides go on."""
+    todo = list(lines)
+    out.sent.extend(todo)
+    send_error: list[str] = []
+
+    def send_all() -> None:
         try:
-            reply = reader.readline()
-        except LineTooLong as exc:
-            out.error = f"recv {opts.server}: reply {exc}"
-            break
+            for text in todo:
+                writen(sock, (text + "\n").encode("utf-8"))
         except OSError as exc:
-            out.error = _recv_error(opts, "recv", exc)
+            send_error.append(_recv_error(opts, "send", exc))
+
+    sender = threading.Thread(target=send_all, name=f"sender-{out.index}", daemon=True)
+    sender.start()
+    time.sleep(opts.pause_reading)
+    for _ in todo:
+        if not _read_reply(reader, out, opts, say):
             break
-        if not reply:  # 0 bytes: the server closed before answering
-            out.closed_early = True
-            say(out.index, CLOSED_EARLY)
-            break
-        out.replies.append(decode_line(reply))
-        say(out.index, out.replies[-1])
+    # Every reply read means every line was sent; otherwise the send has failed or the
+    # socket's timeout ends it.
+    sender.join()
+    if out.error is None and send_error:
+        out.error = send_error[0]
     if out.error is not None:
         say(out.index, out.error, sys.stderr)
 
@@ -272,6 +328,19 @@ def build_parser() -> argparse.ArgumentParser:
         help="shutdown(SHUT_WR) before closing, then read until the server closes",
     )
     parser.add_argument("--reuseaddr", action="store_true", help="set SO_REUSEADDR (off)")
+    parser.add_argument(
+        "--repeat", type=positive_int, default=1, help="send the lines this many times (1)"
+    )
+    parser.add_argument(
+        "--rcvbuf", type=positive_int, default=0, help="SO_RCVBUF in bytes (kernel default)"
+    )
+    parser.add_argument(
+        "--pause-reading",
+        type=float,
+        default=0.0,
+        metavar="S",
+        help="send all lines from another thread, read no reply for S seconds, then read",
+    )
     return parser
 
 
@@ -287,8 +356,19 @@ def input_lines(send: list[str] | None, count: int) -> Iterable[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    opts = Options(args.host, args.port, args.timeout, args.hold, args.half_close, args.reuseaddr)
+    opts = Options(
+        args.host,
+        args.port,
+        args.timeout,
+        args.hold,
+        args.half_close,
+        args.reuseaddr,
+        args.rcvbuf,
+        args.pause_reading,
+    )
     lines = input_lines(args.send, args.count)
+    if args.repeat > 1:
+        lines = list(lines) * args.repeat
     say = Printer(enabled=not args.json, prefixed=args.count > 1)
     outcomes = run_many(
         args.count,

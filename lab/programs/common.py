@@ -170,10 +170,14 @@ def _refuse_long_line(conn: socket.socket, limit: int) -> int:
     return sent
 
 
-def serve_lines(conn: socket.socket, peer: Peer, who: str, respond: Respond) -> None:
+def serve_lines(
+    conn: socket.socket, peer: Peer, who: str, respond: Respond, close_delay: float = 0.0
+) -> None:
     """One connection: for each request line, write ``respond(line)``. Logs ``connect`` and
     ``close``; never raises for anything the client does. A ``Shutdown`` (main thread
-    only) is logged as the close reason, then re-raised."""
+    only) is logged as the close reason, then re-raised. ``close_delay``: seconds to wait
+    after the client's EOF before closing, so that the kernel acknowledges the client's FIN
+    on its own and the server's FIN follows later (four segments instead of three)."""
     where = f"{peer_text(peer)} {who}"
     log(f"connect {where}")
     reader = LineReader(conn, MAX_LINE)
@@ -188,6 +192,9 @@ def serve_lines(conn: socket.socket, peer: Peer, who: str, respond: Respond) -> 
                 reason = " line-too-long"
                 break
             if not line:
+                if close_delay > 0:
+                    time.sleep(close_delay)
+                    reason = f" close-delay={close_delay:g}"
                 break
             try:
                 reply = respond(line)

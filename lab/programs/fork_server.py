@@ -5,6 +5,10 @@ and serves. The SIGCHLD handler, a ``waitpid(-1, WNOHANG)`` loop, is installed b
 first fork, and SIGCHLD (with SIGTERM/SIGINT) is blocked from fork() until the child's pid
 is recorded, so a child that exits at once is never reaped before the parent knows it.
 
+``--close-delay S``: after a client's EOF the child waits S seconds before closing, so its
+ACK of the client's FIN leaves alone and its own FIN later: a close in four segments
+(without it Linux usually folds the ACK into the FIN, which follows at once).
+
 ``--no-reap`` installs no handler: exited children stay zombies until the server exits.
 ``--double-fork``: the child forks a grandchild to serve and exits at once; the parent waits
 only for that short-lived child, and the grandchild is re-parented to init. So that
@@ -19,6 +23,7 @@ a grace period), closes the listening socket and exits 0.
 
 from __future__ import annotations
 
+import argparse
 import os
 import select
 import signal
@@ -53,10 +58,13 @@ def _status(raw: int) -> int:
 
 
 class ForkServer:
-    def __init__(self, listener: socket.socket, reap: bool, double_fork: bool) -> None:
+    def __init__(
+        self, listener: socket.socket, reap: bool, double_fork: bool, close_delay: float = 0.0
+    ) -> None:
         self.listener = listener
         self.reap = reap
         self.double_fork = double_fork
+        self.close_delay = close_delay
         self.children: set[int] = set()  # forked and not yet reaped: safe to signal
         self.lifeline: tuple[int, int] | None = None
         self.alive: tuple[int, int] | None = None
@@ -156,7 +164,7 @@ class ForkServer:
             if self.double_fork:
                 self._fork_grandchild(conn, peer)
             else:
-                serve_lines(conn, peer, f"pid={os.getpid()}", upper_case)
+                serve_lines(conn, peer, f"pid={os.getpid()}", upper_case, self.close_delay)
         except Shutdown:
             pass
         except BaseException as exc:
@@ -175,7 +183,7 @@ class ForkServer:
             target=_watch_lifeline, args=(self.lifeline[0],), name="lifeline", daemon=True
         )
         watcher.start()
-        serve_lines(conn, peer, f"pid={os.getpid()}", upper_case)
+        serve_lines(conn, peer, f"pid={os.getpid()}", upper_case, self.close_delay)
 
 
 def _watch_lifeline(fd: int) -> None:
@@ -185,6 +193,13 @@ def _watch_lifeline(fd: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
     time.sleep(STOP_GRACE_SECONDS)
     os._exit(1)
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 3600:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"must be 0..3600 seconds, got {text}")
+    return value
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -203,9 +218,21 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="serve in a grandchild; the parent waits only for the short-lived child",
     )
+    parser.add_argument(
+        "--close-delay",
+        type=_seconds,
+        default=0.0,
+        metavar="S",
+        help="after a client's EOF, wait S seconds before closing (a four-segment close)",
+    )
     args = parser.parse_args(argv)
     listener = tcp_listener(args.host, args.port, args.backlog, args.reuseaddr)
-    server = ForkServer(listener, reap=not args.no_reap, double_fork=args.double_fork)
+    server = ForkServer(
+        listener,
+        reap=not args.no_reap,
+        double_fork=args.double_fork,
+        close_delay=args.close_delay,
+    )
     return server.run(args.backlog)
 
 

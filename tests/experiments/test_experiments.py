@@ -6,6 +6,8 @@ not hold)."""
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,10 +20,7 @@ from lab.checks import Check, Evidence
 from lab.errors import TopologyError
 from lab.model import Scenario, Topology
 from lab.topology import load_topology, load_topology_text, validate_file
-from tests.experiments.conftest import EXPERIMENTS, NAMES
-
-Runs = dict[str, tuple[Path, int, dict[str, Any] | None, str]]
-
+from tests.experiments.conftest import EXPERIMENTS, NAMES, Runs
 
 # -- the files --------------------------------------------------------------------------------
 
@@ -96,10 +95,10 @@ def test_claims_reach_the_model() -> None:
 # -- the runs ---------------------------------------------------------------------------------
 
 
-@pytest.mark.netns
 @pytest.mark.parametrize("name", NAMES)
-def test_experiment_passes(root: None, experiment_runs: Runs, name: str) -> None:
-    _, status, summary, stderr = experiment_runs[name]
+def test_experiment_passes(backend_runs: Runs, name: str) -> None:
+    """On every backend (the fixture's parameter, which also puts the test in its tier)."""
+    _, status, summary, stderr = backend_runs[name]
     assert summary is not None, stderr
     failed = [
         f"{sc['name']}: {c['name']}: {c['detail']}"
@@ -109,7 +108,7 @@ def test_experiment_passes(root: None, experiment_runs: Runs, name: str) -> None
     ]
     assert failed == [] and status == 0 and summary["passed"], stderr
     # Each claim the file makes was judged, under its own name, in the summary.
-    folder = experiment_runs[name][0]
+    folder = backend_runs[name][0]
     topo = load_topology(folder / "topology.yaml")
     by_scenario = {sc["name"]: {c["name"] for c in sc["checks"]} for sc in summary["scenarios"]}
     for sc in topo.scenarios:
@@ -321,6 +320,148 @@ def test_utf8_on_wire_fails_when_the_bytes_are_not_there(
     assert not check.passed and "e4 bd a0 e5 a5 bd" in check.detail
 
 
+def _server_port(folder: Path, service: str) -> int:
+    return load_topology(folder / "topology.yaml").service(service).port
+
+
+def _from_server(port: int) -> Callable[[Any], bool]:
+    return lambda tcp: tcp is not None and tcp.sport == port
+
+
+@pytest.mark.netns
+def test_four_way_close_with_close_delay_refuses_three_segments(
+    root: None, experiment_runs: Runs, tmp_path: Path
+) -> None:
+    folder = _folder(experiment_runs, "close", tmp_path)
+    assert _judge(folder, "close", "four-way-close").passed
+    server = _from_server(_server_port(folder, "echo"))
+    fin_seen: set[int] = set()
+
+    def edit(eth: dpkt.ethernet.Ethernet, _: list[Any]) -> dpkt.ethernet.Ethernet | None:
+        # Drop the server's lone ACK of the client's FIN: its FIN then carries the ACK.
+        tcp = _tcp(eth)
+        if tcp is None:
+            return eth
+        if tcp.flags & dpkt.tcp.TH_FIN and not server(tcp):
+            fin_seen.add(tcp.sport)
+        alone = tcp.flags == dpkt.tcp.TH_ACK and not tcp.data
+        return None if server(tcp) and alone and tcp.dport in fin_seen else eth
+
+    assert _rewrite(_server_pcap(folder), edit) >= 2
+    check = _judge(folder, "close", "four-way-close")
+    assert not check.passed
+    assert "close was three-way" in check.detail and "waits 0.5 s after EOF" in check.detail
+
+
+@pytest.mark.netns
+def test_four_way_close_names_the_three_segment_form(root: None, experiment_runs: Runs) -> None:
+    check = _judge(experiment_runs["close"][0], "half-close", "four-way-close")
+    assert check.passed
+    # Without close_delay the server closes at once; whichever form, it is named.
+    assert "three-way: FIN, FIN+ACK, ACK" in check.detail or "four-way: FIN, ACK" in check.detail
+
+
+@pytest.mark.netns
+def test_zero_window_fails_without_the_servers_probes(
+    root: None, experiment_runs: Runs, tmp_path: Path
+) -> None:
+    folder = _folder(experiment_runs, "window", tmp_path)
+    assert _judge(folder, "stalled", "zero-window").passed
+    port = _server_port(folder, "echo")
+
+    def edit(eth: dpkt.ethernet.Ethernet, kept: list[Any]) -> dpkt.ethernet.Ethernet | None:
+        # Whatever the server sends while the client's last word was "window 0" goes.
+        tcp = _tcp(eth)
+        if tcp is None or tcp.sport != port:
+            return eth
+        client = [_tcp(e) for e in kept if _tcp(e) is not None and _tcp(e).dport == port]
+        return None if client and client[-1].win == 0 else eth
+
+    assert _rewrite(_server_pcap(folder), edit) >= 1
+    check = _judge(folder, "stalled", "zero-window")
+    assert not check.passed and "the server never probed" in check.detail
+
+
+@pytest.mark.netns
+def test_window_reopens_fails_without_the_window_update(
+    root: None, experiment_runs: Runs, tmp_path: Path
+) -> None:
+    folder = _folder(experiment_runs, "window", tmp_path)
+    assert _judge(folder, "stalled", "window-reopens").passed
+    server_port = _server_port(folder, "echo")
+
+    def edit(eth: dpkt.ethernet.Ethernet, kept: list[Any]) -> dpkt.ethernet.Ethernet | None:
+        # Every empty client ACK opening the window after a zero window is dropped.
+        tcp = _tcp(eth)
+        if tcp is None or tcp.dport != server_port or tcp.data or tcp.flags != dpkt.tcp.TH_ACK:
+            return eth
+        mine = [_tcp(e) for e in kept if _tcp(e) is not None and _tcp(e).dport == server_port]
+        closed = bool(mine) and mine[-1].win == 0
+        return None if closed and tcp.win > 0 else eth
+
+    assert _rewrite(_server_pcap(folder), edit) >= 1
+    check = _judge(folder, "stalled", "window-reopens")
+    assert not check.passed and "no window update from the client" in check.detail
+
+
+@pytest.mark.netns
+def test_window_reopens_fails_when_a_reply_is_wrong(
+    root: None, experiment_runs: Runs, tmp_path: Path
+) -> None:
+    folder = _folder(experiment_runs, "window", tmp_path)
+    run = folder / "run.json"
+    run.write_text(run.read_text().replace('"ITS BUFFER FILLS"', '"ITS BUFFER"', 1))
+    check = _judge(folder, "stalled", "window-reopens")
+    assert not check.passed and "1599/1600 replies right" in check.detail
+
+
+@pytest.mark.netns
+def test_served_in_turn_fails_when_the_first_client_is_never_done(
+    root: None, experiment_runs: Runs, tmp_path: Path
+) -> None:
+    folder = _folder(experiment_runs, "iterative", tmp_path)
+    assert _judge(folder, "second", "served-in-turn").passed
+    assert _rewrite(_server_pcap(folder), _drop_server_fins) >= 1
+    check = _judge(folder, "second", "served-in-turn")
+    assert not check.passed and "before" in check.detail
+
+
+@pytest.mark.netns
+def test_syn_retransmitted_fails_when_each_syn_is_sent_once(
+    root: None, experiment_runs: Runs, tmp_path: Path
+) -> None:
+    folder = _folder(experiment_runs, "iterative", tmp_path)
+    assert _judge(folder, "dropped", "syn-retransmitted").passed
+    first_syn: set[tuple[int, int]] = set()
+
+    def edit(eth: dpkt.ethernet.Ethernet, _: list[Any]) -> dpkt.ethernet.Ethernet | None:
+        tcp = _tcp(eth)
+        if tcp is None or tcp.flags != dpkt.tcp.TH_SYN:
+            return eth
+        if (tcp.sport, tcp.seq) in first_syn:
+            return None  # a retransmission: the same port and ISN again
+        first_syn.add((tcp.sport, tcp.seq))
+        return eth
+
+    assert _rewrite(_server_pcap(folder), edit) >= 2
+    check = _judge(folder, "dropped", "syn-retransmitted")
+    assert not check.passed and "0/2 connections had their SYN sent again" in check.detail
+
+
+@pytest.mark.netns
+def test_syn_retransmitted_needs_a_full_queue(
+    root: None, experiment_runs: Runs, tmp_path: Path
+) -> None:
+    # The same wire, judged as if the backlog had been 8: two waiting connections do not
+    # fill that queue, so the retransmitted SYNs must have another cause.
+    folder = _folder(experiment_runs, "iterative", tmp_path)
+    topo = folder / "topology.yaml"
+    assert "{backlog: 1}" in topo.read_text()
+    topo.write_text(topo.read_text().replace("{backlog: 1}", "{backlog: 8}"))
+    check = _judge(folder, "dropped", "syn-retransmitted")
+    assert not check.passed and "not with a full queue" in check.detail
+
+
 # Claims judged on another experiment's real evidence, where they must not hold.
 CONTRADICTIONS = [
     ("no-time-wait", "close", "close", "TIME_WAIT sockets"),  # TCP leaves TIME_WAIT
@@ -330,6 +471,10 @@ CONTRADICTIONS = [
     ("zombies", "fork", "reaped", "0 zombie"),
     ("ips-unchanged-macs-rewritten", "handshake", "connect", "0/"),  # one LAN: no router
     ("ttl-decremented", "handshake", "connect", "0/"),
+    ("zero-window", "close", "close", "never advertised window 0"),  # a reader that reads
+    ("window-reopens", "close", "close", "no window update from the client"),
+    ("served-in-turn", "handshake", "connect", "fail"),  # the fork server serves both at once
+    ("syn-retransmitted", "handshake", "connect", "0/2 connections had their SYN sent again"),
 ]
 
 
@@ -341,3 +486,17 @@ def test_claim_fails_where_it_does_not_hold(
     check = _judge(experiment_runs[name][0], scenario, claim)
     assert not check.passed
     assert seen in check.detail
+
+
+def test_experiment_list_shows_every_experiment() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "lab.cli", "experiment", "--list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    listed = [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
+    assert listed == NAMES
+    assert {"window", "iterative"} <= set(listed)
