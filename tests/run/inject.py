@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import subprocess
+from typing import Any
 
 PORT = 8000  # the service port of tests/run/faults.yaml
 
@@ -57,7 +58,7 @@ def netns_cut_link(run_id: str, node: str, ifname: str = "eth0") -> None:
     )
 
 
-def _container(run_id: str, node: str):  # type: ignore[no-untyped-def]
+def _container(run_id: str, node: str) -> Any:
     import docker
 
     client = docker.from_env()

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -52,7 +53,7 @@ POINTS: dict[str, tuple[str, int]] = {
     "collection": ("collecting artifacts", 10),
     "teardown": ("tearing down", 11),
 }
-EXIT = {signal.SIGINT: 130, signal.SIGTERM: 1}
+EXIT: dict[int, int] = {signal.SIGINT: 130, signal.SIGTERM: 1}
 
 
 def interrupt(point: str, signum: int, out: Path, backend: str) -> list[str]:
@@ -101,18 +102,18 @@ def judge(out: Path, signum: int, first: int, code: int, seen: list[str], rest: 
     return problems
 
 
-def missing_evidence(out: Path, run: dict[str, object]) -> list[str]:
+def missing_evidence(out: Path, run: dict[str, Any]) -> list[str]:
     """Every snapshot phase run.json lists is on disk for every node, and every capture."""
     missing = [
         f"{node}/snapshots/{phase}.{kind}.txt"
-        for phase in run["phases"]  # type: ignore[attr-defined]
+        for phase in run["phases"]
         for node in NODES
         for kind in KINDS
         if not (out / node / "snapshots" / f"{phase}.{kind}.txt").is_file()
     ]
     missing += [
         f"{c['node']}/{c['file']}"
-        for c in run["captures"]  # type: ignore[attr-defined]
+        for c in run["captures"]
         if not (out / c["node"] / c["file"]).is_file()
     ]
     return [f"evidence missing: {missing}"] if missing else []
