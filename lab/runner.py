@@ -63,7 +63,16 @@ class RunRecord:
     node_errors: list[dict[str, str]] = field(default_factory=list)
 
     def save(self, out_dir: Path) -> None:
-        (out_dir / RUN_FILE).write_text(json.dumps(self.__dict__, indent=2, ensure_ascii=False))
+        # After an interrupt a client's thread may still record its outcome meanwhile
+        # ("dictionary changed size during iteration"): take the picture again.
+        for attempt in range(5):
+            try:
+                text = json.dumps(self.__dict__, indent=2, ensure_ascii=False)
+                break
+            except RuntimeError:
+                if attempt == 4:
+                    raise
+        (out_dir / RUN_FILE).write_text(text)
 
 
 def default_out_dir(topology: Topology) -> Path:
@@ -105,10 +114,11 @@ def run_lab(
         _record_outcome(record, outcome)
         record.timings = dict(session.timings.values)
         record.teardown_errors = session.teardown_errors
+        noted = {e["node"] for e in record.node_errors if e["step"] == "collect"}
         record.node_errors += [
             {"node": node, "step": "collect", "error": error}
             for node, error in session.fetch_errors.items()
-            if not any(e["node"] == node and e["step"] == "collect" for e in record.node_errors)
+            if node not in noted  # the hook runs again if a signal came meanwhile
         ]
         record.save(out_dir)
         if finish is not None:
@@ -179,8 +189,7 @@ class _Flow:
             self.phase("final")
             self.node_errors("stop", stop_captures(self.captures))
         self.step("collect")
-        self.s.fetch_all()
-        self.node_errors("collect", self.s.fetch_errors)
+        self.s.fetch_all()  # a node it cannot read is noted as the run ends
         self.record.failed_step = None
 
     def phase(self, name: str) -> None:
