@@ -89,6 +89,7 @@ def check_replies(ev: Evidence, sc: Scenario) -> Check:
         result = client.get("result") if client else None
         if not result:
             why = (client or {}).get("stderr", "").strip().splitlines()[-1:] or ["did not run"]
+            why = [client["error"]] if client and client.get("error") else why
             problems.append(f"{node}: no client result ({why[0]})")
             continue
         for conn in result.get("connections", []):

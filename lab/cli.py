@@ -40,8 +40,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 def cmd_run(args: argparse.Namespace) -> int:
     from lab.backends import choose_backend
-    from lab.report import finish_run, format_summary
-    from lab.runner import default_out_dir, run_lab
+    from lab.report import failure_line, finish_run, format_summary
+    from lab.runner import RUN_FILE, default_out_dir, run_lab
     from lab.topology import load_topology
 
     topology = load_topology(Path(args.file))
@@ -49,17 +49,30 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out) if args.out else default_out_dir(topology)
     say = progress_printer() if not args.quiet else (lambda _m: None)
     failure: BaseException | None = None
+    # summary.json is written by the run itself as it ends, signals held back meanwhile.
+    written: list[dict[str, Any]] = []
     try:
-        run_lab(topology, backend_cls, out_dir, progress=say)
+        run_lab(
+            topology,
+            backend_cls,
+            out_dir,
+            progress=say,
+            finish=lambda: written.append(finish_run(out_dir, topology)),
+        )
     except (LabError, Interrupted) as exc:
         failure = exc
-    summary = finish_run(out_dir, topology)
+    if not written and not (out_dir / RUN_FILE).is_file():
+        raise failure or LabError(f"{out_dir}: the run left no {RUN_FILE}")
+    summary = written[-1] if written else finish_run(out_dir, topology)
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
         print(format_summary(summary))
     if failure is not None:
         raise failure
+    line = failure_line(summary)
+    if line is not None:
+        print(f"lab: {line}", file=sys.stderr)
     return 0 if summary["passed"] else 1
 
 

@@ -39,14 +39,27 @@ def wait_until(
         interval = min(interval * 1.5, 0.25)
 
 
-def snapshot(session: Session, phase: str, nodes: Iterable[str] | None = None) -> None:
-    """Run every snapshot command on every node; write ``<node>/snapshots/<phase>.<kind>.txt``."""
+def snapshot(session: Session, phase: str, nodes: Iterable[str] | None = None) -> dict[str, str]:
+    """Run every snapshot command on every node; write ``<node>/snapshots/<phase>.<kind>.txt``.
+
+    A node that cannot be read (its namespace deleted, its container dead) gets no file for
+    that command: the returned map says why, per node, and the other nodes are still taken.
+    """
     names = list(nodes) if nodes is not None else [n.name for n in session.topology.nodes]
     jobs = [(node, kind, argv) for node in names for kind, argv in SNAPSHOTS.items()]
+    errors: dict[str, str] = {}
 
     def one(job: tuple[str, str, list[str]]) -> None:
         node, kind, argv = job
-        result = session.run(node, argv, timeout=20.0)
+        try:
+            result = session.run(node, argv, timeout=20.0)
+        except BackendError as exc:
+            errors.setdefault(node, f"{kind}: {exc}")
+            return
+        if not result.ok and not result.stdout.strip():
+            why = (result.stderr.strip().splitlines() or [""])[-1]
+            errors.setdefault(node, f"{kind}: exit status {result.returncode}: {why}")
+            return
         folder = session.node_dir(node) / "snapshots"
         folder.mkdir(parents=True, exist_ok=True)
         text = result.stdout if result.ok else result.stdout + result.stderr
@@ -54,6 +67,7 @@ def snapshot(session: Session, phase: str, nodes: Iterable[str] | None = None) -
 
     with ThreadPoolExecutor(PARALLEL) as pool:
         list(pool.map(one, jobs))
+    return errors
 
 
 @dataclass(frozen=True)
@@ -106,10 +120,16 @@ def _wait_listening(session: Session, node: str, handles: list[CaptureHandle]) -
     wait_until(ready, timeout=20.0, what=f"tcpdump to start on {node}")
 
 
-def stop_captures(handles: Iterable[CaptureHandle]) -> None:
-    """SIGTERM makes tcpdump flush and close its file; it is stopped before fetching."""
+def stop_captures(handles: Iterable[CaptureHandle]) -> dict[str, str]:
+    """SIGTERM makes tcpdump flush and close its file; it is stopped before fetching.
+    A capture on a node that has gone cannot be stopped: the map says which, and why."""
+    errors: dict[str, str] = {}
     for h in handles:
-        h.proc.stop(timeout=5.0)
+        try:
+            h.proc.stop(timeout=5.0)
+        except BackendError as exc:
+            errors.setdefault(h.node, f"stopping tcpdump on {h.interface}: {exc}")
+    return errors
 
 
 def read_node_file(session: Session, node: str, path: PurePosixPath, limit: int = 4000) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from lab.checks import Check, Evidence, scenario_checks
 from lab.connections import connection_evidence
 from lab.errors import LabError
 from lab.html import render_report
-from lab.model import Topology
+from lab.model import Scenario, Topology
 from lab.runner import TOPOLOGY_COPY
 
 SUMMARY_FILE = "summary.json"
@@ -27,6 +28,8 @@ def build_summary(out_dir: Path, topology: Topology) -> dict[str, Any]:
         checks = scenario_checks(topology, ev, sc) if not run.get("failed_step") else []
         if run.get("failed_step"):
             checks = [Check("run completed", False, f"stopped during {run['failed_step']}")]
+        else:
+            checks += service_checks(topology, run, sc)
         scenarios.append(
             {
                 "name": sc.name,
@@ -35,7 +38,8 @@ def build_summary(out_dir: Path, topology: Topology) -> dict[str, Any]:
                 "checks": [c.to_dict() for c in checks],
             }
         )
-    passed = run.get("error") is None and all(s["passed"] for s in scenarios)
+    node_errors = list(run.get("node_errors") or [])
+    passed = run.get("error") is None and not node_errors and all(s["passed"] for s in scenarios)
     connections, udp_flows = connection_evidence(out_dir, topology, run)
     return {
         "topology": topology.name,
@@ -46,6 +50,8 @@ def build_summary(out_dir: Path, topology: Topology) -> dict[str, Any]:
         "error": run.get("error"),
         "failed_step": run.get("failed_step"),
         "interrupted": run.get("interrupted"),
+        "node_errors": node_errors,
+        "teardown_errors": run.get("teardown_errors", []),
         "timings": run.get("timings", {}),
         "nodes": run.get("nodes", {}),
         "scenarios": scenarios,
@@ -54,13 +60,92 @@ def build_summary(out_dir: Path, topology: Topology) -> dict[str, Any]:
     }
 
 
+def service_checks(topology: Topology, run: dict[str, Any], sc: Scenario) -> list[Check]:
+    """The scenario's service ran until the lab stopped it. A server that crashed or was
+    killed mid-run can leave every reply right (its children serve on) and still be a
+    failed run. Folders from before this was recorded get no such check."""
+    info = (run.get("services") or {}).get(sc.service) or {}
+    if "ended_before_stop" not in info:
+        return []
+    service = topology.service(sc.service)
+    who = f"{service.program} (pid {info.get('pid')}) on {service.node}"
+    if not info["ended_before_stop"]:
+        return [Check("service ran until stopped", True, f"{who} ran until the lab stopped it")]
+    how = _status_text(info.get("exit_status"))
+    return [
+        Check("service ran until stopped", False, f"{who} ended before the lab stopped it: {how}")
+    ]
+
+
+def _status_text(status: Any) -> str:
+    if not isinstance(status, int):
+        return "exit status unknown"
+    if status < 0:
+        try:
+            return f"killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"killed by signal {-status}"
+    return f"exit status {status}"
+
+
 def finish_run(out_dir: Path, topology: Topology) -> dict[str, Any]:
-    """Write summary.json and report.html for a run that just ended (however it ended)."""
-    summary = build_summary(out_dir, topology)
+    """Write summary.json and report.html for a run that just ended (however it ended).
+    Evidence that cannot be judged (say a capture cut short) still leaves a summary.json
+    that says so, failed, with what run.json recorded."""
+    try:
+        summary = build_summary(out_dir, topology)
+    except Exception as exc:  # a summary must exist whatever the evidence looks like
+        summary = _fallback_summary(out_dir, topology, f"{type(exc).__name__}: {exc}")
     (out_dir / SUMMARY_FILE).write_text(json.dumps(summary, indent=2, ensure_ascii=False))
-    html = render_report(out_dir, summary, topology, summary["connections"])
+    try:
+        html = render_report(out_dir, summary, topology, summary["connections"])
+    except Exception as exc:
+        html = f"<!doctype html><title>report</title><p>no report: {type(exc).__name__}</p>"
     (out_dir / REPORT_FILE).write_text(html, encoding="utf-8")
     return summary
+
+
+def _fallback_summary(out_dir: Path, topology: Topology, why: str) -> dict[str, Any]:
+    run: dict[str, Any] = json.loads((out_dir / "run.json").read_text())
+    check = Check("evidence judged", False, f"could not judge the evidence: {why}")
+    return {
+        "topology": topology.name,
+        "backend": run.get("backend"),
+        "run_id": run.get("run_id"),
+        "started": run.get("started"),
+        "passed": False,
+        "error": run.get("error") or f"could not judge the evidence: {why}",
+        "failed_step": run.get("failed_step"),
+        "interrupted": run.get("interrupted"),
+        "node_errors": run.get("node_errors", []),
+        "teardown_errors": run.get("teardown_errors", []),
+        "timings": run.get("timings", {}),
+        "nodes": run.get("nodes", {}),
+        "scenarios": [
+            {"name": sc.name, "service": sc.service, "passed": False, "checks": [check.to_dict()]}
+            for sc in topology.scenarios
+        ],
+        "connections": [],
+        "udp_flows": [],
+    }
+
+
+def failure_line(summary: dict[str, Any]) -> str | None:
+    """One line naming what failed in a run that ended without an error of its own: the
+    first failing check (and how many more), or the first node that could not be read."""
+    failed = [
+        f"{sc['name']}: {c['name']}: {c['detail']}"
+        for sc in summary["scenarios"]
+        for c in sc["checks"]
+        if not c["passed"]
+    ]
+    failed += [
+        f"node {e['node']} ({e['step']}): {e['error']}" for e in summary.get("node_errors", [])
+    ]
+    if summary["passed"] or not failed:
+        return None
+    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
+    return f"run failed: {failed[0]}{more}"
 
 
 def regenerate(out_dir: Path) -> dict[str, Any]:

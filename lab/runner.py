@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,9 +59,20 @@ class RunRecord:
     teardown_errors: list[str] = field(default_factory=list)
     failed_step: str | None = None
     interrupted: str | None = None
+    # Nodes that could not be read (gone mid-run): {"node", "step", "error"} each.
+    node_errors: list[dict[str, str]] = field(default_factory=list)
 
     def save(self, out_dir: Path) -> None:
-        (out_dir / RUN_FILE).write_text(json.dumps(self.__dict__, indent=2, ensure_ascii=False))
+        # After an interrupt a client's thread may still record its outcome meanwhile
+        # ("dictionary changed size during iteration"): take the picture again.
+        for attempt in range(5):
+            try:
+                text = json.dumps(self.__dict__, indent=2, ensure_ascii=False)
+                break
+            except RuntimeError:
+                if attempt == 4:
+                    raise
+        (out_dir / RUN_FILE).write_text(text)
 
 
 def default_out_dir(topology: Topology) -> Path:
@@ -73,9 +86,13 @@ def run_lab(
     out_dir: Path,
     *,
     progress: Progress | None = None,
+    finish: Callable[[], None] | None = None,
 ) -> RunRecord:
     """Run the whole lab once. Always leaves run.json and the evidence gathered so far in
-    ``out_dir`` and tears everything down; re-raises what stopped the run, if anything."""
+    ``out_dir`` and tears everything down; re-raises what stopped the run, if anything.
+
+    ``finish`` (say, writing summary.json) runs after run.json is final, still inside the
+    run's signal handling: a Ctrl-C then is acted on only once it has written its files."""
     say = progress or (lambda _m: None)
     session = Session(topology, backend_cls, out_dir, progress=say)
     record = RunRecord(
@@ -85,24 +102,31 @@ def run_lab(
         started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         out_dir=str(out_dir),
     )
-    out_dir.mkdir(parents=True, exist_ok=True)
-    if topology.source is not None:
-        shutil.copyfile(topology.source, out_dir / TOPOLOGY_COPY)
-    flow = _Flow(session, record, say)
     try:
-        with session:
-            flow.run()
-    except Interrupted as exc:
-        record.interrupted = exc.signal_name
-        record.error = str(exc)
-        raise
-    except LabError as exc:
-        record.error = str(exc)
-        raise
-    finally:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        if topology.source is not None:
+            shutil.copyfile(topology.source, out_dir / TOPOLOGY_COPY)
+        record.save(out_dir)  # from the start: even a killed run leaves its id behind
+    except OSError as exc:
+        raise LabError(f"cannot write the results folder {out_dir}: {exc}") from exc
+
+    def end(outcome: BaseException | None) -> None:
+        _record_outcome(record, outcome)
         record.timings = dict(session.timings.values)
         record.teardown_errors = session.teardown_errors
+        noted = {e["node"] for e in record.node_errors if e["step"] == "collect"}
+        record.node_errors += [
+            {"node": node, "step": "collect", "error": error}
+            for node, error in session.fetch_errors.items()
+            if node not in noted  # the hook runs again if a signal came meanwhile
+        ]
         record.save(out_dir)
+        if finish is not None:
+            finish()
+
+    session.on_end = end
+    with session:
+        _Flow(session, record, say).run()
     return record
 
 
@@ -112,6 +136,17 @@ def _client_knobs(sc: Scenario) -> list[str]:
     argv += ["--rcvbuf", str(sc.rcvbuf)] if sc.rcvbuf else []
     argv += ["--pause-reading", str(sc.pause_reading)] if sc.pause_reading > 0 else []
     return argv
+
+
+def _record_outcome(record: RunRecord, outcome: BaseException | None) -> None:
+    """What ended the run, in the record: the signal, or the error in one line."""
+    if isinstance(outcome, Interrupted):
+        record.interrupted = outcome.signal_name
+        record.error = str(outcome)
+    elif isinstance(outcome, LabError):
+        record.error = str(outcome)
+    elif outcome is not None:  # a bug or an unexpected library error: still on record
+        record.error = f"{type(outcome).__name__}: {outcome}"
 
 
 class _Flow:
@@ -159,22 +194,40 @@ class _Flow:
             self.phase("after")
             self.step("stop")
             for name, proc in self.servers.items():
-                self.record.services[name]["exit_status"] = proc.stop(timeout=10.0)
+                self.stop_service(name, proc)
             self.phase("final")
-            stop_captures(self.captures)
+            self.node_errors("stop", stop_captures(self.captures))
         self.step("collect")
-        self.s.fetch_all()
+        self.s.fetch_all()  # a node it cannot read is noted as the run ends
         self.record.failed_step = None
 
     def phase(self, name: str) -> None:
         """Snapshot every node; the servers' nodes first, because their evidence (children,
         threads, held sockets) is what is checked, and on a large topology snapshotting
-        every node can outlast a held connection."""
+        every node can outlast a held connection. A run stopped here has failed in
+        "snapshot: NAME"; otherwise the step under way before goes on."""
+        outer, self.record.failed_step = self.record.failed_step, f"snapshot: {name}"
         self.say(f"snapshot: {name}")
         servers = {s.node for s in self.s.topology.services}
-        snapshot(self.s, name, sorted(servers))
-        snapshot(self.s, name, [n.name for n in self.s.topology.nodes if n.name not in servers])
+        others = [n.name for n in self.s.topology.nodes if n.name not in servers]
+        errors = snapshot(self.s, name, sorted(servers))
+        errors.update(snapshot(self.s, name, others))
+        self.node_errors(f"snapshot: {name}", errors)
         self.record.phases.append(name)
+        self.record.failed_step = outer
+
+    def node_errors(self, step: str, errors: dict[str, str]) -> None:
+        """Note nodes that could not be read in a step; the run goes on with the others."""
+        for node, error in sorted(errors.items()):
+            self.record.node_errors.append({"node": node, "step": step, "error": error})
+            self.say(f"warning: {step}: {node}: {error}")
+
+    def stop_service(self, name: str, proc: Proc) -> None:
+        """Stop a service, noting whether it was still running: one that ended on its own
+        (crashed, or killed from outside) is a fault of the run, not a clean stop."""
+        info = self.record.services[name]
+        info["ended_before_stop"] = not proc.running()
+        info["exit_status"] = proc.stop(timeout=10.0)
 
     # -- services ------------------------------------------------------------------------
     def start_service(self, service: Service) -> None:
@@ -293,6 +346,9 @@ class _Flow:
         return self.s.program("client", [*common, *extra, *sends])
 
     def run_client(self, sc: Scenario, node: str) -> None:
+        """Run one client to its end and record it. A client that cannot run or dies (its
+        node gone, its command timed out) is recorded with the reason, not raised: the
+        other clients, the snapshots and the collection go on, and the checks say why."""
         if sc.start_after > 0:
             # Scenarios start together; this one joins later (e.g. while another holds
             # the only connection an iterative server serves).
@@ -300,15 +356,22 @@ class _Flow:
         timeout = 30.0 + sc.hold + sc.pause_reading + CLIENT_REPLY_TIMEOUT * len(sc.send)
         if sc.probe is not None:  # a connect and a wait for the server's close, each bounded
             timeout += 2 * CLIENT_REPLY_TIMEOUT
-        result = self.s.run(node, self.client_argv(sc, node), timeout=timeout)
+        clients = self.record.scenarios[sc.name]["clients"]
+        try:
+            result = self.s.run(node, self.client_argv(sc, node), timeout=timeout)
+        except BackendError as exc:
+            clients[node] = {"returncode": None, "result": None, "stderr": "", "error": str(exc)}
+            self.say(f"warning: client of {sc.name} on {node}: {exc}")
+            return
         try:
             parsed: Any = json.loads(result.stdout)
         except ValueError:
             parsed = None
-        self.record.scenarios[sc.name]["clients"][node] = {
+        clients[node] = {
             "returncode": result.returncode,
             "result": parsed,
             "stderr": result.stderr[-2000:],
+            "error": None if parsed is not None else _no_result(result.returncode, result.stderr),
         }
 
     def wait_for_held_connections(self) -> None:
@@ -364,3 +427,14 @@ class _Flow:
                 wait_until(children_exited, timeout=10.0, what=f"{name}'s children to exit")
             except BackendError as exc:
                 self.say(f"warning: {exc}")
+
+
+def _no_result(returncode: int, stderr: str) -> str:
+    """Why a client printed no result, in a few words."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    last = stderr.strip().splitlines()[-1:]
+    return f"exit status {returncode}" + (f": {last[0]}" if last else ", no output")

@@ -3,6 +3,8 @@
 The guarantee lives here: whatever happens inside ``with Session(...)`` — success, an
 exception, Ctrl-C or SIGTERM — every process the run started is stopped, the nodes' files
 are fetched into the artifact folder, and the backend tears down every object of the run.
+A signal that arrives during teardown does not cut it short: it is remembered and raised
+once teardown and the ``on_end`` hook (which writes the run's record) are done.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from lab.backends.base import Backend, Completed, Proc, new_run_id
-from lab.errors import Interrupted
+from lab.errors import BackendError, Interrupted
 from lab.model import Topology
 
 Progress = Callable[[str], None]
+# Called once the run is torn down, with what ended it (None: it completed), while signals
+# are still held back: whatever it writes is written whole.
+EndHook = Callable[[BaseException | None], None]
 
 
 def registry_dir() -> Path:
@@ -104,6 +109,9 @@ class Session:
         self.is_up = False
         self.fetched = False
         self.teardown_errors: list[str] = []
+        self.fetch_errors: dict[str, str] = {}  # node -> why its files could not be copied
+        self.on_end: EndHook | None = None
+        self.pending_signal: int | None = None  # a signal that arrived during teardown
         self._old_handlers: dict[int, Any] = {}
 
     # -- lifecycle ---------------------------------------------------------------------
@@ -111,6 +119,7 @@ class Session:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._install_signal_handlers()
         self._register()
+        self.progress(f"run {self.run_id}: results in {self.out_dir}")
         return self
 
     def __exit__(
@@ -119,14 +128,36 @@ class Session:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        # A second Ctrl-C must not cut teardown short: ignore signals until it is done.
+        # A second Ctrl-C must not cut teardown short: remember signals until it is done.
         for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, signal.SIG_IGN)
+            signal.signal(signum, self._remember_signal)
+        outcome = exc
         try:
-            self.teardown(raise_errors=exc is None)
+            try:
+                self.teardown(raise_errors=exc is None)
+            except Exception as err:
+                outcome = err
+            outcome = self._end(outcome)
         finally:
             self._unregister()
             self._restore_signal_handlers()
+        if outcome is not None and outcome is not exc:
+            raise outcome
+
+    def _end(self, outcome: BaseException | None) -> BaseException | None:
+        """Run the end hook with what ended the run; a signal remembered meanwhile ends a
+        run that had otherwise completed, and the hook then runs again to record it."""
+        while True:
+            if outcome is None and self.pending_signal is not None:
+                outcome = Interrupted(self.pending_signal)
+            if self.on_end is not None:
+                self.on_end(outcome)
+            if outcome is not None or self.pending_signal is None:
+                return outcome
+
+    def _remember_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self.pending_signal is None:
+            self.pending_signal = signum
 
     def bring_up(self) -> None:
         self.progress(f"bringing up {len(self.topology.nodes)} nodes ({self.backend.name})")
@@ -179,12 +210,18 @@ class Session:
                 proc.stop(timeout=5.0)
 
     def fetch_all(self) -> None:
+        """Copy every node's files; a node that cannot be read (its namespace or container
+        gone) is noted in ``fetch_errors`` and the other nodes are still collected."""
         if self.fetched:
             return
         with self.timings.measure("collect"):
             self.progress("collecting artifacts")
             for node in self.topology.nodes:
-                self.backend.fetch(node.name, self.workdir(node.name), self.node_dir(node.name))
+                try:
+                    self.backend.fetch(node.name, self.workdir(node.name), self.node_dir(node.name))
+                except BackendError as exc:
+                    self.fetch_errors[node.name] = str(exc)
+                    self.progress(f"warning: collecting {node.name}: {exc}")
         self.fetched = True
 
     def node_dir(self, node: str) -> Path:

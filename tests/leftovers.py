@@ -76,3 +76,89 @@ def signal_lab_run_at(
             proc.send_signal(signum)
             break
     return proc, seen
+
+
+# -- more independent counting, and driving `lab run` step by step (faults, interrupts) --
+
+
+def processes_of_run(run_id: str) -> list[str]:
+    """Live processes whose working directory is one of the run's node directories: every
+    command the netns backend starts on a node runs there (clients included), so this
+    finds them even when the namespace they ran in has been deleted."""
+    found = []
+    prefix = f"/tmp/socket-lab/{run_id}/"
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            cwd = os.readlink(f"/proc/{entry}/cwd")
+            with open(f"/proc/{entry}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if cwd.startswith(prefix) and state != "Z":
+            found.append(f"process {entry} in {cwd}")
+    return found
+
+
+def docker_objects(run_id: str) -> list[str]:
+    """Containers and networks labelled with the run id."""
+    import docker
+
+    client = docker.from_env()
+    try:
+        label = f"socket-lab.run={run_id}"
+        found = [
+            f"container {c.name}"
+            for c in client.containers.list(all=True, filters={"label": label})
+        ]
+        found += [f"network {n.name}" for n in client.networks.list(filters={"label": label})]
+        return found
+    finally:
+        client.close()
+
+
+def leftovers_of(results: Path) -> list[str]:
+    """Everything of a results folder's run still on this machine, whatever its backend."""
+    run_id = run_id_of(results)
+    if json.loads((results / "run.json").read_text()).get("backend") == "docker":
+        return docker_objects(run_id)  # its PIDs are the containers' own, not the host's
+    found = netns_objects(run_id) + processes_of_run(run_id)
+    return found + [f"recorded pid {pid}" for pid in live_pids(results)]
+
+
+def start_lab_run(
+    topology: Path, out: Path, cwd: Path, backend: str = "netns"
+) -> subprocess.Popen[str]:
+    """`lab run` in the background, its progress lines readable from ``proc.stderr``."""
+    import sys
+
+    argv = [sys.executable, "-m", "lab.cli", "run", str(topology), "--backend", backend]
+    return subprocess.Popen(
+        [*argv, "--out", str(out)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+    )
+
+
+def read_until(proc: subprocess.Popen[str], step: str) -> list[str]:
+    """Progress lines up to the first whose message (after ``[  1.2s] ``) starts with
+    ``step``; AssertionError if `lab run` ends first."""
+    assert proc.stderr is not None
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if line.partition("] ")[2].startswith(step):
+            return seen
+    raise AssertionError(f"`lab run` ended before {step!r}:\n" + "".join(seen))
+
+
+def run_id_in(lines: list[str]) -> str:
+    """The run id from the progress line ``run <id>: results in ...``."""
+    for line in lines:
+        words = line.partition("] ")[2].split()
+        if len(words) >= 2 and words[0] == "run" and words[1].endswith(":"):
+            return words[1][:-1]
+    raise AssertionError("no run id in the progress lines:\n" + "".join(lines))

@@ -502,6 +502,7 @@ class DockerBackend(Backend):
         # The node enforces the timeout itself, so a command never outlives it there.
         limited = ["timeout", "-k", str(KILL_GRACE), f"{max(timeout, 0.01):g}", *argv]
         what = f"running {argv[0] if argv else '?'} on {node}"
+        started = time.monotonic()
         with _engine(what):
             exec_id = self._api.exec_create(
                 self._name(node), limited, stdin=input is not None, stdout=True, stderr=True
@@ -516,7 +517,12 @@ class DockerBackend(Backend):
         with _engine(what):
             code = self._api.exec_inspect(exec_id).get("ExitCode")
         returncode = -1 if code is None else int(code)
-        if returncode in (124, 137):
+        early = time.monotonic() - started < timeout
+        if returncode == -1 or (returncode == 137 and early):
+            # Killed before `timeout` could have done it: by whom? The container's end
+            # raises here; a kill inside a live node is the command's own outcome.
+            self._check_node_running(node, what)
+        if returncode == 124 or (returncode == 137 and not early):
             raise CommandTimeout(f"{' '.join(argv)} on {node} did not finish in {timeout:g} s")
         return Completed(
             tuple(argv),
@@ -524,6 +530,26 @@ class DockerBackend(Backend):
             stdout.decode(errors="replace"),
             stderr.decode(errors="replace"),
         )
+
+    def _check_node_running(self, node: str, what: str, settle: float = 2.0) -> None:
+        """A command cut off because its container died (killed, out of memory) is no
+        timeout: say that the node is gone. The engine marks the container stopped a
+        moment after its processes die, so its state is watched for ``settle`` seconds."""
+        deadline = time.monotonic() + settle
+        while True:
+            try:
+                with _engine(what):
+                    state = self._api.inspect_container(self._name(node)).get("State") or {}
+            except BackendError as exc:
+                raise BackendError(f"docker: {what}: node {node} is gone ({exc})") from exc
+            if not state.get("Running"):
+                raise BackendError(
+                    f"docker: {what}: node {node} is not running (container "
+                    f"{state.get('Status', 'gone')}, exit code {state.get('ExitCode')})"
+                )
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.1)
 
     @staticmethod
     def _talk(sock: Any, data: str | None, limit: float) -> tuple[bytes, bytes]:
