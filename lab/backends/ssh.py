@@ -7,8 +7,9 @@ a host is its own, and found again by the run id alone:
 - a private temp dir ``/tmp/socket-lab-ssh-<rid>-<node>.XXXXXXXX`` holding the uploaded
   stdlib-only programs (``lib/lab``), the node's files (``work/``, its ``workdir``) and
   the exit statuses of background processes (``proc/``);
-- processes, each started with ``SOCKET_LAB_RUN=<rid>`` in its environment (inherited by
-  its children), and background ones recorded as PID + start time.
+- processes, each started with ``SOCKET_LAB_RUN=<rid>`` and ``SOCKET_LAB_NODE=<rid>-<node>``
+  in its environment (inherited by its children), background ones also recorded as PID +
+  start time.
 
 A state file per run (``$SOCKET_LAB_STATE/ssh/<rid>.json``, default ``/run/socket-lab``)
 records the targets, temp dirs and processes, so that ``clean`` / ``running_labs`` work
@@ -44,8 +45,12 @@ from lab.errors import BackendError, CommandTimeout
 from lab.model import Node, SshTarget, Topology
 
 MARK = "SOCKET_LAB_RUN"  # environment marker of every process of a run
+# ... and of its node: two nodes may be one machine, and a node's teardown must spare
+# the processes of a node that could not be reached (they are reported, not guessed at).
+NODE_MARK = "SOCKET_LAB_NODE"
 TAG = "SOCKET_LAB_TAG"  # environment marker of one foreground command
 PYTHON = "python3"  # argv[0] that stands for the node's own interpreter
+LAUNCHER = "socket_lab_launch.py"  # remote.LAUNCH, uploaded into lib/
 MIN_PYTHON = (3, 11)
 PARALLEL = 8  # hosts connected to / checked / cleaned at once
 PREFLIGHT_TIMEOUT = 20.0
@@ -146,7 +151,15 @@ class _Remote:
         return f"cd {shlex.quote(str(cwd))} && {line}" if cwd is not None else line
 
     def lab_env(self, *extra: str) -> list[str]:
-        return [f"{MARK}={self.run_id}", f"PYTHONPATH={self.root / 'lib'}", *extra]
+        return [
+            f"{MARK}={self.run_id}",
+            self.node_marker(),
+            f"PYTHONPATH={self.root / 'lib'}",
+            *extra,
+        ]
+
+    def node_marker(self) -> str:
+        return f"{NODE_MARK}={self.run_id}-{self.state.node}"
 
     def check(self, argv: Sequence[str], what: str, *, timeout: float = 30.0) -> str:
         """Run a helper; its stdout, or a BackendError naming the node and ``what``."""
@@ -318,6 +331,9 @@ class SshBackend(Backend):
                 sftp.mkdir(f"{root}/{sub}", 0o755)
             for local, rel in _upload_files():
                 sftp.put(str(local), f"{root}/lib/{rel}")
+            # As a file rather than `-c TEXT`: ps on the host then shows a short line.
+            with sftp.open(f"{root}/lib/{LAUNCHER}", "w") as f:
+                f.write(remote.LAUNCH)
 
     def down(self) -> None:
         errors: list[str] = []
@@ -413,7 +429,7 @@ class SshBackend(Backend):
         words = list(argv)
         if words and words[0] == PYTHON:
             words[0] = r.state.target.python
-        launch = [PYTHON, "-c", remote.LAUNCH, status, str(log), *words]
+        launch = [PYTHON, str(r.root / "lib" / LAUNCHER), status, str(log), *words]
         line = r.command(launch, cwd=r.root / "work", env=r.lab_env())
         done = r.host.execute(line, timeout=30.0)
         if done is None or done[0] != 0:
@@ -548,7 +564,7 @@ def _clean_host(r: _Remote, run_id: str) -> list[str]:
     if r.host.lost is not None:
         raise HostLost(f"node {r.state.node}: host {r.state.target} is unreachable ({r.host.lost})")
     root = r.state.root or ""
-    result = r.reap(f"{MARK}={run_id}", root)
+    result = r.reap(r.node_marker(), root)
     if result["left"]:
         raise BackendError(
             f"node {r.state.node}: processes {result['left']} of run {run_id} would not stop"

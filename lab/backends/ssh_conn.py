@@ -229,7 +229,9 @@ class Host:
         transport = self._client.get_transport()
         if self.lost is None and transport is not None and transport.is_active():
             return BackendError(f"host {self.target}: {why or type(why).__name__}")
-        self.lost = self.lost or str(why) or type(why).__name__
+        if self.lost is None:
+            detail = str(why) if isinstance(why, str) else f"{type(why).__name__}: {why}"
+            self.lost = "the connection dropped" if isinstance(why, EOFError) else detail
         return HostLost(f"host {self.target} is unreachable ({self.lost})")
 
     def execute(
