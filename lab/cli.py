@@ -45,7 +45,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lab.topology import load_topology
 
     topology = load_topology(Path(args.file))
-    backend_cls = choose_backend(args.backend)
+    backend_cls = _ssh_options(args, topology, choose_backend(_backend_name(args, topology)))
     out_dir = Path(args.out) if args.out else default_out_dir(topology)
     say = progress_printer() if not args.quiet else (lambda _m: None)
     failure: BaseException | None = None
@@ -74,6 +74,26 @@ def cmd_run(args: argparse.Namespace) -> int:
     if line is not None:
         print(f"lab: {line}", file=sys.stderr)
     return 0 if summary["passed"] else 1
+
+
+def _backend_name(args: argparse.Namespace, topology: Any) -> str:
+    """``auto`` means ssh for a topology of existing hosts (nodes with ssh targets)."""
+    if args.backend == "auto" and any(n.ssh is not None for n in topology.nodes):
+        return "ssh"
+    return str(args.backend)
+
+
+def _ssh_options(args: argparse.Namespace, topology: Any, cls: Any) -> Any:
+    """The ssh backend configured with the host-key options; other backends as they are."""
+    from lab.backends.ssh import SshBackend
+    from lab.errors import UsageError
+
+    if not (isinstance(cls, type) and issubclass(cls, SshBackend)):
+        if args.accept_new_host_keys or args.known_hosts:
+            raise UsageError("--accept-new-host-keys and --known-hosts apply to --backend ssh")
+        return cls
+    known = Path(args.known_hosts) if args.known_hosts else None
+    return cls.configured(known_hosts=known, accept_new=args.accept_new_host_keys)
 
 
 EXPERIMENTS = Path(__file__).resolve().parent.parent / "topologies" / "experiments"
@@ -179,7 +199,17 @@ def cmd_images_build(args: argparse.Namespace) -> int:
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", default="auto", choices=["auto", "netns", "docker"])
+    p.add_argument("--backend", default="auto", choices=["auto", "netns", "docker", "ssh"])
+    p.add_argument(
+        "--known-hosts",
+        metavar="FILE",
+        help="ssh: the known_hosts file host keys are checked against (default ~/.ssh/known_hosts)",
+    )
+    p.add_argument(
+        "--accept-new-host-keys",
+        action="store_true",
+        help="ssh: record the key of a host not yet known (a changed key is still refused)",
+    )
     p.add_argument("--out", help="results folder (default results/<topology>-<UTC time>)")
     p.add_argument("--json", action="store_true", help="print summary.json instead of tables")
     p.add_argument("--quiet", action="store_true", help="no progress lines")

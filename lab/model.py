@@ -61,11 +61,35 @@ class Interface:
 
 
 @dataclass(frozen=True)
+class SshTarget:
+    """How the ssh backend reaches an existing host that plays a node.
+
+    ``key`` is a private key file (``~`` and paths relative to the topology file allowed);
+    ``agent`` lets an SSH agent offer keys too. ``jump`` is a host to connect through
+    (like OpenSSH's ProxyJump), without a jump of its own. ``python`` is the interpreter
+    on that host that runs the lab's programs.
+    """
+
+    host: str
+    port: int = 22
+    user: str = "root"
+    key: str | None = None
+    agent: bool = False
+    jump: SshTarget | None = None
+    python: str = "python3"
+
+    def __str__(self) -> str:
+        where = f"{self.user}@{self.host}:{self.port}"
+        return f"{where} via {self.jump}" if self.jump is not None else where
+
+
+@dataclass(frozen=True)
 class Node:
     name: str
     interfaces: tuple[Interface, ...]
     router: bool = False
     gateway: IPv4Address | None = None
+    ssh: SshTarget | None = None  # an existing host reached over SSH (the ssh backend)
 
     def address_on(self, network: str) -> IPv4Address | None:
         for iface in self.interfaces:

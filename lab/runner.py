@@ -167,7 +167,10 @@ class _Flow:
         self.step("up")
         self.s.bring_up()
         self.record.nodes = {
-            n.name: {"interfaces": dict(self.s.backend.interfaces(n.name))}
+            n.name: {
+                "interfaces": dict(self.s.backend.interfaces(n.name)),
+                **self.s.backend.node_info(n.name),
+            }
             for n in self.s.topology.nodes
         }
         with self.s.timings.measure("run"):

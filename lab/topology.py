@@ -15,7 +15,7 @@ import difflib
 import json
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import TypeVar
@@ -39,6 +39,7 @@ from lab.model import (
     Restart,
     Scenario,
     Service,
+    SshTarget,
     Topology,
 )
 from lab.model import Node as ModelNode
@@ -99,7 +100,14 @@ FILTER_CHARS = frozenset(
 _TOP_KEYS = ("name", "description", "networks", "nodes", "services", "scenarios", "capture")
 _REQUIRED_TOP = ("networks", "nodes")
 _NETWORK_KEYS = ("subnet",)
-_NODE_KEYS = ("interfaces", "router", "gateway")
+_NODE_KEYS = ("interfaces", "router", "gateway", "ssh")
+_SSH_KEYS = ("host", "port", "user", "key", "agent", "jump", "python")
+_JUMP_KEYS = ("host", "port", "user", "key", "agent")
+# SSH values end up as arguments of a connection, never in a shell; still, keep them tame
+# (no leading '-', no spaces or quotes) so that a typo is caught here and not at a prompt.
+SSH_HOST_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,252}")
+SSH_USER_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
+SSH_PYTHON_RE = re.compile(r"[A-Za-z0-9_./+-]{1,255}")
 _SERVICE_KEYS = ("node", "program", "port", "options")
 _SCENARIO_KEYS = (
     "name", "service", "clients", "send", "expect", "concurrency", "hold", "half_close",
@@ -520,6 +528,8 @@ class _Node:
     gateway: IPv4Address | None = None
     gateway_line: int = 0
     gateway_router: str | None = None  # set once the gateway is known to be a router's address
+    ssh: SshTarget | None = None
+    has_ssh: bool = False  # the file gave an ssh key (even a bad one)
 
 
 @dataclass
@@ -648,6 +658,72 @@ def _read_nodes(r: _Reader, e: _Entry, doc: _Doc) -> None:
             g = spec["gateway"]
             node.gateway = r.address(g.value, (*path, "gateway"))
             node.gateway_line = _line(g.value)
+        if "ssh" in spec:
+            node.has_ssh = True
+            node.ssh = _read_ssh(r, spec["ssh"], (*path, "ssh"), _SSH_KEYS)
+
+
+def _read_ssh(r: _Reader, e: _Entry, path: KeyPath, known: Sequence[str]) -> SshTarget | None:
+    """An SSH target: ``{host, port, user, key, agent, jump, python}``; a jump host takes
+    the same keys but no jump or python of its own."""
+    spec = r.fields(e.value, path, e.line, known, ("host",))
+    if spec is None or "host" not in spec:
+        return None
+    ok = True
+
+    def text(key: str, pattern: re.Pattern[str], rule: str) -> str | None:
+        nonlocal ok
+        value = r.text(spec[key].value, (*path, key))
+        if value is not None and not pattern.fullmatch(value):
+            r.p.add(_line(spec[key].value), (*path, key), f"bad {key} {value!r}: {rule}")
+            value = None
+        ok = ok and value is not None
+        return value
+
+    host = text("host", SSH_HOST_RE, "a host name or address (letters, digits, '.', ':', '-')")
+    target = SshTarget(host or "")
+    if "port" in spec:
+        port = r.integer(spec["port"].value, (*path, "port"), PORT_RANGE)
+        ok = ok and port is not None
+        target = replace(target, port=port or 22)
+    if "user" in spec:
+        user = text("user", SSH_USER_RE, "a login name (a-z, 0-9, '_', '.', '-')")
+        target = replace(target, user=user or "root")
+    if "key" in spec:
+        key = r.text(spec["key"].value, (*path, "key"))
+        if key == "":
+            r.p.add(_line(spec["key"].value), (*path, "key"), "an empty key file name")
+            key = None
+        ok = ok and key is not None
+        target = replace(target, key=key)
+    if "agent" in spec:
+        agent = r.boolean(spec["agent"].value, (*path, "agent"))
+        ok = ok and agent is not None
+        target = replace(target, agent=bool(agent))
+    if "python" in spec:
+        python = text("python", SSH_PYTHON_RE, "an interpreter path (no spaces or quotes)")
+        target = replace(target, python=python or "python3")
+    if "jump" in spec:
+        jump = _read_ssh(r, spec["jump"], (*path, "jump"), _JUMP_KEYS)
+        ok = ok and jump is not None
+        target = replace(target, jump=jump)
+    return target if ok else None
+
+
+def _check_ssh(p: _Problems, doc: _Doc) -> None:
+    """Either every node is an existing host reached over SSH, or none is."""
+    with_ssh = [n for n in doc.nodes.values() if n.has_ssh]
+    if not with_ssh:
+        return
+    first = with_ssh[0]
+    for node in doc.nodes.values():
+        if not node.has_ssh:
+            p.add(
+                node.line,
+                ("nodes", node.name),
+                f"node '{node.name}' has no ssh target, but '{first.name}' (line {first.line}) "
+                "has one: when any node is an SSH host, every node must be",
+            )
 
 
 def _read_interfaces(r: _Reader, e: _Entry, path: KeyPath, node: _Node, doc: _Doc) -> None:
@@ -1260,6 +1336,7 @@ def _read_name(r: _Reader, spec: dict[str, _Entry], filename: str, doc: _Doc) ->
 
 
 def _check(p: _Problems, doc: _Doc) -> None:
+    _check_ssh(p, doc)
     owners = _check_addresses(p, doc)
     _check_gateways(p, doc, owners)
     _check_services(p, doc)
@@ -1276,7 +1353,7 @@ def _build(doc: _Doc, source: Path | None) -> Topology:
     nodes = []
     for n in doc.nodes.values():
         ifaces = tuple(Interface(i.network, i.address) for i in n.ifaces if i.address)
-        nodes.append(ModelNode(n.name, ifaces, router=n.router, gateway=n.gateway))
+        nodes.append(ModelNode(n.name, ifaces, router=n.router, gateway=n.gateway, ssh=n.ssh))
     services = []
     for s in doc.services.values():
         assert s.node is not None and s.program is not None and s.port is not None

@@ -15,6 +15,7 @@ from lab.errors import BackendUnavailable
 BACKENDS: dict[str, tuple[str, str]] = {
     "netns": ("lab.backends.netns", "NetnsBackend"),
     "docker": ("lab.backends.docker", "DockerBackend"),
+    "ssh": ("lab.backends.ssh", "SshBackend"),
 }
 
 

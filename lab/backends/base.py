@@ -151,3 +151,8 @@ class Backend(ABC):
     @abstractmethod
     def interfaces(self, node: str) -> Mapping[str, str]:
         """The node's interface name for each network it is attached to."""
+
+    def node_info(self, node: str) -> Mapping[str, str]:
+        """Extra facts about a node for run.json and summary.json (the ssh backend: which
+        host plays it). None by default."""
+        return {}

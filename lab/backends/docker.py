@@ -130,7 +130,7 @@ def _remove_network(api: docker.APIClient, net_id: str, tries: int = 5) -> None:
         except docker.errors.APIError as exc:
             if "active endpoints" not in str(exc.explanation or exc) or attempt == tries - 1:
                 raise
-        for endpoint in (api.inspect_network(net_id).get("Containers") or {}):
+        for endpoint in api.inspect_network(net_id).get("Containers") or {}:
             with suppress(docker.errors.APIError):
                 api.disconnect_container_from_network(endpoint, net_id, force=True)
         time.sleep(0.2 * (attempt + 1))

@@ -21,11 +21,15 @@ from lab.backends import backend_class
 from lab.backends.base import Backend, new_run_id
 from lab.errors import BackendError, CommandTimeout
 from lab.model import Interface, Network, Node, Topology
+from tests.ssh.hosts import MGMT_NET, ssh_hosts
 
-BACKENDS = ["netns", "docker"]
+BACKENDS = ["netns", "docker", "ssh"]
 
-# The fixture (from tests/conftest.py or here) that checks a backend can run here.
-CAPABILITY = {"netns": "root", "docker": "docker_engine"}
+# The fixture (from tests/conftest.py or here) that checks a backend can run here. The
+# ssh backend drives existing hosts: its fixture gives the backend class, whose up()
+# first brings up real sshd hosts that match the topology (tests/ssh/hosts.py).
+CAPABILITY = {"netns": "root", "docker": "docker_engine", "ssh": "ssh_hosts"}
+__all__ = ["ssh_hosts"]
 
 A = IPv4Address
 
@@ -68,8 +72,8 @@ def routed() -> Topology:
 
 @pytest.fixture(params=[pytest.param(name, marks=getattr(pytest.mark, name)) for name in BACKENDS])
 def backend_cls(request: pytest.FixtureRequest) -> type[Backend]:
-    request.getfixturevalue(CAPABILITY[request.param])
-    cls = backend_class(request.param)
+    provided = request.getfixturevalue(CAPABILITY[request.param])
+    cls = provided if isinstance(provided, type) else backend_class(request.param)
     reason = cls.available()
     assert reason is None, reason
     return cls
@@ -220,7 +224,13 @@ def test_up_gives_each_node_its_interfaces_and_addresses(
         for iface in node.interfaces:
             prefix = topo.network(iface.network).subnet.prefixlen
             assert seen[names[iface.network]] == f"{iface.address}/{prefix}"
-        lab_addrs = {v for k, v in seen.items() if not v.startswith("127.")}
+        # Real hosts have more than the lab's interfaces: the ssh tests' hosts are also
+        # on a management link, which is how they are reached.
+        lab_addrs = {
+            v
+            for k, v in seen.items()
+            if not v.startswith("127.") and IPv4Address(v.split("/")[0]) not in MGMT_NET
+        }
         assert len(lab_addrs) == len(node.interfaces)
 
 
