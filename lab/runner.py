@@ -160,6 +160,7 @@ class _Flow:
         self.servers: dict[str, Proc] = {}
 
     def step(self, name: str) -> None:
+        self.s.check_signal()
         self.record.failed_step = name  # cleared when the run completes
         self.say(name)
 
@@ -209,6 +210,7 @@ class _Flow:
         threads, held sockets) is what is checked, and on a large topology snapshotting
         every node can outlast a held connection. A run stopped here has failed in
         "snapshot: NAME"; otherwise the step under way before goes on."""
+        self.s.check_signal()
         outer, self.record.failed_step = self.record.failed_step, f"snapshot: {name}"
         self.say(f"snapshot: {name}")
         servers = {s.node for s in self.s.topology.services}

@@ -107,6 +107,7 @@ class Session:
         self.timings = Timings()
         self.procs: list[Proc] = []
         self.is_up = False
+        self.up_done = False  # up() returned: the nodes' work directories exist
         self.fetched = False
         self.teardown_errors: list[str] = []
         self.fetch_errors: dict[str, str] = {}  # node -> why its files could not be copied
@@ -159,11 +160,24 @@ class Session:
         if self.pending_signal is None:
             self.pending_signal = signum
 
+    def _raise_interrupted(self, signum: int, _frame: FrameType | None) -> None:
+        # Remembered as well as raised: Python drops an exception raised where it cannot
+        # propagate (a weakref callback or __del__ that the signal happened to land in), and
+        # the run must still end as interrupted (see check_signal).
+        self._remember_signal(signum, _frame)
+        raise Interrupted(signum)
+
+    def check_signal(self) -> None:
+        """Raise the signal that arrived while the run went on (its exception was lost)."""
+        if self.pending_signal is not None:
+            raise Interrupted(self.pending_signal)
+
     def bring_up(self) -> None:
         self.progress(f"bringing up {len(self.topology.nodes)} nodes ({self.backend.name})")
         with self.timings.measure("up"):
             self.is_up = True  # set first: a half-done up() must still be torn down
             self.backend.up(self.topology)
+            self.up_done = True
 
     def teardown(self, *, raise_errors: bool = True) -> None:
         """Stop processes, fetch what the nodes hold, tear the backend down. A failing step
@@ -212,7 +226,7 @@ class Session:
     def fetch_all(self) -> None:
         """Copy every node's files; a node that cannot be read (its namespace or container
         gone) is noted in ``fetch_errors`` and the other nodes are still collected."""
-        if self.fetched:
+        if self.fetched or not self.up_done:  # nothing ran before up() finished
             return
         with self.timings.measure("collect"):
             self.progress("collecting artifacts")
@@ -247,12 +261,8 @@ class Session:
 
     def _install_signal_handlers(self) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM):
-            self._old_handlers[signum] = signal.signal(signum, _raise_interrupted)
+            self._old_handlers[signum] = signal.signal(signum, self._raise_interrupted)
 
     def _restore_signal_handlers(self) -> None:
         for signum, handler in self._old_handlers.items():
             signal.signal(signum, handler)
-
-
-def _raise_interrupted(signum: int, _frame: FrameType | None) -> None:
-    raise Interrupted(signum)

@@ -28,16 +28,22 @@ def netns_objects(run_id: str) -> list[str]:
 def live_pids(results: Path) -> list[int]:
     """PIDs recorded in a run's run.json (services, captures) that are still alive."""
     run = json.loads((results / "run.json").read_text())
-    pids = [int(s["pid"]) for s in run.get("services", {}).values() if s.get("pid")]
-    pids += [int(c["pid"]) for c in run.get("captures", []) if c.get("pid")]
-    alive = []
-    for pid in pids:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            continue
-        alive.append(pid)
-    return alive
+    expected = {
+        int(s["pid"]): f"lab.programs.{s.get('program', '')}"
+        for s in run.get("services", {}).values()
+        if s.get("pid")
+    }
+    expected |= {int(c["pid"]): "tcpdump" for c in run.get("captures", []) if c.get("pid")}
+    # PIDs are reused (pid_max is 32768 here): a recorded PID counts only while it is
+    # still the program the run started under it.
+    return [pid for pid, marker in expected.items() if marker in _cmdline(pid)]
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 def run_id_of(results: Path) -> str:
