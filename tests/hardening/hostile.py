@@ -93,7 +93,10 @@ def reply_to(kind: str, line: bytes) -> bytes:
 
 
 def replies_to(kind: str, data: bytes) -> bytes:
-    return b"".join(reply_to(kind, line) for line in data.splitlines(keepends=True))
+    """The replies to whole lines. Only "\\n" ends a line (bytes.splitlines would split at
+    a lone "\\r" as well)."""
+    lines = [line + b"\n" for line in data.split(b"\n")[:-1]]
+    return b"".join(reply_to(kind, line) for line in lines)
 
 
 def connect(t: Target, timeout: float = IO_TIMEOUT) -> socket.socket:
