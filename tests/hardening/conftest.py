@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import pytest
@@ -44,7 +46,7 @@ class ServerSpec:
     """A server under test: which program, with which options, speaking what."""
 
     id: str
-    program: str
+    module: str  # run as python3 -m MODULE
     args: tuple[str, ...] = ()
     kind: str = "echo"  # what the hostile corpus expects back: echo, dict or udp
     serial: bool = False  # one connection at a time
@@ -52,7 +54,7 @@ class ServerSpec:
     def argv(self, python: str) -> list[str]:
         role = ["server"] if self.kind == "udp" else []
         where = ["--host", "0.0.0.0", "--port", "0"]
-        return [python, "-m", f"lab.programs.{self.program}", *role, *where, *self.args]
+        return [python, "-m", self.module, *role, *where, *self.args]
 
     @property
     def normal_reply(self) -> str:
@@ -62,11 +64,11 @@ class ServerSpec:
 SPECS = {
     spec.id: spec
     for spec in (
-        ServerSpec("fork", "fork_server"),
-        ServerSpec("thread", "thread_server"),
-        ServerSpec("iterative", "iterative_server", serial=True),
-        ServerSpec("dict", "dict_server", kind="dict"),
-        ServerSpec("udp", "udp_echo", kind="udp"),
+        ServerSpec("fork", "lab.programs.fork_server"),
+        ServerSpec("thread", "lab.programs.thread_server"),
+        ServerSpec("iterative", "lab.programs.iterative_server", serial=True),
+        ServerSpec("dict", "lab.programs.dict_server", kind="dict"),
+        ServerSpec("udp", "lab.programs.udp_echo", kind="udp"),
     )
 }
 TCP_SERVERS = ["fork", "thread", "iterative", "dict"]
@@ -84,16 +86,26 @@ def two_node_lan() -> Topology:
     )
 
 
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt
+
+
 @pytest.fixture(scope="module")
 def lan() -> Iterator[Backend]:
-    """The module's two namespaces, up once and torn down at the end whatever happened."""
+    """The module's two namespaces, up once and torn down at the end whatever happened:
+    SIGTERM is turned into KeyboardInterrupt meanwhile, whose unwinding pytest runs
+    through every fixture's teardown (as on Ctrl-C)."""
     require(NetnsBackend.available() is None, NetnsBackend.available() or "")
     backend = NetnsBackend(new_run_id())
+    old = signal.signal(signal.SIGTERM, _interrupt)
     try:
         backend.up(two_node_lan())
         yield backend
     finally:
-        backend.down()
+        try:
+            backend.down()
+        finally:
+            signal.signal(signal.SIGTERM, old)
     assert NetnsBackend.clean(backend.run_id) == []  # down() left nothing of this run
 
 
@@ -131,6 +143,7 @@ class Running:
         self.pid = 0
         self._last: Holding | None = None  # settled after the last case that passed
         self._first: Holding | None = None  # before the first case
+        self.settle_seconds = EVENT_TIMEOUT  # how long closing connections may take
 
     # -- looking at it ---------------------------------------------------------------------
     def log_lines(self) -> list[str]:
@@ -158,7 +171,7 @@ class Running:
         many descriptors and no child, polled on its node up to EVENT_TIMEOUT."""
         args = [str(self.pid)]
         if settle_fds is not None:
-            args += ["--settle-fds", str(settle_fds), "--deadline", str(EVENT_TIMEOUT)]
+            args += ["--settle-fds", str(settle_fds), "--deadline", str(self.settle_seconds)]
         doc = python_on(self.backend, SERVER_NODE, "tests.hardening.probe", *args)
         return Holding(doc["fds"], doc["rss_kb"], doc["children"], doc["settled"])
 
