@@ -348,6 +348,14 @@ def half_close_then_silence(t: Target, r: Report) -> None:
     r.expect(got == want, f"after half-close: got {got!r}, want {want!r} then EOF")
 
 
+def eof_at_once(t: Target, r: Report) -> None:
+    """FIN straight after the handshake, no byte ever sent: the server closes too."""
+    with connect(t) as sock:
+        sock.shutdown(socket.SHUT_WR)
+        how = closed_by_peer(sock)
+    r.expect(how == "eof", f"after an immediate FIN the server's side was {how}")
+
+
 def connect_and_vanish(t: Target, r: Report) -> None:
     """20 client processes connect, send half a line and are SIGKILLed."""
     pids = []
@@ -413,6 +421,30 @@ def slowloris_1000(t: Target, r: Report) -> None:
                 got = recv_line(sock)
             want = reply_to(t.kind, b"hello\n")
             r.expect(got == want, f"a normal client among 1000 idle ones got {got!r}")
+    finally:
+        for sock in socks:
+            sock.close()
+
+
+def slowloris_fat(t: Target, r: Report) -> None:
+    """300 connections, each holding a line just under the limit, newline never sent: as
+    much as a server buffers per connection; a normal client is still answered."""
+    raise_fd_limit()
+    socks = open_many(t, 300)
+    try:
+        up = [s for s in socks if connected(s)]
+        r.facts["established"] = len(up)
+        for sock in up:
+            sock.setblocking(True)
+            sock.settimeout(IO_TIMEOUT)
+            send_quietly(sock, b"y" * (MAX_LINE - 100))
+        if not t.serial:
+            r.expect(len(up) == len(socks), f"only {len(up)} of 300 connections established")
+            with connect(t) as sock:
+                sock.sendall(b"hello\n")
+                got = recv_line(sock)
+            want = reply_to(t.kind, b"hello\n")
+            r.expect(got == want, f"a normal client among 300 fat ones got {got!r}")
     finally:
         for sock in socks:
             sock.close()
@@ -646,11 +678,13 @@ CORPUS: tuple[Case, ...] = (
     Case("reset_mid_line", "tcp", reset_mid_line, "SO_LINGER 0 close mid-line", log=RESET),
     Case("reset_before_accept", "tcp", reset_before_accept, "200 resets right after connect"),
     Case("half_close_then_silence", "tcp", half_close_then_silence, "a line, FIN, silence"),
+    Case("eof_at_once", "tcp", eof_at_once, "FIN before any data"),
     Case("connect_and_vanish", "tcp", connect_and_vanish, "20 clients SIGKILLed mid-line"),
     Case("never_reads", "tcp", never_reads, "sends until stalled, never reads", log=RESET),
     Case("close_unread_replies", "tcp", close_unread_replies, "close with echoes unsent"),
     Case("syn_then_rst", "tcp", syn_then_rst, "50 raw SYNs, the SYN-ACKs reset"),
     Case("slowloris_1000", "tcp", slowloris_1000, "1000 idle half requests", heavy=True),
+    Case("slowloris_fat", "tcp", slowloris_fat, "300 lines held just under MAX_LINE", heavy=True),
     Case("churn_2000", "tcp", churn_2000, "2000 connect/close cycles", heavy=True),
     Case("udp_oversized", "udp", udp_oversized, "a 65507-byte datagram"),
     Case("udp_empty", "udp", udp_empty, "an empty datagram"),
