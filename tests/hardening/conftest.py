@@ -168,7 +168,7 @@ class Running:
 
     def holding(self, settle_fds: int | None = None) -> Holding:
         """What the process holds now, or (``settle_fds``) once it is back to at most that
-        many descriptors and no child, polled on its node up to EVENT_TIMEOUT."""
+        many descriptors and no child, polled on its node up to ``settle_seconds``."""
         args = [str(self.pid)]
         if settle_fds is not None:
             args += ["--settle-fds", str(settle_fds), "--deadline", str(self.settle_seconds)]
@@ -213,7 +213,7 @@ class Running:
         self._last = None
         mark = len(self.log_lines())
         result = self.attack(case)
-        assert result["problems"] == [], (result, self.log_lines()[-10:])
+        assert result["problems"] == [], (case.what, result, self.log_lines()[-10:])
         assert self.proc.running(), self.log_lines()[-20:]
         self.answers_normally()
         after = self.holding(settle_fds=before.fds)
@@ -222,6 +222,7 @@ class Running:
         assert after.children == {}, f"children still running after {case.name}"
         assert after.fds <= before.fds, f"descriptors {before.fds} -> {after.fds}"
         first = self._first or before
+        # The figures behind the memory bound (shown with -s, or with a failure).
         print(f"{self.spec.id} {case.name}: fds {before.fds}->{after.fds}", end=" ")
         print(f"VmRSS kB {first.rss_kb}/{before.rss_kb}->{after.rss_kb}")
         grew = after.rss_kb - min(before.rss_kb, first.rss_kb)

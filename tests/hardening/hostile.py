@@ -37,7 +37,7 @@ from lab.programs.wrap import MAX_LINE
 IO_TIMEOUT = 20.0
 # The course's dictionary words used below and what the dictionary server answers.
 WORDS = {b"hello": "你好", b"world": "世界", b"love": "爱"}
-# Reads of the ERROR line sent for an over-long request.
+# How the line a server sends before closing on an over-long request begins.
 ERROR_PREFIX = f"ERROR line longer than {MAX_LINE} bytes".encode()
 NL = b"\n"
 LINGER_RESET = struct.pack("ii", 1, 0)  # SO_LINGER on, 0 s: close() sends RST
