@@ -3,10 +3,10 @@ another node holds 100 connections; they keep running, and once the connections 
 every one that waited in the accept queue is served and a normal client is answered.
 
 Only the servers that keep a descriptor per connection (the thread and dictionary
-servers) can reach the limit this way, and they serve exactly as many connections as they
-have descriptors left, logging EMFILE for the rest: the fork server's parent closes each connection
-after fork(), and the iterative server holds one at a time while the kernel queues the
-rest. For those two the test demands the opposite: no EMFILE at all at the same limit.
+servers) can reach the limit this way; they serve exactly as many connections as they
+have descriptors left and log EMFILE for the rest. The fork server's parent closes each
+connection after fork(), and the iterative server holds one at a time while the kernel
+queues the rest: for those two the test demands no EMFILE at all at the same limit.
 """
 
 from __future__ import annotations
