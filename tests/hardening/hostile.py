@@ -272,6 +272,15 @@ def empty_lines(t: Target, r: Report) -> None:
     exchange(t, r, b"\n" * 1000, "1000 empty lines")
 
 
+def data_segments(sock: socket.socket) -> int:
+    """Segments this socket has sent with data in them, retransmissions not counted
+    (``tcpi_data_segs_out`` less ``tcpi_total_retrans`` from TCP_INFO, Linux >= 4.6)."""
+    info = sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_INFO, 256)
+    total_retrans = struct.unpack_from("I", info, 100)[0]
+    data_segs_out = struct.unpack_from("I", info, 156)[0]
+    return int(data_segs_out - total_retrans)
+
+
 def one_byte_per_segment(t: Target, r: Report) -> None:
     """Nagle off and one send() per byte, a short pause between: one byte per segment."""
     data = b"hello\nworld\nlove\n"
@@ -282,6 +291,9 @@ def one_byte_per_segment(t: Target, r: Report) -> None:
             sock.send(bytes([byte]))
             time.sleep(0.002)
         got = recv_exactly(sock, len(want))
+        segments = data_segments(sock)
+    r.facts["data_segments"] = segments
+    r.expect(segments == len(data), f"{len(data)} bytes went in {segments} segments")
     r.expect(got == want, f"one byte per segment: got {got!r}")
 
 
@@ -304,6 +316,8 @@ def many_lines_one_segment(t: Target, r: Report) -> None:
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         sock.sendall(data)
         got = recv_exactly(sock, len(want))
+        segments = data_segments(sock)
+    r.expect(segments == 1, f"250 lines went in {segments} segments, not one")
     r.expect(got == want, f"250 lines in one segment: {got.count(NL)} replies")
 
 
