@@ -61,6 +61,16 @@ ROOT_RE = re.compile(r"^/tmp/socket-lab-ssh-[0-9a-f]{6}-[a-z0-9-]+\.[A-Za-z0-9]+
 _T = TypeVar("_T")
 
 
+class CleanIncomplete(BackendError):
+    """``clean`` removed what it could reach; ``problems`` names each host it could not
+    (one line each), ``removed`` what it did remove."""
+
+    def __init__(self, removed: list[str], problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.removed = removed
+        self.problems = problems
+
+
 def state_dir() -> Path:
     return Path(os.environ.get("SOCKET_LAB_STATE", "/run/socket-lab")) / "ssh"
 
@@ -396,18 +406,18 @@ class SshBackend(Backend):
             paths = sorted(state_dir().glob("*.json")) if state_dir().is_dir() else []
         removed: list[str] = []
         errors: list[str] = []
-        for path in paths:
+        for path in paths:  # every run, whichever fails: one unreachable host stops none
             rid = path.stem
             if not RUN_ID_RE.match(rid):
                 continue
             done, failed = _clean_recorded(rid, _read_state(path) or {})
             removed += done
-            errors += failed
+            errors += [f"run {rid}: {e}" for e in failed]
             if not failed:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
         if errors:
-            raise BackendError("; ".join(errors))
+            raise CleanIncomplete(removed, errors)
         return removed
 
     @classmethod
@@ -417,8 +427,8 @@ class SshBackend(Backend):
             data = _read_state(path)
             if data is None or not RUN_ID_RE.match(path.stem):
                 continue
-            n = len(data.get("hosts", {}))
-            labs[path.stem] = f"ssh lab, {n} host{'s' if n != 1 else ''}"
+            hosts = _hosts_of(data)
+            labs[path.stem] = f"hosts {', '.join(hosts)}" if hosts else "no hosts"
         return labs
 
     # -- on a node ---------------------------------------------------------------------
@@ -525,6 +535,17 @@ class SshBackend(Backend):
         with os.fdopen(fd, "w") as f:
             json.dump(data, f)
         os.replace(tmp, _state_path(self.run_id))
+
+
+def _hosts_of(data: Mapping[str, Any]) -> list[str]:
+    """``node=user@host:port`` for each host a state file records."""
+    hosts = []
+    for node, info in sorted(data.get("hosts", {}).items()):
+        try:
+            hosts.append(f"{node}={_target_from(info['target'])}")
+        except (KeyError, TypeError):
+            hosts.append(f"{node}=?")
+    return hosts
 
 
 def _resolve_keys(target: SshTarget, base: Path) -> SshTarget:

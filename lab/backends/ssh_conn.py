@@ -303,7 +303,8 @@ class Host:
             try:
                 client.get_channel().settimeout(CONNECT_TIMEOUT * 3)  # type: ignore[union-attr]
                 yield client
-            except (TimeoutError, EOFError, paramiko.SSHException) as exc:
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                # The connection gone (lost), or one file refused: either way a BackendError.
                 raise self._mark_lost(exc) from None
             finally:
                 client.close()

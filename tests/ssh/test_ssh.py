@@ -272,6 +272,15 @@ def test_host_lost_mid_run_then_lab_clean(worlds: Worlds, tmp_path: Path) -> Non
         f"run `lab clean --run-id {run_id}`" in e and "node server" in e
         for e in run["teardown_errors"]
     ), run["teardown_errors"]
+    # ... and said where it is read: on stderr.
+    assert re.search(rf"lab: teardown: .*node server.*lab clean --run-id {run_id}", rest), rest
+    # The lost host's files could not be collected; the others' were, all of them.
+    assert [e["node"] for e in run["node_errors"] if e["step"] == "collect"] == ["server"]
+    assert (out / "client1" / "eth0.pcap").stat().st_size > 0
+    assert (out / "client1" / "snapshots" / "before.ss.txt").is_file()
+    # `lab ls` shows the run's leftovers with the hosts they are on.
+    listed = {r["run_id"]: r for r in json.loads(lab("ls", "--json").stdout)}
+    assert f"server={world.user}@{server.address}:22" in listed[run_id]["objects"]
     # The clients' hosts are clean; the lost server still has its processes and dir.
     left = run_processes(run_id)
     assert left
