@@ -19,6 +19,12 @@ and by recorded PIDs whose start time still matches, never by a bare number.
 Every command reaches the host's shell as ``cd DIR && exec [sudo -n] env ... ARGV`` with
 each argument quoted by ``shlex.quote``. A user other than root needs passwordless sudo
 (tcpdump needs root).
+
+Each command starts the user's login shell on the host, which can cost far more than the
+command (a root ~/.bashrc running ``pyenv init``): the backend's own work takes few.
+Pre-flight is one command per host; the temp dir is made and background processes'
+states are read over SFTP (one request each on a session kept open); programs run with
+the interpreter's real path found at pre-flight, not through a version manager's shim.
 """
 
 from __future__ import annotations

@@ -2,9 +2,12 @@
 hosts.py), run in this process with every command over SSH counted and timed.
 
     PYTHONPATH=$PWD python3 -m tests.ssh.bench_ssh [--user root|socketlab] [--runs N]
+    PYTHONPATH=$PWD python3 -m tests.ssh.bench_ssh --exec-cost [--user ...]
 
 Prints, per run: wall time, commands (execs) and their total and median seconds, SFTP
-reads, and the run's phases. Needs root, sshd and (for --user socketlab) .ci/setup.
+reads, and the run's phases. ``--exec-cost`` instead times single commands on one host
+(median of 9): what one command costs as that user, and one SFTP read. Needs root, sshd
+and (for --user socketlab) .ci/setup.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from lab.backends import ssh_conn
 from lab.backends.ssh import SshBackend
 from lab.runner import run_lab
 from lab.topology import load_topology
+from tests.backends.test_contract import lan
 from tests.ssh.hosts import make_world
 from tests.ssh.test_ssh import DEFAULT, ssh_topology
 
@@ -74,13 +78,51 @@ def one_run(base: Path, user: str, k: int) -> None:
     )
 
 
+def exec_cost(base: Path, user: str) -> None:
+    world = make_world(lan("h1"), base, user=user)
+    try:
+        known = world.known_hosts(base / "kh-cost")
+        host = ssh_conn.Host(world.target("h1"), ssh_conn.Options(known))
+        try:
+            for line in COMMANDS:
+                times = []
+                for _ in range(9):
+                    start = time.monotonic()
+                    done = host.execute(line, timeout=60)
+                    times.append(time.monotonic() - start)
+                    assert done is not None and done[0] == 0, (line, done)
+                print(f"user {user}: {line!r}: median {statistics.median(times) * 1000:.0f} ms")
+            times = []
+            for _ in range(9):
+                start = time.monotonic()
+                host.read_file("/proc/self/stat")
+                times.append(time.monotonic() - start)
+            print(f"user {user}: SFTP read: median {statistics.median(times) * 1000:.1f} ms")
+        finally:
+            host.close()
+    finally:
+        world.down()
+
+
+COMMANDS = [
+    "exec true",
+    "exec python3 -c pass",
+    "exec /usr/bin/python3 -c pass",
+    "exec sudo -n -- /usr/bin/python3 -c pass",
+]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--user", default="root")
     parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--exec-cost", action="store_true")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="bench-ssh-") as tmp:
         os.environ["SOCKET_LAB_STATE"] = str(Path(tmp) / "state")  # records of its own
+        if args.exec_cost:
+            exec_cost(Path(tmp), args.user)
+            return
         for k in range(args.runs):
             one_run(Path(tmp), args.user, k)
 

@@ -105,7 +105,7 @@ def up_fails(cls: type[SshBackend], world: World) -> tuple[str, str]:
 def test_unknown_host_key_is_refused_and_accept_new_records_it(
     worlds: Worlds, tmp_path: Path
 ) -> None:
-    world = worlds(lan("srv"))
+    world = worlds(lan("srv"), user="root")  # one of the tests that keep root covered
     known = tmp_path / "kh"
     message, _ = up_fails(SshBackend.configured(known_hosts=known), world)
     host = world.hosts["srv"]
