@@ -4,6 +4,7 @@ pre-flight), and a node whose lab address is a secondary one."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -18,8 +19,10 @@ from lab.backends.base import new_run_id
 from lab.backends.ssh import SshBackend
 from lab.errors import BackendError
 from lab.model import Interface, Node, Topology
+from lab.topology import load_topology
 from tests.backends.test_contract import TCP_CLIENT, TCP_ECHO, lan
 from tests.ssh.hosts import World, run_dirs, run_processes
+from tests.ssh.test_ssh import MINI, lab, ssh_topology
 
 pytestmark = pytest.mark.ssh
 
@@ -191,3 +194,25 @@ def test_a_secondary_address_is_found_on_its_interface(
     backend = backends(SshBackend.configured(known_hosts=world.known_hosts(tmp_path / "kh")))
     backend.up(Topology(topo.name, topo.networks, (moved,)))
     assert backend.interfaces("h1") == {"lan": "eth0"}
+
+
+def test_lab_run_with_the_server_behind_a_jump_host(worlds: Worlds, tmp_path: Path) -> None:
+    source = tmp_path / "mini-source.yaml"
+    source.write_text(MINI)
+    world = worlds(load_topology(source), hidden={"server"})
+    client = world.hosts["client1"]
+    jump = {"host": client.address, "user": world.user, "key": str(world.client_key)}
+    topo = ssh_topology(world, source, tmp_path / "mini.yaml", server={"jump": jump})
+    known = world.known_hosts(tmp_path / "kh")
+    out = tmp_path / "out"
+    proc = lab(
+        "run", str(topo), "--backend", "ssh", "--known-hosts", str(known), "--out", str(out),
+        "--json",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout)
+    assert summary["passed"] is True
+    server = f"{world.user}@{world.hosts['server'].address}:22"
+    assert summary["nodes"]["server"]["host"] == f"{server} via {world.user}@{client.address}:22"
+    assert (out / "server" / "eth0.pcap").stat().st_size > 0
+    assert run_processes(summary["run_id"]) == [] and run_dirs(summary["run_id"]) == []
