@@ -323,8 +323,10 @@ class Host:
                     return bytes(f.read(limit))
             except (TimeoutError, EOFError, OSError, paramiko.SSHException) as exc:
                 error = self._mark_lost(exc)
-                if not isinstance(error, HostLost) and isinstance(exc, OSError):
+                refused = isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
+                if refused and not isinstance(error, HostLost):
                     # Missing, or gone while read (a /proc file of a process that ended).
+                    # A timeout is no answer: it must not read as "the file is gone".
                     return None
                 self._reader = None
                 raise error from None
