@@ -68,12 +68,24 @@ def cmd_run(args: argparse.Namespace) -> int:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
         print(format_summary(summary))
+    _print_teardown_errors(summary, failure)
     if failure is not None:
         raise failure
     line = failure_line(summary)
     if line is not None:
         print(f"lab: {line}", file=sys.stderr)
     return 0 if summary["passed"] else 1
+
+
+def _print_teardown_errors(summary: dict[str, Any], failure: BaseException | None) -> None:
+    """What teardown could not do (and what to run about it, e.g. `lab clean --run-id`),
+    on stderr: it is not only in run.json. The error that ends the run is printed by
+    ``main``, so it is not repeated here."""
+    said = str(failure) if failure is not None else None
+    for error in summary.get("teardown_errors") or []:
+        if said and str(error).endswith(said):
+            continue
+        print(f"lab: teardown: {error}", file=sys.stderr)
 
 
 def _backend_name(args: argparse.Namespace, topology: Any) -> str:
@@ -129,22 +141,36 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
+    """Every backend is cleaned, whichever fails; what could not be cleaned (a host that
+    does not answer) is listed on stderr and the exit code is 1."""
     from lab.backends import BACKENDS, backend_class
+    from lab.errors import BackendError
     from lab.session import forget_dead_runs
 
     removed: list[str] = []
+    problems: list[str] = []
     for name in BACKENDS:
         try:
             cls = backend_class(name)
         except ImportError:
             continue
         if cls.available() is None or name == "netns":
-            removed += [f"{name}: {item}" for item in cls.clean(args.run_id)]
+            try:
+                removed += [f"{name}: {item}" for item in cls.clean(args.run_id)]
+            except BackendError as exc:
+                # A partial clean (the ssh backend's CleanIncomplete) says what it removed.
+                removed += [f"{name}: {item}" for item in getattr(exc, "removed", [])]
+                problems += [f"{name}: {p}" for p in getattr(exc, "problems", [str(exc)])]
     removed += [f"registry: run {rid}" for rid in forget_dead_runs(args.run_id)]
     if args.json:
-        print(json.dumps({"removed": removed}))
+        print(json.dumps({"removed": removed, "problems": problems}))
     else:
-        print("\n".join(removed) if removed else "nothing to clean")
+        nothing = "nothing removed" if problems else "nothing to clean"
+        print("\n".join(removed) if removed else nothing)
+    if problems:
+        lines = "".join(f"\n  {p}" for p in problems)
+        print(f"lab: not cleaned (run `lab clean` again once they answer):{lines}", file=sys.stderr)
+        return 1
     return 0
 
 

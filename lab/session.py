@@ -233,7 +233,7 @@ class Session:
             for node in self.topology.nodes:
                 try:
                     self.backend.fetch(node.name, self.workdir(node.name), self.node_dir(node.name))
-                except BackendError as exc:
+                except (BackendError, OSError) as exc:  # a lost host, a file unreadable
                     self.fetch_errors[node.name] = str(exc)
                     self.progress(f"warning: collecting {node.name}: {exc}")
         self.fetched = True

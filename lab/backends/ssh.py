@@ -19,6 +19,12 @@ and by recorded PIDs whose start time still matches, never by a bare number.
 Every command reaches the host's shell as ``cd DIR && exec [sudo -n] env ... ARGV`` with
 each argument quoted by ``shlex.quote``. A user other than root needs passwordless sudo
 (tcpdump needs root).
+
+Each command starts the user's login shell on the host, which can cost far more than the
+command (a root ~/.bashrc running ``pyenv init``): the backend's own work takes few.
+Pre-flight is one command per host; the temp dir is made and background processes'
+states are read over SFTP (one request each on a session kept open); programs run with
+the interpreter's real path found at pre-flight, not through a version manager's shim.
 """
 
 from __future__ import annotations
@@ -27,8 +33,10 @@ import contextlib
 import json
 import os
 import re
+import secrets
 import shlex
 import stat
+import string
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -57,6 +65,16 @@ PREFLIGHT_TIMEOUT = 20.0
 ROOT_RE = re.compile(r"^/tmp/socket-lab-ssh-[0-9a-f]{6}-[a-z0-9-]+\.[A-Za-z0-9]+$")
 
 _T = TypeVar("_T")
+
+
+class CleanIncomplete(BackendError):
+    """``clean`` removed what it could reach; ``problems`` names each host it could not
+    (one line each), ``removed`` what it did remove."""
+
+    def __init__(self, removed: list[str], problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.removed = removed
+        self.problems = problems
 
 
 def state_dir() -> Path:
@@ -109,6 +127,7 @@ class _HostState:
     target: SshTarget
     sudo: bool = False
     root: str | None = None
+    python: str | None = None  # the interpreter's real path, learnt at pre-flight
     procs: list[tuple[int, str]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
@@ -116,6 +135,7 @@ class _HostState:
             "target": asdict(self.target),
             "sudo": self.sudo,
             "root": self.root,
+            "python": self.python,
             "procs": [list(p) for p in self.procs],
         }
 
@@ -141,14 +161,20 @@ class _Remote:
         """The shell line for ``argv``: every word quoted, nothing from a value unquoted."""
         if not argv:
             raise BackendError("empty command")
-        words = list(argv)
-        if words[0] == PYTHON:
-            words[0] = self.state.target.python
+        words = self.interpreted(argv)
         prefix = ["sudo", "-n", "--"] if self.state.sudo else []
         if env:
             prefix += ["env", *env]
         line = "exec " + " ".join(shlex.quote(w) for w in [*prefix, *words])
         return f"cd {shlex.quote(str(cwd))} && {line}" if cwd is not None else line
+
+    def interpreted(self, argv: Sequence[str]) -> list[str]:
+        """``argv`` with PYTHON as the host's interpreter: its real path once known, so
+        that a version manager's shim (pyenv) is not started again for every command."""
+        words = list(argv)
+        if words and words[0] == PYTHON:
+            words[0] = self.state.python or self.state.target.python
+        return words
 
     def lab_env(self, *extra: str) -> list[str]:
         return [
@@ -199,15 +225,24 @@ class SshProc(Proc):
         return self._pid
 
     def _poll(self) -> int | None:
+        """Read over SFTP, no command: the status file its monitor writes when it ends,
+        else whether ``/proc/PID`` is still this process. Once ended, its status is
+        waited for briefly; none means its monitor was killed with it (teardown, clean)."""
         if self._exit is not None:
             return self._exit
-        argv = [PYTHON, "-c", remote.STATE, self._status, str(self._pid), self._start]
-        words = self._r.check(argv, f"checking process {self._pid}").split()
-        if words[:1] == ["exit"]:
-            self._exit = int(words[1])
-        elif words[:1] == ["gone"]:
-            self._exit = -9  # its monitor was killed with it (teardown or clean)
-        return self._exit
+        host = self._r.host
+        deadline = time.monotonic() + 1.0
+        while True:
+            text = host.read_file(self._status)
+            if text is not None and text.strip():
+                self._exit = int(text.strip())
+                return self._exit
+            if remote.alive_in_stat(host.read_file(f"/proc/{self._pid}/stat"), self._start):
+                return None
+            if time.monotonic() > deadline:
+                self._exit = -9
+                return self._exit
+            time.sleep(0.01)
 
     def running(self) -> bool:
         return self._poll() is None
@@ -317,16 +352,20 @@ class SshBackend(Backend):
             problems[node.name] = "; ".join(found)
 
     def _prepare(self, r: _Remote) -> None:
-        """A private temp dir, recorded at once, then the programs uploaded into it."""
-        template = f"/tmp/socket-lab-ssh-{self.run_id}-{r.state.node}.XXXXXXXX"
-        plain = _Remote(self.run_id, _HostState(r.state.node, r.state.target), r.host)
-        root = plain.check(["mktemp", "-d", template], "making the temp dir").strip()
-        if not ROOT_RE.match(root):
-            raise BackendError(f"node {r.state.node}: mktemp made an unexpected {root!r}")
+        """A private temp dir, recorded before it is made, then the programs uploaded into
+        it. Made like ``mktemp -d`` (a random name, mode 0700, refused if it exists) but
+        over SFTP, which costs no command (and no login shell) on the host."""
+        suffix = "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(8))
+        root = f"/tmp/socket-lab-ssh-{self.run_id}-{r.state.node}.{suffix}"
+        assert ROOT_RE.match(root), root
         with self._lock:
             r.state.root = root
             self._save_state_locked()
         with r.host.sftp() as sftp:
+            try:
+                sftp.mkdir(root, 0o700)
+            except OSError as exc:
+                raise BackendError(f"node {r.state.node}: cannot make {root}: {exc}") from None
             for sub in ("lib", "lib/lab", "lib/lab/programs", "work", "proc"):
                 sftp.mkdir(f"{root}/{sub}", 0o755)
             for local, rel in _upload_files():
@@ -373,18 +412,18 @@ class SshBackend(Backend):
             paths = sorted(state_dir().glob("*.json")) if state_dir().is_dir() else []
         removed: list[str] = []
         errors: list[str] = []
-        for path in paths:
+        for path in paths:  # every run, whichever fails: one unreachable host stops none
             rid = path.stem
             if not RUN_ID_RE.match(rid):
                 continue
             done, failed = _clean_recorded(rid, _read_state(path) or {})
             removed += done
-            errors += failed
+            errors += [f"run {rid}: {e}" for e in failed]
             if not failed:
                 with contextlib.suppress(FileNotFoundError):
                     path.unlink()
         if errors:
-            raise BackendError("; ".join(errors))
+            raise CleanIncomplete(removed, errors)
         return removed
 
     @classmethod
@@ -394,8 +433,8 @@ class SshBackend(Backend):
             data = _read_state(path)
             if data is None or not RUN_ID_RE.match(path.stem):
                 continue
-            n = len(data.get("hosts", {}))
-            labs[path.stem] = f"ssh lab, {n} host{'s' if n != 1 else ''}"
+            hosts = _hosts_of(data)
+            labs[path.stem] = f"hosts {', '.join(hosts)}" if hosts else "no hosts"
         return labs
 
     # -- on a node ---------------------------------------------------------------------
@@ -426,9 +465,7 @@ class SshBackend(Backend):
         with self._lock:
             self._spawned += 1
             status = str(r.root / "proc" / f"{self._spawned}.status")
-        words = list(argv)
-        if words and words[0] == PYTHON:
-            words[0] = r.state.target.python
+        words = r.interpreted(argv)
         launch = [PYTHON, str(r.root / "lib" / LAUNCHER), status, str(log), *words]
         line = r.command(launch, cwd=r.root / "work", env=r.lab_env())
         done = r.host.execute(line, timeout=30.0)
@@ -444,7 +481,13 @@ class SshBackend(Backend):
         return proc
 
     def workdir(self, node: str) -> PurePosixPath:
-        return self._remote(node).root / "work"
+        self._node(node)
+        r = self._remotes.get(node)
+        if r is None or r.state.root is None:
+            # up() stopped before this node's temp dir was made: a name that holds nothing,
+            # so that collecting after a refused pre-flight is quiet (fetch finds nothing).
+            return PurePosixPath(f"/tmp/socket-lab-ssh-{self.run_id}-{node}.unmade/work")
+        return r.root / "work"
 
     def fetch(self, node: str, remote_dir: PurePosixPath, local_dir: Path) -> None:
         r = self._remotes.get(node)
@@ -500,6 +543,17 @@ class SshBackend(Backend):
         os.replace(tmp, _state_path(self.run_id))
 
 
+def _hosts_of(data: Mapping[str, Any]) -> list[str]:
+    """``node=user@host:port`` for each host a state file records."""
+    hosts = []
+    for node, info in sorted(data.get("hosts", {}).items()):
+        try:
+            hosts.append(f"{node}={_target_from(info['target'])}")
+        except (KeyError, TypeError):
+            hosts.append(f"{node}=?")
+    return hosts
+
+
 def _resolve_keys(target: SshTarget, base: Path) -> SshTarget:
     """Key paths made absolute: ``~`` expanded, relative ones from the topology's folder."""
     from dataclasses import replace
@@ -510,28 +564,25 @@ def _resolve_keys(target: SshTarget, base: Path) -> SshTarget:
 
 
 def _preflight(r: _Remote, node: Node) -> list[str]:
-    """Everything this host lacks for the lab, all of it; also learns its interfaces."""
+    """Everything this host lacks for the lab, all of it, from one command; also learns
+    its interfaces, whether commands need sudo, and the interpreter's real path."""
+    python = r.state.target.python
+    argv = ["sh", "-c", remote.PREFLIGHT, "sh", python]
+    found = remote.parse_preflight(r.check(argv, "pre-flight", timeout=PREFLIGHT_TIMEOUT))
     problems: list[str] = []
     user = r.state.target.user
-    uid = r.check(["id", "-u"], "`id -u`", timeout=PREFLIGHT_TIMEOUT).strip()
-    if uid != "0":
-        done = r.host.execute(r.command(["sudo", "-n", "true"]), timeout=PREFLIGHT_TIMEOUT)
-        if done is not None and done[0] == 0:
-            r.state.sudo = True
-        else:
-            problems.append(
-                f"user {user!r} is not root and has no passwordless sudo (tcpdump needs root):"
-                f" log in as root, or allow `{user} ALL=(ALL) NOPASSWD: ALL` in sudoers"
-            )
-    missing = r.check(["sh", "-c", remote.MISSING_TOOLS], "looking for tools").split()
-    if missing:
-        packages = " ".join(sorted({remote.TOOL_PACKAGES[t] for t in missing}))
-        problems.append(f"missing {', '.join(missing)}: apt-get install {packages}")
-    python = r.state.target.python
-    check = "import sys; print('%d.%d' % sys.version_info[:2])"
-    done = r.host.execute(r.command([python, "-c", check]), timeout=PREFLIGHT_TIMEOUT)
-    version = done[1].decode(errors="replace").strip() if done and done[0] == 0 else ""
-    if not re.fullmatch(r"[0-9]+\.[0-9]+", version):
+    if found.access == "sudo":
+        r.state.sudo = True
+    elif found.access != "root":
+        problems.append(
+            f"user {user!r} needs root or passwordless sudo (tcpdump needs root): log in "
+            f"as root, or allow `{user} ALL=(ALL) NOPASSWD: ALL` in sudoers"
+        )
+    if found.missing:
+        packages = " ".join(sorted({remote.TOOL_PACKAGES[t] for t in found.missing}))
+        problems.append(f"missing {', '.join(found.missing)}: apt-get install {packages}")
+    version = found.version
+    if version is None:
         problems.append(f"no Python at {python!r}: install python3 (>= 3.11) or set ssh.python")
         return problems
     if tuple(int(x) for x in version.split(".")) < MIN_PYTHON:
@@ -540,10 +591,9 @@ def _preflight(r: _Remote, node: Node) -> list[str]:
             "ssh.python at one"
         )
         return problems
-    addresses = [str(i.address) for i in node.interfaces]
-    info = json.loads(r.check([PYTHON, "-c", remote.INSPECT, *addresses], "reading addresses"))
+    r.state.python = found.executable or None
     for iface in node.interfaces:
-        name = info["addresses"].get(str(iface.address))
+        name = found.addresses.get(str(iface.address))
         if name is None:
             problems.append(
                 f"no interface has address {iface.address} (network {iface.network}): give "
@@ -551,9 +601,9 @@ def _preflight(r: _Remote, node: Node) -> list[str]:
             )
         else:
             r.ifaces[iface.network] = name
-    if node.gateway is not None and info["gateway"] != str(node.gateway):
+    if node.gateway is not None and found.gateway != str(node.gateway):
         problems.append(
-            f"its default route is via {info['gateway'] or 'nothing'}, not the topology's "
+            f"its default route is via {found.gateway or 'nothing'}, not the topology's "
             f"gateway {node.gateway}"
         )
     return problems
@@ -563,6 +613,8 @@ def _clean_host(r: _Remote, run_id: str) -> list[str]:
     """Stop the run's processes on one host and remove its temp dir; what was removed."""
     if r.host.lost is not None:
         raise HostLost(f"node {r.state.node}: host {r.state.target} is unreachable ({r.host.lost})")
+    if r.state.root is None and not r.state.procs:
+        return []  # up() stopped before the temp dir: no command of the run ever ran there
     root = r.state.root or ""
     result = r.reap(r.node_marker(), root)
     if result["left"]:
@@ -596,6 +648,7 @@ def _clean_recorded(run_id: str, data: Mapping[str, Any]) -> tuple[list[str], li
             _target_from(info["target"]),
             sudo=bool(info.get("sudo")),
             root=info.get("root"),
+            python=info.get("python"),
             procs=[(int(p), str(s)) for p, s in info.get("procs", [])],
         )
         if state.root is None and not state.procs:

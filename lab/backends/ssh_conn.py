@@ -131,10 +131,9 @@ def _client(
             raise BackendError(f"cannot read known hosts {opts.known_hosts}: {exc}") from exc
     client.set_missing_host_key_policy(_Refuse(opts.known_hosts, opts.accept_new))
     key = str(Path(target.key)) if target.key else None
-    if key is not None:
-        problem = check_key_file(Path(key))
-        if problem:
-            raise BackendError(problem)
+    problem = check_key_file(Path(key)) if key is not None else _agent_problem(target)
+    if problem:
+        raise BackendError(problem)
     try:
         client.connect(
             target.host,
@@ -184,6 +183,26 @@ def _client(
     return client
 
 
+def _agent_problem(target: SshTarget) -> str | None:
+    """Why an agent-only target has no key to offer, or None (paramiko would only say
+    "No authentication methods available")."""
+    if not target.agent:
+        return None
+    where = os.environ.get("SSH_AUTH_SOCK")
+    if not where:
+        return "`agent: true` but no ssh-agent is running here (SSH_AUTH_SOCK is not set)"
+    agent = paramiko.Agent()
+    try:
+        if not agent.get_keys():
+            return (
+                f"the ssh-agent at {where} holds no keys: add one with `ssh-add KEYFILE`, or "
+                "give the node a `key`"
+            )
+    finally:
+        agent.close()
+    return None
+
+
 class Host:
     """One connection to one host (through a jump host if the target names one)."""
 
@@ -192,6 +211,10 @@ class Host:
         self.lost: str | None = None
         self._slots = threading.BoundedSemaphore(CHANNELS)
         self._jump: paramiko.SSHClient | None = None
+        # One SFTP session kept open for small reads (a process's status): a request on it
+        # is one round trip, where a command starts the user's login shell on the host.
+        self._reader: paramiko.SFTPClient | None = None
+        self._reader_lock = threading.Lock()
         if target.jump is not None:
             self._jump = _client(target.jump, _tcp(target.jump.host, target.jump.port), opts)
             jt = self._jump.get_transport()
@@ -280,12 +303,38 @@ class Host:
             try:
                 client.get_channel().settimeout(CONNECT_TIMEOUT * 3)  # type: ignore[union-attr]
                 yield client
-            except (TimeoutError, EOFError, paramiko.SSHException) as exc:
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                # The connection gone (lost), or one file refused: either way a BackendError.
                 raise self._mark_lost(exc) from None
             finally:
                 client.close()
 
+    def read_file(self, path: str, limit: int = 1 << 16) -> bytes | None:
+        """The first ``limit`` bytes of a file on the host, or None if it cannot be read
+        (absent, or gone meanwhile). Works for ``/proc`` files too (they are read until
+        EOF whatever their size says)."""
+        with self._reader_lock:
+            try:
+                if self._reader is None:
+                    self._transport()
+                    self._reader = self._client.open_sftp()
+                    self._reader.get_channel().settimeout(CONNECT_TIMEOUT * 3)  # type: ignore[union-attr]
+                with self._reader.open(path, "rb") as f:
+                    return bytes(f.read(limit))
+            except (TimeoutError, EOFError, OSError, paramiko.SSHException) as exc:
+                error = self._mark_lost(exc)
+                refused = isinstance(exc, OSError) and not isinstance(exc, TimeoutError)
+                if refused and not isinstance(error, HostLost):
+                    # Missing, or gone while read (a /proc file of a process that ended).
+                    # A timeout is no answer: it must not read as "the file is gone".
+                    return None
+                self._reader = None
+                raise error from None
+
     def close(self) -> None:
+        if self._reader is not None:
+            with contextlib.suppress(Exception):
+                self._reader.close()
         self._client.close()
         if self._jump is not None:
             self._jump.close()

@@ -1,4 +1,5 @@
-"""The small programs the ssh backend runs on a host with ``python3 -c``.
+"""The small programs the ssh backend runs on a host (``python3 -c`` or ``sh -c``), and
+the reading of what they and ``/proc`` say.
 
 They are constant texts: every value (paths, PIDs, markers) reaches them as an argument,
 quoted, never pasted in. A process is named by its PID *and* its start time (field 22 of
@@ -6,6 +7,13 @@ quoted, never pasted in. A process is named by its PID *and* its start time (fie
 """
 
 from __future__ import annotations
+
+import contextlib
+import re
+import socket
+import struct
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
 # argv: STATUS LOG PROGRAM... — starts PROGRAM in its own session with stdout and stderr
 # appended to LOG, under a monitor that writes PROGRAM's exit status (as Python's
@@ -49,35 +57,6 @@ _, st = os.waitpid(pid, 0)
 with open(status + ".tmp", "w") as f:
     f.write(str(os.waitstatus_to_exitcode(st)))
 os.rename(status + ".tmp", status)
-"""
-
-# argv: STATUS PID START — prints "exit N", "running" or "gone" (ended, status unknown:
-# its monitor was killed). A just-ended process's status is waited for briefly.
-STATE = r"""
-import os, sys, time
-status, pid, start = sys.argv[1], sys.argv[2], sys.argv[3]
-def alive():
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return False
-    return fields[19] == start and fields[0] != "Z"
-deadline = time.monotonic() + 1.0
-while True:
-    try:
-        with open(status) as f:
-            print("exit", f.read().strip())
-        break
-    except FileNotFoundError:
-        pass
-    if alive():
-        print("running")
-        break
-    if time.monotonic() > deadline:
-        print("gone")
-        break
-    time.sleep(0.01)
 """
 
 # argv: PID START SIGNUM — signals the process only if its start time still matches.
@@ -151,31 +130,95 @@ if re.fullmatch(r"/tmp/socket-lab-ssh-[0-9a-f]{6}-[a-z0-9-]+\.[A-Za-z0-9]+", roo
 print(json.dumps({"killed": sorted(killed), "left": sorted(targets), "removed": removed}))
 """
 
-# argv: ADDRESS... — prints JSON {"addresses": {address: interface or null},
-# "gateway": default gateway or null}, from the interfaces' addresses and /proc/net/route.
-INSPECT = r"""
-import fcntl, json, socket, struct, sys
-s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-have = {}
-for index, name in socket.if_nameindex():
-    try:
-        req = struct.pack("256s", name.encode())
-        have[socket.inet_ntoa(fcntl.ioctl(s.fileno(), 0x8915, req)[20:24])] = name
-    except OSError:
-        pass
-gateway = None
-with open("/proc/net/route") as f:
-    for line in f.read().splitlines()[1:]:
-        fields = line.split()
-        if fields[1] == "00000000" and fields[7] == "00000000":
-            gateway = socket.inet_ntoa(struct.pack("<I", int(fields[2], 16)))
-print(json.dumps({"addresses": {a: have.get(a) for a in sys.argv[1:]}, "gateway": gateway}))
+# argv: PYTHON — everything pre-flight needs to know, in one command (each one over SSH
+# starts the user's login shell): one finding per line, "KIND VALUE...":
+#   access root|sudo|none       who the lab's commands would run as
+#   missing TOOL                a tool of the lab not on PATH (as that user)
+#   python X.Y EXECUTABLE       the interpreter's version and real path ("python none")
+#   addr LINE                   a line of `ip -o -4 addr show` (secondary addresses too)
+#   route LINE                  a line of /proc/net/route
+# ``$as`` is left unquoted on purpose: it is empty or the three constant words of sudo.
+PREFLIGHT = r"""
+py=$1
+if [ "$(id -u)" = 0 ]; then as=; echo "access root"
+elif sudo -n true 2>/dev/null; then as="sudo -n --"; echo "access sudo"
+else as=; echo "access none"; fi
+$as sh -c 'for t in tcpdump ss netstat ps; do
+  command -v "$t" >/dev/null 2>&1 || echo "missing $t"; done'
+$as "$py" -c 'import sys; print("python %d.%d %s" % (sys.version_info[:2] + (sys.executable,)))' \
+  2>/dev/null || echo "python none"
+PATH="$PATH:/usr/sbin:/sbin" ip -o -4 addr show 2>/dev/null | sed 's/^/addr /'
+sed 's/^/route /' /proc/net/route
 """
-
-# Prints the tools of the lab that are not on PATH, one per line.
-MISSING_TOOLS = (
-    'for t in tcpdump ss netstat ps; do command -v "$t" >/dev/null 2>&1 || echo "$t"; done'
-)
 
 # The Debian package of each tool, for the message that says what to install.
 TOOL_PACKAGES = {"tcpdump": "tcpdump", "ss": "iproute2", "netstat": "net-tools", "ps": "procps"}
+
+
+@dataclass
+class Found:
+    """What PREFLIGHT reported about a host."""
+
+    access: str = "none"
+    missing: list[str] = field(default_factory=list)
+    version: str | None = None  # "X.Y", None when no interpreter answered
+    executable: str | None = None
+    addresses: dict[str, str] = field(default_factory=dict)  # IPv4 address -> interface
+    gateway: str | None = None
+
+
+def parse_preflight(text: str) -> Found:
+    found = Found()
+    addr_lines: list[str] = []
+    route_lines: list[str] = []
+    for line in text.splitlines():
+        kind, _, rest = line.partition(" ")
+        if kind == "access":
+            found.access = rest.strip()
+        elif kind == "missing":
+            found.missing.append(rest.strip())
+        elif kind == "python":
+            words = rest.split(maxsplit=1)
+            if words and re.fullmatch(r"[0-9]+\.[0-9]+", words[0]):
+                found.version = words[0]
+                found.executable = words[1].strip() if len(words) > 1 else None
+        elif kind == "addr":
+            addr_lines.append(rest)
+        elif kind == "route":
+            route_lines.append(rest)
+    found.addresses = parse_ip_addr(addr_lines)
+    found.gateway = parse_route(route_lines)
+    return found
+
+
+def parse_ip_addr(lines: Iterable[str]) -> dict[str, str]:
+    """IPv4 address -> interface from ``ip -o -4 addr show``: every address of an
+    interface, primary or secondary (``inet 10.0.0.2/24 ... secondary eth0:1``), named by
+    the interface itself (``eth0``), which is what tcpdump captures on."""
+    found: dict[str, str] = {}
+    for line in lines:
+        words = line.split()
+        if len(words) < 4 or words[2] != "inet":
+            continue
+        name = words[1].split("@", 1)[0]
+        found.setdefault(words[3].split("/", 1)[0], name)
+    return found
+
+
+def parse_route(lines: Iterable[str]) -> str | None:
+    """The default gateway from /proc/net/route (its header line skipped), or None."""
+    for line in lines:
+        fields = line.split()
+        if len(fields) > 7 and fields[1] == "00000000" and fields[7] == "00000000":
+            with contextlib.suppress(ValueError):
+                return socket.inet_ntoa(struct.pack("<I", int(fields[2], 16)))
+    return None
+
+
+def alive_in_stat(text: bytes | None, start: str) -> bool:
+    """Whether ``/proc/PID/stat`` (its text, None when absent) is of the process that
+    started at ``start`` and has not ended (a zombie has)."""
+    if not text:
+        return False
+    fields = text.decode(errors="replace").rsplit(")", 1)[-1].split()
+    return len(fields) > 19 and fields[19] == start and fields[0] != "Z"

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from tests.ssh.hosts import ssh_hosts, worlds
+from tests.ssh.hosts import nosudo_user, ssh_hosts, sudo_user, worlds
 
-__all__ = ["ssh_hosts", "worlds"]
+__all__ = ["nosudo_user", "ssh_hosts", "sudo_user", "worlds"]

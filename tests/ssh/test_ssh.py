@@ -63,7 +63,12 @@ def ssh_topology(world: World, source: Path, dest: Path, **extra: dict[str, str]
     takes a while on a busy machine, and the "during" snapshot must see them open."""
     text = re.sub(r"hold: 2\b", "hold: 6", source.read_text())
     for node, host in world.hosts.items():
-        keys = {"host": host.address, "key": str(world.client_key), **extra.get(node, {})}
+        keys = {
+            "host": host.address,
+            "user": world.user,
+            "key": str(world.client_key),
+            **extra.get(node, {}),
+        }
         flow = ", ".join(f"{k}: {json.dumps(v)}" for k, v in keys.items())
         pattern = re.compile(rf"(\n  {node}:\n    interfaces: [^\n]*\n)")
         line = f"    ssh: {{{flow}}}\n"
@@ -100,7 +105,7 @@ def up_fails(cls: type[SshBackend], world: World) -> tuple[str, str]:
 def test_unknown_host_key_is_refused_and_accept_new_records_it(
     worlds: Worlds, tmp_path: Path
 ) -> None:
-    world = worlds(lan("srv"))
+    world = worlds(lan("srv"), user="root")  # one of the tests that keep root covered
     known = tmp_path / "kh"
     message, _ = up_fails(SshBackend.configured(known_hosts=known), world)
     host = world.hosts["srv"]
@@ -142,7 +147,7 @@ def test_wrong_client_key_is_refused(worlds: Worlds, tmp_path: Path) -> None:
     other = keygen(tmp_path / "other_key")
     backend = SshBackend.configured(known_hosts=known)(new_run_id())
     try:
-        with pytest.raises(BackendError, match="authentication as 'root' failed") as info:
+        with pytest.raises(BackendError, match=f"authentication as '{world.user}' failed") as info:
             backend.up(world.attach(lan("srv"), key=str(other)))
     finally:
         backend.down()
@@ -164,8 +169,10 @@ def test_a_key_file_readable_by_others_is_refused(worlds: Worlds, tmp_path: Path
 
 def test_preflight_reports_every_hosts_problem_at_once(worlds: Worlds, tmp_path: Path) -> None:
     world = worlds(load_topology(DEFAULT))
+    # An interpreter that says it is 3.8, whatever it is asked.
     old = tmp_path / "python3.8"
-    old.write_text("#!/bin/sh\necho 3.8\n")
+    fake = "import sys; sys.version_info = (3, 8, 0, 'final', 0); exec(sys.argv[1])"
+    old.write_text(f'#!/bin/sh\nshift\nexec {sys.executable} -c "{fake}" "$@"\n')
     old.chmod(0o755)
     topo = ssh_topology(
         world,
@@ -189,7 +196,9 @@ def test_preflight_reports_every_hosts_problem_at_once(worlds: Worlds, tmp_path:
 
 
 def test_lab_run_default_topology_over_ssh(worlds: Worlds, tmp_path: Path) -> None:
-    world = worlds(load_topology(DEFAULT))
+    # As root: its login shell here is the slow one (pyenv in ~/.bashrc), which the other
+    # tests avoid (see tests/ssh/hosts.py); this one keeps the root path covered end to end.
+    world = worlds(load_topology(DEFAULT), user="root")
     topo = ssh_topology(world, DEFAULT, tmp_path / "default.yaml")
     known = world.known_hosts(tmp_path / "kh")
     out = tmp_path / "out"
@@ -256,13 +265,22 @@ def test_host_lost_mid_run_then_lab_clean(worlds: Worlds, tmp_path: Path) -> Non
         world.restore("server")
     assert proc.returncode != 0, "".join(seen) + rest
     server = world.hosts["server"]
-    assert f"root@{server.address}:22 is unreachable" in rest
+    assert f"{world.user}@{server.address}:22 is unreachable" in rest
     run = json.loads((out / "run.json").read_text())
     run_id = run["run_id"]
     assert any(
         f"run `lab clean --run-id {run_id}`" in e and "node server" in e
         for e in run["teardown_errors"]
     ), run["teardown_errors"]
+    # ... and said where it is read: on stderr.
+    assert re.search(rf"lab: teardown: .*node server.*lab clean --run-id {run_id}", rest), rest
+    # The lost host's files could not be collected; the others' were, all of them.
+    assert [e["node"] for e in run["node_errors"] if e["step"] == "collect"] == ["server"]
+    assert (out / "client1" / "eth0.pcap").stat().st_size > 0
+    assert (out / "client1" / "snapshots" / "before.ss.txt").is_file()
+    # `lab ls` shows the run's leftovers with the hosts they are on.
+    listed = {r["run_id"]: r for r in json.loads(lab("ls", "--json").stdout)}
+    assert f"server={world.user}@{server.address}:22" in listed[run_id]["objects"]
     # The clients' hosts are clean; the lost server still has its processes and dir.
     left = run_processes(run_id)
     assert left

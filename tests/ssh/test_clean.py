@@ -1,0 +1,70 @@
+"""`lab clean` with no run id over SSH: every recorded run whose hosts answer is cleaned,
+the ones that do not are listed (not raised on) and the exit code says so. Run in this
+process with only the ssh backend in play: a real `lab clean` of every backend would
+also clean other labs running on this machine."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+import lab.backends
+from lab.backends.base import new_run_id
+from lab.backends.ssh import SshBackend
+from lab.cli import main
+from tests.backends.test_contract import lan
+from tests.ssh.hosts import World, run_dirs, run_processes
+
+pytestmark = pytest.mark.ssh
+
+SLEEP = "import time; time.sleep(120)"
+
+
+def abandoned_run(world: World, cls: type[SshBackend]) -> tuple[SshBackend, int]:
+    """A run whose owner is gone without tearing down: a process left on its host."""
+    backend = cls(new_run_id())
+    backend.up(world.attach(lan("h1")))
+    proc = backend.spawn("h1", [backend.python, "-c", SLEEP], log=backend.workdir("h1") / "s.log")
+    return backend, proc.pid  # and down() is never called
+
+
+def test_clean_all_cleans_what_answers_and_lists_what_does_not(
+    worlds: Callable[..., World],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    reachable, lost = worlds(lan("h1")), worlds(lan("h1"))
+    known = tmp_path / "kh"
+    known.write_text(
+        "".join(h.known_hosts_line() for w in (reachable, lost) for h in w.hosts.values())
+    )
+    cls = SshBackend.configured(known_hosts=known)
+    kept, kept_pid = abandoned_run(reachable, cls)
+    gone, gone_pid = abandoned_run(lost, cls)
+    lost.cut("h1")
+    try:
+        only_ssh = {"ssh": lab.backends.BACKENDS["ssh"]}
+        monkeypatch.setattr(lab.backends, "BACKENDS", only_ssh)
+        code = main(["clean", "--json"])
+        out, err = capsys.readouterr()
+        assert code == 1
+        result = json.loads(out)
+        assert any(f"process {kept_pid}" in item for item in result["removed"])
+        assert run_processes(kept.run_id) == [] and run_dirs(kept.run_id) == []
+        [problem] = result["problems"]
+        assert f"run {gone.run_id}: node h1" in problem
+        assert f"{lost.hosts['h1'].address}" in problem
+        assert "lab: not cleaned" in err and f"run {gone.run_id}" in err
+        # The lost run is still recorded, and still there, for a later clean.
+        assert gone.run_id in SshBackend.running_labs()
+        assert kept.run_id not in SshBackend.running_labs()
+        assert gone_pid in run_processes(gone.run_id)
+    finally:
+        lost.restore("h1")
+        cleaned = SshBackend.clean(gone.run_id)
+    assert any(f"process {gone_pid}" in item for item in cleaned)
+    assert run_processes(gone.run_id) == [] and run_dirs(gone.run_id) == []
