@@ -259,6 +259,20 @@ def _sockets(ev: Evidence, node: str, phase: str) -> list[SocketRow] | None:
     return None
 
 
+def _closed_first_by(name: str, conns: list[TcpConnection], side: str) -> Check:
+    """Every connection's first FIN came from ``side``, which alone ends in TIME_WAIT."""
+    return _first_failure(
+        name,
+        conns,
+        lambda c: (
+            None
+            if c.close.time_wait_by == (side,)
+            else f"close {c.close.kind}, TIME_WAIT goes to {c.close.time_wait_by or 'nobody'}"
+        ),
+        f"the {side}'s FIN came first",
+    )
+
+
 def time_wait_on_client(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     """The client closes first (pcap) and its sockets are in TIME_WAIT in the "after"
     snapshot of the client nodes, while the server holds none of them in TIME_WAIT."""
@@ -266,16 +280,7 @@ def time_wait_on_client(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     scope, conns = _tcp(topo, ev, sc)
     if not conns:
         return _none_seen(name, scope)
-    wire = _first_failure(
-        name,
-        conns,
-        lambda c: (
-            None
-            if c.close.time_wait_by == (CLIENT,)
-            else f"TIME_WAIT goes to {c.close.time_wait_by or 'nobody'} (close {c.close.kind})"
-        ),
-        "the client's FIN came first",
-    )
+    wire = _closed_first_by(name, conns, CLIENT)
     if not wire.passed:
         return wire
     in_tw: set[int] = set()
@@ -950,16 +955,7 @@ def eaddrinuse_in_time_wait(topo: Topology, ev: Evidence, sc: Scenario) -> Check
         return Check(name, False, "no restart without reuseaddr was recorded")
     if not conns:
         return _none_seen(name, scope)
-    wire = _first_failure(
-        name,
-        conns,
-        lambda c: (
-            None
-            if c.close.time_wait_by == (SERVER,)
-            else f"close {c.close.kind}, TIME_WAIT goes to {c.close.time_wait_by or 'nobody'}"
-        ),
-        "the server's FIN came first",
-    )
+    wire = _closed_first_by(name, conns, SERVER)
     if not wire.passed:
         return wire
     for r in tries:
