@@ -5,6 +5,7 @@ Chromium, whose own DOM must hold the same marks."""
 
 from __future__ import annotations
 
+import copy
 import re
 import shutil
 import subprocess
@@ -14,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from lab.analysis import TcpConnection, parse_sockets, read_packets, tcp_connections
-from lab.html import render_report
+from lab.figures import TIMELINE_ROWS
+from lab.html import DIAGRAMS_PER_SCENARIO, render_report
 from lab.model import Interface, Network, Node, Scenario, Service, Topology
 from tests.conftest import require
 from tests.report.conftest import Results
@@ -268,3 +270,22 @@ def test_chromium_draws_the_experiment_figures(
     width, height, _, _ = read_png(shot)
     assert (width, height) == (1280, 4000)
     assert _has_colour(shot, colour)
+
+
+def test_500_window_connections_stay_summarised(root: None, window_run: Results) -> None:
+    """Charts and diagrams only for the first connections of a scenario, one timeline of
+    at most TIMELINE_ROWS rows per service: the page stays a few megabytes."""
+    [record] = window_run.connections
+    many = []
+    for i in range(500):
+        c = copy.deepcopy(record)
+        c["id"], c["client"]["port"] = f"tcp-{i + 1}", 20000 + i
+        many.append(c)
+    page = render_report(window_run.out, window_run.summary, window_run.topology, many)
+    print(f"500 window connections: {len(page.encode())} bytes")
+    p = parse(page)
+    assert p.errors == []
+    assert p.count("details", "conn") == 500
+    assert p.count("svg", "window") == p.count("svg", "seq") == DIAGRAMS_PER_SCENARIO
+    assert p.count("g", "grow") == TIMELINE_ROWS
+    assert len(page.encode()) < 4_000_000
