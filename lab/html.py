@@ -8,6 +8,14 @@ The page: a header (topology, backend, verdict, timings), the topology as a pict
 section per scenario (its checks, then its connections: a one-line summary each, opening on
 a sequence diagram drawn like the course's timing figures and a packet table), UDP flows,
 and per host the socket states at each snapshot phase and the servers' process trees.
+Where a diagram alone shows it badly, :mod:`lab.figures` adds a picture: a connection
+whose window closed gets its window over time (zero windows, probes, updates marked), each
+service with several connections a timeline of them (connecting, queued, served, closing;
+retransmitted SYNs marked), and a scenario that restarts its server the restarts in order
+(TIME_WAIT met, bound or EADDRINUSE). In a diagram, window events, retransmissions, resets
+and data after a FIN are highlighted and tagged, a probe program's own calls (from
+run.json) sit on the client's line, and a run of segments not drawn is one "… N segments …"
+line. The header names the backend and, for ssh runs, the machine of each node.
 To stay usable with hundreds of connections, each connection is a closed ``<details>``
 (only the first of each scenario is open) and diagrams are drawn only for the first
 :data:`DIAGRAMS_PER_SCENARIO` connections of a scenario; the rest keep their table row.
@@ -653,7 +661,8 @@ def _tags(conn: Mapping[str, Any]) -> dict[int, list[tuple[str, str]]]:
     for s in segments:
         flags, index, side = set(s.get("flags") or []), int(s.get("index") or 0), s.get("from")
         if s.get("retransmission"):
-            tags.setdefault(index, []).append(("rt", "retransmission"))
+            what = "SYN retransmitted" if flags == {"SYN"} else "retransmission"
+            tags.setdefault(index, []).append(("rt", what))
         if "RST" in flags:
             text = "reset"
             if not synack:
