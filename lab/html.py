@@ -18,7 +18,8 @@ run.json) sit on the client's line, and a run of segments not drawn is one "… 
 line. The header names the backend and, for ssh runs, the machine of each node.
 To stay usable with hundreds of connections, each connection is a closed ``<details>``
 (only the first of each scenario is open) and diagrams are drawn only for the first
-:data:`DIAGRAMS_PER_SCENARIO` connections of a scenario; the rest keep their table row.
+:data:`DIAGRAMS_PER_SCENARIO` connections of a scenario (fewer when they pass
+:data:`DIAGRAM_BYTES`); the rest keep their table row.
 """
 
 from __future__ import annotations
@@ -40,6 +41,9 @@ PHASES = ("before", "during", "after", "final")
 # Arrows for data and pure ACK segments between the handshake and the close.
 DATA_ARROWS = 20
 DIAGRAMS_PER_SCENARIO = 100
+# And only while a scenario's connections take less than this much of the page: a
+# connection with many highlighted segments draws a long diagram and packet table.
+DIAGRAM_BYTES = 1_500_000
 PROCESS_ROWS = 40
 STATE_ORDER = (
     "LISTEN", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2", "CLOSE_WAIT",
@@ -465,17 +469,18 @@ def _connections(
         "<div class=connhead><span>id</span><span>client → server</span><span>handshake</span>"
         "<span>close</span><span>first FIN</span><span>TIME_WAIT</span><span>segments</span></div>"
     )
-    items = [
-        _connection(
-            c, open_=(i == 0), diagram=i < DIAGRAMS_PER_SCENARIO,
-            calls=(probes or {}).get(_local(c), ()),
+    items, drawn, used = [], 0, 0
+    for i, c in enumerate(conns):
+        diagram = drawn < DIAGRAMS_PER_SCENARIO and used < DIAGRAM_BYTES
+        item = _connection(
+            c, open_=(i == 0), diagram=diagram, calls=(probes or {}).get(_local(c), ())
         )
-        for i, c in enumerate(conns)
-    ]
+        drawn, used = drawn + diagram, used + len(item)
+        items.append(item)
     more = ""
-    if len(conns) > DIAGRAMS_PER_SCENARIO:
+    if drawn < len(conns):
         more = (
-            f"<p class=note>Diagrams are drawn for the first {DIAGRAMS_PER_SCENARIO} "
+            f"<p class=note>Diagrams are drawn for the first {drawn} "
             f"connections; every connection's numbers are in summary.json.</p>"
         )
     return (

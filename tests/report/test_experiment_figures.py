@@ -16,7 +16,7 @@ import pytest
 
 from lab.analysis import TcpConnection, parse_sockets, read_packets, tcp_connections
 from lab.figures import TIMELINE_ROWS
-from lab.html import DIAGRAMS_PER_SCENARIO, render_report
+from lab.html import DATA_HEAD, DIAGRAMS_PER_SCENARIO, KEY_ARROWS, render_report
 from lab.model import Interface, Network, Node, Scenario, Service, Topology
 from tests.conftest import require
 from tests.report.conftest import Results
@@ -80,6 +80,7 @@ def test_window_records_count_probes_and_keep_them(root: None, window_run: Resul
 def test_window_chart_and_diagram_mark_every_event(root: None, window_run: Results) -> None:
     [record] = window_run.connections
     conn = _analysed(window_run, record)
+    events = [*conn.zero_windows, *conn.zero_window_probes, *conn.window_updates]
     block = _block(window_run.page, record["id"])
     p = parse(block)
     assert p.count("svg", "window") == 1
@@ -89,18 +90,27 @@ def test_window_chart_and_diagram_mark_every_event(root: None, window_run: Resul
     # The closed span is shaded, its length the time from the first zero to the update.
     assert p.count("rect", "closed") >= 1
     # In the sequence diagram: one highlighted arrow per event, labelled.
-    assert p.count("g", "hl-probe") == len(conn.zero_window_probes)
-    assert p.count("g", "hl-zw") == len(conn.zero_windows)
-    assert p.count("g", "hl-update") == len(conn.window_updates)
-    assert block.count(">zero-window probe</text>") == len(conn.zero_window_probes)
+    # (Up to KEY_ARROWS highlighted segments of the data phase; a loaded host can make more.)
+    drawn = {k: p.count("g", f"hl-{k}") for k in ("probe", "zw", "update")}
+    found = {
+        "probe": len(conn.zero_window_probes),
+        "zw": len(conn.zero_windows),
+        "update": len(conn.window_updates),
+    }
+    if len(events) + len(conn.retransmissions) <= KEY_ARROWS:
+        assert drawn == found
+    else:
+        assert all(0 < drawn[k] <= found[k] for k in ("probe", "zw"))
+    assert block.count(">zero-window probe") == drawn["probe"]
     # The long data phase is elided: drawn arrows and elided counts add up to every segment.
     at = block.index("<svg class=seq")
     seq = block[at : block.index("</svg>", at)]
     arrows = parse(seq).count("g", "arrow")
     elided = [int(n) for n in re.findall(r"… (\d+) segments? …", seq)]
-    assert elided and max(elided) > 100
+    assert elided
     assert arrows + sum(elided) == len(conn.segments)
-    assert arrows < 60
+    # The handshake, a few data segments, each event with the one before it, the close.
+    assert arrows <= 3 + DATA_HEAD + 2 * min(len(events), KEY_ARROWS) + 4
 
 
 # -- iterative ----------------------------------------------------------------------------------
@@ -273,8 +283,9 @@ def test_chromium_draws_the_experiment_figures(
 
 
 def test_500_window_connections_stay_summarised(root: None, window_run: Results) -> None:
-    """Charts and diagrams only for the first connections of a scenario, one timeline of
-    at most TIMELINE_ROWS rows per service: the page stays a few megabytes."""
+    """Charts and diagrams only for the first connections of a scenario (at most 100,
+    fewer when they are long), one timeline of at most TIMELINE_ROWS rows per service:
+    the page stays a few megabytes however many events each connection had."""
     [record] = window_run.connections
     many = []
     for i in range(500):
@@ -286,6 +297,9 @@ def test_500_window_connections_stay_summarised(root: None, window_run: Results)
     p = parse(page)
     assert p.errors == []
     assert p.count("details", "conn") == 500
-    assert p.count("svg", "window") == p.count("svg", "seq") == DIAGRAMS_PER_SCENARIO
+    drawn = p.count("svg", "seq")
+    assert p.count("svg", "window") == drawn
+    assert 0 < drawn <= DIAGRAMS_PER_SCENARIO
+    assert f"Diagrams are drawn for the first {drawn} connections" in page
     assert p.count("g", "grow") == TIMELINE_ROWS
     assert len(page.encode()) < 4_000_000
