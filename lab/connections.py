@@ -30,6 +30,7 @@ from lab.analysis import (
     tcp_connections,
     udp_flows,
 )
+from lab.analysis.tcp import WindowEvent
 from lab.model import Topology
 
 # A record keeps every segment of a short connection; a long one keeps its first and last
@@ -38,6 +39,12 @@ SEGMENTS_HEAD = 40
 SEGMENTS_TAIL = 24
 # Bytes of payload shown per segment: enough for one request or reply line.
 PAYLOAD_PREVIEW = 64
+# Segments kept from the middle of a long connection because they matter (zero windows,
+# probes, window updates, retransmissions, resets, with the segment before each).
+KEY_SEGMENTS = 60
+# Window events listed per connection, and points of a window-over-time series.
+WINDOW_EVENTS = 200
+WINDOW_POINTS = 300
 
 
 @dataclass(frozen=True)
@@ -255,13 +262,119 @@ def _segment(seg: Any, start: float) -> dict[str, Any]:
     }
 
 
+def _key_positions(conn: TcpConnection) -> set[int]:
+    """Positions (in ``conn.segments``) of the segments a long connection must keep
+    whatever their place: zero windows, probes, window updates, retransmissions and
+    resets, each with the segment before it, at most :data:`KEY_SEGMENTS` of them."""
+    wanted = {e.index for e in _window_events(conn)}
+    wanted |= {r.index for r in conn.retransmissions}
+    keep: set[int] = set()
+    for pos, seg in enumerate(conn.segments):
+        if seg.index in wanted or seg.has("RST"):
+            keep |= {pos - 1, pos} if pos else {pos}
+        if len(keep) >= KEY_SEGMENTS:
+            break
+    return keep
+
+
 def _segments(conn: TcpConnection) -> tuple[list[dict[str, Any]], int]:
+    """The kept segments, each with ``pos``, its place among all the connection's
+    segments (a jump in ``pos`` is where segments were left out), and how many were."""
     segs = conn.segments
-    omitted = 0
-    if len(segs) > SEGMENTS_HEAD + SEGMENTS_TAIL:
-        omitted = len(segs) - SEGMENTS_HEAD - SEGMENTS_TAIL
-        segs = segs[:SEGMENTS_HEAD] + segs[-SEGMENTS_TAIL:]
-    return [_segment(s, conn.start_time) for s in segs], omitted
+    n = len(segs)
+    if n <= SEGMENTS_HEAD + SEGMENTS_TAIL:
+        positions = list(range(n))
+    else:
+        head_tail = set(range(SEGMENTS_HEAD)) | set(range(n - SEGMENTS_TAIL, n))
+        positions = _close_gaps(sorted(head_tail | _key_positions(conn)))
+    out = []
+    for pos in positions:
+        record = _segment(segs[pos], conn.start_time)
+        record["pos"] = pos
+        out.append(record)
+    return out, n - len(positions)
+
+
+def _close_gaps(positions: list[int], small: int = 2) -> list[int]:
+    """Positions with gaps of up to ``small`` segments filled in: an elision mark would
+    take as much room as the segments it hides."""
+    out: list[int] = []
+    for pos in positions:
+        if out and 1 < pos - out[-1] <= small + 1:
+            out += range(out[-1] + 1, pos)
+        out.append(pos)
+    return out
+
+
+def _window_events(conn: TcpConnection) -> list[WindowEvent]:
+    return sorted(
+        [*conn.zero_windows, *conn.zero_window_probes, *conn.window_updates],
+        key=lambda e: (e.index, e.kind),
+    )
+
+
+def _events(conn: TcpConnection) -> list[dict[str, Any]]:
+    """Zero windows, zero-window probes and window updates in capture order (at most
+    :data:`WINDOW_EVENTS`), times relative to the connection's first segment."""
+    return [
+        {
+            "kind": e.kind,
+            "index": e.index,
+            "t": round(e.time - conn.start_time, 6),
+            "from": e.sender,
+            "win_bytes": e.window_bytes,
+            "previous_win_bytes": e.previous_window_bytes,
+        }
+        for e in _window_events(conn)[:WINDOW_EVENTS]
+    ]
+
+
+def _window_series(conn: TcpConnection) -> dict[str, list[list[float]]]:
+    """For each side that advertised a zero window: ``[t, window bytes]`` at each change
+    of its advertised window, for the window-over-time chart. Thinned to at most
+    :data:`WINDOW_POINTS` points, keeping every zero and the last point."""
+    closed = {e.sender for e in conn.zero_windows}
+    out: dict[str, list[list[float]]] = {}
+    for side in sorted(closed):
+        points: list[list[float]] = []
+        for seg in conn.segments:
+            if seg.sender != side or seg.has("RST") or seg.window_bytes is None:
+                continue
+            if not points or points[-1][1] != seg.window_bytes:
+                points.append([round(seg.time - conn.start_time, 6), seg.window_bytes])
+        if len(points) > WINDOW_POINTS:
+            step = len(points) / WINDOW_POINTS
+            picked = {int(i * step) for i in range(WINDOW_POINTS)} | {len(points) - 1}
+            picked |= {i for i, p in enumerate(points) if p[1] == 0}
+            points = [p for i, p in enumerate(points) if i in picked]
+        out[side] = points
+    return out
+
+
+def _timeline(conn: TcpConnection) -> dict[str, Any]:
+    """When the connection reached each stage, in seconds after its first segment: every
+    SYN the client sent (more than one: the SYN was retransmitted), the handshake's end,
+    the server's first data (its first reply), each side's first FIN, the first RST and
+    the last segment. None where the stage was not seen."""
+    start = conn.start_time
+
+    def rel(t: float | None) -> float | None:
+        return None if t is None else round(t - start, 6)
+
+    syns = [s.time for s in conn.segments if s.sender == "client" and s.flags == ("SYN",)]
+    reply = next((s.time for s in conn.segments if s.sender == "server" and s.payload_len), None)
+    at = {s.index: s.time for s in conn.segments}
+    rst = next((s.time for s in conn.segments if s.has("RST")), None)
+    cl = conn.close
+    return {
+        "syns": [rel(t) for t in syns],
+        "handshake_done": rel(conn.handshake.ack_time) if conn.handshake.ok else None,
+        "first_reply": rel(reply),
+        "client_fin": rel(at.get(cl.client_fin_index)) if cl.client_fin_index else None,
+        "server_fin": rel(at.get(cl.server_fin_index)) if cl.server_fin_index else None,
+        "rst": rel(rst),
+        "end": rel(conn.end_time),
+    }
 
 
 def _handshake(conn: TcpConnection) -> dict[str, Any]:
@@ -330,6 +443,12 @@ def _tcp_record(
         "bytes": {"client": conn.client_bytes, "server": conn.server_bytes},
         "retransmissions": len(conn.retransmissions),
         "zero_windows": len(conn.zero_windows),
+        "zero_window_probes": len(conn.zero_window_probes),
+        "window_updates": len(conn.window_updates),
+        "syn_retransmissions": conn.handshake.syn_retransmissions,
+        "window_events": _events(conn),
+        "window_series": _window_series(conn),
+        "timeline": _timeline(conn),
         "start": conn.start_time,
         "duration": round(conn.duration, 6),
         "seen_in": [s.capture for s in group],

@@ -8,9 +8,18 @@ The page: a header (topology, backend, verdict, timings), the topology as a pict
 section per scenario (its checks, then its connections: a one-line summary each, opening on
 a sequence diagram drawn like the course's timing figures and a packet table), UDP flows,
 and per host the socket states at each snapshot phase and the servers' process trees.
+Where a diagram alone shows it badly, :mod:`lab.figures` adds a picture: a connection
+whose window closed gets its window over time (zero windows, probes, updates marked), each
+service with several connections a timeline of them (connecting, queued, served, closing;
+retransmitted SYNs marked), and a scenario that restarts its server the restarts in order
+(TIME_WAIT met, bound or EADDRINUSE). In a diagram, window events, retransmissions, resets
+and data after a FIN are highlighted and tagged, a probe program's own calls (from
+run.json) sit on the client's line, and a run of segments not drawn is one "… N segments …"
+line. The header names the backend and, for ssh runs, the machine of each node.
 To stay usable with hundreds of connections, each connection is a closed ``<details>``
 (only the first of each scenario is open) and diagrams are drawn only for the first
-:data:`DIAGRAMS_PER_SCENARIO` connections of a scenario; the rest keep their table row.
+:data:`DIAGRAMS_PER_SCENARIO` connections of a scenario (fewer when they pass
+:data:`DIAGRAM_BYTES`); the rest keep their table row.
 """
 
 from __future__ import annotations
@@ -23,12 +32,18 @@ from typing import Any
 
 from lab.analysis import descendants, parse_ps, parse_sockets, states_over_time
 from lab.analysis.snapshots import ProcessRow
+from lab.connections import SEGMENTS_TAIL
+from lab.figures import CSS as FIGURES_CSS
+from lab.figures import restart_timeline, service_timeline, window_chart
 from lab.model import Node, Topology
 
 PHASES = ("before", "during", "after", "final")
 # Arrows for data and pure ACK segments between the handshake and the close.
 DATA_ARROWS = 20
 DIAGRAMS_PER_SCENARIO = 100
+# And only while a scenario's connections take less than this much of the page: a
+# connection with many highlighted segments draws a long diagram and packet table.
+DIAGRAM_BYTES = 1_500_000
 PROCESS_ROWS = 40
 STATE_ORDER = (
     "LISTEN", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2", "CLOSE_WAIT",
@@ -60,9 +75,15 @@ def render_report(
         _header(summary, topology, connections),
         _section("Topology", "topology", _topology_svg(topology, summary)),
     ]
+    timelines = _timelines(topology, connections)
+    if timelines:
+        parts.append(_section("Connections in time, per service", "timelines", timelines))
+    probes = _probe_calls(run)
     for group_name in ("scenarios", "experiments"):
         for sc in summary.get(group_name, []) or []:
-            parts.append(_scenario(sc, topology, by_scenario.get(sc.get("name"), [])))
+            conns = by_scenario.get(sc.get("name"), [])
+            parts.append(_scenario(sc, topology, conns, probes, _restarts(out_dir, run, sc,
+                                                                         topology, conns)))
     orphans = by_scenario.get(None, [])
     if orphans:
         parts.append(
@@ -103,7 +124,7 @@ def _head(summary: Mapping[str, Any]) -> str:
     return (
         "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width, initial-scale=1">'
-        f"<title>{esc(title)}</title><style>{_CSS}</style></head><body>"
+        f"<title>{esc(title)}</title><style>{_CSS}{FIGURES_CSS}</style></head><body>"
     )
 
 
@@ -119,8 +140,10 @@ def _header(
         f"{esc(k)} {float(v):.2f} s" for k, v in timings.items() if isinstance(v, int | float)
     )
     hs_ok = sum(1 for c in connections if c.get("handshake", {}).get("ok"))
+    hosts = _node_hosts(summary)
     facts = [
         ("backend", summary.get("backend")),
+        *([("hosts", ", ".join(f"{n} on {h}" for n, h in hosts.items()))] if hosts else []),
         ("run", summary.get("run_id")),
         ("started", summary.get("started")),
         ("timings", None),
@@ -147,6 +170,17 @@ def _header(
         f"<p class=desc>{esc(topology.description)}</p><dl class=facts>{rows}</dl>{error}"
         f'<nav><a href="#topology">topology</a>{nav}<a href="#hosts">hosts</a></nav></header>'
     )
+
+
+def _node_hosts(summary: Mapping[str, Any]) -> dict[str, str]:
+    """The machine that played each node, where the backend says (the ssh backend's
+    ``node_info`` puts ``host`` in run.json's nodes)."""
+    nodes = summary.get("nodes") or {}
+    return {
+        str(name): str(info["host"])
+        for name, info in nodes.items()
+        if isinstance(info, dict) and info.get("host")
+    }
 
 
 # -- topology picture ----------------------------------------------------------------------------
@@ -210,8 +244,10 @@ def _topology_svg(topology: Topology, summary: Mapping[str, Any]) -> str:
             continue
         height = 0
         for col, node in enumerate(item):
-            ifnames = (nodes_info.get(node.name) or {}).get("interfaces") or {}
-            text = _node_lines(node, topology, ifnames)
+            info = nodes_info.get(node.name) or {}
+            text = _node_lines(node, topology, info.get("interfaces") or {})
+            if info.get("host"):
+                text.insert(0, f"on {info['host']}")
             h = 30 + 15 * len(text)
             height = max(height, h)
             x = 20 + col * _COL_W
@@ -253,7 +289,136 @@ def _chunks(items: Sequence[Node]) -> list[list[Node]]:
 # -- scenarios -----------------------------------------------------------------------------------
 
 
-def _scenario(sc: Mapping[str, Any], topology: Topology, conns: Sequence[dict[str, Any]]) -> str:
+def _timelines(topology: Topology, connections: Sequence[Mapping[str, Any]]) -> str:
+    """A timeline per TCP service that had two connections or more."""
+    out = []
+    for svc in topology.services:
+        conns = [c for c in connections if c.get("service") == svc.name]
+        out.append(service_timeline(svc.name, svc.program, conns))
+    return "".join(out)
+
+
+# The probe program's calls, as drawn on the client's line of the sequence diagram.
+def _call_text(event: Mapping[str, Any]) -> str | None:
+    call, error = str(event.get("call")), event.get("error")
+    if call == "sleep":
+        return None
+    if call == "recv":
+        if event.get("eof"):
+            return "recv() → 0 bytes: EOF"
+        if event.get("line") is not None:
+            line = str(event["line"])
+            return f"recv() → {line[:40] + ('…' if len(line) > 40 else '')!r}"
+        return f"recv() → {event.get('bytes')} bytes"
+    what = f"{call}({event['bytes']} bytes)" if call == "send" and not error else f"{call}()"
+    return f"{what} → {error}" if error else (f"{what} → ok" if call == "connect" else what)
+
+
+def _probe_calls(run: Mapping[str, Any]) -> dict[str, list[tuple[float, str, bool]]]:
+    """The calls of each probe connection in run.json, by its local address, with the
+    probe's own clock (seconds from its start)."""
+    out: dict[str, list[tuple[float, str, bool]]] = {}
+    for sc in (run.get("scenarios") or {}).values():
+        for client in (sc.get("clients") or {}).values():
+            result = (client or {}).get("result") or {}
+            if result.get("program") != "probe":
+                continue
+            for conn in result.get("connections") or []:
+                calls = []
+                for e in conn.get("events") or []:
+                    text = _call_text(e)
+                    if text is not None and isinstance(e.get("at"), int | float):
+                        calls.append((float(e["at"]), text, bool(e.get("error"))))
+                if isinstance(conn.get("local"), str):
+                    out[conn["local"]] = calls
+    return out
+
+
+def _align_calls(
+    conn: Mapping[str, Any], calls: Sequence[tuple[float, str, bool]]
+) -> list[tuple[float, str, bool]]:
+    """Calls moved onto the capture's clock: connect() returns just after the server's
+    answer to the SYN (its SYN-ACK or RST), so that answer's time and the connect's are
+    taken to be the same instant. An approximation, shown as ≈ on the page."""
+    connect = next((at for at, text, _ in calls if text.startswith("connect(")), None)
+    answer = next(
+        (float(s.get("t") or 0) for s in conn.get("segments") or [] if s.get("from") == "server"),
+        None,
+    )
+    if connect is None or answer is None:
+        return []
+    # Just after the answer: connect() returns once the answer is in.
+    return [(at - connect + answer + 1e-6, text, failed) for at, text, failed in calls]
+
+
+def _time_wait_count(out_dir: Path, node: str, snapshot: str, port: int) -> int | None:
+    snap = out_dir / node / "snapshots"
+    text = _read(snap / f"{snapshot}.ss.txt") or _read(snap / f"{snapshot}.netstat.txt")
+    if text is None:
+        return None
+    return sum(1 for r in parse_sockets(text) if r.state == "TIME_WAIT" and r.local.port == port)
+
+
+def _restarts(
+    out_dir: Path,
+    run: Mapping[str, Any],
+    sc: Mapping[str, Any],
+    topology: Topology,
+    conns: Sequence[Mapping[str, Any]],
+) -> str:
+    """The restart timeline of a scenario with ``restart`` steps, from run.json's
+    ``scenarios.<name>.restarts``, each restart's snapshot (TIME_WAIT on the port when it
+    started) and its log (why it could not bind)."""
+    done = ((run.get("scenarios") or {}).get(str(sc.get("name"))) or {}).get("restarts") or []
+    service = next((s for s in topology.services if s.name == sc.get("service")), None)
+    if not done or service is None:
+        return ""
+    node, port = service.node, service.port
+    info = (run.get("services") or {}).get(service.name) or {}
+    first = [
+        f"{service.program} pid {info.get('pid')} on {node}",
+        f"port {port}, SO_REUSEADDR {'yes' if service.option('reuseaddr') else 'no'}",
+    ]
+    for c in conns[:1]:
+        closer = (c.get("close") or {}).get("first_fin_by")
+        tw = ", ".join(str(x) for x in (c.get("close") or {}).get("time_wait_by") or [])
+        first.append(f"served {c.get('id')}; first FIN by {closer}")
+        first.append(f"→ TIME_WAIT on {tw or 'nobody'}" + (f":{port}" if tw == node else ""))
+    steps = []
+    for k, r in enumerate(done, start=1):
+        if not isinstance(r, dict):
+            continue
+        waiting = _time_wait_count(out_dir, node, str(r.get("snapshot")), port)
+        stopped = r.get("stopped_status")
+        lines = [
+            f"previous server stopped (exit {stopped})"
+            if stopped is not None else "previous server had already exited",
+            f"TIME_WAIT on {node}:{port}: "
+            + (f"{waiting} socket{'s' * (waiting != 1)}" if waiting is not None else "no snapshot"),
+            f"new server pid {r.get('pid')}",
+            f"expected: {r.get('expect') or 'to listen'}",
+        ]
+        log = (_read(out_dir / str(r.get("log") or "")) or "").strip() if r.get("log") else ""
+        if r.get("listening"):
+            outcome = "listens: " + " ".join(str(r.get("listen_socket") or "").split()[:1]
+                                              + str(r.get("listen_socket") or "").split()[3:4])
+        else:
+            why = "EADDRINUSE" if "EADDRINUSE" in log else (log.splitlines() or ["no log"])[-1]
+            outcome = f"bind failed: {why}, exit {r.get('exit_status')}"
+        title = f"restart {k}: SO_REUSEADDR {'yes' if r.get('reuseaddr') else 'no'}"
+        steps.append((title, lines, outcome, bool(r.get("listening"))))
+    return restart_timeline(first, steps)
+
+
+
+
+def _scenario(
+    sc: Mapping[str, Any],
+    topology: Topology,
+    conns: Sequence[dict[str, Any]],
+    probes: Mapping[str, Sequence[tuple[float, str, bool]]] | None = None,
+    restarts: str = "",
+) -> str:
     name = str(sc.get("name"))
     service_name = sc.get("service")
     service = next((s for s in topology.services if s.name == service_name), None)
@@ -285,8 +450,10 @@ def _scenario(sc: Mapping[str, Any], topology: Topology, conns: Sequence[dict[st
         f"{what}<table class=checks><thead><tr><th></th><th>claim</th><th>evidence</th></tr>"
         f"</thead><tbody>{checks}</tbody></table>"
     )
+    if restarts:
+        body += "<h3>The server's restarts</h3>" + restarts
     if conns:
-        body += f"<h3>TCP connections ({len(conns)})</h3>" + _connections(conns)
+        body += f"<h3>TCP connections ({len(conns)})</h3>" + _connections(conns, probes or {})
     passed = bool(sc.get("passed"))
     return (
         f'<section id="sc-{esc(name)}" class="scenario {"ok" if passed else "bad"}">'
@@ -294,19 +461,26 @@ def _scenario(sc: Mapping[str, Any], topology: Topology, conns: Sequence[dict[st
     )
 
 
-def _connections(conns: Sequence[Mapping[str, Any]]) -> str:
+def _connections(
+    conns: Sequence[Mapping[str, Any]],
+    probes: Mapping[str, Sequence[tuple[float, str, bool]]] | None = None,
+) -> str:
     head = (
         "<div class=connhead><span>id</span><span>client → server</span><span>handshake</span>"
         "<span>close</span><span>first FIN</span><span>TIME_WAIT</span><span>segments</span></div>"
     )
-    items = [
-        _connection(c, open_=(i == 0), diagram=i < DIAGRAMS_PER_SCENARIO)
-        for i, c in enumerate(conns)
-    ]
+    items, drawn, used = [], 0, 0
+    for i, c in enumerate(conns):
+        diagram = drawn < DIAGRAMS_PER_SCENARIO and used < DIAGRAM_BYTES
+        item = _connection(
+            c, open_=(i == 0), diagram=diagram, calls=(probes or {}).get(_local(c), ())
+        )
+        drawn, used = drawn + diagram, used + len(item)
+        items.append(item)
     more = ""
-    if len(conns) > DIAGRAMS_PER_SCENARIO:
+    if drawn < len(conns):
         more = (
-            f"<p class=note>Diagrams are drawn for the first {DIAGRAMS_PER_SCENARIO} "
+            f"<p class=note>Diagrams are drawn for the first {drawn} "
             f"connections; every connection's numbers are in summary.json.</p>"
         )
     return (
@@ -321,7 +495,17 @@ def _end(side: Mapping[str, Any]) -> str:
     return f"{node}:{side.get('port')}"
 
 
-def _connection(conn: Mapping[str, Any], open_: bool, diagram: bool) -> str:
+def _local(conn: Mapping[str, Any]) -> str:
+    client = conn.get("client") or {}
+    return f"{client.get('ip')}:{client.get('port')}"
+
+
+def _connection(
+    conn: Mapping[str, Any],
+    open_: bool,
+    diagram: bool,
+    calls: Sequence[tuple[float, str, bool]] = (),
+) -> str:
     hs = conn.get("handshake") or {}
     close = conn.get("close") or {}
     ok = bool(hs.get("ok"))
@@ -335,7 +519,8 @@ def _connection(conn: Mapping[str, Any], open_: bool, diagram: bool) -> str:
     )
     inner = _facts(conn)
     if diagram:
-        inner += _sequence_svg(conn) + _packet_table(conn)
+        aligned = _align_calls(conn, calls)
+        inner += window_chart(conn) + _sequence_svg(conn, aligned) + _packet_table(conn)
     return f'<details class=conn{" open" if open_ else ""}>{summary_row}{inner}</details>'
 
 
@@ -373,22 +558,34 @@ def _facts(conn: Mapping[str, Any]) -> str:
                      f"({esc(' vs '.join(path.get('captures') or []))})")
     if conn.get("retransmissions"):
         items.append(f"{esc(conn.get('retransmissions'))} retransmissions")
+    if conn.get("syn_retransmissions"):
+        items.append(
+            f"<b>SYN sent {int(conn['syn_retransmissions']) + 1} times</b> (same ISN): "
+            "retransmitted until the server answered"
+        )
+    if conn.get("zero_windows") or conn.get("zero_window_probes"):
+        items.append(
+            f"window: <b>{esc(conn.get('zero_windows'))}</b> zero-window segments, "
+            f"<b>{esc(conn.get('zero_window_probes'))}</b> zero-window probes, "
+            f"<b>{esc(conn.get('window_updates'))}</b> window updates"
+        )
     return "<ul class=facts>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
 
 # -- sequence diagram ------------------------------------------------------------------------------
 
-_SEQ_W, _LEFT, _RIGHT, _STEP = 860, 190, 690, 36
+_SEQ_W, _LEFT, _RIGHT, _STEP = 960, 190, 690, 36
 
 
-def segment_label(seg: Mapping[str, Any]) -> str:
+def segment_label(seg: Mapping[str, Any], full: bool = False) -> str:
     """The arrow's text, in the course's notation: flags, relative seq (with ``:end(len)``
-    when it carries data), ack, window in bytes, and the SYN options."""
+    when it carries data), ack, window in bytes, and the SYN options. A pure ACK is
+    written "ACK <ack>" unless ``full`` (a highlighted one: a probe's seq matters)."""
     flags = list(seg.get("flags") or [])
     parts = [", ".join(flags) or "(no flags)"]
     length = int(seg.get("len") or 0)
     seq, ack = seg.get("seq"), seg.get("ack")
-    pure_ack = flags == ["ACK"] and length == 0
+    pure_ack = flags == ["ACK"] and length == 0 and not full
     if pure_ack:
         parts[0] = f"ACK {ack}"
     elif length:
@@ -429,16 +626,104 @@ def _phases(segments: Sequence[Mapping[str, Any]]) -> tuple[list[Any], list[Any]
     return list(segments[:hs_end]), list(rest[:cut]), list(rest[cut:])
 
 
-def _sequence_svg(conn: Mapping[str, Any]) -> str:
+# What a highlighted segment is, by the kind of its window event.
+_EVENT_TAGS = {
+    "zero-window": ("zw", "zero window"),
+    "zero-window-probe": ("probe", "zero-window probe"),
+    "window-update": ("update", "window update"),
+}
+# Segments drawn from the middle of a connection that has highlighted ones: the first few
+# of its data phase, then each highlighted one with the segment before it.
+DATA_HEAD = 6
+KEY_ARROWS = 40
+
+
+def _positions(conn: Mapping[str, Any]) -> list[int]:
+    """Each kept segment's place among all the connection's segments: its ``pos``, or
+    for records without one, its place in the list with the omitted ones before the
+    tail (they were always taken from the middle)."""
     segments = list(conn.get("segments") or [])
-    opening, middle, closing = _phases(segments)
-    hidden = max(0, len(middle) - DATA_ARROWS) + int(conn.get("segments_omitted") or 0)
-    shown: list[Mapping[str, Any] | None] = [*opening, *middle[:DATA_ARROWS]]
-    if hidden:
-        shown.append(None)
-    shown += closing
+    if all("pos" in s for s in segments):
+        return [int(s["pos"]) for s in segments]
+    omitted = int(conn.get("segments_omitted") or 0)
+    head = len(segments) - SEGMENTS_TAIL if omitted else len(segments)
+    return [i if i < head else i + omitted for i in range(len(segments))]
+
+
+def _tags(conn: Mapping[str, Any]) -> dict[int, list[tuple[str, str]]]:
+    """Segment index -> ``(class, text)`` of what makes it worth a highlight: a window
+    event, a retransmission, a RST (answering a SYN: the port is closed) and the first
+    data a side sends after its peer's FIN."""
+    tags: dict[int, list[tuple[str, str]]] = {}
+    for e in conn.get("window_events") or []:
+        tag = _EVENT_TAGS.get(str(e.get("kind")))
+        if tag is not None:
+            tags.setdefault(int(e.get("index") or 0), []).append(tag)
+    segments = list(conn.get("segments") or [])
+    synack = any({"SYN", "ACK"} <= set(s.get("flags") or []) for s in segments)
+    fin_from: set[str] = set()
+    after_fin: set[str] = set()
+    for s in segments:
+        flags, index, side = set(s.get("flags") or []), int(s.get("index") or 0), s.get("from")
+        if s.get("retransmission"):
+            what = "SYN retransmitted" if flags == {"SYN"} else "retransmission"
+            tags.setdefault(index, []).append(("rt", what))
+        if "RST" in flags:
+            text = "reset"
+            if not synack:
+                text = "RST answers the SYN: port closed"
+            elif side in fin_from and after_fin - {side}:
+                text = "RST answers data sent after its FIN"
+            tags.setdefault(index, []).append(("rst", text))
+        peer = "server" if side == "client" else "client"
+        if s.get("len") and peer in fin_from and side not in after_fin:
+            after_fin.add(str(side))
+            tags.setdefault(index, []).append(("late", f"data after the {peer}'s FIN"))
+        if "FIN" in flags:
+            fin_from.add(str(side))
+    return tags
+
+
+def _shown(conn: Mapping[str, Any], tags: Mapping[int, Any]) -> list[tuple[int, Mapping[str, Any]]]:
+    """The ``(pos, segment)`` pairs to draw: the handshake, the start of the data phase
+    (all of it up to :data:`DATA_ARROWS` when nothing is highlighted), each highlighted
+    segment with the one before it, and the close."""
+    segments = list(conn.get("segments") or [])
+    pairs = list(zip(_positions(conn), segments, strict=True))
+    opening, middle, _ = _phases(segments)
+    a, b = len(opening), len(opening) + len(middle)
+    keys = [i for i in range(a, b) if int(segments[i].get("index") or 0) in tags]
+    if not keys:
+        return pairs[: a + DATA_ARROWS] + pairs[b:] if b - a > DATA_ARROWS else pairs
+    chosen = set(range(a, min(b, a + DATA_HEAD)))
+    for i in keys[:KEY_ARROWS]:
+        chosen |= {i - 1, i} if i > a else {i}
+    return pairs[:a] + [pairs[i] for i in sorted(chosen)] + pairs[b:]
+
+
+def _sequence_svg(conn: Mapping[str, Any], calls: Sequence[tuple[float, str, bool]] = ()) -> str:
+    """The connection drawn like the course's timing figures. Highlighted segments (see
+    :func:`_tags`) get a band and a tag; a run of segments not drawn becomes one "… N
+    segments …" line; ``calls`` (time, text, failed) are the client program's own calls,
+    drawn on the client's line in time order."""
+    tags = _tags(conn)
+    rows: list[tuple[str, Any]] = []
+    pending = sorted(calls)
+    last_pos = -1
+    for pos, seg in _shown(conn, tags):
+        t = float(seg.get("t") or 0)
+        while pending and pending[0][0] < t:
+            rows.append(("call", pending.pop(0)))
+        if pos > last_pos + 1:
+            rows.append(("gap", pos - last_pos - 1))
+        rows.append(("seg", seg))
+        last_pos = pos
+    total = int(conn.get("segment_count") or last_pos + 1)
+    if total > last_pos + 1:
+        rows.append(("gap", total - last_pos - 1))
+    rows += [("call", c) for c in pending]
     client, server = conn.get("client") or {}, conn.get("server") or {}
-    height = 70 + _STEP * len(shown) + 20
+    height = 70 + _STEP * len(rows) + 20
     out = [
         f'<svg class=seq width={_SEQ_W} height={height} '
         f'viewBox="0 0 {_SEQ_W} {height}" role=img aria-label="sequence diagram">'
@@ -453,30 +738,54 @@ def _sequence_svg(conn: Mapping[str, Any]) -> str:
             f"<line class=lifeline x1={x} y1=46 x2={x} y2={height - 6} />"
         )
     y = 70
-    for seg in shown:
-        if seg is None:
+    for kind, item in rows:
+        if kind == "gap":
             out.append(
-                f'<text class=more x={_SEQ_W // 2} y={y + 12}>… {hidden} more segments '
-                "(see the packet table)</text>"
+                f'<text class=more x={(_LEFT + _RIGHT) // 2} y={y + 12}>… {item} segment'
+                f"{'s' if item != 1 else ''} …<title>not drawn; the packet table has the first "
+                "and last ones and every highlighted one</title></text>"
             )
-            y += _STEP
-            continue
-        from_client = seg.get("from") == "client"
-        x1, x2 = (_LEFT, _RIGHT) if from_client else (_RIGHT, _LEFT)
-        flags = set(seg.get("flags") or [])
-        cls = next((f.lower() for f in ("SYN", "FIN", "RST") if f in flags), "")
-        cls = cls or ("data" if seg.get("len") else "ack")
-        label = segment_label(seg)
-        out.append(
-            f'<g class="arrow {cls}"><line x1={x1} y1={y + 4} x2={x2} y2={y + 18} '
-            f'marker-end="url(#ah)" /><text class=label x={(_LEFT + _RIGHT) // 2} y={y - 2}>'
-            f"{esc(label)}</text><text class=time x=8 y={y + 12}>+{float(seg.get('t') or 0):.6f}s"
-            f"</text><text class=idx x={_SEQ_W - 8} y={y + 12}>#{esc(seg.get('index'))}</text>"
-            "</g>"
-        )
+        elif kind == "call":
+            out.append(_call_row(item, y))
+        else:
+            out.append(_arrow(item, y, tags.get(int(item.get("index") or 0), [])))
         y += _STEP
     out.append("</svg>")
     return '<div class=scroll>' + "".join(out) + "</div>"
+
+
+def _arrow(seg: Mapping[str, Any], y: int, tags: Sequence[tuple[str, str]]) -> str:
+    from_client = seg.get("from") == "client"
+    x1, x2 = (_LEFT, _RIGHT) if from_client else (_RIGHT, _LEFT)
+    flags = set(seg.get("flags") or [])
+    cls = next((f.lower() for f in ("SYN", "FIN", "RST") if f in flags), "")
+    cls = cls or ("data" if seg.get("len") else "ack")
+    band = tag_text = ""
+    if tags:
+        cls += " " + " ".join(f"hl-{c}" for c, _ in tags)
+        band = f'<rect class=band x=2 y={y - 16} width={_SEQ_W - 4} height={_STEP - 2} rx=3 />'
+        tag_text = (
+            f'<text class=tag x={_RIGHT + 14} y={y + 12}>'
+            f"{esc(' · '.join(text for _, text in tags))}</text>"
+        )
+    return (
+        f'<g class="arrow {cls}">{band}<line x1={x1} y1={y + 4} x2={x2} y2={y + 18} '
+        f'marker-end="url(#ah)" /><text class=label x={(_LEFT + _RIGHT) // 2} y={y - 2}>'
+        f"{esc(segment_label(seg, full=bool(tags)))}</text><text class=time x=8 y={y + 12}>"
+        f"+{float(seg.get('t') or 0):.6f}s</text>{tag_text}"
+        f"<text class=idx x={_SEQ_W - 8} y={y + 12}>#{esc(seg.get('index'))}</text></g>"
+    )
+
+
+def _call_row(call: tuple[float, str, bool], y: int) -> str:
+    t, text, failed = call
+    width = 12 + 7 * len(text)
+    return (
+        f'<g class="call{" err" if failed else ""}"><rect x={_LEFT - 6} y={y - 2} width=12 '
+        f'height=22 rx=2 /><rect class=callbox x={_LEFT + 12} y={y} width={width} height=18 '
+        f'rx=9 /><text class=calltext x={_LEFT + 18} y={y + 13}>{esc(text)}</text>'
+        f"<text class=time x=8 y={y + 12}>≈+{t:.3f}s</text></g>"
+    )
 
 
 def _packet_table(conn: Mapping[str, Any]) -> str:
@@ -722,6 +1031,16 @@ svg.seq{background:#fff;margin:6px 0}
 .arrow.rst .label{fill:var(--bad);font-weight:700}
 .time{font-size:10px;fill:var(--mute)}.idx{font-size:10px;fill:var(--mute);text-anchor:end}
 .more{font-size:12px;text-anchor:middle;fill:var(--mute);font-style:italic}
+.band{fill:#fff8c5}.hl-zw .band,.hl-rst .band{fill:#ffebe9}.hl-update .band{fill:#dafbe1}
+.hl-probe .band{fill:#fff1e5}
+.tag{font:700 11px system-ui,sans-serif!important;fill:#9a6700}
+.hl-zw .tag,.hl-rst .tag{fill:var(--bad)}.hl-update .tag{fill:var(--ok)}.hl-probe .tag{fill:#bc4c00}
+.arrow.hl-probe line{stroke:#bc4c00;stroke-width:2.4;stroke-dasharray:6 3}
+.arrow.hl-zw line{stroke:var(--bad);stroke-width:2.4}
+.arrow.hl-update line{stroke:var(--ok);stroke-width:2.4}
+.call rect{fill:#57606a}.call .callbox{fill:#eef5ff;stroke:var(--accent)}
+.call.err rect{fill:var(--bad)}.call.err .callbox{fill:#ffebe9;stroke:var(--bad)}
+.calltext{font-size:12px;fill:var(--ink)}.call.err .calltext{fill:var(--bad);font-weight:700}
 table.pkts td{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:12px}
 td.payload{max-width:260px;overflow-wrap:anywhere}
 details.packets{margin:4px 0 12px}details.packets>summary{cursor:pointer;color:var(--accent)}

@@ -1,13 +1,17 @@
 """Figures for the report on an existing results folder (no timed assertions anywhere):
 ``python3 -m tests.report.bench_report DIR [N]`` prints how long connection_records and
 render_report take and the page size, for the folder as is and with N synthetic
-connections (copies of the folder's own, default 500)."""
+connections (copies of the folder's own, default 500), and how long headless Chromium
+takes to load and lay out each page (when chromium is on PATH)."""
 
 from __future__ import annotations
 
 import copy
 import json
+import shutil
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -30,7 +34,7 @@ def main() -> None:
     t2 = time.perf_counter()
     print(f"{out}: {len(conns)} connections, records {t1 - t0:.3f} s, "
           f"render {t2 - t1:.3f} s, page {len(page.encode())} bytes, "
-          f"summary.json {len(json.dumps(summary, indent=2))} bytes")
+          f"summary.json {len(json.dumps(summary, indent=2))} bytes{_chromium(page)}")
     many = []
     for i in range(n):
         c = copy.deepcopy(conns[i % len(conns)])
@@ -38,8 +42,26 @@ def main() -> None:
         many.append(c)
     t3 = time.perf_counter()
     page = render_report(out, summary, topology, many)
-    print(f"{n} connections: render {time.perf_counter() - t3:.3f} s, "
-          f"page {len(page.encode())} bytes")
+    t4 = time.perf_counter()
+    print(f"{n} connections: render {t4 - t3:.3f} s, "
+          f"page {len(page.encode())} bytes{_chromium(page)}")
+
+
+def _chromium(page: str) -> str:
+    """", Chromium <s> s": the wall time of a headless Chromium that loads the page and
+    prints its DOM (start-up included; the same start-up for every page)."""
+    browser = shutil.which("chromium")
+    if browser is None:
+        return ""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "report.html"
+        path.write_text(page)
+        start = time.perf_counter()
+        subprocess.run(
+            [browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", path.as_uri()],
+            capture_output=True, check=True, timeout=300,
+        )
+        return f", Chromium {time.perf_counter() - start:.2f} s"
 
 
 if __name__ == "__main__":

@@ -61,3 +61,18 @@ def default_run(tmp_path_factory: pytest.TempPathFactory) -> Results:
 @pytest.fixture(scope="session")
 def routed_run(tmp_path_factory: pytest.TempPathFactory) -> Results:
     return _lab_run("routed", tmp_path_factory.mktemp("report") / "routed")
+
+
+@pytest.fixture(scope="session")
+def window_run(tmp_path_factory: pytest.TempPathFactory) -> Results:
+    return _lab_run("experiments/window", tmp_path_factory.mktemp("report") / "window")
+
+
+@pytest.fixture(scope="session")
+def iterative_run(tmp_path_factory: pytest.TempPathFactory) -> Results:
+    return _lab_run("experiments/iterative", tmp_path_factory.mktemp("report") / "iterative")
+
+
+@pytest.fixture(scope="session")
+def errors_run(tmp_path_factory: pytest.TempPathFactory) -> Results:
+    return _lab_run("experiments/errors", tmp_path_factory.mktemp("report") / "errors")
