@@ -126,9 +126,7 @@ def supervise_argv(topology: Topology, node: Node) -> Command:
 
 def listen_args(topology: Topology, node: str) -> list[str]:
     return [
-        arg
-        for s in services_on(topology, node)
-        for arg in ("--listen", f"{s.protocol}:{s.port}")
+        arg for s in services_on(topology, node) for arg in ("--listen", f"{s.protocol}:{s.port}")
     ]
 
 

@@ -170,9 +170,9 @@ class _ScenarioIndex:
                 return svc.name
         return None
 
-    def scenario(self, client: Endpoint, server: Endpoint, protocol: str, node: str | None) -> (
-        str | None
-    ):
+    def scenario(
+        self, client: Endpoint, server: Endpoint, protocol: str, node: str | None
+    ) -> str | None:
         exact = self.by_local.get((protocol, str(client)))
         if exact is not None:
             return exact
@@ -517,10 +517,16 @@ def _udp_records(
             {
                 "id": f"udp-{number}",
                 "protocol": "udp",
-                "client": {"node": hosts.get(flow.client.ip), "ip": flow.client.ip,
-                           "port": flow.client.port},
-                "server": {"node": hosts.get(flow.server.ip), "ip": flow.server.ip,
-                           "port": flow.server.port},
+                "client": {
+                    "node": hosts.get(flow.client.ip),
+                    "ip": flow.client.ip,
+                    "port": flow.client.port,
+                },
+                "server": {
+                    "node": hosts.get(flow.server.ip),
+                    "ip": flow.server.ip,
+                    "port": flow.server.port,
+                },
                 "service": index.service_of(flow.server, "udp", topology),
                 "scenario": index.scenario(flow.client, flow.server, "udp", client_node),
                 "datagrams": {"client": flow.client_datagrams, "server": flow.server_datagrams},

@@ -46,8 +46,18 @@ DIAGRAMS_PER_SCENARIO = 100
 DIAGRAM_BYTES = 1_500_000
 PROCESS_ROWS = 40
 STATE_ORDER = (
-    "LISTEN", "SYN_SENT", "SYN_RECV", "ESTABLISHED", "FIN_WAIT1", "FIN_WAIT2", "CLOSE_WAIT",
-    "CLOSING", "LAST_ACK", "TIME_WAIT", "CLOSE", "UNCONN",
+    "LISTEN",
+    "SYN_SENT",
+    "SYN_RECV",
+    "ESTABLISHED",
+    "FIN_WAIT1",
+    "FIN_WAIT2",
+    "CLOSE_WAIT",
+    "CLOSING",
+    "LAST_ACK",
+    "TIME_WAIT",
+    "CLOSE",
+    "UNCONN",
 )
 
 
@@ -82,13 +92,15 @@ def render_report(
     for group_name in ("scenarios", "experiments"):
         for sc in summary.get(group_name, []) or []:
             conns = by_scenario.get(sc.get("name"), [])
-            parts.append(_scenario(sc, topology, conns, probes, _restarts(out_dir, run, sc,
-                                                                         topology, conns)))
+            parts.append(
+                _scenario(sc, topology, conns, probes, _restarts(out_dir, run, sc, topology, conns))
+            )
     orphans = by_scenario.get(None, [])
     if orphans:
         parts.append(
             _section(
-                "Other TCP connections", "other",
+                "Other TCP connections",
+                "other",
                 "<p class=note>Connections in the captures that no scenario made.</p>"
                 + _connections(orphans),
             )
@@ -151,8 +163,7 @@ def _header(
         ("TCP connections", f"{len(connections)} ({hs_ok} with a clean handshake)"),
     ]
     rows = "".join(
-        f"<dt>{esc(k)}</dt><dd>{timing_text if k == 'timings' else esc(v)}</dd>"
-        for k, v in facts
+        f"<dt>{esc(k)}</dt><dd>{timing_text if k == 'timings' else esc(v)}</dd>" for k, v in facts
     )
     error = ""
     if summary.get("error"):
@@ -236,8 +247,8 @@ def _topology_svg(topology: Topology, summary: Mapping[str, Any]) -> str:
             network = topology.network(item)
             bar_y[item] = y + _BAR_H // 2
             bars.append(
-                f'<rect class=net x=10 y={y} width={width - 20} height={_BAR_H} rx=7 />'
-                f'<text class=netlabel x=18 y={y + _BAR_H + 14}>{esc(network.name)} '
+                f"<rect class=net x=10 y={y} width={width - 20} height={_BAR_H} rx=7 />"
+                f"<text class=netlabel x=18 y={y + _BAR_H + 14}>{esc(network.name)} "
                 f"{esc(network.subnet)}</text>"
             )
             y += _BAR_H + 40
@@ -253,13 +264,13 @@ def _topology_svg(topology: Topology, summary: Mapping[str, Any]) -> str:
             x = 20 + col * _COL_W
             cls = "router" if node.router else ("multi" if len(node.interfaces) > 1 else "host")
             tspans = "".join(
-                f'<text class=addr x={x + 8} y={y + 38 + 15 * k}>{esc(t)}</text>'
+                f"<text class=addr x={x + 8} y={y + 38 + 15 * k}>{esc(t)}</text>"
                 for k, t in enumerate(text)
             )
             tag = " (router)" if node.router else ""
             boxes.append(
-                f'<g class={cls}><rect x={x} y={y} width={_BOX_W} height={h} rx=6 />'
-                f'<text class=name x={x + 8} y={y + 19}>{esc(node.name)}{esc(tag)}</text>'
+                f"<g class={cls}><rect x={x} y={y} width={_BOX_W} height={h} rx=6 />"
+                f"<text class=name x={x + 8} y={y + 19}>{esc(node.name)}{esc(tag)}</text>"
                 f"{tspans}</g>"
             )
             centers[node.name] = (x + _BOX_W // 2, y, y + h)
@@ -275,11 +286,14 @@ def _topology_svg(topology: Topology, summary: Mapping[str, Any]) -> str:
             y1, y2 = (bottom, by) if by > bottom else (top, by)
             lines.append(f"<line class=link x1={cx} y1={y1} x2={cx} y2={y2} />")
     svg = (
-        f'<svg class=topo width={width} height={y} '
+        f"<svg class=topo width={width} height={y} "
         f'viewBox="0 0 {width} {y}" role=img aria-label="topology">'
-        + "".join(lines) + "".join(bars) + "".join(boxes) + "</svg>"
+        + "".join(lines)
+        + "".join(bars)
+        + "".join(boxes)
+        + "</svg>"
     )
-    return f'<div class=scroll>{svg}</div>'
+    return f"<div class=scroll>{svg}</div>"
 
 
 def _chunks(items: Sequence[Node]) -> list[list[Node]]:
@@ -392,7 +406,8 @@ def _restarts(
         stopped = r.get("stopped_status")
         lines = [
             f"previous server stopped (exit {stopped})"
-            if stopped is not None else "previous server had already exited",
+            if stopped is not None
+            else "previous server had already exited",
             f"TIME_WAIT on {node}:{port}: "
             + (f"{waiting} socket{'s' * (waiting != 1)}" if waiting is not None else "no snapshot"),
             f"new server pid {r.get('pid')}",
@@ -400,16 +415,16 @@ def _restarts(
         ]
         log = (_read(out_dir / str(r.get("log") or "")) or "").strip() if r.get("log") else ""
         if r.get("listening"):
-            outcome = "listens: " + " ".join(str(r.get("listen_socket") or "").split()[:1]
-                                              + str(r.get("listen_socket") or "").split()[3:4])
+            outcome = "listens: " + " ".join(
+                str(r.get("listen_socket") or "").split()[:1]
+                + str(r.get("listen_socket") or "").split()[3:4]
+            )
         else:
             why = "EADDRINUSE" if "EADDRINUSE" in log else (log.splitlines() or ["no log"])[-1]
             outcome = f"bind failed: {why}, exit {r.get('exit_status')}"
         title = f"restart {k}: SO_REUSEADDR {'yes' if r.get('reuseaddr') else 'no'}"
         steps.append((title, lines, outcome, bool(r.get("listening"))))
     return restart_timeline(first, steps)
-
-
 
 
 def _scenario(
@@ -486,7 +501,7 @@ def _connections(
     return (
         "<input class=filter hidden type=search "
         'placeholder="filter connections (host, port, kind)">'
-        f'<div class=conns>{head}{"".join(items)}</div>{more}'
+        f"<div class=conns>{head}{''.join(items)}</div>{more}"
     )
 
 
@@ -521,7 +536,7 @@ def _connection(
     if diagram:
         aligned = _align_calls(conn, calls)
         inner += window_chart(conn) + _sequence_svg(conn, aligned) + _packet_table(conn)
-    return f'<details class=conn{" open" if open_ else ""}>{summary_row}{inner}</details>'
+    return f"<details class=conn{' open' if open_ else ''}>{summary_row}{inner}</details>"
 
 
 def _facts(conn: Mapping[str, Any]) -> str:
@@ -554,8 +569,10 @@ def _facts(conn: Mapping[str, Any]) -> str:
         ),
     ]
     if path:
-        items.append(f"path: <b>{esc(path.get('summary'))}</b> "
-                     f"({esc(' vs '.join(path.get('captures') or []))})")
+        items.append(
+            f"path: <b>{esc(path.get('summary'))}</b> "
+            f"({esc(' vs '.join(path.get('captures') or []))})"
+        )
     if conn.get("retransmissions"):
         items.append(f"{esc(conn.get('retransmissions'))} retransmissions")
     if conn.get("syn_retransmissions"):
@@ -725,23 +742,23 @@ def _sequence_svg(conn: Mapping[str, Any], calls: Sequence[tuple[float, str, boo
     client, server = conn.get("client") or {}, conn.get("server") or {}
     height = 70 + _STEP * len(rows) + 20
     out = [
-        f'<svg class=seq width={_SEQ_W} height={height} '
+        f"<svg class=seq width={_SEQ_W} height={height} "
         f'viewBox="0 0 {_SEQ_W} {height}" role=img aria-label="sequence diagram">'
         '<defs><marker id=ah viewBox="0 0 10 10" refX=10 refY=5 markerWidth=7 markerHeight=7 '
         'orient=auto-start-reverse><path d="M0,0 L10,5 L0,10 z" class=head /></marker></defs>'
     ]
     for x, side, role in ((_LEFT, client, "client"), (_RIGHT, server, "server")):
         out.append(
-            f'<rect class=life x={x - 85} y=6 width=170 height=40 rx=5 />'
-            f'<text class=lifename x={x} y=23>{esc(side.get("node") or role)} ({role})</text>'
-            f'<text class=lifeaddr x={x} y=39>{esc(side.get("ip"))}:{esc(side.get("port"))}</text>'
+            f"<rect class=life x={x - 85} y=6 width=170 height=40 rx=5 />"
+            f"<text class=lifename x={x} y=23>{esc(side.get('node') or role)} ({role})</text>"
+            f"<text class=lifeaddr x={x} y=39>{esc(side.get('ip'))}:{esc(side.get('port'))}</text>"
             f"<line class=lifeline x1={x} y1=46 x2={x} y2={height - 6} />"
         )
     y = 70
     for kind, item in rows:
         if kind == "gap":
             out.append(
-                f'<text class=more x={(_LEFT + _RIGHT) // 2} y={y + 12}>… {item} segment'
+                f"<text class=more x={(_LEFT + _RIGHT) // 2} y={y + 12}>… {item} segment"
                 f"{'s' if item != 1 else ''} …<title>not drawn; the packet table has the first "
                 "and last ones and every highlighted one</title></text>"
             )
@@ -751,7 +768,7 @@ def _sequence_svg(conn: Mapping[str, Any], calls: Sequence[tuple[float, str, boo
             out.append(_arrow(item, y, tags.get(int(item.get("index") or 0), [])))
         y += _STEP
     out.append("</svg>")
-    return '<div class=scroll>' + "".join(out) + "</div>"
+    return "<div class=scroll>" + "".join(out) + "</div>"
 
 
 def _arrow(seg: Mapping[str, Any], y: int, tags: Sequence[tuple[str, str]]) -> str:
@@ -763,9 +780,9 @@ def _arrow(seg: Mapping[str, Any], y: int, tags: Sequence[tuple[str, str]]) -> s
     band = tag_text = ""
     if tags:
         cls += " " + " ".join(f"hl-{c}" for c, _ in tags)
-        band = f'<rect class=band x=2 y={y - 16} width={_SEQ_W - 4} height={_STEP - 2} rx=3 />'
+        band = f"<rect class=band x=2 y={y - 16} width={_SEQ_W - 4} height={_STEP - 2} rx=3 />"
         tag_text = (
-            f'<text class=tag x={_RIGHT + 14} y={y + 12}>'
+            f"<text class=tag x={_RIGHT + 14} y={y + 12}>"
             f"{esc(' · '.join(text for _, text in tags))}</text>"
         )
     return (
@@ -782,8 +799,8 @@ def _call_row(call: tuple[float, str, bool], y: int) -> str:
     width = 12 + 7 * len(text)
     return (
         f'<g class="call{" err" if failed else ""}"><rect x={_LEFT - 6} y={y - 2} width=12 '
-        f'height=22 rx=2 /><rect class=callbox x={_LEFT + 12} y={y} width={width} height=18 '
-        f'rx=9 /><text class=calltext x={_LEFT + 18} y={y + 13}>{esc(text)}</text>'
+        f"height=22 rx=2 /><rect class=callbox x={_LEFT + 12} y={y} width={width} height=18 "
+        f"rx=9 /><text class=calltext x={_LEFT + 18} y={y + 13}>{esc(text)}</text>"
         f"<text class=time x=8 y={y + 12}>≈+{t:.3f}s</text></g>"
     )
 
@@ -855,7 +872,7 @@ def _hosts(out_dir: Path, topology: Topology, run: Mapping[str, Any]) -> str:
         procs = _process_trees(snap_dir, node, run)
         if not states and not procs:
             continue
-        parts.append(f'<div class=host><h3>{esc(node.name)}</h3>{states}{procs}</div>')
+        parts.append(f"<div class=host><h3>{esc(node.name)}</h3>{states}{procs}</div>")
     return "".join(parts) or "<p class=note>No snapshots in this folder.</p>"
 
 
@@ -887,8 +904,9 @@ def _states_table(snap_dir: Path, ports: Sequence[tuple[int, str]]) -> str:
         seen += sorted({s for p in over for s in over[p]} - set(STATE_ORDER))
         if not seen:
             cells = "<tr><td colspan=5 class=note>no sockets on this port</td></tr>"
-            tables.append(f"<table class=states><caption>port {port} ({esc(names)})</caption>"
-                          f"{cells}</table>")
+            tables.append(
+                f"<table class=states><caption>port {port} ({esc(names)})</caption>{cells}</table>"
+            )
             continue
         head = "".join(f"<th>{esc(s)}</th>" for s in seen)
         top = max(max(c.values(), default=0) for c in over.values()) or 1
@@ -910,7 +928,8 @@ def _states_table(snap_dir: Path, ports: Sequence[tuple[int, str]]) -> str:
 
 def _process_trees(snap_dir: Path, node: Node, run: Mapping[str, Any]) -> str:
     services = [
-        (name, info) for name, info in (run.get("services") or {}).items()
+        (name, info)
+        for name, info in (run.get("services") or {}).items()
         if isinstance(info, dict) and info.get("node") == node.name and info.get("pid")
     ]
     if not services:

@@ -236,9 +236,7 @@ def _link(linktype: int, data: bytes) -> _Link | None:
     if linktype == LINKTYPE_LINUX_SLL2:
         if len(data) < 20:
             return None
-        proto, _res, ifindex, _hatype, pkttype, halen, addr = struct.unpack(
-            ">HHiHBB8s", data[:20]
-        )
+        proto, _res, ifindex, _hatype, pkttype, halen, addr = struct.unpack(">HHiHBB8s", data[:20])
         src = _mac(addr[:halen]) if halen == 6 else None
         return _Link(src, None, _DIRECTIONS.get(pkttype), ifindex, proto, data[20:])
     if linktype in _RAW_ALIASES:
@@ -454,8 +452,18 @@ def unique_packets(packets: list[Packet]) -> list[Packet]:
         if p.direction is None and p.interface_index is None:
             out.append(p)
             continue
-        key = (p.src_ip, p.dst_ip, p.ip_id, p.protocol, p.src_port, p.dst_port,
-               p.seq, p.ack, p.tcp_flags, p.payload_len)
+        key = (
+            p.src_ip,
+            p.dst_ip,
+            p.ip_id,
+            p.protocol,
+            p.src_port,
+            p.dst_port,
+            p.seq,
+            p.ack,
+            p.tcp_flags,
+            p.payload_len,
+        )
         earlier = seen.setdefault(key, [])
         if any(
             p.time - e.time <= _COPY_WINDOW

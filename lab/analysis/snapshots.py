@@ -227,9 +227,7 @@ def zombies(rows: Sequence[ProcessRow], parent_pid: int | None = None) -> list[P
 def socket_states(rows: Iterable[SocketRow], port: int | None = None) -> Counter[str]:
     """How many sockets are in each state; with ``port``, only sockets with that port on
     either end (the server's listening socket and both ends of its connections)."""
-    return Counter(
-        r.state for r in rows if port is None or port in (r.local.port, r.remote.port)
-    )
+    return Counter(r.state for r in rows if port is None or port in (r.local.port, r.remote.port))
 
 
 def states_over_time(

@@ -1,6 +1,6 @@
 """Decode and analysis throughput on a crafted capture; prints figures, asserts nothing.
 
-    python3 -m tests.analysis.bench_analysis [connections]
+python3 -m tests.analysis.bench_analysis [connections]
 """
 
 from __future__ import annotations

@@ -92,7 +92,13 @@ class Wire:
         for letter in flags:
             bits |= FLAGS[letter]
         seg = dpkt.tcp.TCP(
-            sport=src[1], dport=dst[1], seq=seq, ack=ack, flags=bits, win=win, opts=opts,
+            sport=src[1],
+            dport=dst[1],
+            seq=seq,
+            ack=ack,
+            flags=bits,
+            win=win,
+            opts=opts,
             data=data,
         )
         seg.off = (20 + len(opts)) // 4

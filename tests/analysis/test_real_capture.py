@@ -23,17 +23,41 @@ CAPTURES = {
     "sll": (["-i", "any", "-y", "LINUX_SLL"], LINKTYPE_LINUX_SLL),
     "sll2": (["-i", "any"], LINKTYPE_LINUX_SLL2),  # tcpdump 4.99 default for -i any
 }
-FIELDS = ["frame.number", "tcp.srcport", "tcp.seq_raw", "tcp.ack_raw", "tcp.flags", "tcp.len",
-          "tcp.window_size_value", "tcp.seq", "tcp.ack", "tcp.options.mss_val",
-          "tcp.options.wscale.shift"]
+FIELDS = [
+    "frame.number",
+    "tcp.srcport",
+    "tcp.seq_raw",
+    "tcp.ack_raw",
+    "tcp.flags",
+    "tcp.len",
+    "tcp.window_size_value",
+    "tcp.seq",
+    "tcp.ack",
+    "tcp.options.mss_val",
+    "tcp.options.wscale.shift",
+]
 
 
 def start_tcpdump(iface_args: list[str], path: Path, port: int) -> subprocess.Popen[bytes]:
     # The lab's own capture command (no --immediate-mode: on "any" it makes the kernel drop
     # packets here). Packets then reach the file when a ring block times out (about 1 s),
     # so the fixture polls the file before stopping tcpdump.
-    argv = ["tcpdump", *iface_args, "-w", str(path), "-U", "-s", "262144", "-Z", "root",
-            "-c", "100", "tcp", "port", str(port)]
+    argv = [
+        "tcpdump",
+        *iface_args,
+        "-w",
+        str(path),
+        "-U",
+        "-s",
+        "262144",
+        "-Z",
+        "root",
+        "-c",
+        "100",
+        "tcp",
+        "port",
+        str(port),
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     assert proc.stderr is not None
     # tcpdump says "listening on ..." once the capture is live.

@@ -59,9 +59,10 @@ def settled_snapshot(port: int, cport: int, want: dict[str, str]) -> tuple[str, 
     assertions below still decide whether the parsers saw the states."""
     for _ in range(100):
         netstat_text, ss_text = run(NETSTAT), run(SS)
-        if pair_states(parse_netstat(netstat_text), port, cport) == want and pair_states(
-            parse_ss(ss_text), port, cport
-        ) == want:
+        if (
+            pair_states(parse_netstat(netstat_text), port, cport) == want
+            and pair_states(parse_ss(ss_text), port, cport) == want
+        ):
             break
         time.sleep(0.02)
     return netstat_text, ss_text

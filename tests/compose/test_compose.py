@@ -161,8 +161,7 @@ def mutual_topology() -> Topology:
     """Two nodes, each serving and each a client of the other: no start order exists."""
     net = Network("lan", IPv4Network("10.88.0.0/24"))
     nodes = tuple(
-        Node(n, (Interface("lan", IPv4Address(f"10.88.0.{i}")),))
-        for i, n in ((1, "a"), (2, "b"))
+        Node(n, (Interface("lan", IPv4Address(f"10.88.0.{i}")),)) for i, n in ((1, "a"), (2, "b"))
     )
     services = (Service("sa", "a", "fork_server", 9999), Service("sb", "b", "fork_server", 9999))
     scenarios = (
@@ -258,8 +257,7 @@ def test_up_runs_the_default_lab_and_down_removes_everything(tmp_path: Path) -> 
             return {
                 c.labels["com.docker.compose.service"]: c
                 for c in found
-                if c.labels.get("com.docker.compose.service") in clients
-                and c.status == "exited"
+                if c.labels.get("com.docker.compose.service") in clients and c.status == "exited"
             }
 
         deadline = time.monotonic() + UP_TIMEOUT

@@ -32,9 +32,11 @@ def main() -> None:
     summary = {**summary, "connections": conns, "udp_flows": flows}
     page = render_report(out, summary, topology, conns)
     t2 = time.perf_counter()
-    print(f"{out}: {len(conns)} connections, records {t1 - t0:.3f} s, "
-          f"render {t2 - t1:.3f} s, page {len(page.encode())} bytes, "
-          f"summary.json {len(json.dumps(summary, indent=2))} bytes{_chromium(page)}")
+    print(
+        f"{out}: {len(conns)} connections, records {t1 - t0:.3f} s, "
+        f"render {t2 - t1:.3f} s, page {len(page.encode())} bytes, "
+        f"summary.json {len(json.dumps(summary, indent=2))} bytes{_chromium(page)}"
+    )
     many = []
     for i in range(n):
         c = copy.deepcopy(conns[i % len(conns)])
@@ -43,12 +45,13 @@ def main() -> None:
     t3 = time.perf_counter()
     page = render_report(out, summary, topology, many)
     t4 = time.perf_counter()
-    print(f"{n} connections: render {t4 - t3:.3f} s, "
-          f"page {len(page.encode())} bytes{_chromium(page)}")
+    print(
+        f"{n} connections: render {t4 - t3:.3f} s, page {len(page.encode())} bytes{_chromium(page)}"
+    )
 
 
 def _chromium(page: str) -> str:
-    """", Chromium <s> s": the wall time of a headless Chromium that loads the page and
+    """ ", Chromium <s> s": the wall time of a headless Chromium that loads the page and
     prints its DOM (start-up included; the same start-up for every page)."""
     browser = shutil.which("chromium")
     if browser is None:
@@ -59,7 +62,9 @@ def _chromium(page: str) -> str:
         start = time.perf_counter()
         subprocess.run(
             [browser, "--headless", "--no-sandbox", "--disable-gpu", "--dump-dom", path.as_uri()],
-            capture_output=True, check=True, timeout=300,
+            capture_output=True,
+            check=True,
+            timeout=300,
         )
         return f", Chromium {time.perf_counter() - start:.2f} s"
 

@@ -39,9 +39,21 @@ def _lab_run(name: str, out: Path) -> Results:
     for tool in ("ip", "tcpdump", "ss", "netstat"):
         require(shutil.which(tool) is not None, f"needs {tool} on PATH (run .ci/setup)")
     proc = subprocess.run(
-        [sys.executable, "-m", "lab.cli", "run", f"topologies/{name}.yaml",
-         "--backend", "netns", "--out", str(out)],
-        capture_output=True, text=True, timeout=300, cwd=ROOT,
+        [
+            sys.executable,
+            "-m",
+            "lab.cli",
+            "run",
+            f"topologies/{name}.yaml",
+            "--backend",
+            "netns",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=ROOT,
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     topology = load_topology(out / "topology.yaml")

@@ -27,7 +27,8 @@ def _client_locals(res: Results) -> dict[str, str]:
 
 def test_one_record_per_connection(root: None, default_run: Results) -> None:
     tcp_scenarios = [
-        sc for sc in default_run.topology.scenarios
+        sc
+        for sc in default_run.topology.scenarios
         if default_run.topology.service(sc.service).protocol == "tcp"
     ]
     expected = sum(sc.total_connections for sc in tcp_scenarios)
@@ -40,9 +41,7 @@ def test_one_record_per_connection(root: None, default_run: Results) -> None:
             [c["client"]["node"], "server"]
         )
         assert c["path"] is None
-    assert connection_records(
-        default_run.out, default_run.topology, default_run.run
-    ) == conns
+    assert connection_records(default_run.out, default_run.topology, default_run.run) == conns
 
 
 def test_hosts_and_scenarios_match_what_the_clients_reported(
@@ -53,8 +52,9 @@ def test_hosts_and_scenarios_match_what_the_clients_reported(
         local = f"{c['client']['ip']}:{c['client']['port']}"
         assert c["scenario"] == locals_[local]
         assert c["server"]["node"] == "server"
-        assert default_run.topology.node(c["client"]["node"]).interfaces[0].address.exploded == (
-            c["client"]["ip"]
+        assert (
+            default_run.topology.node(c["client"]["node"]).interfaces[0].address.exploded
+            == (c["client"]["ip"])
         )
         service = default_run.topology.service(c["service"])
         assert service.port == c["server"]["port"]
@@ -71,15 +71,18 @@ def test_handshake_and_close_numbers_come_from_the_capture(
     for c in default_run.connections:
         packets = read_packets(default_run.out / c["evidence"])
         [conn] = [
-            x for x in tcp_connections(packets)
+            x
+            for x in tcp_connections(packets)
             if (x.client.ip, x.client.port) == (c["client"]["ip"], c["client"]["port"])
         ]
         hs = c["handshake"]
         assert hs["ok"] is True, hs["reason"]
         assert hs["client_isn"] == conn.handshake.client_isn
         assert hs["server_isn"] == conn.handshake.server_isn
-        assert hs["mss"] == {"client": conn.handshake.client_mss,
-                             "server": conn.handshake.server_mss}
+        assert hs["mss"] == {
+            "client": conn.handshake.client_mss,
+            "server": conn.handshake.server_mss,
+        }
         assert hs["windows"]["client"] == conn.handshake.client_window
         node = {"client": c["client"]["node"], "server": c["server"]["node"]}
         assert c["close"]["kind"] == conn.close.kind
@@ -102,9 +105,7 @@ def test_udp_flows_are_listed_apart(root: None, default_run: Results) -> None:
         assert f["sizes"][:2] == [len(scenario.send[0].encode())] * 2
 
 
-def test_a_routed_connection_says_what_the_router_changed(
-    root: None, routed_run: Results
-) -> None:
+def test_a_routed_connection_says_what_the_router_changed(root: None, routed_run: Results) -> None:
     conns = routed_run.connections
     assert len(conns) == 3
     for c in conns:

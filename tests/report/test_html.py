@@ -56,7 +56,8 @@ class Page(HTMLParser):
 
     def count(self, tag: str, cls: str | None = None) -> int:
         return sum(
-            1 for t, a in self.starts
+            1
+            for t, a in self.starts
             if t == tag and (cls is None or cls in (a.get("class") or "").split())
         )
 
@@ -111,10 +112,10 @@ def test_hosts_show_states_and_process_trees(root: None, default_run: Results) -
     fork_pid = default_run.run["services"]["fork"]["pid"]
     assert page.count("sockets per state") >= 4
     assert f"pid {fork_pid} [" in page
-    during = page[page.index("processes at 'during'"):page.index("processes at 'after'")]
+    during = page[page.index("processes at 'during'") : page.index("processes at 'after'")]
     held = default_run.topology.scenarios[0].total_connections
     assert f"<b>fork</b> ({held} descendants, 0 zombies)" in during
-    hosts = page[page.index('id="hosts"'):]
+    hosts = page[page.index('id="hosts"') :]
     assert "ESTABLISHED" in hosts and "TIME_WAIT" in hosts and "LISTEN" in hosts
 
 
@@ -136,21 +137,30 @@ def _evil_folder(tmp_path: Path) -> tuple[Path, Topology, dict[str, Any]]:
     snaps = tmp_path / EVIL / "snapshots"
     snaps.mkdir(parents=True)
     (snaps / "during.ps.txt").write_text(f"  100     1 S  1 python3 -m x {EVIL}\n")
-    (tmp_path / "run.json").write_text(json.dumps(
-        {"services": {"s" + EVIL: {"node": EVIL, "pid": 100}}}
-    ))
+    (tmp_path / "run.json").write_text(
+        json.dumps({"services": {"s" + EVIL: {"node": EVIL, "pid": 100}}})
+    )
     summary = {
-        "topology": EVIL, "backend": EVIL, "run_id": EVIL, "passed": False, "error": EVIL,
-        "timings": {}, "nodes": {EVIL: {"interfaces": {"lan" + EVIL: EVIL}}},
-        "scenarios": [{"name": "sc" + EVIL, "service": "s" + EVIL, "passed": False,
-                       "checks": [{"name": EVIL, "passed": False, "detail": EVIL}]}],
+        "topology": EVIL,
+        "backend": EVIL,
+        "run_id": EVIL,
+        "passed": False,
+        "error": EVIL,
+        "timings": {},
+        "nodes": {EVIL: {"interfaces": {"lan" + EVIL: EVIL}}},
+        "scenarios": [
+            {
+                "name": "sc" + EVIL,
+                "service": "s" + EVIL,
+                "passed": False,
+                "checks": [{"name": EVIL, "passed": False, "detail": EVIL}],
+            }
+        ],
     }
     return tmp_path, topo, summary
 
 
-def test_everything_from_files_is_escaped(
-    root: None, default_run: Results, tmp_path: Path
-) -> None:
+def test_everything_from_files_is_escaped(root: None, default_run: Results, tmp_path: Path) -> None:
     out, topo, summary = _evil_folder(tmp_path)
     conn = copy.deepcopy(default_run.connections[0])
     conn["scenario"] = "sc" + EVIL
@@ -205,9 +215,18 @@ def test_chromium_renders_the_page(root: None, default_run: Results, tmp_path: P
     report.write_text(default_run.page)
     shot = tmp_path / "out.png"
     proc = subprocess.run(
-        [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}",
-         "--window-size=1280,2000", report.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            browser,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--screenshot={shot}",
+            "--window-size=1280,2000",
+            report.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     width, height, bpp, rows = read_png(shot)
