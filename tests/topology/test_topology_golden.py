@@ -43,3 +43,27 @@ def test_bad_file_raises_topology_error_with_exit_code_2(name: str) -> None:
     assert caught.value.problems
     assert all(p.startswith(f"{path}:") for p in caught.value.problems)
     assert str(caught.value) == "\n".join(caught.value.problems)
+
+
+def test_lab_run_of_every_bad_file_exits_2_and_creates_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Through the CLI: each file's problems on stderr, exit 2, no results folder, and no
+    session ever entered (a session is what creates namespaces, containers or remote dirs)."""
+    from lab import cli
+    from lab.session import Session
+
+    def refuse(self: Session) -> Session:
+        raise AssertionError(f"a session was started for {self.topology.name}")
+
+    monkeypatch.setattr(Session, "__enter__", refuse)
+    monkeypatch.chdir(HERE)
+    for name in BAD:
+        out = tmp_path / name
+        code = cli.main(["run", f"bad/{name}.yaml", "--backend", "netns", "--out", str(out)])
+        err = capsys.readouterr().err
+        expected = (HERE / "bad" / f"{name}.expected").read_text(encoding="utf-8").splitlines()
+        assert code == 2, (name, err)
+        assert err.splitlines()[: len(expected)] == expected, name
+        assert "nothing was created" in err
+        assert not out.exists()
