@@ -39,6 +39,7 @@ ACCEPT_BACKOFF_SECONDS = 0.1
 DRAIN_SECONDS = 2.0
 DRAIN_IDLE_SECONDS = 0.2
 DRAIN_BYTES = 16 * 1024 * 1024
+SHUTDOWN_CHECK_SECONDS = 1.0  # how often a server blocked in accept() looks for a lost signal
 
 
 class Shutdown(BaseException):
@@ -50,7 +51,14 @@ class Shutdown(BaseException):
         super().__init__(signal.Signals(signum).name)
 
 
+# The shutdown signal, once one has arrived. Python drops an exception that a handler
+# raises where it cannot propagate (inside a finalizer, say), so accept_loop also looks here.
+_shutdown_signum: int | None = None
+
+
 def _raise_shutdown(signum: int, frame: FrameType | None) -> None:
+    global _shutdown_signum
+    _shutdown_signum = signum
     raise Shutdown(signum)
 
 
@@ -111,11 +119,18 @@ def log_listening(proto: str, sock: socket.socket, backlog: int | None = None) -
 def accept_loop(listener: socket.socket, handle: Callable[[socket.socket, Peer], None]) -> int:
     """Accept connections and hand each to ``handle`` until SIGTERM/SIGINT; returns the
     signal number. An accept error is logged and the server carries on."""
+    # A timeout on the listening socket only wakes accept() now and then, to see a
+    # shutdown signal whose exception was lost; connections accepted stay blocking.
+    listener.settimeout(SHUTDOWN_CHECK_SECONDS)
     try:
         while True:
+            if _shutdown_signum is not None:
+                raise Shutdown(_shutdown_signum)
             try:
                 conn, peer = accept(listener)
             except CallError as err:
+                if isinstance(err.cause, TimeoutError):
+                    continue
                 log(f"error {err.call}: {err.reason}")
                 if err.cause.errno in _ACCEPT_BACKOFF:
                     time.sleep(ACCEPT_BACKOFF_SECONDS)

@@ -57,6 +57,16 @@ def _status(raw: int) -> int:
     return os.waitstatus_to_exitcode(raw)
 
 
+def _unreaped_child(pid: int) -> bool:
+    """Whether ``pid`` is a child of ours not yet reaped (running or a zombie), so that no
+    other process can have its number. Looks without reaping it."""
+    try:
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return False
+    return True
+
+
 class ForkServer:
     def __init__(
         self, listener: socket.socket, reap: bool, double_fork: bool, close_delay: float = 0.0
@@ -87,6 +97,11 @@ class ForkServer:
         # Reaping from here on is done only below: a handler running in between could
         # reap a pid that the kill() below then hits after the pid was reused.
         signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        # The SIGTERM that stopped the server may have cut the SIGCHLD handler short
+        # between reaping a child and forgetting it: keep only pids still ours.
+        for pid in [pid for pid in self.children if not _unreaped_child(pid)]:
+            self.children.discard(pid)
+            log(f"reaped pid={pid} status=unknown (as the shutdown signal arrived)")
         for pid in self.children:
             os.kill(pid, signal.SIGTERM)  # unreaped, so the pid is still ours
         deadline = time.monotonic() + STOP_GRACE_SECONDS

@@ -10,6 +10,7 @@ import socket
 import struct
 import subprocess
 import threading
+import time
 
 import pytest
 
@@ -365,3 +366,26 @@ def test_running_out_of_descriptors_is_logged_and_survived(start_server: ServerF
             sock.close()
     status, doc = run_client(server.port, "--send", "again")
     assert status == 0 and doc["connections"][0]["replies"] == ["AGAIN"]
+
+
+@pytest.mark.parametrize("round_", range(5))
+def test_fork_server_sigterm_amid_a_storm_of_child_exits_exits_0(
+    start_server: ServerFactory, round_: int
+) -> None:
+    """SIGTERM while hundreds of children exit at once lands inside the SIGCHLD handler
+    sooner or later; shutdown must still reap every child exactly once and exit 0."""
+    server = start_server("fork_server")
+    held = [connect(server.port) for _ in range(200)]
+    for sock in held:
+        sock.sendall(b"x\n")
+    for sock in held:
+        assert sock.recv(10) == b"X\n"
+    server.wait_for(r"^connect ", count=200)
+    for sock in held:
+        sock.close()
+    time.sleep(0.002 * round_)  # land at a different point of the storm each round
+    status = server.stop()
+    problems = server.matching(r"^error|Traceback|Error")
+    assert status == 0 and problems == [], problems
+    reaped = [pid_in(line) for line in server.matching(r"^reaped ")]
+    assert len(reaped) == len(set(reaped)) == 200
