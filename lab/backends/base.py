@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from signal import SIGKILL, SIGTERM
 
-from lab.model import Topology
+from lab.errors import BackendError
+from lab.model import Node, Topology
 
 RUN_ID_RE = re.compile(r"^[0-9a-f]{6}$")
 
@@ -31,6 +32,17 @@ RUN_ID_RE = re.compile(r"^[0-9a-f]{6}$")
 def new_run_id() -> str:
     """Six hex digits: short enough to fit in Linux's 15-character interface names."""
     return secrets.token_hex(3)
+
+
+def node_of(topology: Topology | None, node: str) -> Node:
+    """The node named ``node`` of a backend's topology, as a ``BackendError`` when the lab is
+    not up or has no such node."""
+    if topology is None:
+        raise BackendError("the lab is not up")
+    try:
+        return topology.node(node)
+    except KeyError:
+        raise BackendError(f"no node {node!r} in this lab") from None
 
 
 @dataclass(frozen=True)

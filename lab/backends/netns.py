@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 import lab
-from lab.backends.base import RUN_ID_RE, Backend, Completed, Proc
+from lab.backends.base import RUN_ID_RE, Backend, Completed, Proc, node_of
 from lab.errors import BackendError, CommandTimeout
 from lab.model import Node, Topology
 
@@ -493,12 +493,7 @@ class NetnsBackend(Backend):
 
     # -- helpers -----------------------------------------------------------------------
     def _node(self, node: str) -> Node:
-        if self._topology is None:
-            raise BackendError("the lab is not up")
-        try:
-            return self._topology.node(node)
-        except KeyError:
-            raise BackendError(f"no node {node!r} in this lab") from None
+        return node_of(self._topology, node)
 
     def _exec_argv(self, node: str, argv: Sequence[str]) -> list[str]:
         self._node(node)

@@ -47,7 +47,7 @@ from typing import Any, TypeVar
 
 import lab
 from lab.backends import ssh_remote as remote
-from lab.backends.base import RUN_ID_RE, Backend, Completed, Proc
+from lab.backends.base import RUN_ID_RE, Backend, Completed, Proc, node_of
 from lab.backends.ssh_conn import Host, HostLost, Options, default_known_hosts
 from lab.errors import BackendError, CommandTimeout
 from lab.model import Node, SshTarget, Topology
@@ -509,12 +509,7 @@ class SshBackend(Backend):
 
     # -- helpers -----------------------------------------------------------------------
     def _node(self, node: str) -> Node:
-        if self._topology is None:
-            raise BackendError("the lab is not up")
-        try:
-            return self._topology.node(node)
-        except KeyError:
-            raise BackendError(f"no node {node!r} in this lab") from None
+        return node_of(self._topology, node)
 
     def _remote(self, node: str) -> _Remote:
         self._node(node)

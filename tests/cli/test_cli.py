@@ -4,30 +4,14 @@ and `lab ls` / `lab clean` finding what a killed run left behind."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.labcli import ROOT, lab
 from tests.leftovers import netns_objects, signal_lab_run_at
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def lab(
-    *args: str, env: dict[str, str] | None = None, timeout: float = 120
-) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lab.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-        env={**os.environ, **(env or {})},
-    )
 
 
 def test_validate_good_file() -> None:

@@ -10,8 +10,7 @@ import subprocess
 import threading
 import time
 
-import pytest
-
+from tests.conftest import require
 from tests.programs.conftest import EVENT_TIMEOUT, HOST, ServerFactory, program, run_client
 
 
@@ -75,8 +74,7 @@ def test_many_paused_replies_through_a_small_receive_buffer(start_server: Server
 
 
 def test_rcvbuf_sets_the_sockets_receive_buffer(start_server: ServerFactory) -> None:
-    if shutil.which("ss") is None:
-        pytest.skip("needs ss")
+    require(shutil.which("ss") is not None, "needs ss on PATH (run .ci/setup)")
     server = start_server("fork_server")
     argv = [*program("client"), "--host", HOST, "--port", str(server.port), "--send", "x"]
     client = subprocess.Popen([*argv, "--rcvbuf", "4096", "--hold", "60"], stdout=subprocess.PIPE)

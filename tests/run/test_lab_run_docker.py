@@ -9,28 +9,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-import docker
 import pytest
 
-from tests.leftovers import signal_lab_run_at
+from tests.leftovers import docker_objects, signal_lab_run_at
 
 ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.docker
-
-
-def labelled_objects(run_id: str) -> list[str]:
-    client = docker.from_env()
-    try:
-        label = f"socket-lab.run={run_id}"
-        found = [
-            f"container {c.name}"
-            for c in client.containers.list(all=True, filters={"label": label})
-        ]
-        found += [f"network {n.name}" for n in client.networks.list(filters={"label": label})]
-        return found
-    finally:
-        client.close()
 
 
 @pytest.mark.parametrize("name", ["default", "routed", "scale"])
@@ -62,7 +47,7 @@ def test_shipped_topology_passes_on_docker(docker_engine: None, tmp_path: Path, 
     for node in summary["nodes"]:
         assert list((out / node).glob("eth*.pcap")), f"no capture for {node}"
         assert (out / node / "snapshots" / "during.ps.txt").is_file()
-    assert labelled_objects(summary["run_id"]) == []
+    assert docker_objects(summary["run_id"]) == []
 
 
 @pytest.mark.parametrize(
@@ -84,4 +69,4 @@ def test_interrupted_docker_run_leaves_nothing(
     run = json.loads((out / "run.json").read_text())
     assert run["interrupted"] == signal.Signals(signum).name
     assert json.loads((out / "summary.json").read_text())["passed"] is False
-    assert labelled_objects(run["run_id"]) == []
+    assert docker_objects(run["run_id"]) == []

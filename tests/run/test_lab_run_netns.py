@@ -11,22 +11,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.labcli import ROOT, lab
 from tests.leftovers import live_pids, netns_objects, run_id_of, signal_lab_run_at
 
-ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGIES = ROOT / "topologies"
 
 pytestmark = pytest.mark.netns
-
-
-def lab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lab.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
 
 
 def assert_nothing_left(results: Path) -> None:

@@ -20,9 +20,9 @@ from lab.backends.ssh import SshBackend
 from lab.errors import BackendError
 from lab.topology import load_topology
 from tests.backends.test_contract import lan
+from tests.labcli import ROOT, lab
 from tests.ssh.hosts import World, keygen, run_dirs, run_processes
 
-ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "topologies" / "default.yaml"
 
 pytestmark = pytest.mark.ssh
@@ -44,16 +44,6 @@ services:
 scenarios:
   - {name: fork-echo, service: fork, clients: [client1], send: [hi], expect: [HI], hold: 3}
 """
-
-
-def lab(*args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "lab.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
 
 
 def ssh_topology(world: World, source: Path, dest: Path, **extra: dict[str, str]) -> Path:
