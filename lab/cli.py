@@ -28,7 +28,7 @@ def progress_printer(stream: TextIO = sys.stderr) -> Callable[[str], None]:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
-    from lab.topology import load_topology
+    from lab.spec.topology import load_topology
 
     topo = load_topology(Path(args.file))
     if args.json:
@@ -39,10 +39,10 @@ def cmd_validate(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    from lab.backends import choose_backend
-    from lab.report import failure_line, finish_run, format_summary
-    from lab.runner import RUN_FILE, default_out_dir, run_lab
-    from lab.topology import load_topology
+    from lab.report.summary import failure_line, finish_run, format_summary
+    from lab.run.backends import choose_backend
+    from lab.run.runner import RUN_FILE, default_out_dir, run_lab
+    from lab.spec.topology import load_topology
 
     topology = load_topology(Path(args.file))
     backend_cls = _ssh_options(args, topology, choose_backend(_backend_name(args, topology)))
@@ -97,8 +97,8 @@ def _backend_name(args: argparse.Namespace, topology: Any) -> str:
 
 def _ssh_options(args: argparse.Namespace, topology: Any, cls: Any) -> Any:
     """The ssh backend configured with the host-key options; other backends as they are."""
-    from lab.backends.ssh import SshBackend
     from lab.errors import UsageError
+    from lab.run.backends.ssh.backend import SshBackend
 
     if not (isinstance(cls, type) and issubclass(cls, SshBackend)):
         if args.accept_new_host_keys or args.known_hosts:
@@ -114,7 +114,7 @@ EXPERIMENTS = Path(__file__).resolve().parent.parent / "topologies" / "experimen
 def cmd_experiment(args: argparse.Namespace) -> int:
     """`lab experiment NAME` is `lab run topologies/experiments/NAME.yaml`."""
     from lab.errors import UsageError
-    from lab.topology import load_topology
+    from lab.spec.topology import load_topology
 
     names = sorted(p.stem for p in EXPERIMENTS.glob("*.yaml"))
     if args.list or not args.name:
@@ -128,13 +128,13 @@ def cmd_experiment(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from lab.report import regenerate
+    from lab.report.summary import regenerate
 
     summary = regenerate(Path(args.dir))
     if args.json:
         print(json.dumps(summary, indent=2, ensure_ascii=False))
     else:
-        from lab.report import format_summary
+        from lab.report.summary import format_summary
 
         print(format_summary(summary))
     return 0 if summary["passed"] else 1
@@ -143,9 +143,9 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_clean(args: argparse.Namespace) -> int:
     """Every backend is cleaned, whichever fails; what could not be cleaned (a host that
     does not answer) is listed on stderr and the exit code is 1."""
-    from lab.backends import BACKENDS, backend_class
     from lab.errors import BackendError
-    from lab.session import forget_dead_runs
+    from lab.run.backends import BACKENDS, backend_class
+    from lab.run.session import forget_dead_runs
 
     removed: list[str] = []
     problems: list[str] = []
@@ -175,8 +175,8 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
 
 def cmd_ls(args: argparse.Namespace) -> int:
-    from lab.backends import BACKENDS, backend_class
-    from lab.session import registered_runs
+    from lab.run.backends import BACKENDS, backend_class
+    from lab.run.session import registered_runs
 
     runs: dict[str, dict[str, Any]] = {r["run_id"]: r for r in registered_runs()}
     for name in BACKENDS:
@@ -205,15 +205,15 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
-    from lab.compose import compose_text
-    from lab.topology import load_topology
+    from lab.deploy.compose import compose_text
+    from lab.spec.topology import load_topology
 
     sys.stdout.write(compose_text(load_topology(Path(args.file)), args.image))
     return 0
 
 
 def cmd_images_build(args: argparse.Namespace) -> int:
-    from lab.images import build_images, image_info
+    from lab.deploy.images import build_images, image_info
 
     ref = build_images(offline=True if args.offline else None, progress=progress_printer())
     info = image_info(ref)

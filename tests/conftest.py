@@ -31,7 +31,7 @@ def root() -> None:
 @pytest.fixture
 def docker_engine() -> None:
     """The test needs a reachable Docker engine and the lab's node image, up to date."""
-    from lab.backends.docker import DockerBackend
+    from lab.run.backends.docker import DockerBackend
 
     reason = DockerBackend.available()
     require(reason is None, reason or "")

@@ -10,7 +10,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from lab.analysis import read_packets, tcp_connections
+from lab.evidence.analysis import read_packets, tcp_connections
 from tests.analysis.conftest import Wire, handshake
 
 

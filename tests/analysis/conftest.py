@@ -12,7 +12,7 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from lab.analysis.pcap import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
+from lab.evidence.analysis.pcap import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
 
 CLIENT_MAC = b"\x02\x00\x00\x00\x01\x02"
 SERVER_MAC = b"\x02\x00\x00\x00\x02\x02"

@@ -7,9 +7,9 @@ import json
 
 import dpkt
 
-from lab.analysis import flows_between, pcap_ok, read_packets, tcp_connections, udp_flows
-from lab.analysis.paths import match_connections
-from lab.analysis.pcap import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
+from lab.evidence.analysis import flows_between, pcap_ok, read_packets, tcp_connections, udp_flows
+from lab.evidence.analysis.paths import match_connections
+from lab.evidence.analysis.pcap import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
 
 ROUTER_LEFT = b"\x02\x00\x00\x00\x01\x01"
 ROUTER_RIGHT = b"\x02\x00\x00\x00\x02\x01"
@@ -172,7 +172,7 @@ def test_pcapng_is_read_too(wire, tcp_handshake, make_link_frame, tmp_path):
 
 
 def test_analyze_capture_bundles_tcp_and_udp(wire, tcp_handshake, tmp_path):
-    from lab.analysis import analyze_capture
+    from lab.evidence.analysis import analyze_capture
 
     w = wire()
     exchange(w, tcp_handshake)

@@ -14,8 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from lab.analysis import pcap_ok, read_packets, tcp_connections
-from lab.analysis.pcap import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2, link_type
+from lab.evidence.analysis import pcap_ok, read_packets, tcp_connections
+from lab.evidence.analysis.pcap import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_LINUX_SLL2,
+    link_type,
+)
 from tests.conftest import require
 
 CAPTURES = {

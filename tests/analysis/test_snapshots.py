@@ -13,8 +13,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from lab.analysis.common import Endpoint
-from lab.analysis.snapshots import (
+from lab.evidence.analysis.common import Endpoint
+from lab.evidence.analysis.snapshots import (
     children,
     descendants,
     parse_netstat,

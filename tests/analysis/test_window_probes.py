@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from lab.analysis import read_packets, tcp_connections
-from lab.analysis.tcp import TcpConnection
+from lab.evidence.analysis import read_packets, tcp_connections
+from lab.evidence.analysis.tcp import TcpConnection
 
 
 def one_connection(w, path: Path) -> TcpConnection:

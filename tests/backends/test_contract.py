@@ -1,6 +1,6 @@
 """The backend contract, checked against every real backend through the Backend interface only.
 
-Each test brings up a small topology built from ``lab.model`` dataclasses, acts on it
+Each test brings up a small topology built from ``lab.spec.model`` dataclasses, acts on it
 with ``run``/``spawn``/``fetch`` and checks what the nodes see with stdlib one-liners
 (no ping, no iproute2 inside the nodes). Leftovers are judged by the backend's own
 name-based discovery: after ``down``, ``clean(rid)`` must find nothing to remove.
@@ -17,10 +17,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.backends import backend_class
-from lab.backends.base import Backend, new_run_id
 from lab.errors import BackendError, CommandTimeout
-from lab.model import Interface, Network, Node, Topology
+from lab.run.backends import backend_class
+from lab.run.backends.base import Backend, new_run_id
+from lab.spec.model import Interface, Network, Node, Topology
 from tests.ssh.hosts import MGMT_NET, ssh_hosts
 
 BACKENDS = ["netns", "docker", "ssh"]

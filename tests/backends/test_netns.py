@@ -18,10 +18,10 @@ from pathlib import Path
 import pytest
 
 import lab
-from lab.backends.base import new_run_id
-from lab.backends.netns import NetnsBackend
 from lab.errors import BackendError
-from lab.model import Interface, Network, Node, Topology
+from lab.run.backends.base import new_run_id
+from lab.run.backends.netns import NetnsBackend
+from lab.spec.model import Interface, Network, Node, Topology
 from tests.backends.test_contract import lan, routed
 from tests.leftovers import netns_objects
 
@@ -176,8 +176,8 @@ INTERRUPTED_UP = textwrap.dedent(
     """
     import sys
     from ipaddress import IPv4Network
-    from lab.backends.netns import NetnsBackend
-    from lab.model import Interface, Network, Node, Topology
+    from lab.run.backends.netns import NetnsBackend
+    from lab.spec.model import Interface, Network, Node, Topology
     net = IPv4Network("10.50.0.0/20")
     hosts = list(net.hosts())
     nodes = tuple(Node(f"n{i}", (Interface("lan", hosts[i]),)) for i in range(int(sys.argv[2])))

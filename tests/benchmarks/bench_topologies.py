@@ -16,11 +16,11 @@ import time
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from lab.backends import backend_class
-from lab.backends.base import new_run_id
-from lab.model import Interface, Network, Node, Topology
-from lab.runner import run_lab
-from lab.topology import load_topology
+from lab.run.backends import backend_class
+from lab.run.backends.base import new_run_id
+from lab.run.runner import run_lab
+from lab.spec.model import Interface, Network, Node, Topology
+from lab.spec.topology import load_topology
 
 ROOT = Path(__file__).resolve().parents[2]
 PHASES = ("up", "run", "collect", "down")

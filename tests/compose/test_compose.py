@@ -14,16 +14,16 @@ from typing import Any
 import pytest
 import yaml
 
-from lab.compose import (
+from lab.deploy.compose import (
     Command,
     ComposeError,
     compose_dict,
     compose_text,
     emit,
 )
-from lab.model import Interface, Network, Node, Scenario, Service, Topology
 from lab.programs.supervise import parse_jobs, split_argv
-from lab.topology import load_topology
+from lab.spec.model import Interface, Network, Node, Scenario, Service, Topology
+from lab.spec.topology import load_topology
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
@@ -235,7 +235,7 @@ def project_objects(client: Any, project: str) -> list[str]:
 @pytest.mark.docker
 @pytest.mark.slow
 def test_up_runs_the_default_lab_and_down_removes_everything(tmp_path: Path) -> None:
-    from lab.images import NODE_REPO, node_image
+    from lab.deploy.images import NODE_REPO, node_image
 
     tool = compose_tool()
     client = engine()

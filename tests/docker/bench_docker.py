@@ -13,10 +13,10 @@ import statistics
 import time
 from ipaddress import IPv4Network
 
-from lab.backends.base import new_run_id
-from lab.backends.docker import DockerBackend
-from lab.images import build_images
-from lab.model import Interface, Network, Node, Topology
+from lab.deploy.images import build_images
+from lab.run.backends.base import new_run_id
+from lab.run.backends.docker import DockerBackend
+from lab.spec.model import Interface, Network, Node, Topology
 
 
 def one_lan(size: int) -> Topology:

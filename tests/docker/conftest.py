@@ -7,9 +7,9 @@ from collections.abc import Callable, Iterator
 import docker
 import pytest
 
-from lab.backends.base import new_run_id
-from lab.backends.docker import BACKEND_LABEL, RUN_LABEL, DockerBackend
-from lab.model import Topology
+from lab.run.backends.base import new_run_id
+from lab.run.backends.docker import BACKEND_LABEL, RUN_LABEL, DockerBackend
+from lab.spec.model import Topology
 
 # Label of throwaway containers the image tests start, so that they are always removed.
 TEST_LABEL = "socket-lab.test"

@@ -13,11 +13,11 @@ from pathlib import Path
 import docker
 import pytest
 
-from lab.backends import choose_backend
-from lab.backends.base import new_run_id
-from lab.backends.docker import CAPABILITIES, DockerBackend
 from lab.errors import BackendError, BackendUnavailable
-from lab.model import Interface, Network, Node, Topology
+from lab.run.backends import choose_backend
+from lab.run.backends.base import new_run_id
+from lab.run.backends.docker import CAPABILITIES, DockerBackend
+from lab.spec.model import Interface, Network, Node, Topology
 from tests.docker.conftest import labelled
 
 A = IPv4Address

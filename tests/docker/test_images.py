@@ -8,8 +8,8 @@ from pathlib import Path
 import docker
 import pytest
 
-from lab import images
-from lab.images import (
+from lab.deploy import images
+from lab.deploy.images import (
     AptSource,
     build_images,
     host_apt_source,

@@ -56,7 +56,7 @@ def _require(backend: str) -> None:
         for tool in ("ip", "tcpdump", "ss", "netstat"):
             require(shutil.which(tool) is not None, f"needs {tool} on PATH (run .ci/setup)")
         return
-    from lab.backends.docker import DockerBackend
+    from lab.run.backends.docker import DockerBackend
 
     reason = DockerBackend.available()
     require(reason is None, reason or "")

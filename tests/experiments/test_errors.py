@@ -12,9 +12,9 @@ from typing import Any
 import dpkt
 import pytest
 
-from lab.checks import Evidence, check_probes, check_restarts
-from lab.model import Restart
-from lab.topology import load_topology
+from lab.spec.model import Restart
+from lab.spec.topology import load_topology
+from lab.verdict.checks import Evidence, check_probes, check_restarts
 from tests.experiments.conftest import EXPERIMENTS
 from tests.experiments.test_experiments import (
     Runs,

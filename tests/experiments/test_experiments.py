@@ -15,11 +15,11 @@ from typing import Any
 import dpkt
 import pytest
 
-from lab import claims
-from lab.checks import Check, Evidence
 from lab.errors import TopologyError
-from lab.model import Scenario, Topology
-from lab.topology import load_topology, load_topology_text, validate_file
+from lab.spec.model import Scenario, Topology
+from lab.spec.topology import load_topology, load_topology_text, validate_file
+from lab.verdict import claims
+from lab.verdict.checks import Check, Evidence
 from tests.experiments.conftest import EXPERIMENTS, NAMES, Runs
 
 # -- the files --------------------------------------------------------------------------------
@@ -130,7 +130,7 @@ def _folder(runs: Runs, name: str, tmp_path: Path) -> Path:
 def _judge(folder: Path, scenario: str, claim: str) -> Check:
     topo: Topology = load_topology(folder / "topology.yaml")
     sc: Scenario = next(s for s in topo.scenarios if s.name == scenario)
-    return claims.CLAIMS[claim].fn(topo, Evidence.load(folder), sc)
+    return claims.CLAIMS[claim](topo, Evidence.load(folder), sc)
 
 
 Frame = dpkt.ethernet.Ethernet
@@ -500,3 +500,9 @@ def test_experiment_list_shows_every_experiment() -> None:
     listed = [line.split()[0] for line in done.stdout.splitlines() if line.strip()]
     assert listed == NAMES
     assert {"window", "iterative"} <= set(listed)
+
+
+def test_every_declared_claim_is_judged() -> None:
+    from lab.spec.claims import CLAIM_SPECS
+
+    assert list(CLAIM_SPECS) == list(claims.CLAIMS)

@@ -21,9 +21,9 @@ from typing import Any
 
 import pytest
 
-from lab.backends.base import Backend, Proc, new_run_id
-from lab.backends.netns import NetnsBackend
-from lab.model import Interface, Network, Node, Topology
+from lab.run.backends.base import Backend, Proc, new_run_id
+from lab.run.backends.netns import NetnsBackend
+from lab.spec.model import Interface, Network, Node, Topology
 from tests.conftest import require
 from tests.hardening.hostile import Case
 

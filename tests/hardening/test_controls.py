@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from lab.backends.base import Backend
+from lab.run.backends.base import Backend
 from tests.hardening.conftest import ServerSpec, start_server
 from tests.hardening.hostile import CASES
 

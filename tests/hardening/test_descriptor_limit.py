@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from lab.backends.base import Backend, Proc
+from lab.run.backends.base import Backend, Proc
 from tests.hardening.conftest import (
     CLIENT_NODE,
     EVENT_TIMEOUT,

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from lab.backends.base import Backend
+from lab.run.backends.base import Backend
 from tests.hardening.conftest import SPECS, Running, start_server
 from tests.hardening.hostile import CORPUS, Case
 

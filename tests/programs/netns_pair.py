@@ -17,9 +17,9 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from lab.backends.base import Proc, new_run_id
-from lab.backends.netns import NetnsBackend
-from lab.model import Interface, Network, Node, Topology
+from lab.run.backends.base import Proc, new_run_id
+from lab.run.backends.netns import NetnsBackend
+from lab.spec.model import Interface, Network, Node, Topology
 
 SUBNET = IPv4Network("10.88.0.0/24")
 SERVER_IP = "10.88.0.1"

@@ -15,9 +15,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from lab.connections import connection_evidence
-from lab.html import render_report
-from lab.topology import load_topology
+from lab.evidence.connections import connection_evidence
+from lab.report.html import render_report
+from lab.spec.topology import load_topology
 
 
 def main() -> None:

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
-from lab.connections import connection_evidence
-from lab.html import render_report
-from lab.model import Topology
-from lab.topology import load_topology
+from lab.evidence.connections import connection_evidence
+from lab.report.html import render_report
+from lab.spec.model import Topology
+from lab.spec.topology import load_topology
 from tests.conftest import require
 
 ROOT = Path(__file__).resolve().parents[2]

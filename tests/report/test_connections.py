@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from lab.analysis import read_packets, tcp_connections
-from lab.connections import connection_records
+from lab.evidence.analysis import read_packets, tcp_connections
+from lab.evidence.connections import connection_records
 from tests.report.conftest import Results
 
 pytestmark = pytest.mark.netns

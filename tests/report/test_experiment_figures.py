@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.analysis import TcpConnection, parse_sockets, read_packets, tcp_connections
-from lab.figures import TIMELINE_ROWS
-from lab.html import DATA_HEAD, DIAGRAMS_PER_SCENARIO, KEY_ARROWS, render_report
-from lab.model import Interface, Network, Node, Scenario, Service, Topology
+from lab.evidence.analysis import TcpConnection, parse_sockets, read_packets, tcp_connections
+from lab.report.figures import TIMELINE_ROWS
+from lab.report.html import DATA_HEAD, DIAGRAMS_PER_SCENARIO, KEY_ARROWS, render_report
+from lab.spec.model import Interface, Network, Node, Scenario, Service, Topology
 from tests.conftest import require
 from tests.report.conftest import Results
 from tests.report.png import read_png

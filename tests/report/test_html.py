@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from lab.html import render_report
-from lab.model import Interface, Network, Node, Scenario, Service, Topology
+from lab.report.html import render_report
+from lab.spec.model import Interface, Network, Node, Scenario, Service, Topology
 from tests.conftest import require
 from tests.report.conftest import Results
 from tests.report.png import distinct_colours, read_png

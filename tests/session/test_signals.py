@@ -16,10 +16,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.backends import backend_class
 from lab.errors import Interrupted
-from lab.model import Interface, Network, Node, Topology
-from lab.session import Session
+from lab.run.backends import backend_class
+from lab.run.session import Session
+from lab.spec.model import Interface, Network, Node, Topology
 
 # The SIGINT's exception is lost on purpose; pytest reports such losses as a warning.
 pytestmark = pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")

@@ -22,10 +22,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab.backends import ssh_conn
-from lab.backends.ssh import SshBackend
-from lab.runner import run_lab
-from lab.topology import load_topology
+from lab.run.backends import ssh_conn
+from lab.run.backends.ssh.backend import SshBackend
+from lab.run.runner import run_lab
+from lab.spec.topology import load_topology
 from tests.backends.test_contract import lan
 from tests.ssh.hosts import make_world
 from tests.ssh.test_ssh import DEFAULT, ssh_topology

@@ -31,10 +31,10 @@ from typing import Any
 
 import pytest
 
-from lab.backends.base import new_run_id
-from lab.backends.netns import NetnsBackend, ns_name
-from lab.backends.ssh import SshBackend
-from lab.model import Node, SshTarget, Topology
+from lab.run.backends.base import new_run_id
+from lab.run.backends.netns import NetnsBackend, ns_name
+from lab.run.backends.ssh.backend import SshBackend
+from lab.spec.model import Node, SshTarget, Topology
 from tests.conftest import require
 
 SSHD = "/usr/sbin/sshd"

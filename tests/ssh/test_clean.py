@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-import lab.backends
-from lab.backends.base import new_run_id
-from lab.backends.ssh import SshBackend
+import lab.run.backends
 from lab.cli import main
+from lab.run.backends.base import new_run_id
+from lab.run.backends.ssh.backend import SshBackend
 from tests.backends.test_contract import lan
 from tests.ssh.hosts import World, run_dirs, run_processes
 
@@ -47,8 +47,8 @@ def test_clean_all_cleans_what_answers_and_lists_what_does_not(
     gone, gone_pid = abandoned_run(lost, cls)
     lost.cut("h1")
     try:
-        only_ssh = {"ssh": lab.backends.BACKENDS["ssh"]}
-        monkeypatch.setattr(lab.backends, "BACKENDS", only_ssh)
+        only_ssh = {"ssh": lab.run.backends.BACKENDS["ssh"]}
+        monkeypatch.setattr(lab.run.backends, "BACKENDS", only_ssh)
         code = main(["clean", "--json"])
         out, err = capsys.readouterr()
         assert code == 1

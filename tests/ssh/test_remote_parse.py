@@ -3,7 +3,7 @@ tools print them (no host needed)."""
 
 from __future__ import annotations
 
-from lab.backends.ssh_remote import alive_in_stat, parse_ip_addr, parse_preflight, parse_route
+from lab.run.backends.ssh.remote import alive_in_stat, parse_ip_addr, parse_preflight, parse_route
 
 # `ip -o -4 addr show` on a host with a secondary address (an alias label) and a veth.
 IP_ADDR = """\

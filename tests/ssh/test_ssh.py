@@ -15,10 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from lab.backends.base import new_run_id
-from lab.backends.ssh import SshBackend
 from lab.errors import BackendError
-from lab.topology import load_topology
+from lab.run.backends.base import new_run_id
+from lab.run.backends.ssh.backend import SshBackend
+from lab.spec.topology import load_topology
 from tests.backends.test_contract import lan
 from tests.labcli import ROOT, lab
 from tests.ssh.hosts import World, keygen, run_dirs, run_processes

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 
-from lab.topology import load_topology, load_topology_text
+from lab.spec.topology import load_topology, load_topology_text
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -10,7 +10,7 @@ from ipaddress import IPv4Address, IPv4Network
 import pytest
 
 from lab.errors import TopologyError
-from lab.topology import (
+from lab.spec.topology import (
     FILTER_CHARS,
     find_overlaps,
     is_valid_name,

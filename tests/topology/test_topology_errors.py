@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from lab.errors import TopologyError
-from lab.model import Capture
-from lab.topology import DEFAULT_PORTS, load_topology, load_topology_text, validate_file
+from lab.spec.model import Capture
+from lab.spec.topology import DEFAULT_PORTS, load_topology, load_topology_text, validate_file
 
 # Each line marked "# <- key.path" is where exactly one problem must be reported.
 MANY_ERRORS = """\

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from lab.errors import TopologyError
-from lab.topology import load_topology, validate_file
+from lab.spec.topology import load_topology, validate_file
 
 HERE = Path(__file__).parent
 BAD = sorted(p.stem for p in (HERE / "bad").glob("*.yaml"))
@@ -51,7 +51,7 @@ def test_lab_run_of_every_bad_file_exits_2_and_creates_nothing(
     """Through the CLI: each file's problems on stderr, exit 2, no results folder, and no
     session ever entered (a session is what creates namespaces, containers or remote dirs)."""
     from lab import cli
-    from lab.session import Session
+    from lab.run.session import Session
 
     def refuse(self: Session) -> Session:
         raise AssertionError(f"a session was started for {self.topology.name}")

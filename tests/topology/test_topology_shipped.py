@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from lab.model import Topology
 from lab.programs.dict_server import load_dictionary
-from lab.topology import find_overlaps, load_topology, validate_file
+from lab.spec.model import Topology
+from lab.spec.topology import find_overlaps, load_topology, validate_file
 
 TOPOLOGIES = Path(__file__).resolve().parents[2] / "topologies"
 SHIPPED = sorted(TOPOLOGIES.glob("*.yaml"))

@@ -1,0 +1,1 @@
+"""Putting the lab where it runs: node images and compose files."""

@@ -1,0 +1,379 @@
+"""A topology as a compose file: ``docker compose up`` / ``docker-compose up`` runs it live.
+
+Every node becomes one container of the node image running ``lab.programs.supervise``,
+which gets everything it runs as an argument list (no shell, so no topology value is ever
+parsed by one): the node's servers, its clients (one after another, printing what they get
+back), tcpdump on each interface into ``results/compose/<node>/``, and the default route
+through the node's gateway. Nodes that serve or route have a health check; nodes that run
+clients start once those are healthy. Networks are internal bridges with the topology's
+subnets and fixed addresses, so nothing reaches beyond the lab.
+
+Known limit: on an engine whose host filters bridged traffic (br_netfilter with
+bridge-nf-call-iptables=1), the engine's isolation rules for internal networks drop
+packets whose source is outside the bridge's subnet, i.e. everything a router container
+forwards. Single-LAN topologies (the default lab) work everywhere; routed ones need
+``lab run`` (netns or the docker backend) on such hosts.
+
+The format is compose file version 2.4: Debian's docker-compose 1.x understands it and the
+compose v2 plugin accepts it, and it still has ``init``, ``mem_limit``, ``pids_limit`` and
+``depends_on`` conditions.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterable, Sequence
+from ipaddress import IPv4Address
+from typing import Any
+
+import yaml
+
+from lab.errors import LabError
+from lab.spec.model import Network, Node, Scenario, Service, Topology
+
+DEFAULT_IMAGE = "socket-lab-node:latest"
+COMPOSE_VERSION = "2.4"
+PYTHON = "python3"
+RESULTS_MOUNT = "./results/compose:/results"
+RESULTS_IN_CONTAINER = "/results"
+CLIENT_REPLY_TIMEOUT = 10  # seconds a client waits for each reply, as in ``lab run``
+MEMORY_LIMIT = "256m"
+# Processes and threads a node needs besides its servers' and clients' own per-connection
+# ones (supervisor, tcpdumps, pumping threads, health checks).
+BASE_PIDS = 128
+LABEL_TOPOLOGY = "socket-lab.topology"
+LABEL_NODE = "socket-lab.node"
+HEALTHCHECK = {"interval": "1s", "timeout": "5s", "retries": 60}
+REGENERATE = "lab compose {source} > compose.yaml"
+
+
+class ComposeError(LabError):
+    """The topology cannot be expressed as a compose file (the message says why)."""
+
+    exit_code = 2
+
+
+# -- what runs on a node --------------------------------------------------------------------
+
+
+def program_argv(program: str, args: Iterable[str]) -> list[str]:
+    return [PYTHON, "-m", f"lab.programs.{program}", *args]
+
+
+def client_argv(topology: Topology, scenario: Scenario, node: str) -> list[str]:
+    """The client command ``lab run`` uses, printing replies as text instead of JSON."""
+    service = topology.service(scenario.service)
+    target = str(topology.target_address(service, node))
+    count = str(scenario.concurrency)
+    common = ["--host", target, "--port", str(service.port), "--count", count]
+    common += ["--timeout", str(CLIENT_REPLY_TIMEOUT)]
+    sends = [arg for line in scenario.send for arg in ("--send", line)]
+    if service.protocol == "udp":
+        return program_argv("udp_echo", ["client", *common, *sends])
+    extra = ["--concurrency", count, "--hold", _number(scenario.hold)]
+    if scenario.half_close:
+        extra.append("--half-close")
+    return program_argv("client", [*common, *extra, *sends])
+
+
+def _number(value: float) -> str:
+    """2.0 -> "2", 0.5 -> "0.5": the shortest text for a whole or fractional second."""
+    return str(int(value)) if float(value).is_integer() else repr(value)
+
+
+def services_on(topology: Topology, node: str) -> list[Service]:
+    return [s for s in topology.services if s.node == node]
+
+
+def scenarios_of(topology: Topology, node: str) -> list[Scenario]:
+    return [sc for sc in topology.scenarios if node in sc.clients]
+
+
+def job_names(topology: Topology, node: str) -> dict[str, str]:
+    """Job name of each of the node's scenarios: the scenario's, unless a service on the
+    same node has that name (the supervisor's jobs and log files need distinct names)."""
+    taken = {s.name for s in services_on(topology, node)}
+    return {
+        sc.name: sc.name + "-client" if sc.name in taken else sc.name
+        for sc in scenarios_of(topology, node)
+    }
+
+
+def supervise_argv(topology: Topology, node: Node) -> Command:
+    """The node container's command: ``lab.programs.supervise``, its options, then one
+    job per line (``serve``/``client``, name, argument count, arguments)."""
+    start = program_argv("supervise", ["--node", node.name, "--results", RESULTS_IN_CONTAINER])
+    options: list[str] = []
+    capture = topology.capture
+    if capture.enabled:
+        options += ["--capture", "--snaplen", str(capture.snaplen)]
+        if capture.filter:
+            options.append(f"--filter={capture.filter}")  # one word, even if it starts with '-'
+    if node.gateway is not None:
+        options += ["--gateway", str(node.gateway)]
+    options += [*listen_args(topology, node.name), "--"]
+    jobs: list[list[str]] = []
+    for service in services_on(topology, node.name):
+        server = program_argv(service.program, service.args())
+        jobs.append(["serve", service.name, str(len(server)), *server])
+    names = job_names(topology, node.name)
+    for sc in scenarios_of(topology, node.name):
+        client = client_argv(topology, sc, node.name)
+        jobs.append(["client", names[sc.name], str(len(client)), *client])
+    return Command([start, options, *jobs])
+
+
+def listen_args(topology: Topology, node: str) -> list[str]:
+    return [
+        arg for s in services_on(topology, node) for arg in ("--listen", f"{s.protocol}:{s.port}")
+    ]
+
+
+def pids_limit(topology: Topology, node: str) -> int:
+    """Room for one process or thread per connection served and per client running at once."""
+    served = {s.name for s in services_on(topology, node)}
+    inbound = sum(sc.total_connections for sc in topology.scenarios if sc.service in served)
+    outbound = max((sc.concurrency for sc in scenarios_of(topology, node)), default=0)
+    return BASE_PIDS + inbound + outbound
+
+
+# -- ordering -------------------------------------------------------------------------------
+
+
+def needs_health(topology: Topology, node: Node) -> bool:
+    """Servers and routers: nodes other nodes' clients must wait for."""
+    return node.router or bool(services_on(topology, node.name))
+
+
+def dependencies(topology: Topology, node: Node) -> list[str]:
+    """Nodes that must be healthy before this node's clients run: the nodes of the services
+    they talk to, and every router (its forwarding and captures must be up)."""
+    if not scenarios_of(topology, node.name):
+        return []
+    wanted = {topology.service(sc.service).node for sc in scenarios_of(topology, node.name)}
+    wanted |= {n.name for n in topology.nodes if n.router}
+    wanted.discard(node.name)
+    return [n.name for n in topology.nodes if n.name in wanted]
+
+
+def check_acyclic(graph: dict[str, list[str]]) -> None:
+    """Compose refuses circular ``depends_on``; say which nodes wait for each other."""
+    state: dict[str, int] = {}  # 1: on the current path, 2: done
+
+    def visit(name: str, path: list[str]) -> None:
+        state[name] = 1
+        for dep in graph.get(name, []):
+            if state.get(dep) == 1:
+                cycle = [*path[path.index(dep) :], dep] if dep in path else [name, dep]
+                raise ComposeError(
+                    "nodes wait for each other's servers ("
+                    + " -> ".join(cycle)
+                    + "); compose cannot start them in an order, use `lab run`"
+                )
+            if dep not in state:
+                visit(dep, [*path, dep])
+        state[name] = 2
+
+    for name in graph:
+        if name not in state:
+            visit(name, [name])
+
+
+# -- networks ---------------------------------------------------------------------------------
+
+
+def bridge_gateway(topology: Topology, network: Network) -> IPv4Address:
+    """The address the engine gives its own end of the bridge: the highest host address
+    no node uses (the engine would take the lowest, which labs often give to a node)."""
+    used = {n.address_on(network.name) for n in topology.nodes}
+    for address in reversed(list(network.subnet.hosts())):
+        if address not in used:
+            return address
+    raise ComposeError(
+        f"network {network.name} ({network.subnet}) has no free address left for the "
+        "engine's bridge; use a larger subnet"
+    )
+
+
+def network_entry(topology: Topology, network: Network) -> dict[str, Any]:
+    return {
+        "driver": "bridge",
+        # No route off the lab: the engine neither masquerades nor forwards these bridges.
+        "internal": True,
+        "labels": {LABEL_TOPOLOGY: topology.name},
+        "ipam": {
+            "driver": "default",
+            "config": [
+                {
+                    "subnet": str(network.subnet),
+                    "gateway": str(bridge_gateway(topology, network)),
+                }
+            ],
+        },
+    }
+
+
+# -- containers -------------------------------------------------------------------------------
+
+
+def node_entry(topology: Topology, node: Node, image: str) -> dict[str, Any]:
+    entry: dict[str, Any] = {
+        "image": image,
+        "hostname": node.name,
+        # tini as PID 1: passes docker stop's SIGTERM to the supervisor, reaps orphans.
+        "init": True,
+        "read_only": True,
+        "tmpfs": ["/tmp"],
+        "cap_drop": ["ALL"],
+        # NET_ADMIN: the default route; NET_RAW: tcpdump's packet sockets; SETUID and
+        # SETGID: tcpdump -Z root still calls setgid/initgroups/setuid before capturing.
+        "cap_add": ["NET_ADMIN", "NET_RAW", "SETUID", "SETGID"],
+        "security_opt": ["no-new-privileges:true"],
+        "mem_limit": MEMORY_LIMIT,
+        "pids_limit": pids_limit(topology, node.name),
+    }
+    if node.router:
+        entry["sysctls"] = {"net.ipv4.ip_forward": "1"}
+    entry["labels"] = {LABEL_TOPOLOGY: topology.name, LABEL_NODE: node.name}
+    entry["volumes"] = [RESULTS_MOUNT]
+    entry["networks"] = {
+        iface.network: {"ipv4_address": str(iface.address)} for iface in node.interfaces
+    }
+    entry["command"] = supervise_argv(topology, node)
+    if needs_health(topology, node):
+        check = program_argv("supervise", ["--check", *listen_args(topology, node.name)])
+        entry["healthcheck"] = {"test": Command([["CMD", *check]]), **HEALTHCHECK}
+    deps = dependencies(topology, node)
+    if deps:
+        entry["depends_on"] = {name: {"condition": "service_healthy"} for name in deps}
+    return entry
+
+
+def compose_dict(topology: Topology, image: str = DEFAULT_IMAGE) -> dict[str, Any]:
+    """The compose file as data (what ``compose_text`` writes out)."""
+    check_acyclic({n.name: dependencies(topology, n) for n in topology.nodes})
+    return {
+        "version": COMPOSE_VERSION,
+        "services": {n.name: node_entry(topology, n, image) for n in topology.nodes},
+        "networks": {net.name: network_entry(topology, net) for net in topology.networks},
+    }
+
+
+def header(topology: Topology, source: str | None) -> str:
+    where = source or (topology.source.as_posix() if topology.source else None)
+    origin = where or f"the topology '{topology.name}'"
+    command = REGENERATE.format(source=where or "TOPOLOGY.yaml")
+    return (
+        f"# Generated by `lab compose` from {origin}: do not edit, regenerate with\n"
+        f"#   {command}\n"
+        "# `docker compose up` (or `docker-compose up`) runs the lab live; captures and logs\n"
+        "# go to results/compose/<node>/. `docker compose down` removes every container and\n"
+        "# network. Build the node image first: `lab images build`.\n"
+    )
+
+
+def compose_text(
+    topology: Topology, image: str = DEFAULT_IMAGE, *, source: str | None = None
+) -> str:
+    """The compose file for ``topology``, as YAML with a header comment.
+
+    ``source`` is how the header names the topology file (default: ``topology.source`` as
+    it was given). Raises ``ComposeError`` for a topology compose cannot order."""
+    return header(topology, source) + emit(compose_dict(topology, image))
+
+
+# -- YAML out ---------------------------------------------------------------------------------
+# A small emitter instead of yaml.dump, so that a long command reads one job per line.
+# A scalar is written plain only if YAML reads it back as the same string; otherwise as a
+# JSON string, which is also a valid YAML double-quoted scalar.
+
+FLOW_WIDTH = 100
+# Characters that end or start something inside a flow list, or a comment; ':' and ' '
+# too, which not every YAML parser takes unquoted inside a flow list.
+_FLOW_SPECIAL = frozenset(",[]{}#\"'&*!|>%@`: ")
+
+
+class Command(list[str]):
+    """An argument list with layout: ``breaks`` are the indices where a new line starts.
+    It is a plain list of strings to everything but the emitter."""
+
+    def __init__(self, parts: Iterable[Sequence[str]]) -> None:
+        groups = [list(p) for p in parts if p]
+        super().__init__(word for group in groups for word in group)
+        starts, total = [], 0
+        for group in groups:
+            starts.append(total)
+            total += len(group)
+        self.breaks = tuple(starts[1:])
+
+
+def scalar(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    text = str(value)
+    if text and text.strip() == text and not _FLOW_SPECIAL & set(text):
+        try:
+            if yaml.safe_load(f"[{text}]") == [text]:
+                return text
+        except yaml.YAMLError:
+            pass
+    return json.dumps(text, ensure_ascii=False)
+
+
+def emit(data: dict[str, Any]) -> str:
+    """YAML for nested dicts and lists of strings, integers and booleans."""
+    return "".join(_mapping(data, 0))
+
+
+def _mapping(data: dict[str, Any], indent: int) -> list[str]:
+    pad = " " * indent
+    out: list[str] = []
+    for key, value in data.items():
+        head = f"{pad}{scalar(key)}:"
+        if isinstance(value, dict):
+            out.append(head + "\n")
+            out += _mapping(value, indent + 2)
+        elif isinstance(value, Command):
+            out += _command(head, value, indent + 2)
+        elif isinstance(value, list):
+            out += _sequence(head, value, indent + 2)
+        else:
+            out.append(f"{head} {scalar(value)}\n")
+    return out
+
+
+def _sequence(head: str, items: list[Any], indent: int) -> list[str]:
+    if all(isinstance(i, str | int | bool) for i in items):
+        return _command(head, Command([items]), indent)
+    out = [head + "\n"]
+    for item in items:
+        if not isinstance(item, dict):
+            raise TypeError(f"cannot emit a list item of type {type(item).__name__}")
+        inner = _mapping(item, indent + 2)
+        out.append(" " * indent + "- " + inner[0].lstrip())
+        out += inner[1:]
+    return out
+
+
+def _command(head: str, command: Command, indent: int) -> list[str]:
+    """A flow list: on the key's line if it fits, else one group per line (wrapped)."""
+    words = [scalar(w) for w in command]
+    one_line = f"{head} [{', '.join(words)}]"
+    if len(one_line) <= FLOW_WIDTH and not command.breaks:
+        return [one_line + "\n"]
+    pad = " " * indent
+    bounds = [0, *command.breaks, len(words)]
+    lines: list[str] = []
+    for start, end in itertools.pairwise(bounds):
+        line = pad
+        for word in words[start:end]:
+            if line != pad and len(line) + len(word) + 2 > FLOW_WIDTH:
+                lines.append(line.rstrip())
+                line = pad + "  "
+            line += word + ", "
+        lines.append(line.rstrip())
+    body = "\n".join(lines).rstrip(",") + "]"
+    return [f"{head} [\n{body}\n"]

@@ -1,0 +1,1 @@
+"""What people read: summary.json, report.html and the text summary."""

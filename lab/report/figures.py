@@ -1,0 +1,397 @@
+"""The report's charts for what a sequence diagram shows badly: a window over time, the
+connections of one service side by side in time, and a server's restarts.
+
+Each function takes the plain JSON data of summary.json (connection records of
+:mod:`lab.evidence.connections`) or run.json and returns one inline ``<svg>`` (in a scrolling
+``<div>``), or "" when there is nothing to draw. Every value that comes from a file goes
+through :func:`_esc`. Marks carry a class per kind (``probe-mark``, ``syn-rt`` ...) and a
+``<title>`` with their numbers, so a reader can hover them and a test can count them.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+# Rows of a service timeline; connections beyond are left out (the page says so).
+TIMELINE_ROWS = 60
+
+
+def _esc(value: object) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def _num(value: object) -> float | None:
+    return float(value) if isinstance(value, int | float) else None
+
+
+def _ticks(vmax: float, n: int = 5) -> list[float]:
+    """Round tick values from 0 to about ``vmax``."""
+    if vmax <= 0:
+        return [0.0]
+    raw = vmax / n
+    mag = 10.0 ** math.floor(math.log10(raw))
+    step = next(m * mag for m in (1, 2, 2.5, 5, 10) if m * mag >= raw)
+    return [i * step for i in range(int(vmax / step) + 1)]
+
+
+def _secs(v: float) -> str:
+    return f"{v:.4g}"
+
+
+# -- the advertised window over time ----------------------------------------------------------
+
+_WC_W, _WC_H, _WC_L, _WC_R, _WC_T, _WC_B = 860, 250, 70, 24, 46, 44
+
+
+def window_chart(conn: Mapping[str, Any]) -> str:
+    """The window each side that closed it advertised, over time (a step line: a window
+    holds until the next segment announces another), with the closed spans shaded, every
+    zero-window segment on the axis, every zero-window probe on a rail above it and every
+    window update where it reopened the window."""
+    series: Mapping[str, Sequence[Sequence[float]]] = conn.get("window_series") or {}
+    events = list(conn.get("window_events") or [])
+    if not series and not events:
+        return ""
+    tmax = (
+        max(
+            [float(conn.get("duration") or 0)]
+            + [float(p[0]) for pts in series.values() for p in pts]
+            + [float(e.get("t") or 0) for e in events]
+        )
+        or 1e-6
+    )
+    wmax = max([float(p[1]) for pts in series.values() for p in pts] + [1.0])
+    plot_w, plot_h = _WC_W - _WC_L - _WC_R, _WC_H - _WC_T - _WC_B
+
+    def x(t: float) -> float:
+        return _WC_L + plot_w * t / tmax
+
+    def y(w: float) -> float:
+        return _WC_T + plot_h * (1 - w / wmax)
+
+    out = [
+        f'<svg class="chart window" width={_WC_W} height={_WC_H} viewBox="0 0 {_WC_W} {_WC_H}" '
+        'role=img aria-label="advertised window over time">',
+        f"<text class=ctitle x={_WC_L} y=16>advertised window (bytes) over time</text>",
+    ]
+    out += _axes(_WC_L, _WC_T, plot_w, plot_h, tmax, wmax, x, y, "s")
+    colours = {"client": "c-client", "server": "c-server"}
+    for side, pts in series.items():
+        out += _closed_spans(pts, x, y(0), tmax)
+        if pts:
+            d = f"M{x(pts[0][0]):.1f},{y(pts[0][1]):.1f}"
+            for t, w in pts[1:]:
+                d += f"H{x(t):.1f}V{y(w):.1f}"
+            d += f"H{x(tmax):.1f}"
+            out.append(
+                f'<path class="wline {colours.get(side, "")}" d="{d}">'
+                f"<title>window advertised by the {_esc(side)}</title></path>"
+            )
+    out += _window_marks(events, x, y)
+    out.append(_window_legend(series, events))
+    out.append("</svg>")
+    return "<div class=scroll>" + "".join(out) + "</div>"
+
+
+def _axes(
+    left: float,
+    top: float,
+    w: float,
+    h: float,
+    tmax: float,
+    vmax: float,
+    x: Any,
+    y: Any,
+    unit: str,
+) -> list[str]:
+    out = [
+        f"<line class=axis x1={left} y1={top + h} x2={left + w} y2={top + h} />",
+        f"<line class=axis x1={left} y1={top} x2={left} y2={top + h} />",
+    ]
+    for t in _ticks(tmax):
+        out.append(
+            f"<line class=grid x1={x(t):.1f} y1={top} x2={x(t):.1f} y2={top + h} />"
+            f"<text class=tick x={x(t):.1f} y={top + h + 16}>{_secs(t)} {unit}</text>"
+        )
+    for v in _ticks(vmax, 3):
+        out.append(f'<text class="tick y" x={left - 6} y={y(v) + 4:.1f}>{int(v)}</text>')
+    return out
+
+
+def _closed_spans(pts: Sequence[Sequence[float]], x: Any, y0: float, tmax: float) -> list[str]:
+    """A shaded band over each stretch of time the window stayed 0."""
+    out = []
+    for i, (t, w) in enumerate(pts):
+        if w != 0 or (i and pts[i - 1][1] == 0):
+            continue
+        end = next((p[0] for p in pts[i + 1 :] if p[1] != 0), tmax)
+        x1, x2 = x(t), max(x(end), x(t) + 2)
+        out.append(
+            f"<rect class=closed x={x1:.1f} y={_WC_T} width={x2 - x1:.1f} "
+            f"height={y0 - _WC_T:.1f}><title>window 0 for {end - t:.3f} s</title></rect>"
+            f"<text class=closedlabel x={(x1 + x2) / 2:.1f} y={_WC_T + 14}>"
+            f"window 0 for {end - t:.2f} s</text>"
+        )
+    return out
+
+
+def _window_marks(events: Sequence[Mapping[str, Any]], x: Any, y: Any) -> list[str]:
+    out = []
+    y0 = y(0)
+    for e in events:
+        t = float(e.get("t") or 0)
+        title = (
+            f"<title>#{_esc(e.get('index'))} +{t:.3f} s: {_esc(e.get('kind'))} "
+            f"from the {_esc(e.get('from'))}, window {_esc(e.get('win_bytes'))}</title>"
+        )
+        kind = e.get("kind")
+        if kind == "zero-window":
+            out.append(f"<circle class=zw-mark cx={x(t):.1f} cy={y0:.1f} r=4>{title}</circle>")
+        elif kind == "zero-window-probe":
+            cx, cy = x(t), y0 - 16
+            out.append(
+                f'<path class=probe-mark d="M{cx:.1f},{cy - 6:.1f} l6,6 l-6,6 l-6,-6 z">'
+                f"{title}</path>"
+            )
+        elif kind == "window-update":
+            w = float(e.get("win_bytes") or 0)
+            out.append(
+                f"<g class=update-mark><circle cx={x(t):.1f} cy={y(w):.1f} r=5 />"
+                f"<text x={x(t) - 8:.1f} y={y(w) - 9:.1f}>window update → "
+                f"{_esc(e.get('win_bytes'))} B</text>{title}</g>"
+            )
+    return out
+
+
+def _window_legend(series: Mapping[str, Any], events: Sequence[Mapping[str, Any]]) -> str:
+    count = {
+        k: sum(1 for e in events if e.get("kind") == k)
+        for k in ("zero-window", "zero-window-probe", "window-update")
+    }
+    sides = " and ".join(f"the {s}'s window" for s in series) or "no window closed"
+    return (
+        f'<text class="legend left" x={_WC_L} y=34>{_esc(sides)}: '
+        f"<tspan class=zw-mark>●</tspan> {_n(count['zero-window'], 'zero-window segment')}   "
+        f"<tspan class=probe-mark>◆</tspan> {_n(count['zero-window-probe'], 'probe')}   "
+        f"<tspan class=lg-update>○</tspan> {_n(count['window-update'], 'window update')}</text>"
+    )
+
+
+# -- the connections of a service, in time ------------------------------------------------------
+
+_GT_LABEL, _GT_W, _GT_ROW, _GT_TOP = 250, 1000, 28, 40
+
+
+def _stages(conn: Mapping[str, Any]) -> dict[str, float | None]:
+    tl = conn.get("timeline") or {}
+    fins = [
+        v
+        for v in (_num(tl.get("client_fin")), _num(tl.get("server_fin")), _num(tl.get("rst")))
+        if v is not None
+    ]
+    syns = [float(s) for s in tl.get("syns") or [] if _num(s) is not None]
+    return {
+        "syn": syns[0] if syns else 0.0,
+        "done": _num(tl.get("handshake_done")),
+        "reply": _num(tl.get("first_reply")),
+        "close": min(fins) if fins else None,
+        "rst": _num(tl.get("rst")),
+        "end": _num(tl.get("end")) or float(conn.get("duration") or 0),
+    }
+
+
+def service_timeline(service: str, program: str, conns: Sequence[Mapping[str, Any]]) -> str:
+    """One row per connection to a service, on one time axis: the SYN (a dot; a cross
+    for each retransmitted SYN) and the wait for the handshake (a thin line), the time
+    connected but not yet served (amber: in the accept queue of an iterative server), the
+    time served (green: from the server's first reply), and the close (from the first FIN
+    or RST, a RST in red)."""
+    rows = [c for c in conns if c.get("timeline")][:TIMELINE_ROWS]
+    if len(rows) < 2:
+        return ""
+    t0 = min(float(c.get("start") or 0) for c in rows)
+    span = max(float(c.get("start") or 0) - t0 + (_stages(c)["end"] or 0) for c in rows) or 1e-6
+    plot = _GT_W - _GT_LABEL - 30
+    height = _GT_TOP + _GT_ROW * len(rows) + 34
+
+    def x(t: float) -> float:
+        return _GT_LABEL + plot * t / span
+
+    waiting = "in accept queue" if program == "iterative_server" else "waiting"
+    out = [
+        f'<svg class="chart gantt" width={_GT_W} height={height} viewBox="0 0 {_GT_W} {height}" '
+        f'role=img aria-label="connections to {_esc(service)} over time">',
+        f"<text class=ctitle x=8 y=16>{_esc(service)} ({_esc(program)}): its connections "
+        "in time</text>",
+        f"<text class=legend x={_GT_W - 12} y=16>• SYN  × SYN retransmitted  ─ connecting  "
+        f"<tspan class=lg-wait>■</tspan> connected, {waiting}  <tspan class=lg-served>■"
+        "</tspan> served  <tspan class=lg-close>■</tspan> closing</text>",
+    ]
+    bottom = _GT_TOP + _GT_ROW * len(rows)
+    out.append(f"<line class=axis x1={_GT_LABEL} y1={bottom} x2={_GT_LABEL + plot} y2={bottom} />")
+    for t in _ticks(span):
+        out.append(
+            f"<line class=grid x1={x(t):.1f} y1={_GT_TOP - 8} x2={x(t):.1f} y2={bottom} />"
+            f"<text class=tick x={x(t):.1f} y={bottom + 16}>{_secs(t)} s</text>"
+        )
+    for i, c in enumerate(rows):
+        out.append(
+            _gantt_row(c, _GT_TOP + _GT_ROW * i, float(c.get("start") or 0) - t0, x, waiting)
+        )
+    out.append("</svg>")
+    more = ""
+    if len([c for c in conns if c.get("timeline")]) > TIMELINE_ROWS:
+        more = f"<p class=note>The first {TIMELINE_ROWS} connections are drawn.</p>"
+    return "<div class=scroll>" + "".join(out) + "</div>" + more
+
+
+def _gantt_row(conn: Mapping[str, Any], top: int, base: float, x: Any, waiting: str) -> str:
+    st = _stages(conn)
+    mid = top + _GT_ROW // 2
+    client = conn.get("client") or {}
+    label = (
+        f"{conn.get('scenario') or '-'} · {client.get('node') or client.get('ip')}:"
+        f"{client.get('port')}"
+    )
+    parts = [
+        f"<g class=grow><text class=rowlabel x=8 y={mid + 4}>{_esc(conn.get('id'))} "
+        f"{_esc(label)}</text>"
+    ]
+    syn = base + (st["syn"] or 0)
+    connected = st["done"] if st["done"] is not None else (st["rst"] or st["end"])
+    parts.append(
+        f"<line class=g-connect x1={x(syn):.1f} y1={mid} x2={x(base + (connected or 0)):.1f} "
+        f"y2={mid} />"
+    )
+
+    def bar(cls: str, a: float | None, b: float | None, text: str) -> None:
+        if a is None or b is None or b < a:
+            return
+        x1, x2 = x(base + a), x(base + b)
+        w = max(x2 - x1, 2)
+        parts.append(
+            f"<rect class={cls} x={x1:.1f} y={mid - 8} width={w:.1f} height=16>"
+            f"<title>{_esc(text)}</title></rect>"
+        )
+        if w > 7 * len(text) + 10:
+            parts.append(f"<text class=barlabel x={x1 + 5:.1f} y={mid + 4}>{_esc(text)}</text>")
+
+    served_from = st["reply"]
+    stop = st["close"] if st["close"] is not None else st["end"]
+    if st["done"] is not None:
+        until = served_from if served_from is not None else stop
+        if until is not None:
+            bar("g-wait", st["done"], until, f"{waiting} {until - st['done']:.2f} s")
+    if served_from is not None:
+        bar("g-served", served_from, stop, f"served {(stop or 0) - served_from:.2f} s")
+    if st["close"] is not None:
+        bar("g-close", st["close"], st["end"], "closing")
+    for s in (conn.get("timeline") or {}).get("syns") or []:
+        cx = x(base + float(s))
+        if s == (conn.get("timeline") or {}).get("syns", [None])[0]:
+            parts.append(
+                f"<circle class=g-syn cx={cx:.1f} cy={mid} r=3.5>"
+                f"<title>SYN +{float(s):.3f} s</title></circle>"
+            )
+        else:
+            parts.append(
+                f'<path class=syn-rt d="M{cx - 5:.1f},{mid - 5} l10,10 m0,-10 l-10,10">'
+                f"<title>SYN retransmitted +{float(s):.3f} s</title></path>"
+            )
+    if st["rst"] is not None:
+        parts.append(
+            f"<rect class=g-rst x={x(base + st['rst']) - 2:.1f} y={mid - 10} width=4 "
+            f"height=20><title>RST +{st['rst']:.3f} s</title></rect>"
+        )
+    parts.append("</g>")
+    return "".join(parts)
+
+
+# -- a server's restarts -----------------------------------------------------------------------
+
+_RS_W, _RS_H, _RS_GAP = 280, 150, 44
+
+
+def restart_timeline(
+    first: Sequence[str], steps: Sequence[tuple[str, list[str], str, bool]]
+) -> str:
+    """The server's life as boxes left to right: ``first`` the lines of the first start,
+    then per restart ``(title, lines, outcome, bound)`` (a bound restart listens, in
+    green; one that could not bind, in red)."""
+    if not steps:
+        return ""
+    boxes = [("server started", list(first), "", True), *steps]
+    width = 20 + len(boxes) * (_RS_W + _RS_GAP)
+    out = [
+        f'<svg class="chart restarts" width={width} height={_RS_H + 20} '
+        f'viewBox="0 0 {width} {_RS_H + 20}" role=img aria-label="restarts">',
+        '<defs><marker id=rah viewBox="0 0 10 10" refX=10 refY=5 markerWidth=8 markerHeight=8 '
+        'orient=auto><path d="M0,0 L10,5 L0,10 z" class=head /></marker></defs>',
+    ]
+    for i, (title, lines, outcome, bound) in enumerate(boxes):
+        x = 10 + i * (_RS_W + _RS_GAP)
+        cls = "rs-first" if i == 0 else ("restart bound" if bound else "restart failed")
+        text = "".join(
+            f"<text class=rsline x={x + 10} y={46 + 17 * k}>{_esc(_clip(line))}"
+            f"<title>{_esc(line)}</title></text>"
+            for k, line in enumerate(lines[:5])
+        )
+        result = (
+            f"<text class=rsout x={x + 10} y={_RS_H - 4}>{_esc(_clip(outcome))}"
+            f"<title>{_esc(outcome)}</title></text>"
+            if outcome
+            else ""
+        )
+        out.append(
+            f'<g class="{cls}"><rect x={x} y=10 width={_RS_W} height={_RS_H} rx=8 />'
+            f"<text class=rstitle x={x + 10} y=28>{_esc(title)}</text>{text}{result}</g>"
+        )
+        if i:
+            out.append(
+                f"<line class=rsarrow x1={x - _RS_GAP + 4} y1={10 + _RS_H // 2} x2={x - 4} "
+                f'y2={10 + _RS_H // 2} marker-end="url(#rah)" />'
+            )
+    out.append("</svg>")
+    return "<div class=scroll>" + "".join(out) + "</div>"
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
+
+
+def _clip(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+CSS = """
+svg.chart{background:#fff;margin:6px 0;border:1px solid var(--line);border-radius:6px}
+.ctitle{font:700 13px system-ui,sans-serif!important;fill:var(--ink)}
+.legend{font-size:11px;fill:var(--mute);text-anchor:end}.legend.left{text-anchor:start}
+.lg-update{fill:var(--ok);font-weight:700}
+.axis{stroke:#57606a;stroke-width:1.2}.grid{stroke:#eaeef2;stroke-width:1}
+.tick{font-size:10px;fill:var(--mute);text-anchor:middle}.tick.y{text-anchor:end}
+.wline{fill:none;stroke:var(--accent);stroke-width:2}.wline.c-server{stroke:#8250df}
+.closed{fill:#ffebe9}.closedlabel{font-size:11px;fill:var(--bad);text-anchor:middle;
+font-weight:700}
+.zw-mark{fill:var(--bad)}.probe-mark{fill:#bc4c00;stroke:#fff;stroke-width:1}
+.update-mark circle{fill:#fff;stroke:var(--ok);stroke-width:2.5}
+.update-mark text{font-size:11px;fill:var(--ok);font-weight:700;text-anchor:end}
+.rowlabel{font-size:11px;fill:var(--ink)}
+.g-connect{stroke:#8c959f;stroke-width:2}
+.g-syn{fill:var(--accent)}.syn-rt{stroke:var(--bad);stroke-width:2.4;fill:none}
+.g-wait{fill:#f5c542}.g-served{fill:#4ac26b}.g-close{fill:#bc4c00}.g-rst{fill:var(--bad)}
+.lg-wait{fill:#f5c542}.lg-served{fill:#4ac26b}.lg-close{fill:#bc4c00}
+.barlabel{font-size:10px;fill:#1f2328}
+.grow:hover{opacity:.85}
+.restarts rect{fill:#fff;stroke:#8c959f;stroke-width:1.5}
+.restart.bound rect{fill:#dafbe1;stroke:var(--ok);stroke-width:2}
+.restart.failed rect{fill:#ffebe9;stroke:var(--bad);stroke-width:2}
+.rs-first rect{fill:#eef5ff;stroke:var(--accent)}
+.rstitle{font:700 13px system-ui,sans-serif!important}
+.rsline{font-size:11px}.rsout{font-size:12px;font-weight:700}
+.restart.bound .rsout{fill:var(--ok)}.restart.failed .rsout{fill:var(--bad)}
+.rsarrow{stroke:#57606a;stroke-width:2}
+"""

@@ -1,0 +1,5 @@
+"""The ssh backend: existing machines reached over SSH (paramiko)."""
+
+from lab.run.backends.ssh.backend import SshBackend
+
+__all__ = ["SshBackend"]

@@ -1,0 +1,138 @@
+"""Evidence gathering on the nodes: tcpdump captures and netstat/ss/ps snapshots.
+
+Everything here is built on ``Session.run``/``Session.spawn``, so it works the same on
+every backend.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+
+from lab.errors import BackendError
+from lab.run.backends.base import Proc
+from lab.run.session import Session
+
+# The snapshot commands, fixed: the analysis layer parses exactly these outputs.
+SNAPSHOTS: dict[str, list[str]] = {
+    "netstat": ["netstat", "-tanup"],
+    "ss": ["ss", "-tanpi"],
+    "ps": ["ps", "-e", "-o", "pid=,ppid=,stat=,nlwp=,args="],
+}
+
+PARALLEL = 8  # commands in flight at once across nodes
+
+
+def wait_until(
+    condition: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.02
+) -> None:
+    """Poll ``condition`` with backoff until it holds; BackendError naming ``what`` if not.
+    This is readiness polling on an observable fact, never a fixed sleep."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise BackendError(f"timed out after {timeout:.0f}s waiting for {what}")
+        time.sleep(interval)
+        interval = min(interval * 1.5, 0.25)
+
+
+def snapshot(session: Session, phase: str, nodes: Iterable[str] | None = None) -> dict[str, str]:
+    """Run every snapshot command on every node; write ``<node>/snapshots/<phase>.<kind>.txt``.
+
+    A node that cannot be read (its namespace deleted, its container dead) gets no file for
+    that command: the returned map says why, per node, and the other nodes are still taken.
+    """
+    names = list(nodes) if nodes is not None else [n.name for n in session.topology.nodes]
+    jobs = [(node, kind, argv) for node in names for kind, argv in SNAPSHOTS.items()]
+    errors: dict[str, str] = {}
+
+    def one(job: tuple[str, str, list[str]]) -> None:
+        node, kind, argv = job
+        try:
+            result = session.run(node, argv, timeout=20.0)
+        except BackendError as exc:
+            errors.setdefault(node, f"{kind}: {exc}")
+            return
+        if not result.ok and not result.stdout.strip():
+            why = (result.stderr.strip().splitlines() or [""])[-1]
+            errors.setdefault(node, f"{kind}: exit status {result.returncode}: {why}")
+            return
+        folder = session.node_dir(node) / "snapshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        text = result.stdout if result.ok else result.stdout + result.stderr
+        (folder / f"{phase}.{kind}.txt").write_text(text)
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        list(pool.map(one, jobs))
+    return errors
+
+
+@dataclass(frozen=True)
+class CaptureHandle:
+    node: str
+    interface: str
+    network: str
+    file: str  # name inside the node's folder
+    proc: Proc
+
+
+def start_captures(session: Session) -> list[CaptureHandle]:
+    """One tcpdump per interface per node, writing pcap files; returns once all listen."""
+    cap = session.topology.capture
+    if not cap.enabled:
+        return []
+    handles: list[CaptureHandle] = []
+    for node in session.topology.nodes:
+        workdir = session.workdir(node.name)
+        for network, ifname in session.backend.interfaces(node.name).items():
+            pcap = f"{ifname}.pcap"
+            # --immediate-mode: without it the last packets sit in the kernel's ring buffer
+            # (about a second) and are lost when tcpdump is stopped right after the traffic.
+            argv = ["tcpdump", "-i", ifname, "-n", "-U", "--immediate-mode"]
+            argv += ["-s", str(cap.snaplen)]
+            argv += ["-w", str(workdir / pcap), "-Z", "root"]
+            if cap.filter:
+                argv.append(cap.filter)
+            proc = session.spawn(node.name, argv, f"tcpdump-{ifname}.log")
+            handles.append(CaptureHandle(node.name, ifname, network, pcap, proc))
+    by_node: dict[str, list[CaptureHandle]] = {}
+    for h in handles:
+        by_node.setdefault(h.node, []).append(h)
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        list(pool.map(lambda item: _wait_listening(session, *item), by_node.items()))
+    return handles
+
+
+def _wait_listening(session: Session, node: str, handles: list[CaptureHandle]) -> None:
+    logs = [str(session.workdir(node) / f"tcpdump-{h.interface}.log") for h in handles]
+
+    def ready() -> bool:
+        for h in handles:
+            if not h.proc.running():
+                text = read_node_file(session, node, PurePosixPath(logs[handles.index(h)]))
+                raise BackendError(f"tcpdump on {node}:{h.interface} exited: {text.strip()}")
+        out = session.run(node, ["cat", *logs], timeout=10.0).stdout
+        return out.count("listening on") >= len(handles)
+
+    wait_until(ready, timeout=20.0, what=f"tcpdump to start on {node}")
+
+
+def stop_captures(handles: Iterable[CaptureHandle]) -> dict[str, str]:
+    """SIGTERM makes tcpdump flush and close its file; it is stopped before fetching.
+    A capture on a node that has gone cannot be stopped: the map says which, and why."""
+    errors: dict[str, str] = {}
+    for h in handles:
+        try:
+            h.proc.stop(timeout=5.0)
+        except BackendError as exc:
+            errors.setdefault(h.node, f"stopping tcpdump on {h.interface}: {exc}")
+    return errors
+
+
+def read_node_file(session: Session, node: str, path: PurePosixPath, limit: int = 4000) -> str:
+    """The last ``limit`` characters of a file on a node (for error messages)."""
+    result = session.run(node, ["tail", "-c", str(limit), str(path)], timeout=10.0)
+    return result.stdout

@@ -1,0 +1,268 @@
+"""A running lab: its run id, backend, artifact folder, background processes and teardown.
+
+The guarantee lives here: whatever happens inside ``with Session(...)`` — success, an
+exception, Ctrl-C or SIGTERM — every process the run started is stopped, the nodes' files
+are fetched into the artifact folder, and the backend tears down every object of the run.
+A signal that arrives during teardown does not cut it short: it is remembered and raised
+once teardown and the ``on_end`` hook (which writes the run's record) are done.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from types import FrameType, TracebackType
+from typing import Any
+
+from lab.errors import BackendError, Interrupted
+from lab.run.backends.base import Backend, Completed, Proc, new_run_id
+from lab.spec.model import Topology
+
+Progress = Callable[[str], None]
+# Called once the run is torn down, with what ended it (None: it completed), while signals
+# are still held back: whatever it writes is written whole.
+EndHook = Callable[[BaseException | None], None]
+
+
+def registry_dir() -> Path:
+    """Where running labs are recorded, one JSON file per run (for ``lab ls``)."""
+    return Path(os.environ.get("SOCKET_LAB_STATE", "/run/socket-lab"))
+
+
+def registered_runs() -> list[dict[str, Any]]:
+    """Every run recorded in the registry, with ``alive`` telling whether its owner runs."""
+    runs = []
+    for path in sorted(registry_dir().glob("*.json")):
+        try:
+            info = json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+        info["alive"] = _pid_alive(int(info.get("pid", 0)))
+        runs.append(info)
+    return runs
+
+
+def forget_dead_runs(run_id: str | None = None) -> list[str]:
+    """Drop registry entries whose owner is gone (of one run, or all); returns their ids."""
+    dropped = []
+    for info in registered_runs():
+        if info["alive"] or (run_id is not None and info.get("run_id") != run_id):
+            continue
+        with contextlib.suppress(OSError):
+            (registry_dir() / f"{info['run_id']}.json").unlink()
+            dropped.append(str(info["run_id"]))
+    return dropped
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@dataclass
+class Timings:
+    """Wall-clock seconds per phase of a run."""
+
+    values: dict[str, float] = field(default_factory=dict)
+
+    @contextlib.contextmanager
+    def measure(self, phase: str) -> Iterator[None]:
+        start = time.monotonic()
+        try:
+            yield
+        finally:
+            self.values[phase] = round(self.values.get(phase, 0.0) + time.monotonic() - start, 3)
+
+
+class Session:
+    """Owns one run. Use as a context manager; see the module docstring for the guarantee."""
+
+    def __init__(
+        self,
+        topology: Topology,
+        backend_cls: type[Backend],
+        out_dir: Path,
+        *,
+        progress: Progress | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        self.topology = topology
+        self.run_id = run_id or new_run_id()
+        self.backend = backend_cls(self.run_id)
+        self.out_dir = out_dir
+        self.progress: Progress = progress or (lambda _msg: None)
+        self.timings = Timings()
+        self.procs: list[Proc] = []
+        self.is_up = False
+        self.up_done = False  # up() returned: the nodes' work directories exist
+        self.fetched = False
+        self.teardown_errors: list[str] = []
+        self.fetch_errors: dict[str, str] = {}  # node -> why its files could not be copied
+        self.on_end: EndHook | None = None
+        self.pending_signal: int | None = None  # a signal that arrived during teardown
+        self._old_handlers: dict[int, Any] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def __enter__(self) -> Session:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        self._install_signal_handlers()
+        self._register()
+        self.progress(f"run {self.run_id}: results in {self.out_dir}")
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        # A second Ctrl-C must not cut teardown short: remember signals until it is done.
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, self._remember_signal)
+        outcome = exc
+        try:
+            try:
+                self.teardown(raise_errors=exc is None)
+            except Exception as err:
+                outcome = err
+            outcome = self._end(outcome)
+        finally:
+            self._unregister()
+            self._restore_signal_handlers()
+        if outcome is not None and outcome is not exc:
+            raise outcome
+
+    def _end(self, outcome: BaseException | None) -> BaseException | None:
+        """Run the end hook with what ended the run; a signal remembered meanwhile ends a
+        run that had otherwise completed, and the hook then runs again to record it."""
+        while True:
+            if outcome is None and self.pending_signal is not None:
+                outcome = Interrupted(self.pending_signal)
+            if self.on_end is not None:
+                self.on_end(outcome)
+            if outcome is not None or self.pending_signal is None:
+                return outcome
+
+    def _remember_signal(self, signum: int, _frame: FrameType | None) -> None:
+        if self.pending_signal is None:
+            self.pending_signal = signum
+
+    def _raise_interrupted(self, signum: int, _frame: FrameType | None) -> None:
+        # Remembered as well as raised: Python drops an exception raised where it cannot
+        # propagate (a weakref callback or __del__ that the signal happened to land in), and
+        # the run must still end as interrupted (see check_signal).
+        self._remember_signal(signum, _frame)
+        raise Interrupted(signum)
+
+    def check_signal(self) -> None:
+        """Raise the signal that arrived while the run went on (its exception was lost)."""
+        if self.pending_signal is not None:
+            raise Interrupted(self.pending_signal)
+
+    def bring_up(self) -> None:
+        self.progress(f"bringing up {len(self.topology.nodes)} nodes ({self.backend.name})")
+        with self.timings.measure("up"):
+            self.is_up = True  # set first: a half-done up() must still be torn down
+            self.backend.up(self.topology)
+            self.up_done = True
+
+    def teardown(self, *, raise_errors: bool = True) -> None:
+        """Stop processes, fetch what the nodes hold, tear the backend down. A failing step
+        does not stop the next; failures are kept in ``teardown_errors`` and the first is
+        raised only when ``raise_errors`` (not while another exception is on its way)."""
+        errors: list[BaseException] = []
+        if self.is_up:
+            for step in (self.stop_all, self.fetch_all):
+                try:
+                    step()
+                except Exception as exc:  # keep going: teardown must reach down()
+                    errors.append(exc)
+        with self.timings.measure("down"):
+            self.progress("tearing down")
+            try:
+                self.backend.down()
+            except Exception as exc:
+                errors.append(exc)
+        self.is_up = False
+        self.teardown_errors = [f"{type(e).__name__}: {e}" for e in errors]
+        if errors and raise_errors:
+            raise errors[0]
+
+    # -- processes ---------------------------------------------------------------------
+    def run(self, node: str, argv: Sequence[str], *, timeout: float = 30.0) -> Completed:
+        return self.backend.run(node, argv, timeout=timeout)
+
+    def spawn(self, node: str, argv: Sequence[str], log_name: str) -> Proc:
+        proc = self.backend.spawn(node, argv, log=self.workdir(node) / log_name)
+        self.procs.append(proc)
+        return proc
+
+    def program(self, name: str, args: Sequence[str]) -> list[str]:
+        """The argument list that runs ``lab.programs.<name>`` on a node."""
+        return [self.backend.python, "-m", f"lab.programs.{name}", *args]
+
+    def workdir(self, node: str) -> PurePosixPath:
+        return self.backend.workdir(node)
+
+    def stop_all(self) -> None:
+        """Stop every background process, newest first (clients, servers, then captures)."""
+        for proc in reversed(self.procs):
+            with contextlib.suppress(Exception):
+                proc.stop(timeout=5.0)
+
+    def fetch_all(self) -> None:
+        """Copy every node's files; a node that cannot be read (its namespace or container
+        gone) is noted in ``fetch_errors`` and the other nodes are still collected."""
+        if self.fetched or not self.up_done:  # nothing ran before up() finished
+            return
+        with self.timings.measure("collect"):
+            self.progress("collecting artifacts")
+            for node in self.topology.nodes:
+                try:
+                    self.backend.fetch(node.name, self.workdir(node.name), self.node_dir(node.name))
+                except (BackendError, OSError) as exc:  # a lost host, a file unreadable
+                    self.fetch_errors[node.name] = str(exc)
+                    self.progress(f"warning: collecting {node.name}: {exc}")
+        self.fetched = True
+
+    def node_dir(self, node: str) -> Path:
+        return self.out_dir / node
+
+    # -- ownership: registry and signals ------------------------------------------------
+    def _register(self) -> None:
+        info = {
+            "run_id": self.run_id,
+            "topology": self.topology.name,
+            "backend": self.backend.name,
+            "pid": os.getpid(),
+            "out": str(self.out_dir),
+            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        with contextlib.suppress(OSError):
+            registry_dir().mkdir(parents=True, exist_ok=True)
+            (registry_dir() / f"{self.run_id}.json").write_text(json.dumps(info))
+
+    def _unregister(self) -> None:
+        with contextlib.suppress(OSError):
+            (registry_dir() / f"{self.run_id}.json").unlink()
+
+    def _install_signal_handlers(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            self._old_handlers[signum] = signal.signal(signum, self._raise_interrupted)
+
+    def _restore_signal_handlers(self) -> None:
+        for signum, handler in self._old_handlers.items():
+            signal.signal(signum, handler)

@@ -1,0 +1,247 @@
+"""The validated topology: pure, immutable data. No I/O happens here.
+
+``lab.spec.topology`` turns a YAML file into these objects (or reports every problem at
+once); everything after that — backends, session, scenarios — reads only these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
+
+# Server programs of lab.programs a service may run, and the protocol each speaks.
+SERVER_PROGRAMS: Mapping[str, str] = {
+    "fork_server": "tcp",
+    "thread_server": "tcp",
+    "iterative_server": "tcp",
+    "dict_server": "tcp",
+    "udp_echo": "udp",
+}
+
+# Options a service may set, per program, mapped to the program's command-line flag.
+# A bool option becomes a bare flag when true; an int or float option becomes "flag value".
+SERVICE_OPTIONS: Mapping[str, Mapping[str, tuple[type, str]]] = {
+    "fork_server": {
+        "backlog": (int, "--backlog"),
+        "reuseaddr": (bool, "--reuseaddr"),
+        "no_reap": (bool, "--no-reap"),
+        "double_fork": (bool, "--double-fork"),
+        "close_delay": (float, "--close-delay"),
+    },
+    "thread_server": {"backlog": (int, "--backlog"), "reuseaddr": (bool, "--reuseaddr")},
+    "iterative_server": {"backlog": (int, "--backlog"), "reuseaddr": (bool, "--reuseaddr")},
+    "dict_server": {"backlog": (int, "--backlog"), "reuseaddr": (bool, "--reuseaddr")},
+    "udp_echo": {},
+}
+
+OptionValue = int | bool | float
+
+# Sequences of lab.programs.probe a scenario may run instead of the line client.
+PROBES: tuple[str, ...] = ("refused", "epipe", "long-line")
+# The errors a probe scenario may expect (``expect_error``), by errno name.
+PROBE_ERRORS: tuple[str, ...] = ("ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT")
+# The errors a restarted service may be expected to fail with (``restart[i].expect``).
+RESTART_ERRORS: tuple[str, ...] = ("EADDRINUSE",)
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    subnet: IPv4Network
+
+
+@dataclass(frozen=True)
+class Interface:
+    """A node's attachment to a network. The interface's name on the node is the backend's."""
+
+    network: str
+    address: IPv4Address
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    """How the ssh backend reaches an existing host that plays a node.
+
+    ``key`` is a private key file (``~`` and paths relative to the topology file allowed);
+    ``agent`` lets an SSH agent offer keys too. ``jump`` is a host to connect through
+    (like OpenSSH's ProxyJump), without a jump of its own. ``python`` is the interpreter
+    on that host that runs the lab's programs.
+    """
+
+    host: str
+    port: int = 22
+    user: str = "root"
+    key: str | None = None
+    agent: bool = False
+    jump: SshTarget | None = None
+    python: str = "python3"
+
+    def __str__(self) -> str:
+        where = f"{self.user}@{self.host}:{self.port}"
+        return f"{where} via {self.jump}" if self.jump is not None else where
+
+
+@dataclass(frozen=True)
+class Node:
+    name: str
+    interfaces: tuple[Interface, ...]
+    router: bool = False
+    gateway: IPv4Address | None = None
+    ssh: SshTarget | None = None  # an existing host reached over SSH (the ssh backend)
+
+    def address_on(self, network: str) -> IPv4Address | None:
+        for iface in self.interfaces:
+            if iface.network == network:
+                return iface.address
+        return None
+
+    @property
+    def networks(self) -> tuple[str, ...]:
+        return tuple(i.network for i in self.interfaces)
+
+
+@dataclass(frozen=True)
+class Service:
+    """A server program running on a node for the whole run."""
+
+    name: str
+    node: str
+    program: str
+    port: int
+    options: tuple[tuple[str, OptionValue], ...] = ()
+
+    @property
+    def protocol(self) -> str:
+        return SERVER_PROGRAMS[self.program]
+
+    def args(self) -> list[str]:
+        """The program's command-line arguments (after ``-m lab.programs.<program>``)."""
+        argv = ["server"] if self.program == "udp_echo" else []
+        argv += ["--host", "0.0.0.0", "--port", str(self.port)]
+        flags = SERVICE_OPTIONS[self.program]
+        for key, value in self.options:
+            _, flag = flags[key]
+            if isinstance(value, bool):
+                if value:
+                    argv.append(flag)
+            else:
+                argv += [flag, str(value)]
+        return argv
+
+    def option(self, key: str) -> OptionValue | None:
+        return dict(self.options).get(key)
+
+    def with_option(self, key: str, value: OptionValue) -> Service:
+        """The same service with one option set (added, or replacing the file's value)."""
+        kept = tuple((k, v) for k, v in self.options if k != key)
+        return replace(self, options=(*kept, (key, value)))
+
+
+@dataclass(frozen=True)
+class Restart:
+    """After a scenario's clients: stop its service and start it again on the same port,
+    with SO_REUSEADDR or without. ``expect`` is the errno name the new start must fail
+    with (its bind); None means it must listen."""
+
+    reuseaddr: bool
+    expect: str | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """Clients on some nodes talk to one service; what they must get back is checked."""
+
+    name: str
+    service: str
+    clients: tuple[str, ...]
+    send: tuple[str, ...]
+    expect: tuple[str, ...]
+    concurrency: int = 1
+    hold: float = 0.0
+    half_close: bool = False
+    claims: tuple[str, ...] = ()  # names of lab.spec.claims.CLAIM_SPECS judged on this scenario
+    probe: str | None = None  # run lab.programs.probe PROBE instead of the line client
+    port: int | None = None  # the port a probe dials, if not the service's (refused)
+    expect_error: str | None = None  # errno name each probe must end with; None: no error
+    restart: tuple[Restart, ...] = ()  # done in order after every scenario's clients
+    start_after: float = 0.0  # seconds after the scenarios start before these clients do
+    repeat: int = 1  # the send list is sent this many times (expect comes back as often)
+    rcvbuf: int = 0  # SO_RCVBUF of the clients' sockets; 0 leaves the kernel's default
+    pause_reading: float = 0.0  # seconds the clients send without reading any reply
+
+    @property
+    def expected_replies(self) -> tuple[str, ...]:
+        """Every reply one connection must get, in order: ``expect``, ``repeat`` times."""
+        return self.expect * self.repeat
+
+    @property
+    def connections_per_node(self) -> int:
+        return self.concurrency
+
+    @property
+    def total_connections(self) -> int:
+        return self.concurrency * len(self.clients)
+
+
+@dataclass(frozen=True)
+class Capture:
+    enabled: bool = True
+    snaplen: int = 262144
+    filter: str = ""
+
+
+@dataclass(frozen=True)
+class Topology:
+    name: str
+    networks: tuple[Network, ...]
+    nodes: tuple[Node, ...]
+    services: tuple[Service, ...] = ()
+    scenarios: tuple[Scenario, ...] = ()
+    capture: Capture = field(default_factory=Capture)
+    description: str = ""
+    source: Path | None = None
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def network(self, name: str) -> Network:
+        for n in self.networks:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def service(self, name: str) -> Service:
+        for s in self.services:
+            if s.name == name:
+                return s
+        raise KeyError(name)
+
+    def scenario_port(self, scenario: Scenario) -> int:
+        """The port a scenario's clients dial: its own ``port`` (a probe), else the service's."""
+        if scenario.port is not None:
+            return scenario.port
+        return self.service(scenario.service).port
+
+    def target_address(self, service: Service, client: str) -> IPv4Address:
+        """The server address a client node uses: on a shared network if there is one,
+        else the server's first address (reached through the client's gateway)."""
+        server = self.node(service.node)
+        for net in self.node(client).networks:
+            addr = server.address_on(net)
+            if addr is not None:
+                return addr
+        return server.interfaces[0].address
+
+    def gateway_network(self, node: Node) -> str | None:
+        """The network through which a node reaches its default gateway, if it has one."""
+        if node.gateway is None:
+            return None
+        for iface in node.interfaces:
+            if node.gateway in self.network(iface.network).subnet:
+                return iface.network
+        return None

@@ -1,0 +1,1 @@
+"""Judging the evidence: the built-in checks and the experiments' claims."""

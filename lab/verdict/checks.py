@@ -1,0 +1,252 @@
+"""Judging a results folder: the checks of every scenario, as pure functions of what
+``lab run`` left on disk (run.json, snapshots, pcaps) and the topology.
+
+Each check answers one claim with ``passed`` and a ``detail`` that says what was seen, so
+that a failed check can be understood without opening the evidence.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lab.evidence.analysis.pcap import Packet, flows_between, pcap_ok, read_packets
+from lab.evidence.analysis.snapshots import ProcessRow, children, parse_ps, zombies
+from lab.spec.model import Scenario, Service, Topology
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    detail: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """Read access to one results folder."""
+
+    root: Path
+    run: dict[str, Any]
+    _cache: dict[Path, list[Packet]] = field(default_factory=dict, compare=False, repr=False)
+
+    @classmethod
+    def load(cls, root: Path) -> Evidence:
+        return cls(root, json.loads((root / "run.json").read_text()))
+
+    def snapshot(self, node: str, phase: str, kind: str) -> str | None:
+        path = self.root / node / "snapshots" / f"{phase}.{kind}.txt"
+        return path.read_text() if path.is_file() else None
+
+    def processes(self, node: str, phase: str) -> list[ProcessRow] | None:
+        text = self.snapshot(node, phase, "ps")
+        return None if text is None else parse_ps(text)
+
+    def packets(self, path: Path) -> list[Packet]:
+        """Decoded packets of a capture, read once per folder however many checks ask."""
+        cache: dict[Path, list[Packet]] = self._cache
+        if path not in cache:
+            cache[path] = read_packets(path)
+        return cache[path]
+
+    def captures(self, node: str) -> list[Path]:
+        return [
+            self.root / c["node"] / c["file"]
+            for c in self.run.get("captures", [])
+            if c["node"] == node
+        ]
+
+
+def scenario_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
+    service = topo.service(sc.service)
+    checks = [check_probes(ev, sc) if sc.probe else check_replies(ev, sc)]
+    if sc.restart:
+        checks.append(check_restarts(ev, sc))
+    if service.program == "fork_server":
+        checks += fork_checks(topo, ev, service)
+    if service.program == "thread_server":
+        checks += thread_checks(topo, ev, service)
+    if ev.run.get("captures"):
+        checks.append(check_capture(topo, ev, sc, service))
+    # Imported here: lab.verdict.claims builds on this module's Check and Evidence.
+    from lab.verdict import claims
+
+    return checks + claims.claim_checks(topo, ev, sc)
+
+
+# -- replies ---------------------------------------------------------------------------
+def check_replies(ev: Evidence, sc: Scenario) -> Check:
+    outcome = ev.run.get("scenarios", {}).get(sc.name, {}).get("clients", {})
+    expected, good, problems = list(sc.expected_replies), 0, []
+    for node in sc.clients:
+        client = outcome.get(node)
+        result = client.get("result") if client else None
+        if not result:
+            why = (client or {}).get("stderr", "").strip().splitlines()[-1:] or ["did not run"]
+            why = [client["error"]] if client and client.get("error") else why
+            problems.append(f"{node}: no client result ({why[0]})")
+            continue
+        for conn in result.get("connections", []):
+            replies = conn.get("replies", [])
+            if conn.get("error") is None and replies == expected:
+                good += 1
+            else:
+                problems.append(_reply_problem(node, conn, expected))
+    total = sc.total_connections
+    detail = f"{good}/{total} connections got {_short(expected)}"
+    if problems:
+        detail += "; " + "; ".join(problems[:3]) + (" ..." if len(problems) > 3 else "")
+    return Check("replies", good == total and not problems, detail)
+
+
+def _reply_problem(node: str, conn: dict[str, Any], expected: list[str]) -> str:
+    where = f"{node} #{conn.get('index', '?')}"
+    if conn.get("error"):
+        return f"{where}: {conn['error']}"
+    if conn.get("closed_early"):
+        return f"{where}: server closed early after {len(conn.get('replies', []))} replies"
+    return f"{where}: got {_short(conn.get('replies', []))}"
+
+
+def _short(lines: Iterable[str], limit: int = 60) -> str:
+    text = ", ".join(repr(x) for x in lines)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+# -- probes and restarts -----------------------------------------------------------------
+def check_probes(ev: Evidence, sc: Scenario) -> Check:
+    """Each client's probe ran its sequence and ended with ``expect_error`` (or none)."""
+    outcome = ev.run.get("scenarios", {}).get(sc.name, {}).get("clients", {})
+    want = sc.expect_error or "no error"
+    good, problems = 0, []
+    for node in sc.clients:
+        result = (outcome.get(node) or {}).get("result")
+        if not result:
+            why = (outcome.get(node) or {}).get("stderr", "").strip().splitlines()[-1:]
+            problems.append(f"{node}: no probe result ({(why or ['did not run'])[0]})")
+            continue
+        got = result.get("error") or "no error"
+        if got == want and result.get("completed"):
+            good += 1
+        else:
+            done = "" if result.get("completed") else " (sequence not completed)"
+            problems.append(f"{node}: {got}{done}")
+    detail = f"{good}/{len(sc.clients)} {sc.probe} probes ended with {want}"
+    if problems:
+        detail += "; " + "; ".join(problems[:3])
+    return Check("probe", good == len(sc.clients), detail)
+
+
+def check_restarts(ev: Evidence, sc: Scenario) -> Check:
+    """Each restart did what the file says: listened, or exited naming ``expect``."""
+    done = ev.run.get("scenarios", {}).get(sc.name, {}).get("restarts", [])
+    problems = []
+    for i, want in enumerate(sc.restart, start=1):
+        got = done[i - 1] if i <= len(done) else None
+        if got is None:
+            problems.append(f"#{i} was not done")
+            continue
+        log = ev.root / str(got.get("log", ""))
+        text = log.read_text(errors="replace") if log.is_file() else ""
+        if want.expect is None and not got.get("listening"):
+            problems.append(f"#{i} did not listen (exit {got.get('exit_status')})")
+        elif want.expect is not None and (got.get("listening") or want.expect not in text):
+            problems.append(f"#{i} did not fail with {want.expect} (log: {text.strip()[-80:]!r})")
+    detail = f"{len(sc.restart) - len(problems)}/{len(sc.restart)} restarts as expected"
+    if problems:
+        detail += "; " + "; ".join(problems)
+    return Check("restarts", not problems, detail)
+
+
+# -- processes -------------------------------------------------------------------------
+def held_connections(topo: Topology, service: Service) -> int:
+    """Connections held open on a service at the "during" snapshot (scenarios run at once)."""
+    return sum(
+        sc.total_connections for sc in topo.scenarios if sc.service == service.name and sc.hold > 0
+    )
+
+
+def served_connections(topo: Topology, service: Service) -> int:
+    return sum(sc.total_connections for sc in topo.scenarios if sc.service == service.name)
+
+
+def _service_pid(ev: Evidence, service: Service) -> int | None:
+    info = ev.run.get("services", {}).get(service.name)
+    return int(info["pid"]) if info and info.get("pid") else None
+
+
+def fork_checks(topo: Topology, ev: Evidence, service: Service) -> list[Check]:
+    pid = _service_pid(ev, service)
+    if pid is None:
+        return [Check("fork server", False, "the service never started")]
+    checks = []
+    held = held_connections(topo, service)
+    during = ev.processes(service.node, "during")
+    if held and not service.option("double_fork") and during is not None:
+        kids = [r for r in children(during, pid) if not r.zombie]
+        checks.append(
+            Check(
+                "one child per connection",
+                len(kids) == held,
+                f"{len(kids)} live children of pid {pid} for {held} held connections",
+            )
+        )
+    after = ev.processes(service.node, "after")
+    if after is None:
+        return [*checks, Check("children reaped", False, "no 'after' snapshot")]
+    dead = zombies(after, pid)
+    if service.option("no_reap"):
+        want = 0 if service.option("double_fork") else served_connections(topo, service)
+        name, ok = "zombies kept (--no-reap)", len(dead) == want
+        detail = f"{len(dead)} zombie children of pid {pid}, expected {want}"
+    else:
+        name, ok = "children reaped", not dead
+        detail = f"{len(dead)} zombie children of pid {pid} after the clients left"
+    return [*checks, Check(name, ok, detail)]
+
+
+def thread_checks(topo: Topology, ev: Evidence, service: Service) -> list[Check]:
+    pid = _service_pid(ev, service)
+    held = held_connections(topo, service)
+    during = ev.processes(service.node, "during")
+    if pid is None or during is None or not held:
+        return [] if held == 0 else [Check("one process", False, "no 'during' evidence")]
+    me = next((r for r in during if r.pid == pid), None)
+    kids = children(during, pid)
+    threads = me.nlwp if me else 0
+    ok = me is not None and not kids and threads >= held + 1
+    detail = (
+        f"pid {pid}: {len(kids)} child processes, {threads} threads for {held} held connections"
+    )
+    return [Check("one process, a thread per connection", ok, detail)]
+
+
+# -- captures --------------------------------------------------------------------------
+def check_capture(topo: Topology, ev: Evidence, sc: Scenario, service: Service) -> Check:
+    server_ips = {str(i.address) for i in topo.node(service.node).interfaces}
+    client_ips = {str(i.address) for n in sc.clients for i in topo.node(n).interfaces}
+    problems, seen = [], 0
+    port = topo.scenario_port(sc)  # a probe may dial a port the service does not use
+    for node in {service.node, *sc.clients}:
+        for path in ev.captures(node):
+            ok, why = pcap_ok(path)
+            if not ok:
+                problems.append(f"{node}/{path.name}: {why}")
+                continue
+            packets = ev.packets(path)
+            seen += sum(
+                len(flows_between(packets, server, client, port, service.protocol))
+                for server in server_ips
+                for client in client_ips
+            )
+    ok = not problems and seen > 0
+    detail = f"{seen} {service.protocol.upper()} packets of the scenario in the captures"
+    if problems:
+        detail += "; " + "; ".join(problems[:3])
+    return Check("captured", ok, detail)
