@@ -9,10 +9,11 @@ from typing import Any
 
 from lab.errors import LabError
 from lab.evidence.connections import connection_evidence
+from lab.evidence.folder import Evidence
 from lab.report.html import render_report
 from lab.run.runner import TOPOLOGY_COPY
 from lab.spec.model import Scenario, Topology
-from lab.verdict.checks import Check, Evidence, scenario_checks
+from lab.verdict.checks import Check, scenario_checks
 
 SUMMARY_FILE = "summary.json"
 REPORT_FILE = "report.html"

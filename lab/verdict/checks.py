@@ -7,14 +7,13 @@ that a failed check can be understood without opening the evidence.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field
-from pathlib import Path
+from dataclasses import asdict, dataclass
 from typing import Any
 
-from lab.evidence.analysis.pcap import Packet, flows_between, pcap_ok, read_packets
-from lab.evidence.analysis.snapshots import ProcessRow, children, parse_ps, zombies
+from lab.evidence.analysis.pcap import flows_between, pcap_ok
+from lab.evidence.analysis.snapshots import children, zombies
+from lab.evidence.folder import Evidence
 from lab.spec.model import Scenario, Service, Topology
 
 
@@ -26,41 +25,6 @@ class Check:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class Evidence:
-    """Read access to one results folder."""
-
-    root: Path
-    run: dict[str, Any]
-    _cache: dict[Path, list[Packet]] = field(default_factory=dict, compare=False, repr=False)
-
-    @classmethod
-    def load(cls, root: Path) -> Evidence:
-        return cls(root, json.loads((root / "run.json").read_text()))
-
-    def snapshot(self, node: str, phase: str, kind: str) -> str | None:
-        path = self.root / node / "snapshots" / f"{phase}.{kind}.txt"
-        return path.read_text() if path.is_file() else None
-
-    def processes(self, node: str, phase: str) -> list[ProcessRow] | None:
-        text = self.snapshot(node, phase, "ps")
-        return None if text is None else parse_ps(text)
-
-    def packets(self, path: Path) -> list[Packet]:
-        """Decoded packets of a capture, read once per folder however many checks ask."""
-        cache: dict[Path, list[Packet]] = self._cache
-        if path not in cache:
-            cache[path] = read_packets(path)
-        return cache[path]
-
-    def captures(self, node: str) -> list[Path]:
-        return [
-            self.root / c["node"] / c["file"]
-            for c in self.run.get("captures", [])
-            if c["node"] == node
-        ]
 
 
 def scenario_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:

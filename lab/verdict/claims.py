@@ -21,8 +21,9 @@ from lab.evidence.analysis.paths import match_connections
 from lab.evidence.analysis.snapshots import SocketRow, children, parse_sockets, zombies
 from lab.evidence.analysis.tcp import CLIENT, SERVER, Segment, TcpConnection, tcp_connections
 from lab.evidence.analysis.udp import UdpFlow, udp_flows
+from lab.evidence.folder import Evidence
 from lab.spec.model import Scenario, Service, Topology
-from lab.verdict.checks import Check, Evidence
+from lab.verdict.checks import Check
 
 ClaimFn = Callable[[Topology, Evidence, Scenario], Check]
 

@@ -12,9 +12,10 @@ from typing import Any
 import dpkt
 import pytest
 
+from lab.evidence.folder import Evidence
 from lab.spec.model import Restart
 from lab.spec.topology import load_topology
-from lab.verdict.checks import Evidence, check_probes, check_restarts
+from lab.verdict.checks import check_probes, check_restarts
 from tests.experiments.conftest import EXPERIMENTS
 from tests.experiments.test_experiments import (
     Runs,

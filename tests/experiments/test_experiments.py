@@ -16,10 +16,11 @@ import dpkt
 import pytest
 
 from lab.errors import TopologyError
+from lab.evidence.folder import Evidence
 from lab.spec.model import Scenario, Topology
 from lab.spec.topology import load_topology, load_topology_text, validate_file
 from lab.verdict import claims
-from lab.verdict.checks import Check, Evidence
+from lab.verdict.checks import Check
 from tests.experiments.conftest import EXPERIMENTS, NAMES, Runs
 
 # -- the files --------------------------------------------------------------------------------
