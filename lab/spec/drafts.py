@@ -1,0 +1,91 @@
+"""The file's parts as read: every field may be missing when it had a problem. The cross
+checks (``lab.spec.crossref``) read these, and a draft without problems becomes the model."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv4Network
+
+from lab.spec.model import SERVER_PROGRAMS, Capture, OptionValue, Restart, SshTarget
+
+
+@dataclass
+class Net:
+    name: str
+    line: int
+    subnet: IPv4Network | None = None
+
+
+@dataclass
+class Iface:
+    network: str
+    line: int
+    address: IPv4Address | None
+
+
+@dataclass
+class NodeDraft:
+    name: str
+    line: int
+    ifaces: list[Iface] = field(default_factory=list)
+    router: bool = False
+    gateway: IPv4Address | None = None
+    gateway_line: int = 0
+    gateway_router: str | None = None  # set once the gateway is known to be a router's address
+    ssh: SshTarget | None = None
+    has_ssh: bool = False  # the file gave an ssh key (even a bad one)
+
+
+@dataclass
+class ServiceDraft:
+    name: str
+    line: int
+    node: str | None = None
+    node_line: int = 0
+    program: str | None = None
+    port: int | None = None
+    port_line: int = 0
+    options: list[tuple[str, OptionValue]] = field(default_factory=list)
+
+    def protocol_is(self, protocol: str) -> bool:
+        return self.program is not None and SERVER_PROGRAMS[self.program] == protocol
+
+
+@dataclass
+class ScenarioDraft:
+    index: int
+    line: int
+    name: str | None = None
+    service: str | None = None
+    service_line: int = 0
+    clients: list[tuple[str, int]] = field(default_factory=list)
+    send: list[str] | None = None
+    expect: list[str] | None = None
+    concurrency: int = 1
+    hold: float = 0.0
+    half_close: bool = False
+    half_close_line: int = 0
+    claims: list[tuple[str, int]] = field(default_factory=list)
+    probe: str | None = None
+    probe_line: int = 0
+    port: int | None = None
+    port_line: int = 0
+    expect_error: str | None = None
+    restart: list[Restart] = field(default_factory=list)
+    restart_line: int = 0
+    start_after: float = 0.0
+    repeat: int = 1
+    rcvbuf: int = 0
+    pause_reading: float = 0.0
+    tcp_only_lines: dict[str, int] = field(default_factory=dict)  # key -> line, if set
+
+
+@dataclass
+class Doc:
+    name: str | None = None
+    description: str = ""
+    networks: dict[str, Net] = field(default_factory=dict)
+    nodes: dict[str, NodeDraft] = field(default_factory=dict)
+    services: dict[str, ServiceDraft] = field(default_factory=dict)
+    scenarios: list[ScenarioDraft] = field(default_factory=list)
+    capture: Capture = field(default_factory=Capture)
