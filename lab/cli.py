@@ -38,6 +38,13 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_schema(args: argparse.Namespace) -> int:
+    from lab.spec.schema import topology_schema
+
+    print(json.dumps(topology_schema(), indent=2, ensure_ascii=False))
+    return 0
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from lab.report.summary import failure_line, finish_run, format_summary
     from lab.run.backends import choose_backend
@@ -263,6 +270,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("schema", help="print a JSON Schema of topology files, for editors")
+    p.set_defaults(func=cmd_schema)
 
     p = sub.add_parser("report", help="judge a results folder again and rewrite its report")
     p.add_argument("dir")
