@@ -1,5 +1,6 @@
-"""The claims a scenario may make, declared as data: each name's protocol and one line
-of what it states. ``lab.verdict.claims`` judges each; validation needs only this table."""
+"""The claims a scenario may make, declared as data: each name's protocol, one line of
+what it states, and when it holds (the README's claims table is generated from this).
+``lab.verdict.claims`` judges each; validation needs only this table."""
 
 from __future__ import annotations
 
@@ -10,33 +11,142 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class ClaimSpec:
     protocol: str  # "tcp", "udp" or "any": the services the claim can be made about
-    summary: str
+    summary: str  # one line, for `lab experiment --list`
+    holds_when: str  # what the evidence must show, for the README
 
 
 CLAIM_SPECS: Mapping[str, ClaimSpec] = {
-    "handshake": ClaimSpec("tcp", "SYN, SYN-ACK, ACK with ISN+1 acks and MSS options"),
-    "four-way-close": ClaimSpec("tcp", "FIN and ACK each way"),
-    "close-wait-on-server": ClaimSpec("tcp", "the server ACKs the client's FIN before its own FIN"),
-    "time-wait-on-client": ClaimSpec("tcp", "the active closer (client) ends in TIME_WAIT"),
-    "half-close": ClaimSpec("tcp", "after the client's FIN it still receives"),
-    "no-handshake": ClaimSpec("udp", "the first packet is the client's datagram"),
-    "no-time-wait": ClaimSpec("any", "no TIME_WAIT socket on the port afterwards"),
-    "datagram-boundaries": ClaimSpec("udp", "one datagram per item, each way"),
-    "utf8-on-wire": ClaimSpec("tcp", "non-ASCII replies as UTF-8 bytes on the wire"),
-    "n-children": ClaimSpec("tcp", "N held connections, N live children"),
-    "children-reaped": ClaimSpec("tcp", "no zombie child afterwards"),
-    "zombies": ClaimSpec("tcp", "one zombie per served connection (no_reap)"),
-    "one-process-n-threads": ClaimSpec(
-        "tcp", "one process with N+1 threads for N held connections"
+    "handshake": ClaimSpec(
+        "tcp",
+        "SYN, SYN-ACK, ACK with ISN+1 acks and MSS options",
+        "every connection shows SYN, SYN-ACK, ACK in the server's capture, each acknowledging the "
+        "peer's ISN + 1, with an MSS in both SYNs",
     ),
-    "ips-unchanged-macs-rewritten": ClaimSpec("tcp", "across a router: same IPs, other MACs"),
-    "ttl-decremented": ClaimSpec("tcp", "across a router: TTL one less"),
-    "refused-by-rst": ClaimSpec("tcp", "a closed port answers SYN with RST+ACK"),
-    "epipe-after-reset": ClaimSpec("tcp", "writing after the peer's RST fails with EPIPE"),
-    "eaddrinuse-in-time-wait": ClaimSpec("tcp", "restart in TIME_WAIT without SO_REUSEADDR fails"),
-    "reuseaddr-rebinds": ClaimSpec("tcp", "restart in TIME_WAIT with SO_REUSEADDR listens"),
-    "zero-window": ClaimSpec("tcp", "a reader that stops: window 0, server probes"),
-    "window-reopens": ClaimSpec("tcp", "a window update reopens the window; every reply arrives"),
-    "served-in-turn": ClaimSpec("tcp", "queued while another is served, replied to after its FIN"),
-    "syn-retransmitted": ClaimSpec("tcp", "accept queue full: the SYN is dropped and sent again"),
+    "four-way-close": ClaimSpec(
+        "tcp",
+        "FIN and ACK each way",
+        "each side sends a FIN and each FIN is acknowledged. Without `close_delay` on the service "
+        'the passive side\'s ACK may ride on its FIN (named "three-way": FIN, FIN+ACK, ACK); with '
+        "it, only four separate segments pass (FIN, ACK, FIN, ACK)",
+    ),
+    "close-wait-on-server": ClaimSpec(
+        "tcp",
+        "the server ACKs the client's FIN before its own FIN",
+        "the client's FIN comes first and the server acknowledges it no later than its own FIN",
+    ),
+    "time-wait-on-client": ClaimSpec(
+        "tcp",
+        "the active closer (client) ends in TIME_WAIT",
+        "the client closed first, and its sockets are in TIME_WAIT in the clients' `after` "
+        "snapshot, none on the server",
+    ),
+    "half-close": ClaimSpec(
+        "tcp",
+        "after the client's FIN it still receives",
+        "after the client's FIN, the server's segments (its FIN, any data) are still received and "
+        "acknowledged, with no RST",
+    ),
+    "no-handshake": ClaimSpec(
+        "udp",
+        "the first packet is the client's datagram",
+        "each flow opens with the client's first datagram; no TCP on the service's port",
+    ),
+    "no-time-wait": ClaimSpec(
+        "any",
+        "no TIME_WAIT socket on the port afterwards",
+        "no socket on the service's port is in TIME_WAIT in the `after` snapshots",
+    ),
+    "datagram-boundaries": ClaimSpec(
+        "udp",
+        "one datagram per item, each way",
+        "one datagram per item sent, one datagram of the same bytes back",
+    ),
+    "utf8-on-wire": ClaimSpec(
+        "tcp",
+        "non-ASCII replies as UTF-8 bytes on the wire",
+        "every non-ASCII item of `expect` is in the server's segments as its UTF-8 bytes",
+    ),
+    "n-children": ClaimSpec(
+        "tcp",
+        "N held connections, N live children",
+        "in `during`, the server has one live child per held connection",
+    ),
+    "children-reaped": ClaimSpec(
+        "tcp",
+        "no zombie child afterwards",
+        "in `after`, the server has no zombie child",
+    ),
+    "zombies": ClaimSpec(
+        "tcp",
+        "one zombie per served connection (no_reap)",
+        "in `after`, the server has one zombie child per connection it served (`no_reap`)",
+    ),
+    "one-process-n-threads": ClaimSpec(
+        "tcp",
+        "one process with N+1 threads for N held connections",
+        "in `during`, the server has no child and N+1 threads for N held connections",
+    ),
+    "ips-unchanged-macs-rewritten": ClaimSpec(
+        "tcp",
+        "across a router: same IPs, other MACs",
+        "a packet seen in a client's and the server's captures has the same IPs and other MACs",
+    ),
+    "ttl-decremented": ClaimSpec(
+        "tcp",
+        "across a router: TTL one less",
+        "the same packet's TTL is one less downstream",
+    ),
+    "refused-by-rst": ClaimSpec(
+        "tcp",
+        "a closed port answers SYN with RST+ACK",
+        "the client's SYN to the probed port is answered by RST+ACK acknowledging SYN + 1, no "
+        "SYN-ACK, and the client reports ECONNREFUSED",
+    ),
+    "epipe-after-reset": ClaimSpec(
+        "tcp",
+        "writing after the peer's RST fails with EPIPE",
+        "the server's FIN comes first, the client sends data after it, the server answers with "
+        "RST, and the client's last write fails with EPIPE",
+    ),
+    "eaddrinuse-in-time-wait": ClaimSpec(
+        "tcp",
+        "restart in TIME_WAIT without SO_REUSEADDR fails",
+        "the server's FIN came first (pcap); at each restart without `reuseaddr` its snapshot "
+        "shows the scenario's connection in TIME_WAIT on the server's port, and the new server "
+        "exited 1 with EADDRINUSE in its log",
+    ),
+    "reuseaddr-rebinds": ClaimSpec(
+        "tcp",
+        "restart in TIME_WAIT with SO_REUSEADDR listens",
+        "at each restart with `reuseaddr`, the snapshot still shows that TIME_WAIT, and the new "
+        "server listens",
+    ),
+    "zero-window": ClaimSpec(
+        "tcp",
+        "a reader that stops: window 0, server probes",
+        "the client advertises window 0 and the server probes the closed window (an empty segment "
+        "one below the client's ack, Linux's persist-timer probe, which Wireshark shows as a "
+        "keep-alive; or data from the client's ack on, e.g. Linux re-sending what was in flight "
+        "when the window closed)",
+    ),
+    "window-reopens": ClaimSpec(
+        "tcp",
+        "a window update reopens the window; every reply arrives",
+        "after its last zero window the client sends a window update (no data, same ack, new "
+        "window), the server sends again, and every reply byte is on the wire and every reply "
+        "right in the client's report",
+    ),
+    "served-in-turn": ClaimSpec(
+        "tcp",
+        "queued while another is served, replied to after its FIN",
+        "each connection's handshake completes while another connection to the service is being "
+        "served, and its first reply comes only after the server's FIN to that one",
+    ),
+    "syn-retransmitted": ClaimSpec(
+        "tcp",
+        "accept queue full: the SYN is dropped and sent again",
+        "some connection's SYN is sent again with the same ISN, and each such SYN first met a full"
+        " accept queue: at least `backlog` other connections done with their handshake and not yet"
+        " replied to",
+    ),
 }

@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping
 from functools import partial
 from pathlib import Path
 
+from lab.spec.claims import CLAIM_SPECS
 from lab.spec.keys import DEFAULT_PORTS, OPTIONS, SECTIONS, Key, Section
 from lab.spec.model import SERVER_PROGRAMS, SERVICE_OPTIONS
 
@@ -74,6 +75,13 @@ def options_table() -> str:
     return "\n".join(lines) + "\n"
 
 
+def claims_table() -> str:
+    lines = ["| claim | protocol | holds when |", "|---|---|---|"]
+    for name, spec in CLAIM_SPECS.items():
+        lines.append(f"| `{name}` | {spec.protocol} | {spec.holds_when} |")
+    return "\n".join(lines) + "\n"
+
+
 def tables() -> Mapping[str, Callable[[], str]]:
     """Every generated table, by the title its README markers give."""
     out: dict[str, Callable[[], str]] = {
@@ -81,6 +89,7 @@ def tables() -> Mapping[str, Callable[[], str]]:
     }
     out["programs"] = programs_table
     out["options"] = options_table
+    out["claims"] = claims_table
     return out
 
 
