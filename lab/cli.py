@@ -108,22 +108,20 @@ def _ssh_options(args: argparse.Namespace, topology: Any, cls: Any) -> Any:
     return cls.configured(known_hosts=known, accept_new=args.accept_new_host_keys)
 
 
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "topologies" / "experiments"
-
-
 def cmd_experiment(args: argparse.Namespace) -> int:
     """`lab experiment NAME` is `lab run topologies/experiments/NAME.yaml`."""
+    from lab.data import EXPERIMENTS_DIR
     from lab.errors import UsageError
     from lab.spec.topology import load_topology
 
-    names = sorted(p.stem for p in EXPERIMENTS.glob("*.yaml"))
+    names = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
     if args.list or not args.name:
         for name in names:
-            print(f"{name:12} {load_topology(EXPERIMENTS / f'{name}.yaml').description}")
+            print(f"{name:12} {load_topology(EXPERIMENTS_DIR / f'{name}.yaml').description}")
         return 0
     if args.name not in names:
         raise UsageError(f"no experiment {args.name!r}; there are: {', '.join(names)}")
-    args.file = str(EXPERIMENTS / f"{args.name}.yaml")
+    args.file = str(EXPERIMENTS_DIR / f"{args.name}.yaml")
     return cmd_run(args)
 
 

@@ -33,6 +33,7 @@ import docker.errors
 import requests.exceptions
 
 import lab
+from lab.data import IMAGES_DIR
 from lab.errors import LabError
 
 Progress = Callable[[str], None]
@@ -65,7 +66,6 @@ STRIP = (
 THIN = 40
 
 PACKAGE_DIR = Path(lab.__file__).resolve().parent
-IMAGES_DIR = PACKAGE_DIR.parent / "images"
 BUILD_ROOT = Path("/var/tmp")
 DEBOOTSTRAP_CACHE = Path("/var/cache/socket-lab/debootstrap")
 
