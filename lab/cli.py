@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+import lab
 from lab.errors import Interrupted, LabError
 
 
@@ -115,22 +116,20 @@ def _ssh_options(args: argparse.Namespace, topology: Any, cls: Any) -> Any:
     return cls.configured(known_hosts=known, accept_new=args.accept_new_host_keys)
 
 
-EXPERIMENTS = Path(__file__).resolve().parent.parent / "topologies" / "experiments"
-
-
 def cmd_experiment(args: argparse.Namespace) -> int:
     """`lab experiment NAME` is `lab run topologies/experiments/NAME.yaml`."""
+    from lab.data import EXPERIMENTS_DIR
     from lab.errors import UsageError
     from lab.spec.topology import load_topology
 
-    names = sorted(p.stem for p in EXPERIMENTS.glob("*.yaml"))
+    names = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
     if args.list or not args.name:
         for name in names:
-            print(f"{name:12} {load_topology(EXPERIMENTS / f'{name}.yaml').description}")
+            print(f"{name:12} {load_topology(EXPERIMENTS_DIR / f'{name}.yaml').description}")
         return 0
     if args.name not in names:
         raise UsageError(f"no experiment {args.name!r}; there are: {', '.join(names)}")
-    args.file = str(EXPERIMENTS / f"{args.name}.yaml")
+    args.file = str(EXPERIMENTS_DIR / f"{args.name}.yaml")
     return cmd_run(args)
 
 
@@ -231,6 +230,20 @@ def cmd_images_build(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_init(args: argparse.Namespace) -> int:
+    """A folder of the shipped topologies and experiments, for a user to edit and run.
+    An existing folder with anything in it is refused rather than mixed into."""
+    from lab.data import copy_topologies
+    from lab.errors import UsageError
+
+    dest = Path(args.dir)
+    if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
+        raise UsageError(f"{dest}: exists and is not an empty folder; give a new or empty one")
+    copies = copy_topologies(dest)
+    print(f"{dest}: {len(copies)} files; try `lab validate {dest / 'default.yaml'}`")
+    return 0
+
+
 def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="auto", choices=["auto", "netns", "docker", "ssh"])
     p.add_argument(
@@ -253,6 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="lab", description="socket-lab: run the course's socket programs on real networks."
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    parser.add_argument("--version", action="version", version=f"socket-lab {lab.__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("run", help="bring a topology up, run it, check it, tear it down")
@@ -295,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--offline", action="store_true", help="build the base with debootstrap")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_images_build)
+
+    p = sub.add_parser("init", help="copy the example topologies and experiments into DIR")
+    p.add_argument("dir")
+    p.set_defaults(func=cmd_init)
 
     p = sub.add_parser("ls", help="list running labs")
     p.add_argument("--json", action="store_true")

@@ -235,7 +235,8 @@ def project_objects(client: Any, project: str) -> list[str]:
 @pytest.mark.docker
 @pytest.mark.slow
 def test_up_runs_the_default_lab_and_down_removes_everything(tmp_path: Path) -> None:
-    from lab.deploy.images import NODE_REPO, node_image
+    from lab.deploy.image_inputs import NODE_REPO
+    from lab.deploy.images import node_image
 
     tool = compose_tool()
     client = engine()

@@ -8,16 +8,9 @@ from pathlib import Path
 import docker
 import pytest
 
-from lab.deploy import images
-from lab.deploy.images import (
-    AptSource,
-    build_images,
-    host_apt_source,
-    node_hash,
-    node_image,
-    packages,
-    program_files,
-)
+from lab.deploy.apt import AptSource, host_apt_source
+from lab.deploy.image_inputs import ImageBuildError, node_hash, packages, program_files
+from lab.deploy.images import build_images, node_image
 from tests.docker.conftest import TEST_LABEL
 
 
@@ -123,7 +116,7 @@ def test_host_apt_source_reads_deb822_and_one_line_files(tmp_path: Path) -> None
     assert host_apt_source(apt, release) == AptSource("http://one.example/debian", "trixie")
 
     (apt / "sources.list").unlink()
-    with pytest.raises(images.ImageBuildError, match="no Debian mirror"):
+    with pytest.raises(ImageBuildError, match="no Debian mirror"):
         host_apt_source(apt, release)
 
 

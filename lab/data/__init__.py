@@ -1,0 +1,38 @@
+"""Files the lab ships beside its code: the node images' build files and the example
+topologies with the course's experiments.
+
+They live inside the package so that an installed wheel has them; the repository's
+top-level ``images/`` and ``topologies/`` are symbolic links to these folders. Standard
+library only, like ``lab/__init__.py``: nothing here depends on the rest of the lab.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+DATA_DIR = Path(__file__).resolve().parent
+IMAGES_DIR = DATA_DIR / "images"
+TOPOLOGIES_DIR = DATA_DIR / "topologies"
+EXPERIMENTS_DIR = TOPOLOGIES_DIR / "experiments"
+
+# The shipped topology files, as globs under TOPOLOGIES_DIR (pyproject.toml ships the same).
+SHIPPED_TOPOLOGIES = ("*.yaml", "README.md", "experiments/*.yaml")
+
+
+def shipped_topologies() -> list[Path]:
+    """The example topologies, their README and the experiments, relative to
+    ``TOPOLOGIES_DIR``, sorted."""
+    found = {p for pattern in SHIPPED_TOPOLOGIES for p in TOPOLOGIES_DIR.glob(pattern)}
+    return sorted(p.relative_to(TOPOLOGIES_DIR) for p in found if p.is_file())
+
+
+def copy_topologies(dest: Path) -> list[Path]:
+    """Copy the shipped topologies into ``dest`` (created if missing); returns the copies.
+    An existing file of the same name is overwritten: callers check ``dest`` first."""
+    copies = []
+    for rel in shipped_topologies():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes((TOPOLOGIES_DIR / rel).read_bytes())
+        copies.append(target)
+    return copies
