@@ -19,7 +19,7 @@ from lab.spec.claims import CLAIM_SPECS
 from lab.spec.keys import DEFAULT_PORTS, OPTIONS, SECTIONS, Key, Section
 from lab.spec.model import SERVER_PROGRAMS, SERVICE_OPTIONS
 
-README = Path(__file__).resolve().parents[2] / "topologies" / "README.md"
+README = TOPOLOGIES_DIR / "README.md"
 _BLOCK = re.compile(r"(<!-- generated: (.+?) -->\n)(.*?)(<!-- end generated -->)", re.DOTALL)
 _KIND_DOC = {
     "name": "name",
