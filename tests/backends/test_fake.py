@@ -198,3 +198,16 @@ def test_the_fake_is_not_a_backend_to_choose() -> None:
     assert "fake" not in BACKENDS
     with pytest.raises(BackendUnavailable, match="unknown backend 'fake'"):
         choose_backend("fake")
+
+
+def test_a_node_that_held_no_files_fetches_an_empty_folder(
+    recorded: tuple[Path, list[object]], tmp_path: Path
+) -> None:
+    """A checkout has no empty folders: a node whose fetch copied nothing has none."""
+    folder = recorded[0]
+    for file in (folder / "files" / "a").iterdir():
+        file.unlink()
+    (folder / "files" / "a").rmdir()
+    fake = fake_backend(folder)("fff000")
+    fake.fetch("a", fake.workdir("a"), tmp_path / "local")
+    assert list((tmp_path / "local").iterdir()) == []

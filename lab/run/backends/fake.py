@@ -173,7 +173,10 @@ class FakeBackend(Backend):
         call = self._answers.next(self._answers.fetches, key, "fetch of")
         if call.raised is not None:
             raise call.raised.exception()
-        shutil.copytree(self.folder / call.folder, local_dir, dirs_exist_ok=True)
+        local_dir.mkdir(parents=True, exist_ok=True)
+        source = self.folder / call.folder
+        if source.is_dir():  # a node that held no files has no folder (git keeps none)
+            shutil.copytree(source, local_dir, dirs_exist_ok=True)
 
     def interfaces(self, node: str) -> Mapping[str, str]:
         return dict(self._facts(node).interfaces)
