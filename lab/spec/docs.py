@@ -13,8 +13,8 @@ import argparse
 import re
 from collections.abc import Callable, Mapping
 from functools import partial
-from pathlib import Path
 
+from lab.data import TOPOLOGIES_DIR
 from lab.spec.claims import CLAIM_SPECS
 from lab.spec.keys import DEFAULT_PORTS, OPTIONS, SECTIONS, Key, Section
 from lab.spec.model import SERVER_PROGRAMS, SERVICE_OPTIONS
