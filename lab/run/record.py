@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.spec.codec import RecordError, from_json, json_schema, omit_if_none, to_json
+from lab.spec.codec import RecordError, decode, from_json, json_schema, omit_if_none, to_json
 
 RUN_FILE = "run.json"
 RUN_SCHEMA_VERSION = 1
@@ -194,10 +194,31 @@ class RunRecord:
         # The version leads the file, where a reader of another version looks first.
         return {"schema_version": data.pop("schema_version"), **data}
 
+    def save(self, out_dir: Path) -> None:
+        # After an interrupt a client's thread may still record its outcome meanwhile
+        # ("dictionary changed size during iteration"): take the picture again.
+        for attempt in range(5):
+            try:
+                text = json.dumps(self.to_json(), indent=2, ensure_ascii=False)
+                break
+            except RuntimeError:
+                if attempt == 4:
+                    raise
+        (out_dir / RUN_FILE).write_text(text)
+
     @classmethod
     def from_json(cls, data: Any, source: str = RUN_FILE) -> RunRecord:
         check_version(data, source, RUN_SCHEMA_VERSION, "run the topology again")
         return from_json(cls, data, source)
+
+
+def parse_client_output(stdout: str) -> ClientResult | ProbeResult:
+    """A client program's ``--json`` output; ValueError (a RecordError or a JSON error)
+    if it is not one."""
+    result: ClientResult | ProbeResult = decode(
+        ClientResult | ProbeResult, json.loads(stdout), "client output"
+    )
+    return result
 
 
 def check_version(data: Any, source: str, version: int, remedy: str) -> None:

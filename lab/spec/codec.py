@@ -97,6 +97,14 @@ def from_json(cls: type[R], data: Any, source: str) -> R:
         raise RecordError(f"{source}: {exc}") from None
 
 
+def decode(tp: Any, data: Any, source: str) -> Any:
+    """``data`` as a value of the field type ``tp`` (say a union of records)."""
+    try:
+        return _decode(tp, data, "")
+    except _Mismatch as exc:
+        raise RecordError(f"{source}: {exc}") from None
+
+
 def _decode(tp: Any, value: Any, where: str) -> Any:
     origin = get_origin(tp)
     if tp is Any:
