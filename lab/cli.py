@@ -12,10 +12,13 @@ import time
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO
 
 import lab
 from lab.errors import Interrupted, LabError
+
+if TYPE_CHECKING:
+    from lab.report.record import Summary
 
 
 def progress_printer(stream: TextIO = sys.stderr) -> Callable[[str], None]:
@@ -49,7 +52,8 @@ def cmd_schema(args: argparse.Namespace) -> int:
 def cmd_run(args: argparse.Namespace) -> int:
     from lab.report.summary import failure_line, finish_run, format_summary
     from lab.run.backends import choose_backend
-    from lab.run.runner import RUN_FILE, default_out_dir, run_lab
+    from lab.run.record import RUN_FILE
+    from lab.run.runner import default_out_dir, run_lab
     from lab.spec.topology import load_topology
 
     topology = load_topology(Path(args.file))
@@ -58,7 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     say = progress_printer() if not args.quiet else (lambda _m: None)
     failure: BaseException | None = None
     # summary.json is written by the run itself as it ends, signals held back meanwhile.
-    written: list[dict[str, Any]] = []
+    written: list[Summary] = []
     try:
         run_lab(
             topology,
@@ -73,7 +77,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         raise failure or LabError(f"{out_dir}: the run left no {RUN_FILE}")
     summary = written[-1] if written else finish_run(out_dir, topology)
     if args.json:
-        print(json.dumps(summary, indent=2, ensure_ascii=False))
+        print(json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
     else:
         print(format_summary(summary))
     _print_teardown_errors(summary, failure)
@@ -82,15 +86,15 @@ def cmd_run(args: argparse.Namespace) -> int:
     line = failure_line(summary)
     if line is not None:
         print(f"lab: {line}", file=sys.stderr)
-    return 0 if summary["passed"] else 1
+    return 0 if summary.passed else 1
 
 
-def _print_teardown_errors(summary: dict[str, Any], failure: BaseException | None) -> None:
+def _print_teardown_errors(summary: Summary, failure: BaseException | None) -> None:
     """What teardown could not do (and what to run about it, e.g. `lab clean --run-id`),
     on stderr: it is not only in run.json. The error that ends the run is printed by
     ``main``, so it is not repeated here."""
     said = str(failure) if failure is not None else None
-    for error in summary.get("teardown_errors") or []:
+    for error in summary.teardown_errors:
         if said and str(error).endswith(said):
             continue
         print(f"lab: teardown: {error}", file=sys.stderr)
@@ -138,12 +142,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     summary = regenerate(Path(args.dir))
     if args.json:
-        print(json.dumps(summary, indent=2, ensure_ascii=False))
+        print(json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
     else:
         from lab.report.summary import format_summary
 
         print(format_summary(summary))
-    return 0 if summary["passed"] else 1
+    return 0 if summary.passed else 1
 
 
 def cmd_clean(args: argparse.Namespace) -> int:

@@ -9,16 +9,15 @@ when there is one (the course's figures are drawn from the client's point of vie
 group was seen on two different networks, ``path`` says what the hop changed, as
 :func:`lab.evidence.analysis.match_connections` reports it.
 
-Everything here is a pure function of the folder's files and ``run.json``; the records are
-plain JSON data for summary.json and the HTML report.
+Everything here is a pure function of the folder's files and ``run.json``; the records
+(:mod:`lab.evidence.records`) are what summary.json and the HTML report carry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 from lab.evidence.analysis import (
     CaptureError,
@@ -30,21 +29,20 @@ from lab.evidence.analysis import (
     tcp_connections,
     udp_flows,
 )
-from lab.evidence.analysis.tcp import WindowEvent
+from lab.evidence.analysis.paths import HopChange
+from lab.evidence.records import (
+    EndRecord,
+    HopRecord,
+    IntSides,
+    PacketSightingRecord,
+    PathRecord,
+    TcpRecord,
+    UdpRecord,
+)
+from lab.evidence.tcp_record import SEGMENTS_TAIL as SEGMENTS_TAIL
+from lab.evidence.tcp_record import Names, Seen, tcp_record
+from lab.run.record import RunRecord
 from lab.spec.model import Topology
-
-# A record keeps every segment of a short connection; a long one keeps its first and last
-# segments (the handshake and the close), and says how many were left out in between.
-SEGMENTS_HEAD = 40
-SEGMENTS_TAIL = 24
-# Bytes of payload shown per segment: enough for one request or reply line.
-PAYLOAD_PREVIEW = 64
-# Segments kept from the middle of a long connection because they matter (zero windows,
-# probes, window updates, retransmissions, resets, with the segment before each).
-KEY_SEGMENTS = 60
-# Window events listed per connection, and points of a window-over-time series.
-WINDOW_EVENTS = 200
-WINDOW_POINTS = 300
 
 
 @dataclass(frozen=True)
@@ -68,15 +66,12 @@ class _Capture:
 # -- reading the captures ----------------------------------------------------------------------
 
 
-def _captures(out_dir: Path, run: Mapping[str, Any]) -> list[_Capture]:
-    out = []
-    for c in run.get("captures", []):
-        rel = f"{c['node']}/{c['file']}"
-        out.append(_Capture(str(c["node"]), c.get("network"), rel, out_dir / rel))
-    return out
+def _captures(out_dir: Path, run: RunRecord) -> list[_Capture]:
+    rels = [(c, f"{c.node}/{c.file}") for c in run.captures]
+    return [_Capture(c.node, c.network, rel, out_dir / rel) for c, rel in rels]
 
 
-def _sightings(out_dir: Path, run: Mapping[str, Any]) -> tuple[list[Sighting], list[Sighting]]:
+def _sightings(out_dir: Path, run: RunRecord) -> tuple[list[Sighting], list[Sighting]]:
     """TCP and UDP sightings of every readable capture, in capture order. An unreadable or
     missing capture contributes nothing (the "captured" check already reports it)."""
     tcp: list[Sighting] = []
@@ -145,16 +140,15 @@ class _ScenarioIndex:
     by_service: Mapping[tuple[str, int, str], list[tuple[str, tuple[str, ...]]]]
 
     @classmethod
-    def build(cls, topology: Topology, run: Mapping[str, Any]) -> _ScenarioIndex:
+    def build(cls, topology: Topology, run: RunRecord) -> _ScenarioIndex:
         by_local: dict[tuple[str, str], str] = {}
-        for name, sc in run.get("scenarios", {}).items():
-            proto = _protocol_of(topology, sc.get("service"))
-            for client in (sc.get("clients") or {}).values():
-                result = (client or {}).get("result") or {}
-                for conn in result.get("connections", []) or []:
-                    local = conn.get("local")
-                    if isinstance(local, str):
-                        by_local[(proto, local)] = name
+        for name, sc in run.scenarios.items():
+            proto = _protocol_of(topology, sc.service)
+            for client in sc.clients.values():
+                conns = client.result.connections if client.result else []
+                for conn in conns:
+                    if conn.local is not None:
+                        by_local[(proto, conn.local)] = name
         by_service: dict[tuple[str, int, str], list[tuple[str, tuple[str, ...]]]] = {}
         for svc in topology.services:
             users = [(sc.name, sc.clients) for sc in topology.scenarios if sc.service == svc.name]
@@ -181,7 +175,7 @@ class _ScenarioIndex:
         return narrowed[0] if len(narrowed) == 1 else None
 
 
-def _protocol_of(topology: Topology, service: object) -> str:
+def _protocol_of(topology: Topology, service: str) -> str:
     for svc in topology.services:
         if svc.name == service:
             return svc.protocol
@@ -204,7 +198,7 @@ def _primary(group: Sequence[Sighting], client_node: str | None) -> Sighting:
     return max(group, key=rank)
 
 
-def _path(group: Sequence[Sighting]) -> dict[str, Any] | None:
+def _path(group: Sequence[Sighting]) -> PathRecord | None:
     """What a hop changed, when the connection was seen on two networks: the first capture
     (nearest the client) against the last one (nearest the server)."""
     networks = {s.network for s in group}
@@ -220,273 +214,81 @@ def _path(group: Sequence[Sighting]) -> dict[str, Any] | None:
     if not matches:
         return None
     m = matches[0]
-    return {
-        "captures": [a.capture, b.capture],
-        "matched_by": m.matched_by,
-        "summary": m.summary,
-        "client_to_server": m.client_to_server.to_dict() if m.client_to_server else None,
-        "server_to_client": m.server_to_client.to_dict() if m.server_to_client else None,
-    }
-
-
-def _preview(payload: bytes) -> str:
-    text = payload[:PAYLOAD_PREVIEW].decode("utf-8", errors="backslashreplace")
-    return text + ("..." if len(payload) > PAYLOAD_PREVIEW else "")
-
-
-def _segment(seg: Any, start: float) -> dict[str, Any]:
-    opts = seg.options
-    options: dict[str, Any] = {}
-    if opts.mss is not None:
-        options["mss"] = opts.mss
-    if opts.wscale is not None:
-        options["wscale"] = opts.wscale
-    if opts.sack_permitted:
-        options["sack_perm"] = True
-    if opts.timestamp is not None:
-        options["ts"] = list(opts.timestamp)
-    return {
-        "index": seg.index,
-        "t": round(seg.time - start, 6),
-        "from": seg.sender,
-        "flags": list(seg.flags),
-        "seq": seg.relative_seq,
-        "ack": seg.relative_ack,
-        "len": seg.payload_len,
-        "win": seg.window,
-        "win_bytes": seg.window_bytes,
-        "options": options,
-        "ttl": seg.ttl,
-        "retransmission": seg.retransmission,
-        "payload": _preview(seg.payload),
-    }
-
-
-def _key_positions(conn: TcpConnection) -> set[int]:
-    """Positions (in ``conn.segments``) of the segments a long connection must keep
-    whatever their place: zero windows, probes, window updates, retransmissions and
-    resets, each with the segment before it, at most :data:`KEY_SEGMENTS` of them."""
-    wanted = {e.index for e in _window_events(conn)}
-    wanted |= {r.index for r in conn.retransmissions}
-    keep: set[int] = set()
-    for pos, seg in enumerate(conn.segments):
-        if seg.index in wanted or seg.has("RST"):
-            keep |= {pos - 1, pos} if pos else {pos}
-        if len(keep) >= KEY_SEGMENTS:
-            break
-    return keep
-
-
-def _segments(conn: TcpConnection) -> tuple[list[dict[str, Any]], int]:
-    """The kept segments, each with ``pos``, its place among all the connection's
-    segments (a jump in ``pos`` is where segments were left out), and how many were."""
-    segs = conn.segments
-    n = len(segs)
-    if n <= SEGMENTS_HEAD + SEGMENTS_TAIL:
-        positions = list(range(n))
-    else:
-        head_tail = set(range(SEGMENTS_HEAD)) | set(range(n - SEGMENTS_TAIL, n))
-        positions = _close_gaps(sorted(head_tail | _key_positions(conn)))
-    out = []
-    for pos in positions:
-        record = _segment(segs[pos], conn.start_time)
-        record["pos"] = pos
-        out.append(record)
-    return out, n - len(positions)
-
-
-def _close_gaps(positions: list[int], small: int = 2) -> list[int]:
-    """Positions with gaps of up to ``small`` segments filled in: an elision mark would
-    take as much room as the segments it hides."""
-    out: list[int] = []
-    for pos in positions:
-        if out and 1 < pos - out[-1] <= small + 1:
-            out += range(out[-1] + 1, pos)
-        out.append(pos)
-    return out
-
-
-def _window_events(conn: TcpConnection) -> list[WindowEvent]:
-    return sorted(
-        [*conn.zero_windows, *conn.zero_window_probes, *conn.window_updates],
-        key=lambda e: (e.index, e.kind),
+    return PathRecord(
+        captures=[a.capture, b.capture],
+        matched_by=m.matched_by,
+        summary=m.summary,
+        client_to_server=_hop(m.client_to_server),
+        server_to_client=_hop(m.server_to_client),
     )
 
 
-def _events(conn: TcpConnection) -> list[dict[str, Any]]:
-    """Zero windows, zero-window probes and window updates in capture order (at most
-    :data:`WINDOW_EVENTS`), times relative to the connection's first segment."""
-    return [
-        {
-            "kind": e.kind,
-            "index": e.index,
-            "t": round(e.time - conn.start_time, 6),
-            "from": e.sender,
-            "win_bytes": e.window_bytes,
-            "previous_win_bytes": e.previous_window_bytes,
-        }
-        for e in _window_events(conn)[:WINDOW_EVENTS]
-    ]
+def _hop(hop: HopChange | None) -> HopRecord | None:
+    if hop is None:
+        return None
+    up, down = (PacketSightingRecord(**asdict(x)) for x in (hop.upstream, hop.downstream))
+    return HopRecord(
+        hop.direction,
+        list(hop.flags),
+        up,
+        down,
+        hop.ips_rewritten,
+        hop.macs_rewritten,
+        hop.ttl_change,
+        hop.summary,
+    )
 
 
-def _window_series(conn: TcpConnection) -> dict[str, list[list[float]]]:
-    """For each side that advertised a zero window: ``[t, window bytes]`` at each change
-    of its advertised window, for the window-over-time chart. Thinned to at most
-    :data:`WINDOW_POINTS` points, keeping every zero and the last point."""
-    closed = {e.sender for e in conn.zero_windows}
-    out: dict[str, list[list[float]]] = {}
-    for side in sorted(closed):
-        points: list[list[float]] = []
-        for seg in conn.segments:
-            if seg.sender != side or seg.has("RST") or seg.window_bytes is None:
-                continue
-            if not points or points[-1][1] != seg.window_bytes:
-                points.append([round(seg.time - conn.start_time, 6), seg.window_bytes])
-        if len(points) > WINDOW_POINTS:
-            step = len(points) / WINDOW_POINTS
-            picked = {int(i * step) for i in range(WINDOW_POINTS)} | {len(points) - 1}
-            picked |= {i for i, p in enumerate(points) if p[1] == 0}
-            points = [p for i, p in enumerate(points) if i in picked]
-        out[side] = points
-    return out
-
-
-def _timeline(conn: TcpConnection) -> dict[str, Any]:
-    """When the connection reached each stage, in seconds after its first segment: every
-    SYN the client sent (more than one: the SYN was retransmitted), the handshake's end,
-    the server's first data (its first reply), each side's first FIN, the first RST and
-    the last segment. None where the stage was not seen."""
-    start = conn.start_time
-
-    def rel(t: float | None) -> float | None:
-        return None if t is None else round(t - start, 6)
-
-    syns = [s.time for s in conn.segments if s.sender == "client" and s.flags == ("SYN",)]
-    reply = next((s.time for s in conn.segments if s.sender == "server" and s.payload_len), None)
-    at = {s.index: s.time for s in conn.segments}
-    rst = next((s.time for s in conn.segments if s.has("RST")), None)
-    cl = conn.close
-    return {
-        "syns": [rel(t) for t in syns],
-        "handshake_done": rel(conn.handshake.ack_time) if conn.handshake.ok else None,
-        "first_reply": rel(reply),
-        "client_fin": rel(at.get(cl.client_fin_index)) if cl.client_fin_index else None,
-        "server_fin": rel(at.get(cl.server_fin_index)) if cl.server_fin_index else None,
-        "rst": rel(rst),
-        "end": rel(conn.end_time),
-    }
-
-
-def _handshake(conn: TcpConnection) -> dict[str, Any]:
-    hs = conn.handshake
-    return {
-        "ok": hs.ok,
-        "reason": hs.reason,
-        "client_isn": hs.client_isn,
-        "server_isn": hs.server_isn,
-        "mss": {"client": hs.client_mss, "server": hs.server_mss},
-        "wscale": {"client": hs.client_wscale, "server": hs.server_wscale},
-        "windows": {"client": hs.client_window, "server": hs.server_window},
-        "window_scaling": hs.window_scaling,
-        "sack_permitted": {"client": hs.client_sack_permitted, "server": hs.server_sack_permitted},
-        "timestamps": {"client": hs.client_timestamps, "server": hs.server_timestamps},
-        "syn_retransmissions": hs.syn_retransmissions,
-        "rtt": (
-            round(hs.ack_time - hs.syn_time, 6)
-            if hs.ack_time is not None and hs.syn_time is not None
-            else None
-        ),
-    }
-
-
-def _close(conn: TcpConnection, who: Mapping[str, str | None]) -> dict[str, Any]:
-    cl = conn.close
-    return {
-        "kind": cl.kind,
-        "complete": cl.complete,
-        "first_fin_by": who[cl.first_fin_by] if cl.first_fin_by else None,
-        "first_fin_side": cl.first_fin_by,
-        "reset_by": who[cl.reset_by] if cl.reset_by else None,
-        "time_wait_by": [who[side] for side in cl.time_wait_by],
-        "steps": [s.description for s in cl.steps],
-    }
-
-
-def _tcp_record(
+def _tcp(
     number: int,
     group: Sequence[Sighting],
     hosts: Mapping[str, str],
     index: _ScenarioIndex,
     topology: Topology,
-) -> dict[str, Any]:
+) -> TcpRecord:
+    """The record of one group: built from its most complete sighting, named by the
+    topology's hosts and tied to its service and scenario."""
     first = group[0].conn
     assert isinstance(first, TcpConnection)
     client_node = hosts.get(first.client.ip)
     prime = _primary(group, client_node)
     conn = prime.conn
     assert isinstance(conn, TcpConnection)
-    server_node = hosts.get(conn.server.ip)
-    who: dict[str, str | None] = {
-        "client": client_node or conn.client.ip,
-        "server": server_node or conn.server.ip,
-    }
-    segments, omitted = _segments(conn)
-    return {
-        "id": f"tcp-{number}",
-        "protocol": "tcp",
-        "client": {"node": client_node, "ip": conn.client.ip, "port": conn.client.port},
-        "server": {"node": server_node, "ip": conn.server.ip, "port": conn.server.port},
-        "service": index.service_of(conn.server, "tcp", topology),
-        "scenario": index.scenario(conn.client, conn.server, "tcp", client_node),
-        "handshake": _handshake(conn),
-        "close": _close(conn, who),
-        "bytes": {"client": conn.client_bytes, "server": conn.server_bytes},
-        "retransmissions": len(conn.retransmissions),
-        "zero_windows": len(conn.zero_windows),
-        "zero_window_probes": len(conn.zero_window_probes),
-        "window_updates": len(conn.window_updates),
-        "syn_retransmissions": conn.handshake.syn_retransmissions,
-        "window_events": _events(conn),
-        "window_series": _window_series(conn),
-        "timeline": _timeline(conn),
-        "start": conn.start_time,
-        "duration": round(conn.duration, 6),
-        "seen_in": [s.capture for s in group],
-        "evidence": prime.capture,
-        "path": _path(group),
-        "segment_count": len(conn.segments),
-        "segments_omitted": omitted,
-        "segments": segments,
-    }
+    names = Names(
+        client_node=client_node,
+        server_node=hosts.get(conn.server.ip),
+        service=index.service_of(conn.server, "tcp", topology),
+        scenario=index.scenario(conn.client, conn.server, "tcp", client_node),
+    )
+    seen = Seen([s.capture for s in group], prime.capture, _path(group))
+    return tcp_record(f"tcp-{number}", conn, names, seen)
 
 
 # -- entry points ----------------------------------------------------------------------------------
 
 
-def connection_records(
-    out_dir: Path, topology: Topology, run: dict[str, Any]
-) -> list[dict[str, Any]]:
+def connection_records(out_dir: Path, topology: Topology, run: RunRecord) -> list[TcpRecord]:
     """Every TCP connection in the folder's captures, one record per connection, in order
     of first appearance (see the module docstring for the fields' sources)."""
     return _records(out_dir, topology, run)[0]
 
 
 def connection_evidence(
-    out_dir: Path, topology: Topology, run: dict[str, Any]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    out_dir: Path, topology: Topology, run: RunRecord
+) -> tuple[list[TcpRecord], list[UdpRecord]]:
     """``(connections, udp_flows)``: the TCP records of :func:`connection_records` and one
     record per UDP flow, reading each capture once."""
     return _records(out_dir, topology, run)
 
 
 def _records(
-    out_dir: Path, topology: Topology, run: Mapping[str, Any]
-) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    out_dir: Path, topology: Topology, run: RunRecord
+) -> tuple[list[TcpRecord], list[UdpRecord]]:
     tcp, udp = _sightings(out_dir, run)
     hosts = _host_names(topology)
     index = _ScenarioIndex.build(topology, run)
     groups = _group(tcp)
-    conns = [_tcp_record(i + 1, g, hosts, index, topology) for i, g in enumerate(groups)]
+    conns = [_tcp(i + 1, g, hosts, index, topology) for i, g in enumerate(groups)]
     flows = _udp_records(udp, hosts, index, topology)
     return conns, flows
 
@@ -496,7 +298,7 @@ def _udp_records(
     hosts: Mapping[str, str],
     index: _ScenarioIndex,
     topology: Topology,
-) -> list[dict[str, Any]]:
+) -> list[UdpRecord]:
     groups: dict[tuple[str, int, str, int], list[Sighting]] = {}
     for s in sightings:
         flow = s.conn
@@ -514,28 +316,20 @@ def _udp_records(
         flow = best.conn
         assert isinstance(flow, UdpFlow)
         out.append(
-            {
-                "id": f"udp-{number}",
-                "protocol": "udp",
-                "client": {
-                    "node": hosts.get(flow.client.ip),
-                    "ip": flow.client.ip,
-                    "port": flow.client.port,
-                },
-                "server": {
-                    "node": hosts.get(flow.server.ip),
-                    "ip": flow.server.ip,
-                    "port": flow.server.port,
-                },
-                "service": index.service_of(flow.server, "udp", topology),
-                "scenario": index.scenario(flow.client, flow.server, "udp", client_node),
-                "datagrams": {"client": flow.client_datagrams, "server": flow.server_datagrams},
-                "bytes": {"client": flow.client_bytes, "server": flow.server_bytes},
-                "sizes": list(flow.sizes[:50]),
-                "start": flow.start_time,
-                "duration": round(flow.end_time - flow.start_time, 6),
-                "seen_in": [s.capture for s in group],
-                "evidence": best.capture,
-            }
+            UdpRecord(
+                id=f"udp-{number}",
+                protocol="udp",
+                client=EndRecord(hosts.get(flow.client.ip), flow.client.ip, flow.client.port),
+                server=EndRecord(hosts.get(flow.server.ip), flow.server.ip, flow.server.port),
+                service=index.service_of(flow.server, "udp", topology),
+                scenario=index.scenario(flow.client, flow.server, "udp", client_node),
+                datagrams=IntSides(flow.client_datagrams, flow.server_datagrams),
+                bytes=IntSides(flow.client_bytes, flow.server_bytes),
+                sizes=list(flow.sizes[:50]),
+                start=flow.start_time,
+                duration=round(flow.end_time - flow.start_time, 6),
+                seen_in=[s.capture for s in group],
+                evidence=best.capture,
+            )
         )
     return out

@@ -12,18 +12,14 @@ outputs, process ids, interfaces, errors). Judging them is ``lab.verdict.checks`
 
 from __future__ import annotations
 
-import json
 import shutil
-import signal
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from lab.errors import BackendError, Interrupted, LabError
 from lab.run.backends.base import Backend, Proc
+from lab.run.clients import ClientSteps
 from lab.run.collect import (
     CaptureHandle,
     read_node_file,
@@ -32,47 +28,18 @@ from lab.run.collect import (
     stop_captures,
     wait_until,
 )
+from lab.run.record import (
+    CaptureRecord,
+    NodeError,
+    NodeRecord,
+    RestartRecord,
+    RunRecord,
+    ServiceRecord,
+)
 from lab.run.session import Progress, Session
 from lab.spec.model import Restart, Scenario, Service, Topology
 
-CLIENT_REPLY_TIMEOUT = 10.0  # seconds a client waits for each reply
-RUN_FILE = "run.json"
 TOPOLOGY_COPY = "topology.yaml"
-
-
-@dataclass
-class RunRecord:
-    """The raw facts of one run, saved as run.json."""
-
-    run_id: str
-    topology: str
-    backend: str
-    started: str
-    out_dir: str
-    timings: dict[str, float] = field(default_factory=dict)
-    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
-    services: dict[str, dict[str, Any]] = field(default_factory=dict)
-    scenarios: dict[str, dict[str, Any]] = field(default_factory=dict)
-    captures: list[dict[str, Any]] = field(default_factory=list)
-    phases: list[str] = field(default_factory=list)
-    error: str | None = None
-    teardown_errors: list[str] = field(default_factory=list)
-    failed_step: str | None = None
-    interrupted: str | None = None
-    # Nodes that could not be read (gone mid-run): {"node", "step", "error"} each.
-    node_errors: list[dict[str, str]] = field(default_factory=list)
-
-    def save(self, out_dir: Path) -> None:
-        # After an interrupt a client's thread may still record its outcome meanwhile
-        # ("dictionary changed size during iteration"): take the picture again.
-        for attempt in range(5):
-            try:
-                text = json.dumps(self.__dict__, indent=2, ensure_ascii=False)
-                break
-            except RuntimeError:
-                if attempt == 4:
-                    raise
-        (out_dir / RUN_FILE).write_text(text)
 
 
 def default_out_dir(topology: Topology) -> Path:
@@ -114,9 +81,9 @@ def run_lab(
         _record_outcome(record, outcome)
         record.timings = dict(session.timings.values)
         record.teardown_errors = session.teardown_errors
-        noted = {e["node"] for e in record.node_errors if e["step"] == "collect"}
+        noted = {e.node for e in record.node_errors if e.step == "collect"}
         record.node_errors += [
-            {"node": node, "step": "collect", "error": error}
+            NodeError(node, "collect", error)
             for node, error in session.fetch_errors.items()
             if node not in noted  # the hook runs again if a signal came meanwhile
         ]
@@ -130,14 +97,6 @@ def run_lab(
     return record
 
 
-def _client_knobs(sc: Scenario) -> list[str]:
-    """The line client's flags for a scenario's repeat, rcvbuf and pause_reading."""
-    argv = ["--repeat", str(sc.repeat)] if sc.repeat > 1 else []
-    argv += ["--rcvbuf", str(sc.rcvbuf)] if sc.rcvbuf else []
-    argv += ["--pause-reading", str(sc.pause_reading)] if sc.pause_reading > 0 else []
-    return argv
-
-
 def _record_outcome(record: RunRecord, outcome: BaseException | None) -> None:
     """What ended the run, in the record: the signal, or the error in one line."""
     if isinstance(outcome, Interrupted):
@@ -149,7 +108,7 @@ def _record_outcome(record: RunRecord, outcome: BaseException | None) -> None:
         record.error = f"{type(outcome).__name__}: {outcome}"
 
 
-class _Flow:
+class _Flow(ClientSteps):
     """The steps of one run; ``step`` names what is under way, for the record on failure."""
 
     def __init__(self, session: Session, record: RunRecord, say: Progress) -> None:
@@ -167,24 +126,12 @@ class _Flow:
     def run(self) -> None:
         self.step("up")
         self.s.bring_up()
-        self.record.nodes = {
-            n.name: {
-                "interfaces": dict(self.s.backend.interfaces(n.name)),
-                **self.s.backend.node_info(n.name),
-            }
-            for n in self.s.topology.nodes
-        }
+        self.record.nodes = {n.name: self.node_record(n.name) for n in self.s.topology.nodes}
         with self.s.timings.measure("run"):
             self.step("capture start")
             self.captures = start_captures(self.s)
             self.record.captures = [
-                {
-                    "node": c.node,
-                    "interface": c.interface,
-                    "network": c.network,
-                    "file": c.file,
-                    "pid": c.proc.pid,
-                }
+                CaptureRecord(c.node, c.interface, c.network, c.file, c.proc.pid)
                 for c in self.captures
             ]
             self.phase("before")
@@ -205,6 +152,10 @@ class _Flow:
         self.s.fetch_all()  # a node it cannot read is noted as the run ends
         self.record.failed_step = None
 
+    def node_record(self, node: str) -> NodeRecord:
+        info = self.s.backend.node_info(node)
+        return NodeRecord(dict(self.s.backend.interfaces(node)), host=info.get("host"))
+
     def phase(self, name: str) -> None:
         """Snapshot every node; the servers' nodes first, because their evidence (children,
         threads, held sockets) is what is checked, and on a large topology snapshotting
@@ -224,15 +175,15 @@ class _Flow:
     def node_errors(self, step: str, errors: dict[str, str]) -> None:
         """Note nodes that could not be read in a step; the run goes on with the others."""
         for node, error in sorted(errors.items()):
-            self.record.node_errors.append({"node": node, "step": step, "error": error})
+            self.record.node_errors.append(NodeError(node, step, error))
             self.say(f"warning: {step}: {node}: {error}")
 
     def stop_service(self, name: str, proc: Proc) -> None:
         """Stop a service, noting whether it was still running: one that ended on its own
         (crashed, or killed from outside) is a fault of the run, not a clean stop."""
         info = self.record.services[name]
-        info["ended_before_stop"] = not proc.running()
-        info["exit_status"] = proc.stop(timeout=10.0)
+        info.ended_before_stop = not proc.running()
+        info.exit_status = proc.stop(timeout=10.0)
 
     # -- services ------------------------------------------------------------------------
     def start_service(self, service: Service) -> None:
@@ -240,15 +191,15 @@ class _Flow:
         argv = self.s.program(service.program, service.args())
         proc = self.s.spawn(service.node, argv, log)
         self.servers[service.name] = proc
-        self.record.services[service.name] = {
-            "node": service.node,
-            "program": service.program,
-            "port": service.port,
-            "protocol": service.protocol,
-            "options": dict(service.options),
-            "pid": proc.pid,
-            "log": f"{service.node}/{log}",
-        }
+        self.record.services[service.name] = ServiceRecord(
+            node=service.node,
+            program=service.program,
+            port=service.port,
+            protocol=service.protocol,
+            options=dict(service.options),
+            pid=proc.pid,
+            log=f"{service.node}/{log}",
+        )
 
         def listening() -> bool:
             if not proc.running():
@@ -273,10 +224,10 @@ class _Flow:
         """Every scenario's ``restart`` list, in file order, once all clients are done."""
         for sc in self.s.topology.scenarios:
             for index, restart in enumerate(sc.restart, start=1):
-                entry = self.restart(sc, index, restart)
-                self.record.scenarios[sc.name].setdefault("restarts", []).append(entry)
+                done = self.record.scenarios[sc.name]
+                done.restarts = [*(done.restarts or []), self.restart(sc, index, restart)]
 
-    def restart(self, sc: Scenario, index: int, restart: Restart) -> dict[str, Any]:
+    def restart(self, sc: Scenario, index: int, restart: Restart) -> RestartRecord:
         """Stop the scenario's service, snapshot its node (the TIME_WAIT the new bind meets),
         start it again with or without SO_REUSEADDR, and wait until it listens or exits."""
         service = self.s.topology.service(sc.service)
@@ -296,123 +247,21 @@ class _Flow:
         listen = self.listen_socket(again) if proc.running() else ""
         if listen:
             self.servers[service.name] = proc  # stopped with the others at the end
-            self.record.services[service.name].setdefault("restarted_as", []).append(proc.pid)
+            info = self.record.services[service.name]
+            info.restarted_as = [*(info.restarted_as or []), proc.pid]
         self.say(f"restart of {service.name}: {'listening' if listen else 'exited'}")
-        return {
-            "service": service.name,
-            "reuseaddr": restart.reuseaddr,
-            "expect": restart.expect,
-            "stopped_status": stopped,
-            "snapshot": phase,
-            "pid": proc.pid,
-            "log": f"{service.node}/{log}",
-            "listening": bool(listen),
-            "listen_socket": listen,
-            "exit_status": None if listen else proc.wait(10.0),
-        }
-
-    # -- scenarios -----------------------------------------------------------------------
-    def run_scenarios(self) -> None:
-        topo = self.s.topology
-        jobs = [(sc, node) for sc in topo.scenarios for node in sc.clients]
-        for sc in topo.scenarios:
-            self.record.scenarios[sc.name] = {"service": sc.service, "clients": {}}
-        if not jobs:
-            self.phase("during")
-            return
-        pool = ThreadPoolExecutor(max_workers=min(len(jobs), 64))
-        try:
-            futures = [pool.submit(self.run_client, sc, node) for sc, node in jobs]
-            self.wait_for_held_connections()
-            self.phase("during")
-            for done, future in enumerate(futures, start=1):
-                future.result()
-                self.say(f"clients finished: {done}/{len(jobs)}")
-        finally:
-            pool.shutdown(wait=False, cancel_futures=True)
-
-    def client_argv(self, sc: Scenario, node: str) -> list[str]:
-        service = self.s.topology.service(sc.service)
-        target = str(self.s.topology.target_address(service, node))
-        if sc.probe is not None:
-            port = str(self.s.topology.scenario_port(sc))
-            probe = [sc.probe, "--host", target, "--port", port, "--json", "--attempts", "10"]
-            return self.s.program("probe", [*probe, "--timeout", str(CLIENT_REPLY_TIMEOUT)])
-        n = str(sc.concurrency)
-        common = ["--host", target, "--port", str(service.port), "--count", n, "--json"]
-        common += ["--timeout", str(CLIENT_REPLY_TIMEOUT)]
-        sends = [arg for line in sc.send for arg in ("--send", line)]
-        if service.protocol == "udp":
-            return self.s.program("udp_echo", ["client", *common, *sends])
-        extra = ["--concurrency", n, "--hold", str(sc.hold)]
-        if sc.half_close:
-            extra.append("--half-close")
-        extra += _client_knobs(sc)
-        return self.s.program("client", [*common, *extra, *sends])
-
-    def run_client(self, sc: Scenario, node: str) -> None:
-        """Run one client to its end and record it. A client that cannot run or dies (its
-        node gone, its command timed out) is recorded with the reason, not raised: the
-        other clients, the snapshots and the collection go on, and the checks say why."""
-        if sc.start_after > 0:
-            # Scenarios start together; this one joins later (e.g. while another holds
-            # the only connection an iterative server serves).
-            time.sleep(sc.start_after)
-        timeout = 30.0 + sc.hold + sc.pause_reading + CLIENT_REPLY_TIMEOUT * len(sc.send)
-        if sc.probe is not None:  # a connect and a wait for the server's close, each bounded
-            timeout += 2 * CLIENT_REPLY_TIMEOUT
-        clients = self.record.scenarios[sc.name]["clients"]
-        try:
-            result = self.s.run(node, self.client_argv(sc, node), timeout=timeout)
-        except BackendError as exc:
-            clients[node] = {"returncode": None, "result": None, "stderr": "", "error": str(exc)}
-            self.say(f"warning: client of {sc.name} on {node}: {exc}")
-            return
-        try:
-            parsed: Any = json.loads(result.stdout)
-        except ValueError:
-            parsed = None
-        clients[node] = {
-            "returncode": result.returncode,
-            "result": parsed,
-            "stderr": result.stderr[-2000:],
-            "error": None if parsed is not None else _no_result(result.returncode, result.stderr),
-        }
-
-    def wait_for_held_connections(self) -> None:
-        """Block until every held connection is ESTABLISHED on its server, so that the
-        "during" snapshot shows them; give up (and let the checks say so) after a while."""
-        expected: dict[str, int] = {}
-        for sc in self.s.topology.scenarios:
-            service = self.s.topology.service(sc.service)
-            if sc.hold > 0 and service.protocol == "tcp":
-                expected[sc.service] = expected.get(sc.service, 0) + sc.total_connections
-        if not expected:
-            return
-        shortest_hold = min(sc.hold for sc in self.s.topology.scenarios if sc.hold > 0)
-
-        def established() -> bool:
-            for name, count in expected.items():
-                if not self.accepted(self.s.topology.service(name), count):
-                    return False
-            return True
-
-        try:
-            wait_until(established, timeout=max(shortest_hold, 5.0), what="held connections")
-        except BackendError as exc:
-            self.say(f"warning: {exc}")
-
-    def accepted(self, service: Service, count: int) -> bool:
-        """At least ``count`` connections are ESTABLISHED on the service and its accept
-        queue is empty. ss counts a connection as ESTABLISHED while it still waits in the
-        queue, before the server has accepted it (and forked or started a thread for it)."""
-        port = f":{service.port}"
-        est = ["ss", "-Htn", "state", "established", "sport", "=", port]
-        if len(self.s.run(service.node, est, timeout=10.0).stdout.splitlines()) < count:
-            return False
-        listen = self.s.run(service.node, ["ss", "-Hltn", "sport", "=", port], timeout=10.0)
-        # LISTEN rows: State Recv-Q Send-Q ...; for a listener Recv-Q is the accept queue.
-        return all(line.split()[1] == "0" for line in listen.stdout.splitlines())
+        return RestartRecord(
+            service=service.name,
+            reuseaddr=restart.reuseaddr,
+            expect=restart.expect,
+            stopped_status=stopped,
+            snapshot=phase,
+            pid=proc.pid,
+            log=f"{service.node}/{log}",
+            listening=bool(listen),
+            listen_socket=listen,
+            exit_status=None if listen else proc.wait(10.0),
+        )
 
     def settle(self) -> None:
         """After the clients: wait until every fork server's children have exited, so the
@@ -432,14 +281,3 @@ class _Flow:
                 wait_until(children_exited, timeout=10.0, what=f"{name}'s children to exit")
             except BackendError as exc:
                 self.say(f"warning: {exc}")
-
-
-def _no_result(returncode: int, stderr: str) -> str:
-    """Why a client printed no result, in a few words."""
-    if returncode < 0:
-        try:
-            return f"killed by {signal.Signals(-returncode).name}"
-        except ValueError:
-            return f"killed by signal {-returncode}"
-    last = stderr.strip().splitlines()[-1:]
-    return f"exit status {returncode}" + (f": {last[0]}" if last else ", no output")

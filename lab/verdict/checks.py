@@ -14,6 +14,7 @@ from typing import Any
 from lab.evidence.analysis.pcap import flows_between, pcap_ok
 from lab.evidence.analysis.snapshots import children, zombies
 from lab.evidence.folder import Evidence
+from lab.run.record import ClientRecord, ClientResult, ConnectionOutcome, ProbeResult
 from lab.spec.model import Scenario, Service, Topology
 
 
@@ -36,7 +37,7 @@ def scenario_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
         checks += fork_checks(topo, ev, service)
     if service.program == "thread_server":
         checks += thread_checks(topo, ev, service)
-    if ev.run.get("captures"):
+    if ev.record.captures:
         checks.append(check_capture(topo, ev, sc, service))
     # Imported here: lab.verdict.claims builds on this module's Check and Evidence.
     from lab.verdict import claims
@@ -45,20 +46,29 @@ def scenario_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
 
 
 # -- replies ---------------------------------------------------------------------------
+def _clients(ev: Evidence, sc: Scenario) -> dict[str, ClientRecord]:
+    done = ev.record.scenarios.get(sc.name)
+    return done.clients if done is not None else {}
+
+
+def _why_no_result(client: ClientRecord | None) -> str:
+    if client is not None and client.error:
+        return client.error
+    last = client.stderr.strip().splitlines()[-1:] if client is not None else []
+    return last[0] if last else "did not run"
+
+
 def check_replies(ev: Evidence, sc: Scenario) -> Check:
-    outcome = ev.run.get("scenarios", {}).get(sc.name, {}).get("clients", {})
+    outcome = _clients(ev, sc)
     expected, good, problems = list(sc.expected_replies), 0, []
     for node in sc.clients:
         client = outcome.get(node)
-        result = client.get("result") if client else None
-        if not result:
-            why = (client or {}).get("stderr", "").strip().splitlines()[-1:] or ["did not run"]
-            why = [client["error"]] if client and client.get("error") else why
-            problems.append(f"{node}: no client result ({why[0]})")
+        result = client.result if client else None
+        if not isinstance(result, ClientResult):
+            problems.append(f"{node}: no client result ({_why_no_result(client)})")
             continue
-        for conn in result.get("connections", []):
-            replies = conn.get("replies", [])
-            if conn.get("error") is None and replies == expected:
+        for conn in result.connections:
+            if conn.error is None and conn.replies == expected:
                 good += 1
             else:
                 problems.append(_reply_problem(node, conn, expected))
@@ -69,13 +79,13 @@ def check_replies(ev: Evidence, sc: Scenario) -> Check:
     return Check("replies", good == total and not problems, detail)
 
 
-def _reply_problem(node: str, conn: dict[str, Any], expected: list[str]) -> str:
-    where = f"{node} #{conn.get('index', '?')}"
-    if conn.get("error"):
-        return f"{where}: {conn['error']}"
-    if conn.get("closed_early"):
-        return f"{where}: server closed early after {len(conn.get('replies', []))} replies"
-    return f"{where}: got {_short(conn.get('replies', []))}"
+def _reply_problem(node: str, conn: ConnectionOutcome, expected: list[str]) -> str:
+    where = f"{node} #{conn.index}"
+    if conn.error:
+        return f"{where}: {conn.error}"
+    if conn.closed_early:
+        return f"{where}: server closed early after {len(conn.replies)} replies"
+    return f"{where}: got {_short(conn.replies)}"
 
 
 def _short(lines: Iterable[str], limit: int = 60) -> str:
@@ -86,20 +96,21 @@ def _short(lines: Iterable[str], limit: int = 60) -> str:
 # -- probes and restarts -----------------------------------------------------------------
 def check_probes(ev: Evidence, sc: Scenario) -> Check:
     """Each client's probe ran its sequence and ended with ``expect_error`` (or none)."""
-    outcome = ev.run.get("scenarios", {}).get(sc.name, {}).get("clients", {})
+    outcome = _clients(ev, sc)
     want = sc.expect_error or "no error"
     good, problems = 0, []
     for node in sc.clients:
-        result = (outcome.get(node) or {}).get("result")
-        if not result:
-            why = (outcome.get(node) or {}).get("stderr", "").strip().splitlines()[-1:]
-            problems.append(f"{node}: no probe result ({(why or ['did not run'])[0]})")
+        client = outcome.get(node)
+        result = client.result if client else None
+        if not isinstance(result, ProbeResult):
+            last = client.stderr.strip().splitlines()[-1:] if client else []
+            problems.append(f"{node}: no probe result ({(last or ['did not run'])[0]})")
             continue
-        got = result.get("error") or "no error"
-        if got == want and result.get("completed"):
+        got = result.error or "no error"
+        if got == want and result.completed:
             good += 1
         else:
-            done = "" if result.get("completed") else " (sequence not completed)"
+            done = "" if result.completed else " (sequence not completed)"
             problems.append(f"{node}: {got}{done}")
     detail = f"{good}/{len(sc.clients)} {sc.probe} probes ended with {want}"
     if problems:
@@ -109,18 +120,19 @@ def check_probes(ev: Evidence, sc: Scenario) -> Check:
 
 def check_restarts(ev: Evidence, sc: Scenario) -> Check:
     """Each restart did what the file says: listened, or exited naming ``expect``."""
-    done = ev.run.get("scenarios", {}).get(sc.name, {}).get("restarts", [])
+    scenario = ev.record.scenarios.get(sc.name)
+    done = (scenario.restarts if scenario else None) or []
     problems = []
     for i, want in enumerate(sc.restart, start=1):
         got = done[i - 1] if i <= len(done) else None
         if got is None:
             problems.append(f"#{i} was not done")
             continue
-        log = ev.root / str(got.get("log", ""))
+        log = ev.root / got.log
         text = log.read_text(errors="replace") if log.is_file() else ""
-        if want.expect is None and not got.get("listening"):
-            problems.append(f"#{i} did not listen (exit {got.get('exit_status')})")
-        elif want.expect is not None and (got.get("listening") or want.expect not in text):
+        if want.expect is None and not got.listening:
+            problems.append(f"#{i} did not listen (exit {got.exit_status})")
+        elif want.expect is not None and (got.listening or want.expect not in text):
             problems.append(f"#{i} did not fail with {want.expect} (log: {text.strip()[-80:]!r})")
     detail = f"{len(sc.restart) - len(problems)}/{len(sc.restart)} restarts as expected"
     if problems:
@@ -141,8 +153,8 @@ def served_connections(topo: Topology, service: Service) -> int:
 
 
 def _service_pid(ev: Evidence, service: Service) -> int | None:
-    info = ev.run.get("services", {}).get(service.name)
-    return int(info["pid"]) if info and info.get("pid") else None
+    info = ev.record.services.get(service.name)
+    return info.pid if info and info.pid else None
 
 
 def fork_checks(topo: Topology, ev: Evidence, service: Service) -> list[Check]:

@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import require
+from tests.results_schema import assert_valid_results
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "topologies" / "experiments"
 NAMES = sorted(p.stem for p in EXPERIMENTS.glob("*.yaml"))
@@ -35,6 +36,8 @@ def _run(name: str, out: Path, backend: str) -> tuple[int, dict[str, Any] | None
         summary = json.loads(done.stdout)
     except ValueError:
         summary = None
+    if (out / "run.json").is_file():
+        assert_valid_results(out)
     return done.returncode, summary, done.stderr[-2000:]
 
 

@@ -17,6 +17,8 @@ from pathlib import Path
 
 from lab.evidence.connections import connection_evidence
 from lab.report.html import render_report
+from lab.run.record import RunRecord
+from lab.spec.codec import to_json
 from lab.spec.topology import load_topology
 
 
@@ -27,7 +29,8 @@ def main() -> None:
     run = json.loads((out / "run.json").read_text())
     summary = json.loads((out / "summary.json").read_text())
     t0 = time.perf_counter()
-    conns, flows = connection_evidence(out, topology, run)
+    tcp, udp = connection_evidence(out, topology, RunRecord.from_json(run))
+    conns, flows = [to_json(c) for c in tcp], [to_json(f) for f in udp]
     t1 = time.perf_counter()
     summary = {**summary, "connections": conns, "udp_flows": flows}
     page = render_report(out, summary, topology, conns)

@@ -16,9 +16,12 @@ import pytest
 
 from lab.evidence.connections import connection_evidence
 from lab.report.html import render_report
+from lab.run.record import load_run
+from lab.spec.codec import to_json
 from lab.spec.model import Topology
 from lab.spec.topology import load_topology
 from tests.conftest import require
+from tests.results_schema import assert_valid_results
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -57,9 +60,11 @@ def _lab_run(name: str, out: Path) -> Results:
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     topology = load_topology(out / "topology.yaml")
-    run = json.loads((out / "run.json").read_text())
+    assert_valid_results(out)
+    run, record = load_run(out)
     summary = json.loads((out / "summary.json").read_text())
-    conns, flows = connection_evidence(out, topology, run)
+    tcp, udp = connection_evidence(out, topology, record)
+    conns, flows = [to_json(c) for c in tcp], [to_json(f) for f in udp]
     summary = {**summary, "connections": conns, "udp_flows": flows}
     page = render_report(out, summary, topology, conns)
     return Results(out, topology, run, summary, conns, flows, page)

@@ -10,6 +10,8 @@ import pytest
 
 from lab.evidence.analysis import read_packets, tcp_connections
 from lab.evidence.connections import connection_records
+from lab.run.record import load_run
+from lab.spec.codec import to_json
 from tests.report.conftest import Results
 
 pytestmark = pytest.mark.netns
@@ -41,7 +43,9 @@ def test_one_record_per_connection(root: None, default_run: Results) -> None:
             [c["client"]["node"], "server"]
         )
         assert c["path"] is None
-    assert connection_records(default_run.out, default_run.topology, default_run.run) == conns
+    _, record = load_run(default_run.out)
+    again = connection_records(default_run.out, default_run.topology, record)
+    assert [to_json(c) for c in again] == conns
 
 
 def test_hosts_and_scenarios_match_what_the_clients_reported(

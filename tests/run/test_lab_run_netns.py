@@ -13,6 +13,7 @@ import pytest
 
 from tests.labcli import ROOT, lab
 from tests.leftovers import live_pids, netns_objects, run_id_of, signal_lab_run_at
+from tests.results_schema import assert_valid_results
 
 TOPOLOGIES = ROOT / "topologies"
 
@@ -20,6 +21,7 @@ pytestmark = pytest.mark.netns
 
 
 def assert_nothing_left(results: Path) -> None:
+    assert_valid_results(results)
     run_id = run_id_of(results)
     assert netns_objects(run_id) == []
     assert live_pids(results) == []

@@ -1,0 +1,153 @@
+"""The scenarios' step of ``lab run``: every client on its node at once, recorded as it
+ends, and the wait for held connections so that the "during" snapshot shows them."""
+
+from __future__ import annotations
+
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from lab.errors import BackendError
+from lab.run.collect import wait_until
+from lab.run.record import (
+    ClientRecord,
+    ClientResult,
+    ProbeResult,
+    RunRecord,
+    ScenarioRecord,
+    parse_client_output,
+)
+from lab.run.session import Progress, Session
+from lab.spec.codec import RecordError
+from lab.spec.model import Scenario, Service
+
+CLIENT_REPLY_TIMEOUT = 10.0  # seconds a client waits for each reply
+
+
+class ClientSteps:
+    """The scenario steps of a run; the run's flow supplies ``phase`` (a snapshot)."""
+
+    s: Session
+    record: RunRecord
+    say: Progress
+
+    def phase(self, name: str) -> None:
+        raise NotImplementedError
+
+    def run_scenarios(self) -> None:
+        topo = self.s.topology
+        jobs = [(sc, node) for sc in topo.scenarios for node in sc.clients]
+        for sc in topo.scenarios:
+            self.record.scenarios[sc.name] = ScenarioRecord(sc.service)
+        if not jobs:
+            self.phase("during")
+            return
+        pool = ThreadPoolExecutor(max_workers=min(len(jobs), 64))
+        try:
+            futures = [pool.submit(self.run_client, sc, node) for sc, node in jobs]
+            self.wait_for_held_connections()
+            self.phase("during")
+            for done, future in enumerate(futures, start=1):
+                future.result()
+                self.say(f"clients finished: {done}/{len(jobs)}")
+        finally:
+            pool.shutdown(wait=False, cancel_futures=True)
+
+    def client_argv(self, sc: Scenario, node: str) -> list[str]:
+        service = self.s.topology.service(sc.service)
+        target = str(self.s.topology.target_address(service, node))
+        if sc.probe is not None:
+            port = str(self.s.topology.scenario_port(sc))
+            probe = [sc.probe, "--host", target, "--port", port, "--json", "--attempts", "10"]
+            return self.s.program("probe", [*probe, "--timeout", str(CLIENT_REPLY_TIMEOUT)])
+        n = str(sc.concurrency)
+        common = ["--host", target, "--port", str(service.port), "--count", n, "--json"]
+        common += ["--timeout", str(CLIENT_REPLY_TIMEOUT)]
+        sends = [arg for line in sc.send for arg in ("--send", line)]
+        if service.protocol == "udp":
+            return self.s.program("udp_echo", ["client", *common, *sends])
+        extra = ["--concurrency", n, "--hold", str(sc.hold)]
+        if sc.half_close:
+            extra.append("--half-close")
+        extra += _client_knobs(sc)
+        return self.s.program("client", [*common, *extra, *sends])
+
+    def run_client(self, sc: Scenario, node: str) -> None:
+        """Run one client to its end and record it. A client that cannot run or dies (its
+        node gone, its command timed out) is recorded with the reason, not raised: the
+        other clients, the snapshots and the collection go on, and the checks say why."""
+        if sc.start_after > 0:
+            # Scenarios start together; this one joins later (e.g. while another holds
+            # the only connection an iterative server serves).
+            time.sleep(sc.start_after)
+        timeout = 30.0 + sc.hold + sc.pause_reading + CLIENT_REPLY_TIMEOUT * len(sc.send)
+        if sc.probe is not None:  # a connect and a wait for the server's close, each bounded
+            timeout += 2 * CLIENT_REPLY_TIMEOUT
+        clients = self.record.scenarios[sc.name].clients
+        try:
+            result = self.s.run(node, self.client_argv(sc, node), timeout=timeout)
+        except BackendError as exc:
+            clients[node] = ClientRecord(None, None, "", str(exc))
+            self.say(f"warning: client of {sc.name} on {node}: {exc}")
+            return
+        parsed: ClientResult | ProbeResult | None
+        try:
+            parsed = parse_client_output(result.stdout)
+        except (ValueError, RecordError):
+            parsed = None
+        why = None if parsed is not None else _no_result(result.returncode, result.stderr)
+        clients[node] = ClientRecord(result.returncode, parsed, result.stderr[-2000:], why)
+
+    def wait_for_held_connections(self) -> None:
+        """Block until every held connection is ESTABLISHED on its server, so that the
+        "during" snapshot shows them; give up (and let the checks say so) after a while."""
+        expected: dict[str, int] = {}
+        for sc in self.s.topology.scenarios:
+            service = self.s.topology.service(sc.service)
+            if sc.hold > 0 and service.protocol == "tcp":
+                expected[sc.service] = expected.get(sc.service, 0) + sc.total_connections
+        if not expected:
+            return
+        shortest_hold = min(sc.hold for sc in self.s.topology.scenarios if sc.hold > 0)
+
+        def established() -> bool:
+            for name, count in expected.items():
+                if not self.accepted(self.s.topology.service(name), count):
+                    return False
+            return True
+
+        try:
+            wait_until(established, timeout=max(shortest_hold, 5.0), what="held connections")
+        except BackendError as exc:
+            self.say(f"warning: {exc}")
+
+    def accepted(self, service: Service, count: int) -> bool:
+        """At least ``count`` connections are ESTABLISHED on the service and its accept
+        queue is empty. ss counts a connection as ESTABLISHED while it still waits in the
+        queue, before the server has accepted it (and forked or started a thread for it)."""
+        port = f":{service.port}"
+        est = ["ss", "-Htn", "state", "established", "sport", "=", port]
+        if len(self.s.run(service.node, est, timeout=10.0).stdout.splitlines()) < count:
+            return False
+        listen = self.s.run(service.node, ["ss", "-Hltn", "sport", "=", port], timeout=10.0)
+        # LISTEN rows: State Recv-Q Send-Q ...; for a listener Recv-Q is the accept queue.
+        return all(line.split()[1] == "0" for line in listen.stdout.splitlines())
+
+
+def _client_knobs(sc: Scenario) -> list[str]:
+    """The line client's flags for a scenario's repeat, rcvbuf and pause_reading."""
+    argv = ["--repeat", str(sc.repeat)] if sc.repeat > 1 else []
+    argv += ["--rcvbuf", str(sc.rcvbuf)] if sc.rcvbuf else []
+    argv += ["--pause-reading", str(sc.pause_reading)] if sc.pause_reading > 0 else []
+    return argv
+
+
+def _no_result(returncode: int, stderr: str) -> str:
+    """Why a client printed no result, in a few words."""
+    if returncode < 0:
+        try:
+            return f"killed by {signal.Signals(-returncode).name}"
+        except ValueError:
+            return f"killed by signal {-returncode}"
+    last = stderr.strip().splitlines()[-1:]
+    return f"exit status {returncode}" + (f": {last[0]}" if last else ", no output")
