@@ -10,7 +10,7 @@ from typing import Any
 from lab.errors import LabError
 from lab.evidence.connections import connection_evidence
 from lab.evidence.folder import Evidence
-from lab.report.html import render_report
+from lab.report.page import render_report
 from lab.run.runner import TOPOLOGY_COPY
 from lab.spec.model import Scenario, Topology
 from lab.verdict.checks import Check, scenario_checks

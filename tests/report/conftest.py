@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from lab.evidence.connections import connection_evidence
-from lab.report.html import render_report
+from lab.report.page import render_report
 from lab.spec.model import Topology
 from lab.spec.topology import load_topology
 from tests.conftest import require

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from lab.report.html import render_report
+from lab.report.page import render_report
 from lab.spec.model import Interface, Network, Node, Scenario, Service, Topology
 from tests.conftest import require
 from tests.report.conftest import Results
