@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from lab.evidence.analysis import descendants, parse_ps, parse_sockets, states_over_time
 from lab.evidence.analysis.snapshots import ProcessRow, SocketRow
 from lab.report.markup import esc, read_text
+from lab.run.record import RunRecord
 from lab.spec.model import Node, Topology
 
 PHASES = ("before", "during", "after", "final")
@@ -36,7 +36,7 @@ def socket_snapshot(snap_dir: Path, phase: str) -> list[SocketRow] | None:
     return None if text is None else parse_sockets(text)
 
 
-def hosts_html(out_dir: Path, topology: Topology, run: Mapping[str, Any]) -> str:
+def hosts_html(out_dir: Path, topology: Topology, run: RunRecord | None) -> str:
     parts = []
     for node in topology.nodes:
         snap_dir = out_dir / node.name / "snapshots"
@@ -98,11 +98,11 @@ def _port_states(over: Mapping[str, Mapping[str, int]], port: int, names: str) -
     )
 
 
-def _process_trees(snap_dir: Path, node: Node, run: Mapping[str, Any]) -> str:
+def _process_trees(snap_dir: Path, node: Node, run: RunRecord | None) -> str:
     services = [
-        (name, info)
-        for name, info in (run.get("services") or {}).items()
-        if isinstance(info, dict) and info.get("node") == node.name and info.get("pid")
+        (name, info.pid)
+        for name, info in (run.services.items() if run is not None else ())
+        if info.node == node.name and info.pid
     ]
     if not services:
         return ""
@@ -112,7 +112,7 @@ def _process_trees(snap_dir: Path, node: Node, run: Mapping[str, Any]) -> str:
         if text is None:
             continue
         rows = parse_ps(text)
-        trees = "".join(_tree(rows, name, info) for name, info in services)
+        trees = "".join(_tree(rows, name, pid) for name, pid in services)
         out.append(f"<div class=ptree><h4>processes at '{esc(phase)}'</h4>{trees}</div>")
     return "<div class=ptrees>" + "".join(out) + "</div>" if out else ""
 
@@ -127,8 +127,7 @@ def _proc_line(row: ProcessRow) -> str:
     )
 
 
-def _tree(rows: Sequence[ProcessRow], name: str, info: Mapping[str, Any]) -> str:
-    pid = int(info["pid"])
+def _tree(rows: Sequence[ProcessRow], name: str, pid: int) -> str:
     me = next((r for r in rows if r.pid == pid), None)
     if me is None:
         return f"<p class=note>{esc(name)}: pid {pid} not running</p>"

@@ -19,7 +19,6 @@ machine of each node.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -27,11 +26,13 @@ from typing import Any
 from lab.report.connections_html import connections_html, udp_table
 from lab.report.figures import service_timeline
 from lab.report.hosts import hosts_html
-from lab.report.markup import Call, asset, badge, esc, section
+from lab.report.markup import asset, badge, esc, section
 from lab.report.probes import probe_calls
 from lab.report.restarts import restarts_html
 from lab.report.scenarios import scenario_html
 from lab.report.topology_svg import topology_svg
+from lab.run.record import RunRecord, load_run
+from lab.spec.codec import RecordError
 from lab.spec.model import Topology
 
 
@@ -42,7 +43,7 @@ def render_report(
     ``udp_flows`` and ``experiments`` are shown when present); ``connections`` are
     :func:`lab.evidence.connections.connection_records`; snapshots and run.json are read from
     ``out_dir`` when they exist."""
-    run = _load_json(out_dir / "run.json")
+    run = _load_run(out_dir)
     by_scenario: dict[str | None, list[dict[str, Any]]] = {}
     for conn in connections:
         by_scenario.setdefault(conn.get("scenario"), []).append(conn)
@@ -61,12 +62,13 @@ def render_report(
     return "\n".join(parts)
 
 
-def _load_json(path: Path) -> dict[str, Any]:
+def _load_run(out_dir: Path) -> RunRecord | None:
+    """run.json, typed; None when there is none this version can read: the page is then
+    drawn from the summary and the snapshots alone."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        return load_run(out_dir)[1]
+    except RecordError:
+        return None
 
 
 def _head(summary: Mapping[str, Any]) -> str:
@@ -157,10 +159,10 @@ def _scenarios(
     out_dir: Path,
     summary: Mapping[str, Any],
     topology: Topology,
-    run: Mapping[str, Any],
+    run: RunRecord | None,
     by_scenario: Mapping[str | None, list[dict[str, Any]]],
 ) -> list[str]:
-    probes: dict[str, list[Call]] = probe_calls(run)
+    probes = probe_calls(run)
     out = []
     for sc in _all_scenarios(summary):
         conns = by_scenario.get(sc.get("name"), [])

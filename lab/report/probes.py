@@ -7,46 +7,46 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from lab.report.markup import Call
+from lab.run.record import ProbeConnection, ProbeEvent, ProbeResult, RunRecord
 
 
-def _call_text(event: Mapping[str, Any]) -> str | None:
+def _call_text(event: ProbeEvent) -> str | None:
     """A call as drawn on the client's line of the sequence diagram; None for one not
     drawn (a sleep)."""
-    call, error = str(event.get("call")), event.get("error")
+    call, error = event.call, event.error
     if call == "sleep":
         return None
     if call == "recv":
-        if event.get("eof"):
+        if event.eof:
             return "recv() → 0 bytes: EOF"
-        if event.get("line") is not None:
-            line = str(event["line"])
+        if event.line is not None:
+            line = event.line
             return f"recv() → {line[:40] + ('…' if len(line) > 40 else '')!r}"
-        return f"recv() → {event.get('bytes')} bytes"
-    what = f"{call}({event['bytes']} bytes)" if call == "send" and not error else f"{call}()"
+        return f"recv() → {event.bytes} bytes"
+    what = f"{call}({event.bytes} bytes)" if call == "send" and not error else f"{call}()"
     return f"{what} → {error}" if error else (f"{what} → ok" if call == "connect" else what)
 
 
-def probe_calls(run: Mapping[str, Any]) -> dict[str, list[Call]]:
+def probe_calls(run: RunRecord | None) -> dict[str, list[Call]]:
     """The calls of each probe connection in run.json, by its local address, with the
     probe's own clock (seconds from its start)."""
     out: dict[str, list[Call]] = {}
-    for sc in (run.get("scenarios") or {}).values():
-        for client in (sc.get("clients") or {}).values():
-            result = (client or {}).get("result") or {}
-            if result.get("program") != "probe":
+    for sc in run.scenarios.values() if run is not None else ():
+        for client in sc.clients.values():
+            if not isinstance(client.result, ProbeResult):
                 continue
-            for conn in result.get("connections") or []:
-                if isinstance(conn.get("local"), str):
-                    out[conn["local"]] = _calls(conn)
+            for conn in client.result.connections:
+                if conn.local is not None:
+                    out[conn.local] = _calls(conn)
     return out
 
 
-def _calls(conn: Mapping[str, Any]) -> list[Call]:
+def _calls(conn: ProbeConnection) -> list[Call]:
     calls = []
-    for e in conn.get("events") or []:
+    for e in conn.events:
         text = _call_text(e)
-        if text is not None and isinstance(e.get("at"), int | float):
-            calls.append((float(e["at"]), text, bool(e.get("error"))))
+        if text is not None:
+            calls.append((e.at, text, bool(e.error)))
     return calls
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from lab.report.figures import restart_timeline
 from lab.report.hosts import socket_snapshot
 from lab.report.markup import read_text
+from lab.run.record import RestartRecord, RunRecord
 from lab.spec.model import Service, Topology
 
 # A restart box: (title, lines, outcome, bound).
@@ -19,7 +20,7 @@ Step = tuple[str, list[str], str, bool]
 
 def restarts_html(
     out_dir: Path,
-    run: Mapping[str, Any],
+    run: RunRecord | None,
     sc: Mapping[str, Any],
     topology: Topology,
     conns: Sequence[Mapping[str, Any]],
@@ -27,23 +28,23 @@ def restarts_html(
     """The restart timeline of a scenario with ``restart`` steps, from run.json's
     ``scenarios.<name>.restarts``, each restart's snapshot (TIME_WAIT on the port when it
     started) and its log (why it could not bind)."""
-    done = ((run.get("scenarios") or {}).get(str(sc.get("name"))) or {}).get("restarts") or []
+    record = run.scenarios.get(str(sc.get("name"))) if run is not None else None
+    done = (record.restarts if record is not None else None) or []
     service = next((s for s in topology.services if s.name == sc.get("service")), None)
-    if not done or service is None:
+    if run is None or not done or service is None:
         return ""
-    info = (run.get("services") or {}).get(service.name) or {}
-    steps = [
-        _step(out_dir, service, k, r) for k, r in enumerate(done, start=1) if isinstance(r, dict)
-    ]
-    return restart_timeline(_first_start(service, info, conns), steps)
+    started = run.services.get(service.name)
+    pid = started.pid if started is not None else None
+    steps = [_step(out_dir, service, k, r) for k, r in enumerate(done, start=1)]
+    return restart_timeline(_first_start(service, pid, conns), steps)
 
 
 def _first_start(
-    service: Service, info: Mapping[str, Any], conns: Sequence[Mapping[str, Any]]
+    service: Service, pid: int | None, conns: Sequence[Mapping[str, Any]]
 ) -> list[str]:
     node, port = service.node, service.port
     first = [
-        f"{service.program} pid {info.get('pid')} on {node}",
+        f"{service.program} pid {pid} on {node}",
         f"port {port}, SO_REUSEADDR {'yes' if service.option('reuseaddr') else 'no'}",
     ]
     for c in conns[:1]:
@@ -54,31 +55,31 @@ def _first_start(
     return first
 
 
-def _step(out_dir: Path, service: Service, k: int, r: Mapping[str, Any]) -> Step:
+def _step(out_dir: Path, service: Service, k: int, r: RestartRecord) -> Step:
     node, port = service.node, service.port
-    waiting = _time_wait_count(out_dir, node, str(r.get("snapshot")), port)
-    stopped = r.get("stopped_status")
+    waiting = _time_wait_count(out_dir, node, r.snapshot, port)
+    stopped = r.stopped_status
     lines = [
         f"previous server stopped (exit {stopped})"
         if stopped is not None
         else "previous server had already exited",
         f"TIME_WAIT on {node}:{port}: "
         + (f"{waiting} socket{'s' * (waiting != 1)}" if waiting is not None else "no snapshot"),
-        f"new server pid {r.get('pid')}",
-        f"expected: {r.get('expect') or 'to listen'}",
+        f"new server pid {r.pid}",
+        f"expected: {r.expect or 'to listen'}",
     ]
-    title = f"restart {k}: SO_REUSEADDR {'yes' if r.get('reuseaddr') else 'no'}"
-    return (title, lines, _outcome(out_dir, r), bool(r.get("listening")))
+    title = f"restart {k}: SO_REUSEADDR {'yes' if r.reuseaddr else 'no'}"
+    return (title, lines, _outcome(out_dir, r), r.listening)
 
 
-def _outcome(out_dir: Path, r: Mapping[str, Any]) -> str:
+def _outcome(out_dir: Path, r: RestartRecord) -> str:
     """The listening socket of a restart that bound; why one that did not failed."""
-    if r.get("listening"):
-        words = str(r.get("listen_socket") or "").split()
+    if r.listening:
+        words = r.listen_socket.split()
         return "listens: " + " ".join(words[:1] + words[3:4])
-    log = (read_text(out_dir / str(r.get("log") or "")) or "").strip() if r.get("log") else ""
+    log = (read_text(out_dir / r.log) or "").strip() if r.log else ""
     why = "EADDRINUSE" if "EADDRINUSE" in log else (log.splitlines() or ["no log"])[-1]
-    return f"bind failed: {why}, exit {r.get('exit_status')}"
+    return f"bind failed: {why}, exit {r.exit_status}"
 
 
 def _time_wait_count(out_dir: Path, node: str, snapshot: str, port: int) -> int | None:
