@@ -12,7 +12,7 @@ can count them; their style sheet is ``assets/figures.css``.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from lab.report.markup import esc
@@ -265,40 +265,11 @@ def _gantt_row(conn: Mapping[str, Any], top: int, base: float, x: Any, waiting: 
         f"y2={mid} />"
     )
 
-    def bar(cls: str, a: float | None, b: float | None, text: str) -> None:
-        if a is None or b is None or b < a:
-            return
-        x1, x2 = x(base + a), x(base + b)
-        w = max(x2 - x1, 2)
-        parts.append(
-            f"<rect class={cls} x={x1:.1f} y={mid - 8} width={w:.1f} height=16>"
-            f"<title>{esc(text)}</title></rect>"
-        )
-        if w > 7 * len(text) + 10:
-            parts.append(f"<text class=barlabel x={x1 + 5:.1f} y={mid + 4}>{esc(text)}</text>")
+    def at(t: float) -> float:
+        return float(x(base + t))
 
-    served_from = st["reply"]
-    stop = st["close"] if st["close"] is not None else st["end"]
-    if st["done"] is not None:
-        until = served_from if served_from is not None else stop
-        if until is not None:
-            bar("g-wait", st["done"], until, f"{waiting} {until - st['done']:.2f} s")
-    if served_from is not None:
-        bar("g-served", served_from, stop, f"served {(stop or 0) - served_from:.2f} s")
-    if st["close"] is not None:
-        bar("g-close", st["close"], st["end"], "closing")
-    for s in (conn.get("timeline") or {}).get("syns") or []:
-        cx = x(base + float(s))
-        if s == (conn.get("timeline") or {}).get("syns", [None])[0]:
-            parts.append(
-                f"<circle class=g-syn cx={cx:.1f} cy={mid} r=3.5>"
-                f"<title>SYN +{float(s):.3f} s</title></circle>"
-            )
-        else:
-            parts.append(
-                f'<path class=syn-rt d="M{cx - 5:.1f},{mid - 5} l10,10 m0,-10 l-10,10">'
-                f"<title>SYN retransmitted +{float(s):.3f} s</title></path>"
-            )
+    parts += [_bar(span, at, mid) for span in _spans(st, waiting)]
+    parts += _syn_marks((conn.get("timeline") or {}).get("syns") or [], at, mid)
     if st["rst"] is not None:
         parts.append(
             f"<rect class=g-rst x={x(base + st['rst']) - 2:.1f} y={mid - 10} width=4 "
@@ -306,6 +277,61 @@ def _gantt_row(conn: Mapping[str, Any], top: int, base: float, x: Any, waiting: 
         )
     parts.append("</g>")
     return "".join(parts)
+
+
+# A bar of a timeline row: (class, from, to, text); not drawn without both ends.
+_Span = tuple[str, float | None, float | None, str]
+
+
+def _spans(st: Mapping[str, float | None], waiting: str) -> list[_Span]:
+    """Connected but waiting (until the first reply, or the close), served (from the first
+    reply to the close), and closing."""
+    spans: list[_Span] = []
+    done, served_from, close = st["done"], st["reply"], st["close"]
+    stop = close if close is not None else st["end"]
+    if done is not None:
+        until = served_from if served_from is not None else stop
+        if until is not None:
+            spans.append(("g-wait", done, until, f"{waiting} {until - done:.2f} s"))
+    if served_from is not None:
+        spans.append(("g-served", served_from, stop, f"served {(stop or 0) - served_from:.2f} s"))
+    if close is not None:
+        spans.append(("g-close", close, st["end"], "closing"))
+    return spans
+
+
+def _bar(span: _Span, at: Callable[[float], float], mid: int) -> str:
+    """The span as a bar, labelled inside when the label fits."""
+    cls, a, b, text = span
+    if a is None or b is None or b < a:
+        return ""
+    x1, x2 = at(a), at(b)
+    w = max(x2 - x1, 2)
+    out = (
+        f"<rect class={cls} x={x1:.1f} y={mid - 8} width={w:.1f} height=16>"
+        f"<title>{esc(text)}</title></rect>"
+    )
+    if w > 7 * len(text) + 10:
+        out += f"<text class=barlabel x={x1 + 5:.1f} y={mid + 4}>{esc(text)}</text>"
+    return out
+
+
+def _syn_marks(syns: Sequence[Any], at: Callable[[float], float], mid: int) -> list[str]:
+    """A dot for the SYN, a cross for each one sent again."""
+    out = []
+    for s in syns:
+        cx = at(float(s))
+        if s == syns[0]:
+            out.append(
+                f"<circle class=g-syn cx={cx:.1f} cy={mid} r=3.5>"
+                f"<title>SYN +{float(s):.3f} s</title></circle>"
+            )
+        else:
+            out.append(
+                f'<path class=syn-rt d="M{cx - 5:.1f},{mid - 5} l10,10 m0,-10 l-10,10">'
+                f"<title>SYN retransmitted +{float(s):.3f} s</title></path>"
+            )
+    return out
 
 
 # -- a server's restarts -----------------------------------------------------------------------
