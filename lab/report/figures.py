@@ -4,23 +4,21 @@ connections of one service side by side in time, and a server's restarts.
 Each function takes the plain JSON data of summary.json (connection records of
 :mod:`lab.evidence.connections`) or run.json and returns one inline ``<svg>`` (in a scrolling
 ``<div>``), or "" when there is nothing to draw. Every value that comes from a file goes
-through :func:`_esc`. Marks carry a class per kind (``probe-mark``, ``syn-rt`` ...) and a
-``<title>`` with their numbers, so a reader can hover them and a test can count them.
+through :func:`lab.report.markup.esc`. Marks carry a class per kind (``probe-mark``,
+``syn-rt`` ...) and a ``<title>`` with their numbers, so a reader can hover them and a test
+can count them; their style sheet is ``assets/figures.css``.
 """
 
 from __future__ import annotations
 
-import html
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from lab.report.markup import esc
 
 # Rows of a service timeline; connections beyond are left out (the page says so).
 TIMELINE_ROWS = 60
-
-
-def _esc(value: object) -> str:
-    return html.escape("" if value is None else str(value), quote=True)
 
 
 def _num(value: object) -> float | None:
@@ -88,7 +86,7 @@ def window_chart(conn: Mapping[str, Any]) -> str:
             d += f"H{x(tmax):.1f}"
             out.append(
                 f'<path class="wline {colours.get(side, "")}" d="{d}">'
-                f"<title>window advertised by the {_esc(side)}</title></path>"
+                f"<title>window advertised by the {esc(side)}</title></path>"
             )
     out += _window_marks(events, x, y)
     out.append(_window_legend(series, events))
@@ -144,8 +142,8 @@ def _window_marks(events: Sequence[Mapping[str, Any]], x: Any, y: Any) -> list[s
     for e in events:
         t = float(e.get("t") or 0)
         title = (
-            f"<title>#{_esc(e.get('index'))} +{t:.3f} s: {_esc(e.get('kind'))} "
-            f"from the {_esc(e.get('from'))}, window {_esc(e.get('win_bytes'))}</title>"
+            f"<title>#{esc(e.get('index'))} +{t:.3f} s: {esc(e.get('kind'))} "
+            f"from the {esc(e.get('from'))}, window {esc(e.get('win_bytes'))}</title>"
         )
         kind = e.get("kind")
         if kind == "zero-window":
@@ -161,7 +159,7 @@ def _window_marks(events: Sequence[Mapping[str, Any]], x: Any, y: Any) -> list[s
             out.append(
                 f"<g class=update-mark><circle cx={x(t):.1f} cy={y(w):.1f} r=5 />"
                 f"<text x={x(t) - 8:.1f} y={y(w) - 9:.1f}>window update → "
-                f"{_esc(e.get('win_bytes'))} B</text>{title}</g>"
+                f"{esc(e.get('win_bytes'))} B</text>{title}</g>"
             )
     return out
 
@@ -173,7 +171,7 @@ def _window_legend(series: Mapping[str, Any], events: Sequence[Mapping[str, Any]
     }
     sides = " and ".join(f"the {s}'s window" for s in series) or "no window closed"
     return (
-        f'<text class="legend left" x={_WC_L} y=34>{_esc(sides)}: '
+        f'<text class="legend left" x={_WC_L} y=34>{esc(sides)}: '
         f"<tspan class=zw-mark>●</tspan> {_n(count['zero-window'], 'zero-window segment')}   "
         f"<tspan class=probe-mark>◆</tspan> {_n(count['zero-window-probe'], 'probe')}   "
         f"<tspan class=lg-update>○</tspan> {_n(count['window-update'], 'window update')}</text>"
@@ -223,8 +221,8 @@ def service_timeline(service: str, program: str, conns: Sequence[Mapping[str, An
     waiting = "in accept queue" if program == "iterative_server" else "waiting"
     out = [
         f'<svg class="chart gantt" width={_GT_W} height={height} viewBox="0 0 {_GT_W} {height}" '
-        f'role=img aria-label="connections to {_esc(service)} over time">',
-        f"<text class=ctitle x=8 y=16>{_esc(service)} ({_esc(program)}): its connections "
+        f'role=img aria-label="connections to {esc(service)} over time">',
+        f"<text class=ctitle x=8 y=16>{esc(service)} ({esc(program)}): its connections "
         "in time</text>",
         f"<text class=legend x={_GT_W - 12} y=16>• SYN  × SYN retransmitted  ─ connecting  "
         f"<tspan class=lg-wait>■</tspan> connected, {waiting}  <tspan class=lg-served>■"
@@ -257,8 +255,8 @@ def _gantt_row(conn: Mapping[str, Any], top: int, base: float, x: Any, waiting: 
         f"{client.get('port')}"
     )
     parts = [
-        f"<g class=grow><text class=rowlabel x=8 y={mid + 4}>{_esc(conn.get('id'))} "
-        f"{_esc(label)}</text>"
+        f"<g class=grow><text class=rowlabel x=8 y={mid + 4}>{esc(conn.get('id'))} "
+        f"{esc(label)}</text>"
     ]
     syn = base + (st["syn"] or 0)
     connected = st["done"] if st["done"] is not None else (st["rst"] or st["end"])
@@ -267,40 +265,11 @@ def _gantt_row(conn: Mapping[str, Any], top: int, base: float, x: Any, waiting: 
         f"y2={mid} />"
     )
 
-    def bar(cls: str, a: float | None, b: float | None, text: str) -> None:
-        if a is None or b is None or b < a:
-            return
-        x1, x2 = x(base + a), x(base + b)
-        w = max(x2 - x1, 2)
-        parts.append(
-            f"<rect class={cls} x={x1:.1f} y={mid - 8} width={w:.1f} height=16>"
-            f"<title>{_esc(text)}</title></rect>"
-        )
-        if w > 7 * len(text) + 10:
-            parts.append(f"<text class=barlabel x={x1 + 5:.1f} y={mid + 4}>{_esc(text)}</text>")
+    def at(t: float) -> float:
+        return float(x(base + t))
 
-    served_from = st["reply"]
-    stop = st["close"] if st["close"] is not None else st["end"]
-    if st["done"] is not None:
-        until = served_from if served_from is not None else stop
-        if until is not None:
-            bar("g-wait", st["done"], until, f"{waiting} {until - st['done']:.2f} s")
-    if served_from is not None:
-        bar("g-served", served_from, stop, f"served {(stop or 0) - served_from:.2f} s")
-    if st["close"] is not None:
-        bar("g-close", st["close"], st["end"], "closing")
-    for s in (conn.get("timeline") or {}).get("syns") or []:
-        cx = x(base + float(s))
-        if s == (conn.get("timeline") or {}).get("syns", [None])[0]:
-            parts.append(
-                f"<circle class=g-syn cx={cx:.1f} cy={mid} r=3.5>"
-                f"<title>SYN +{float(s):.3f} s</title></circle>"
-            )
-        else:
-            parts.append(
-                f'<path class=syn-rt d="M{cx - 5:.1f},{mid - 5} l10,10 m0,-10 l-10,10">'
-                f"<title>SYN retransmitted +{float(s):.3f} s</title></path>"
-            )
+    parts += [_bar(span, at, mid) for span in _spans(st, waiting)]
+    parts += _syn_marks((conn.get("timeline") or {}).get("syns") or [], at, mid)
     if st["rst"] is not None:
         parts.append(
             f"<rect class=g-rst x={x(base + st['rst']) - 2:.1f} y={mid - 10} width=4 "
@@ -308,6 +277,61 @@ def _gantt_row(conn: Mapping[str, Any], top: int, base: float, x: Any, waiting: 
         )
     parts.append("</g>")
     return "".join(parts)
+
+
+# A bar of a timeline row: (class, from, to, text); not drawn without both ends.
+_Span = tuple[str, float | None, float | None, str]
+
+
+def _spans(st: Mapping[str, float | None], waiting: str) -> list[_Span]:
+    """Connected but waiting (until the first reply, or the close), served (from the first
+    reply to the close), and closing."""
+    spans: list[_Span] = []
+    done, served_from, close = st["done"], st["reply"], st["close"]
+    stop = close if close is not None else st["end"]
+    if done is not None:
+        until = served_from if served_from is not None else stop
+        if until is not None:
+            spans.append(("g-wait", done, until, f"{waiting} {until - done:.2f} s"))
+    if served_from is not None:
+        spans.append(("g-served", served_from, stop, f"served {(stop or 0) - served_from:.2f} s"))
+    if close is not None:
+        spans.append(("g-close", close, st["end"], "closing"))
+    return spans
+
+
+def _bar(span: _Span, at: Callable[[float], float], mid: int) -> str:
+    """The span as a bar, labelled inside when the label fits."""
+    cls, a, b, text = span
+    if a is None or b is None or b < a:
+        return ""
+    x1, x2 = at(a), at(b)
+    w = max(x2 - x1, 2)
+    out = (
+        f"<rect class={cls} x={x1:.1f} y={mid - 8} width={w:.1f} height=16>"
+        f"<title>{esc(text)}</title></rect>"
+    )
+    if w > 7 * len(text) + 10:
+        out += f"<text class=barlabel x={x1 + 5:.1f} y={mid + 4}>{esc(text)}</text>"
+    return out
+
+
+def _syn_marks(syns: Sequence[Any], at: Callable[[float], float], mid: int) -> list[str]:
+    """A dot for the SYN, a cross for each one sent again."""
+    out = []
+    for s in syns:
+        cx = at(float(s))
+        if s == syns[0]:
+            out.append(
+                f"<circle class=g-syn cx={cx:.1f} cy={mid} r=3.5>"
+                f"<title>SYN +{float(s):.3f} s</title></circle>"
+            )
+        else:
+            out.append(
+                f'<path class=syn-rt d="M{cx - 5:.1f},{mid - 5} l10,10 m0,-10 l-10,10">'
+                f"<title>SYN retransmitted +{float(s):.3f} s</title></path>"
+            )
+    return out
 
 
 # -- a server's restarts -----------------------------------------------------------------------
@@ -335,19 +359,19 @@ def restart_timeline(
         x = 10 + i * (_RS_W + _RS_GAP)
         cls = "rs-first" if i == 0 else ("restart bound" if bound else "restart failed")
         text = "".join(
-            f"<text class=rsline x={x + 10} y={46 + 17 * k}>{_esc(_clip(line))}"
-            f"<title>{_esc(line)}</title></text>"
+            f"<text class=rsline x={x + 10} y={46 + 17 * k}>{esc(_clip(line))}"
+            f"<title>{esc(line)}</title></text>"
             for k, line in enumerate(lines[:5])
         )
         result = (
-            f"<text class=rsout x={x + 10} y={_RS_H - 4}>{_esc(_clip(outcome))}"
-            f"<title>{_esc(outcome)}</title></text>"
+            f"<text class=rsout x={x + 10} y={_RS_H - 4}>{esc(_clip(outcome))}"
+            f"<title>{esc(outcome)}</title></text>"
             if outcome
             else ""
         )
         out.append(
             f'<g class="{cls}"><rect x={x} y=10 width={_RS_W} height={_RS_H} rx=8 />'
-            f"<text class=rstitle x={x + 10} y=28>{_esc(title)}</text>{text}{result}</g>"
+            f"<text class=rstitle x={x + 10} y=28>{esc(title)}</text>{text}{result}</g>"
         )
         if i:
             out.append(
@@ -364,34 +388,3 @@ def _n(count: int, noun: str) -> str:
 
 def _clip(text: str, n: int = 40) -> str:
     return text if len(text) <= n else text[: n - 1] + "…"
-
-
-CSS = """
-svg.chart{background:#fff;margin:6px 0;border:1px solid var(--line);border-radius:6px}
-.ctitle{font:700 13px system-ui,sans-serif!important;fill:var(--ink)}
-.legend{font-size:11px;fill:var(--mute);text-anchor:end}.legend.left{text-anchor:start}
-.lg-update{fill:var(--ok);font-weight:700}
-.axis{stroke:#57606a;stroke-width:1.2}.grid{stroke:#eaeef2;stroke-width:1}
-.tick{font-size:10px;fill:var(--mute);text-anchor:middle}.tick.y{text-anchor:end}
-.wline{fill:none;stroke:var(--accent);stroke-width:2}.wline.c-server{stroke:#8250df}
-.closed{fill:#ffebe9}.closedlabel{font-size:11px;fill:var(--bad);text-anchor:middle;
-font-weight:700}
-.zw-mark{fill:var(--bad)}.probe-mark{fill:#bc4c00;stroke:#fff;stroke-width:1}
-.update-mark circle{fill:#fff;stroke:var(--ok);stroke-width:2.5}
-.update-mark text{font-size:11px;fill:var(--ok);font-weight:700;text-anchor:end}
-.rowlabel{font-size:11px;fill:var(--ink)}
-.g-connect{stroke:#8c959f;stroke-width:2}
-.g-syn{fill:var(--accent)}.syn-rt{stroke:var(--bad);stroke-width:2.4;fill:none}
-.g-wait{fill:#f5c542}.g-served{fill:#4ac26b}.g-close{fill:#bc4c00}.g-rst{fill:var(--bad)}
-.lg-wait{fill:#f5c542}.lg-served{fill:#4ac26b}.lg-close{fill:#bc4c00}
-.barlabel{font-size:10px;fill:#1f2328}
-.grow:hover{opacity:.85}
-.restarts rect{fill:#fff;stroke:#8c959f;stroke-width:1.5}
-.restart.bound rect{fill:#dafbe1;stroke:var(--ok);stroke-width:2}
-.restart.failed rect{fill:#ffebe9;stroke:var(--bad);stroke-width:2}
-.rs-first rect{fill:#eef5ff;stroke:var(--accent)}
-.rstitle{font:700 13px system-ui,sans-serif!important}
-.rsline{font-size:11px}.rsout{font-size:12px;font-weight:700}
-.restart.bound .rsout{fill:var(--ok)}.restart.failed .rsout{fill:var(--bad)}
-.rsarrow{stroke:#57606a;stroke-width:2}
-"""

@@ -11,7 +11,7 @@ from lab.errors import LabError
 from lab.evidence.connections import connection_evidence
 from lab.evidence.folder import Evidence
 from lab.evidence.records import TcpRecord, UdpRecord
-from lab.report.html import render_report
+from lab.report.page import render_report
 from lab.report.record import SUMMARY_FILE, ScenarioVerdict, Summary
 from lab.run.record import RUN_FILE, RunRecord, load_run
 from lab.run.runner import TOPOLOGY_COPY

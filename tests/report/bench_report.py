@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from lab.evidence.connections import connection_evidence
-from lab.report.html import render_report
+from lab.report.page import render_report
 from lab.run.record import RunRecord
 from lab.spec.codec import to_json
 from lab.spec.topology import load_topology

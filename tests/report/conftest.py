@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from lab.evidence.connections import connection_evidence
-from lab.report.html import render_report
+from lab.report.page import render_report
 from lab.run.record import load_run
 from lab.spec.codec import to_json
 from lab.spec.model import Topology

@@ -15,8 +15,10 @@ from pathlib import Path
 import pytest
 
 from lab.evidence.analysis import TcpConnection, parse_sockets, read_packets, tcp_connections
+from lab.report.connections_html import DIAGRAMS_PER_SCENARIO
 from lab.report.figures import TIMELINE_ROWS
-from lab.report.html import DATA_HEAD, DIAGRAMS_PER_SCENARIO, KEY_ARROWS, render_report
+from lab.report.page import render_report
+from lab.report.sequence import DATA_HEAD, KEY_ARROWS
 from lab.spec.model import Interface, Network, Node, Scenario, Service, Topology
 from tests.conftest import require
 from tests.report.conftest import Results

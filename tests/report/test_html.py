@@ -15,7 +15,8 @@ from typing import Any
 
 import pytest
 
-from lab.report.html import render_report
+from lab.report.page import render_report
+from lab.run.record import RunRecord, ServiceRecord
 from lab.spec.model import Interface, Network, Node, Scenario, Service, Topology
 from tests.conftest import require
 from tests.report.conftest import Results
@@ -137,9 +138,9 @@ def _evil_folder(tmp_path: Path) -> tuple[Path, Topology, dict[str, Any]]:
     snaps = tmp_path / EVIL / "snapshots"
     snaps.mkdir(parents=True)
     (snaps / "during.ps.txt").write_text(f"  100     1 S  1 python3 -m x {EVIL}\n")
-    (tmp_path / "run.json").write_text(
-        json.dumps({"services": {"s" + EVIL: {"node": EVIL, "pid": 100}}})
-    )
+    service = ServiceRecord(EVIL, "fork_server", 9999, "tcp", {}, 100, EVIL + "/s.log")
+    run = RunRecord(EVIL, EVIL, EVIL, EVIL, str(tmp_path), services={"s" + EVIL: service})
+    (tmp_path / "run.json").write_text(json.dumps(run.to_json()))
     summary = {
         "topology": EVIL,
         "backend": EVIL,
@@ -176,6 +177,7 @@ def test_everything_from_files_is_escaped(root: None, default_run: Results, tmp_
     # topology name and picture, description, node, network, service, scenario, check,
     # error, connection fields, payload, flags, ps args, UDP flow ...
     assert escaped >= 15
+    assert "pid 100 [S]" in page  # run.json was read: the service's process tree is drawn
     p = parse(page)
     assert p.errors == [] and p.stack == []
     assert any(EVIL in t for t in p.text)  # reads back as the original text

@@ -1,0 +1,156 @@
+"""Per host: the sockets on the service ports in each state at each snapshot phase, and
+the servers' process trees (children, threads, zombies) while and after they ran."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+from lab.evidence.analysis import descendants, parse_ps, parse_sockets, states_over_time
+from lab.evidence.analysis.snapshots import ProcessRow, SocketRow
+from lab.report.markup import esc, read_text
+from lab.run.record import RunRecord
+from lab.spec.model import Node, Topology
+
+PHASES = ("before", "during", "after", "final")
+PROCESS_ROWS = 40
+STATE_ORDER = (
+    "LISTEN",
+    "SYN_SENT",
+    "SYN_RECV",
+    "ESTABLISHED",
+    "FIN_WAIT1",
+    "FIN_WAIT2",
+    "CLOSE_WAIT",
+    "CLOSING",
+    "LAST_ACK",
+    "TIME_WAIT",
+    "CLOSE",
+    "UNCONN",
+)
+
+
+def socket_snapshot(snap_dir: Path, phase: str) -> list[SocketRow] | None:
+    """The sockets at a snapshot, from ss's output or, where ss was missing, netstat's."""
+    text = read_text(snap_dir / f"{phase}.ss.txt") or read_text(snap_dir / f"{phase}.netstat.txt")
+    return None if text is None else parse_sockets(text)
+
+
+def hosts_html(out_dir: Path, topology: Topology, run: RunRecord | None) -> str:
+    parts = []
+    for node in topology.nodes:
+        snap_dir = out_dir / node.name / "snapshots"
+        states = _states_table(snap_dir, _ports_of(node, topology))
+        procs = _process_trees(snap_dir, node, run)
+        if not states and not procs:
+            continue
+        parts.append(f"<div class=host><h3>{esc(node.name)}</h3>{states}{procs}</div>")
+    return "".join(parts) or "<p class=note>No snapshots in this folder.</p>"
+
+
+def _ports_of(node: Node, topology: Topology) -> list[tuple[int, str]]:
+    """The service ports whose sockets matter on a node: those it serves and those its
+    scenarios connect to."""
+    ports: dict[int, list[str]] = {}
+    for svc in topology.services:
+        used = svc.node == node.name or any(
+            sc.service == svc.name and node.name in sc.clients for sc in topology.scenarios
+        )
+        if used:
+            ports.setdefault(svc.port, []).append(svc.name)
+    return [(p, "/".join(names)) for p, names in sorted(ports.items())]
+
+
+def _states_table(snap_dir: Path, ports: Sequence[tuple[int, str]]) -> str:
+    snaps = {}
+    for phase in PHASES:
+        rows = socket_snapshot(snap_dir, phase)
+        if rows is not None:
+            snaps[phase] = rows
+    if not snaps or not ports:
+        return ""
+    tables = [_port_states(states_over_time(snaps, port), port, names) for port, names in ports]
+    return "<div class=statewrap>" + "".join(tables) + "</div>"
+
+
+def _port_states(over: Mapping[str, Mapping[str, int]], port: int, names: str) -> str:
+    """Phases down, states across (in the order a connection goes through them), each
+    cell shaded by its count."""
+    seen = [s for s in STATE_ORDER if any(over[p].get(s) for p in over)]
+    seen += sorted({s for p in over for s in over[p]} - set(STATE_ORDER))
+    if not seen:
+        cells = "<tr><td colspan=5 class=note>no sockets on this port</td></tr>"
+        return f"<table class=states><caption>port {port} ({esc(names)})</caption>{cells}</table>"
+    head = "".join(f"<th>{esc(s)}</th>" for s in seen)
+    top = max(max(c.values(), default=0) for c in over.values()) or 1
+    body = ""
+    for phase, counts in over.items():
+        cells = ""
+        for s in seen:
+            n = counts.get(s, 0)
+            alpha = 0.12 + 0.6 * n / top if n else 0
+            style = f' style="background:rgba(9,105,218,{alpha:.2f})"' if n else ""
+            cells += f"<td{style}>{n or ''}</td>"
+        body += f"<tr><th>{esc(phase)}</th>{cells}</tr>"
+    return (
+        f"<table class=states><caption>port {port} ({esc(names)}): sockets per state"
+        f"</caption><thead><tr><th>phase</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+    )
+
+
+def _process_trees(snap_dir: Path, node: Node, run: RunRecord | None) -> str:
+    services = [
+        (name, info.pid)
+        for name, info in (run.services.items() if run is not None else ())
+        if info.node == node.name and info.pid
+    ]
+    if not services:
+        return ""
+    out = []
+    for phase in ("during", "after"):
+        text = read_text(snap_dir / f"{phase}.ps.txt")
+        if text is None:
+            continue
+        rows = parse_ps(text)
+        trees = "".join(_tree(rows, name, pid) for name, pid in services)
+        out.append(f"<div class=ptree><h4>processes at '{esc(phase)}'</h4>{trees}</div>")
+    return "<div class=ptrees>" + "".join(out) + "</div>" if out else ""
+
+
+def _proc_line(row: ProcessRow) -> str:
+    cls = "zombie" if row.zombie else "proc"
+    threads = f", {row.nlwp} threads" if row.nlwp > 1 else ""
+    zombie = " <b>zombie</b>" if row.zombie else ""
+    return (
+        f"<span class={cls}>pid {row.pid} [{esc(row.stat)}{threads}]{zombie} "
+        f"<code>{esc(row.args)}</code></span>"
+    )
+
+
+def _tree(rows: Sequence[ProcessRow], name: str, pid: int) -> str:
+    me = next((r for r in rows if r.pid == pid), None)
+    if me is None:
+        return f"<p class=note>{esc(name)}: pid {pid} not running</p>"
+    kids = descendants(rows, pid)
+    by_parent: dict[int, list[ProcessRow]] = {}
+    for r in kids:
+        by_parent.setdefault(r.ppid, []).append(r)
+    budget = [PROCESS_ROWS]
+
+    def branch(parent: int) -> str:
+        items = []
+        for r in by_parent.get(parent, []):
+            if budget[0] <= 0:
+                break
+            budget[0] -= 1
+            items.append(f"<li>{_proc_line(r)}{branch(r.pid)}</li>")
+        return f"<ul>{''.join(items)}</ul>" if items else ""
+
+    dead = sum(1 for r in kids if r.zombie)
+    more = len(kids) - (PROCESS_ROWS - budget[0])
+    tail = f"<p class=note>… {more} more processes</p>" if more > 0 else ""
+    count = f"{len(kids)} descendants, {dead} zombies"
+    return (
+        f"<div class=tree><p><b>{esc(name)}</b> ({count})</p>"
+        f"<ul><li>{_proc_line(me)}{branch(pid)}</li></ul>{tail}</div>"
+    )
