@@ -2,26 +2,31 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lab.evidence.analysis.pcap import Packet, read_packets
 from lab.evidence.analysis.snapshots import ProcessRow, parse_ps
+from lab.run.record import RunRecord, load_run
 
 
 @dataclass(frozen=True)
 class Evidence:
-    """Read access to one results folder."""
+    """Read access to one results folder: ``record`` is its run.json, checked and typed;
+    ``run`` the same file as plain JSON data, for readers not yet on ``record``."""
 
     root: Path
     run: dict[str, Any]
+    record: RunRecord
     _cache: dict[Path, list[Packet]] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def load(cls, root: Path) -> Evidence:
-        return cls(root, json.loads((root / "run.json").read_text()))
+        """Read a results folder; a run.json of another version or shape is refused
+        (:class:`lab.spec.codec.RecordError`) before any check reads it."""
+        run, record = load_run(root)
+        return cls(root, run, record)
 
     def snapshot(self, node: str, phase: str, kind: str) -> str | None:
         path = self.root / node / "snapshots" / f"{phase}.{kind}.txt"
@@ -39,8 +44,4 @@ class Evidence:
         return cache[path]
 
     def captures(self, node: str) -> list[Path]:
-        return [
-            self.root / c["node"] / c["file"]
-            for c in self.run.get("captures", [])
-            if c["node"] == node
-        ]
+        return [self.root / c.node / c.file for c in self.record.captures if c.node == node]

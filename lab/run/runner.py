@@ -32,6 +32,7 @@ from lab.run.collect import (
     stop_captures,
     wait_until,
 )
+from lab.run.record import RUN_SCHEMA_VERSION
 from lab.run.session import Progress, Session
 from lab.spec.model import Restart, Scenario, Service, Topology
 
@@ -67,7 +68,8 @@ class RunRecord:
         # ("dictionary changed size during iteration"): take the picture again.
         for attempt in range(5):
             try:
-                text = json.dumps(self.__dict__, indent=2, ensure_ascii=False)
+                doc = {"schema_version": RUN_SCHEMA_VERSION, **self.__dict__}
+                text = json.dumps(doc, indent=2, ensure_ascii=False)
                 break
             except RuntimeError:
                 if attempt == 4:
