@@ -10,15 +10,16 @@ claims the scenario lists (``lab.verdict.claims``).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from lab.evidence.analysis.pcap import flows_between, pcap_ok
 from lab.evidence.folder import Evidence
+from lab.run.record import ClientRecord, ConnectionOutcome
 from lab.spec.model import Scenario, Service, Topology
 from lab.verdict.check import Check
 from lab.verdict.claims import claim_checks
 from lab.verdict.errors import check_probes, check_restarts
 from lab.verdict.processes import fork_checks, thread_checks
+from lab.verdict.scope import line_connections, scenario_clients
 
 __all__ = [
     "Check",
@@ -37,26 +38,22 @@ def scenario_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
         checks += fork_checks(topo, ev, service)
     if service.program == "thread_server":
         checks += thread_checks(topo, ev, service)
-    if ev.run.get("captures"):
+    if ev.record.captures:
         checks.append(check_capture(topo, ev, sc, service))
     return checks + claim_checks(topo, ev, sc)
 
 
 # -- replies ---------------------------------------------------------------------------
 def check_replies(ev: Evidence, sc: Scenario) -> Check:
-    outcome = ev.run.get("scenarios", {}).get(sc.name, {}).get("clients", {})
+    outcome = scenario_clients(ev, sc)
     expected, good, problems = list(sc.expected_replies), 0, []
     for node in sc.clients:
         client = outcome.get(node)
-        result = client.get("result") if client else None
-        if not result:
-            why = (client or {}).get("stderr", "").strip().splitlines()[-1:] or ["did not run"]
-            why = [client["error"]] if client and client.get("error") else why
-            problems.append(f"{node}: no client result ({why[0]})")
+        if client is None or client.result is None:
+            problems.append(f"{node}: no client result ({_why_no_result(client)})")
             continue
-        for conn in result.get("connections", []):
-            replies = conn.get("replies", [])
-            if conn.get("error") is None and replies == expected:
+        for conn in line_connections(client):
+            if conn.error is None and conn.replies == expected:
                 good += 1
             else:
                 problems.append(_reply_problem(node, conn, expected))
@@ -67,13 +64,21 @@ def check_replies(ev: Evidence, sc: Scenario) -> Check:
     return Check("replies", good == total and not problems, detail)
 
 
-def _reply_problem(node: str, conn: dict[str, Any], expected: list[str]) -> str:
-    where = f"{node} #{conn.get('index', '?')}"
-    if conn.get("error"):
-        return f"{where}: {conn['error']}"
-    if conn.get("closed_early"):
-        return f"{where}: server closed early after {len(conn.get('replies', []))} replies"
-    return f"{where}: got {_short(conn.get('replies', []))}"
+def _why_no_result(client: ClientRecord | None) -> str:
+    """The client's own error, else the last line of its stderr, else that it never ran."""
+    if client is not None and client.error:
+        return client.error
+    last = client.stderr.strip().splitlines()[-1:] if client is not None else []
+    return last[0] if last else "did not run"
+
+
+def _reply_problem(node: str, conn: ConnectionOutcome, expected: list[str]) -> str:
+    where = f"{node} #{conn.index}"
+    if conn.error:
+        return f"{where}: {conn.error}"
+    if conn.closed_early:
+        return f"{where}: server closed early after {len(conn.replies)} replies"
+    return f"{where}: got {_short(conn.replies)}"
 
 
 def _short(lines: Iterable[str], limit: int = 60) -> str:

@@ -7,14 +7,14 @@ Holds the built-in checks of probes and restarts and the error claims built on t
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 from lab.evidence.analysis.snapshots import SocketRow
 from lab.evidence.analysis.tcp import CLIENT, SERVER, Segment, TcpConnection
 from lab.evidence.folder import Evidence
+from lab.run.record import ProbeResult, RestartRecord
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check, first_failure
-from lab.verdict.scope import Scope, none_seen, scope, sockets, tcp, tcp_on
+from lab.verdict.scope import Scope, none_seen, scenario_clients, scope, sockets, tcp, tcp_on
 from lab.verdict.tcp_lifecycle import closed_first_by
 
 # -- the built-in checks: probes and restarts ----------------------------------------------
@@ -22,20 +22,23 @@ from lab.verdict.tcp_lifecycle import closed_first_by
 
 def check_probes(ev: Evidence, sc: Scenario) -> Check:
     """Each client's probe ran its sequence and ended with ``expect_error`` (or none)."""
-    outcome = ev.run.get("scenarios", {}).get(sc.name, {}).get("clients", {})
+    outcome = scenario_clients(ev, sc)
     want = sc.expect_error or "no error"
     good, problems = 0, []
     for node in sc.clients:
-        result = (outcome.get(node) or {}).get("result")
-        if not result:
-            why = (outcome.get(node) or {}).get("stderr", "").strip().splitlines()[-1:]
+        client = outcome.get(node)
+        if client is None or client.result is None:
+            why = client.stderr.strip().splitlines()[-1:] if client is not None else []
             problems.append(f"{node}: no probe result ({(why or ['did not run'])[0]})")
             continue
-        got = result.get("error") or "no error"
-        if got == want and result.get("completed"):
+        # A line client's result in a probe's place reads as a sequence not completed.
+        probe = client.result if isinstance(client.result, ProbeResult) else None
+        got = (probe.error if probe else None) or "no error"
+        completed = probe is not None and probe.completed
+        if got == want and completed:
             good += 1
         else:
-            done = "" if result.get("completed") else " (sequence not completed)"
+            done = "" if completed else " (sequence not completed)"
             problems.append(f"{node}: {got}{done}")
     detail = f"{good}/{len(sc.clients)} {sc.probe} probes ended with {want}"
     if problems:
@@ -45,18 +48,18 @@ def check_probes(ev: Evidence, sc: Scenario) -> Check:
 
 def check_restarts(ev: Evidence, sc: Scenario) -> Check:
     """Each restart did what the file says: listened, or exited naming ``expect``."""
-    done = ev.run.get("scenarios", {}).get(sc.name, {}).get("restarts", [])
+    done = _scenario_restarts(ev, sc)
     problems = []
     for i, want in enumerate(sc.restart, start=1):
         got = done[i - 1] if i <= len(done) else None
         if got is None:
             problems.append(f"#{i} was not done")
             continue
-        log = ev.root / str(got.get("log", ""))
+        log = ev.root / got.log
         text = log.read_text(errors="replace") if log.is_file() else ""
-        if want.expect is None and not got.get("listening"):
-            problems.append(f"#{i} did not listen (exit {got.get('exit_status')})")
-        elif want.expect is not None and (got.get("listening") or want.expect not in text):
+        if want.expect is None and not got.listening:
+            problems.append(f"#{i} did not listen (exit {got.exit_status})")
+        elif want.expect is not None and (got.listening or want.expect not in text):
             problems.append(f"#{i} did not fail with {want.expect} (log: {text.strip()[-80:]!r})")
     detail = f"{len(sc.restart) - len(problems)}/{len(sc.restart)} restarts as expected"
     if problems:
@@ -73,15 +76,14 @@ def _probe_scope(topo: Topology, ev: Evidence, sc: Scenario) -> Scope:
     return replace(found, service=replace(found.service, port=topo.scenario_port(sc)))
 
 
-def _probe_results(ev: Evidence, sc: Scenario) -> dict[str, dict[str, Any]]:
-    """Each client node's probe report (its one connection), for the nodes that have one."""
-    clients = ev.run.get("scenarios", {}).get(sc.name, {}).get("clients", {})
+def _probe_results(ev: Evidence, sc: Scenario) -> dict[str, ProbeResult]:
+    """Each client node's probe report, for the nodes that have one."""
+    clients = scenario_clients(ev, sc)
     out = {}
     for node in sc.clients:
-        result = (clients.get(node) or {}).get("result") or {}
-        conns = result.get("connections") or [{}]
-        if result.get("program") == "probe":
-            out[node] = conns[0]
+        client = clients.get(node)
+        if client is not None and isinstance(client.result, ProbeResult):
+            out[node] = client.result
     return out
 
 
@@ -90,12 +92,14 @@ def _reported(ev: Evidence, sc: Scenario, errno_name: str) -> tuple[bool, str]:
     results = _probe_results(ev, sc)
     said = []
     for node in sc.clients:
-        conn = results.get(node)
-        if conn is None:
+        result = results.get(node)
+        if result is None:
             return False, f"{node} left no probe report"
-        failed = [e for e in conn.get("events", []) if e.get("error")]
-        said.append(f"{node}: {failed[-1]['detail'] if failed else 'no call failed'}")
-        if conn.get("error") != errno_name:
+        # The probe's one connection; a report without it failed no call and no errno.
+        conn = result.connections[0] if result.connections else None
+        failed = [e for e in (conn.events if conn else []) if e.error]
+        said.append(f"{node}: {failed[-1].detail if failed else 'no call failed'}")
+        if (conn.error if conn else None) != errno_name:
             return False, "; ".join(said)
     return True, "; ".join(said)
 
@@ -191,9 +195,13 @@ def epipe_after_reset(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
 # -- restarts and TIME_WAIT ------------------------------------------------------------------
 
 
-def _restarts(ev: Evidence, sc: Scenario, reuseaddr: bool) -> list[dict[str, Any]]:
-    done = ev.run.get("scenarios", {}).get(sc.name, {}).get("restarts", [])
-    return [r for r in done if r.get("reuseaddr") is reuseaddr]
+def _scenario_restarts(ev: Evidence, sc: Scenario) -> list[RestartRecord]:
+    record = ev.record.scenarios.get(sc.name)
+    return (record.restarts or []) if record is not None else []
+
+
+def _restarts(ev: Evidence, sc: Scenario, reuseaddr: bool) -> list[RestartRecord]:
+    return [r for r in _scenario_restarts(ev, sc) if r.reuseaddr is reuseaddr]
 
 
 def _time_wait_at(ev: Evidence, node: str, phase: str, port: int) -> list[SocketRow] | None:
@@ -204,33 +212,33 @@ def _time_wait_at(ev: Evidence, node: str, phase: str, port: int) -> list[Socket
     return [r for r in rows if r.state == "TIME_WAIT" and r.local.port == port]
 
 
-def _log(ev: Evidence, restart: dict[str, Any]) -> str:
-    path = ev.root / str(restart.get("log", ""))
+def _log(ev: Evidence, restart: RestartRecord) -> str:
+    path = ev.root / restart.log
     return path.read_text(errors="replace").strip() if path.is_file() else ""
 
 
 def _restart_time_wait(
-    ev: Evidence, scope: Scope, restart: dict[str, Any]
+    ev: Evidence, scope: Scope, restart: RestartRecord
 ) -> tuple[str | None, str]:
     """(problem, fact) about the TIME_WAIT the restart met, from its snapshot."""
     port, node = scope.service.port, scope.service.node
-    tw = _time_wait_at(ev, node, str(restart.get("snapshot")), port)
+    tw = _time_wait_at(ev, node, restart.snapshot, port)
     if tw is None:
-        return f"no snapshot {restart.get('snapshot')!r} of {node}", ""
+        return f"no snapshot {restart.snapshot!r} of {node}", ""
     ours = [r for r in tw if r.remote.port in scope.ports]
     fact = f"{len(tw)} TIME_WAIT on {node}:{port} at the restart ({len(ours)} of the scenario)"
     return (None if ours else f"{fact}: none of the scenario's connections"), fact
 
 
-def _bind_refused(ev: Evidence, scope: Scope, restart: dict[str, Any]) -> tuple[str | None, str]:
+def _bind_refused(ev: Evidence, scope: Scope, restart: RestartRecord) -> tuple[str | None, str]:
     """(problem, fact): the restart met the scenario's TIME_WAIT and failed with
     EADDRINUSE, exit status 1."""
     problem, fact = _restart_time_wait(ev, scope, restart)
     log = _log(ev, restart)
-    if problem is None and restart.get("listening"):
+    if problem is None and restart.listening:
         problem = f"{fact}, yet the start without reuseaddr listens"
-    if problem is None and ("EADDRINUSE" not in log or restart.get("exit_status") != 1):
-        problem = f"{fact}; exit {restart.get('exit_status')}, log {log[-100:]!r}"
+    if problem is None and ("EADDRINUSE" not in log or restart.exit_status != 1):
+        problem = f"{fact}; exit {restart.exit_status}, log {log[-100:]!r}"
     return problem, fact
 
 
@@ -254,16 +262,16 @@ def eaddrinuse_in_time_wait(topo: Topology, ev: Evidence, sc: Scenario) -> Check
             return Check(name, False, f"{wire.detail}; {problem}")
     last = tries[-1]
     detail = (
-        f"{wire.detail}; {fact}; restart without reuseaddr: exit {last.get('exit_status')}, "
+        f"{wire.detail}; {fact}; restart without reuseaddr: exit {last.exit_status}, "
         f"log {_log(ev, last).splitlines()[-1]!r}"
     )
     return Check(name, True, detail)
 
 
-def _rebound(ev: Evidence, scope: Scope, restart: dict[str, Any]) -> tuple[str | None, str]:
+def _rebound(ev: Evidence, scope: Scope, restart: RestartRecord) -> tuple[str | None, str]:
     """(problem, fact): the restart met the scenario's TIME_WAIT and listened anyway."""
     problem, fact = _restart_time_wait(ev, scope, restart)
-    if problem is None and not restart.get("listening"):
+    if problem is None and not restart.listening:
         problem = (
             f"{fact}, yet the start with reuseaddr did not listen: {_log(ev, restart)[-100:]!r}"
         )
@@ -288,5 +296,5 @@ def reuseaddr_rebinds(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
         problem, fact = _rebound(ev, found, r)
         if problem is not None:
             return Check(name, False, problem)
-    listen = " ".join(str(tries[-1].get("listen_socket", "")).split())
+    listen = " ".join(tries[-1].listen_socket.split())
     return Check(name, True, f"{fact}; restart with reuseaddr listens: {listen}")

@@ -7,7 +7,7 @@ from lab.evidence.analysis.tcp import CLIENT, SERVER, TcpConnection
 from lab.evidence.folder import Evidence
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check, first_failure
-from lab.verdict.scope import none_seen, tcp
+from lab.verdict.scope import line_connections, none_seen, scenario_clients, tcp
 
 
 def _at(c: TcpConnection, index: int, time: float) -> str:
@@ -97,12 +97,10 @@ def window_reopens(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
 
 def _reply_count(ev: Evidence, sc: Scenario) -> int:
     """Replies the scenario's clients got as expected, counted per connection in order."""
-    clients = ev.run.get("scenarios", {}).get(sc.name, {}).get("clients", {})
+    clients = scenario_clients(ev, sc)
     expected = list(sc.expected_replies)
     good = 0
     for node in sc.clients:
-        result = (clients.get(node) or {}).get("result") or {}
-        for conn in result.get("connections", []):
-            got = conn.get("replies", [])
-            good += sum(1 for a, b in zip(got, expected, strict=False) if a == b)
+        for conn in line_connections(clients.get(node)):
+            good += sum(1 for a, b in zip(conn.replies, expected, strict=False) if a == b)
     return good

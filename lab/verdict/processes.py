@@ -25,8 +25,8 @@ def served_connections(topo: Topology, service: Service) -> int:
 
 
 def service_pid(ev: Evidence, service: Service) -> int | None:
-    info = ev.run.get("services", {}).get(service.name)
-    return int(info["pid"]) if info and info.get("pid") else None
+    info = ev.record.services.get(service.name)
+    return info.pid if info is not None and info.pid else None
 
 
 def _live_children(during: list[ProcessRow], pid: int) -> list[ProcessRow]:

@@ -13,19 +13,34 @@ from lab.evidence.analysis.snapshots import SocketRow, parse_sockets
 from lab.evidence.analysis.tcp import CLIENT, TcpConnection, tcp_connections
 from lab.evidence.analysis.udp import UdpFlow, udp_flows
 from lab.evidence.folder import Evidence
+from lab.run.record import ClientRecord, ClientResult, ConnectionOutcome
 from lab.spec.model import Scenario, Service, Topology
 from lab.verdict.check import Check
 
 
+def scenario_clients(ev: Evidence, sc: Scenario) -> dict[str, ClientRecord]:
+    """The scenario's client runs by node, as run.json recorded them (none if it never ran)."""
+    record = ev.record.scenarios.get(sc.name)
+    return record.clients if record is not None else {}
+
+
+def line_connections(client: ClientRecord | None) -> list[ConnectionOutcome]:
+    """The connections a line or UDP client reported; none for a probe or no result."""
+    result = client.result if client is not None else None
+    return result.connections if isinstance(result, ClientResult) else []
+
+
 def client_ports(ev: Evidence, sc: Scenario) -> set[int]:
-    """The local ports the scenario's clients used, as they reported them."""
+    """The local ports the scenario's clients (line clients and probes) used, as they
+    reported them."""
     ports: set[int] = set()
-    clients = ev.run.get("scenarios", {}).get(sc.name, {}).get("clients", {})
+    clients = scenario_clients(ev, sc)
     for node in sc.clients:
-        result = (clients.get(node) or {}).get("result") or {}
-        for conn in result.get("connections", []):
-            local = conn.get("local")
-            if isinstance(local, str) and local.rpartition(":")[2].isdigit():
+        client = clients.get(node)
+        result = client.result if client is not None else None
+        for conn in result.connections if result is not None else []:
+            local = conn.local
+            if local is not None and local.rpartition(":")[2].isdigit():
                 ports.add(int(local.rpartition(":")[2]))
     return ports
 
