@@ -15,7 +15,7 @@ import pytest
 from lab.evidence.folder import Evidence
 from lab.spec.model import Restart
 from lab.spec.topology import load_topology
-from lab.verdict.checks import check_probes, check_restarts
+from lab.verdict.errors import check_probes, check_restarts
 from tests.experiments.conftest import EXPERIMENTS
 from tests.experiments.test_experiments import (
     Runs,

@@ -20,7 +20,7 @@ from lab.evidence.folder import Evidence
 from lab.spec.model import Scenario, Topology
 from lab.spec.topology import load_topology, load_topology_text, validate_file
 from lab.verdict import claims
-from lab.verdict.checks import Check
+from lab.verdict.check import Check
 from tests.experiments.conftest import EXPERIMENTS, NAMES, Runs
 
 # -- the files --------------------------------------------------------------------------------

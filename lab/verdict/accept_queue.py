@@ -1,0 +1,148 @@
+"""Claims on the accept queue of an iterative server: connections complete their
+handshake while another is served and wait their turn; with the queue full, a new SYN is
+dropped and the client sends it again."""
+
+from __future__ import annotations
+
+from lab.evidence.analysis.tcp import CLIENT, SERVER, Segment, TcpConnection, tcp_connections
+from lab.evidence.folder import Evidence
+from lab.spec.model import Scenario, Topology
+from lab.verdict.check import Check, first_failure
+from lab.verdict.scope import Scope, none_seen, tcp
+
+
+def _others(ev: Evidence, scope: Scope, mine: list[TcpConnection]) -> list[TcpConnection]:
+    """Connections to the same service that are not the scenario's own (its neighbours)."""
+    own = {c.four_tuple for c in mine}
+    out: dict[tuple[str, int, str, int], TcpConnection] = {}
+    for path in ev.captures(scope.service.node):
+        for c in tcp_connections(ev.packets(path)):
+            ip, port = c.server.ip, c.server.port
+            if port == scope.service.port and ip in scope.server_ips and c.four_tuple not in own:
+                out.setdefault(c.four_tuple, c)
+    return list(out.values())
+
+
+def _first_reply(c: TcpConnection) -> float | None:
+    return next((s.time for s in c.data_segments if s.sender == SERVER), None)
+
+
+def _fin_time(c: TcpConnection, index: int | None) -> float | None:
+    return next((s.time for s in c.segments if s.index == index), None) if index else None
+
+
+def _served_until(c: TcpConnection) -> float:
+    """When the server was done with ``c``: its FIN, or else the connection's last packet."""
+    return _fin_time(c, c.close.server_fin_index) or c.end_time
+
+
+# -- served in turn --------------------------------------------------------------------------
+
+
+def _in_turn(c: TcpConnection, others: list[TcpConnection]) -> tuple[str | None, str]:
+    """(problem, note): whether ``c`` connected while another was served and got its first
+    reply only after that other one ended; the note says by how much."""
+    done, reply = c.handshake.ack_time, _first_reply(c)
+    if done is None or reply is None:
+        return "no complete handshake or no reply", ""
+    busy = [
+        o
+        for o in others
+        if o.handshake.ack_time is not None
+        and o.handshake.ack_time < done
+        and _served_until(o) > done
+    ]
+    if not busy:
+        return "no other connection was being served when its handshake completed", ""
+    o = max(busy, key=_served_until)
+    fin = _fin_time(o, o.close.server_fin_index)
+    if fin is None or reply < fin:
+        return f"first reply at +{reply - done:.2f} s, before {o.client} was done", ""
+    return None, (
+        f"{c.client}: handshake done {fin - done:.2f} s before {o.client}'s server FIN, "
+        f"first reply {reply - fin:.3f} s after it"
+    )
+
+
+def served_in_turn(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """One client at a time: each connection's handshake completes while another is still
+    being served (the kernel queues it), but its first reply comes only after that other
+    connection has ended (the server's FIN to it)."""
+    name = "served in turn"
+    scope, conns = tcp(topo, ev, sc)
+    if not conns:
+        return none_seen(name, scope)
+    others = _others(ev, scope, conns)
+    notes: list[str] = []
+
+    def why(c: TcpConnection) -> str | None:
+        problem, note = _in_turn(c, others)
+        notes.extend([note] if note else [])
+        return problem
+
+    check = first_failure(name, conns, why, "connected while another was served, then served")
+    detail = check.detail + (f"; e.g. {notes[0]}" if check.passed and notes else "")
+    return Check(name, check.passed, detail)
+
+
+# -- SYN retransmitted -----------------------------------------------------------------------
+
+
+def _queued_at(others: list[TcpConnection], t: float) -> tuple[int, int]:
+    """(waiting, served) connections at time ``t``: handshake done, no FIN from the server
+    yet, and no reply yet (waiting in the accept queue) or some (being served)."""
+    waiting = served = 0
+    for o in others:
+        done, fin = o.handshake.ack_time, _fin_time(o, o.close.server_fin_index)
+        if done is None or done > t or (fin is not None and fin <= t):
+            continue
+        reply = _first_reply(o)
+        if reply is not None and reply <= t:
+            served += 1
+        else:
+            waiting += 1
+    return waiting, served
+
+
+def _client_syns(c: TcpConnection) -> list[Segment]:
+    return [s for s in c.segments if s.sender == CLIENT and s.has("SYN") and not s.has("ACK")]
+
+
+def _syn_example(c: TcpConnection, others: list[TcpConnection], backlog: int) -> str:
+    """When one connection sent its SYN, how the queue stood at the first, when answered."""
+    syns = _client_syns(c)
+    waiting, served = _queued_at(others, syns[0].time)
+    times = ", ".join(f"+{s.time - syns[0].time:.1f} s" for s in syns)
+    answered = c.handshake.syn_ack_time
+    return (
+        f"e.g. {c.client}: SYN seq={c.handshake.client_isn} sent {len(syns)} times ({times}), "
+        f"SYN-ACK at +{(answered or syns[0].time) - syns[0].time:.1f} s; at the first SYN "
+        f"{waiting} connections waited (backlog {backlog}) and {served} was served"
+    )
+
+
+def syn_retransmitted(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """With the accept queue full (at least ``backlog`` connections done with their
+    handshake and not yet accepted), the server drops a new SYN; the client sends it again,
+    same ISN, after its retransmission timeout (1 s, then 2 s more ...)."""
+    name = "SYN retransmitted"
+    scope, conns = tcp(topo, ev, sc)
+    if not conns:
+        return none_seen(name, scope)
+    backlog = int(scope.service.option("backlog") or 128)
+    others = _others(ev, scope, conns)
+    again = [c for c in conns if c.handshake.syn_retransmissions > 0]
+    if not again:
+        return Check(name, False, f"0/{len(conns)} connections had their SYN sent again")
+    problems: list[str] = []
+    for c in again:
+        waiting, _ = _queued_at(others, _client_syns(c)[0].time)
+        if waiting < backlog:
+            problems.append(f"{c.client}: {waiting} connections waiting at its first SYN")
+    detail = (
+        f"{len(again)}/{len(conns)} connections sent their SYN again; "
+        f"{_syn_example(again[0], others, backlog)}"
+    )
+    if problems:
+        detail += "; not with a full queue: " + "; ".join(problems[:3])
+    return Check(name, not problems, detail)

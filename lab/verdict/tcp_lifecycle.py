@@ -1,0 +1,230 @@
+"""Claims on a TCP connection's life: the handshake, the close (four-way, CLOSE_WAIT,
+TIME_WAIT) and the half-close."""
+
+from __future__ import annotations
+
+from lab.evidence.analysis.tcp import CLIENT, SERVER, Handshake, TcpConnection
+from lab.evidence.folder import Evidence
+from lab.spec.model import Scenario, Topology
+from lab.verdict.check import Check, first_failure
+from lab.verdict.scope import Scope, none_seen, sockets, tcp
+
+# -- the handshake ---------------------------------------------------------------------------
+
+
+def _options(mss: int | None, wscale: int | None, sack: bool, ts: bool) -> str:
+    parts = [f"mss {mss}"] if mss is not None else []
+    parts += [f"wscale {wscale}"] if wscale is not None else []
+    parts += ["sackOK"] if sack else []
+    parts += ["TS"] if ts else []
+    return "<" + " ".join(parts) + ">"
+
+
+def _handshake_problem(c: TcpConnection) -> str | None:
+    hs = c.handshake
+    if not hs.ok:
+        return hs.reason
+    if hs.client_mss is None or hs.server_mss is None:
+        return "a SYN without the MSS option"
+    return None
+
+
+def _handshake_example(hs: Handshake) -> str:
+    """One good handshake, its numbers and options shown."""
+    assert hs.client_isn is not None and hs.server_isn is not None
+    c_opts = _options(
+        hs.client_mss, hs.client_wscale, hs.client_sack_permitted, hs.client_timestamps
+    )
+    s_opts = _options(
+        hs.server_mss, hs.server_wscale, hs.server_sack_permitted, hs.server_timestamps
+    )
+    return (
+        f"e.g. SYN seq={hs.client_isn} {c_opts}, "
+        f"SYN-ACK seq={hs.server_isn} ack={hs.syn_ack_acknowledges}={hs.client_isn}+1 "
+        f"{s_opts} ✓, ACK ack={hs.ack_acknowledges}={hs.server_isn}+1 ✓"
+    )
+
+
+def handshake(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """SYN, SYN-ACK, ACK; each acknowledges the peer's ISN + 1; both SYNs carry an MSS."""
+    scope, conns = tcp(topo, ev, sc)
+    if not conns:
+        return none_seen("handshake", scope)
+    check = first_failure("handshake", conns, _handshake_problem, "SYN, SYN-ACK, ACK")
+    if not check.passed:
+        return check
+    return Check("handshake", True, f"{check.detail}; {_handshake_example(conns[0].handshake)}")
+
+
+# -- the close -------------------------------------------------------------------------------
+
+_CLOSE_FORMS = {
+    "four-way": "four-way: FIN, ACK, FIN, ACK in four segments",
+    "three-way": "three-way: FIN, FIN+ACK, ACK, the ACK riding on the FIN",
+}
+
+
+def four_way_close(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """Each side sends a FIN and each FIN is acknowledged. Linux folds the passive side's
+    ACK into its FIN when the program closes at once after reading EOF (FIN, FIN+ACK,
+    ACK): still the four steps of the close, in three segments ("three-way"); both forms
+    pass. When the service waits after EOF before closing (``close_delay``), the ACK
+    leaves alone and only four segments (FIN, ACK, FIN, ACK: "four-way") pass."""
+    scope, conns = tcp(topo, ev, sc)
+    if not conns:
+        return none_seen("four-way close", scope)
+    delay = scope.service.option("close_delay") or 0
+    kinds = ("four-way",) if delay else ("four-way", "three-way")
+
+    def why(c: TcpConnection) -> str | None:
+        if c.close.kind not in kinds or not c.close.complete:
+            steps = "; ".join(s.description for s in c.close.steps) or "no FIN or RST"
+            if c.close.kind == "three-way" and delay:
+                steps += f" (three segments although the server waits {delay:g} s after EOF)"
+            return f"close was {c.close.kind}: {steps}"
+        return None
+
+    ok = "FIN and ACK each way"
+    if delay:
+        ok += f", in four segments as the server waits {delay:g} s after EOF"
+    check = first_failure("four-way close", conns, why, ok)
+    if not check.passed:
+        return check
+    seen = sorted({_CLOSE_FORMS.get(c.close.kind, c.close.kind) for c in conns})
+    steps = " -> ".join(s.description for s in conns[0].close.steps)
+    return Check("four-way close", True, f"{check.detail} ({', '.join(seen)}); e.g. {steps}")
+
+
+def _close_wait_problem(c: TcpConnection) -> str | None:
+    cl = c.close
+    if cl.first_fin_by != CLIENT or cl.client_fin_index is None:
+        return f"the first FIN was the {cl.first_fin_by or 'nobody'}'s (close {cl.kind})"
+    if cl.server_fin_index is None:
+        return "the server never sent its FIN"
+    if cl.first_fin_ack_index is None or cl.first_fin_ack_index > cl.server_fin_index:
+        return "the server sent its FIN before acknowledging the client's"
+    return None
+
+
+def close_wait_on_server(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """The server is the passive closer: it acknowledges the client's FIN no later than it
+    sends its own FIN, so it passed through CLOSE_WAIT (FIN received, not yet closed)."""
+    scope, conns = tcp(topo, ev, sc)
+    if not conns:
+        return none_seen("server passes CLOSE_WAIT", scope)
+    check = first_failure(
+        "server passes CLOSE_WAIT",
+        conns,
+        _close_wait_problem,
+        "client FIN, then the server ACKs it, then (same or later segment) the server's FIN",
+    )
+    if not check.passed:
+        return check
+    cl = conns[0].close
+    return Check(
+        check.name,
+        True,
+        f"{check.detail}; e.g. client FIN #{cl.client_fin_index}, server ACK "
+        f"#{cl.first_fin_ack_index}, server FIN #{cl.server_fin_index}",
+    )
+
+
+# -- TIME_WAIT -------------------------------------------------------------------------------
+
+
+def closed_first_by(name: str, conns: list[TcpConnection], side: str) -> Check:
+    """Every connection's first FIN came from ``side``, which alone ends in TIME_WAIT."""
+    return first_failure(
+        name,
+        conns,
+        lambda c: (
+            None
+            if c.close.time_wait_by == (side,)
+            else f"close {c.close.kind}, TIME_WAIT goes to {c.close.time_wait_by or 'nobody'}"
+        ),
+        f"the {side}'s FIN came first",
+    )
+
+
+def _client_time_wait(ev: Evidence, sc: Scenario, scope: Scope) -> tuple[set[int], str]:
+    """The client ports in TIME_WAIT towards the service after the run, or the missing
+    snapshot that keeps them from being known."""
+    in_tw: set[int] = set()
+    for node in sc.clients:
+        rows = sockets(ev, node, "after")
+        if rows is None:
+            return set(), f"no 'after' socket snapshot of {node}"
+        in_tw |= {
+            r.local.port
+            for r in rows
+            if r.state == "TIME_WAIT" and r.remote.port == scope.service.port
+        }
+    return in_tw, ""
+
+
+def time_wait_on_client(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """The client closes first (pcap) and its sockets are in TIME_WAIT in the "after"
+    snapshot of the client nodes, while the server holds none of them in TIME_WAIT."""
+    name = "TIME_WAIT on the client"
+    scope, conns = tcp(topo, ev, sc)
+    if not conns:
+        return none_seen(name, scope)
+    wire = closed_first_by(name, conns, CLIENT)
+    if not wire.passed:
+        return wire
+    in_tw, problem = _client_time_wait(ev, sc, scope)
+    if problem:
+        return Check(name, False, problem)
+    server_rows = sockets(ev, scope.service.node, "after") or []
+    server_tw = [r for r in server_rows if r.state == "TIME_WAIT" and r.remote.port in scope.ports]
+    missing = sorted(scope.ports - in_tw)
+    detail = (
+        f"{wire.detail}; after: {len(scope.ports & in_tw)}/{len(scope.ports)} client sockets "
+        f"in TIME_WAIT, {len(server_tw)} on the server"
+    )
+    if missing:
+        detail += f"; not in TIME_WAIT: client ports {missing[:5]}"
+    return Check(name, not missing and not server_tw and bool(scope.ports), detail)
+
+
+# -- the half-close --------------------------------------------------------------------------
+
+
+def _after_client_fin(c: TcpConnection) -> tuple[int, int]:
+    """(data bytes, segments) the server sent after the client's FIN."""
+    fin = c.close.client_fin_index or 0
+    later = [s for s in c.segments if s.index > fin and s.sender == SERVER]
+    return sum(s.payload_len for s in later), len(later)
+
+
+def _half_close_problem(c: TcpConnection) -> str | None:
+    cl = c.close
+    if cl.first_fin_by != CLIENT:
+        return f"the client did not close first (close {cl.kind})"
+    if any(s.has("RST") for s in c.segments):
+        return "a RST ended the connection"
+    if cl.server_fin_index is None or cl.last_ack_index is None:
+        return "the server's FIN after the client's was never acknowledged by the client"
+    return None
+
+
+def half_close(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """The client's FIN closes only its sending half: after it, the server still sends
+    (its FIN, and any data) and the client still receives and acknowledges, with no RST."""
+    name = "half-close"
+    scope, conns = tcp(topo, ev, sc)
+    if not conns:
+        return none_seen(name, scope)
+    check = first_failure(
+        name,
+        conns,
+        _half_close_problem,
+        "client FIN, then the server's segments still received and ACKed",
+    )
+    data = sum(_after_client_fin(c)[0] for c in conns)
+    segs = sum(_after_client_fin(c)[1] for c in conns)
+    return Check(
+        name,
+        check.passed,
+        f"{check.detail}; {segs} server segments ({data} data bytes) after the client's FIN",
+    )
