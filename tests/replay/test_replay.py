@@ -11,10 +11,10 @@ import html
 import json
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from lab.report.record import Summary
 from lab.report.summary import finish_run
 from lab.run.backends.fake import fake_backend
 from lab.run.backends.tape import TOPOLOGY_FILE, Recording, RunCall
@@ -40,20 +40,18 @@ def _state_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SOCKET_LAB_STATE", str(tmp_path / "state"))
 
 
-def replay(recording: Path, out: Path) -> dict[str, Any]:
+def replay(recording: Path, out: Path) -> Summary:
     """``lab run`` of the recorded topology on the fake backend; the summary it writes."""
     topology = load_topology(recording / TOPOLOGY_FILE)
     run_lab(topology, fake_backend(recording), out)
     return finish_run(out, topology)
 
 
-def checks_of(summary: dict[str, Any]) -> list[tuple[str, str, bool]]:
-    return [
-        (sc["name"], c["name"], c["passed"]) for sc in summary["scenarios"] for c in sc["checks"]
-    ]
+def checks_of(summary: Summary) -> list[tuple[str, str, bool]]:
+    return [(sc.name, c.name, c.passed) for sc in summary.scenarios for c in sc.checks]
 
 
-def failed(summary: dict[str, Any]) -> list[tuple[str, str]]:
+def failed(summary: Summary) -> list[tuple[str, str]]:
     return [(sc, name) for sc, name, ok in checks_of(summary) if not ok]
 
 
@@ -71,12 +69,12 @@ def test_every_recording_has_an_expectation() -> None:
 @pytest.mark.parametrize("name", sorted(EXPECTED))
 def test_replayed_run_passes_every_check(name: str, tmp_path: Path) -> None:
     summary = replay(RECORDINGS / name, tmp_path / "out")
-    assert summary["error"] is None and summary["node_errors"] == []
+    assert summary.error is None and summary.node_errors == []
     assert checks_of(summary), "a run with no checks proves nothing"
     assert failed(summary) == []
-    assert summary["passed"] is True
+    assert summary.passed is True
     tcp, udp = EXPECTED[name]
-    assert (len(summary["connections"]), len(summary["udp_flows"])) == (tcp, udp)
+    assert (len(summary.connections), len(summary.udp_flows)) == (tcp, udp)
 
 
 @pytest.mark.parametrize("name", sorted(EXPECTED))
@@ -110,7 +108,7 @@ def test_a_wrong_reply_fails_the_replies_check_only(tmp_path: Path) -> None:
     recording.save(folder)
     summary = replay(folder, tmp_path / "out")
     assert failed(summary) == [("connect", "replies")]
-    assert summary["passed"] is False
+    assert summary.passed is False
 
 
 def server_pid(recording: Recording, program: str) -> int:
@@ -143,4 +141,4 @@ def test_the_unedited_copy_passes(tmp_path: Path) -> None:
     """The edits above are what fails those runs, not the copying and saving."""
     folder, recording = editable("handshake", tmp_path)
     recording.save(folder)
-    assert replay(folder, tmp_path / "out")["passed"] is True
+    assert replay(folder, tmp_path / "out").passed is True
