@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -47,6 +49,25 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture, tier in TIER_OF_FIXTURE.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(getattr(pytest.mark, tier))
+
+
+@pytest.fixture(autouse=True)
+def _results_have_their_schema(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every results folder a test makes under its tmp_path is checked, after the test,
+    against the JSON Schemas of run.json and summary.json that ship in the package. A test
+    that writes a deliberately broken record says so with ``@pytest.mark.broken_results``."""
+    wanted = "tmp_path" in request.fixturenames
+    if not wanted or request.node.get_closest_marker("broken_results"):
+        yield
+        return
+    # Taken before the test: a fixture's value is gone once the test's fixtures tear down.
+    tmp: Path = request.getfixturevalue("tmp_path")
+    yield
+    from tests.results_schema import assert_valid_results
+
+    for run_file in sorted(tmp.rglob("run.json")):
+        if run_file.parent.name != "recording":  # a recording's copy, not a results folder
+            assert_valid_results(run_file.parent)
 
 
 def lab_leftovers() -> list[str]:

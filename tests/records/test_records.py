@@ -162,6 +162,7 @@ def test_the_shipped_schemas_are_current() -> None:
         assert path.read_text() == schema_text(make), stale
 
 
+@pytest.mark.broken_results
 def test_the_results_helper_rejects_a_broken_folder(tmp_path: Path) -> None:
     doc = _run_doc()
     (tmp_path / "run.json").write_text(json.dumps(doc))
@@ -172,6 +173,7 @@ def test_the_results_helper_rejects_a_broken_folder(tmp_path: Path) -> None:
         assert_valid_results(tmp_path)
 
 
+@pytest.mark.broken_results
 @pytest.mark.parametrize(("version", "said"), [(None, "has no schema_version"), (9, "9")])
 def test_lab_report_refuses_a_folder_of_another_version(
     tmp_path: Path, version: int | None, said: str
