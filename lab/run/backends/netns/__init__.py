@@ -28,6 +28,8 @@ exist): otherwise router solicitations, DAD and MLD reports from
 link-local addresses show up in every capture and have nothing to do with the course.
 """
 
+from __future__ import annotations
+
 from lab.run.backends.netns.backend import NetnsBackend
 from lab.run.backends.netns.names import BASE_DIR, bridge_name, ns_name, veth_name
 
