@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lab.evidence.analysis.common import Endpoint, ToDict
-from lab.evidence.analysis.pcap import TcpOptions
+from lab.evidence.analysis.packet import TcpOptions
 
 CLIENT = "client"
 SERVER = "server"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 
 from lab.evidence.analysis.common import Endpoint
-from lab.evidence.analysis.pcap import Packet, TcpOptions
+from lab.evidence.analysis.packet import Packet, TcpOptions
 from lab.evidence.analysis.tcp_model import (
     CLIENT,
     SEQ_MOD,
