@@ -108,17 +108,7 @@ def close(segments: list[Segment]) -> Close:
             fins[s.sender] = s
     # The ack number that acknowledges each side's FIN (relative to that side's ISN).
     fin_ack = {side: s.relative_seq + s.payload_len + 1 for side, s in fins.items()}
-    acked_at: dict[str, Segment] = {}
-    for s in segments:
-        peer = other_side(s.sender)
-        if (
-            peer in fins
-            and peer not in acked_at
-            and s.index > fins[peer].index
-            and s.relative_ack is not None
-            and s.relative_ack >= fin_ack[peer]
-        ):
-            acked_at[peer] = s
+    acked_at = _fin_acks(segments, fins, fin_ack)
     resets = [s for s in segments if s.has("RST")]
     complete = len(fins) == 2 and len(acked_at) == 2
     completed_at = max(a.index for a in acked_at.values()) if complete else None
@@ -140,11 +130,40 @@ def close(segments: list[Segment]) -> Close:
         return Close(kind="reset", **fin_fields)  # type: ignore[arg-type]
     if first is None:
         return Close(kind="none", **fin_fields)  # type: ignore[arg-type]
+    return _fin_close(first, fins, fin_ack, acked_at, fin_fields)
+
+
+def _fin_acks(
+    segments: list[Segment], fins: dict[str, Segment], fin_ack: dict[str, int]
+) -> dict[str, Segment]:
+    """Side -> the first later segment of its peer that acknowledges its FIN."""
+    acked_at: dict[str, Segment] = {}
+    for s in segments:
+        peer = other_side(s.sender)
+        if (
+            peer in fins
+            and peer not in acked_at
+            and s.index > fins[peer].index
+            and s.relative_ack is not None
+            and s.relative_ack >= fin_ack[peer]
+        ):
+            acked_at[peer] = s
+    return acked_at
+
+
+def _fin_close(
+    first: Segment,
+    fins: dict[str, Segment],
+    fin_ack: dict[str, int],
+    acked_at: dict[str, Segment],
+    fin_fields: dict[str, object],
+) -> Close:
+    """A close begun by ``first``'s FIN: half-open, simultaneous, three- or four-way."""
     second_side = other_side(first.sender)
     if second_side not in fins:
         return Close(kind="half-open", **fin_fields)  # type: ignore[arg-type]
     second = fins[second_side]
-    if complete:
+    if fin_fields["complete"]:
         fin_fields["last_ack_index"] = acked_at[second_side].index
     if second.relative_ack is None or second.relative_ack < fin_ack[first.sender]:
         kind = "simultaneous"

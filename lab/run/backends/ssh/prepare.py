@@ -60,6 +60,16 @@ def preflight(r: RemoteNode, node: Node) -> list[str]:
     python = r.state.target.python
     argv = ["sh", "-c", remote.PREFLIGHT, "sh", python]
     found = remote.parse_preflight(r.check(argv, "pre-flight", timeout=PREFLIGHT_TIMEOUT))
+    problems = _access_problems(r, found)
+    python_problem = _python_problem(python, found.version)
+    if python_problem:
+        return [*problems, python_problem]
+    r.state.python = found.executable or None
+    return problems + _network_problems(r, node, found)
+
+
+def _access_problems(r: RemoteNode, found: remote.Found) -> list[str]:
+    """Root or passwordless sudo (remembered for later commands), and the tools."""
     problems: list[str] = []
     user = r.state.target.user
     if found.access == "sudo":
@@ -72,17 +82,23 @@ def preflight(r: RemoteNode, node: Node) -> list[str]:
     if found.missing:
         packages = " ".join(sorted({remote.TOOL_PACKAGES[t] for t in found.missing}))
         problems.append(f"missing {', '.join(found.missing)}: apt-get install {packages}")
-    version = found.version
+    return problems
+
+
+def _python_problem(python: str, version: str | None) -> str | None:
     if version is None:
-        problems.append(f"no Python at {python!r}: install python3 (>= 3.11) or set ssh.python")
-        return problems
+        return f"no Python at {python!r}: install python3 (>= 3.11) or set ssh.python"
     if tuple(int(x) for x in version.split(".")) < MIN_PYTHON:
-        problems.append(
+        return (
             f"{python} is Python {version}; the lab needs 3.11 or newer: install it or point "
             "ssh.python at one"
         )
-        return problems
-    r.state.python = found.executable or None
+    return None
+
+
+def _network_problems(r: RemoteNode, node: Node, found: remote.Found) -> list[str]:
+    """Each topology address on some interface (learnt as the node's), and the gateway."""
+    problems: list[str] = []
     for iface in node.interfaces:
         name = found.addresses.get(str(iface.address))
         if name is None:
