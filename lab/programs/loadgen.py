@@ -39,189 +39,22 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
-import errno
 import json
 import math
 import signal
 import sys
 import time
-from collections import Counter
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
 from typing import Any
 
 from lab.programs.common import port_number, positive_int
+from lab.programs.loadgen_clients import Client, Config, Ramp, Stats
+from lab.programs.loadgen_report import Outcome, human, summary
 from lab.programs.wrap import MAX_LINE, log
 
 MODES = ("persistent", "per-request")
 EXPECT = ("upper", "echo")
-# Pause after an error before trying again: a closed port must not become a busy loop.
-ERROR_BACKOFF_SECONDS = 0.05
 # Descriptors the process needs besides one per client: stdio, epoll, the loop's pipe.
 SPARE_FDS = 16
-_FILLER = "abcdefghijklmnopqrstuvwxyz" * (MAX_LINE // 26 + 1)
-
-
-@dataclass(frozen=True)
-class Config:
-    host: str
-    port: int
-    concurrency: int
-    duration: float
-    size: int
-    mode: str
-    ramp: int
-    ramp_timeout: float
-    timeout: float
-    expect: str
-
-
-class WrongReply(Exception):
-    """The server answered, but not with the expected line."""
-
-
-def message(client: int, seq: int, size: int) -> bytes:
-    """``size`` bytes ending in a newline, unique to (client, seq), lower case letters."""
-    return ((f"{client}.{seq} " + _FILLER)[: size - 1] + "\n").encode("ascii")
-
-
-def error_kind(exc: BaseException) -> str:
-    """The counter an exception goes to (see the module docstring)."""
-    if isinstance(exc, TimeoutError):  # before OSError: it is one
-        return "timeout"
-    if isinstance(exc, asyncio.IncompleteReadError):
-        return "short"
-    if isinstance(exc, WrongReply | asyncio.LimitOverrunError):
-        return "wrong"
-    if isinstance(exc, OSError):
-        if exc.errno:
-            return errno.errorcode.get(exc.errno, f"errno {exc.errno}")
-        # asyncio raises some of these without an errno ("Connection lost").
-        for cls, name in (
-            (ConnectionRefusedError, "ECONNREFUSED"),
-            (ConnectionResetError, "ECONNRESET"),
-            (BrokenPipeError, "EPIPE"),
-        ):
-            if isinstance(exc, cls):
-                return name
-    return type(exc).__name__
-
-
-@dataclass
-class Stats:
-    """Counters shared by every client (one event loop: no locks needed)."""
-
-    window_open: bool = False
-    messages: int = 0
-    connections: int = 0  # opened during the window
-    connections_total: int = 0  # opened during the whole run
-    latencies: list[float] = field(default_factory=list)
-    errors: Counter[str] = field(default_factory=Counter)
-    served: set[int] = field(default_factory=set)  # clients with at least one right reply
-
-    def connected(self) -> None:
-        self.connections_total += 1
-        if self.window_open:
-            self.connections += 1
-
-    def replied(self, client: int, latency: float) -> None:
-        self.served.add(client)
-        if self.window_open:
-            self.messages += 1
-            self.latencies.append(latency)
-
-
-class Ramp:
-    """Admits at most ``width`` first exchanges at once; ``done`` is set once every one of
-    ``clients`` first exchanges has ended (well or not)."""
-
-    def __init__(self, width: int, clients: int) -> None:
-        self._slots = asyncio.Semaphore(width)
-        self._left = clients
-        self.started = 0
-        self.done = asyncio.Event()
-        self.go = asyncio.Event()  # set when the window opens
-        if clients == 0:
-            self.done.set()
-
-    @contextlib.asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        async with self._slots:
-            self.started += 1
-            try:
-                yield
-            finally:
-                self._left -= 1
-                if self._left == 0:
-                    self.done.set()
-
-
-class Client:
-    def __init__(self, index: int, cfg: Config, stats: Stats) -> None:
-        self.index = index
-        self.cfg = cfg
-        self.stats = stats
-        self.seq = 0
-        self.in_flight = False
-        self._conn: tuple[asyncio.StreamReader, asyncio.StreamWriter] | None = None
-
-    async def run(self, ramp: Ramp) -> None:
-        try:
-            async with ramp.slot():
-                await self.step()
-            # Wait for the others: the ramp measures connecting, not serving as well.
-            await ramp.go.wait()
-            while True:
-                await self.step()
-        finally:
-            self.close()
-
-    async def step(self) -> None:
-        """One request; an error is counted, the connection dropped, and a pause taken."""
-        self.in_flight = True
-        start = time.perf_counter()
-        try:
-            if self._conn is None:
-                self._conn = await self._connect()
-            if self.cfg.mode == "persistent":
-                start = time.perf_counter()  # the round trip only, not a reconnect
-            await self._exchange(*self._conn)
-            self.stats.replied(self.index, time.perf_counter() - start)
-            if self.cfg.mode == "per-request":
-                self.close()
-        except Exception as exc:  # every failure of a request is a counted error
-            self.stats.errors[error_kind(exc)] += 1
-            self.close()
-            self.in_flight = False  # pausing is not waiting for the server
-            await asyncio.sleep(ERROR_BACKOFF_SECONDS)
-        finally:
-            self.in_flight = False
-
-    async def _connect(self) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-        async with asyncio.timeout(self.cfg.timeout):
-            # The limit lets a too-long reply show as wrong instead of being buffered.
-            conn = await asyncio.open_connection(
-                self.cfg.host, self.cfg.port, limit=self.cfg.size + 1
-            )
-        self.stats.connected()
-        return conn
-
-    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        data = message(self.index, self.seq, self.cfg.size)
-        self.seq += 1
-        expected = data.upper() if self.cfg.expect == "upper" else data
-        async with asyncio.timeout(self.cfg.timeout):
-            writer.write(data)
-            await writer.drain()
-            reply = await reader.readuntil(b"\n")
-        if reply != expected:
-            raise WrongReply(f"expected {expected[:40]!r}, got {reply[:40]!r}")
-
-    def close(self) -> None:
-        if self._conn is not None:
-            self._conn[1].close()
-            self._conn = None
 
 
 # -- limits -------------------------------------------------------------------------------
@@ -258,24 +91,6 @@ async def _wait_any(timeout: float, *events: asyncio.Event) -> None:
     finally:
         for waiter in waiters:
             waiter.cancel()
-
-
-def percentile(ordered: list[float], q: float) -> float | None:
-    """Nearest-rank percentile of an ascending list (None when empty)."""
-    if not ordered:
-        return None
-    return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
-
-
-@dataclass
-class Outcome:
-    stats: Stats
-    window: float
-    ramp_seconds: float
-    ramp_complete: bool
-    not_started: int
-    unfinished: int
-    interrupted: str | None
 
 
 async def run_load(cfg: Config) -> Outcome:
@@ -322,79 +137,6 @@ async def run_load(cfg: Config) -> Outcome:
         unfinished,
         caught[0] if caught else None,
     )
-
-
-def _rate(count: int, seconds: float) -> float:
-    return round(count / seconds, 1) if seconds > 0 else 0.0
-
-
-def _ms(value: float | None) -> float | None:
-    return None if value is None else round(value * 1000, 3)
-
-
-def summary(cfg: Config, out: Outcome, nofile: dict[str, Any]) -> dict[str, Any]:
-    s = out.stats
-    ordered = sorted(s.latencies)
-    errors = sum(s.errors.values())
-    ok = errors == 0 and out.not_started == 0 and s.messages > 0 and out.interrupted is None
-    return {
-        "program": "loadgen",
-        "server": f"{cfg.host}:{cfg.port}",
-        "mode": cfg.mode,
-        "concurrency": cfg.concurrency,
-        "size": cfg.size,
-        "window_seconds": round(out.window, 3),
-        "ramp": {
-            "width": cfg.ramp,
-            "seconds": round(out.ramp_seconds, 3),
-            "complete": out.ramp_complete,
-        },
-        "messages": s.messages,
-        "messages_per_s": _rate(s.messages, out.window),
-        "connections": s.connections,
-        "connections_per_s": _rate(s.connections, out.window),
-        "connections_total": s.connections_total,
-        "latency_ms": {
-            "p50": _ms(percentile(ordered, 0.50)),
-            "p99": _ms(percentile(ordered, 0.99)),
-            "max": _ms(ordered[-1] if ordered else None),
-        },
-        "errors": errors,
-        "errors_by_kind": dict(sorted(s.errors.items())),
-        "clients_served": len(s.served),
-        "not_started": out.not_started,
-        "in_flight_at_end": out.unfinished,
-        "nofile": nofile,
-        "interrupted": out.interrupted,
-        "ok": ok,
-    }
-
-
-def human(doc: dict[str, Any]) -> str:
-    lat = doc["latency_ms"]
-    ramp = doc["ramp"]
-    kinds = ", ".join(f"{k} {n}" for k, n in doc["errors_by_kind"].items())
-    ramp_text = f"{ramp['seconds']:.2f} s" + ("" if ramp["complete"] else " (incomplete)")
-
-    def ms(v: float | None) -> str:
-        return "-" if v is None else f"{v:.3f} ms"
-
-    lines = [
-        f"loadgen -> {doc['server']}  {doc['mode']}  {doc['concurrency']} clients  "
-        f"{doc['size']} B/message",
-        f"  ramp         {ramp_text}, at most {ramp['width']} clients at once",
-        f"  window       {doc['window_seconds']:.2f} s",
-        f"  messages     {doc['messages']:>9}  {doc['messages_per_s']:>10.1f}/s",
-        f"  connections  {doc['connections']:>9}  {doc['connections_per_s']:>10.1f}/s"
-        f"  ({doc['connections_total']} in all)",
-        f"  latency      p50 {ms(lat['p50'])}  p99 {ms(lat['p99'])}  max {ms(lat['max'])}",
-        f"  clients      {doc['clients_served']} served, {doc['not_started']} not started, "
-        f"{doc['in_flight_at_end']} in flight at the end",
-        f"  errors       {doc['errors']}" + (f"  ({kinds})" if kinds else ""),
-    ]
-    if doc["interrupted"]:
-        lines.append(f"  interrupted by {doc['interrupted']}")
-    return "\n".join(lines)
 
 
 # -- command line -------------------------------------------------------------------------

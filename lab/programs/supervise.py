@@ -36,22 +36,27 @@ Standard library only: this runs inside the node image.
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import os
 import signal
 import socket
-import struct
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable, Sequence
-from contextlib import suppress
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
-from typing import IO
+
+from lab.programs.supervise_children import Child, LogFile, describe_status, pump
+from lab.programs.supervise_net import (
+    Listen,
+    capture_interfaces,
+    closing_connections,
+    interface_address,
+    open_ports,
+)
 
 READY_FILE = "/tmp/socket-lab-supervise.ready"
 POLL_SECONDS = 0.05
@@ -60,13 +65,6 @@ CAPTURE_TIMEOUT = 15.0
 SETTLE_TIMEOUT = 5.0
 STOP_TIMEOUT = 5.0
 
-# /proc/net/tcp state codes (include/net/tcp_states.h).
-TCP_LISTEN = "0A"
-# States in which this host still has segments of a close to send or receive; once every
-# socket is past them (TIME_WAIT or gone) the captures have seen the whole close.
-TCP_CLOSING_STATES = frozenset({"01", "02", "03", "04", "05", "08", "09", "0B"})
-
-SIOCGIFADDR = 0x8915
 JOB_KINDS = ("serve", "client")
 
 
@@ -79,15 +77,6 @@ class Job:
     kind: str  # "serve" or "client"
     name: str
     argv: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class Listen:
-    proto: str  # "tcp" or "udp"
-    port: int
-
-    def __str__(self) -> str:
-        return f"{self.proto}:{self.port}"
 
 
 def say(message: str) -> None:
@@ -167,138 +156,6 @@ def split_argv(argv: Sequence[str]) -> tuple[list[str], list[str]]:
         cut = words.index("--")
         return words[:cut], words[cut + 1 :]
     return words, []
-
-
-# -- /proc/net and interfaces -------------------------------------------------------------
-
-
-def _proc_rows(path: Path) -> list[list[str]]:
-    try:
-        lines = path.read_text().splitlines()[1:]
-    except FileNotFoundError:  # no IPv6 in this kernel or namespace
-        return []
-    return [line.split() for line in lines if line.strip()]
-
-
-def open_ports(proc_net: Path = Path("/proc/net")) -> set[Listen]:
-    """TCP ports in LISTEN and bound UDP ports, IPv4 and IPv6, of this network namespace."""
-    found: set[Listen] = set()
-    for proto in ("tcp", "udp"):
-        for name in (proto, proto + "6"):
-            for row in _proc_rows(proc_net / name):
-                port = int(row[1].rsplit(":", 1)[1], 16)
-                if proto == "udp" or row[3] == TCP_LISTEN:
-                    found.add(Listen(proto, port))
-    return found
-
-
-def closing_connections(proc_net: Path = Path("/proc/net")) -> int:
-    """TCP sockets still opening, established or part-way through a close."""
-    count = 0
-    for name in ("tcp", "tcp6"):
-        count += sum(1 for row in _proc_rows(proc_net / name) if row[3] in TCP_CLOSING_STATES)
-    return count
-
-
-def interface_address(name: str) -> str | None:
-    """The interface's IPv4 address (SIOCGIFADDR), or None if it has none."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        request = struct.pack("256s", name.encode()[:15])
-        try:
-            reply = fcntl.ioctl(sock.fileno(), SIOCGIFADDR, request)
-        except OSError:
-            return None
-    return socket.inet_ntoa(reply[20:24])
-
-
-def capture_interfaces() -> list[str]:
-    """Every interface but loopback, by index (eth0, eth1, ... in a container)."""
-    return [name for _, name in sorted(socket.if_nameindex()) if name != "lo"]
-
-
-# -- children -------------------------------------------------------------------------------
-
-
-@dataclass
-class Child:
-    """A running job or capture, with threads copying its output to ours and a log file."""
-
-    name: str
-    proc: subprocess.Popen[bytes]
-    pumps: list[threading.Thread] = field(default_factory=list)
-
-    def status(self) -> int | None:
-        code = self.proc.poll()
-        return None if code is None else code
-
-    def signal(self, signum: int) -> None:
-        # send_signal does nothing once the child has been reaped; the suppress covers
-        # the moment between its exit and the reaping.
-        with suppress(ProcessLookupError):
-            self.proc.send_signal(signum)
-
-    def wait(self, timeout: float | None = None) -> int | None:
-        try:
-            code = self.proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        for pump in self.pumps:
-            pump.join(timeout=2.0)
-        return code
-
-
-class LogFile:
-    """One job's log, written by both of its pump threads a whole line at a time."""
-
-    def __init__(self, path: Path) -> None:
-        self.file = path.open("wb")
-        self.lock = threading.Lock()
-        self.writers = 0
-
-    def write(self, line: bytes) -> None:
-        with self.lock:
-            self.file.write(line)
-            self.file.flush()
-
-    def release(self) -> None:
-        with self.lock:
-            self.writers -= 1
-            if self.writers <= 0:
-                self.file.close()
-
-
-def pump(
-    stream: IO[bytes],
-    sink: int,
-    prefix: bytes,
-    log: LogFile | None,
-    on_line: Callable[[bytes], None] | None = None,
-) -> threading.Thread:
-    """Copy ``stream`` line by line to file descriptor ``sink`` (prefixed) and to ``log``."""
-    if log is not None:
-        log.writers += 1
-
-    def run() -> None:
-        for raw in iter(stream.readline, b""):
-            line = raw if raw.endswith(b"\n") else raw + b"\n"
-            os.write(sink, prefix + line)
-            if log is not None:
-                log.write(line)
-            if on_line is not None:
-                on_line(line)
-        stream.close()
-        if log is not None:
-            log.release()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    return thread
-
-
-def describe_status(code: int) -> str:
-    if code < 0:
-        return f"killed by {signal.Signals(-code).name}"
-    return f"exit {code}"
 
 
 class Supervisor:

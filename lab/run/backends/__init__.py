@@ -13,8 +13,8 @@ from lab.run.backends.base import Backend
 
 # name -> (module, class): a fixed table, never an import built from user input.
 BACKENDS: dict[str, tuple[str, str]] = {
-    "netns": ("lab.run.backends.netns", "NetnsBackend"),
-    "docker": ("lab.run.backends.docker", "DockerBackend"),
+    "netns": ("lab.run.backends.netns.backend", "NetnsBackend"),
+    "docker": ("lab.run.backends.docker.backend", "DockerBackend"),
     "ssh": ("lab.run.backends.ssh.backend", "SshBackend"),
 }
 

@@ -123,13 +123,7 @@ def _tcp(host: str, port: int) -> socket.socket:
 def _client(
     target: SshTarget, sock: socket.socket | paramiko.Channel, opts: Options
 ) -> paramiko.SSHClient:
-    client = paramiko.SSHClient()
-    if opts.known_hosts.exists():
-        try:
-            client.load_host_keys(str(opts.known_hosts))
-        except (OSError, paramiko.SSHException) as exc:
-            raise BackendError(f"cannot read known hosts {opts.known_hosts}: {exc}") from exc
-    client.set_missing_host_key_policy(_Refuse(opts.known_hosts, opts.accept_new))
+    client = _new_client(opts)
     key = str(Path(target.key)) if target.key else None
     problem = check_key_file(Path(key)) if key is not None else _agent_problem(target)
     if problem:
@@ -151,36 +145,54 @@ def _client(
     except BackendError:
         client.close()
         raise
-    except paramiko.BadHostKeyException as exc:
-        client.close()
-        name = known_hosts_name(target.host, target.port)
-        raise BackendError(
-            f"host key of {name} has CHANGED: it offers {exc.key.get_name()} "
-            f"{fingerprint(exc.key)}, {opts.known_hosts} has {fingerprint(exc.expected_key)}. "
-            "The host may have been reinstalled, or someone is in between. If the change is "
-            f"expected, remove the old key (`ssh-keygen -R '{name}' -f {opts.known_hosts}`)"
-        ) from None
-    except paramiko.PasswordRequiredException:
-        client.close()
-        raise BackendError(
-            f"key file {key} is protected by a passphrase; add it to an ssh-agent and set "
-            "`agent: true` (the lab never asks for or stores passwords)"
-        ) from None
-    except paramiko.AuthenticationException:
-        client.close()
-        how = f"key {key}" if key else "the default keys"
-        how += " or the agent's keys" if target.agent else ""
-        raise BackendError(
-            f"authentication as {target.user!r} failed with {how}: the host does not accept "
-            f"it; add the public key to ~{target.user}/.ssh/authorized_keys on the host"
-        ) from None
     except (paramiko.SSHException, OSError, EOFError) as exc:
         client.close()
-        raise BackendError(f"ssh to {target.host}:{target.port} failed: {exc}") from None
+        raise _connect_error(exc, target, opts, key) from None
     transport = client.get_transport()
     assert transport is not None
     transport.set_keepalive(KEEPALIVE)
     return client
+
+
+def _new_client(opts: Options) -> paramiko.SSHClient:
+    """A client that knows the hosts of ``opts.known_hosts`` and refuses unknown ones
+    (unless ``accept_new``)."""
+    client = paramiko.SSHClient()
+    if opts.known_hosts.exists():
+        try:
+            client.load_host_keys(str(opts.known_hosts))
+        except (OSError, paramiko.SSHException) as exc:
+            raise BackendError(f"cannot read known hosts {opts.known_hosts}: {exc}") from exc
+    client.set_missing_host_key_policy(_Refuse(opts.known_hosts, opts.accept_new))
+    return client
+
+
+def _connect_error(
+    exc: Exception, target: SshTarget, opts: Options, key: str | None
+) -> BackendError:
+    """Why connecting failed, in one line that says what to do about it."""
+    if isinstance(exc, paramiko.BadHostKeyException):
+        name = known_hosts_name(target.host, target.port)
+        return BackendError(
+            f"host key of {name} has CHANGED: it offers {exc.key.get_name()} "
+            f"{fingerprint(exc.key)}, {opts.known_hosts} has {fingerprint(exc.expected_key)}. "
+            "The host may have been reinstalled, or someone is in between. If the change is "
+            f"expected, remove the old key (`ssh-keygen -R '{name}' -f {opts.known_hosts}`)"
+        )
+    # PasswordRequiredException is an AuthenticationException: it goes first.
+    if isinstance(exc, paramiko.PasswordRequiredException):
+        return BackendError(
+            f"key file {key} is protected by a passphrase; add it to an ssh-agent and set "
+            "`agent: true` (the lab never asks for or stores passwords)"
+        )
+    if isinstance(exc, paramiko.AuthenticationException):
+        how = f"key {key}" if key else "the default keys"
+        how += " or the agent's keys" if target.agent else ""
+        return BackendError(
+            f"authentication as {target.user!r} failed with {how}: the host does not accept "
+            f"it; add the public key to ~{target.user}/.ssh/authorized_keys on the host"
+        )
+    return BackendError(f"ssh to {target.host}:{target.port} failed: {exc}")
 
 
 def _agent_problem(target: SshTarget) -> str | None:

@@ -1,0 +1,278 @@
+"""The docker backend class (see the package doc)."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
+from ipaddress import IPv4Network
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import docker
+
+from lab.deploy.images import node_image
+from lab.errors import BackendError, CommandTimeout
+from lab.run.backends.base import Backend, Completed, Proc
+from lab.run.backends.docker import bringup, teardown
+from lab.run.backends.docker.engine import (
+    ENGINE_ERRORS,
+    PARALLEL,
+    RUN_LABEL,
+    connect,
+    engine,
+    engine_url,
+    object_name,
+)
+from lab.run.backends.docker.proc import READ_PID_SCRIPT, SPAWN_SCRIPT, DockerProc, talk
+from lab.spec.model import Node, Topology
+
+KILL_GRACE = 2  # seconds between timeout's TERM and its KILL
+# Extra seconds the client waits past a command's own timeout before giving up on the engine.
+ENGINE_SLACK = 15.0
+
+WORK_ROOT = PurePosixPath("/var/lib/socket-lab")
+PID_ROOT = PurePosixPath("/run/socket-lab")
+
+
+class DockerBackend(Backend):
+    """Containers from the socket-lab node image on Docker bridge networks."""
+
+    name = "docker"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self._docker: docker.DockerClient | None = None
+        self._ifaces: dict[str, dict[str, str]] = {}
+        self._spawned = 0
+        self._placeholders: list[IPv4Network] = []
+
+    # -- engine access -------------------------------------------------------------------
+    @property
+    def _client(self) -> docker.DockerClient:
+        if self._docker is None:
+            self._docker = connect()
+        return self._docker
+
+    @property
+    def _api(self) -> docker.APIClient:
+        return self._client.api
+
+    def _name(self, thing: str) -> str:
+        return object_name(self.run_id, thing)
+
+    # -- lifecycle -----------------------------------------------------------------------
+    @classmethod
+    def available(cls) -> str | None:
+        try:
+            client = docker.from_env(timeout=10)
+            client.ping()
+            client.close()
+        except (*ENGINE_ERRORS, OSError):
+            return (
+                f"Docker engine not reachable at {engine_url()} — is it running? "
+                "use --backend netns"
+            )
+        if node_image() is None:
+            return "socket-lab node image not built or out of date — run `lab images build`"
+        return None
+
+    def up(self, topology: Topology) -> None:
+        image = node_image()
+        if image is None:
+            raise BackendError(
+                "socket-lab node image not built or out of date — run `lab images build`"
+            )
+        for net in topology.networks:
+            seed = int(self.run_id, 16) + len(self._placeholders) * 7919
+            subnet = bringup.create_network(self._api, self.run_id, topology, net, seed)
+            if subnet is not None:
+                self._placeholders.append(subnet)
+
+        def bring_up(node: Node) -> None:
+            bringup.create_node(self._api, self.run_id, topology, node, image)
+            self._configure_node(topology, node)
+
+        # Nodes are independent once their networks exist; the engine does the work, so a
+        # few at a time shortens a large lab's start several-fold.
+        with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
+            for future in [pool.submit(bring_up, node) for node in topology.nodes]:
+                future.result()
+
+    def _configure_node(self, topology: Topology, node: Node) -> None:
+        """Real addresses, routes and directories, in one exec once the container runs."""
+        macs = self._macs(node.name)
+        spec = {
+            "dirs": [str(self.workdir(node.name)), str(PID_ROOT / self.run_id)],
+            "addresses": [
+                [net, macs[net], f"{iface.address}/{topology.network(net).subnet.prefixlen}"]
+                for iface in node.interfaces
+                for net in [iface.network]
+            ],
+            "gateway": None if node.gateway is None else str(node.gateway),
+        }
+        done = self.run(
+            node.name, [self.python, "-c", bringup.NODE_SETUP, json.dumps(spec)], timeout=30
+        )
+        if not done.ok:
+            lines = done.stderr.strip().splitlines() or [f"exit {done.returncode}"]
+            raise BackendError(f"docker: setting up node {node.name}: {lines[-1]}")
+        self._ifaces[node.name] = json.loads(done.stdout)
+
+    def _macs(self, node: str) -> dict[str, str]:
+        """The node's MAC address on each of its lab networks, as the engine reports them."""
+        with engine(f"inspecting node {node}"):
+            info = self._api.inspect_container(self._name(node))
+        prefix = self._name("")
+        return {
+            net_name[len(prefix) :]: str(settings["MacAddress"]).lower()
+            for net_name, settings in info["NetworkSettings"]["Networks"].items()
+            if net_name.startswith(prefix)
+        }
+
+    def down(self) -> None:
+        teardown.remove_labelled(self._client, {RUN_LABEL: self.run_id})
+        self._ifaces.clear()
+
+    @classmethod
+    def clean(cls, run_id: str | None = None) -> list[str]:
+        client = connect()
+        try:
+            return teardown.remove_labelled(client, {RUN_LABEL: run_id} if run_id else {})
+        finally:
+            client.close()
+
+    @classmethod
+    def running_labs(cls) -> Mapping[str, str]:
+        client = connect()
+        try:
+            return teardown.describe_runs(client)
+        finally:
+            client.close()
+
+    # -- on a node -----------------------------------------------------------------------
+    @property
+    def python(self) -> str:
+        return "python3"
+
+    def workdir(self, node: str) -> PurePosixPath:
+        # Named after the node too, so that paths never look alike across nodes.
+        return WORK_ROOT / self.run_id / node
+
+    def run(
+        self, node: str, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None
+    ) -> Completed:
+        # The node enforces the timeout itself, so a command never outlives it there.
+        limited = ["timeout", "-k", str(KILL_GRACE), f"{max(timeout, 0.01):g}", *argv]
+        what = f"running {argv[0] if argv else '?'} on {node}"
+        started = time.monotonic()
+        with engine(what):
+            exec_id = self._api.exec_create(
+                self._name(node), limited, stdin=input is not None, stdout=True, stderr=True
+            )["Id"]
+            sock = self._api.exec_start(exec_id, socket=True)
+        try:
+            stdout, stderr = talk(sock, input, timeout + KILL_GRACE + ENGINE_SLACK)
+        except TimeoutError as exc:
+            raise CommandTimeout(f"{what}: the engine did not answer in time") from exc
+        except OSError as exc:
+            raise BackendError(f"docker: {what}: {exc}") from exc
+        with engine(what):
+            code = self._api.exec_inspect(exec_id).get("ExitCode")
+        returncode = -1 if code is None else int(code)
+        early = time.monotonic() - started < timeout
+        if returncode == -1 or (returncode == 137 and early):
+            # Killed before `timeout` could have done it: by whom? The container's end
+            # raises here; a kill inside a live node is the command's own outcome.
+            self._check_node_running(node, what)
+        if returncode == 124 or (returncode == 137 and not early):
+            raise CommandTimeout(f"{' '.join(argv)} on {node} did not finish in {timeout:g} s")
+        return Completed(
+            tuple(argv),
+            returncode,
+            stdout.decode(errors="replace"),
+            stderr.decode(errors="replace"),
+        )
+
+    def _check_node_running(self, node: str, what: str, settle: float = 2.0) -> None:
+        """A command cut off because its container died (killed, out of memory) is no
+        timeout: say that the node is gone. The engine marks the container stopped a
+        moment after its processes die, so its state is watched for ``settle`` seconds."""
+        deadline = time.monotonic() + settle
+        while True:
+            try:
+                with engine(what):
+                    state = self._api.inspect_container(self._name(node)).get("State") or {}
+            except BackendError as exc:
+                raise BackendError(f"docker: {what}: node {node} is gone ({exc})") from exc
+            if not state.get("Running"):
+                raise BackendError(
+                    f"docker: {what}: node {node} is not running (container "
+                    f"{state.get('Status', 'gone')}, exit code {state.get('ExitCode')})"
+                )
+            if time.monotonic() > deadline:
+                return
+            time.sleep(0.1)
+
+    def spawn(self, node: str, argv: Sequence[str], *, log: PurePosixPath) -> Proc:
+        self._spawned += 1
+        pidfile = PID_ROOT / self.run_id / f"{self._spawned}.pid"
+        command = ["sh", "-c", SPAWN_SCRIPT, "sh", str(pidfile), str(log), *argv]
+        what = f"starting {argv[0] if argv else '?'} on {node}"
+        with engine(what):
+            exec_id = self._api.exec_create(self._name(node), command, stdout=False, stderr=False)[
+                "Id"
+            ]
+            self._api.exec_start(exec_id, detach=True)
+        done = self.run(node, ["sh", "-c", READ_PID_SCRIPT, "sh", str(pidfile)], timeout=10)
+        if not done.ok or not done.stdout.strip().isdigit():
+            raise BackendError(f"docker: {what}: no pid ({done.stderr.strip()})")
+        return DockerProc(self, self._api, node, argv, exec_id, int(done.stdout.strip()))
+
+    def fetch(self, node: str, remote_dir: PurePosixPath, local_dir: Path) -> None:
+        local_dir.mkdir(parents=True, exist_ok=True)
+        with engine(f"copying {remote_dir} from {node}"):
+            stream, _ = self._api.get_archive(self._name(node), str(remote_dir))
+            with tempfile.TemporaryFile() as buf:
+                for chunk in stream:
+                    buf.write(chunk)
+                buf.seek(0)
+                self._extract(buf, local_dir)
+
+    @staticmethod
+    def _extract(buf: io.IOBase | Any, local_dir: Path) -> None:
+        """Unpack the engine's archive of a directory into ``local_dir``, safely: the "data"
+        filter refuses absolute paths, ``..``, device files and links leaving the target;
+        such members are skipped."""
+        with tarfile.open(fileobj=buf, mode="r|") as archive:
+            for member in archive:
+                # Members are "<dir's base name>/...": keep what is below the directory.
+                parts = PurePosixPath(member.name).parts
+                rel = PurePosixPath(*parts[1:]) if len(parts) > 1 else None
+                if rel is None:
+                    continue
+                member.name = str(rel)
+                # A member the filter refuses (say a link to /etc/passwd) is left out: it
+                # is nothing the lab wrote, and must not stop the rest from being copied.
+                with suppress(tarfile.FilterError):
+                    archive.extract(member, local_dir, filter="data")
+
+    def interfaces(self, node: str) -> Mapping[str, str]:
+        if node not in self._ifaces:
+            self._ifaces[node] = self._discover_interfaces(node)
+        return dict(self._ifaces[node])
+
+    def _discover_interfaces(self, node: str) -> dict[str, str]:
+        """Network name -> interface name, matching the engine's MAC addresses."""
+        macs = self._macs(node)
+        done = self.run(node, [self.python, "-c", bringup.LIST_LINKS], timeout=15)
+        by_mac: dict[str, str] = json.loads(done.stdout) if done.ok else {}
+        result = {net: by_mac[mac] for net, mac in macs.items() if mac in by_mac}
+        if len(result) != len(macs):
+            raise BackendError(f"docker: node {node}: interfaces not found for {sorted(macs)}")
+        return result

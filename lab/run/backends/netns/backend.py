@@ -1,0 +1,180 @@
+"""The netns backend class: nodes are network namespaces on this host (see the package doc)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+from pathlib import Path, PurePosixPath
+
+import lab
+from lab.errors import BackendError, CommandTimeout
+from lab.run.backends.base import Backend, Completed, Proc, node_of
+from lab.run.backends.netns import build
+from lab.run.backends.netns.names import (
+    BASE_DIR,
+    NETNS_DIR,
+    SWITCH,
+    lab_links,
+    lab_namespaces,
+    link_rid,
+    ns_name,
+    ns_rid,
+    run_dirs,
+)
+from lab.run.backends.netns.proc import NetnsProc, kill_group, wait_for_exec
+from lab.run.backends.netns.teardown import remove_run
+from lab.spec.model import Node, Topology
+
+
+class NetnsBackend(Backend):
+    """Nodes are network namespaces on this host, networks are Linux bridges."""
+
+    name = "netns"
+
+    def __init__(self, run_id: str) -> None:
+        super().__init__(run_id)
+        self._topology: Topology | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------
+    @classmethod
+    def available(cls) -> str | None:
+        if os.geteuid() != 0:
+            return (
+                "the netns backend needs root (network namespaces): "
+                "run as root, or use --backend docker"
+            )
+        for tool, package in (("ip", "iproute2"), ("sysctl", "procps")):
+            if shutil.which(tool) is None:
+                return f"the netns backend needs `{tool}`: apt-get install {package}"
+        return None
+
+    def up(self, topology: Topology) -> None:
+        self._topology = topology
+        build.build_run(self.run_id, topology)
+
+    def down(self) -> None:
+        remove_run(self.run_id)
+
+    @classmethod
+    def clean(cls, run_id: str | None = None) -> list[str]:
+        if run_id is not None:
+            return remove_run(run_id)
+        rids = {ns_rid(n) for n in lab_namespaces()}
+        rids |= {link_rid(n) for n in lab_links()}
+        rids |= set(run_dirs())
+        removed: list[str] = []
+        for rid in sorted(rids):
+            removed += remove_run(rid)
+        return removed
+
+    @classmethod
+    def running_labs(cls) -> Mapping[str, str]:
+        counts: dict[str, int] = {}
+        for name in lab_namespaces():
+            rid = ns_rid(name)
+            nodes = 0 if name == ns_name(rid, SWITCH) else 1
+            counts[rid] = counts.get(rid, 0) + nodes
+        return {rid: f"netns lab, {n} node{'s' if n != 1 else ''}" for rid, n in counts.items()}
+
+    # -- on a node ---------------------------------------------------------------------
+    @property
+    def python(self) -> str:
+        return sys.executable
+
+    def run(
+        self, node: str, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None
+    ) -> Completed:
+        full = self._exec_argv(node, argv)
+        try:
+            proc = subprocess.Popen(
+                full,
+                stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self._env(),
+                cwd=self._cwd(node),
+                start_new_session=True,  # its own process group, killed as a whole on timeout
+                text=True,
+                errors="replace",
+            )
+        except OSError as exc:
+            raise BackendError(f"cannot run {argv[0]!r} on {node}: {exc}") from exc
+        try:
+            out, err = proc.communicate(input, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            raise CommandTimeout(
+                f"{' '.join(argv)} on {node} did not finish within {timeout:g} s"
+            ) from None
+        except BaseException:
+            kill_group(proc)
+            raise
+        return Completed(tuple(argv), proc.returncode, out, err)
+
+    def spawn(self, node: str, argv: Sequence[str], *, log: PurePosixPath) -> Proc:
+        full = self._exec_argv(node, argv)
+        path = Path(log)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(path, "ab") as out:
+                popen = subprocess.Popen(
+                    full,
+                    stdin=subprocess.DEVNULL,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                    env=self._env(),
+                    cwd=self._cwd(node),
+                    start_new_session=True,  # Ctrl-C on the terminal is the session's to handle
+                )
+        except OSError as exc:
+            raise BackendError(f"cannot start {argv[0]!r} on {node}: {exc}") from exc
+        wait_for_exec(popen, full, NETNS_DIR / ns_name(self.run_id, node))
+        return NetnsProc(node, argv, popen)
+
+    def workdir(self, node: str) -> PurePosixPath:
+        return PurePosixPath(BASE_DIR / self.run_id / node)
+
+    def fetch(self, node: str, remote_dir: PurePosixPath, local_dir: Path) -> None:
+        source = Path(remote_dir)
+        if not source.is_dir():
+            if not source.exists() and source.is_relative_to(BASE_DIR / self.run_id):
+                # The run's own directory that an interrupted up() never made: it holds
+                # nothing, which is not an error when evidence is collected after a failure.
+                local_dir.mkdir(parents=True, exist_ok=True)
+                return
+            raise BackendError(f"{remote_dir} on {node} is not a directory")
+        try:
+            shutil.copytree(source, local_dir, dirs_exist_ok=True, symlinks=True)
+        except (OSError, shutil.Error) as exc:
+            raise BackendError(f"copying {remote_dir} from {node}: {exc}") from exc
+
+    def interfaces(self, node: str) -> Mapping[str, str]:
+        n = self._node(node)
+        return {iface.network: f"eth{k}" for k, iface in enumerate(n.interfaces)}
+
+    # -- helpers -----------------------------------------------------------------------
+    def _node(self, node: str) -> Node:
+        return node_of(self._topology, node)
+
+    def _exec_argv(self, node: str, argv: Sequence[str]) -> list[str]:
+        self._node(node)
+        if not argv:
+            raise BackendError("empty command")
+        return ["ip", "netns", "exec", ns_name(self.run_id, node), *argv]
+
+    def _env(self) -> dict[str, str]:
+        """The caller's environment, with the directory holding ``lab`` first on PYTHONPATH."""
+        env = dict(os.environ)
+        src = str(Path(lab.__file__).resolve().parent.parent)
+        parts = [src, *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != src)]
+        env["PYTHONPATH"] = os.pathsep.join(parts)
+        return env
+
+    def _cwd(self, node: str) -> str:
+        # The node's own directory: relative paths land with its other files, and
+        # `python -c` does not pick up modules from wherever the caller stood.
+        wd = Path(self.workdir(node))
+        return str(wd) if wd.is_dir() else "/"

@@ -1,0 +1,155 @@
+"""What ``up`` makes: node directories, sysctls, bridges and veth pairs, addresses."""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from lab.errors import BackendError
+from lab.run.backends.netns.iproute import check_token, run_ip, run_parallel
+from lab.run.backends.netns.names import (
+    BASE_DIR,
+    IFNAMSIZ,
+    NODE_RE,
+    SWITCH,
+    bridge_name,
+    ns_name,
+    veth_name,
+)
+from lab.spec.model import Topology
+
+# Bridges: no STP delay; no multicast snooping (a snooping bridge joins 224.0.0.106 and
+# its IGMP reports would land in every node's capture); no netfilter on bridged frames
+# (see the package docstring: the switch's namespace also turns it off as a whole).
+BRIDGE_OPTIONS = (
+    "type bridge forward_delay 0 mcast_snooping 0"
+    " nf_call_iptables 0 nf_call_ip6tables 0 nf_call_arptables 0"
+)
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One node interface: the veth pair that joins node ``node`` to bridge ``bridge``."""
+
+    node: str
+    ifname: str
+    veth: str
+    bridge: str
+    cidr: str
+
+
+def build_run(run_id: str, topology: Topology) -> None:
+    """Create everything of run ``run_id`` for ``topology``; names are checked first."""
+    attachments = plan(run_id, topology)
+    make_dirs(run_id, topology)
+    names = [SWITCH, *(n.name for n in topology.nodes)]
+    run_ip([], batch=[f"netns add {ns_name(run_id, n)}" for n in names])
+    set_sysctls(run_id, topology)
+    run_ip(["-n", ns_name(run_id, SWITCH)], batch=link_batch(run_id, topology, attachments))
+    configure_nodes(run_id, topology, attachments)
+
+
+def plan(run_id: str, topology: Topology) -> list[Attachment]:
+    """Names and addresses of every link, checked before anything is created."""
+    bridges = {net.name: bridge_name(run_id, k) for k, net in enumerate(topology.networks)}
+    plan: list[Attachment] = []
+    for node in topology.nodes:
+        if not NODE_RE.match(node.name):
+            raise BackendError(f"invalid node name {node.name!r}")
+        for k, iface in enumerate(node.interfaces):
+            if iface.network not in bridges:
+                raise BackendError(f"node {node.name}: no network {iface.network!r}")
+            prefix = topology.network(iface.network).subnet.prefixlen
+            veth = veth_name(run_id, len(plan))
+            plan.append(
+                Attachment(
+                    node.name,
+                    f"eth{k}",
+                    veth,
+                    bridges[iface.network],
+                    f"{iface.address}/{prefix}",
+                )
+            )
+    longest = max([*bridges.values(), *(a.veth for a in plan)], key=len, default="")
+    if len(longest) > IFNAMSIZ:
+        raise BackendError(f"too many networks or interfaces: {longest} exceeds 15 characters")
+    return plan
+
+
+def make_dirs(run_id: str, topology: Topology) -> None:
+    """Create the run's node directories, refusing a base directory someone else owns."""
+    BASE_DIR.mkdir(mode=0o755, exist_ok=True)
+    st = os.lstat(BASE_DIR)
+    if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+        raise BackendError(f"{BASE_DIR} is not a directory owned by this user; remove it")
+    run_dir = BASE_DIR / run_id
+    run_dir.mkdir(mode=0o755, exist_ok=True)
+    for node in topology.nodes:
+        wd = run_dir / node.name
+        wd.mkdir(exist_ok=True)
+        # World-writable and sticky, like /tmp: tcpdump drops to its own user before
+        # it opens the capture file, and must still be able to write it here.
+        os.chmod(wd, 0o1777)  # noqa: S103
+
+
+def set_sysctls(run_id: str, topology: Topology) -> None:
+    """Forwarding on routers only (a new namespace may inherit the host's 1), and
+    IPv6 off for every interface the namespace gets from now on; in the switch, no
+    netfilter for bridged frames (``-e``: those keys exist only with br_netfilter)."""
+    switch = [
+        "ip", "netns", "exec", ns_name(run_id, SWITCH),
+        "sysctl", "-q", "-e", "-w",
+        "net.ipv4.ip_forward=0",
+        "net.ipv6.conf.all.disable_ipv6=1",
+        "net.ipv6.conf.default.disable_ipv6=1",
+        "net.bridge.bridge-nf-call-iptables=0",
+        "net.bridge.bridge-nf-call-ip6tables=0",
+        "net.bridge.bridge-nf-call-arptables=0",
+    ]  # fmt: skip
+    commands: list[tuple[list[str], str | None]] = [(switch, None)]
+    for node in topology.nodes:
+        argv = [
+            "ip", "netns", "exec", ns_name(run_id, node.name),
+            "sysctl", "-q", "-w",
+            f"net.ipv4.ip_forward={1 if node.router else 0}",
+            "net.ipv6.conf.all.disable_ipv6=1",
+            "net.ipv6.conf.default.disable_ipv6=1",
+        ]  # fmt: skip
+        commands.append((argv, None))
+    run_parallel(commands, "setting sysctls")
+
+
+def link_batch(run_id: str, topology: Topology, plan: Sequence[Attachment]) -> list[str]:
+    """``ip -batch`` lines for bridges and veth pairs, run in the switch's namespace."""
+    lines: list[str] = []
+    for k in range(len(topology.networks)):
+        br = bridge_name(run_id, k)
+        lines += [f"link add name {br} {BRIDGE_OPTIONS}", f"link set dev {br} up"]
+    for a in plan:
+        ns = check_token(ns_name(run_id, a.node))
+        lines += [
+            # The peer is born inside the node, so no temporary name is ever needed.
+            f"link add name {a.veth} type veth peer name {a.ifname} netns {ns}",
+            f"link set dev {a.veth} master {a.bridge} up",
+        ]
+    return lines
+
+
+def configure_nodes(run_id: str, topology: Topology, plan: Sequence[Attachment]) -> None:
+    """Inside each namespace: lo up, addresses, interfaces up, default route."""
+    commands: list[tuple[list[str], str | None]] = []
+    for node in topology.nodes:
+        lines = ["link set dev lo up"]
+        for a in plan:
+            if a.node == node.name:
+                lines += [
+                    f"address add {check_token(a.cidr)} dev {a.ifname}",
+                    f"link set dev {a.ifname} up",
+                ]
+        if node.gateway is not None:
+            lines.append(f"route add default via {check_token(str(node.gateway))}")
+        text = "".join(line + "\n" for line in lines)
+        commands.append((["ip", "-n", ns_name(run_id, node.name), "-batch", "-"], text))
+    run_parallel(commands, "configuring nodes")

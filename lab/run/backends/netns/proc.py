@@ -1,0 +1,75 @@
+"""Processes on nodes: started by ``ip netns exec``, which exec()s the program."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from lab.run.backends.base import Proc
+
+EXEC_WAIT = 5.0  # seconds spawn() waits for `ip netns exec` to become the program
+
+
+class NetnsProc(Proc):
+    """A process started by ``ip netns exec``; it exec()s the program, so the PID is its."""
+
+    def __init__(self, node: str, argv: Sequence[str], popen: subprocess.Popen[bytes]) -> None:
+        self.node = node
+        self.argv = tuple(argv)
+        self._popen = popen
+
+    @property
+    def pid(self) -> int:
+        return self._popen.pid
+
+    def running(self) -> bool:
+        return self._popen.poll() is None
+
+    def signal(self, signum: int) -> None:
+        # Popen.send_signal does nothing once the process has been reaped, so a
+        # recycled PID is never signalled.
+        with contextlib.suppress(ProcessLookupError):
+            self._popen.send_signal(signum)
+
+    def wait(self, timeout: float) -> int | None:
+        try:
+            return self._popen.wait(timeout=max(timeout, 0))
+        except subprocess.TimeoutExpired:
+            return None
+
+
+def wait_for_exec(popen: subprocess.Popen[bytes], full: Sequence[str], netns: Path) -> None:
+    """Return once ``ip netns exec`` has become the program (or the program ended).
+
+    For a moment after Popen the PID is still ``ip`` (or not even that yet); a caller
+    that signals it, or looks for it in ``ps``, must meet the program itself. Done
+    means: in the namespace bound at ``netns``, with a command line that is not ``ip``'s.
+    """
+    try:
+        target = os.stat(netns)
+    except OSError:
+        return
+    wrapper = "\0".join(full).encode() + b"\0"
+    deadline = time.monotonic() + EXEC_WAIT
+    while popen.poll() is None and time.monotonic() < deadline:
+        try:
+            st = os.stat(f"/proc/{popen.pid}/ns/net")
+            with open(f"/proc/{popen.pid}/cmdline", "rb") as f:
+                cmdline = f.read()
+        except OSError:
+            return
+        if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino) and cmdline != wrapper:
+            return
+        time.sleep(0.001)
+
+
+def kill_group(proc: subprocess.Popen[str]) -> None:
+    """Kill a command started in its own session, with all its children; reap it."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.communicate()
