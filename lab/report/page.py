@@ -40,7 +40,7 @@ def render_report(
     out_dir: Path, summary: dict[str, Any], topology: Topology, connections: list[dict[str, Any]]
 ) -> str:
     """The whole page as one string. ``summary`` is summary.json's content (its optional
-    ``udp_flows`` and ``experiments`` are shown when present); ``connections`` are
+    ``udp_flows`` are shown when present); ``connections`` are
     :func:`lab.evidence.connections.connection_records`; snapshots and run.json are read from
     ``out_dir`` when they exist."""
     run = _load_run(out_dir)
@@ -82,8 +82,7 @@ def _head(summary: Mapping[str, Any]) -> str:
 
 
 def _all_scenarios(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The scenarios of a run, then the experiments of an experiment run."""
-    return list(summary.get("scenarios", []) or []) + list(summary.get("experiments", []) or [])
+    return list(summary.get("scenarios", []) or [])
 
 
 def _header(

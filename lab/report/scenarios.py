@@ -18,7 +18,7 @@ def scenario_html(
     probes: Mapping[str, Sequence[Call]] | None = None,
     restarts: str = "",
 ) -> str:
-    """The section of one entry of summary.json's ``scenarios`` (or ``experiments``);
+    """The section of one entry of summary.json's ``scenarios``;
     ``restarts`` is its restart timeline, already drawn."""
     name = str(sc.get("name"))
     service = next((s for s in topology.services if s.name == sc.get("service")), None)
