@@ -39,6 +39,7 @@ def test_one_record_per_connection(root: None, default_run: Results) -> None:
     assert len({(c.client.ip, c.client.port) for c in conns}) == expected
     # On one LAN each connection is captured on the server's and the client's interface.
     for c in conns:
+        assert c.client.node is not None
         assert sorted(p.split("/")[0] for p in c.seen_in) == sorted([c.client.node, "server"])
         assert c.path is None
     _, record = load_run(default_run.out)
@@ -54,6 +55,7 @@ def test_hosts_and_scenarios_match_what_the_clients_reported(
         local = f"{c.client.ip}:{c.client.port}"
         assert c.scenario == locals_[local]
         assert c.server.node == "server"
+        assert c.client.node is not None and c.service is not None
         assert default_run.topology.node(c.client.node).interfaces[0].address.exploded == (
             c.client.ip
         )
@@ -114,4 +116,5 @@ def test_a_routed_connection_says_what_the_router_changed(root: None, routed_run
         assert c.path is not None
         assert c.path.summary == "IPs unchanged, MACs rewritten, TTL 64 -> 63"
         hop = c.path.client_to_server
+        assert hop is not None
         assert hop.upstream.ttl - hop.downstream.ttl == 1
