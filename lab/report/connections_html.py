@@ -10,8 +10,9 @@ To stay usable with hundreds of connections, each connection is a closed ``<deta
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from dataclasses import fields
 
+from lab.evidence.records import SegmentOptions, SegmentRecord, TcpRecord, UdpRecord
 from lab.report.figures import window_chart
 from lab.report.markup import Call, badge, end, esc
 from lab.report.probes import align_calls
@@ -24,7 +25,7 @@ DIAGRAM_BYTES = 1_500_000
 
 
 def connections_html(
-    conns: Sequence[Mapping[str, Any]],
+    conns: Sequence[TcpRecord],
     probes: Mapping[str, Sequence[Call]] | None = None,
 ) -> str:
     head = (
@@ -52,27 +53,24 @@ def connections_html(
     )
 
 
-def _local(conn: Mapping[str, Any]) -> str:
-    client = conn.get("client") or {}
-    return f"{client.get('ip')}:{client.get('port')}"
+def _local(conn: TcpRecord) -> str:
+    return f"{conn.client.ip}:{conn.client.port}"
 
 
 def _connection(
-    conn: Mapping[str, Any],
+    conn: TcpRecord,
     open_: bool,
     diagram: bool,
     calls: Sequence[Call] = (),
 ) -> str:
-    hs = conn.get("handshake") or {}
-    close = conn.get("close") or {}
-    ok = bool(hs.get("ok"))
+    close = conn.close
     summary_row = (
-        f"<summary class=connrow><span class=id>{esc(conn.get('id'))}</span>"
-        f"<span>{esc(end(conn.get('client') or {}))} → {esc(end(conn.get('server') or {}))}"
-        f"</span><span>{badge(ok, 'ok', 'bad')}</span><span>{esc(close.get('kind'))}</span>"
-        f"<span>{esc(close.get('first_fin_by') or '-')}</span>"
-        f"<span>{esc(', '.join(str(x) for x in close.get('time_wait_by') or []) or '-')}</span>"
-        f"<span>{esc(conn.get('segment_count'))}</span></summary>"
+        f"<summary class=connrow><span class=id>{esc(conn.id)}</span>"
+        f"<span>{esc(end(conn.client))} → {esc(end(conn.server))}"
+        f"</span><span>{badge(conn.handshake.ok, 'ok', 'bad')}</span>"
+        f"<span>{esc(close.kind)}</span><span>{esc(close.first_fin_by or '-')}</span>"
+        f"<span>{esc(', '.join(close.time_wait_by) or '-')}</span>"
+        f"<span>{esc(conn.segment_count)}</span></summary>"
     )
     inner = _facts(conn)
     if diagram:
@@ -81,89 +79,90 @@ def _connection(
     return f"<details class=conn{' open' if open_ else ''}>{summary_row}{inner}</details>"
 
 
-def _facts(conn: Mapping[str, Any]) -> str:
+def _facts(conn: TcpRecord) -> str:
     items = _handshake_facts(conn) + _close_facts(conn) + _notable_facts(conn)
     return "<ul class=facts>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
 
-def _handshake_facts(conn: Mapping[str, Any]) -> list[str]:
-    hs = conn.get("handshake") or {}
-    client, server = conn.get("client") or {}, conn.get("server") or {}
-    mss, ws, win = hs.get("mss") or {}, hs.get("wscale") or {}, hs.get("windows") or {}
+def _handshake_facts(conn: TcpRecord) -> list[str]:
+    hs, client, server = conn.handshake, conn.client, conn.server
+    mss, ws, win = hs.mss, hs.wscale, hs.windows
     return [
-        f"handshake: {esc(hs.get('reason'))}",
+        f"handshake: {esc(hs.reason)}",
         (
-            f"ISN client ({esc(client.get('ip'))}:{esc(client.get('port'))}) = "
-            f"<b>{esc(hs.get('client_isn'))}</b>, server ({esc(server.get('ip'))}:"
-            f"{esc(server.get('port'))}) = <b>{esc(hs.get('server_isn'))}</b>; "
+            f"ISN client ({esc(client.ip)}:{esc(client.port)}) = "
+            f"<b>{esc(hs.client_isn)}</b>, server ({esc(server.ip)}:"
+            f"{esc(server.port)}) = <b>{esc(hs.server_isn)}</b>; "
             "seq/ack in the diagram are relative to these"
         ),
         (
-            f"MSS {esc(mss.get('client'))} / {esc(mss.get('server'))}, window scale "
-            f"{esc(ws.get('client'))} / {esc(ws.get('server'))}, SYN windows "
-            f"{esc(win.get('client'))} / {esc(win.get('server'))} (client / server)"
+            f"MSS {esc(mss.client)} / {esc(mss.server)}, window scale "
+            f"{esc(ws.client)} / {esc(ws.server)}, SYN windows "
+            f"{esc(win.client)} / {esc(win.server)} (client / server)"
         ),
     ]
 
 
-def _close_facts(conn: Mapping[str, Any]) -> list[str]:
-    close = conn.get("close") or {}
+def _close_facts(conn: TcpRecord) -> list[str]:
+    close = conn.close
     return [
         (
-            f"close: {esc(close.get('kind'))}; first FIN by {esc(close.get('first_fin_by'))}; "
-            f"TIME_WAIT on {esc(', '.join(str(x) for x in close.get('time_wait_by') or []))}"
-            + (f"; reset by {esc(close.get('reset_by'))}" if close.get("reset_by") else "")
+            f"close: {esc(close.kind)}; first FIN by {esc(close.first_fin_by)}; "
+            f"TIME_WAIT on {esc(', '.join(close.time_wait_by))}"
+            + (f"; reset by {esc(close.reset_by)}" if close.reset_by else "")
         ),
-        (
-            f"evidence {esc(conn.get('evidence'))}; seen in "
-            f"{esc(', '.join(conn.get('seen_in') or []))}"
-        ),
+        f"evidence {esc(conn.evidence)}; seen in {esc(', '.join(conn.seen_in))}",
     ]
 
 
-def _notable_facts(conn: Mapping[str, Any]) -> list[str]:
+def _notable_facts(conn: TcpRecord) -> list[str]:
     """Only what a connection has: a path, retransmissions, a closed window."""
     items = []
-    path = conn.get("path")
-    if path:
+    if conn.path is not None:
         items.append(
-            f"path: <b>{esc(path.get('summary'))}</b> "
-            f"({esc(' vs '.join(path.get('captures') or []))})"
+            f"path: <b>{esc(conn.path.summary)}</b> ({esc(' vs '.join(conn.path.captures))})"
         )
-    if conn.get("retransmissions"):
-        items.append(f"{esc(conn.get('retransmissions'))} retransmissions")
-    if conn.get("syn_retransmissions"):
+    if conn.retransmissions:
+        items.append(f"{esc(conn.retransmissions)} retransmissions")
+    if conn.syn_retransmissions:
         items.append(
-            f"<b>SYN sent {int(conn['syn_retransmissions']) + 1} times</b> (same ISN): "
+            f"<b>SYN sent {conn.syn_retransmissions + 1} times</b> (same ISN): "
             "retransmitted until the server answered"
         )
-    if conn.get("zero_windows") or conn.get("zero_window_probes"):
+    if conn.zero_windows or conn.zero_window_probes:
         items.append(
-            f"window: <b>{esc(conn.get('zero_windows'))}</b> zero-window segments, "
-            f"<b>{esc(conn.get('zero_window_probes'))}</b> zero-window probes, "
-            f"<b>{esc(conn.get('window_updates'))}</b> window updates"
+            f"window: <b>{esc(conn.zero_windows)}</b> zero-window segments, "
+            f"<b>{esc(conn.zero_window_probes)}</b> zero-window probes, "
+            f"<b>{esc(conn.window_updates)}</b> window updates"
         )
     return items
 
 
-def _packet_table(conn: Mapping[str, Any]) -> str:
-    rows = []
-    for s in conn.get("segments") or []:
-        direction = "client → server" if s.get("from") == "client" else "server → client"
-        opts = s.get("options") or {}
-        opt_text = " ".join(
-            f"{k}={','.join(str(x) for x in v) if isinstance(v, list) else v}"
-            for k, v in opts.items()
-        )
-        rows.append(
-            f"<tr><td>{esc(s.get('index'))}</td><td>{float(s.get('t') or 0):.6f}</td>"
-            f"<td>{direction}</td><td>{esc(' '.join(s.get('flags') or []))}</td>"
-            f"<td>{esc(s.get('seq'))}</td><td>{esc(s.get('ack'))}</td><td>{esc(s.get('len'))}</td>"
-            f"<td>{esc(s.get('win'))}</td><td>{esc(s.get('win_bytes'))}</td>"
-            f"<td>{esc(opt_text)}</td><td>{esc(s.get('ttl'))}</td>"
-            f"<td class=payload>{esc(s.get('payload'))}</td></tr>"
-        )
-    omitted = int(conn.get("segments_omitted") or 0)
+def _options_text(opts: SegmentOptions) -> str:
+    """The options a segment carried, in the order of summary.json's ``options``."""
+    present = [(f.name, getattr(opts, f.name)) for f in fields(opts)]
+    return " ".join(
+        f"{k}={','.join(str(x) for x in v) if isinstance(v, list) else v}"
+        for k, v in present
+        if v is not None
+    )
+
+
+def _packet_row(s: SegmentRecord) -> str:
+    direction = "client → server" if s.sender == "client" else "server → client"
+    return (
+        f"<tr><td>{esc(s.index)}</td><td>{s.t:.6f}</td>"
+        f"<td>{direction}</td><td>{esc(' '.join(s.flags))}</td>"
+        f"<td>{esc(s.seq)}</td><td>{esc(s.ack)}</td><td>{esc(s.len)}</td>"
+        f"<td>{esc(s.win)}</td><td>{esc(s.win_bytes)}</td>"
+        f"<td>{esc(_options_text(s.options))}</td><td>{esc(s.ttl)}</td>"
+        f"<td class=payload>{esc(s.payload)}</td></tr>"
+    )
+
+
+def _packet_table(conn: TcpRecord) -> str:
+    rows = [_packet_row(s) for s in conn.segments]
+    omitted = conn.segments_omitted
     note = f"<p class=note>{omitted} segments in the middle are left out.</p>" if omitted else ""
     return (
         f"<details class=packets><summary>packet table ({len(rows)} segments)</summary>"
@@ -177,14 +176,13 @@ def _packet_table(conn: Mapping[str, Any]) -> str:
 # -- UDP --------------------------------------------------------------------------------
 
 
-def udp_table(flows: Iterable[Mapping[str, Any]]) -> str:
+def udp_table(flows: Iterable[UdpRecord]) -> str:
     rows = "".join(
-        f"<tr><td>{esc(f.get('id'))}</td><td>{esc(f.get('scenario'))}</td>"
-        f"<td>{esc(end(f.get('client') or {}))} → {esc(end(f.get('server') or {}))}</td>"
-        f"<td>{esc((f.get('datagrams') or {}).get('client'))} / "
-        f"{esc((f.get('datagrams') or {}).get('server'))}</td>"
-        f"<td>{esc(', '.join(str(x) for x in f.get('sizes') or []))}</td>"
-        f"<td>{esc(', '.join(f.get('seen_in') or []))}</td></tr>"
+        f"<tr><td>{esc(f.id)}</td><td>{esc(f.scenario)}</td>"
+        f"<td>{esc(end(f.client))} → {esc(end(f.server))}</td>"
+        f"<td>{esc(f.datagrams.client)} / {esc(f.datagrams.server)}</td>"
+        f"<td>{esc(', '.join(str(x) for x in f.sizes))}</td>"
+        f"<td>{esc(', '.join(f.seen_in))}</td></tr>"
         for f in flows
     )
     return (

@@ -9,11 +9,11 @@ before it reaches the page.
 from __future__ import annotations
 
 import html
-from collections.abc import Mapping
 from functools import cache
 from importlib.resources import files
 from pathlib import Path
-from typing import Any
+
+from lab.evidence.records import EndRecord
 
 # A probe program's call as drawn on a sequence diagram: (time, text, failed).
 Call = tuple[float, str, bool]
@@ -49,7 +49,6 @@ def read_text(path: Path) -> str | None:
         return None
 
 
-def end(side: Mapping[str, Any]) -> str:
+def end(side: EndRecord) -> str:
     """One end of a connection or flow: its node's name when known, else its address."""
-    node = side.get("node") or side.get("ip")
-    return f"{node}:{side.get('port')}"
+    return f"{side.node or side.ip}:{side.port}"

@@ -21,13 +21,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
+from lab.evidence.records import TcpRecord, UdpRecord
 from lab.report.connections_html import connections_html, udp_table
 from lab.report.figures import service_timeline
 from lab.report.hosts import hosts_html
 from lab.report.markup import asset, badge, esc, section
 from lab.report.probes import probe_calls
+from lab.report.record import Summary
 from lab.report.restarts import restarts_html
 from lab.report.scenarios import scenario_html
 from lab.report.topology_svg import topology_svg
@@ -37,26 +38,29 @@ from lab.spec.model import Topology
 
 
 def render_report(
-    out_dir: Path, summary: dict[str, Any], topology: Topology, connections: list[dict[str, Any]]
+    out_dir: Path,
+    summary: Summary,
+    topology: Topology,
+    connections: Sequence[TcpRecord] | None = None,
 ) -> str:
-    """The whole page as one string. ``summary`` is summary.json's content (its optional
-    ``udp_flows`` and ``experiments`` are shown when present); ``connections`` are
-    :func:`lab.evidence.connections.connection_records`; snapshots and run.json are read from
-    ``out_dir`` when they exist."""
+    """The whole page as one string. ``connections`` are the TCP connections drawn, the
+    summary's own unless given; snapshots and run.json are read from ``out_dir`` when they
+    exist."""
+    conns = summary.connections if connections is None else connections
     run = _load_run(out_dir)
-    by_scenario: dict[str | None, list[dict[str, Any]]] = {}
-    for conn in connections:
-        by_scenario.setdefault(conn.get("scenario"), []).append(conn)
+    by_scenario: dict[str | None, list[TcpRecord]] = {}
+    for conn in conns:
+        by_scenario.setdefault(conn.scenario, []).append(conn)
     parts = [
         _head(summary),
-        _header(summary, topology, connections),
-        section("Topology", "topology", topology_svg(topology, summary)),
+        _header(summary, topology, conns),
+        section("Topology", "topology", topology_svg(topology, summary.nodes)),
     ]
-    timelines = _timelines(topology, connections)
+    timelines = _timelines(topology, conns)
     if timelines:
         parts.append(section("Connections in time, per service", "timelines", timelines))
     parts += _scenarios(out_dir, summary, topology, run, by_scenario)
-    parts += _others(summary, by_scenario.get(None, []))
+    parts += _others(summary.udp_flows, by_scenario.get(None, []))
     parts.append(section("Hosts", "hosts", hosts_html(out_dir, topology, run)))
     parts.append(f"<script>\n{asset('report.js')}</script></body></html>\n")
     return "\n".join(parts)
@@ -71,8 +75,8 @@ def _load_run(out_dir: Path) -> RunRecord | None:
         return None
 
 
-def _head(summary: Mapping[str, Any]) -> str:
-    title = f"socket-lab: {summary.get('topology', '?')}"
+def _head(summary: Summary) -> str:
+    title = f"socket-lab: {summary.topology}"
     return (
         "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width, initial-scale=1">'
@@ -81,53 +85,37 @@ def _head(summary: Mapping[str, Any]) -> str:
     )
 
 
-def _all_scenarios(summary: Mapping[str, Any]) -> list[Mapping[str, Any]]:
-    """The scenarios of a run, then the experiments of an experiment run."""
-    return list(summary.get("scenarios", []) or []) + list(summary.get("experiments", []) or [])
-
-
-def _header(
-    summary: Mapping[str, Any], topology: Topology, connections: Sequence[Mapping[str, Any]]
-) -> str:
-    scenarios = _all_scenarios(summary)
+def _header(summary: Summary, topology: Topology, connections: Sequence[TcpRecord]) -> str:
     error = ""
-    if summary.get("error"):
-        error = f'<p class="error">error: {esc(summary["error"])}</p>'
+    if summary.error:
+        error = f'<p class="error">error: {esc(summary.error)}</p>'
     nav = "".join(
-        f'<a href="#sc-{esc(s.get("name"))}" class="{"ok" if s.get("passed") else "bad"}">'
-        f"{esc(s.get('name'))}</a>"
-        for s in scenarios
+        f'<a href="#sc-{esc(s.name)}" class="{"ok" if s.passed else "bad"}">{esc(s.name)}</a>'
+        for s in summary.scenarios
     )
-    verdict = bool(summary.get("passed"))
+    verdict = summary.passed
     return (
         f'<header class="{"ok" if verdict else "bad"}"><div class=title>'
-        f"<h1>{esc(summary.get('topology', topology.name))}</h1>"
+        f"<h1>{esc(summary.topology)}</h1>"
         f"{badge(verdict, 'PASSED', 'FAILED')}</div>"
         f"<p class=desc>{esc(topology.description)}</p>"
-        f"<dl class=facts>{_facts(summary, scenarios, connections)}</dl>{error}"
+        f"<dl class=facts>{_facts(summary, connections)}</dl>{error}"
         f'<nav><a href="#topology">topology</a>{nav}<a href="#hosts">hosts</a></nav></header>'
     )
 
 
-def _facts(
-    summary: Mapping[str, Any],
-    scenarios: Sequence[Mapping[str, Any]],
-    connections: Sequence[Mapping[str, Any]],
-) -> str:
-    passed_n = sum(1 for s in scenarios if s.get("passed"))
-    timings = summary.get("timings") or {}
-    timing_text = ", ".join(
-        f"{esc(k)} {float(v):.2f} s" for k, v in timings.items() if isinstance(v, int | float)
-    )
-    hs_ok = sum(1 for c in connections if c.get("handshake", {}).get("ok"))
-    hosts = _node_hosts(summary)
+def _facts(summary: Summary, connections: Sequence[TcpRecord]) -> str:
+    passed_n = sum(1 for s in summary.scenarios if s.passed)
+    timing_text = ", ".join(f"{esc(k)} {float(v):.2f} s" for k, v in summary.timings.items())
+    hs_ok = sum(1 for c in connections if c.handshake.ok)
+    hosts = {name: info.host for name, info in summary.nodes.items() if info.host}
     facts = [
-        ("backend", summary.get("backend")),
+        ("backend", summary.backend),
         *([("hosts", ", ".join(f"{n} on {h}" for n, h in hosts.items()))] if hosts else []),
-        ("run", summary.get("run_id")),
-        ("started", summary.get("started")),
+        ("run", summary.run_id),
+        ("started", summary.started),
         ("timings", None),
-        ("scenarios", f"{passed_n}/{len(scenarios)} passed"),
+        ("scenarios", f"{passed_n}/{len(summary.scenarios)} passed"),
         ("TCP connections", f"{len(connections)} ({hs_ok} with a clean handshake)"),
     ]
     return "".join(
@@ -135,43 +123,32 @@ def _facts(
     )
 
 
-def _node_hosts(summary: Mapping[str, Any]) -> dict[str, str]:
-    """The machine that played each node, where the backend says (the ssh backend's
-    ``node_info`` puts ``host`` in run.json's nodes)."""
-    nodes = summary.get("nodes") or {}
-    return {
-        str(name): str(info["host"])
-        for name, info in nodes.items()
-        if isinstance(info, dict) and info.get("host")
-    }
-
-
-def _timelines(topology: Topology, connections: Sequence[Mapping[str, Any]]) -> str:
+def _timelines(topology: Topology, connections: Sequence[TcpRecord]) -> str:
     """A timeline per TCP service that had two connections or more."""
     out = []
     for svc in topology.services:
-        conns = [c for c in connections if c.get("service") == svc.name]
+        conns = [c for c in connections if c.service == svc.name]
         out.append(service_timeline(svc.name, svc.program, conns))
     return "".join(out)
 
 
 def _scenarios(
     out_dir: Path,
-    summary: Mapping[str, Any],
+    summary: Summary,
     topology: Topology,
     run: RunRecord | None,
-    by_scenario: Mapping[str | None, list[dict[str, Any]]],
+    by_scenario: Mapping[str | None, list[TcpRecord]],
 ) -> list[str]:
     probes = probe_calls(run)
     out = []
-    for sc in _all_scenarios(summary):
-        conns = by_scenario.get(sc.get("name"), [])
+    for sc in summary.scenarios:
+        conns = by_scenario.get(sc.name, [])
         restarts = restarts_html(out_dir, run, sc, topology, conns)
         out.append(scenario_html(sc, topology, conns, probes, restarts))
     return out
 
 
-def _others(summary: Mapping[str, Any], orphans: Sequence[Mapping[str, Any]]) -> list[str]:
+def _others(flows: Sequence[UdpRecord], orphans: Sequence[TcpRecord]) -> list[str]:
     """The sections of what no scenario explains: TCP connections no scenario made, and
     the UDP flows."""
     out = []
@@ -184,7 +161,6 @@ def _others(summary: Mapping[str, Any], orphans: Sequence[Mapping[str, Any]]) ->
                 + connections_html(orphans),
             )
         )
-    flows = summary.get("udp_flows") or []
     if flows:
         out.append(section("UDP flows", "udp", udp_table(flows)))
     return out

@@ -3,9 +3,9 @@ the capture's clock so that a sequence diagram can draw them on the client's lin
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Sequence
 
+from lab.evidence.records import TcpRecord
 from lab.report.markup import Call
 from lab.run.record import ProbeConnection, ProbeEvent, ProbeResult, RunRecord
 
@@ -50,15 +50,12 @@ def _calls(conn: ProbeConnection) -> list[Call]:
     return calls
 
 
-def align_calls(conn: Mapping[str, Any], calls: Sequence[Call]) -> list[Call]:
+def align_calls(conn: TcpRecord, calls: Sequence[Call]) -> list[Call]:
     """Calls moved onto the capture's clock: connect() returns just after the server's
     answer to the SYN (its SYN-ACK or RST), so that answer's time and the connect's are
     taken to be the same instant. An approximation, shown as ≈ on the page."""
     connect = next((at for at, text, _ in calls if text.startswith("connect(")), None)
-    answer = next(
-        (float(s.get("t") or 0) for s in conn.get("segments") or [] if s.get("from") == "server"),
-        None,
-    )
+    answer = next((s.t for s in conn.segments if s.sender == "server"), None)
     if connect is None or answer is None:
         return []
     # Just after the answer: connect() returns once the answer is in.

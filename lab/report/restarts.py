@@ -1,36 +1,39 @@
-"""A scenario's server restarts, as the boxes of :func:`lab.report.figures.restart_timeline`:
-the first start, then per restart whether TIME_WAIT was met on the port, whether the new
-server bound (or failed with EADDRINUSE) and with which SO_REUSEADDR."""
+"""A scenario's server restarts as boxes left to right (:func:`restart_timeline`): the
+first start, then per restart whether TIME_WAIT was met on the port, whether the new
+server bound (or failed with EADDRINUSE) and with which SO_REUSEADDR. The boxes share
+the charts' style sheet, ``assets/figures.css``."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from lab.report.figures import restart_timeline
+from lab.evidence.records import TcpRecord
 from lab.report.hosts import socket_snapshot
-from lab.report.markup import read_text
+from lab.report.markup import esc, read_text
+from lab.report.record import ScenarioVerdict
 from lab.run.record import RestartRecord, RunRecord
 from lab.spec.model import Service, Topology
 
-# A restart box: (title, lines, outcome, bound).
+_RS_W, _RS_H, _RS_GAP = 280, 150, 44
+
+# A box of the restart timeline: (title, lines, outcome, bound).
 Step = tuple[str, list[str], str, bool]
 
 
 def restarts_html(
     out_dir: Path,
     run: RunRecord | None,
-    sc: Mapping[str, Any],
+    sc: ScenarioVerdict,
     topology: Topology,
-    conns: Sequence[Mapping[str, Any]],
+    conns: Sequence[TcpRecord],
 ) -> str:
     """The restart timeline of a scenario with ``restart`` steps, from run.json's
     ``scenarios.<name>.restarts``, each restart's snapshot (TIME_WAIT on the port when it
     started) and its log (why it could not bind)."""
-    record = run.scenarios.get(str(sc.get("name"))) if run is not None else None
+    record = run.scenarios.get(sc.name) if run is not None else None
     done = (record.restarts if record is not None else None) or []
-    service = next((s for s in topology.services if s.name == sc.get("service")), None)
+    service = next((s for s in topology.services if s.name == sc.service), None)
     if run is None or not done or service is None:
         return ""
     started = run.services.get(service.name)
@@ -39,18 +42,15 @@ def restarts_html(
     return restart_timeline(_first_start(service, pid, conns), steps)
 
 
-def _first_start(
-    service: Service, pid: int | None, conns: Sequence[Mapping[str, Any]]
-) -> list[str]:
+def _first_start(service: Service, pid: int | None, conns: Sequence[TcpRecord]) -> list[str]:
     node, port = service.node, service.port
     first = [
         f"{service.program} pid {pid} on {node}",
         f"port {port}, SO_REUSEADDR {'yes' if service.option('reuseaddr') else 'no'}",
     ]
     for c in conns[:1]:
-        closer = (c.get("close") or {}).get("first_fin_by")
-        tw = ", ".join(str(x) for x in (c.get("close") or {}).get("time_wait_by") or [])
-        first.append(f"served {c.get('id')}; first FIN by {closer}")
+        tw = ", ".join(c.close.time_wait_by)
+        first.append(f"served {c.id}; first FIN by {c.close.first_fin_by}")
         first.append(f"→ TIME_WAIT on {tw or 'nobody'}" + (f":{port}" if tw == node else ""))
     return first
 
@@ -87,3 +87,54 @@ def _time_wait_count(out_dir: Path, node: str, snapshot: str, port: int) -> int 
     if rows is None:
         return None
     return sum(1 for r in rows if r.state == "TIME_WAIT" and r.local.port == port)
+
+
+def restart_timeline(first: Sequence[str], steps: Sequence[Step]) -> str:
+    """The server's life as boxes left to right: ``first`` the lines of the first start,
+    then per restart ``(title, lines, outcome, bound)`` (a bound restart listens, in
+    green; one that could not bind, in red)."""
+    if not steps:
+        return ""
+    boxes: list[Step] = [("server started", list(first), "", True), *steps]
+    width = 20 + len(boxes) * (_RS_W + _RS_GAP)
+    out = [
+        f'<svg class="chart restarts" width={width} height={_RS_H + 20} '
+        f'viewBox="0 0 {width} {_RS_H + 20}" role=img aria-label="restarts">',
+        '<defs><marker id=rah viewBox="0 0 10 10" refX=10 refY=5 markerWidth=8 markerHeight=8 '
+        'orient=auto><path d="M0,0 L10,5 L0,10 z" class=head /></marker></defs>',
+    ]
+    out += [_restart_box(i, box) for i, box in enumerate(boxes)]
+    out.append("</svg>")
+    return "<div class=scroll>" + "".join(out) + "</div>"
+
+
+def _restart_box(i: int, box: Step) -> str:
+    """The ``i``-th box, with the arrow from the box before it."""
+    title, lines, outcome, bound = box
+    x = 10 + i * (_RS_W + _RS_GAP)
+    cls = "rs-first" if i == 0 else ("restart bound" if bound else "restart failed")
+    text = "".join(
+        f"<text class=rsline x={x + 10} y={46 + 17 * k}>{esc(_clip(line))}"
+        f"<title>{esc(line)}</title></text>"
+        for k, line in enumerate(lines[:5])
+    )
+    result = (
+        f"<text class=rsout x={x + 10} y={_RS_H - 4}>{esc(_clip(outcome))}"
+        f"<title>{esc(outcome)}</title></text>"
+        if outcome
+        else ""
+    )
+    arrow = (
+        f"<line class=rsarrow x1={x - _RS_GAP + 4} y1={10 + _RS_H // 2} x2={x - 4} "
+        f'y2={10 + _RS_H // 2} marker-end="url(#rah)" />'
+        if i
+        else ""
+    )
+    return (
+        f'<g class="{cls}"><rect x={x} y=10 width={_RS_W} height={_RS_H} rx=8 />'
+        f"<text class=rstitle x={x + 10} y=28>{esc(title)}</text>{text}{result}</g>{arrow}"
+    )
+
+
+def _clip(text: str, n: int = 40) -> str:
+    return text if len(text) <= n else text[: n - 1] + "…"

@@ -4,32 +4,34 @@ restarts when it had some, and its TCP connections."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
 
+from lab.evidence.records import TcpRecord
 from lab.report.connections_html import connections_html
 from lab.report.markup import Call, badge, esc
+from lab.report.record import ScenarioVerdict
 from lab.spec.model import Scenario, Service, Topology
+from lab.verdict.checks import Check
 
 
 def scenario_html(
-    sc: Mapping[str, Any],
+    sc: ScenarioVerdict,
     topology: Topology,
-    conns: Sequence[dict[str, Any]],
+    conns: Sequence[TcpRecord],
     probes: Mapping[str, Sequence[Call]] | None = None,
     restarts: str = "",
 ) -> str:
-    """The section of one entry of summary.json's ``scenarios`` (or ``experiments``);
+    """The section of one scenario's verdict;
     ``restarts`` is its restart timeline, already drawn."""
-    name = str(sc.get("name"))
-    service = next((s for s in topology.services if s.name == sc.get("service")), None)
+    name = sc.name
+    service = next((s for s in topology.services if s.name == sc.service), None)
     scenario = next((s for s in topology.scenarios if s.name == name), None)
     what = _what(topology, service, scenario) if service is not None else ""
-    body = what + _checks_table(sc.get("checks", []) or [])
+    body = what + _checks_table(sc.checks)
     if restarts:
         body += "<h3>The server's restarts</h3>" + restarts
     if conns:
         body += f"<h3>TCP connections ({len(conns)})</h3>" + connections_html(conns, probes or {})
-    passed = bool(sc.get("passed"))
+    passed = sc.passed
     return (
         f'<section id="sc-{esc(name)}" class="scenario {"ok" if passed else "bad"}">'
         f"<h2>{badge(passed)} {esc(name)}</h2>{body}</section>"
@@ -55,10 +57,10 @@ def _what(topology: Topology, service: Service, scenario: Scenario | None) -> st
     return what + "</p>"
 
 
-def _checks_table(checks: Iterable[Mapping[str, Any]]) -> str:
+def _checks_table(checks: Iterable[Check]) -> str:
     rows = "".join(
-        f'<tr class="{"ok" if c.get("passed") else "bad"}"><td>{badge(bool(c.get("passed")))}'
-        f"</td><td class=claim>{esc(c.get('name'))}</td><td>{esc(c.get('detail'))}</td></tr>"
+        f'<tr class="{"ok" if c.passed else "bad"}"><td>{badge(c.passed)}'
+        f"</td><td class=claim>{esc(c.name)}</td><td>{esc(c.detail)}</td></tr>"
         for c in checks
     )
     return (

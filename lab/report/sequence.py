@@ -8,10 +8,9 @@ a run of segments not drawn is one "… N segments …" line.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Any
+from collections.abc import Iterator, Mapping, Sequence
 
-from lab.evidence.connections import SEGMENTS_TAIL
+from lab.evidence.records import SegmentRecord, TcpRecord
 from lab.report.markup import Call, esc
 
 # Arrows for data and pure ACK segments between the handshake and the close.
@@ -20,52 +19,50 @@ DATA_ARROWS = 20
 _SEQ_W, _LEFT, _RIGHT, _STEP = 960, 190, 690, 36
 
 
-def segment_label(seg: Mapping[str, Any], full: bool = False) -> str:
+def segment_label(seg: SegmentRecord, full: bool = False) -> str:
     """The arrow's text, in the course's notation: flags, relative seq (with ``:end(len)``
     when it carries data), ack, window in bytes, and the SYN options. A pure ACK is
     written "ACK <ack>" unless ``full`` (a highlighted one: a probe's seq matters)."""
-    flags = list(seg.get("flags") or [])
+    flags = seg.flags
     parts = [", ".join(flags) or "(no flags)"]
-    length = int(seg.get("len") or 0)
-    seq, ack = seg.get("seq"), seg.get("ack")
+    length, seq, ack = seg.len, seg.seq, seg.ack
     pure_ack = flags == ["ACK"] and length == 0 and not full
     if pure_ack:
         parts[0] = f"ACK {ack}"
     elif length:
-        parts.append(f"seq={seq}:{int(seq or 0) + length}({length})")
+        parts.append(f"seq={seq}:{seq + length}({length})")
     else:
         parts.append(f"seq={seq}")
     if ack is not None and not pure_ack:
         parts.append(f"ack={ack}")
-    win = seg.get("win_bytes")
-    parts.append(f"win={win if win is not None else seg.get('win')}")
-    opts = seg.get("options") or {}
+    parts.append(f"win={seg.win_bytes if seg.win_bytes is not None else seg.win}")
+    opts = seg.options
     extra = []
-    if "mss" in opts:
-        extra.append(f"mss {opts['mss']}")
-    if "wscale" in opts:
-        extra.append(f"wscale {opts['wscale']}")
+    if opts.mss is not None:
+        extra.append(f"mss {opts.mss}")
+    if opts.wscale is not None:
+        extra.append(f"wscale {opts.wscale}")
     if extra:
         parts.append("<" + ", ".join(extra) + ">")
-    if seg.get("retransmission"):
+    if seg.retransmission:
         parts.append("[retransmission]")
     return " ".join(parts)
 
 
-def _phases(segments: Sequence[Mapping[str, Any]]) -> tuple[list[Any], list[Any], list[Any]]:
+def _phases(
+    segments: Sequence[SegmentRecord],
+) -> tuple[list[SegmentRecord], list[SegmentRecord], list[SegmentRecord]]:
     """Handshake segments (up to the client's first ACK), the middle, and the close (from
     the first FIN or RST on)."""
     hs_end = 0
     for i, s in enumerate(segments[:4]):
-        if "SYN" in (s.get("flags") or []):
+        if "SYN" in s.flags:
             hs_end = i + 1
-        elif hs_end and s.get("from") == "client":
+        elif hs_end and s.sender == "client":
             hs_end = i + 1
             break
     rest = segments[hs_end:]
-    cut = next(
-        (i for i, s in enumerate(rest) if {"FIN", "RST"} & set(s.get("flags") or [])), len(rest)
-    )
+    cut = next((i for i, s in enumerate(rest) if {"FIN", "RST"} & set(s.flags)), len(rest))
     return list(segments[:hs_end]), list(rest[:cut]), list(rest[cut:])
 
 
@@ -81,61 +78,59 @@ DATA_HEAD = 6
 KEY_ARROWS = 40
 
 
-def _positions(conn: Mapping[str, Any]) -> list[int]:
-    """Each kept segment's place among all the connection's segments: its ``pos``, or
-    for records without one, its place in the list with the omitted ones before the
-    tail (they were always taken from the middle)."""
-    segments = list(conn.get("segments") or [])
-    if all("pos" in s for s in segments):
-        return [int(s["pos"]) for s in segments]
-    omitted = int(conn.get("segments_omitted") or 0)
-    head = len(segments) - SEGMENTS_TAIL if omitted else len(segments)
-    return [i if i < head else i + omitted for i in range(len(segments))]
-
-
-def _tags(conn: Mapping[str, Any]) -> dict[int, list[tuple[str, str]]]:
+def _tags(conn: TcpRecord) -> dict[int, list[tuple[str, str]]]:
     """Segment index -> ``(class, text)`` of what makes it worth a highlight: a window
     event, a retransmission, a RST (answering a SYN: the port is closed) and the first
     data a side sends after its peer's FIN."""
     tags: dict[int, list[tuple[str, str]]] = {}
-    for e in conn.get("window_events") or []:
-        tag = _EVENT_TAGS.get(str(e.get("kind")))
+    for e in conn.window_events:
+        tag = _EVENT_TAGS.get(e.kind)
         if tag is not None:
-            tags.setdefault(int(e.get("index") or 0), []).append(tag)
-    segments = list(conn.get("segments") or [])
-    synack = any({"SYN", "ACK"} <= set(s.get("flags") or []) for s in segments)
-    fin_from: set[str] = set()
-    after_fin: set[str] = set()
-    for s in segments:
-        flags, index, side = set(s.get("flags") or []), int(s.get("index") or 0), s.get("from")
-        if s.get("retransmission"):
-            what = "SYN retransmitted" if flags == {"SYN"} else "retransmission"
-            tags.setdefault(index, []).append(("rt", what))
-        if "RST" in flags:
-            text = "reset"
-            if not synack:
-                text = "RST answers the SYN: port closed"
-            elif side in fin_from and after_fin - {side}:
-                text = "RST answers data sent after its FIN"
-            tags.setdefault(index, []).append(("rst", text))
-        peer = "server" if side == "client" else "client"
-        if s.get("len") and peer in fin_from and side not in after_fin:
-            after_fin.add(str(side))
-            tags.setdefault(index, []).append(("late", f"data after the {peer}'s FIN"))
-        if "FIN" in flags:
-            fin_from.add(str(side))
+            tags.setdefault(e.index, []).append(tag)
+    for index, tag in _segment_tags(conn.segments):
+        tags.setdefault(index, []).append(tag)
     return tags
 
 
-def _shown(conn: Mapping[str, Any], tags: Mapping[int, Any]) -> list[tuple[int, Mapping[str, Any]]]:
+def _segment_tags(segments: Sequence[SegmentRecord]) -> Iterator[tuple[int, tuple[str, str]]]:
+    """The tags of the segments themselves, in order; whether a RST or data comes after a
+    FIN depends on the segments before it."""
+    synack = any({"SYN", "ACK"} <= set(s.flags) for s in segments)
+    fin_from: set[str] = set()
+    after_fin: set[str] = set()
+    for s in segments:
+        flags, side = set(s.flags), s.sender
+        if s.retransmission:
+            yield s.index, ("rt", "SYN retransmitted" if flags == {"SYN"} else "retransmission")
+        if "RST" in flags:
+            late = side in fin_from and bool(after_fin - {side})
+            yield s.index, ("rst", _rst_text(synack, late))
+        peer = "server" if side == "client" else "client"
+        if s.len and peer in fin_from and side not in after_fin:
+            after_fin.add(side)
+            yield s.index, ("late", f"data after the {peer}'s FIN")
+        if "FIN" in flags:
+            fin_from.add(side)
+
+
+def _rst_text(synack: bool, answers_late_data: bool) -> str:
+    if not synack:
+        return "RST answers the SYN: port closed"
+    if answers_late_data:
+        return "RST answers data sent after its FIN"
+    return "reset"
+
+
+def _shown(conn: TcpRecord, tags: Mapping[int, object]) -> list[tuple[int, SegmentRecord]]:
     """The ``(pos, segment)`` pairs to draw: the handshake, the start of the data phase
     (all of it up to :data:`DATA_ARROWS` when nothing is highlighted), each highlighted
     segment with the one before it, and the close."""
-    segments = list(conn.get("segments") or [])
-    pairs = list(zip(_positions(conn), segments, strict=True))
+    segments = conn.segments
+    # ``pos``: a segment's place among all the connection's segments, kept or not.
+    pairs = [(s.pos, s) for s in segments]
     opening, middle, _ = _phases(segments)
     a, b = len(opening), len(opening) + len(middle)
-    keys = [i for i in range(a, b) if int(segments[i].get("index") or 0) in tags]
+    keys = [i for i in range(a, b) if segments[i].index in tags]
     if not keys:
         return pairs[: a + DATA_ARROWS] + pairs[b:] if b - a > DATA_ARROWS else pairs
     chosen = set(range(a, min(b, a + DATA_HEAD)))
@@ -146,10 +141,10 @@ def _shown(conn: Mapping[str, Any], tags: Mapping[int, Any]) -> list[tuple[int, 
 
 # A line of the diagram: a segment's arrow, a probe program's call, or a number of
 # segments not drawn.
-_Line = Mapping[str, Any] | Call | int
+_Line = SegmentRecord | Call | int
 
 
-def sequence_svg(conn: Mapping[str, Any], calls: Sequence[Call] = ()) -> str:
+def sequence_svg(conn: TcpRecord, calls: Sequence[Call] = ()) -> str:
     """The connection drawn like the course's timing figures. Highlighted segments (see
     :func:`_tags`) get a band and a tag; a run of segments not drawn becomes one "… N
     segments …" line; ``calls`` (time, text, failed) are the client program's own calls,
@@ -169,34 +164,32 @@ def sequence_svg(conn: Mapping[str, Any], calls: Sequence[Call] = ()) -> str:
     return "<div class=scroll>" + "".join(out) + "</div>"
 
 
-def _lines(conn: Mapping[str, Any], tags: Mapping[int, Any], calls: Sequence[Call]) -> list[_Line]:
+def _lines(conn: TcpRecord, tags: Mapping[int, object], calls: Sequence[Call]) -> list[_Line]:
     """The segments drawn, in order, with the calls made before each one and a gap
     wherever segments are left out (at the end too)."""
     lines: list[_Line] = []
     pending = sorted(calls)
     last_pos = -1
     for pos, seg in _shown(conn, tags):
-        t = float(seg.get("t") or 0)
-        while pending and pending[0][0] < t:
+        while pending and pending[0][0] < seg.t:
             lines.append(pending.pop(0))
         if pos > last_pos + 1:
             lines.append(pos - last_pos - 1)
         lines.append(seg)
         last_pos = pos
-    total = int(conn.get("segment_count") or last_pos + 1)
+    total = conn.segment_count or last_pos + 1
     if total > last_pos + 1:
         lines.append(total - last_pos - 1)
     return lines + pending
 
 
-def _lifelines(conn: Mapping[str, Any], height: int) -> list[str]:
-    client, server = conn.get("client") or {}, conn.get("server") or {}
+def _lifelines(conn: TcpRecord, height: int) -> list[str]:
     return [
         f"<rect class=life x={x - 85} y=6 width=170 height=40 rx=5 />"
-        f"<text class=lifename x={x} y=23>{esc(side.get('node') or role)} ({role})</text>"
-        f"<text class=lifeaddr x={x} y=39>{esc(side.get('ip'))}:{esc(side.get('port'))}</text>"
+        f"<text class=lifename x={x} y=23>{esc(side.node or role)} ({role})</text>"
+        f"<text class=lifeaddr x={x} y=39>{esc(side.ip)}:{esc(side.port)}</text>"
         f"<line class=lifeline x1={x} y1=46 x2={x} y2={height - 6} />"
-        for x, side, role in ((_LEFT, client, "client"), (_RIGHT, server, "server"))
+        for x, side, role in ((_LEFT, conn.client, "client"), (_RIGHT, conn.server, "server"))
     ]
 
 
@@ -209,15 +202,14 @@ def _draw(line: _Line, y: int, tags: Mapping[int, Sequence[tuple[str, str]]]) ->
         )
     if isinstance(line, tuple):
         return _call_row(line, y)
-    return _arrow(line, y, tags.get(int(line.get("index") or 0), []))
+    return _arrow(line, y, tags.get(line.index, []))
 
 
-def _arrow(seg: Mapping[str, Any], y: int, tags: Sequence[tuple[str, str]]) -> str:
-    from_client = seg.get("from") == "client"
-    x1, x2 = (_LEFT, _RIGHT) if from_client else (_RIGHT, _LEFT)
-    flags = set(seg.get("flags") or [])
+def _arrow(seg: SegmentRecord, y: int, tags: Sequence[tuple[str, str]]) -> str:
+    x1, x2 = (_LEFT, _RIGHT) if seg.sender == "client" else (_RIGHT, _LEFT)
+    flags = set(seg.flags)
     cls = next((f.lower() for f in ("SYN", "FIN", "RST") if f in flags), "")
-    cls = cls or ("data" if seg.get("len") else "ack")
+    cls = cls or ("data" if seg.len else "ack")
     band = tag_text = ""
     if tags:
         cls += " " + " ".join(f"hl-{c}" for c, _ in tags)
@@ -230,8 +222,8 @@ def _arrow(seg: Mapping[str, Any], y: int, tags: Sequence[tuple[str, str]]) -> s
         f'<g class="arrow {cls}">{band}<line x1={x1} y1={y + 4} x2={x2} y2={y + 18} '
         f'marker-end="url(#ah)" /><text class=label x={(_LEFT + _RIGHT) // 2} y={y - 2}>'
         f"{esc(segment_label(seg, full=bool(tags)))}</text><text class=time x=8 y={y + 12}>"
-        f"+{float(seg.get('t') or 0):.6f}s</text>{tag_text}"
-        f"<text class=idx x={_SEQ_W - 8} y={y + 12}>#{esc(seg.get('index'))}</text></g>"
+        f"+{seg.t:.6f}s</text>{tag_text}"
+        f"<text class=idx x={_SEQ_W - 8} y={y + 12}>#{esc(seg.index)}</text></g>"
     )
 
 

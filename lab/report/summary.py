@@ -106,7 +106,7 @@ def finish_run(out_dir: Path, topology: Topology) -> Summary:
     doc = summary.to_json()
     (out_dir / SUMMARY_FILE).write_text(json.dumps(doc, indent=2, ensure_ascii=False))
     try:
-        html = render_report(out_dir, doc, topology, doc["connections"])
+        html = render_report(out_dir, summary, topology)
     except Exception as exc:
         html = f"<!doctype html><title>report</title><p>no report: {type(exc).__name__}</p>"
     (out_dir / REPORT_FILE).write_text(html, encoding="utf-8")

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from lab.report.markup import esc
+from lab.run.record import NodeRecord
 from lab.spec.model import Node, Topology
 
 _BOX_W, _COL_W, _BAR_H = 170, 190, 14
@@ -30,13 +30,12 @@ class _Drawing:
     centers: dict[str, tuple[int, int, int]] = field(default_factory=dict)
 
 
-def topology_svg(topology: Topology, summary: Mapping[str, Any]) -> str:
-    """The picture in a scrolling ``<div>``; ``summary`` gives each node's interface
-    names and, for ssh runs, its machine."""
+def topology_svg(topology: Topology, nodes_info: Mapping[str, NodeRecord]) -> str:
+    """The picture in a scrolling ``<div>``; ``nodes_info`` (the run's nodes) gives each
+    node's interface names and, for ssh runs, its machine."""
     rows = _rows(topology)
     widest = max([len(r) for r in rows if isinstance(r, list)] + [1])
     width = max(40 + _COL_W * min(_MAX_COLS, widest), 560)
-    nodes_info = summary.get("nodes") or {}
     drawing = _Drawing()
     for row in rows:
         if isinstance(row, str):
@@ -94,14 +93,17 @@ def _draw_bar(drawing: _Drawing, topology: Topology, name: str, width: int) -> N
 
 
 def _draw_nodes(
-    drawing: _Drawing, topology: Topology, row: Sequence[Node], nodes_info: Mapping[str, Any]
+    drawing: _Drawing,
+    topology: Topology,
+    row: Sequence[Node],
+    nodes_info: Mapping[str, NodeRecord],
 ) -> None:
     height = 0
     for col, node in enumerate(row):
-        info = nodes_info.get(node.name) or {}
-        text = _node_lines(node, topology, info.get("interfaces") or {})
-        if info.get("host"):
-            text.insert(0, f"on {info['host']}")
+        info = nodes_info.get(node.name)
+        text = _node_lines(node, topology, info.interfaces if info is not None else {})
+        if info is not None and info.host:
+            text.insert(0, f"on {info.host}")
         h = 30 + 15 * len(text)
         height = max(height, h)
         x = 20 + col * _COL_W

@@ -13,12 +13,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from lab.evidence.connections import connection_evidence
 from lab.report.page import render_report
+from lab.report.record import Summary
 from lab.run.record import RunRecord
-from lab.spec.codec import to_json
 from lab.spec.topology import load_topology
 
 
@@ -27,23 +28,21 @@ def main() -> None:
     n = int(sys.argv[2]) if len(sys.argv) > 2 else 500
     topology = load_topology(out / "topology.yaml")
     run = json.loads((out / "run.json").read_text())
-    summary = json.loads((out / "summary.json").read_text())
     t0 = time.perf_counter()
-    tcp, udp = connection_evidence(out, topology, RunRecord.from_json(run))
-    conns, flows = [to_json(c) for c in tcp], [to_json(f) for f in udp]
+    conns, flows = connection_evidence(out, topology, RunRecord.from_json(run))
     t1 = time.perf_counter()
-    summary = {**summary, "connections": conns, "udp_flows": flows}
-    page = render_report(out, summary, topology, conns)
+    summary = replace(Summary.load(out), connections=conns, udp_flows=flows)
+    page = render_report(out, summary, topology)
     t2 = time.perf_counter()
     print(
         f"{out}: {len(conns)} connections, records {t1 - t0:.3f} s, "
         f"render {t2 - t1:.3f} s, page {len(page.encode())} bytes, "
-        f"summary.json {len(json.dumps(summary, indent=2))} bytes{_chromium(page)}"
+        f"summary.json {len(json.dumps(summary.to_json(), indent=2))} bytes{_chromium(page)}"
     )
     many = []
     for i in range(n):
         c = copy.deepcopy(conns[i % len(conns)])
-        c["id"], c["client"]["port"] = f"tcp-{i + 1}", 20000 + i
+        c.id, c.client.port = f"tcp-{i + 1}", 20000 + i
         many.append(c)
     t3 = time.perf_counter()
     page = render_report(out, summary, topology, many)

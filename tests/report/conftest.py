@@ -3,21 +3,21 @@ report tests. The run needs root; the fixtures skip (or fail under CI=true) with
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from lab.evidence.connections import connection_evidence
+from lab.evidence.records import TcpRecord, UdpRecord
 from lab.report.page import render_report
+from lab.report.record import Summary
 from lab.run.record import load_run
-from lab.spec.codec import to_json
 from lab.spec.model import Topology
 from lab.spec.topology import load_topology
 from tests.conftest import require
@@ -31,9 +31,9 @@ class Results:
     out: Path
     topology: Topology
     run: dict[str, Any]
-    summary: dict[str, Any]
-    connections: list[dict[str, Any]]
-    udp_flows: list[dict[str, Any]]
+    summary: Summary
+    connections: list[TcpRecord]
+    udp_flows: list[UdpRecord]
     page: str
 
 
@@ -62,12 +62,11 @@ def _lab_run(name: str, out: Path) -> Results:
     topology = load_topology(out / "topology.yaml")
     assert_valid_results(out)
     run, record = load_run(out)
-    summary = json.loads((out / "summary.json").read_text())
+    # The connections rebuilt from the evidence, in place of those summary.json holds.
     tcp, udp = connection_evidence(out, topology, record)
-    conns, flows = [to_json(c) for c in tcp], [to_json(f) for f in udp]
-    summary = {**summary, "connections": conns, "udp_flows": flows}
-    page = render_report(out, summary, topology, conns)
-    return Results(out, topology, run, summary, conns, flows, page)
+    summary = replace(Summary.load(out), connections=tcp, udp_flows=udp)
+    page = render_report(out, summary, topology)
+    return Results(out, topology, run, summary, tcp, udp, page)
 
 
 @pytest.fixture(scope="session")

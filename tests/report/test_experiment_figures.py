@@ -9,16 +9,20 @@ import copy
 import re
 import shutil
 import subprocess
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
 
 from lab.evidence.analysis import TcpConnection, parse_sockets, read_packets, tcp_connections
+from lab.evidence.records import TcpRecord
 from lab.report.connections_html import DIAGRAMS_PER_SCENARIO
 from lab.report.figures import TIMELINE_ROWS
 from lab.report.page import render_report
+from lab.report.record import Summary
 from lab.report.sequence import DATA_HEAD, KEY_ARROWS
+from lab.run.record import NodeRecord
 from lab.spec.model import Interface, Network, Node, Scenario, Service, Topology
 from tests.conftest import require
 from tests.report.conftest import Results
@@ -28,15 +32,14 @@ from tests.report.test_html import parse
 pytestmark = pytest.mark.netns
 
 
-def _analysed(res: Results, record: dict[str, object]) -> TcpConnection:
+def _analysed(res: Results, record: TcpRecord) -> TcpConnection:
     """The record's connection as the analysis reads it from the record's own capture."""
-    client = record["client"]
-    assert isinstance(client, dict)
-    packets = read_packets(res.out / str(record["evidence"]))
+    client = record.client
+    packets = read_packets(res.out / record.evidence)
     [conn] = [
         c
         for c in tcp_connections(packets)
-        if (c.client.ip, c.client.port) == (client["ip"], client["port"])
+        if (c.client.ip, c.client.port) == (client.ip, client.port)
     ]
     return conn
 
@@ -59,23 +62,23 @@ def test_window_records_count_probes_and_keep_them(root: None, window_run: Resul
     [record] = window_run.connections
     conn = _analysed(window_run, record)
     assert conn.zero_window_probes, "the experiment made no probes"
-    assert record["zero_window_probes"] == len(conn.zero_window_probes)
-    assert record["zero_windows"] == len(conn.zero_windows)
-    assert record["window_updates"] == len(conn.window_updates)
-    assert record["syn_retransmissions"] == conn.handshake.syn_retransmissions == 0
+    assert record.zero_window_probes == len(conn.zero_window_probes)
+    assert record.zero_windows == len(conn.zero_windows)
+    assert record.window_updates == len(conn.window_updates)
+    assert record.syn_retransmissions == conn.handshake.syn_retransmissions == 0
     events = [*conn.zero_windows, *conn.zero_window_probes, *conn.window_updates]
-    assert sorted((e["index"], e["kind"]) for e in record["window_events"]) == sorted(
+    assert sorted((e.index, e.kind) for e in record.window_events) == sorted(
         (e.index, e.kind) for e in events
     )
     # A long connection: the middle is left out, but every window event's segment is kept.
-    assert record["segments_omitted"] > 0
-    kept = {s["index"] for s in record["segments"]}
+    assert record.segments_omitted > 0
+    kept = {s.index for s in record.segments}
     assert {e.index for e in events} <= kept
-    positions = [s["pos"] for s in record["segments"]]
+    positions = [s.pos for s in record.segments]
     assert positions == sorted(set(positions))
-    assert len(positions) + record["segments_omitted"] == record["segment_count"]
+    assert len(positions) + record.segments_omitted == record.segment_count
     # The chart's series: the client's window, ending open, reaching 0.
-    series = record["window_series"]["client"]
+    series = record.window_series["client"]
     assert min(w for _, w in series) == 0 and series[-1][1] > 0
 
 
@@ -83,7 +86,7 @@ def test_window_chart_and_diagram_mark_every_event(root: None, window_run: Resul
     [record] = window_run.connections
     conn = _analysed(window_run, record)
     events = [*conn.zero_windows, *conn.zero_window_probes, *conn.window_updates]
-    block = _block(window_run.page, record["id"])
+    block = _block(window_run.page, record.id)
     p = parse(block)
     assert p.count("svg", "window") == 1
     assert p.count("path", "probe-mark") == len(conn.zero_window_probes)
@@ -130,20 +133,20 @@ def test_iterative_timelines_show_the_queue_and_syn_retransmissions(
     retransmitted = 0
     for record in iterative_run.connections:
         conn = _analysed(iterative_run, record)
-        assert record["syn_retransmissions"] == conn.handshake.syn_retransmissions
+        assert record.syn_retransmissions == conn.handshake.syn_retransmissions
         retransmitted += conn.handshake.syn_retransmissions
     assert retransmitted > 0
     assert p.count("path", "syn-rt") == retransmitted
     # One row per connection, and the queued ones waited at least a second, connected.
     assert p.count("g", "grow") == len(iterative_run.connections)
     waits = [float(x) for x in re.findall(r"<title>in accept queue ([\d.]+) s</title>", section)]
-    queued = [c for c in iterative_run.connections if c["scenario"] in {"second", "queued"}]
+    queued = [c for c in iterative_run.connections if c.scenario in {"second", "queued"}]
     assert len([w for w in waits if w >= 1.0]) == len(queued) == 3
-    dropped = [c for c in iterative_run.connections if c["scenario"] == "dropped"]
+    dropped = [c for c in iterative_run.connections if c.scenario == "dropped"]
     for c in dropped:
-        row = section[section.index(f"{c['id']} dropped") :]
+        row = section[section.index(f"{c.id} dropped") :]
         row = row[: row.index("</g>")]
-        assert row.count("class=syn-rt") == c["syn_retransmissions"] > 0
+        assert row.count("class=syn-rt") == c.syn_retransmissions > 0
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -151,13 +154,13 @@ def test_iterative_timelines_show_the_queue_and_syn_retransmissions(
 
 def test_errors_refused_and_epipe_sequences(root: None, errors_run: Results) -> None:
     page = errors_run.page
-    [refused] = [c for c in errors_run.connections if c["scenario"] == "refused"]
-    block = _block(page, refused["id"])
+    [refused] = [c for c in errors_run.connections if c.scenario == "refused"]
+    block = _block(page, refused.id)
     assert "RST answers the SYN: port closed" in block
     assert "connect() → ECONNREFUSED" in block
     assert parse(block).count("g", "err") == 1
-    [epipe] = [c for c in errors_run.connections if c["scenario"] == "epipe"]
-    block = _block(page, epipe["id"])
+    [epipe] = [c for c in errors_run.connections if c.scenario == "epipe"]
+    block = _block(page, epipe.id)
     order = [
         block.index("FIN, ACK"),
         block.index("data after the server&#x27;s FIN"),
@@ -205,25 +208,19 @@ def test_ssh_hosts_are_shown(tmp_path: Path) -> None:
         services=(Service("s", "a", "fork_server", 9999),),
         scenarios=(Scenario("sc", "s", ("b",), ("x",), ("X",)),),
     )
-    summary = {
-        "topology": "t",
-        "backend": "ssh",
-        "passed": True,
-        "timings": {},
-        "scenarios": [],
-        "nodes": {
-            "a": {"interfaces": {"lan": "eth1"}, "host": "lab@h1.example:2222"},
-            "b": {"interfaces": {"lan": "ens3"}, "host": "root@10.1.2.3:22"},
-        },
+    nodes = {
+        "a": NodeRecord({"lan": "eth1"}, "lab@h1.example:2222"),
+        "b": NodeRecord({"lan": "ens3"}, "root@10.1.2.3:22"),
     }
-    page = render_report(tmp_path, summary, topo, [])
+    summary = Summary("t", "ssh", "r", "s", passed=True, nodes=nodes)
+    page = render_report(tmp_path, summary, topo)
     header = page[: page.index("</header>")]
     assert "<dd>ssh</dd>" in header
     assert "a on lab@h1.example:2222, b on root@10.1.2.3:22" in header
     topo_svg = page[page.index("<svg class=topo") :]
     assert ">on lab@h1.example:2222</text>" in topo_svg
     assert ">on root@10.1.2.3:22</text>" in topo_svg
-    netns = render_report(tmp_path, {**summary, "backend": "netns", "nodes": {}}, topo, [])
+    netns = render_report(tmp_path, replace(summary, backend="netns", nodes={}), topo)
     assert "<dt>hosts</dt>" not in netns and "<dd>netns</dd>" in netns
 
 
@@ -292,7 +289,7 @@ def test_500_window_connections_stay_summarised(root: None, window_run: Results)
     many = []
     for i in range(500):
         c = copy.deepcopy(record)
-        c["id"], c["client"]["port"] = f"tcp-{i + 1}", 20000 + i
+        c.id, c.client.port = f"tcp-{i + 1}", 20000 + i
         many.append(c)
     page = render_report(window_run.out, window_run.summary, window_run.topology, many)
     print(f"500 window connections: {len(page.encode())} bytes")

@@ -11,13 +11,15 @@ import subprocess
 from html.parser import HTMLParser
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from lab.evidence.records import EndRecord, IntSides, TcpRecord, UdpRecord
 from lab.report.page import render_report
-from lab.run.record import RunRecord, ServiceRecord
+from lab.report.record import ScenarioVerdict, Summary
+from lab.run.record import NodeRecord, RunRecord, ServiceRecord
 from lab.spec.model import Interface, Network, Node, Scenario, Service, Topology
+from lab.verdict.checks import Check
 from tests.conftest import require
 from tests.report.conftest import Results
 from tests.report.png import distinct_colours, read_png
@@ -82,29 +84,29 @@ def test_page_is_well_formed_and_self_contained(root: None, default_run: Results
     assert p.count("svg", "topo") == 1
     assert p.count("svg", "seq") == len(default_run.connections) == 13
     assert p.count("details", "conn") == 13
-    for sc in default_run.summary["scenarios"]:
-        assert f'id="sc-{sc["name"]}"' in default_run.page
-        for check in sc["checks"]:
-            assert check["detail"].replace("'", "&#x27;") in default_run.page
+    for sc in default_run.summary.scenarios:
+        assert f'id="sc-{sc.name}"' in default_run.page
+        for check in sc.checks:
+            assert check.detail.replace("'", "&#x27;") in default_run.page
 
 
 def test_diagrams_carry_the_real_handshake_numbers(root: None, default_run: Results) -> None:
     page = default_run.page
     for c in default_run.connections:
-        hs = c["handshake"]
-        start = page.index(f"<span class=id>{c['id']}</span>")
+        hs = c.handshake
+        start = page.index(f"<span class=id>{c.id}</span>")
         end = page.find("</details>", page.index("packet table", start))
         block = page[start:end]
         syn = (
-            f"SYN seq=0 win={hs['windows']['client']} "
-            f"&lt;mss {hs['mss']['client']}, wscale {hs['wscale']['client']}&gt;"
+            f"SYN seq=0 win={hs.windows.client} "
+            f"&lt;mss {hs.mss.client}, wscale {hs.wscale.client}&gt;"
         )
         synack = (
-            f"SYN, ACK seq=0 ack=1 win={hs['windows']['server']} "
-            f"&lt;mss {hs['mss']['server']}, wscale {hs['wscale']['server']}&gt;"
+            f"SYN, ACK seq=0 ack=1 win={hs.windows.server} "
+            f"&lt;mss {hs.mss.server}, wscale {hs.wscale.server}&gt;"
         )
         assert syn in block and synack in block and ">ACK 1 win=" in block
-        assert f"<b>{hs['client_isn']}</b>" in block and f"<b>{hs['server_isn']}</b>" in block
+        assert f"<b>{hs.client_isn}</b>" in block and f"<b>{hs.server_isn}</b>" in block
         assert "FIN, ACK" in block
 
 
@@ -123,7 +125,7 @@ def test_hosts_show_states_and_process_trees(root: None, default_run: Results) -
 EVIL = "<script>alert(1)</script>"
 
 
-def _evil_folder(tmp_path: Path) -> tuple[Path, Topology, dict[str, Any]]:
+def _evil_folder(tmp_path: Path) -> tuple[Path, Topology, Summary]:
     topo = Topology(
         name=EVIL,
         description=EVIL,
@@ -141,36 +143,31 @@ def _evil_folder(tmp_path: Path) -> tuple[Path, Topology, dict[str, Any]]:
     service = ServiceRecord(EVIL, "fork_server", 9999, "tcp", {}, 100, EVIL + "/s.log")
     run = RunRecord(EVIL, EVIL, EVIL, EVIL, str(tmp_path), services={"s" + EVIL: service})
     (tmp_path / "run.json").write_text(json.dumps(run.to_json()))
-    summary = {
-        "topology": EVIL,
-        "backend": EVIL,
-        "run_id": EVIL,
-        "passed": False,
-        "error": EVIL,
-        "timings": {},
-        "nodes": {EVIL: {"interfaces": {"lan" + EVIL: EVIL}}},
-        "scenarios": [
-            {
-                "name": "sc" + EVIL,
-                "service": "s" + EVIL,
-                "passed": False,
-                "checks": [{"name": EVIL, "passed": False, "detail": EVIL}],
-            }
-        ],
-    }
+    verdict = ScenarioVerdict("sc" + EVIL, "s" + EVIL, False, [Check(EVIL, False, EVIL)])
+    summary = Summary(
+        topology=EVIL,
+        backend=EVIL,
+        run_id=EVIL,
+        started=EVIL,
+        passed=False,
+        error=EVIL,
+        nodes={EVIL: NodeRecord({"lan" + EVIL: EVIL})},
+        scenarios=[verdict],
+    )
     return tmp_path, topo, summary
 
 
 def test_everything_from_files_is_escaped(root: None, default_run: Results, tmp_path: Path) -> None:
     out, topo, summary = _evil_folder(tmp_path)
     conn = copy.deepcopy(default_run.connections[0])
-    conn["scenario"] = "sc" + EVIL
-    conn["client"]["node"] = EVIL
-    conn["close"]["first_fin_by"] = EVIL
-    conn["segments"][3]["payload"] = EVIL
-    conn["segments"][3]["flags"] = [EVIL]
-    summary["udp_flows"] = [{"id": EVIL, "client": {"node": EVIL}, "server": {}, "sizes": [1]}]
-    page = render_report(out, summary, topo, [conn])
+    conn.scenario = "sc" + EVIL
+    conn.client.node = EVIL
+    conn.close.first_fin_by = EVIL
+    conn.segments[3].payload = EVIL
+    conn.segments[3].flags = [EVIL]
+    summary.connections = [conn]
+    summary.udp_flows = [_evil_flow()]
+    page = render_report(out, summary, topo)
     assert "alert(1)</script>" not in page
     assert page.count("<script>") == 1  # the page's own filter script
     escaped = page.count("&lt;script&gt;alert(1)&lt;/script&gt;")
@@ -183,13 +180,19 @@ def test_everything_from_files_is_escaped(root: None, default_run: Results, tmp_
     assert any(EVIL in t for t in p.text)  # reads back as the original text
 
 
-def _many(res: Results, n: int) -> list[dict[str, Any]]:
-    base = [c for c in res.connections if c["scenario"] in {"fork-echo", "thread-echo"}]
+def _evil_flow() -> UdpRecord:
+    client, server = EndRecord(EVIL, "10.0.0.2", 40000), EndRecord(None, "10.0.0.1", 9999)
+    sides = IntSides(1, 0)
+    return UdpRecord(EVIL, "udp", client, server, None, None, sides, sides, [1], 0.0, 0.0, [], "")
+
+
+def _many(res: Results, n: int) -> list[TcpRecord]:
+    base = [c for c in res.connections if c.scenario in {"fork-echo", "thread-echo"}]
     out = []
     for i in range(n):
         c = copy.deepcopy(base[i % len(base)])
-        c["id"] = f"tcp-{i + 1}"
-        c["client"]["port"] = 20000 + i
+        c.id = f"tcp-{i + 1}"
+        c.client.port = 20000 + i
         out.append(c)
     return out
 
