@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 from lab.evidence.analysis.pcap import Packet, read_packets
 from lab.evidence.analysis.snapshots import ProcessRow, parse_ps
@@ -13,11 +12,9 @@ from lab.run.record import RunRecord, load_run
 
 @dataclass(frozen=True)
 class Evidence:
-    """Read access to one results folder: ``record`` is its run.json, checked and typed;
-    ``run`` the same file as plain JSON data, for readers not yet on ``record``."""
+    """Read access to one results folder: ``record`` is its run.json, checked and typed."""
 
     root: Path
-    run: dict[str, Any]
     record: RunRecord
     _cache: dict[Path, list[Packet]] = field(default_factory=dict, compare=False, repr=False)
 
@@ -25,8 +22,7 @@ class Evidence:
     def load(cls, root: Path) -> Evidence:
         """Read a results folder; a run.json of another version or shape is refused
         (:class:`lab.spec.codec.RecordError`) before any check reads it."""
-        run, record = load_run(root)
-        return cls(root, run, record)
+        return cls(root, load_run(root))
 
     def snapshot(self, node: str, phase: str, kind: str) -> str | None:
         path = self.root / node / "snapshots" / f"{phase}.{kind}.txt"

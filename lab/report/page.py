@@ -70,7 +70,7 @@ def _load_run(out_dir: Path) -> RunRecord | None:
     """run.json, typed; None when there is none this version can read: the page is then
     drawn from the summary and the snapshots alone."""
     try:
-        return load_run(out_dir)[1]
+        return load_run(out_dir)
     except RecordError:
         return None
 

@@ -117,7 +117,7 @@ def _fallback_summary(out_dir: Path, topology: Topology, why: str) -> Summary:
     check = Check("evidence judged", False, f"could not judge the evidence: {why}")
     scenarios = [ScenarioVerdict(sc.name, sc.service, False, [check]) for sc in topology.scenarios]
     try:
-        _, run = load_run(out_dir)
+        run = load_run(out_dir)
     except RecordError as exc:  # not even run.json is readable: say so, and why
         run = RunRecord("?", topology.name, "?", "?", str(out_dir), error=str(exc))
     summary = _summary(topology, run, False, scenarios, [], [])

@@ -233,14 +233,14 @@ def check_version(data: Any, source: str, version: int, remedy: str) -> None:
         )
 
 
-def load_run(out_dir: Path) -> tuple[dict[str, Any], RunRecord]:
-    """A results folder's run.json, as read and as a checked record."""
+def load_run(out_dir: Path) -> RunRecord:
+    """A results folder's run.json as a checked record."""
     path = out_dir / RUN_FILE
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError) as exc:
         raise RecordError(f"{path}: cannot read: {exc}") from exc
-    return data, RunRecord.from_json(data, str(path))
+    return RunRecord.from_json(data, str(path))
 
 
 def run_schema() -> dict[str, Any]:

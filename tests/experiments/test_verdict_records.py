@@ -60,7 +60,7 @@ def _probe(local: str, error: str | None, completed: bool = True) -> ClientRecor
 def _evidence(tmp_path: Path, **scenarios: dict[str, ClientRecord]) -> Evidence:
     record = RunRecord("r", "t.yaml", "netns", "now", str(tmp_path))
     record.scenarios = {n: ScenarioRecord("tcp", clients) for n, clients in scenarios.items()}
-    return Evidence(tmp_path, record.to_json(), record)
+    return Evidence(tmp_path, record)
 
 
 def test_client_ports_are_the_scenarios_own_from_line_clients_and_probes(

@@ -3,6 +3,7 @@ report tests. The run needs root; the fixtures skip (or fail under CI=true) with
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -61,7 +62,8 @@ def _lab_run(name: str, out: Path) -> Results:
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     topology = load_topology(out / "topology.yaml")
     assert_valid_results(out)
-    run, record = load_run(out)
+    record = load_run(out)
+    run = json.loads((out / "run.json").read_text())
     # The connections rebuilt from the evidence, in place of those summary.json holds.
     tcp, udp = connection_evidence(out, topology, record)
     summary = replace(Summary.load(out), connections=tcp, udp_flows=udp)

@@ -42,7 +42,7 @@ def test_one_record_per_connection(root: None, default_run: Results) -> None:
         assert c.client.node is not None
         assert sorted(p.split("/")[0] for p in c.seen_in) == sorted([c.client.node, "server"])
         assert c.path is None
-    _, record = load_run(default_run.out)
+    record = load_run(default_run.out)
     again = connection_records(default_run.out, default_run.topology, record)
     assert again == conns
 
