@@ -158,7 +158,7 @@ def check_scenarios(p: Problems, doc: Doc) -> None:
             hint = suggest(sc.service, doc.services)
             p.add(sc.service_line, (*path, "service"), f"unknown service '{sc.service}'{hint}")
         udp = svc is not None and svc.program is not None and svc.protocol_is("udp")
-        if svc is not None and sc.half_close and udp:
+        if svc is not None and sc.knobs.get("half_close") and udp:
             p.add(
                 sc.half_close_line,
                 (*path, "half_close"),

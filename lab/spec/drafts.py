@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
+from typing import Any
 
 from lab.spec.model import SERVER_PROGRAMS, Capture, OptionValue, Restart, SshTarget
 
@@ -61,9 +62,9 @@ class ScenarioDraft:
     clients: list[tuple[str, int]] = field(default_factory=list)
     send: list[str] | None = None
     expect: list[str] | None = None
-    concurrency: int = 1
-    hold: float = 0.0
-    half_close: bool = False
+    # The plain keys (``SCENARIO_KNOBS``) given in the file, as read; the model's defaults
+    # fill in the others.
+    knobs: dict[str, Any] = field(default_factory=dict)
     half_close_line: int = 0
     claims: list[tuple[str, int]] = field(default_factory=list)
     probe: str | None = None
@@ -73,10 +74,6 @@ class ScenarioDraft:
     expect_error: str | None = None
     restart: list[Restart] = field(default_factory=list)
     restart_line: int = 0
-    start_after: float = 0.0
-    repeat: int = 1
-    rcvbuf: int = 0
-    pause_reading: float = 0.0
     tcp_only_lines: dict[str, int] = field(default_factory=dict)  # key -> line, if set
 
 

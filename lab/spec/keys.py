@@ -271,6 +271,11 @@ SECTIONS: Mapping[str, Section] = {
     s.title: s for s in (TOP, NETWORK, NODE, SSH, JUMP, SERVICE, OPTIONS, SCENARIO, RESTART,
                          CAPTURE)
 }  # fmt: skip
+# The scenario's plain keys: read as declared, handed to the model as they are. (`port` is
+# plain too but is read with its line, which the cross checks need.)
+SCENARIO_KNOBS = tuple(
+    k.name for k in SCENARIO.keys if k.kind in ("integer", "number", "boolean") and k.name != "port"
+)
 # Scenario keys that only the TCP line client knows (half_close is checked on its own).
 TCP_ONLY_KEYS = ("repeat", "rcvbuf", "pause_reading")
 # Keys of a line-client scenario that a probe scenario does not take (it sends its own bytes).

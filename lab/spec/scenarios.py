@@ -4,8 +4,6 @@ are checked against ``lab.spec.keys.SCENARIO`` and ``RESTART``."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from yaml.nodes import MappingNode, Node, ScalarNode
 
 from lab.spec.claims import CLAIM_SPECS as CLAIMS
@@ -16,6 +14,7 @@ from lab.spec.keys import (
     NOT_WITH_PROBE,
     RESTART,
     SCENARIO,
+    SCENARIO_KNOBS,
     TCP_ONLY_KEYS,
     Key,
 )  # fmt: skip
@@ -183,25 +182,18 @@ def _read_scenario_knobs(
     r: Reader, spec: dict[str, Entry], path: KeyPath, sc: ScenarioDraft
 ) -> None:
     """The plain keys, read as declared; a bad value leaves the declared default."""
-    _read_plain(r, spec, path, sc, ("concurrency", "hold", "half_close"))
+    for key in SCENARIO_KNOBS:
+        if key in spec:
+            value = r.value(SCENARIO[key], spec[key].value, (*path, key))
+            if value is not None:
+                sc.knobs[key] = value
     if "half_close" in spec:
         sc.half_close_line = line_of(spec["half_close"].value)
     if "claims" in spec:
         sc.claims = _read_claims(r, spec["claims"], (*path, "claims"))
-    _read_plain(r, spec, path, sc, ("start_after", "repeat", "rcvbuf", "pause_reading"))
     for key in TCP_ONLY_KEYS:
         if key in spec:
             sc.tcp_only_lines[key] = line_of(spec[key].value)
-
-
-def _read_plain(
-    r: Reader, spec: dict[str, Entry], path: KeyPath, sc: ScenarioDraft, keys: Sequence[str]
-) -> None:
-    for key in keys:
-        if key in spec:
-            value = r.value(SCENARIO[key], spec[key].value, (*path, key))
-            if value is not None:
-                setattr(sc, key, value)
 
 
 def _read_claims(r: Reader, e: Entry, path: KeyPath) -> list[tuple[str, int]]:

@@ -133,18 +133,12 @@ def _build(doc: Doc, source: Path | None) -> Topology:
                 clients=tuple(c for c, _ in sc.clients),
                 send=tuple(sc.send or ()),
                 expect=tuple(sc.expect or ()),
-                concurrency=sc.concurrency,
-                hold=sc.hold,
-                half_close=sc.half_close,
                 claims=tuple(c for c, _ in sc.claims),
                 probe=sc.probe,
                 port=sc.port,
                 expect_error=sc.expect_error,
                 restart=tuple(sc.restart),
-                start_after=sc.start_after,
-                repeat=sc.repeat,
-                rcvbuf=sc.rcvbuf,
-                pause_reading=sc.pause_reading,
+                **sc.knobs,
             )
         )
     return Topology(
