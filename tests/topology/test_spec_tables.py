@@ -111,3 +111,27 @@ def test_validating_imports_no_capture_container_or_ssh_library() -> None:
 def test_every_spec_module_is_under_400_lines() -> None:
     for path in (ROOT / "lab" / "spec").glob("*.py"):
         assert len(path.read_text().splitlines()) < 400, path.name
+
+
+def test_every_plain_scenario_key_reaches_the_model() -> None:
+    """Each knob given a value other than its default arrives in the model unchanged."""
+    from lab.spec.topology import load_topology_text
+
+    chosen = {
+        "concurrency": 3, "hold": 1.5, "half_close": True, "start_after": 0.25,
+        "repeat": 4, "rcvbuf": 4096, "pause_reading": 2.0,
+    }  # fmt: skip
+    assert set(chosen) == set(keys.SCENARIO_KNOBS)
+    knobs = "".join(f"    {k}: {json.dumps(v)}\n" for k, v in chosen.items())
+    text = (
+        "name: knobs\nnetworks: {lan: {subnet: 10.9.0.0/24}}\n"
+        "nodes:\n  s: {interfaces: {lan: 10.9.0.1}}\n  c: {interfaces: {lan: 10.9.0.2}}\n"
+        "services: {echo: {node: s, program: fork_server}}\n"
+        "scenarios:\n  - name: x\n    service: echo\n    clients: [c]\n"
+        "    send: [a]\n    expect: [A]\n" + knobs
+    )
+    (scenario,) = load_topology_text(text).scenarios
+    assert {k: getattr(scenario, k) for k in chosen} == chosen
+    assert all(
+        getattr(Scenario("y", "echo", ("c",), ("a",), ("A",)), k) != v for k, v in chosen.items()
+    )
