@@ -1,0 +1,52 @@
+"""Every fuzz target, run for a bounded time: no input may raise anything but a LabError.
+The figures (executions, the slowest input) are printed for the closing notes."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+HERE = Path(__file__).parent
+TARGETS = sorted(p.stem for p in HERE.glob("fuzz_*.py"))
+SECONDS = int(os.environ.get("SOCKET_LAB_FUZZ_SECONDS", "60"))
+
+
+@pytest.mark.slow
+@pytest.mark.fuzz
+@pytest.mark.timeout(SECONDS * 3 + 120)
+@pytest.mark.parametrize("target", TARGETS)
+def test_target_survives(target: str) -> None:
+    with tempfile.TemporaryDirectory() as work:
+        # A fresh corpus folder (the seeds are read, never written) and crashes kept there.
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                f"tests.fuzz.{target}",
+                f"-max_total_time={SECONDS}",
+                "-print_final_stats=1",
+                "-rss_limit_mb=2048",
+                "-timeout=10",
+                f"-artifact_prefix={work}/",
+                work,
+            ],
+            cwd=HERE.parent.parent,
+            capture_output=True,
+            text=True,
+            errors="replace",
+            check=False,
+        )
+    stats = dict(re.findall(r"stat::(\w+):\s+(\S+)", proc.stderr))
+    print(
+        f"{target}: {stats.get('number_of_executed_units', '?')} executions in {SECONDS} s, "
+        f"slowest input {stats.get('slowest_unit_time_sec', '?')} s, "
+        f"peak RSS {stats.get('peak_rss_mb', '?')} MiB"
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    assert int(stats.get("number_of_executed_units", "0")) > 0, proc.stderr[-2000:]
