@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import re
 import secrets
+import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +44,22 @@ def node_of(topology: Topology | None, node: str) -> Node:
         return topology.node(node)
     except KeyError:
         raise BackendError(f"no node {node!r} in this lab") from None
+
+
+def copy_missing(source: Path, dest: Path) -> int:
+    """Copy the regular files under ``source`` into ``dest`` that ``dest`` does not have
+    yet (links and special files are skipped); how many were copied."""
+    copied = 0
+    for path in sorted(source.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        target = dest / path.relative_to(source)
+        if target.exists() or target.is_symlink():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+        copied += 1
+    return copied
 
 
 @dataclass(frozen=True)
@@ -131,6 +148,25 @@ class Backend(ABC):
     @abstractmethod
     def running_labs(cls) -> Mapping[str, str]:
         """Run ids of this backend's labs that still have objects, with a short description."""
+
+    @classmethod
+    def leftover_runs(cls) -> set[str]:
+        """Run ids with any object of this backend left (what ``clean()`` with no run id
+        would remove); by default those of ``running_labs``."""
+        return set(cls.running_labs())
+
+    @classmethod
+    def collect_leftovers(cls, run_id: str, out_dir: Path) -> list[str]:
+        """Copy what a run's nodes still hold (captures, logs, snapshots) into ``<out_dir>/
+        <node>/``, for a run whose owner can no longer fetch it; a file already there is
+        kept as it is. Returns what was copied, one item per node. Nothing by default."""
+        return []
+
+    @classmethod
+    def run_processes(cls, run_id: str) -> dict[int, str]:
+        """This machine's live processes of a run (PID -> command line), the ones
+        ``clean`` waits for; none by default (a backend whose processes are elsewhere)."""
+        return {}
 
     # -- on a node ---------------------------------------------------------------------
     @property

@@ -18,10 +18,11 @@ import docker
 
 from lab.deploy.images import node_image
 from lab.errors import BackendError, CommandTimeout
-from lab.run.backends.base import Backend, Completed, Proc
+from lab.run.backends.base import RUN_ID_RE, Backend, Completed, Proc, copy_missing
 from lab.run.backends.docker import bringup, teardown
 from lab.run.backends.docker.engine import (
     ENGINE_ERRORS,
+    NODE_LABEL,
     PARALLEL,
     RUN_LABEL,
     connect,
@@ -146,6 +147,31 @@ class DockerBackend(Backend):
             return teardown.remove_labelled(client, {RUN_LABEL: run_id} if run_id else {})
         finally:
             client.close()
+
+    @classmethod
+    def collect_leftovers(cls, run_id: str, out_dir: Path) -> list[str]:
+        """Each container of the run's work folder, copied out of it (stopped or not)."""
+        client = connect()
+        collected = []
+        try:
+            with engine("listing the run's containers"):
+                found = client.api.containers(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+            for c in found:
+                node = (c.get("Labels") or {}).get(NODE_LABEL)
+                if not node or not RUN_ID_RE.match(run_id):
+                    continue
+                with engine(f"copying the work folder of {node}"):
+                    stream, _ = client.api.get_archive(c["Id"], str(WORK_ROOT / run_id / node))
+                    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as buf:
+                        for chunk in stream:
+                            buf.write(chunk)
+                        buf.seek(0)
+                        cls._extract(buf, Path(tmp))
+                        count = copy_missing(Path(tmp), out_dir / node)
+                collected.append(f"{node}: {count} file{'s' if count != 1 else ''}")
+        finally:
+            client.close()
+        return collected
 
     @classmethod
     def running_labs(cls) -> Mapping[str, str]:
