@@ -4,10 +4,13 @@ A run is removed only when its owner (the ``lab run`` process in the registry) i
 a run whose owner still runs is left alone and said so, unless it is named with
 ``--run-id`` and ``--force``: its owner is then stopped first, as Ctrl-C would stop it
 (it collects its own evidence and tears down), and what remains is removed. Objects of a
-run id that the registry does not know (its entry lost) have no live owner: they are
-orphaned. Before a run's objects go, what its nodes hold is copied into its results
-folder (never over a file already there) and run.json says ``lab clean`` did it. Clean
-returns once the run's processes have exited, or says which did not.
+run id that the registry does not know (its entry lost, or a program using a backend
+directly) are orphaned unless they name a maker that is still alive (netns: the run
+directory's owner.json; docker: a label; ssh: the state file).
+
+Before a run's objects go, what its nodes hold is copied into its results folder (never
+over a file already there) and run.json says ``lab clean`` did it. Clean returns once
+the run's processes have exited, or says which did not.
 """
 
 from __future__ import annotations
@@ -63,19 +66,16 @@ def clean(
     if run_id is not None:
         check_run_id(run_id)
     result = CleanResult()
-    runs = {r.run_id: r for r in registered_runs()}
     forced = False
     if run_id is not None:
-        owner = runs.get(run_id)
+        owner = {r.run_id: r for r in registered_runs()}.get(run_id)
         if owner is not None and owner.alive:
             if not force:
                 raise UsageError(
                     f"run {run_id} is still running (`lab run` pid {owner.pid}); stop it, "
                     f"or add --force to remove it (its evidence so far is kept)"
                 )
-            if _stop_owner(owner, say):
-                runs.pop(run_id)  # it tore down and wrote its own record
-            else:
+            if not _stop_owner(owner, say):
                 forced = True
                 result.problems.append(
                     f"run {run_id}: `lab run` pid {owner.pid} did not end within "
@@ -89,15 +89,36 @@ def clean(
             result.problems.append(f"{name}: {exc}")
             continue
         for rid in rids:
-            found.setdefault(rid, []).append(cls)
+            if RUN_ID_RE.match(rid):  # a name that only looks like the lab's is not ours
+                found.setdefault(rid, []).append(cls)
+    # Read after the objects were listed: a run registers before it creates anything, so
+    # every object seen above whose run is alive has its entry here.
+    runs = {r.run_id: r for r in registered_runs()}
     targets = set(found) | {r.run_id for r in runs.values() if not r.alive}
     for rid in sorted(targets & ({run_id} if run_id is not None else targets)):
         entry = runs.get(rid)
+        if entry is None:
+            entry = _unregistered_owner(rid, found.get(rid, []))
+            if entry is not None and not entry.alive:
+                entry = None  # no results folder known: nothing to collect into or mark
         if entry is not None and entry.alive and not forced:
             result.spared.append(entry)
             continue
         _remove_run(rid, entry, found.get(rid, []), result)
     return result
+
+
+def _unregistered_owner(rid: str, holders: list[type[Backend]]) -> RegisteredRun | None:
+    """A run the registry does not know (its entry lost, or made by a program that uses a
+    backend directly): the process its objects name as their maker, if any is alive."""
+    for cls in holders:
+        try:
+            owner = cls.owner(rid)
+        except BackendError:
+            continue
+        if owner is not None and owner.alive():
+            return RegisteredRun(rid, "?", cls.name, owner.pid, "", "", owner.start, True)
+    return None
 
 
 def _stop_owner(owner: RegisteredRun, say: Progress) -> bool:

@@ -21,7 +21,15 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from lab.errors import BackendError, Interrupted
-from lab.run.backends.base import RUN_ID_RE, Backend, Completed, Proc, new_run_id
+from lab.run.backends.base import (
+    RUN_ID_RE,
+    Backend,
+    Completed,
+    Owner,
+    Proc,
+    new_run_id,
+    process_start,
+)
 from lab.run.record import write_atomically
 from lab.spec.model import Topology
 
@@ -75,7 +83,7 @@ class RegisteredRun:
             out=str(data.get("out", "")),
             started=str(data.get("started", "")),
             pid_start=pid_start,
-            alive=_owner_alive(pid, pid_start),
+            alive=Owner(pid, pid_start).alive(),
         )
 
 
@@ -108,36 +116,6 @@ def forget_dead_runs(run_id: str | None = None) -> list[str]:
         for run in registered_runs()
         if not run.alive and run_id in (None, run.run_id) and forget_run(run.run_id)
     ]
-
-
-def process_start(pid: int) -> int | None:
-    """When a process started, in clock ticks since boot (None: no such process)."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return int(f.read().rsplit(")", 1)[1].split()[19])
-    except (OSError, IndexError, ValueError):
-        return None
-
-
-def _owner_alive(pid: int, start: int | None) -> bool:
-    if not _pid_alive(pid):
-        return False
-    if start is None:  # an entry that did not record it: the PID alone decides
-        return True
-    now = process_start(pid)
-    return now is None or now == start
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @dataclass

@@ -9,6 +9,7 @@ fixed not to."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -151,3 +152,56 @@ def test_clean_of_a_killed_run_keeps_what_it_did(root: None, tmp_path: Path) -> 
             proc.communicate(timeout=30)
         if run_id is not None:
             lab("clean", "--run-id", run_id)
+
+
+def test_a_running_lab_is_removed_only_with_force_and_keeps_its_evidence(
+    root: None, tmp_path: Path
+) -> None:
+    out = tmp_path / "forced"
+    proc = start_lab_run(held_topology(tmp_path, "forced", 8), out, ROOT)
+    run_id = None
+    try:
+        run_id = run_id_in(read_until(proc, "snapshot: during"))
+        refused = lab("clean", "--run-id", run_id)
+        assert refused.returncode == 2, refused.stdout + refused.stderr
+        assert "still running" in refused.stderr and "--force" in refused.stderr
+        assert netns_objects(run_id), "a refused clean removed the run"
+        forced = lab("clean", "--run-id", run_id, "--force")
+        assert forced.returncode == 0, forced.stdout + forced.stderr
+        proc.communicate(timeout=60)
+        assert netns_objects(run_id) == [] and processes_of_run(run_id) == []
+        # What the run had gathered is in its folder, and the folder says how it ended.
+        assert list(out.glob("server/*.pcap")) and list(out.glob("server/snapshots/before.*"))
+        record = json.loads((out / "run.json").read_text())
+        assert record["interrupted"] == "SIGTERM"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+        if run_id is not None:
+            lab("clean", "--run-id", run_id)
+
+
+def test_bare_clean_spares_a_running_lab_whose_registry_entry_is_lost(
+    root: None, tmp_path: Path, scoped: set[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "lost"
+    proc = start_lab_run(held_topology(tmp_path, "lostentry", 6), out, ROOT)
+    try:
+        run_id = run_id_in(read_until(proc, "snapshot: during"))
+        scoped.add(run_id)
+        entry = Path(os.environ["SOCKET_LAB_STATE"]) / f"{run_id}.json"
+        entry.unlink()
+        code = main(["clean"])
+        printed, err = capsys.readouterr()
+        assert code == 0, printed + err
+        assert netns_objects(run_id), "a running lab without its registry entry was removed"
+        assert f"run {run_id}" in printed and f"pid {proc.pid}" in printed, printed
+        stdout, stderr = proc.communicate(timeout=120)
+        assert proc.returncode == 0, stdout + stderr
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=30)
+        for rid in scoped:
+            lab("clean", "--run-id", rid, "--force")

@@ -6,6 +6,8 @@ also clean other labs running on this machine."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -15,6 +17,7 @@ import lab.run.backends
 from lab.cli import main
 from lab.run.backends.base import new_run_id
 from lab.run.backends.ssh.backend import SshBackend
+from lab.run.backends.ssh.state import state_path
 from tests.backends.test_contract import lan
 from tests.ssh.hosts import World, run_dirs, run_processes
 
@@ -23,12 +26,56 @@ pytestmark = pytest.mark.ssh
 SLEEP = "import time; time.sleep(120)"
 
 
-def abandoned_run(world: World, cls: type[SshBackend]) -> tuple[SshBackend, int]:
-    """A run whose owner is gone without tearing down: a process left on its host."""
+def abandoned_run(
+    world: World, cls: type[SshBackend], *, owner_gone: bool = True
+) -> tuple[SshBackend, int]:
+    """A run whose owner is gone without tearing down: a process left on its host. Its
+    state file names this test's process as the owner; ``owner_gone`` makes it name a
+    process that has exited instead."""
     backend = cls(new_run_id())
     backend.up(world.attach(lan("h1")))
     proc = backend.spawn("h1", [backend.python, "-c", SLEEP], log=backend.workdir("h1") / "s.log")
+    if owner_gone:
+        path = state_path(backend.run_id)
+        data = json.loads(path.read_text())
+        data["pid"], data["pid_start"] = dead_pid(), None
+        path.write_text(json.dumps(data))
     return backend, proc.pid  # and down() is never called
+
+
+def dead_pid() -> int:
+    """The PID of a process that has exited (and been reaped)."""
+    child = subprocess.Popen(["true"])
+    child.wait()
+    return child.pid
+
+
+def test_clean_all_spares_a_run_whose_owner_lives(
+    worlds: Callable[..., World],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """A run made by a live process (here, this test) is not an orphan, whether or not
+    `lab run`'s registry knows it: a bare `lab clean` leaves it alone and says so."""
+    world = worlds(lan("h1"))
+    known = tmp_path / "kh"
+    known.write_text("".join(h.known_hosts_line() for h in world.hosts.values()))
+    live, live_pid = abandoned_run(
+        world, SshBackend.configured(known_hosts=known), owner_gone=False
+    )
+    try:
+        only_ssh = {"ssh": lab.run.backends.BACKENDS["ssh"]}
+        monkeypatch.setattr(lab.run.backends, "BACKENDS", only_ssh)
+        code = main(["clean", "--json"])
+        out, err = capsys.readouterr()
+        assert code == 0, out + err
+        assert live_pid in run_processes(live.run_id), "a live run's process was killed"
+        [spared] = [line for line in json.loads(out)["left_alone"] if live.run_id in line]
+        assert f"pid {os.getpid()}" in spared
+    finally:
+        live.down()
+    assert run_processes(live.run_id) == []
 
 
 def test_clean_all_cleans_what_answers_and_lists_what_does_not(

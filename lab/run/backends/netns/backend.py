@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,11 +12,20 @@ from pathlib import Path, PurePosixPath
 
 import lab
 from lab.errors import BackendError, CommandTimeout
-from lab.run.backends.base import RUN_ID_RE, Backend, Completed, Proc, copy_missing, node_of
+from lab.run.backends.base import (
+    RUN_ID_RE,
+    Backend,
+    Completed,
+    Owner,
+    Proc,
+    copy_missing,
+    node_of,
+)
 from lab.run.backends.netns import build
 from lab.run.backends.netns.names import (
     BASE_DIR,
     NETNS_DIR,
+    OWNER_FILE,
     SWITCH,
     lab_links,
     lab_namespaces,
@@ -72,6 +82,17 @@ class NetnsBackend(Backend):
         rids = {ns_rid(n) for n in lab_namespaces()}
         rids |= {link_rid(n) for n in lab_links()}
         return rids | set(run_dirs())
+
+    @classmethod
+    def owner(cls, run_id: str) -> Owner | None:
+        if not RUN_ID_RE.match(run_id):
+            return None
+        try:
+            data = json.loads((BASE_DIR / run_id / OWNER_FILE).read_text())
+            start = data.get("start")
+            return Owner(int(data["pid"]), int(start) if start is not None else None)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
 
     @classmethod
     def collect_leftovers(cls, run_id: str, out_dir: Path) -> list[str]:

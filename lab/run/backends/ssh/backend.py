@@ -37,7 +37,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lab.errors import BackendError, CommandTimeout
-from lab.run.backends.base import RUN_ID_RE, Backend, Completed, Proc, node_of
+from lab.run.backends.base import RUN_ID_RE, Backend, Completed, Owner, Proc, node_of
 from lab.run.backends.ssh.cleanup import CleanIncomplete, clean_host, clean_recorded, parallel
 from lab.run.backends.ssh.conn import Host, Options, default_known_hosts
 from lab.run.backends.ssh.node import LAUNCHER, PYTHON, TAG, RemoteNode, SshProc
@@ -197,6 +197,17 @@ class SshBackend(Backend):
         if errors:
             raise CleanIncomplete(removed, errors)
         return removed
+
+    @classmethod
+    def owner(cls, run_id: str) -> Owner | None:
+        data = read_state(state_path(run_id)) if RUN_ID_RE.match(run_id) else None
+        if data is None:
+            return None
+        try:
+            start = data.get("pid_start")
+            return Owner(int(data["pid"]), int(start) if start is not None else None)
+        except (KeyError, TypeError, ValueError):
+            return None
 
     @classmethod
     def running_labs(cls) -> Mapping[str, str]:
