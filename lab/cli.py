@@ -213,7 +213,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
         if cls.available() is not None:
             continue
         for run_id, what in cls.running_labs().items():
-            runs.setdefault(run_id, {"run_id": run_id, "backend": name, "alive": False})
+            if run_id not in runs:  # not registered: alive if its objects' maker is
+                owner = cls.owner(run_id)
+                alive = owner is not None and owner.alive()
+                runs[run_id] = {"run_id": run_id, "backend": name, "alive": alive}
+                if alive and owner is not None:
+                    runs[run_id]["pid"] = owner.pid
             runs[run_id]["objects"] = what
     rows = sorted(runs.values(), key=lambda r: str(r.get("started", "")))
     if args.json:
@@ -222,10 +227,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if not rows:
         print("no labs running")
     for r in rows:
-        owner = "running" if r.get("alive") else "orphaned (run `lab clean`)"
+        state = f"running (pid {r.get('pid')})" if r.get("alive") else "orphaned (run `lab clean`)"
         print(
             f"{r['run_id']}  {r.get('backend', '?'):7} {r.get('topology', '?'):12} "
-            f"{r.get('started', '')}  {owner}  {r.get('objects', '')}"
+            f"{r.get('started', '')}  {state}  {r.get('objects', '')}"
         )
     return 0
 

@@ -117,6 +117,7 @@ class _Flow(ClientSteps):
         self.say = say
         self.captures: list[CaptureHandle] = []
         self.servers: dict[str, Proc] = {}
+        self.checkpoint_failed = False
 
     def step(self, name: str) -> None:
         self.s.check_signal()
@@ -126,8 +127,15 @@ class _Flow(ClientSteps):
 
     def checkpoint(self) -> None:
         """Write run.json as the run stands: a run killed outright (SIGKILL, a power cut)
-        leaves a folder that says how far it got, not the placeholder of its start."""
-        self.record.save(self.s.out_dir)
+        leaves a folder that says how far it got, not the placeholder of its start. A
+        folder that cannot be written to is said once and does not stop the run: run.json
+        is written again as it ends, where the failure is reported."""
+        try:
+            self.record.save(self.s.out_dir)
+        except OSError as exc:
+            if not self.checkpoint_failed:
+                self.say(f"warning: cannot update {self.s.out_dir / 'run.json'}: {exc}")
+            self.checkpoint_failed = True
 
     def run(self) -> None:
         self.step("up")
