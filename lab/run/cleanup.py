@@ -206,9 +206,10 @@ def _mark(out: Path, entry: RegisteredRun, collected: list[str], problems: list[
     error = record.error
     if error is None and not record.interrupted:
         error = (
-            f"the run ended without tearing down (`lab run` pid {entry.pid} was gone); "
-            "`lab clean` collected its evidence and removed it"
-        )
+            f"removed by `lab clean --force` while `lab run` pid {entry.pid} still ran"
+            if entry.alive
+            else f"the run ended without tearing down (`lab run` pid {entry.pid} was gone)"
+        ) + "; `lab clean` collected its evidence and removed it"
     # replace(): a record read from a file writes back only the keys it was read with.
     record = replace(
         record,
