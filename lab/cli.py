@@ -195,7 +195,11 @@ def cmd_clean(args: argparse.Namespace) -> int:
             print(f"left alone: {line} (to remove it: `lab clean --run-id {r.run_id} --force`)")
     if result.problems:
         lines = "".join(f"\n  {p}" for p in result.problems)
-        print(f"lab: not cleaned (run `lab clean` again once they answer):{lines}", file=sys.stderr)
+        print(
+            f"lab: not cleaned (once the cause below is gone, `lab clean` again removes "
+            f"what is left):{lines}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 

@@ -205,3 +205,12 @@ def test_bare_clean_spares_a_running_lab_whose_registry_entry_is_lost(
             proc.communicate(timeout=30)
         for rid in scoped:
             lab("clean", "--run-id", rid, "--force")
+
+
+def test_force_without_a_run_id_is_refused() -> None:
+    """--force is for one named run: a bare `lab clean --force` would otherwise read as
+    "remove every lab, running or not"."""
+    proc = lab("clean", "--force")
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "--run-id" in proc.stderr
+    assert "Traceback" not in proc.stderr
