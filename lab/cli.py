@@ -11,6 +11,7 @@ import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO
 
@@ -151,35 +152,54 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
-    """Every backend is cleaned, whichever fails; what could not be cleaned (a host that
-    does not answer) is listed on stderr and the exit code is 1."""
-    from lab.errors import BackendError
+    """Orphaned runs only (their `lab run` is gone), on every backend, whichever fails;
+    a running lab is left alone and listed. What could not be cleaned (a host that does
+    not answer, a process that would not exit) is listed on stderr and the exit code is 1."""
     from lab.run.backends import BACKENDS, backend_class
-    from lab.run.session import forget_dead_runs
+    from lab.run.backends.base import Backend
+    from lab.run.cleanup import check_run_id, clean
 
-    removed: list[str] = []
-    problems: list[str] = []
+    if args.run_id is not None:
+        check_run_id(args.run_id)  # before any backend is asked
+    usable: dict[str, type[Backend]] = {}
     for name in BACKENDS:
         try:
             cls = backend_class(name)
         except ImportError:
             continue
         if cls.available() is None or name == "netns":
-            try:
-                removed += [f"{name}: {item}" for item in cls.clean(args.run_id)]
-            except BackendError as exc:
-                # A partial clean (the ssh backend's CleanIncomplete) says what it removed.
-                removed += [f"{name}: {item}" for item in getattr(exc, "removed", [])]
-                problems += [f"{name}: {p}" for p in getattr(exc, "problems", [str(exc)])]
-    removed += [f"registry: run {rid}" for rid in forget_dead_runs(args.run_id)]
+            usable[name] = cls
+    result = clean(usable, args.run_id, force=args.force, progress=progress_printer())
+    spared = [
+        f"run {r.run_id} ({r.backend}, topology {r.topology}): still running, "
+        f"owned by `lab run` pid {r.pid}"
+        for r in result.spared
+    ]
     if args.json:
-        print(json.dumps({"removed": removed, "problems": problems}))
+        print(
+            json.dumps(
+                {
+                    "removed": result.removed,
+                    "collected": result.collected,
+                    "left_alone": spared,
+                    "problems": result.problems,
+                }
+            )
+        )
     else:
-        nothing = "nothing removed" if problems else "nothing to clean"
-        print("\n".join(removed) if removed else nothing)
-    if problems:
-        lines = "".join(f"\n  {p}" for p in problems)
-        print(f"lab: not cleaned (run `lab clean` again once they answer):{lines}", file=sys.stderr)
+        nothing = "nothing removed" if result.problems else "nothing to clean"
+        print("\n".join(result.removed) if result.removed else nothing)
+        for line in result.collected:
+            print(f"evidence collected: {line}")
+        for line, r in zip(spared, result.spared, strict=True):
+            print(f"left alone: {line} (to remove it: `lab clean --run-id {r.run_id} --force`)")
+    if result.problems:
+        lines = "".join(f"\n  {p}" for p in result.problems)
+        print(
+            f"lab: not cleaned (once the cause below is gone, `lab clean` again removes "
+            f"what is left):{lines}",
+            file=sys.stderr,
+        )
         return 1
     return 0
 
@@ -188,7 +208,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     from lab.run.backends import BACKENDS, backend_class
     from lab.run.session import registered_runs
 
-    runs: dict[str, dict[str, Any]] = {r["run_id"]: r for r in registered_runs()}
+    runs: dict[str, dict[str, Any]] = {r.run_id: asdict(r) for r in registered_runs()}
     for name in BACKENDS:
         try:
             cls = backend_class(name)
@@ -197,7 +217,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
         if cls.available() is not None:
             continue
         for run_id, what in cls.running_labs().items():
-            runs.setdefault(run_id, {"run_id": run_id, "backend": name, "alive": False})
+            if run_id not in runs:  # not registered: alive if its objects' maker is
+                owner = cls.owner(run_id)
+                alive = owner is not None and owner.alive()
+                runs[run_id] = {"run_id": run_id, "backend": name, "alive": alive}
+                if alive and owner is not None:
+                    runs[run_id]["pid"] = owner.pid
             runs[run_id]["objects"] = what
     rows = sorted(runs.values(), key=lambda r: str(r.get("started", "")))
     if args.json:
@@ -206,10 +231,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
     if not rows:
         print("no labs running")
     for r in rows:
-        owner = "running" if r.get("alive") else "orphaned (run `lab clean`)"
+        state = f"running (pid {r.get('pid')})" if r.get("alive") else "orphaned (run `lab clean`)"
         print(
             f"{r['run_id']}  {r.get('backend', '?'):7} {r.get('topology', '?'):12} "
-            f"{r.get('started', '')}  {owner}  {r.get('objects', '')}"
+            f"{r.get('started', '')}  {state}  {r.get('objects', '')}"
         )
     return 0
 
@@ -297,8 +322,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_report)
 
-    p = sub.add_parser("clean", help="remove every leftover the lab owns, and nothing else")
+    p = sub.add_parser(
+        "clean", help="remove what killed runs left (never a running lab's), and nothing else"
+    )
     p.add_argument("--run-id", help="only this run's objects")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="with --run-id: stop and remove that run even though it is running "
+        "(its evidence so far is kept)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_clean)
 

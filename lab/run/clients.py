@@ -34,11 +34,15 @@ class ClientSteps:
     def phase(self, name: str) -> None:
         raise NotImplementedError
 
+    def checkpoint(self) -> None:
+        """Write run.json as it stands (the run's flow does; nothing by default)."""
+
     def run_scenarios(self) -> None:
         topo = self.s.topology
         jobs = [(sc, node) for sc in topo.scenarios for node in sc.clients]
         for sc in topo.scenarios:
             self.record.scenarios[sc.name] = ScenarioRecord(sc.service)
+        self.checkpoint()
         if not jobs:
             self.phase("during")
             return
@@ -49,6 +53,7 @@ class ClientSteps:
             self.phase("during")
             for done, future in enumerate(futures, start=1):
                 future.result()
+                self.checkpoint()
                 self.say(f"clients finished: {done}/{len(jobs)}")
         finally:
             pool.shutdown(wait=False, cancel_futures=True)

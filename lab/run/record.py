@@ -10,7 +10,10 @@ A folder written by another version of socket-lab is refused by :func:`load_run`
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,6 +171,21 @@ class NodeError:
 
 
 @dataclass
+class CleanedRecord:
+    """``lab clean`` removed the run's objects: its owner was gone (``owner_alive`` False:
+    the run was killed without tearing down) or was stopped with ``--force``. ``collected``
+    lists what it copied from the nodes into the folder first, ``problems`` what it could
+    not."""
+
+    by: str
+    at: str
+    owner_pid: int
+    owner_alive: bool
+    collected: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
 class RunRecord:
     """The raw facts of one run, saved as run.json."""
 
@@ -188,6 +206,7 @@ class RunRecord:
     failed_step: str | None = None
     interrupted: str | None = None
     node_errors: list[NodeError] = field(default_factory=list)
+    cleaned: CleanedRecord | None = field(default=None, metadata=omit_if_none())
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = to_json(self)
@@ -204,12 +223,46 @@ class RunRecord:
             except RuntimeError:
                 if attempt == 4:
                     raise
-        (out_dir / RUN_FILE).write_text(text)
+        write_atomically(out_dir / RUN_FILE, text)
 
     @classmethod
     def from_json(cls, data: Any, source: str = RUN_FILE) -> RunRecord:
         check_version(data, source, RUN_SCHEMA_VERSION, "run the topology again")
         return from_json(cls, data, source)
+
+
+def write_atomically(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a temporary file in the same folder, synced,
+    then renamed over it. A process killed meanwhile leaves the previous version (and at
+    worst a stray temporary file), never half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, _file_mode(path))  # mkstemp makes it 0600; keep what write_text gave
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+    with contextlib.suppress(OSError):  # the rename itself survives a crash
+        dir_fd = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(dir_fd)
+        finally:
+            os.close(dir_fd)
+
+
+def _file_mode(path: Path) -> int:
+    """The mode ``path`` has, or a new file would get under the current umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        mask = os.umask(0o022)
+        os.umask(mask)
+        return 0o666 & ~mask
 
 
 def parse_client_output(stdout: str) -> ClientResult | ProbeResult:

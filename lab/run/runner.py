@@ -117,16 +117,31 @@ class _Flow(ClientSteps):
         self.say = say
         self.captures: list[CaptureHandle] = []
         self.servers: dict[str, Proc] = {}
+        self.checkpoint_failed = False
 
     def step(self, name: str) -> None:
         self.s.check_signal()
         self.record.failed_step = name  # cleared when the run completes
+        self.checkpoint()
         self.say(name)
+
+    def checkpoint(self) -> None:
+        """Write run.json as the run stands: a run killed outright (SIGKILL, a power cut)
+        leaves a folder that says how far it got, not the placeholder of its start. A
+        folder that cannot be written to is said once and does not stop the run: run.json
+        is written again as it ends, where the failure is reported."""
+        try:
+            self.record.save(self.s.out_dir)
+        except OSError as exc:
+            if not self.checkpoint_failed:
+                self.say(f"warning: cannot update {self.s.out_dir / 'run.json'}: {exc}")
+            self.checkpoint_failed = True
 
     def run(self) -> None:
         self.step("up")
         self.s.bring_up()
         self.record.nodes = {n.name: self.node_record(n.name) for n in self.s.topology.nodes}
+        self.checkpoint()
         with self.s.timings.measure("run"):
             self.step("capture start")
             self.captures = start_captures(self.s)
@@ -171,6 +186,7 @@ class _Flow(ClientSteps):
         self.node_errors(f"snapshot: {name}", errors)
         self.record.phases.append(name)
         self.record.failed_step = outer
+        self.checkpoint()
 
     def node_errors(self, step: str, errors: dict[str, str]) -> None:
         """Note nodes that could not be read in a step; the run goes on with the others."""
@@ -211,6 +227,7 @@ class _Flow(ClientSteps):
             return bool(self.listen_socket(service))
 
         wait_until(listening, timeout=20.0, what=f"service {service.name} to listen")
+        self.checkpoint()
         self.say(f"service {service.name} listening on {service.node}:{service.port}")
 
     def listen_socket(self, service: Service) -> str:
@@ -226,6 +243,7 @@ class _Flow(ClientSteps):
             for index, restart in enumerate(sc.restart, start=1):
                 done = self.record.scenarios[sc.name]
                 done.restarts = [*(done.restarts or []), self.restart(sc, index, restart)]
+                self.checkpoint()
 
     def restart(self, sc: Scenario, index: int, restart: Restart) -> RestartRecord:
         """Stop the scenario's service, snapshot its node (the TIME_WAIT the new bind meets),

@@ -15,13 +15,22 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path, PurePosixPath
 from types import FrameType, TracebackType
 from typing import Any
 
 from lab.errors import BackendError, Interrupted
-from lab.run.backends.base import Backend, Completed, Proc, new_run_id
+from lab.run.backends.base import (
+    RUN_ID_RE,
+    Backend,
+    Completed,
+    Owner,
+    Proc,
+    new_run_id,
+    process_start,
+)
+from lab.run.record import write_atomically
 from lab.spec.model import Topology
 
 Progress = Callable[[str], None]
@@ -35,41 +44,78 @@ def registry_dir() -> Path:
     return Path(os.environ.get("SOCKET_LAB_STATE", "/run/socket-lab"))
 
 
-def registered_runs() -> list[dict[str, Any]]:
+@dataclass(frozen=True)
+class RegisteredRun:
+    """A run's entry in the registry: who owns it (``pid``, and the owner's start time in
+    clock ticks since boot, so that a PID reused by another process does not count) and
+    where its results go. ``alive`` is worked out when the entry is read."""
+
+    run_id: str
+    topology: str
+    backend: str
+    pid: int
+    out: str
+    started: str
+    pid_start: int | None = None
+    alive: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("alive")
+        return data
+
+    @classmethod
+    def from_json(cls, data: Any) -> RegisteredRun | None:
+        """The entry, or None for a file that is not one (half-written, another tool's)."""
+        if not isinstance(data, dict) or not RUN_ID_RE.match(str(data.get("run_id", ""))):
+            return None
+        try:
+            pid = int(data.get("pid", 0))
+            start = data.get("pid_start")
+            pid_start = int(start) if start is not None else None
+        except (TypeError, ValueError):
+            return None
+        return cls(
+            run_id=str(data["run_id"]),
+            topology=str(data.get("topology", "?")),
+            backend=str(data.get("backend", "?")),
+            pid=pid,
+            out=str(data.get("out", "")),
+            started=str(data.get("started", "")),
+            pid_start=pid_start,
+            alive=Owner(pid, pid_start).alive(),
+        )
+
+
+def registered_runs() -> list[RegisteredRun]:
     """Every run recorded in the registry, with ``alive`` telling whether its owner runs."""
     runs = []
     for path in sorted(registry_dir().glob("*.json")):
         try:
-            info = json.loads(path.read_text())
+            run = RegisteredRun.from_json(json.loads(path.read_text()))
         except (OSError, ValueError):
             continue
-        info["alive"] = _pid_alive(int(info.get("pid", 0)))
-        runs.append(info)
+        if run is not None:
+            runs.append(run)
     return runs
+
+
+def forget_run(run_id: str) -> bool:
+    """Drop one run's registry entry; whether there was one."""
+    try:
+        (registry_dir() / f"{run_id}.json").unlink()
+    except OSError:
+        return False
+    return True
 
 
 def forget_dead_runs(run_id: str | None = None) -> list[str]:
     """Drop registry entries whose owner is gone (of one run, or all); returns their ids."""
-    dropped = []
-    for info in registered_runs():
-        if info["alive"] or (run_id is not None and info.get("run_id") != run_id):
-            continue
-        with contextlib.suppress(OSError):
-            (registry_dir() / f"{info['run_id']}.json").unlink()
-            dropped.append(str(info["run_id"]))
-    return dropped
-
-
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return [
+        run.run_id
+        for run in registered_runs()
+        if not run.alive and run_id in (None, run.run_id) and forget_run(run.run_id)
+    ]
 
 
 @dataclass
@@ -243,17 +289,19 @@ class Session:
 
     # -- ownership: registry and signals ------------------------------------------------
     def _register(self) -> None:
-        info = {
-            "run_id": self.run_id,
-            "topology": self.topology.name,
-            "backend": self.backend.name,
-            "pid": os.getpid(),
-            "out": str(self.out_dir),
-            "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+        entry = RegisteredRun(
+            run_id=self.run_id,
+            topology=self.topology.name,
+            backend=self.backend.name,
+            pid=os.getpid(),
+            out=str(self.out_dir.resolve()),  # `lab clean` may run from another folder
+            started=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            pid_start=process_start(os.getpid()),
+        )
         with contextlib.suppress(OSError):
             registry_dir().mkdir(parents=True, exist_ok=True)
-            (registry_dir() / f"{self.run_id}.json").write_text(json.dumps(info))
+            # Whole or not at all: a `lab clean` reading it meanwhile must see the owner.
+            write_atomically(registry_dir() / f"{self.run_id}.json", json.dumps(entry.to_json()))
 
     def _unregister(self) -> None:
         with contextlib.suppress(OSError):

@@ -15,8 +15,10 @@ Rules every backend keeps:
 
 from __future__ import annotations
 
+import os
 import re
 import secrets
+import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -43,6 +45,58 @@ def node_of(topology: Topology | None, node: str) -> Node:
         return topology.node(node)
     except KeyError:
         raise BackendError(f"no node {node!r} in this lab") from None
+
+
+def process_start(pid: int) -> int | None:
+    """When a process started, in clock ticks since boot (None: no such process)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return int(f.read().rsplit(")", 1)[1].split()[19])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Owner:
+    """The process that made a run's objects: its PID and start time (clock ticks since
+    boot; None where not recorded), so that a reused PID does not pass for it."""
+
+    pid: int
+    start: int | None = None
+
+    @classmethod
+    def me(cls) -> Owner:
+        return cls(os.getpid(), process_start(os.getpid()))
+
+    def alive(self) -> bool:
+        if self.pid <= 0:
+            return False
+        try:
+            os.kill(self.pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            pass  # another user's process: it exists
+        if self.start is None:  # not recorded: the PID alone decides
+            return True
+        now = process_start(self.pid)
+        return now is None or now == self.start
+
+
+def copy_missing(source: Path, dest: Path) -> int:
+    """Copy the regular files under ``source`` into ``dest`` that ``dest`` does not have
+    yet (links and special files are skipped); how many were copied."""
+    copied = 0
+    for path in sorted(source.rglob("*")):
+        if path.is_symlink() or not path.is_file():
+            continue
+        target = dest / path.relative_to(source)
+        if target.exists() or target.is_symlink():
+            continue
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, target)
+        copied += 1
+    return copied
 
 
 @dataclass(frozen=True)
@@ -131,6 +185,31 @@ class Backend(ABC):
     @abstractmethod
     def running_labs(cls) -> Mapping[str, str]:
         """Run ids of this backend's labs that still have objects, with a short description."""
+
+    @classmethod
+    def leftover_runs(cls) -> set[str]:
+        """Run ids with any object of this backend left (what ``clean()`` with no run id
+        would remove); by default those of ``running_labs``."""
+        return set(cls.running_labs())
+
+    @classmethod
+    def owner(cls, run_id: str) -> Owner | None:
+        """The process that made this run's objects, as the objects record it (None: they
+        do not say). Lets ``lab clean`` spare a live run that is not in the registry."""
+        return None
+
+    @classmethod
+    def collect_leftovers(cls, run_id: str, out_dir: Path) -> list[str]:
+        """Copy what a run's nodes still hold (captures, logs, snapshots) into ``<out_dir>/
+        <node>/``, for a run whose owner can no longer fetch it; a file already there is
+        kept as it is. Returns what was copied, one item per node. Nothing by default."""
+        return []
+
+    @classmethod
+    def run_processes(cls, run_id: str) -> dict[int, str]:
+        """This machine's live processes of a run (PID -> command line), the ones
+        ``clean`` waits for; none by default (a backend whose processes are elsewhere)."""
+        return {}
 
     # -- on a node ---------------------------------------------------------------------
     @property

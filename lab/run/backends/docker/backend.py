@@ -18,16 +18,19 @@ import docker
 
 from lab.deploy.images import node_image
 from lab.errors import BackendError, CommandTimeout
-from lab.run.backends.base import Backend, Completed, Proc
+from lab.run.backends.base import RUN_ID_RE, Backend, Completed, Owner, Proc, copy_missing
 from lab.run.backends.docker import bringup, teardown
 from lab.run.backends.docker.engine import (
     ENGINE_ERRORS,
+    NODE_LABEL,
+    OWNER_LABEL,
     PARALLEL,
     RUN_LABEL,
     connect,
     engine,
     engine_url,
     object_name,
+    owner_of_label,
 )
 from lab.run.backends.docker.proc import READ_PID_SCRIPT, SPAWN_SCRIPT, DockerProc, talk
 from lab.spec.model import Node, Topology
@@ -146,6 +149,47 @@ class DockerBackend(Backend):
             return teardown.remove_labelled(client, {RUN_LABEL: run_id} if run_id else {})
         finally:
             client.close()
+
+    @classmethod
+    def owner(cls, run_id: str) -> Owner | None:
+        client = connect()
+        try:
+            with engine("listing the run's objects"):
+                match = {"label": f"{RUN_LABEL}={run_id}"}
+                found = client.api.containers(all=True, filters=match)
+                found += client.api.networks(filters=match)
+        finally:
+            client.close()
+        for obj in found:
+            label = (obj.get("Labels") or {}).get(OWNER_LABEL)
+            if label:
+                return owner_of_label(label)
+        return None
+
+    @classmethod
+    def collect_leftovers(cls, run_id: str, out_dir: Path) -> list[str]:
+        """Each container of the run's work folder, copied out of it (stopped or not)."""
+        client = connect()
+        collected = []
+        try:
+            with engine("listing the run's containers"):
+                found = client.api.containers(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+            for c in found:
+                node = (c.get("Labels") or {}).get(NODE_LABEL)
+                if not node or not RUN_ID_RE.match(run_id):
+                    continue
+                with engine(f"copying the work folder of {node}"):
+                    stream, _ = client.api.get_archive(c["Id"], str(WORK_ROOT / run_id / node))
+                    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as buf:
+                        for chunk in stream:
+                            buf.write(chunk)
+                        buf.seek(0)
+                        cls._extract(buf, Path(tmp))
+                        count = copy_missing(Path(tmp), out_dir / node)
+                collected.append(f"{node}: {count} file{'s' if count != 1 else ''}")
+        finally:
+            client.close()
+        return collected
 
     @classmethod
     def running_labs(cls) -> Mapping[str, str]:

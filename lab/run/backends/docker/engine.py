@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -11,6 +12,7 @@ import docker.errors
 import requests.exceptions
 
 from lab.errors import BackendError
+from lab.run.backends.base import Owner
 from lab.spec.model import Topology
 
 PREFIX = "slab"
@@ -19,6 +21,9 @@ TOPOLOGY_LABEL = "socket-lab.topology"
 BACKEND_LABEL = "socket-lab.backend"
 NODE_LABEL = "socket-lab.node"
 NETWORK_LABEL = "socket-lab.network"
+# "host/pid/start" of the process that made the object: `lab clean` spares a run whose
+# maker lives on this host, registered or not.
+OWNER_LABEL = "socket-lab.owner"
 
 PARALLEL = 8  # engine requests in flight at once when starting or removing many nodes
 
@@ -51,10 +56,25 @@ def object_name(run_id: str, thing: str) -> str:
     return f"{PREFIX}-{run_id}-{thing}"
 
 
+def owner_label() -> str:
+    me = Owner.me()
+    return f"{socket.gethostname()}/{me.pid}/{me.start if me.start is not None else ''}"
+
+
+def owner_of_label(value: str) -> Owner | None:
+    """The owner a label names, if it is a process of this host."""
+    host, _, rest = value.partition("/")
+    pid, _, start = rest.partition("/")
+    if host != socket.gethostname() or not pid.isdigit():
+        return None
+    return Owner(int(pid), int(start) if start.isdigit() else None)
+
+
 def run_labels(run_id: str, topology: Topology, **extra: str) -> dict[str, str]:
     return {
         RUN_LABEL: run_id,
         TOPOLOGY_LABEL: topology.name,
         BACKEND_LABEL: "docker",
+        OWNER_LABEL: owner_label(),
         **extra,
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -11,11 +12,20 @@ from pathlib import Path, PurePosixPath
 
 import lab
 from lab.errors import BackendError, CommandTimeout
-from lab.run.backends.base import Backend, Completed, Proc, node_of
+from lab.run.backends.base import (
+    RUN_ID_RE,
+    Backend,
+    Completed,
+    Owner,
+    Proc,
+    copy_missing,
+    node_of,
+)
 from lab.run.backends.netns import build
 from lab.run.backends.netns.names import (
     BASE_DIR,
     NETNS_DIR,
+    OWNER_FILE,
     SWITCH,
     lab_links,
     lab_namespaces,
@@ -25,7 +35,7 @@ from lab.run.backends.netns.names import (
     run_dirs,
 )
 from lab.run.backends.netns.proc import NetnsProc, kill_group, wait_for_exec
-from lab.run.backends.netns.teardown import remove_run
+from lab.run.backends.netns.teardown import remove_run, run_processes
 from lab.spec.model import Node, Topology
 
 
@@ -62,13 +72,42 @@ class NetnsBackend(Backend):
     def clean(cls, run_id: str | None = None) -> list[str]:
         if run_id is not None:
             return remove_run(run_id)
-        rids = {ns_rid(n) for n in lab_namespaces()}
-        rids |= {link_rid(n) for n in lab_links()}
-        rids |= set(run_dirs())
         removed: list[str] = []
-        for rid in sorted(rids):
+        for rid in sorted(cls.leftover_runs()):
             removed += remove_run(rid)
         return removed
+
+    @classmethod
+    def leftover_runs(cls) -> set[str]:
+        rids = {ns_rid(n) for n in lab_namespaces()}
+        rids |= {link_rid(n) for n in lab_links()}
+        return rids | set(run_dirs())
+
+    @classmethod
+    def owner(cls, run_id: str) -> Owner | None:
+        if not RUN_ID_RE.match(run_id):
+            return None
+        try:
+            data = json.loads((BASE_DIR / run_id / OWNER_FILE).read_text())
+            start = data.get("start")
+            return Owner(int(data["pid"]), int(start) if start is not None else None)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+
+    @classmethod
+    def collect_leftovers(cls, run_id: str, out_dir: Path) -> list[str]:
+        run_dir = BASE_DIR / run_id
+        if not RUN_ID_RE.match(run_id) or not run_dir.is_dir():
+            return []
+        collected = []
+        for node_dir in sorted(p for p in run_dir.iterdir() if p.is_dir()):
+            count = copy_missing(node_dir, out_dir / node_dir.name)
+            collected.append(f"{node_dir.name}: {count} file{'s' if count != 1 else ''}")
+        return collected
+
+    @classmethod
+    def run_processes(cls, run_id: str) -> dict[int, str]:
+        return run_processes(run_id)
 
     @classmethod
     def running_labs(cls) -> Mapping[str, str]:

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lab.errors import BackendError
+from lab.run.backends.base import Owner
 from lab.run.backends.netns.iproute import check_token, run_ip, run_parallel
 from lab.run.backends.netns.names import (
     BASE_DIR,
     IFNAMSIZ,
     NODE_RE,
+    OWNER_FILE,
     SWITCH,
     bridge_name,
     ns_name,
@@ -86,6 +89,9 @@ def make_dirs(run_id: str, topology: Topology) -> None:
         raise BackendError(f"{BASE_DIR} is not a directory owned by this user; remove it")
     run_dir = BASE_DIR / run_id
     run_dir.mkdir(mode=0o755, exist_ok=True)
+    # Before any namespace: `lab clean` spares a run whose maker lives, registered or not.
+    owner = Owner.me()
+    (run_dir / OWNER_FILE).write_text(json.dumps({"pid": owner.pid, "start": owner.start}))
     for node in topology.nodes:
         wd = run_dir / node.name
         wd.mkdir(exist_ok=True)

@@ -17,6 +17,7 @@ NETNS_DIR = Path("/run/netns")
 NS_RE = re.compile(r"^slab-(?P<rid>[0-9a-f]{6})-")
 NODE_RE = re.compile(r"^[a-z][a-z0-9-]*$")
 SWITCH = "_switch"
+OWNER_FILE = "owner.json"  # in the run's directory: the process that made the run
 LINK_RE = re.compile(r"^slab(?P<rid>[0-9a-f]{6})(?P<kind>[bv])(?P<index>[0-9]+)$")
 
 IFNAMSIZ = 15  # Linux interface names: at most 15 characters

@@ -54,6 +54,30 @@ def _pids_in(namespaces: Iterable[str]) -> dict[int, str]:
     return found
 
 
+def run_processes(run_id: str) -> dict[int, str]:
+    """Live processes of a run, PID -> command line: those in its namespaces, and those
+    working in its node directories (every command on a node starts there), which a
+    process keeps even after its namespace is gone."""
+    namespaces = [n for n in lab_namespaces() if ns_rid(n) == run_id]
+    pids = set(_pids_in(namespaces))
+    prefix = f"{BASE_DIR / run_id}/"
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{entry}/cwd").startswith(prefix):
+                    pids.add(int(entry))
+    found = {}
+    for pid in sorted(pids):
+        if _exited(pid):
+            continue
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                found[pid] = f.read().replace(b"\0", b" ").decode(errors="replace").strip()
+        except OSError:
+            continue
+    return found
+
+
 def _exited(pid: int) -> bool:
     """True once a process has ended: gone, or a zombie waiting for its parent."""
     try:

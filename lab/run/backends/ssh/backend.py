@@ -31,13 +31,22 @@ from __future__ import annotations
 
 import contextlib
 import stat
+import tempfile
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 from lab.errors import BackendError, CommandTimeout
-from lab.run.backends.base import RUN_ID_RE, Backend, Completed, Proc, node_of
+from lab.run.backends.base import (
+    RUN_ID_RE,
+    Backend,
+    Completed,
+    Owner,
+    Proc,
+    copy_missing,
+    node_of,
+)
 from lab.run.backends.ssh.cleanup import CleanIncomplete, clean_host, clean_recorded, parallel
 from lab.run.backends.ssh.conn import Host, Options, default_known_hosts
 from lab.run.backends.ssh.node import LAUNCHER, PYTHON, TAG, RemoteNode, SshProc
@@ -48,6 +57,7 @@ from lab.run.backends.ssh.state import (
     read_state,
     resolve_keys,
     state_dir,
+    state_from,
     state_path,
     write_state,
 )
@@ -197,6 +207,42 @@ class SshBackend(Backend):
         if errors:
             raise CleanIncomplete(removed, errors)
         return removed
+
+    @classmethod
+    def collect_leftovers(cls, run_id: str, out_dir: Path) -> list[str]:
+        """Each recorded host's work folder, over SFTP; a host that does not answer is
+        named in the list (its files stay there, for a later clean)."""
+        data = read_state(state_path(run_id)) if RUN_ID_RE.match(run_id) else None
+        known = Path((data or {}).get("known_hosts") or default_known_hosts())
+        collected = []
+        for node, info in sorted((data or {}).get("hosts", {}).items()):
+            state = state_from(node, info)
+            if state.root is None:
+                continue
+            try:
+                host = Host(state.target, Options(known))
+                try:
+                    with tempfile.TemporaryDirectory() as tmp, host.sftp() as sftp:
+                        _get_tree(sftp, f"{state.root}/work", Path(tmp), node)
+                        count = copy_missing(Path(tmp), out_dir / node)
+                finally:
+                    host.close()
+            except (BackendError, OSError) as exc:
+                collected.append(f"{node}: not collected ({exc})")
+                continue
+            collected.append(f"{node}: {count} file{'s' if count != 1 else ''}")
+        return collected
+
+    @classmethod
+    def owner(cls, run_id: str) -> Owner | None:
+        data = read_state(state_path(run_id)) if RUN_ID_RE.match(run_id) else None
+        if data is None:
+            return None
+        try:
+            start = data.get("pid_start")
+            return Owner(int(data["pid"]), int(start) if start is not None else None)
+        except (KeyError, TypeError, ValueError):
+            return None
 
     @classmethod
     def running_labs(cls) -> Mapping[str, str]:

@@ -13,6 +13,7 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from lab.run.backends.base import process_start
 from lab.spec.model import SshTarget
 
 
@@ -64,6 +65,7 @@ def write_state(run_id: str, known_hosts: Path, states: Mapping[str, HostState])
     data = {
         "run_id": run_id,
         "pid": os.getpid(),
+        "pid_start": process_start(os.getpid()),
         "known_hosts": str(known_hosts),
         "hosts": {name: s.to_json() for name, s in states.items()},
     }
