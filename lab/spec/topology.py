@@ -18,6 +18,7 @@ from yaml.nodes import MappingNode, Node
 from lab.errors import TopologyError
 from lab.spec.crossref import check_all
 from lab.spec.drafts import Doc
+from lab.spec.filebytes import read_text
 from lab.spec.keys import DEFAULT_PORTS, MAX_NODES, NAME_RULE, TOP
 from lab.spec.model import Interface, Network, Scenario, Service, Topology
 from lab.spec.model import Node as ModelNode
@@ -39,7 +40,6 @@ from lab.spec.yamlread import (
     describe,
     is_null,
     line_of,
-    read_text,
     render_path,
 )
 

@@ -1,6 +1,6 @@
-"""Reading a topology file: its bytes (size limit, UTF-8), its YAML composed into nodes that
-keep their lines, and typed getters over those nodes that report each problem as
-``FILE:LINE: key.path: message``.
+"""Reading a topology file's text (its bytes come from ``lab.spec.filebytes``): its YAML
+composed into nodes that keep their lines, and typed getters over those nodes that report
+each problem as ``FILE:LINE: key.path: message``.
 
 The YAML is composed (not constructed) with PyYAML's safe loader, so every value keeps its
 line, duplicate keys are visible (the constructor would silently keep the last), and no tag
@@ -16,7 +16,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
-from pathlib import Path
 from typing import TypeVar
 
 import yaml
@@ -26,11 +25,13 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from lab.spec.keys import NAME_RULE, Key, Scalar, Section
 from lab.spec.rules import is_valid_name
 
-MAX_FILE_BYTES = 1 << 20
+# Far deeper than any topology, far shallower than Python's recursion limit.
+MAX_DEPTH = 64
 
 _YAML = "tag:yaml.org,2002:"
 _ALIAS_TAG = "tag:socket-lab:alias"  # stands in for an alias, which is reported, not followed
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
 _CONSTRUCT = SafeConstructor()
 # The tags the safe loader knows; any other explicit tag is refused, never interpreted.
 _KNOWN_KINDS = frozenset(
@@ -121,18 +122,39 @@ def is_empty(node: Node) -> bool:
 # --- YAML composition --------------------------------------------------------------------
 
 
+class _TooDeep(Exception):
+    def __init__(self, line: int) -> None:
+        self.line = line
+
+
 class _Loader(yaml.SafeLoader):
     """Composes node trees; an alias becomes a placeholder scalar instead of a shared node,
-    so a walk stays linear (no alias bombs) and the alias itself can be reported."""
+    so a walk stays linear (no alias bombs) and the alias itself can be reported. Nesting
+    deeper than ``MAX_DEPTH`` stops composing at the line where it goes too deep."""
+
+    depth = 0
 
     def compose_node(self, parent: Node | None, index: object) -> Node | None:
         if self.check_event(yaml.AliasEvent):
             event = self.get_event()  # type: ignore[no-untyped-call]
             return ScalarNode(_ALIAS_TAG, "*" + str(event.anchor), event.start_mark, event.end_mark)
-        return super().compose_node(parent, index)  # type: ignore[arg-type]
+        if self.depth >= MAX_DEPTH:
+            raise _TooDeep(int(self.peek_event().start_mark.line) + 1)  # type: ignore[no-untyped-call]
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)  # type: ignore[arg-type]
+        finally:
+            self.depth -= 1
 
 
 def compose(text: str, problems: Problems) -> Node | None:
+    # PyYAML checks characters as it is created, outside any error it marks with a line.
+    bad = _NON_PRINTABLE.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        char = f"#x{ord(bad.group()):04x}"
+        problems.add(line, (), f"unacceptable character {char}: control characters are not allowed")
+        return None
     loader = _Loader(text)
     try:
         return loader.get_single_node()
@@ -144,13 +166,12 @@ def compose(text: str, problems: Problems) -> Node | None:
         if exc.context and exc.context_mark is not None and exc.context_mark.line + 1 != line:
             context = f" ({exc.context} that starts on line {exc.context_mark.line + 1})"
         problems.add(line, (), f"YAML syntax error: {detail}{context}")
-    except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        problems.add(line, (), f"YAML syntax error: {exc.reason} (character {exc.character!r})")
     except yaml.YAMLError as exc:  # pragma: no cover - PyYAML's remaining errors are marked
         problems.add(1, (), f"YAML syntax error: {exc}")
-    except RecursionError:
-        problems.add(1, (), "YAML syntax error: the document is nested too deeply")
+    except _TooDeep as exc:
+        problems.add(
+            exc.line, (), f"the document is nested too deeply (more than {MAX_DEPTH} levels)"
+        )
     finally:
         loader.dispose()
     return None
@@ -368,18 +389,3 @@ def scalar_text(node: Node) -> str:
 
 def is_int_text(text: str) -> bool:
     return re.fullmatch(r"[+-]?[0-9]+", text.strip()) is not None
-
-
-def read_text(path: Path) -> tuple[str | None, str | None]:
-    """The file's text, or a located problem saying why it cannot be read."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, f"{path}:1: (document): cannot read the file: {exc.strerror or exc}"
-    if len(data) > MAX_FILE_BYTES:
-        return None, f"{path}:1: (document): the file is larger than {MAX_FILE_BYTES} bytes"
-    try:
-        return data.decode("utf-8-sig"), None
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        return None, f"{path}:{line}: (document): not UTF-8 text ({exc.reason})"
