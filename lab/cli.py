@@ -50,15 +50,19 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from lab.errors import UsageError
     from lab.report.summary import failure_line, finish_run, format_summary
     from lab.run.backends import choose_backend
     from lab.run.record import RUN_FILE
-    from lab.run.runner import default_out_dir, run_lab
+    from lab.run.runner import claim_results_folder, run_lab
     from lab.spec.topology import load_topology
 
     topology = load_topology(Path(args.file))
     backend_cls = _ssh_options(args, topology, choose_backend(_backend_name(args, topology)))
-    out_dir = Path(args.out) if args.out else default_out_dir(topology)
+    mismatch = backend_cls.topology_problems(topology)
+    if mismatch:
+        raise UsageError(f"{args.file}: {'; '.join(mismatch)}; nothing was created")
+    out_dir = claim_results_folder(topology, args.out)
     say = progress_printer() if not args.quiet else (lambda _m: None)
     failure: BaseException | None = None
     # summary.json is written by the run itself as it ends, signals held back meanwhile.
