@@ -168,9 +168,19 @@ def format_summary(summary: Summary) -> str:
     )
     if summary.error:
         lines.append(f"error: {summary.error}")
-    verdict = "PASSED" if summary.passed else "FAILED"
-    lines.append(
-        f"{verdict}: {sum(s.passed for s in summary.scenarios)}"
-        f"/{len(summary.scenarios)} scenarios passed"
-    )
+    lines.append(verdict_line(summary))
     return "\n".join(lines)
+
+
+def verdict_line(summary: Summary) -> str:
+    """The last line: never "FAILED: 4/4 scenarios passed" without saying why, and an
+    interrupted run says so, as its exit status (130 after Ctrl-C) does."""
+    count = f"{sum(s.passed for s in summary.scenarios)}/{len(summary.scenarios)}"
+    if summary.interrupted:
+        return f"INTERRUPTED ({summary.interrupted}): {count} scenarios passed before the interrupt"
+    if summary.passed:
+        return f"PASSED: {count} scenarios passed"
+    if all(s.passed for s in summary.scenarios):
+        why = "the run failed" if summary.error else "a node could not be read"
+        return f"FAILED: {count} scenarios passed, but {why}"
+    return f"FAILED: {count} scenarios passed"
