@@ -58,8 +58,7 @@ def test_out_that_is_a_file_is_refused(tmp_path: Path) -> None:
 
 def test_empty_out_is_refused(tmp_path: Path) -> None:
     proc = subprocess.run(
-        [*lab_argv(), "run", str(ROOT / "topologies/default.yaml"), "--backend", "netns"]
-        + ["--out", ""],
+        [*lab_argv(), "run", str(ROOT / "topologies/default.yaml"), "--out", ""],
         capture_output=True,
         text=True,
         cwd=tmp_path,

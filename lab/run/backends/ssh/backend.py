@@ -106,9 +106,9 @@ class SshBackend(Backend):
 
     def up(self, topology: Topology) -> None:
         self._topology = topology
-        problems = self.topology_problems(topology)
-        if problems:  # the CLI says so before anything is created; a library caller here
-            raise BackendError(problems[0])
+        unfit = self.topology_problems(topology)
+        if unfit:  # the CLI says so before anything is created; a library caller here
+            raise BackendError(unfit[0])
         base = topology.source.resolve().parent if topology.source else Path.cwd()
         for node in topology.nodes:
             assert node.ssh is not None
