@@ -147,7 +147,10 @@ def regenerate(out_dir: Path) -> Summary:
     from lab.spec.topology import load_topology
 
     source = out_dir / TOPOLOGY_COPY
-    if not (out_dir / RUN_FILE).is_file() or not source.is_file():
+    # Present in any form (a FIFO, a link to a device): the readers say what is wrong.
+    if not (out_dir / RUN_FILE).is_symlink() and not (out_dir / RUN_FILE).exists():
+        raise LabError(f"{out_dir}: not a results folder of `lab run` (no run.json/topology.yaml)")
+    if not source.is_symlink() and not source.exists():
         raise LabError(f"{out_dir}: not a results folder of `lab run` (no run.json/topology.yaml)")
     load_run(out_dir)
     return finish_run(out_dir, load_topology(source))

@@ -37,15 +37,20 @@ def _kind(mode: int) -> str:
     return "not a file"
 
 
-def read_limited(path: Path, limit: int, *, wait: float = PIPE_WAIT_SECONDS) -> bytes:
+def read_limited(
+    path: Path, limit: int, *, wait: float = PIPE_WAIT_SECONDS, pipes: bool = True
+) -> bytes:
     """The file's bytes, at most ``limit`` of them; raises ``InputRefused`` for a file that
-    is larger, that is neither a regular file nor a pipe, or a pipe silent for ``wait`` s."""
+    is larger, that is neither a regular file nor (with ``pipes``) a pipe, or a pipe
+    silent for ``wait`` s."""
     try:
         mode = os.stat(path).st_mode
     except OSError as exc:
         raise InputRefused(f"cannot read the file: {exc.strerror or exc}") from exc
+    if stat.S_ISFIFO(mode) and not pipes:
+        raise InputRefused("not a regular file (a FIFO)")
     if not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode)):
-        raise InputRefused(f"not a regular file ({_kind(mode)}); give a topology file")
+        raise InputRefused(f"not a regular file ({_kind(mode)})")
     try:
         # O_NONBLOCK: opening a FIFO nobody writes would otherwise block for ever.
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
@@ -56,10 +61,10 @@ def read_limited(path: Path, limit: int, *, wait: float = PIPE_WAIT_SECONDS) -> 
         if stat.S_ISREG(mode):
             os.set_blocking(fd, True)
             data = _read_upto(fd, limit + 1, wait=None)
-        elif stat.S_ISFIFO(mode):
+        elif stat.S_ISFIFO(mode) and pipes:
             data = _read_upto(fd, limit + 1, wait=wait)
         else:
-            raise InputRefused(f"not a regular file ({_kind(mode)}); give a topology file")
+            raise InputRefused(f"not a regular file ({_kind(mode)})")
     except OSError as exc:
         raise InputRefused(f"cannot read the file: {exc.strerror or exc}") from exc
     finally:
