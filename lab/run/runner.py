@@ -36,6 +36,7 @@ from lab.run.record import (
     RunRecord,
     ServiceRecord,
 )
+from lab.run.sealing import seal_results
 from lab.run.session import Progress, Session
 from lab.spec.model import Restart, Scenario, Service, Topology
 
@@ -125,8 +126,11 @@ def run_lab(
             finish()
 
     session.on_end = end
-    with session:
-        _Flow(session, record, say).run()
+    try:
+        with session:
+            _Flow(session, record, say).run()
+    finally:
+        seal_results(out_dir)  # however the run ended, the evidence is its owner's alone
     return record
 
 
