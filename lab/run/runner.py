@@ -105,7 +105,9 @@ def run_lab(
     )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        if topology.source is not None:
+        if topology.text is not None:
+            (out_dir / TOPOLOGY_COPY).write_text(topology.text, encoding="utf-8")
+        elif topology.source is not None:
             shutil.copyfile(topology.source, out_dir / TOPOLOGY_COPY)
         record.save(out_dir)  # from the start: even a killed run leaves its id behind
     except OSError as exc:

@@ -255,33 +255,37 @@ def _record_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
 
 def read_json_object(path: Path, limit: int) -> dict[str, Any]:
     """A record file's JSON object, read from a regular file of at most ``limit`` bytes.
-    Whatever is wrong with it (unreadable, too large, not UTF-8, not JSON, cut short,
-    nested too deeply, a number too long to convert, not an object) is one
-    ``RecordError`` line naming the file."""
+    Whatever is wrong with it is one ``RecordError`` line naming the file."""
     try:
         data = read_limited(path, limit, pipes=False)
     except InputRefused as exc:
         raise RecordError(f"{path}: {exc}") from None
+    return parse_json_object(data, str(path))
+
+
+def parse_json_object(data: bytes, source: str) -> dict[str, Any]:
+    """``data`` as a JSON object; not UTF-8, not JSON, cut short, nested too deeply, a
+    number too long to convert or not an object is a ``RecordError`` naming ``source``."""
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise RecordError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        raise RecordError(f"{source}: not UTF-8 text (byte {exc.start})") from None
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:
         cut = " (the file is cut short)" if exc.pos >= len(text.rstrip()) else ""
         raise RecordError(
-            f"{path}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{cut}"
+            f"{source}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{cut}"
         ) from None
     except RecursionError:
-        raise RecordError(f"{path}: nested too deeply to be a record") from None
+        raise RecordError(f"{source}: nested too deeply to be a record") from None
     except ValueError:  # the only other: an integer longer than Python converts
         digits = sys.get_int_max_str_digits()
-        raise RecordError(f"{path}: holds a number of more than {digits} digits") from None
+        raise RecordError(f"{source}: holds a number of more than {digits} digits") from None
     if not isinstance(value, dict):
-        raise RecordError(f"{path}: holds a JSON {_json_kind(value)}, not an object")
+        raise RecordError(f"{source}: holds a JSON {_json_kind(value)}, not an object")
     if _depth_over(value, MAX_JSON_DEPTH):
-        raise RecordError(f"{path}: nested more than {MAX_JSON_DEPTH} levels deep")
+        raise RecordError(f"{source}: nested more than {MAX_JSON_DEPTH} levels deep")
     return value
 
 

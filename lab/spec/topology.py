@@ -11,6 +11,7 @@ Nothing here does I/O beyond reading the one file it is given.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from yaml.nodes import MappingNode, Node
@@ -191,7 +192,7 @@ def load_topology(path: Path) -> Topology:
     problems, topology = _parse(text, str(path), path)
     if topology is None:
         raise TopologyError(problems)
-    return topology
+    return replace(topology, text=text)
 
 
 def validate_file(path: Path) -> list[str]:

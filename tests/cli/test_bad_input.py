@@ -159,3 +159,17 @@ def test_validate_reads_a_process_substitution_but_no_more_than_the_limit() -> N
     )
     assert endless.returncode == 2, endless.stderr
     assert "larger than 1048576 bytes" in endless.stderr
+
+
+def test_run_of_a_process_substitution_keeps_the_text_it_ran(root: None, tmp_path: Path) -> None:
+    out = tmp_path / "piped"
+    source = ROOT / "topologies/default.yaml"
+    done = subprocess.run(
+        ["bash", "-c", f'"$@" run <(cat {source}) --backend netns --out {out}', "-", *lab_argv()],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert (out / "topology.yaml").read_text() == source.read_text()
