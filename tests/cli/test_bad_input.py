@@ -173,3 +173,17 @@ def test_run_of_a_process_substitution_keeps_the_text_it_ran(root: None, tmp_pat
     )
     assert done.returncode == 0, done.stderr
     assert (out / "topology.yaml").read_text() == source.read_text()
+
+
+def test_netns_run_of_a_topology_too_wide_to_name_writes_nothing(
+    root: None, tmp_path: Path
+) -> None:
+    from tests.backends.test_topology_fit import _wide
+
+    topo = tmp_path / "wide.yaml"
+    topo.write_text(_wide(41, 250))
+    out = tmp_path / "o"
+    proc = lab("run", str(topo), "--backend", "netns", "--out", str(out))
+    assert proc.returncode == 2, proc.stderr
+    assert "exceeds 15 characters" in proc.stderr and "nothing was created" in proc.stderr
+    assert not out.exists()
