@@ -27,6 +27,7 @@ from lab.spec.rules import is_valid_name
 
 # Far deeper than any topology, far shallower than Python's recursion limit.
 MAX_DEPTH = 64
+_LONGEST_INT = _SHOWN = 40  # characters: of an integer (any in range is shorter); quoted
 
 _YAML = "tag:yaml.org,2002:"
 _ALIAS_TAG = "tag:socket-lab:alias"  # stands in for an alias, which is reported, not followed
@@ -336,8 +337,7 @@ class Reader:
             hint = " (remove the quotes)" if kind == "str" and is_int_text(scalar.value) else ""
             self.p.add(line_of(node), path, f"must be an integer, got {describe(scalar)}{hint}")
             return None
-        value = int(_CONSTRUCT.construct_yaml_int(scalar))
-        return self._in_range(value, node, path, bounds)
+        return self._in_range(_int_value(scalar), node, path, bounds)
 
     def number(self, node: Node, path: KeyPath, bounds: tuple[int, int]) -> float | None:
         scalar = self._scalar(node, path, "a number")
@@ -345,7 +345,8 @@ class Reader:
             return None
         kind = tag_kind(scalar.tag)
         if kind == "int":
-            value = float(_CONSTRUCT.construct_yaml_int(scalar))
+            whole = _int_value(scalar)
+            value = None if whole is None else float(whole)
         elif kind == "float":
             value = float(_CONSTRUCT.construct_yaml_float(scalar))
         else:
@@ -354,11 +355,12 @@ class Reader:
         return self._in_range(value, node, path, bounds)
 
     def _in_range(
-        self, value: _Num, node: Node, path: KeyPath, bounds: tuple[int, int]
+        self, value: _Num | None, node: Node, path: KeyPath, bounds: tuple[int, int]
     ) -> _Num | None:
         lo, hi = bounds
-        if not lo <= value <= hi:  # also catches .nan
+        if value is None or not lo <= value <= hi:  # also catches .nan
             shown = scalar_text(node)
+            shown = shown if len(shown) <= _SHOWN else shown[:_SHOWN] + "..."
             self.p.add(line_of(node), path, f"{shown} is out of range {lo}..{hi}")
             return None
         return value
@@ -381,6 +383,13 @@ class Reader:
         except ValueError:
             self.p.add(line_of(node), path, f"{value!r} is not an IPv4 address")
             return None
+
+
+def _int_value(scalar: ScalarNode) -> int | None:
+    """An integer scalar's value, None if too long to be in any key's range: PyYAML would
+    convert it at any cost (5000 digits: ValueError; a long ``1:2:3:...``: quadratic)."""
+    text = str(scalar.value)
+    return None if len(text) > _LONGEST_INT else int(_CONSTRUCT.construct_yaml_int(scalar))
 
 
 def scalar_text(node: Node) -> str:

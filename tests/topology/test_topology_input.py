@@ -112,3 +112,15 @@ def test_nesting_too_deep_over_many_lines_points_at_the_line_past_the_limit() ->
     line = int(problem.split(":")[1])
     assert 3 < line < 400, problem
     assert "nested too deeply" in problem
+
+
+@pytest.mark.parametrize(
+    "value", ["9" * 5000, "1:" * 20000 + "1", "-" + "9" * 5000, "0x" + "f" * 5000]
+)
+def test_an_integer_too_long_for_any_range_is_out_of_range_not_a_crash(value: str) -> None:
+    text = GOOD.read_text().replace("snaplen: 262144", f"snaplen: {value}")
+    with pytest.raises(TopologyError) as caught:
+        load_topology_text(text, "t.yaml")
+    (problem,) = caught.value.problems
+    assert ": capture.snaplen: " in problem and "is out of range" in problem
+    assert len(problem) < 200, problem
