@@ -23,14 +23,13 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from lab.spec.keys import NAME_RULE, Key, Scalar, Section
+from lab.spec.loader import ALIAS_TAG as _ALIAS_TAG
+from lab.spec.loader import MAX_DEPTH, Loader, TooDeep
 from lab.spec.rules import is_valid_name
 
-# Far deeper than any topology, far shallower than Python's recursion limit.
-MAX_DEPTH = 64
 _LONGEST_INT = _SHOWN = 40  # characters: of an integer (any in range is shorter); quoted
 
 _YAML = "tag:yaml.org,2002:"
-_ALIAS_TAG = "tag:socket-lab:alias"  # stands in for an alias, which is reported, not followed
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
 _NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
 _CONSTRUCT = SafeConstructor()
@@ -123,31 +122,6 @@ def is_empty(node: Node) -> bool:
 # --- YAML composition --------------------------------------------------------------------
 
 
-class _TooDeep(Exception):
-    def __init__(self, line: int) -> None:
-        self.line = line
-
-
-class _Loader(yaml.SafeLoader):
-    """Composes node trees; an alias becomes a placeholder scalar instead of a shared node,
-    so a walk stays linear (no alias bombs) and the alias itself can be reported. Nesting
-    deeper than ``MAX_DEPTH`` stops composing at the line where it goes too deep."""
-
-    depth = 0
-
-    def compose_node(self, parent: Node | None, index: object) -> Node | None:
-        if self.check_event(yaml.AliasEvent):
-            event = self.get_event()  # type: ignore[no-untyped-call]
-            return ScalarNode(_ALIAS_TAG, "*" + str(event.anchor), event.start_mark, event.end_mark)
-        if self.depth >= MAX_DEPTH:
-            raise _TooDeep(int(self.peek_event().start_mark.line) + 1)  # type: ignore[no-untyped-call]
-        self.depth += 1
-        try:
-            return super().compose_node(parent, index)  # type: ignore[arg-type]
-        finally:
-            self.depth -= 1
-
-
 def compose(text: str, problems: Problems) -> Node | None:
     # PyYAML checks characters as it is created, outside any error it marks with a line.
     bad = _NON_PRINTABLE.search(text)
@@ -156,7 +130,7 @@ def compose(text: str, problems: Problems) -> Node | None:
         char = f"#x{ord(bad.group()):04x}"
         problems.add(line, (), f"unacceptable character {char}: control characters are not allowed")
         return None
-    loader = _Loader(text)
+    loader = Loader(text)
     try:
         return loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -169,7 +143,7 @@ def compose(text: str, problems: Problems) -> Node | None:
         problems.add(line, (), f"YAML syntax error: {detail}{context}")
     except yaml.YAMLError as exc:  # pragma: no cover - PyYAML's remaining errors are marked
         problems.add(1, (), f"YAML syntax error: {exc}")
-    except _TooDeep as exc:
+    except TooDeep as exc:
         problems.add(
             exc.line, (), f"the document is nested too deeply (more than {MAX_DEPTH} levels)"
         )
