@@ -58,13 +58,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lab.spec.topology import load_topology
 
     topology = load_topology(Path(args.file))
-    # Bad input first, whatever the machine: a given --out is checked (never created) here.
-    given = claim_results_folder(topology, args.out) if args.out is not None else None
+    # Bad input first, whatever the machine: a given --out is checked (not created) here.
+    if args.out is not None:
+        claim_results_folder(topology, args.out, create=False)
     backend_cls = _ssh_options(args, topology, choose_backend(_backend_name(args, topology)))
     mismatch = backend_cls.topology_problems(topology)
     if mismatch:
         raise UsageError(f"{args.file}: {'; '.join(mismatch)}; nothing was created")
-    out_dir = given or claim_results_folder(topology, None)
+    out_dir = claim_results_folder(topology, args.out)
     say = progress_printer() if not args.quiet else (lambda _m: None)
     failure: BaseException | None = None
     # summary.json is written by the run itself as it ends, signals held back meanwhile.

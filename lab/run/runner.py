@@ -51,11 +51,12 @@ def default_out_dir(topology: Topology) -> Path:
 _CHOOSE = "choose another with --out, or leave --out off for results/<topology>-<UTC time>"
 
 
-def claim_results_folder(topology: Topology, out: str | None) -> Path:
+def claim_results_folder(topology: Topology, out: str | None, *, create: bool = True) -> Path:
     """The folder a run writes to, checked before anything is created, so that a run never
-    replaces evidence it did not make. ``--out`` must be new or an empty folder; the
-    default folder is created here, atomically, with a ``-2``, ``-3``... suffix when a
-    run of the same topology started in the same second already holds the name."""
+    replaces evidence it did not make. ``--out`` must be new or an empty folder (a new one
+    is created here, atomically, unless ``create`` is false: then it is only checked); the
+    default folder is always created here, with a ``-2``, ``-3``... suffix when a run of
+    the same topology started in the same second already holds the name."""
     if out is None:
         base = default_out_dir(topology)
         for n in range(1, 1000):
@@ -78,6 +79,13 @@ def claim_results_folder(topology: Topology, out: str | None) -> Path:
             raise UsageError(f"{path}: exists and is not a folder; {_CHOOSE}")
         if any(path.iterdir()):
             raise UsageError(f"{path}: the folder is not empty (earlier evidence?); {_CHOOSE}")
+    elif create:
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:  # another run took it since the check above
+            raise UsageError(f"{path}: another run created it just now; {_CHOOSE}") from None
+        except OSError as exc:
+            raise LabError(f"cannot create the results folder {path}: {exc}") from exc
     return path
 
 

@@ -95,12 +95,21 @@ def test_default_results_folder_never_reuses_an_existing_one(tmp_path: Path) -> 
     assert list((tmp_path / second).iterdir()) == []
 
 
-def test_an_empty_out_folder_is_used(tmp_path: Path) -> None:
+@pytest.mark.broken_results  # a stand-in run.json
+def test_an_empty_out_folder_is_used_and_a_new_one_claimed_once(tmp_path: Path) -> None:
+    from lab.errors import UsageError
     from lab.run.runner import claim_results_folder
     from lab.spec.topology import load_topology
 
     topology = load_topology(ROOT / "topologies/default.yaml")
     assert claim_results_folder(topology, str(tmp_path)) == tmp_path
+    new = tmp_path / "a" / "b"
+    assert claim_results_folder(topology, str(new), create=False) == new
+    assert not new.exists()
+    assert claim_results_folder(topology, str(new)) == new and new.is_dir()
+    (new / "run.json").write_text("{}")
+    with pytest.raises(UsageError, match="not empty"):
+        claim_results_folder(topology, str(new))
 
 
 def test_ssh_backend_for_a_topology_without_ssh_targets_is_bad_input(tmp_path: Path) -> None:
