@@ -23,4 +23,6 @@ def test_sigint_during_teardown_says_interrupted_not_failed(root: None, tmp_path
     assert "FAILED" not in stdout and "PASSED" not in stdout
     summary = json.loads((out / "summary.json").read_text())
     assert summary["interrupted"] == "SIGINT" and summary["passed"] is False
+    page = (out / "report.html").read_text()
+    assert ">INTERRUPTED</span>" in page and ">FAILED</span>" not in page
     assert netns_objects(run_id_of(out)) == []
