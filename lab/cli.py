@@ -55,6 +55,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lab.run.backends import choose_backend
     from lab.run.record import RUN_FILE
     from lab.run.runner import claim_results_folder, run_lab
+    from lab.run.sealing import seal_results
     from lab.spec.topology import load_topology
 
     topology = load_topology(Path(args.file))
@@ -82,7 +83,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         failure = exc
     if not written and not (out_dir / RUN_FILE).is_file():
         raise failure or LabError(f"{out_dir}: the run left no {RUN_FILE}")
-    summary = written[-1] if written else finish_run(out_dir, topology)
+    if written:
+        summary = written[-1]
+    else:  # the run ended before it could judge itself: judged here, then sealed again
+        summary = finish_run(out_dir, topology)
+        seal_results(out_dir)
     if args.json:
         print(json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
     else:

@@ -15,6 +15,7 @@ from lab.report.page import render_report
 from lab.report.record import SUMMARY_FILE, ScenarioVerdict, Summary
 from lab.run.record import RUN_FILE, RunRecord, load_run
 from lab.run.runner import TOPOLOGY_COPY
+from lab.run.sealing import seal_results
 from lab.spec.codec import RecordError
 from lab.spec.model import Scenario, Topology
 from lab.verdict.checks import Check, scenario_checks
@@ -153,7 +154,9 @@ def regenerate(out_dir: Path) -> Summary:
     if not source.is_symlink() and not source.exists():
         raise LabError(f"{out_dir}: not a results folder of `lab run` (no run.json/topology.yaml)")
     load_run(out_dir)
-    return finish_run(out_dir, load_topology(source))
+    summary = finish_run(out_dir, load_topology(source))
+    seal_results(out_dir)  # the rewritten files too: no umask makes them others' to change
+    return summary
 
 
 def format_summary(summary: Summary) -> str:

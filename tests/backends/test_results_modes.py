@@ -48,6 +48,16 @@ def test_netns_results_are_not_writable_by_others_and_belong_to_the_sudo_user(
         os.umask(0o022)
     assert loose_entries(out) == []
     assert owners(out) == {(65534, 65534)}
+    # `lab report` writes summary.json and report.html again (anew here): sealed as well.
+    (out / "summary.json").unlink()
+    (out / "report.html").unlink()
+    os.umask(0o000)
+    try:
+        done = lab("report", str(out))
+    finally:
+        os.umask(0o022)
+    assert done.returncode == 0, done.stderr
+    assert loose_entries(out) == []
 
 
 def test_netns_node_work_folders_are_not_world_writable(root: None) -> None:
