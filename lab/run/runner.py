@@ -140,7 +140,9 @@ def run_lab(
         with session:
             _Flow(session, record, say).run()
     finally:
-        seal_results(out_dir)  # however the run ended, the evidence is its owner's alone
+        # However the run ended, the evidence is its owner's alone.
+        for problem in seal_results(out_dir):
+            say(f"warning: {problem}")
     return record
 
 
