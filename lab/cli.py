@@ -51,15 +51,23 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from lab.errors import UsageError
     from lab.report.summary import failure_line, finish_run, format_summary
     from lab.run.backends import choose_backend
     from lab.run.record import RUN_FILE
-    from lab.run.runner import default_out_dir, run_lab
+    from lab.run.runner import claim_results_folder, run_lab
+    from lab.run.sealing import seal_results
     from lab.spec.topology import load_topology
 
     topology = load_topology(Path(args.file))
+    # Bad input first, whatever the machine: a given --out is checked (not created) here.
+    if args.out is not None:
+        claim_results_folder(topology, args.out, create=False)
     backend_cls = _ssh_options(args, topology, choose_backend(_backend_name(args, topology)))
-    out_dir = Path(args.out) if args.out else default_out_dir(topology)
+    mismatch = backend_cls.topology_problems(topology)
+    if mismatch:
+        raise UsageError(f"{args.file}: {'; '.join(mismatch)}; nothing was created")
+    out_dir = claim_results_folder(topology, args.out)
     say = progress_printer() if not args.quiet else (lambda _m: None)
     failure: BaseException | None = None
     # summary.json is written by the run itself as it ends, signals held back meanwhile.
@@ -76,7 +84,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         failure = exc
     if not written and not (out_dir / RUN_FILE).is_file():
         raise failure or LabError(f"{out_dir}: the run left no {RUN_FILE}")
-    summary = written[-1] if written else finish_run(out_dir, topology)
+    if written:
+        summary = written[-1]
+    else:  # the run ended before it could judge itself: judged here, then sealed again
+        summary = finish_run(out_dir, topology)
+        seal_results(out_dir)
     if args.json:
         print(json.dumps(summary.to_json(), indent=2, ensure_ascii=False))
     else:

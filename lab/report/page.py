@@ -97,7 +97,7 @@ def _header(summary: Summary, topology: Topology, connections: Sequence[TcpRecor
     return (
         f'<header class="{"ok" if verdict else "bad"}"><div class=title>'
         f"<h1>{esc(summary.topology)}</h1>"
-        f"{badge(verdict, 'PASSED', 'FAILED')}</div>"
+        f"{badge(verdict, 'PASSED', 'INTERRUPTED' if summary.interrupted else 'FAILED')}</div>"
         f"<p class=desc>{esc(topology.description)}</p>"
         f"<dl class=facts>{_facts(summary, connections)}</dl>{error}"
         f'<nav><a href="#topology">topology</a>{nav}<a href="#hosts">hosts</a></nav></header>'

@@ -6,14 +6,13 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lab.evidence.records import TcpRecord, UdpRecord
-from lab.run.record import NodeError, NodeRecord, check_version
-from lab.spec.codec import from_json, json_schema, to_json
+from lab.run.record import MAX_RECORD_BYTES, NodeError, NodeRecord, check_version
+from lab.spec.codec import from_json, json_schema, read_json_object, to_json
 from lab.verdict.checks import Check
 
 SUMMARY_FILE = "summary.json"
@@ -63,7 +62,7 @@ class Summary:
     @classmethod
     def load(cls, out_dir: Path) -> Summary:
         path = out_dir / SUMMARY_FILE
-        return cls.from_json(json.loads(path.read_text()), str(path))
+        return cls.from_json(read_json_object(path, MAX_RECORD_BYTES), str(path))
 
 
 def summary_schema() -> dict[str, Any]:

@@ -15,6 +15,7 @@ from lab.report.page import render_report
 from lab.report.record import SUMMARY_FILE, ScenarioVerdict, Summary
 from lab.run.record import RUN_FILE, RunRecord, load_run
 from lab.run.runner import TOPOLOGY_COPY
+from lab.run.sealing import seal_results
 from lab.spec.codec import RecordError
 from lab.spec.model import Scenario, Topology
 from lab.verdict.checks import Check, scenario_checks
@@ -147,10 +148,15 @@ def regenerate(out_dir: Path) -> Summary:
     from lab.spec.topology import load_topology
 
     source = out_dir / TOPOLOGY_COPY
-    if not (out_dir / RUN_FILE).is_file() or not source.is_file():
+    # Present in any form (a FIFO, a link to a device): the readers say what is wrong.
+    if not (out_dir / RUN_FILE).is_symlink() and not (out_dir / RUN_FILE).exists():
+        raise LabError(f"{out_dir}: not a results folder of `lab run` (no run.json/topology.yaml)")
+    if not source.is_symlink() and not source.exists():
         raise LabError(f"{out_dir}: not a results folder of `lab run` (no run.json/topology.yaml)")
     load_run(out_dir)
-    return finish_run(out_dir, load_topology(source))
+    summary = finish_run(out_dir, load_topology(source))
+    seal_results(out_dir)  # the rewritten files too: no umask makes them others' to change
+    return summary
 
 
 def format_summary(summary: Summary) -> str:
@@ -168,9 +174,19 @@ def format_summary(summary: Summary) -> str:
     )
     if summary.error:
         lines.append(f"error: {summary.error}")
-    verdict = "PASSED" if summary.passed else "FAILED"
-    lines.append(
-        f"{verdict}: {sum(s.passed for s in summary.scenarios)}"
-        f"/{len(summary.scenarios)} scenarios passed"
-    )
+    lines.append(verdict_line(summary))
     return "\n".join(lines)
+
+
+def verdict_line(summary: Summary) -> str:
+    """The last line: never "FAILED: 4/4 scenarios passed" without saying why, and an
+    interrupted run says so, as its exit status (130 after Ctrl-C) does."""
+    count = f"{sum(s.passed for s in summary.scenarios)}/{len(summary.scenarios)}"
+    if summary.interrupted:
+        return f"INTERRUPTED ({summary.interrupted}): {count} scenarios passed before the interrupt"
+    if summary.passed:
+        return f"PASSED: {count} scenarios passed"
+    if all(s.passed for s in summary.scenarios):
+        why = "the run failed" if summary.error else "a node could not be read"
+        return f"FAILED: {count} scenarios passed, but {why}"
+    return f"FAILED: {count} scenarios passed"

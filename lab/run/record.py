@@ -18,9 +18,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.spec.codec import RecordError, decode, from_json, json_schema, omit_if_none, to_json
+from lab.spec.codec import (
+    RecordError,
+    decode,
+    from_json,
+    json_schema,
+    omit_if_none,
+    read_json_object,
+    to_json,
+)
 
 RUN_FILE = "run.json"
+# Far above the run.json of a 250-node topology; a bound, so that a damaged or hostile
+# file (a symlink to /dev/zero, gigabytes of digits) cannot exhaust memory.
+MAX_RECORD_BYTES = 64 << 20
 RUN_SCHEMA_VERSION = 1
 
 
@@ -289,11 +300,7 @@ def check_version(data: Any, source: str, version: int, remedy: str) -> None:
 def load_run(out_dir: Path) -> RunRecord:
     """A results folder's run.json as a checked record."""
     path = out_dir / RUN_FILE
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
-        raise RecordError(f"{path}: cannot read: {exc}") from exc
-    return RunRecord.from_json(data, str(path))
+    return RunRecord.from_json(read_json_object(path, MAX_RECORD_BYTES), str(path))
 
 
 def run_schema() -> dict[str, Any]:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from lab.errors import BackendError, Interrupted, LabError
+from lab.errors import BackendError, Interrupted, LabError, UsageError
 from lab.run.backends.base import Backend, Proc
 from lab.run.clients import ClientSteps
 from lab.run.collect import (
@@ -36,6 +36,7 @@ from lab.run.record import (
     RunRecord,
     ServiceRecord,
 )
+from lab.run.sealing import seal_results
 from lab.run.session import Progress, Session
 from lab.spec.model import Restart, Scenario, Service, Topology
 
@@ -45,6 +46,47 @@ TOPOLOGY_COPY = "topology.yaml"
 def default_out_dir(topology: Topology) -> Path:
     stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
     return Path("results") / f"{topology.name}-{stamp}"
+
+
+_CHOOSE = "choose another with --out, or leave --out off for results/<topology>-<UTC time>"
+
+
+def claim_results_folder(topology: Topology, out: str | None, *, create: bool = True) -> Path:
+    """The folder a run writes to, checked before anything is created, so that a run never
+    replaces evidence it did not make. ``--out`` must be new or an empty folder (a new one
+    is created here, atomically, unless ``create`` is false: then it is only checked); the
+    default folder is always created here, with a ``-2``, ``-3``... suffix when a run of
+    the same topology started in the same second already holds the name."""
+    if out is None:
+        base = default_out_dir(topology)
+        for n in range(1, 1000):
+            candidate = base if n == 1 else base.with_name(f"{base.name}-{n}")
+            try:
+                candidate.mkdir(parents=True)
+            except FileExistsError:
+                continue
+            except OSError as exc:
+                raise LabError(f"cannot create the results folder {candidate}: {exc}") from exc
+            return candidate
+        raise LabError(f"{base}: 999 results folders of this second exist already")
+    if not out:
+        raise UsageError(f"--out '' names no folder; {_CHOOSE}")
+    path = Path(out)
+    if path.is_symlink() and not path.exists():
+        raise UsageError(f"{path}: a dangling symbolic link; {_CHOOSE}")
+    if path.exists():
+        if not path.is_dir():
+            raise UsageError(f"{path}: exists and is not a folder; {_CHOOSE}")
+        if any(path.iterdir()):
+            raise UsageError(f"{path}: the folder is not empty (earlier evidence?); {_CHOOSE}")
+    elif create:
+        try:
+            path.mkdir(parents=True)
+        except FileExistsError:  # another run took it since the check above
+            raise UsageError(f"{path}: another run created it just now; {_CHOOSE}") from None
+        except OSError as exc:
+            raise LabError(f"cannot create the results folder {path}: {exc}") from exc
+    return path
 
 
 def run_lab(
@@ -71,7 +113,9 @@ def run_lab(
     )
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
-        if topology.source is not None:
+        if topology.text is not None:
+            (out_dir / TOPOLOGY_COPY).write_text(topology.text, encoding="utf-8")
+        elif topology.source is not None:
             shutil.copyfile(topology.source, out_dir / TOPOLOGY_COPY)
         record.save(out_dir)  # from the start: even a killed run leaves its id behind
     except OSError as exc:
@@ -92,8 +136,13 @@ def run_lab(
             finish()
 
     session.on_end = end
-    with session:
-        _Flow(session, record, say).run()
+    try:
+        with session:
+            _Flow(session, record, say).run()
+    finally:
+        # However the run ended, the evidence is its owner's alone.
+        for problem in seal_results(out_dir):
+            say(f"warning: {problem}")
     return record
 
 

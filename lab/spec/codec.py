@@ -19,10 +19,14 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import json
+import sys
 import types
+from pathlib import Path
 from typing import Any, TypeVar, Union, cast, get_args, get_origin, get_type_hints
 
 from lab.errors import LabError
+from lab.spec.filebytes import InputRefused, read_limited
 
 R = TypeVar("R")
 
@@ -31,6 +35,9 @@ _JSON_NAME = "json"
 _OMIT_IF_NONE = "omit_if_none"
 # Where a record read from JSON keeps the keys it was read with.
 _KEYS = "_json_keys"
+# No record nests deeper than a few levels (Any fields hold small values): anything deeper
+# is refused as read, so that no later walk of the data can run out of stack.
+MAX_JSON_DEPTH = 64
 
 
 class RecordError(LabError):
@@ -244,3 +251,58 @@ def _record_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
             schema = {"description": " ".join(cls.__doc__.split()), **schema}
         defs[name] = {**schema, "required": required, "additionalProperties": False}
     return {"$ref": f"#/$defs/{name}"}
+
+
+def read_json_object(path: Path, limit: int) -> dict[str, Any]:
+    """A record file's JSON object, read from a regular file of at most ``limit`` bytes.
+    Whatever is wrong with it is one ``RecordError`` line naming the file."""
+    try:
+        data = read_limited(path, limit, pipes=False)
+    except InputRefused as exc:
+        raise RecordError(f"{path}: {exc}") from None
+    return parse_json_object(data, str(path))
+
+
+def parse_json_object(data: bytes, source: str) -> dict[str, Any]:
+    """``data`` as a JSON object; not UTF-8, not JSON, cut short, nested too deeply, a
+    number too long to convert or not an object is a ``RecordError`` naming ``source``."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise RecordError(f"{source}: not UTF-8 text (byte {exc.start})") from None
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        cut = " (the file is cut short)" if exc.pos >= len(text.rstrip()) else ""
+        raise RecordError(
+            f"{source}: not valid JSON at line {exc.lineno} column {exc.colno}: {exc.msg}{cut}"
+        ) from None
+    except RecursionError:
+        raise RecordError(f"{source}: nested too deeply to be a record") from None
+    except ValueError:  # the only other: an integer longer than Python converts
+        digits = sys.get_int_max_str_digits()
+        raise RecordError(f"{source}: holds a number of more than {digits} digits") from None
+    if not isinstance(value, dict):
+        raise RecordError(f"{source}: holds a JSON {_json_kind(value)}, not an object")
+    if _depth_over(value, MAX_JSON_DEPTH):
+        raise RecordError(f"{source}: nested more than {MAX_JSON_DEPTH} levels deep")
+    return value
+
+
+def _json_kind(value: Any) -> str:
+    kinds = ((list, "list"), (str, "string"), (bool, "boolean"), (int | float, "number"))
+    return next((name for tp, name in kinds if isinstance(value, tp)), "null")
+
+
+def _depth_over(value: Any, limit: int) -> bool:
+    """Whether ``value`` nests lists or objects deeper than ``limit``, walked without
+    recursion."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        children = item.values() if isinstance(item, dict) else item
+        if isinstance(item, dict | list):
+            if depth > limit:
+                return True
+            stack.extend((child, depth + 1) for child in children)
+    return False

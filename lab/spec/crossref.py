@@ -100,7 +100,9 @@ def check_gateways(p: Problems, doc: Doc, owners: dict[IPv4Address, tuple[str, s
         problem = _gateway_problem(node, gw, doc, owners)
         if problem:
             p.add(node.gateway_line, ("nodes", node.name, "gateway"), problem)
-        else:
+        elif gw in owners:
+            # Not owned: the gateway could not be judged because a network or address it
+            # depends on is itself reported, so the model is never built from this node.
             node.gateway_router = owners[gw][0]
 
 

@@ -202,6 +202,9 @@ class Topology:
     capture: Capture = field(default_factory=Capture)
     description: str = ""
     source: Path | None = None
+    # The text the model was read from, as read: a pipe (``<(...)``) cannot be read twice,
+    # and a file may have changed since, so a run keeps this and not a second reading.
+    text: str | None = field(default=None, compare=False, repr=False)
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

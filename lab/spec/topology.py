@@ -11,6 +11,7 @@ Nothing here does I/O beyond reading the one file it is given.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from yaml.nodes import MappingNode, Node
@@ -18,6 +19,7 @@ from yaml.nodes import MappingNode, Node
 from lab.errors import TopologyError
 from lab.spec.crossref import check_all
 from lab.spec.drafts import Doc
+from lab.spec.filebytes import read_text
 from lab.spec.keys import DEFAULT_PORTS, MAX_NODES, NAME_RULE, TOP
 from lab.spec.model import Interface, Network, Scenario, Service, Topology
 from lab.spec.model import Node as ModelNode
@@ -39,7 +41,6 @@ from lab.spec.yamlread import (
     describe,
     is_null,
     line_of,
-    read_text,
     render_path,
 )
 
@@ -191,7 +192,7 @@ def load_topology(path: Path) -> Topology:
     problems, topology = _parse(text, str(path), path)
     if topology is None:
         raise TopologyError(problems)
-    return topology
+    return replace(topology, text=text)
 
 
 def validate_file(path: Path) -> list[str]:

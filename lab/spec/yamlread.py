@@ -1,6 +1,6 @@
-"""Reading a topology file: its bytes (size limit, UTF-8), its YAML composed into nodes that
-keep their lines, and typed getters over those nodes that report each problem as
-``FILE:LINE: key.path: message``.
+"""Reading a topology file's text (its bytes come from ``lab.spec.filebytes``): its YAML
+composed into nodes that keep their lines, and typed getters over those nodes that report
+each problem as ``FILE:LINE: key.path: message``.
 
 The YAML is composed (not constructed) with PyYAML's safe loader, so every value keeps its
 line, duplicate keys are visible (the constructor would silently keep the last), and no tag
@@ -16,7 +16,6 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
-from pathlib import Path
 from typing import TypeVar
 
 import yaml
@@ -24,13 +23,15 @@ from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from lab.spec.keys import NAME_RULE, Key, Scalar, Section
+from lab.spec.loader import ALIAS_TAG as _ALIAS_TAG
+from lab.spec.loader import MAX_DEPTH, Loader, TooDeep
 from lab.spec.rules import is_valid_name
 
-MAX_FILE_BYTES = 1 << 20
+_LONGEST_INT = _SHOWN = 40  # characters: of an integer (any in range is shorter); quoted
 
 _YAML = "tag:yaml.org,2002:"
-_ALIAS_TAG = "tag:socket-lab:alias"  # stands in for an alias, which is reported, not followed
 _PLAIN_KEY = re.compile(r"[A-Za-z0-9_-]+")
+_NON_PRINTABLE = yaml.reader.Reader.NON_PRINTABLE
 _CONSTRUCT = SafeConstructor()
 # The tags the safe loader knows; any other explicit tag is refused, never interpreted.
 _KNOWN_KINDS = frozenset(
@@ -121,19 +122,15 @@ def is_empty(node: Node) -> bool:
 # --- YAML composition --------------------------------------------------------------------
 
 
-class _Loader(yaml.SafeLoader):
-    """Composes node trees; an alias becomes a placeholder scalar instead of a shared node,
-    so a walk stays linear (no alias bombs) and the alias itself can be reported."""
-
-    def compose_node(self, parent: Node | None, index: object) -> Node | None:
-        if self.check_event(yaml.AliasEvent):
-            event = self.get_event()  # type: ignore[no-untyped-call]
-            return ScalarNode(_ALIAS_TAG, "*" + str(event.anchor), event.start_mark, event.end_mark)
-        return super().compose_node(parent, index)  # type: ignore[arg-type]
-
-
 def compose(text: str, problems: Problems) -> Node | None:
-    loader = _Loader(text)
+    # PyYAML checks characters as it is created, outside any error it marks with a line.
+    bad = _NON_PRINTABLE.search(text)
+    if bad is not None:
+        line = text.count("\n", 0, bad.start()) + 1
+        char = f"#x{ord(bad.group()):04x}"
+        problems.add(line, (), f"unacceptable character {char}: control characters are not allowed")
+        return None
+    loader = Loader(text)
     try:
         return loader.get_single_node()
     except yaml.MarkedYAMLError as exc:
@@ -144,13 +141,12 @@ def compose(text: str, problems: Problems) -> Node | None:
         if exc.context and exc.context_mark is not None and exc.context_mark.line + 1 != line:
             context = f" ({exc.context} that starts on line {exc.context_mark.line + 1})"
         problems.add(line, (), f"YAML syntax error: {detail}{context}")
-    except yaml.reader.ReaderError as exc:
-        line = text.count("\n", 0, exc.position) + 1
-        problems.add(line, (), f"YAML syntax error: {exc.reason} (character {exc.character!r})")
     except yaml.YAMLError as exc:  # pragma: no cover - PyYAML's remaining errors are marked
         problems.add(1, (), f"YAML syntax error: {exc}")
-    except RecursionError:
-        problems.add(1, (), "YAML syntax error: the document is nested too deeply")
+    except TooDeep as exc:
+        problems.add(
+            exc.line, (), f"the document is nested too deeply (more than {MAX_DEPTH} levels)"
+        )
     finally:
         loader.dispose()
     return None
@@ -315,8 +311,7 @@ class Reader:
             hint = " (remove the quotes)" if kind == "str" and is_int_text(scalar.value) else ""
             self.p.add(line_of(node), path, f"must be an integer, got {describe(scalar)}{hint}")
             return None
-        value = int(_CONSTRUCT.construct_yaml_int(scalar))
-        return self._in_range(value, node, path, bounds)
+        return self._in_range(_int_value(scalar), node, path, bounds)
 
     def number(self, node: Node, path: KeyPath, bounds: tuple[int, int]) -> float | None:
         scalar = self._scalar(node, path, "a number")
@@ -324,7 +319,8 @@ class Reader:
             return None
         kind = tag_kind(scalar.tag)
         if kind == "int":
-            value = float(_CONSTRUCT.construct_yaml_int(scalar))
+            whole = _int_value(scalar)
+            value = None if whole is None else float(whole)
         elif kind == "float":
             value = float(_CONSTRUCT.construct_yaml_float(scalar))
         else:
@@ -333,11 +329,12 @@ class Reader:
         return self._in_range(value, node, path, bounds)
 
     def _in_range(
-        self, value: _Num, node: Node, path: KeyPath, bounds: tuple[int, int]
+        self, value: _Num | None, node: Node, path: KeyPath, bounds: tuple[int, int]
     ) -> _Num | None:
         lo, hi = bounds
-        if not lo <= value <= hi:  # also catches .nan
+        if value is None or not lo <= value <= hi:  # also catches .nan
             shown = scalar_text(node)
+            shown = shown if len(shown) <= _SHOWN else shown[:_SHOWN] + "..."
             self.p.add(line_of(node), path, f"{shown} is out of range {lo}..{hi}")
             return None
         return value
@@ -362,24 +359,16 @@ class Reader:
             return None
 
 
+def _int_value(scalar: ScalarNode) -> int | None:
+    """An integer scalar's value, None if too long to be in any key's range: PyYAML would
+    convert it at any cost (5000 digits: ValueError; a long ``1:2:3:...``: quadratic)."""
+    text = str(scalar.value)
+    return None if len(text) > _LONGEST_INT else int(_CONSTRUCT.construct_yaml_int(scalar))
+
+
 def scalar_text(node: Node) -> str:
     return str(node.value) if isinstance(node, ScalarNode) else describe(node)
 
 
 def is_int_text(text: str) -> bool:
     return re.fullmatch(r"[+-]?[0-9]+", text.strip()) is not None
-
-
-def read_text(path: Path) -> tuple[str | None, str | None]:
-    """The file's text, or a located problem saying why it cannot be read."""
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        return None, f"{path}:1: (document): cannot read the file: {exc.strerror or exc}"
-    if len(data) > MAX_FILE_BYTES:
-        return None, f"{path}:1: (document): the file is larger than {MAX_FILE_BYTES} bytes"
-    try:
-        return data.decode("utf-8-sig"), None
-    except UnicodeDecodeError as exc:
-        line = data.count(b"\n", 0, exc.start) + 1
-        return None, f"{path}:{line}: (document): not UTF-8 text ({exc.reason})"

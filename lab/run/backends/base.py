@@ -165,6 +165,12 @@ class Backend(ABC):
     def available(cls) -> str | None:
         """None if this backend can be used here, else a one-line reason with what to do."""
 
+    @classmethod
+    def topology_problems(cls, topology: Topology) -> list[str]:
+        """Why this backend cannot run ``topology`` at all, whatever the hosts: bad input,
+        said before anything (results folder, namespace, container) is created."""
+        return []
+
     @abstractmethod
     def up(self, topology: Topology) -> None:
         """Create every host, network and link of the topology, addresses and routes set,

@@ -61,6 +61,15 @@ class NetnsBackend(Backend):
                 return f"the netns backend needs `{tool}`: apt-get install {package}"
         return None
 
+    @classmethod
+    def topology_problems(cls, topology: Topology) -> list[str]:
+        # Every run id has the same length, so any one shows whether the names fit.
+        try:
+            build.plan("000000", topology)
+        except BackendError as exc:
+            return [str(exc)]
+        return []
+
     def up(self, topology: Topology) -> None:
         self._topology = topology
         build.build_run(self.run_id, topology)

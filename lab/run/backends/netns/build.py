@@ -94,10 +94,10 @@ def make_dirs(run_id: str, topology: Topology) -> None:
     (run_dir / OWNER_FILE).write_text(json.dumps({"pid": owner.pid, "start": owner.start}))
     for node in topology.nodes:
         wd = run_dir / node.name
-        wd.mkdir(exist_ok=True)
-        # World-writable and sticky, like /tmp: tcpdump drops to its own user before
-        # it opens the capture file, and must still be able to write it here.
-        os.chmod(wd, 0o1777)  # noqa: S103
+        # Writable by root alone: tcpdump runs with ``-Z root`` (lab.run.collect), so it
+        # does not drop to a user of its own that would need a world-writable folder.
+        wd.mkdir(mode=0o755, exist_ok=True)
+        os.chmod(wd, 0o755)  # noqa: S103 - readable by all, as the results will be
 
 
 def set_sysctls(run_id: str, topology: Topology) -> None:

@@ -103,14 +103,22 @@ class SshBackend(Backend):
             return "the ssh backend needs paramiko: pip install paramiko"
         return None
 
+    @classmethod
+    def topology_problems(cls, topology: Topology) -> list[str]:
+        without = [n.name for n in topology.nodes if n.ssh is None]
+        if not without:
+            return []
+        return [
+            f"the ssh backend needs an ssh target on every node; none on {', '.join(without)}"
+            " (add `ssh: {host: ...}`, see topologies/README.md, or choose --backend netns "
+            "or docker)"
+        ]
+
     def up(self, topology: Topology) -> None:
         self._topology = topology
-        without = [n.name for n in topology.nodes if n.ssh is None]
-        if without:
-            raise BackendError(
-                f"the ssh backend needs an ssh target on every node; none on {', '.join(without)}"
-                " (add `ssh: {host: ...}`, see topologies/README.md)"
-            )
+        unfit = self.topology_problems(topology)
+        if unfit:  # the CLI says so before anything is created; a library caller here
+            raise BackendError(unfit[0])
         base = topology.source.resolve().parent if topology.source else Path.cwd()
         for node in topology.nodes:
             assert node.ssh is not None
