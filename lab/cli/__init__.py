@@ -8,28 +8,18 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import time
 import traceback
-from collections.abc import Callable, Sequence
-from dataclasses import asdict
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any
 
 import lab
+from lab.cli.labs import cmd_clean, cmd_ls
+from lab.cli.progress import progress_printer
 from lab.errors import Interrupted, LabError
 
 if TYPE_CHECKING:
     from lab.report.record import Summary
-
-
-def progress_printer(stream: TextIO = sys.stderr) -> Callable[[str], None]:
-    """Progress lines with the elapsed time, on stderr so that --json stdout stays clean."""
-    start = time.monotonic()
-
-    def say(message: str) -> None:
-        print(f"[{time.monotonic() - start:6.1f}s] {message}", file=stream, flush=True)
-
-    return say
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -161,94 +151,6 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         print(format_summary(summary))
     return 0 if summary.passed else 1
-
-
-def cmd_clean(args: argparse.Namespace) -> int:
-    """Orphaned runs only (their `lab run` is gone), on every backend, whichever fails;
-    a running lab is left alone and listed. What could not be cleaned (a host that does
-    not answer, a process that would not exit) is listed on stderr and the exit code is 1."""
-    from lab.run.backends import BACKENDS, backend_class
-    from lab.run.backends.base import Backend
-    from lab.run.cleanup import check_run_id, clean
-
-    if args.run_id is not None:
-        check_run_id(args.run_id)  # before any backend is asked
-    usable: dict[str, type[Backend]] = {}
-    for name in BACKENDS:
-        try:
-            cls = backend_class(name)
-        except ImportError:
-            continue
-        if cls.available() is None or name == "netns":
-            usable[name] = cls
-    result = clean(usable, args.run_id, force=args.force, progress=progress_printer())
-    spared = [
-        f"run {r.run_id} ({r.backend}, topology {r.topology}): still running, "
-        f"owned by `lab run` pid {r.pid}"
-        for r in result.spared
-    ]
-    if args.json:
-        print(
-            json.dumps(
-                {
-                    "removed": result.removed,
-                    "collected": result.collected,
-                    "left_alone": spared,
-                    "problems": result.problems,
-                }
-            )
-        )
-    else:
-        nothing = "nothing removed" if result.problems else "nothing to clean"
-        print("\n".join(result.removed) if result.removed else nothing)
-        for line in result.collected:
-            print(f"evidence collected: {line}")
-        for line, r in zip(spared, result.spared, strict=True):
-            print(f"left alone: {line} (to remove it: `lab clean --run-id {r.run_id} --force`)")
-    if result.problems:
-        lines = "".join(f"\n  {p}" for p in result.problems)
-        print(
-            f"lab: not cleaned (once the cause below is gone, `lab clean` again removes "
-            f"what is left):{lines}",
-            file=sys.stderr,
-        )
-        return 1
-    return 0
-
-
-def cmd_ls(args: argparse.Namespace) -> int:
-    from lab.run.backends import BACKENDS, backend_class
-    from lab.run.session import registered_runs
-
-    runs: dict[str, dict[str, Any]] = {r.run_id: asdict(r) for r in registered_runs()}
-    for name in BACKENDS:
-        try:
-            cls = backend_class(name)
-        except ImportError:
-            continue
-        if cls.available() is not None:
-            continue
-        for run_id, what in cls.running_labs().items():
-            if run_id not in runs:  # not registered: alive if its objects' maker is
-                owner = cls.owner(run_id)
-                alive = owner is not None and owner.alive()
-                runs[run_id] = {"run_id": run_id, "backend": name, "alive": alive}
-                if alive and owner is not None:
-                    runs[run_id]["pid"] = owner.pid
-            runs[run_id]["objects"] = what
-    rows = sorted(runs.values(), key=lambda r: str(r.get("started", "")))
-    if args.json:
-        print(json.dumps(rows, indent=2))
-        return 0
-    if not rows:
-        print("no labs running")
-    for r in rows:
-        state = f"running (pid {r.get('pid')})" if r.get("alive") else "orphaned (run `lab clean`)"
-        print(
-            f"{r['run_id']}  {r.get('backend', '?'):7} {r.get('topology', '?'):12} "
-            f"{r.get('started', '')}  {state}  {r.get('objects', '')}"
-        )
-    return 0
 
 
 def cmd_compose(args: argparse.Namespace) -> int:
@@ -400,7 +302,3 @@ def _print_error(exc: LabError) -> None:
         )
     else:
         print(f"lab: {exc}", file=sys.stderr)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,99 @@
+"""``lab clean`` and ``lab ls``: the running and orphaned labs of every backend."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from typing import Any
+
+from lab.cli.progress import progress_printer
+
+
+def cmd_clean(args: argparse.Namespace) -> int:
+    """Orphaned runs only (their `lab run` is gone), on every backend, whichever fails;
+    a running lab is left alone and listed. What could not be cleaned (a host that does
+    not answer, a process that would not exit) is listed on stderr and the exit code is 1."""
+    from lab.run.backends import BACKENDS, backend_class
+    from lab.run.backends.base import Backend
+    from lab.run.cleanup import check_run_id, clean
+
+    if args.run_id is not None:
+        check_run_id(args.run_id)  # before any backend is asked
+    usable: dict[str, type[Backend]] = {}
+    for name in BACKENDS:
+        try:
+            cls = backend_class(name)
+        except ImportError:
+            continue
+        if cls.available() is None or name == "netns":
+            usable[name] = cls
+    result = clean(usable, args.run_id, force=args.force, progress=progress_printer())
+    spared = [
+        f"run {r.run_id} ({r.backend}, topology {r.topology}): still running, "
+        f"owned by `lab run` pid {r.pid}"
+        for r in result.spared
+    ]
+    if args.json:
+        print(
+            json.dumps(
+                {
+                    "removed": result.removed,
+                    "collected": result.collected,
+                    "left_alone": spared,
+                    "problems": result.problems,
+                }
+            )
+        )
+    else:
+        nothing = "nothing removed" if result.problems else "nothing to clean"
+        print("\n".join(result.removed) if result.removed else nothing)
+        for line in result.collected:
+            print(f"evidence collected: {line}")
+        for line, r in zip(spared, result.spared, strict=True):
+            print(f"left alone: {line} (to remove it: `lab clean --run-id {r.run_id} --force`)")
+    if result.problems:
+        lines = "".join(f"\n  {p}" for p in result.problems)
+        print(
+            f"lab: not cleaned (once the cause below is gone, `lab clean` again removes "
+            f"what is left):{lines}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    from lab.run.backends import BACKENDS, backend_class
+    from lab.run.session import registered_runs
+
+    runs: dict[str, dict[str, Any]] = {r.run_id: asdict(r) for r in registered_runs()}
+    for name in BACKENDS:
+        try:
+            cls = backend_class(name)
+        except ImportError:
+            continue
+        if cls.available() is not None:
+            continue
+        for run_id, what in cls.running_labs().items():
+            if run_id not in runs:  # not registered: alive if its objects' maker is
+                owner = cls.owner(run_id)
+                alive = owner is not None and owner.alive()
+                runs[run_id] = {"run_id": run_id, "backend": name, "alive": alive}
+                if alive and owner is not None:
+                    runs[run_id]["pid"] = owner.pid
+            runs[run_id]["objects"] = what
+    rows = sorted(runs.values(), key=lambda r: str(r.get("started", "")))
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    if not rows:
+        print("no labs running")
+    for r in rows:
+        state = f"running (pid {r.get('pid')})" if r.get("alive") else "orphaned (run `lab clean`)"
+        print(
+            f"{r['run_id']}  {r.get('backend', '?'):7} {r.get('topology', '?'):12} "
+            f"{r.get('started', '')}  {state}  {r.get('objects', '')}"
+        )
+    return 0
