@@ -9,7 +9,7 @@ from typing import Any
 
 import dpkt
 
-from lab.evidence.analysis.packet import PAYLOAD_KEEP, CaptureError, Packet, TcpOptions
+from lab.evidence.analysis.packet import PAYLOAD_KEEP, Packet, TcpOptions
 from lab.evidence.analysis.pcap_files import Record
 
 LINKTYPE_ETHERNET = 1
@@ -71,7 +71,7 @@ def _link(linktype: int, data: bytes) -> _Link | None:
         version = data[0] >> 4
         ethertype = {4: 0x0800, 6: 0x86DD}.get(version)
         return _Link(None, None, None, None, ethertype, data)
-    raise CaptureError(f"unsupported link type {linktype}")
+    return None  # an unsupported link type: the reader refuses such a file before decoding
 
 
 def _tcp_options(raw: bytes) -> TcpOptions:
