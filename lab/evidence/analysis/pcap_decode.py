@@ -82,7 +82,10 @@ def _tcp_options(raw: bytes) -> TcpOptions:
         parsed = dpkt.tcp.parse_opts(raw)
     except (dpkt.UnpackError, IndexError):
         return TcpOptions()
-    for kind, value in parsed:
+    for option in parsed:
+        if option is None:  # dpkt's mark for an option cut short: the rest is unreadable
+            break
+        kind, value = option
         if kind == dpkt.tcp.TCP_OPT_MSS and len(value) == 2:
             mss = struct.unpack(">H", value)[0]
         elif kind == dpkt.tcp.TCP_OPT_WSCALE and len(value) == 1:
