@@ -17,7 +17,7 @@ from lab.evidence.folder import Evidence
 from lab.run.record import ClientRecord, ConnectionOutcome
 from lab.spec.model import Scenario, Service, Topology
 from lab.verdict.check import Check
-from lab.verdict.claims import claim_checks
+from lab.verdict.claims import CLAIMS
 from lab.verdict.errors import check_probes, check_restarts
 from lab.verdict.processes import fork_checks, thread_checks
 from lab.verdict.scope import line_connections, scenario_clients
@@ -43,8 +43,13 @@ def scenario_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
         groups.append(lambda: thread_checks(topo, ev, service))
     if ev.record.captures:
         groups.append(lambda: [check_capture(topo, ev, sc, service)])
-    groups.append(lambda: claim_checks(topo, ev, sc))
+    # One group per claim: a damaged file fails the claims that read it, not every claim.
+    groups += [_claim(topo, ev, sc, name) for name in sc.claims]
     return [check for make in groups for check in judged_on_sound_evidence(ev, make)]
+
+
+def _claim(topo: Topology, ev: Evidence, sc: Scenario, name: str) -> Callable[[], list[Check]]:
+    return lambda: [CLAIMS[name](topo, ev, sc)]
 
 
 def judged_on_sound_evidence(ev: Evidence, make: Callable[[], list[Check]]) -> list[Check]:

@@ -23,22 +23,25 @@ from lab.run.runner import run_lab
 from lab.spec.topology import load_topology
 from tests.labcli import lab
 
-RECORDING = Path(__file__).resolve().parents[1] / "fixtures" / "recordings" / "default"
+RECORDINGS = Path(__file__).resolve().parents[1] / "fixtures" / "recordings"
 SERVER_PCAP = "server/eth0.pcap"
 
 
-@pytest.fixture(scope="module")
-def replayed(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    base = tmp_path_factory.mktemp("damaged")
+def _replay(name: str, base: Path) -> Path:
     os.environ["SOCKET_LAB_STATE"] = str(base / "state")
     try:
-        topology = load_topology(RECORDING / TOPOLOGY_FILE)
+        topology = load_topology(RECORDINGS / name / TOPOLOGY_FILE)
         out = base / "out"
-        run_lab(topology, fake_backend(RECORDING), out)
+        run_lab(topology, fake_backend(RECORDINGS / name), out)
         assert finish_run(out, topology).passed
     finally:
         del os.environ["SOCKET_LAB_STATE"]
     return out
+
+
+@pytest.fixture(scope="module")
+def replayed(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _replay("default", tmp_path_factory.mktemp("damaged"))
 
 
 @pytest.fixture
@@ -137,6 +140,19 @@ def test_record_claiming_4_gb_is_refused_before_anything_is_read(folder: Path) -
         (2, offset)
     ]
     assert "claims 4294967280 bytes" in (folder / "report.html").read_text()
+
+
+def test_only_the_checks_that_read_the_damaged_file_fail(tmp_path: Path) -> None:
+    folder = _replay("close", tmp_path)
+    pcap = folder / "client" / "eth0.pcap"
+    pcap.write_bytes(pcap.read_bytes()[:-10])
+    proc = lab("report", str(folder))
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    scenarios = _summary(folder)["scenarios"]
+    assert isinstance(scenarios, list)
+    failed = {(sc["name"], c["name"]) for sc in scenarios for c in sc["checks"] if not c["passed"]}
+    # The claims are judged on the server's capture, intact; the client's is cut.
+    assert failed == {("close", "captured"), ("half-close", "captured")}
 
 
 def _as_pcapng(pcap: Path) -> bytes:
