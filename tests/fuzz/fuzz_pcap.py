@@ -4,7 +4,7 @@ return. Damage must come back as data or as the lab's own error naming the file.
 
 from __future__ import annotations
 
-import os
+import sys
 import tempfile
 from pathlib import Path
 
@@ -13,8 +13,18 @@ from lab.evidence.analysis.tcp import tcp_connections
 from lab.evidence.analysis.udp import udp_flows
 from tests.fuzz.harness import main
 
-# One file, rewritten for every input: the reader takes a path, as the evidence does.
-_FILE = Path(tempfile.mkdtemp(prefix="fuzz-pcap-")) / "eth0.pcap"
+
+def _work_file() -> Path:
+    """The file every input is written to (the reader takes a path, as the evidence does):
+    in the run's artifact folder when one is given, which the caller removes, since
+    libFuzzer ends the process without running Python's clean-up."""
+    for arg in sys.argv[1:]:
+        if arg.startswith("-artifact_prefix=") and arg.endswith("/"):
+            return Path(arg.split("=", 1)[1]) / "fuzz-input.pcap"
+    return Path(tempfile.gettempdir()) / "socket-lab-fuzz-input.pcap"
+
+
+_FILE = _work_file()
 
 
 def target(data: bytes) -> None:
@@ -28,8 +38,4 @@ def target(data: bytes) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main(target, "pcap")
-    finally:
-        _FILE.unlink(missing_ok=True)
-        os.rmdir(_FILE.parent)
+    main(target, "pcap")
