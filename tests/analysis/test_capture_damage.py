@@ -12,8 +12,9 @@ import pytest
 
 from lab.errors import LabError
 from lab.evidence.analysis.files import EvidenceFileError
-from lab.evidence.analysis.pcap import read_capture, read_packets
+from lab.evidence.analysis.pcap import LINKTYPE_ETHERNET, read_capture, read_packets
 from lab.evidence.analysis.pcap_files import MAX_RECORD
+from tests.analysis.conftest import Wire, link_frame
 
 
 def _handshake_pcap(wire, tcp_handshake, tmp_path: Path) -> Path:
@@ -101,3 +102,17 @@ def test_tcp_option_cut_short_leaves_the_options_unread(wire, tmp_path):
     (packet,) = read_packets(w.write(tmp_path / "opt.pcap"))
     assert packet.options is not None and packet.options.mss == 1460
     assert packet.options.timestamp is None
+
+
+def test_record_longer_than_the_header_snaplen_is_not_damage(tmp_path):
+    # dpkt's writer puts 1500 in the header whatever it writes, and a veth capture holds
+    # GSO segments longer than the MTU: only a length no record can have is damage.
+    w = Wire()
+    w.tcp("c", "PA", 1000, 1, data=b"x" * 3000)
+    path = tmp_path / "gso.pcap"
+    with path.open("wb") as f:
+        writer = dpkt.pcap.Writer(f, snaplen=1500)
+        for frame in w.frames:
+            writer.writepkt(link_frame(frame, LINKTYPE_ETHERNET), ts=frame.time)
+    read = read_capture(path)
+    assert read.damage == [] and read.packets[0].payload_len == 3000

@@ -71,10 +71,12 @@ def parse_capture(data: bytes, path: Path | str) -> Capture:
 
 def _classic(data: bytes) -> Capture:
     order, unit = PCAP_MAGICS[data[:4]]
-    snaplen, network = struct.unpack_from(order + "II", data, 16)
+    network = struct.unpack_from(order + "I", data, 20)[0]
     cap = Capture("pcap", network & 0x0FFFFFFF)
-    # A file header with a snapshot length of 0 or beyond tcpdump's own says nothing useful.
-    bound = snaplen if 0 < snaplen <= MAX_RECORD else MAX_RECORD
+    # Not the header's snapshot length: writers such as dpkt's put 1500 there whatever they
+    # write, and a veth capture holds GSO segments longer than that. Wireshark, too, bounds
+    # a record by the larger of the two.
+    bound = MAX_RECORD
     offset, number, size = 24, 0, len(data)
     while offset < size:
         number += 1
@@ -86,7 +88,7 @@ def _classic(data: bytes) -> Capture:
         sec, frac, caplen, wirelen = struct.unpack_from(order + "IIII", data, offset)
         if caplen > bound:
             problem = (
-                f"claims {caplen} bytes, more than the {bound} a record of this file can hold; "
+                f"claims {caplen} bytes, more than the {bound} a record can hold; "
                 "the rest of the file is not read"
             )
             cap.damage.append(Damage(problem, offset, number))
