@@ -20,7 +20,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lab.evidence.analysis import (
-    CaptureError,
     Endpoint,
     TcpConnection,
     UdpFlow,
@@ -29,6 +28,7 @@ from lab.evidence.analysis import (
     tcp_connections,
     udp_flows,
 )
+from lab.evidence.analysis.files import EvidenceFileError
 from lab.evidence.analysis.paths import HopChange
 from lab.evidence.records import (
     EndRecord,
@@ -73,13 +73,13 @@ def _captures(out_dir: Path, run: RunRecord) -> list[_Capture]:
 
 def _sightings(out_dir: Path, run: RunRecord) -> tuple[list[Sighting], list[Sighting]]:
     """TCP and UDP sightings of every readable capture, in capture order. An unreadable or
-    missing capture contributes nothing (the "captured" check already reports it)."""
+    missing capture contributes nothing (summary.json's evidence problems report it)."""
     tcp: list[Sighting] = []
     udp: list[Sighting] = []
     for cap in _captures(out_dir, run):
         try:
             packets = read_packets(cap.path)
-        except (CaptureError, OSError):
+        except (EvidenceFileError, OSError):
             continue
         tcp += [Sighting(cap.rel, cap.node, cap.network, c) for c in tcp_connections(packets)]
         udp += [Sighting(cap.rel, cap.node, cap.network, f) for f in udp_flows(packets)]

@@ -1,13 +1,47 @@
-"""Read access to one results folder: run.json, the snapshots and the captures."""
+"""Read access to one results folder: run.json, the snapshots and the captures.
+
+Every evidence file is read bounded (``lab.evidence.analysis.files``). What cannot be read,
+and where a capture is damaged, is kept as :class:`EvidenceProblem` rows: the checks that
+read such a file are not passed on it (``lab.verdict.checks``), and summary.json lists them.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lab.evidence.analysis.pcap import Packet, read_packets
+from lab.evidence.analysis.files import (
+    MAX_CAPTURE_BYTES,
+    MAX_TEXT_BYTES,
+    Damage,
+    EvidenceFileError,
+    read_text,
+    refusal,
+)
+from lab.evidence.analysis.pcap import Packet, read_capture
 from lab.evidence.analysis.snapshots import ProcessRow, parse_ps
 from lab.run.record import RunRecord, load_run
+
+
+@dataclass(frozen=True)
+class EvidenceProblem:
+    """A damaged or unreadable evidence file: ``file`` relative to the results folder, the
+    byte ``offset`` and ``record`` (frame number) where the damage is, when known."""
+
+    file: str
+    problem: str
+    offset: int | None = None
+    record: int | None = None
+
+    def __str__(self) -> str:
+        return f"{self.file}: {Damage(self.problem, self.offset, self.record)}"
+
+
+@dataclass(frozen=True)
+class _Watch:
+    files: set[Path] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -17,6 +51,11 @@ class Evidence:
     root: Path
     record: RunRecord
     _cache: dict[Path, list[Packet]] = field(default_factory=dict, compare=False, repr=False)
+    _frames: dict[Path, int] = field(default_factory=dict, compare=False, repr=False)
+    _problems: dict[Path, list[EvidenceProblem]] = field(
+        default_factory=dict, compare=False, repr=False
+    )
+    _watches: list[_Watch] = field(default_factory=list, compare=False, repr=False)
 
     @classmethod
     def load(cls, root: Path) -> Evidence:
@@ -24,20 +63,110 @@ class Evidence:
         (:class:`lab.spec.codec.RecordError`) before any check reads it."""
         return cls(root, load_run(root))
 
+    def _rel(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.root))
+        except ValueError:
+            return str(path)
+
+    def _used(self, path: Path) -> None:
+        for watch in self._watches:
+            watch.files.add(path)
+
+    def _refused(self, path: Path, exc: EvidenceFileError) -> None:
+        self._problems[path] = [EvidenceProblem(self._rel(path), exc.problem)]
+
     def snapshot(self, node: str, phase: str, kind: str) -> str | None:
-        path = self.root / node / "snapshots" / f"{phase}.{kind}.txt"
-        return path.read_text() if path.is_file() else None
+        """A snapshot's text; None when the run left none, or (then also a problem) when
+        the file cannot be read."""
+        return self.text(self.root / node / "snapshots" / f"{phase}.{kind}.txt")
+
+    def text(self, path: Path) -> str | None:
+        """A snapshot's or log's text, undecodable bytes replaced; None when the run left
+        no such file, or (then also a problem) when the file cannot be read."""
+        if not path.exists() and not path.is_symlink():
+            return None
+        self._used(path)
+        try:
+            return read_text(path)
+        except EvidenceFileError as exc:
+            self._refused(path, exc)
+            return None
 
     def processes(self, node: str, phase: str) -> list[ProcessRow] | None:
         text = self.snapshot(node, phase, "ps")
         return None if text is None else parse_ps(text)
 
     def packets(self, path: Path) -> list[Packet]:
-        """Decoded packets of a capture, read once per folder however many checks ask."""
+        """Decoded packets of a capture, read once per folder however many checks ask: up
+        to any damage, none for a file that cannot be read (see :meth:`problems`)."""
+        self._used(path)
         cache: dict[Path, list[Packet]] = self._cache
         if path not in cache:
-            cache[path] = read_packets(path)
+            try:
+                read = read_capture(path)
+            except EvidenceFileError as exc:
+                cache[path], self._frames[path] = [], 0
+                self._refused(path, exc)
+                return cache[path]
+            cache[path], self._frames[path] = read.packets, read.frames
+            rel = self._rel(path)
+            self._problems[path] = [
+                EvidenceProblem(rel, d.problem, d.offset, d.record) for d in read.damage
+            ]
         return cache[path]
+
+    def frames(self, path: Path) -> int:
+        """How many records the capture holds (IP or not)."""
+        self.packets(path)
+        return self._frames[path]
 
     def captures(self, node: str) -> list[Path]:
         return [self.root / c.node / c.file for c in self.record.captures if c.node == node]
+
+    @contextmanager
+    def watching(self) -> Iterator[set[Path]]:
+        """The evidence files read inside the ``with`` block."""
+        watch = _Watch()
+        self._watches.append(watch)
+        try:
+            yield watch.files
+        finally:
+            self._watches.remove(watch)
+
+    def problems(self, paths: set[Path] | None = None) -> list[EvidenceProblem]:
+        """The problems found so far, in the files ``paths`` or in all files read."""
+        return [
+            p
+            for path, found in self._problems.items()
+            if paths is None or path in paths
+            for p in found
+        ]
+
+    def all_problems(self) -> list[EvidenceProblem]:
+        """Every capture of the run read (once), then every problem found in any file."""
+        for capture in self.record.captures:
+            self.packets(self.root / capture.node / capture.file)
+        return self.problems()
+
+
+def unreadable_files(root: Path, record: RunRecord) -> list[str]:
+    """The evidence files of a results folder that no reader will open, one line each
+    ("DIR/server/eth0.pcap: a symbolic link (to /dev/zero); ..."): links, FIFOs, devices and
+    files beyond the size bound. Nothing is opened; a missing file is not listed here."""
+    nodes = sorted({c.node for c in record.captures} | set(record.nodes))
+    limits: list[tuple[Path, int]] = [
+        (root / c.node / c.file, MAX_CAPTURE_BYTES) for c in record.captures
+    ]
+    for node in nodes:
+        folder = root / node
+        if folder.is_symlink() or not folder.is_dir():
+            continue
+        for pattern in ("*.log", "snapshots/*"):
+            limits += [(p, MAX_TEXT_BYTES) for p in sorted(folder.glob(pattern))]
+    lines = []
+    for path, limit in dict(limits).items():
+        why = refusal(path, limit)
+        if why is not None:
+            lines.append(f"{path}: {why}")
+    return lines

@@ -13,6 +13,8 @@ from functools import cache
 from importlib.resources import files
 from pathlib import Path
 
+from lab.evidence.analysis.files import EvidenceFileError
+from lab.evidence.analysis.files import read_text as read_evidence_text
 from lab.evidence.records import EndRecord
 
 # A probe program's call as drawn on a sequence diagram: (time, text, failed).
@@ -42,10 +44,11 @@ def badge(passed: bool | None, yes: str = "PASS", no: str = "FAIL") -> str:
 
 
 def read_text(path: Path) -> str | None:
-    """A snapshot or log of the folder, or None when the run did not leave it."""
+    """A snapshot or log of the folder, or None when the run did not leave it or it cannot
+    be read (summary.json's evidence problems say which and why)."""
     try:
-        return path.read_text(errors="replace")
-    except OSError:
+        return read_evidence_text(path)
+    except EvidenceFileError:
         return None
 
 

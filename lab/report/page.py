@@ -89,6 +89,7 @@ def _header(summary: Summary, topology: Topology, connections: Sequence[TcpRecor
     error = ""
     if summary.error:
         error = f'<p class="error">error: {esc(summary.error)}</p>'
+    error += _damaged(summary)
     nav = "".join(
         f'<a href="#sc-{esc(s.name)}" class="{"ok" if s.passed else "bad"}">{esc(s.name)}</a>'
         for s in summary.scenarios
@@ -102,6 +103,14 @@ def _header(summary: Summary, topology: Topology, connections: Sequence[TcpRecor
         f"<dl class=facts>{_facts(summary, connections)}</dl>{error}"
         f'<nav><a href="#topology">topology</a>{nav}<a href="#hosts">hosts</a></nav></header>'
     )
+
+
+def _damaged(summary: Summary) -> str:
+    """Every damaged or unreadable evidence file, with where the damage is."""
+    if not summary.evidence_problems:
+        return ""
+    items = "".join(f"<li>{esc(str(p))}</li>" for p in summary.evidence_problems)
+    return f'<div class="error damaged-evidence">damaged evidence:<ul>{items}</ul></div>'
 
 
 def _facts(summary: Summary, connections: Sequence[TcpRecord]) -> str:

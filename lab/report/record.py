@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.evidence.folder import EvidenceProblem
 from lab.evidence.records import TcpRecord, UdpRecord
 from lab.run.record import MAX_RECORD_BYTES, NodeError, NodeRecord, check_version
 from lab.spec.codec import from_json, json_schema, read_json_object, to_json
@@ -49,6 +50,8 @@ class Summary:
     scenarios: list[ScenarioVerdict] = field(default_factory=list)
     connections: list[TcpRecord] = field(default_factory=list)
     udp_flows: list[UdpRecord] = field(default_factory=list)
+    # Damaged or unreadable evidence files; a folder with any does not pass.
+    evidence_problems: list[EvidenceProblem] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = to_json(self)

@@ -7,9 +7,9 @@ import signal
 from pathlib import Path
 from typing import Any
 
-from lab.errors import LabError
+from lab.errors import LabError, UsageError
 from lab.evidence.connections import connection_evidence
-from lab.evidence.folder import Evidence
+from lab.evidence.folder import Evidence, unreadable_files
 from lab.evidence.records import TcpRecord, UdpRecord
 from lab.report.page import render_report
 from lab.report.record import SUMMARY_FILE, ScenarioVerdict, Summary
@@ -36,9 +36,17 @@ def build_summary(out_dir: Path, topology: Topology) -> Summary:
             checks = scenario_checks(topology, ev, sc) + service_checks(topology, run, sc)
         passed = all(c.passed for c in checks)
         scenarios.append(ScenarioVerdict(sc.name, sc.service, passed, checks))
-    passed = run.error is None and not run.node_errors and all(s.passed for s in scenarios)
+    damaged = ev.all_problems()
+    passed = (
+        run.error is None
+        and not run.node_errors
+        and not damaged
+        and all(s.passed for s in scenarios)
+    )
     connections, udp_flows = connection_evidence(out_dir, topology, run)
-    return _summary(topology, run, passed, scenarios, connections, udp_flows)
+    summary = _summary(topology, run, passed, scenarios, connections, udp_flows)
+    summary.evidence_problems = damaged
+    return summary
 
 
 def _summary(
@@ -136,6 +144,7 @@ def failure_line(summary: Summary) -> str | None:
         if not c.passed
     ]
     failed += [f"node {e.node} ({e.step}): {e.error}" for e in summary.node_errors]
+    failed += [f"damaged evidence: {p}" for p in summary.evidence_problems]
     if summary.passed or not failed:
         return None
     more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
@@ -153,7 +162,9 @@ def regenerate(out_dir: Path) -> Summary:
         raise LabError(f"{out_dir}: not a results folder of `lab run` (no run.json/topology.yaml)")
     if not source.is_symlink() and not source.exists():
         raise LabError(f"{out_dir}: not a results folder of `lab run` (no run.json/topology.yaml)")
-    load_run(out_dir)
+    unreadable = unreadable_files(out_dir, load_run(out_dir))
+    if unreadable:
+        raise UsageError("\n".join([*unreadable, f"{out_dir}: nothing was judged or written"]))
     summary = finish_run(out_dir, load_topology(source))
     seal_results(out_dir)  # the rewritten files too: no umask makes them others' to change
     return summary
@@ -174,6 +185,7 @@ def format_summary(summary: Summary) -> str:
     )
     if summary.error:
         lines.append(f"error: {summary.error}")
+    lines += [f"damaged evidence: {p}" for p in summary.evidence_problems]
     lines.append(verdict_line(summary))
     return "\n".join(lines)
 
@@ -187,6 +199,9 @@ def verdict_line(summary: Summary) -> str:
     if summary.passed:
         return f"PASSED: {count} scenarios passed"
     if all(s.passed for s in summary.scenarios):
-        why = "the run failed" if summary.error else "a node could not be read"
+        if summary.evidence_problems:
+            why = "evidence is damaged"
+        else:
+            why = "the run failed" if summary.error else "a node could not be read"
         return f"FAILED: {count} scenarios passed, but {why}"
     return f"FAILED: {count} scenarios passed"

@@ -9,14 +9,15 @@ claims the scenario lists (``lab.verdict.claims``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
-from lab.evidence.analysis.pcap import flows_between, pcap_ok
+from lab.evidence.analysis.pcap import flows_between
 from lab.evidence.folder import Evidence
 from lab.run.record import ClientRecord, ConnectionOutcome
 from lab.spec.model import Scenario, Service, Topology
 from lab.verdict.check import Check
-from lab.verdict.claims import claim_checks
+from lab.verdict.claims import CLAIMS
 from lab.verdict.errors import check_probes, check_restarts
 from lab.verdict.processes import fork_checks, thread_checks
 from lab.verdict.scope import line_connections, scenario_clients
@@ -31,16 +32,38 @@ __all__ = [
 
 def scenario_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
     service = topo.service(sc.service)
-    checks = [check_probes(ev, sc) if sc.probe else check_replies(ev, sc)]
+    groups: list[Callable[[], list[Check]]] = [
+        lambda: [check_probes(ev, sc) if sc.probe else check_replies(ev, sc)]
+    ]
     if sc.restart:
-        checks.append(check_restarts(ev, sc))
+        groups.append(lambda: [check_restarts(ev, sc)])
     if service.program == "fork_server":
-        checks += fork_checks(topo, ev, service)
+        groups.append(lambda: fork_checks(topo, ev, service))
     if service.program == "thread_server":
-        checks += thread_checks(topo, ev, service)
+        groups.append(lambda: thread_checks(topo, ev, service))
     if ev.record.captures:
-        checks.append(check_capture(topo, ev, sc, service))
-    return checks + claim_checks(topo, ev, sc)
+        groups.append(lambda: [check_capture(topo, ev, sc, service)])
+    # One group per claim: a damaged file fails the claims that read it, not every claim.
+    groups += [_claim(topo, ev, sc, name) for name in sc.claims]
+    return [check for make in groups for check in judged_on_sound_evidence(ev, make)]
+
+
+def _claim(topo: Topology, ev: Evidence, sc: Scenario, name: str) -> Callable[[], list[Check]]:
+    return lambda: [CLAIMS[name](topo, ev, sc)]
+
+
+def judged_on_sound_evidence(ev: Evidence, make: Callable[[], list[Check]]) -> list[Check]:
+    """The checks ``make`` gives, none of them passed when a file they read is damaged or
+    unreadable: what is missing from it could have made them fail. The detail names the
+    file and where the damage is."""
+    with ev.watching() as used:
+        checks = make()
+    damage = ev.problems(used)
+    if not damage:
+        return checks
+    more = f" (and {len(damage) - 2} more)" if len(damage) > 2 else ""
+    note = "not judged on damaged evidence: " + "; ".join(map(str, damage[:2])) + more
+    return [Check(c.name, False, f"{c.detail}; {note}") for c in checks]
 
 
 # -- replies ---------------------------------------------------------------------------
@@ -88,24 +111,35 @@ def _short(lines: Iterable[str], limit: int = 60) -> str:
 
 # -- captures --------------------------------------------------------------------------
 def check_capture(topo: Topology, ev: Evidence, sc: Scenario, service: Service) -> Check:
+    """The scenario's traffic is in the captures of the server's node and of every client
+    node that has captures: each node's own capture is its evidence, so an empty or
+    truncated server capture is not made up for by the clients' ones."""
     server_ips = {str(i.address) for i in topo.node(service.node).interfaces}
     client_ips = {str(i.address) for n in sc.clients for i in topo.node(n).interfaces}
     problems, seen = [], 0
     port = topo.scenario_port(sc)  # a probe may dial a port the service does not use
-    for node in {service.node, *sc.clients}:
+    for node in sorted({service.node, *sc.clients}):
+        here, files = 0, []
         for path in ev.captures(node):
-            ok, why = pcap_ok(path)
-            if not ok:
-                problems.append(f"{node}/{path.name}: {why}")
-                continue
             packets = ev.packets(path)
-            seen += sum(
+            here += sum(
                 len(flows_between(packets, server, client, port, service.protocol))
                 for server in server_ips
                 for client in client_ips
             )
+            files.append(f"{node}/{path.name} ({_frames_text(ev, path)})")
+        seen += here
+        if files and not here:
+            problems.append(f"none in {', '.join(files)}")
     ok = not problems and seen > 0
     detail = f"{seen} {service.protocol.upper()} packets of the scenario in the captures"
     if problems:
         detail += "; " + "; ".join(problems[:3])
     return Check("captured", ok, detail)
+
+
+def _frames_text(ev: Evidence, path: Path) -> str:
+    frames = ev.frames(path)
+    if frames:
+        return f"{frames} frame{'s' if frames > 1 else ''}"
+    return "unreadable" if ev.problems({path}) else "0 frames: only the file header"

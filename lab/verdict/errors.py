@@ -56,7 +56,7 @@ def check_restarts(ev: Evidence, sc: Scenario) -> Check:
             problems.append(f"#{i} was not done")
             continue
         log = ev.root / got.log
-        text = log.read_text(errors="replace") if log.is_file() else ""
+        text = ev.text(log) or ""
         if want.expect is None and not got.listening:
             problems.append(f"#{i} did not listen (exit {got.exit_status})")
         elif want.expect is not None and (got.listening or want.expect not in text):
@@ -213,8 +213,7 @@ def _time_wait_at(ev: Evidence, node: str, phase: str, port: int) -> list[Socket
 
 
 def _log(ev: Evidence, restart: RestartRecord) -> str:
-    path = ev.root / restart.log
-    return path.read_text(errors="replace").strip() if path.is_file() else ""
+    return (ev.text(ev.root / restart.log) or "").strip()
 
 
 def _restart_time_wait(

@@ -102,14 +102,15 @@ def test_pcap_ok_rejects_what_is_not_a_capture(wire, tcp_handshake, tmp_path):
     empty = wire().write(tmp_path / "empty.pcap")
     assert pcap_ok(empty) == (True, "pcap, Ethernet (linktype 1), 0 frames, 0 IP")
     assert not pcap_ok(empty, min_packets=1)[0]
-    # A capture cut in the middle of a record (tcpdump killed) is readable up to the cut.
+    # A capture cut in the middle of a record (tcpdump killed) is read up to the cut, and
+    # is not "ok": the cut is said, with the record and its byte offset.
     w = wire()
     tcp_handshake(w)
     full = w.write(tmp_path / "full.pcap").read_bytes()
     cut = tmp_path / "cut.pcap"
     cut.write_bytes(full[:-10])
     ok, why = pcap_ok(cut)
-    assert ok and "2 frames" in why and "truncated" in why
+    assert not ok and "2 frames" in why and "damaged: record 3 at byte" in why
     assert len(read_packets(cut)) == 2
     unsupported = tmp_path / "lt.pcap"
     with unsupported.open("wb") as f:

@@ -203,3 +203,32 @@ def test_ps_tree_edge_cases():
     assert zombies(rows, 1) == []
     assert rows[1].args == "python3 -m lab.programs.fork_server --port 9999"
     assert rows[-1].nlwp == 5
+
+
+# -- inputs found by tests/fuzz/fuzz_snapshot.py: no exception, the row is skipped ---------------
+
+
+def test_socket_row_with_a_queue_that_is_not_a_number_is_skipped() -> None:
+    ss = (
+        "State  Recv-Q Send-Q Local Address:Port Peer Address:Port Process\n"
+        'LISTEN 0$     128    0.0.0.0:8080       0.0.0.0:*         users:(("python3",pid=7,fd=3))\n'
+        'LISTEN 0      128    0.0.0.0:8000       0.0.0.0:*         users:(("python3",pid=8,fd=3))\n'
+    )
+    assert [r.local.port for r in parse_ss(ss)] == [8000]
+    netstat = (
+        "Proto Recv-Q Send-Q Local Address Foreign Address State PID/Program name\n"
+        "tcp        x      0 0.0.0.0:22    0.0.0.0:*       LISTEN 1/sshd\n"
+        "tcp        0      0 0.0.0.0:80    0.0.0.0:*       LISTEN ²/nginx\n"
+    )
+    rows = parse_netstat(netstat)
+    assert [(r.local.port, r.pid, r.program) for r in rows] == [(80, None, None)]
+
+
+def test_numbers_that_int_refuses_are_not_numbers() -> None:
+    # "²".isdigit() is true but int("²") raises; 5000 digits exceed int()'s string limit.
+    huge = "9" * 5000
+    ps = f"² 1 S 1 a\n1 {huge} S 1 b\n1 0 S x c\n12 1 S 3 python3 -m lab.programs.thread_server\n"
+    assert [(r.pid, r.nlwp) for r in parse_ps(ps)] == [(12, 3)]
+    ss = f"ESTAB 0 0 10.0.0.1:² 10.0.0.2:{huge}\n"
+    (row,) = parse_ss(ss)
+    assert (row.local.port, row.remote.port) == (0, 0)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 import dpkt
 
 from lab.evidence.analysis.common import Endpoint, ToDict
+from lab.evidence.analysis.files import EvidenceFileError
 
 # Bytes of payload kept per packet: enough to show a request/response line in a report.
 PAYLOAD_KEEP = 256
@@ -23,7 +24,7 @@ TCP_FLAG_NAMES = (
 )
 
 
-class CaptureError(ValueError):
+class CaptureError(EvidenceFileError, ValueError):
     """A file is not a capture the analysis can read (bad magic, unsupported link type)."""
 
 

@@ -1,8 +1,9 @@
 """Reading capture files into :class:`Packet` records.
 
-Supported files: classic pcap (micro- or nanosecond, either byte order; read here with
-``struct`` so that a record cut short by a killed tcpdump is detected, not fatal) and pcapng
-(through ``dpkt.pcapng``, which reports one link type per file: the first interface's).
+Supported files: classic pcap (micro- or nanosecond, either byte order) and pcapng (one link
+type per file: the first interface's), both read by ``pcap_files`` so that damage (a record
+cut short by a killed tcpdump, a length no record can have) is located and reported, never
+silently dropped.
 
 Supported link types: Ethernet (1), Linux cooked SLL (113) and SLL2 (276) as written by
 ``tcpdump -i any``, and raw IP (101, also 12/14). Frames that are not IPv4/IPv6 (ARP, ...) are
@@ -12,11 +13,12 @@ counted by :func:`pcap_ok` but left out of :func:`read_packets`.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import dpkt
 
+from lab.evidence.analysis.files import Damage, EvidenceFileError
 from lab.evidence.analysis.packet import (
     PAYLOAD_KEEP,
     TCP_FLAG_NAMES,
@@ -32,7 +34,7 @@ from lab.evidence.analysis.pcap_decode import (
     LINKTYPE_RAW,
     decode,
 )
-from lab.evidence.analysis.pcap_files import PCAPNG_MAGIC, open_capture
+from lab.evidence.analysis.pcap_files import open_capture
 
 __all__ = [
     "LINKTYPE_ETHERNET",
@@ -43,67 +45,79 @@ __all__ = [
     "PAYLOAD_KEEP",
     "TCP_FLAG_NAMES",
     "CaptureError",
+    "CaptureRead",
     "Packet",
     "TcpOptions",
     "flows_between",
     "link_type",
     "pcap_ok",
+    "read_capture",
     "read_packets",
     "unique_packets",
 ]
 
 
-def _iter_packets(path: Path) -> tuple[int, Iterator[Packet | None], list[str]]:
-    linktype, records, problems = open_capture(path)
-    if linktype not in LINKTYPE_NAMES:
-        raise CaptureError(f"{path}: unsupported link type {linktype}")
+@dataclass(frozen=True)
+class CaptureRead:
+    """A capture file read: its ``frames`` (every record), the IPv4/IPv6 ``packets`` among
+    them, and where the file is damaged (empty for an intact file)."""
 
-    def gen() -> Iterator[Packet | None]:
-        for i, rec in enumerate(records, start=1):
-            try:
-                yield decode(i, rec, linktype)
-            except (dpkt.UnpackError, struct.error, ValueError):
-                yield None  # malformed frame: counted, not decoded
+    kind: str
+    linktype: int
+    frames: int
+    packets: list[Packet]
+    damage: list[Damage]
 
-    return linktype, gen(), problems
+    def describe(self) -> str:
+        """One line: "pcap, Ethernet (linktype 1), 12 frames, 12 IP" and any damage."""
+        text = (
+            f"{self.kind}, {LINKTYPE_NAMES[self.linktype]} (linktype {self.linktype}), "
+            f"{self.frames} frames, {len(self.packets)} IP"
+        )
+        return text + "".join(f", damaged: {d}" for d in self.damage)
+
+
+def read_capture(path: str | Path) -> CaptureRead:
+    """Read and decode a capture. Raises :class:`EvidenceFileError` (:class:`CaptureError`
+    for a file that is not a supported capture); damage inside a readable capture is data."""
+    p = Path(path)
+    cap = open_capture(p)
+    if cap.linktype not in LINKTYPE_NAMES:
+        raise CaptureError(p, f"unsupported link type {cap.linktype}")
+    packets = []
+    for i, rec in enumerate(cap.records, start=1):
+        try:
+            packet = decode(i, rec, cap.linktype)
+        except (dpkt.UnpackError, struct.error, ValueError, IndexError):
+            packet = None  # malformed frame: counted, not decoded
+        if packet is not None:
+            packets.append(packet)
+    return CaptureRead(cap.kind, cap.linktype, len(cap.records), packets, list(cap.damage))
 
 
 def read_packets(path: str | Path) -> list[Packet]:
-    """Every IPv4/IPv6 packet of a capture, in file order. Raises :class:`CaptureError`
-    for a file that is not a supported capture; a truncated last record is dropped."""
-    _, packets, _ = _iter_packets(Path(path))
-    return [p for p in packets if p is not None]
+    """Every IPv4/IPv6 packet of a capture, in file order, up to any damage. Raises
+    :class:`EvidenceFileError` for a file that is not a supported capture."""
+    return read_capture(path).packets
 
 
 def link_type(path: str | Path) -> int:
     """The capture's link type number (1 Ethernet, 113 SLL, 276 SLL2, ...)."""
-    linktype, _, _ = open_capture(Path(path))
-    return linktype
+    return open_capture(Path(path)).linktype
 
 
 def pcap_ok(path: str | Path, min_packets: int = 0) -> tuple[bool, str]:
-    """Whether a file is a readable capture with at least ``min_packets`` frames, and a
+    """Whether a file is an intact capture with at least ``min_packets`` frames, and a
     one-line description ("pcap, Ethernet (linktype 1), 12 frames, 12 IP") or the reason."""
     p = Path(path)
-    if not p.is_file():
-        return False, f"{p}: no such file"
     try:
-        linktype, packets, problems = _iter_packets(p)
-        frames = ip_packets = 0
-        for pkt in packets:
-            frames += 1
-            ip_packets += pkt is not None
-    except (CaptureError, OSError) as exc:
+        read = read_capture(p)
+    except EvidenceFileError as exc:
         return False, str(exc)
-    with p.open("rb") as probe:
-        kind = "pcapng" if probe.read(4) == PCAPNG_MAGIC else "pcap"
-    text = (
-        f"{kind}, {LINKTYPE_NAMES[linktype]} (linktype {linktype}), "
-        f"{frames} frames, {ip_packets} IP"
-    )
-    if problems:
-        text += ", " + ", ".join(problems)
-    if frames < min_packets:
+    text = read.describe()
+    if read.damage:
+        return False, f"{p}: {text}"
+    if read.frames < min_packets:
         return False, f"{p}: {text}: expected at least {min_packets} frames"
     return True, text
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import dpkt
 
-from lab.evidence.analysis.packet import PAYLOAD_KEEP, CaptureError, Packet, TcpOptions
+from lab.evidence.analysis.packet import PAYLOAD_KEEP, Packet, TcpOptions
 from lab.evidence.analysis.pcap_files import Record
 
 LINKTYPE_ETHERNET = 1
@@ -71,7 +71,7 @@ def _link(linktype: int, data: bytes) -> _Link | None:
         version = data[0] >> 4
         ethertype = {4: 0x0800, 6: 0x86DD}.get(version)
         return _Link(None, None, None, None, ethertype, data)
-    raise CaptureError(f"unsupported link type {linktype}")
+    return None  # an unsupported link type: the reader refuses such a file before decoding
 
 
 def _tcp_options(raw: bytes) -> TcpOptions:
@@ -82,7 +82,10 @@ def _tcp_options(raw: bytes) -> TcpOptions:
         parsed = dpkt.tcp.parse_opts(raw)
     except (dpkt.UnpackError, IndexError):
         return TcpOptions()
-    for kind, value in parsed:
+    for option in parsed:
+        if option is None:  # dpkt's mark for an option cut short: the rest is unreadable
+            break
+        kind, value = option
         if kind == dpkt.tcp.TCP_OPT_MSS and len(value) == 2:
             mss = struct.unpack(">H", value)[0]
         elif kind == dpkt.tcp.TCP_OPT_WSCALE and len(value) == 1:

@@ -32,7 +32,14 @@ _SS_STATES = {
 }
 TCP_STATES = frozenset(v for v in _SS_STATES.values() if v != "UNCONN")
 
-_SS_USER = re.compile(r'\("((?:[^"\\]|\\.)*)",pid=(\d+),fd=(\d+)\)')
+_SS_USER = re.compile(r'\("((?:[^"\\]|\\.)*)",pid=([0-9]{1,18}),fd=([0-9]{1,18})\)')
+# A count, a queue size or a pid: ASCII digits, and few enough to be one (int() would refuse
+# "²" although str.isdigit() accepts it, and refuses more than 4300 digits).
+_NUMBER = re.compile(r"[0-9]{1,18}")
+
+
+def _number(text: str) -> int | None:
+    return int(text) if _NUMBER.fullmatch(text) else None
 
 
 @dataclass(frozen=True)
@@ -81,7 +88,7 @@ def _endpoint(text: str) -> Endpoint:
     if host.startswith("[") and host.endswith("]"):
         host = host[1:-1]
     host = host.split("%", 1)[0]
-    return Endpoint(host or "*", int(port) if port.isdigit() else 0)
+    return Endpoint(host or "*", _number(port) or 0)
 
 
 def _family(ep: Endpoint) -> str:
@@ -89,22 +96,26 @@ def _family(ep: Endpoint) -> str:
 
 
 def parse_netstat(text: str) -> list[SocketRow]:
-    """Rows of ``netstat -tanup`` (headers and blank lines skipped)."""
+    """Rows of ``netstat -tanup``. Headers, blank lines and lines that are not a socket's
+    row (queue sizes that are not numbers) are skipped."""
     rows = []
     for line in text.splitlines():
         parts = line.split()
         if len(parts) < 5 or parts[0] not in {"tcp", "tcp6", "udp", "udp6"}:
             continue
-        proto, recv_q, send_q, local, remote, *rest = parts
+        proto, recv_text, send_text, local, remote, *rest = parts
+        recv_q, send_q = _number(recv_text), _number(send_text)
+        if recv_q is None or send_q is None:
+            continue
         state = "UNCONN"
         # A UDP socket has no state column unless it is connected ("ESTABLISHED").
-        if rest and rest[0] != "-" and not re.match(r"^\d+/", rest[0]):
+        if rest and rest[0] != "-" and not re.match(r"^[0-9]+/", rest[0]):
             state = rest.pop(0)
         pid = program = None
         if rest and rest[0] != "-":
             pid_text, _, first = rest[0].partition("/")
-            pid = int(pid_text)
-            program = " ".join([first, *rest[1:]]).strip()
+            pid = _number(pid_text)
+            program = " ".join([first, *rest[1:]]).strip() if pid is not None else None
         rows.append(
             SocketRow(
                 source="netstat",
@@ -112,8 +123,8 @@ def parse_netstat(text: str) -> list[SocketRow]:
                 state=state,
                 local=_endpoint(local),
                 remote=_endpoint(remote),
-                recv_q=int(recv_q),
-                send_q=int(send_q),
+                recv_q=recv_q,
+                send_q=send_q,
                 pid=pid,
                 program=program,
                 processes=((program or "", pid, 0),) if pid is not None else (),
@@ -132,7 +143,7 @@ def _ss_info(line: str) -> dict[str, str]:
 
 def parse_ss(text: str, proto: str = "tcp") -> list[SocketRow]:
     """Rows of ``ss -tanpi`` (``proto`` "udp" for ``ss -uanp``). The indented ``-i`` line
-    under a socket fills that row's ``info``."""
+    under a socket fills that row's ``info``; lines that are not a socket's row are skipped."""
     rows: list[SocketRow] = []
     infos: list[dict[str, str]] = []
     for line in text.splitlines():
@@ -145,7 +156,10 @@ def parse_ss(text: str, proto: str = "tcp") -> list[SocketRow]:
         parts = line.split(None, 5)
         if len(parts) < 5 or parts[0] not in _SS_STATES:
             continue
-        state, recv_q, send_q, local, remote = parts[:5]
+        state, recv_text, send_text, local, remote = parts[:5]
+        recv_q, send_q = _number(recv_text), _number(send_text)
+        if recv_q is None or send_q is None:
+            continue
         users = _SS_USER.findall(parts[5]) if len(parts) > 5 else []
         processes = tuple((name, int(pid), int(fd)) for name, pid, fd in users)
         local_ep = _endpoint(local)
@@ -157,8 +171,8 @@ def parse_ss(text: str, proto: str = "tcp") -> list[SocketRow]:
                 state=_SS_STATES[state],
                 local=local_ep,
                 remote=_endpoint(remote),
-                recv_q=int(recv_q),
-                send_q=int(send_q),
+                recv_q=recv_q,
+                send_q=send_q,
                 pid=processes[0][1] if processes else None,
                 program=processes[0][0] if processes else None,
                 processes=processes,
@@ -181,14 +195,17 @@ def parse_ps(text: str) -> list[ProcessRow]:
     rows = []
     for line in text.splitlines():
         parts = line.split(None, 4)
-        if len(parts) < 4 or not (parts[0].isdigit() and parts[1].isdigit()):
+        if len(parts) < 4:
+            continue
+        pid, ppid, nlwp = _number(parts[0]), _number(parts[1]), _number(parts[3])
+        if pid is None or ppid is None or nlwp is None:
             continue
         rows.append(
             ProcessRow(
-                pid=int(parts[0]),
-                ppid=int(parts[1]),
+                pid=pid,
+                ppid=ppid,
                 stat=parts[2],
-                nlwp=int(parts[3]),
+                nlwp=nlwp,
                 args=parts[4].rstrip() if len(parts) > 4 else "",
             )
         )

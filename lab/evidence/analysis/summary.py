@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lab.evidence.analysis.common import ToDict
-from lab.evidence.analysis.pcap import CaptureError, link_type, pcap_ok, read_packets
+from lab.evidence.analysis.files import EvidenceFileError
+from lab.evidence.analysis.pcap import link_type, pcap_ok, read_packets
 from lab.evidence.analysis.tcp import TcpConnection, tcp_connections
 from lab.evidence.analysis.udp import UdpFlow, udp_flows
 
@@ -32,7 +33,7 @@ def analyze_capture(path: str | Path) -> CaptureAnalysis:
     try:
         packets = read_packets(path)
         lt = link_type(path)
-    except (CaptureError, OSError) as exc:
+    except (EvidenceFileError, OSError) as exc:
         return CaptureAnalysis(str(path), False, str(exc), None, 0, (), ())
     return CaptureAnalysis(
         path=str(path),
