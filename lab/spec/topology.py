@@ -21,6 +21,7 @@ from lab.spec.drafts import Doc
 from lab.spec.keys import DEFAULT_PORTS, MAX_NODES, NAME_RULE, TOP
 from lab.spec.model import Interface, Network, Scenario, Service, Topology
 from lab.spec.model import Node as ModelNode
+from lab.spec.programs import read_programs
 from lab.spec.rules import (
     FILTER_CHARS,
     find_overlaps,
@@ -59,8 +60,8 @@ __all__ = [
 ]
 
 
-def _read_document(r: Reader, root: Node, filename: str) -> Doc:
-    doc = Doc()
+def _read_document(r: Reader, root: Node, filename: str, base: Path) -> Doc:
+    doc = Doc(base_dir=base)
     if not isinstance(root, MappingNode):
         r.p.add(
             line_of(root),
@@ -78,6 +79,7 @@ def _read_document(r: Reader, root: Node, filename: str) -> Doc:
     sections = (
         ("networks", read_networks),
         ("nodes", read_nodes),
+        ("programs", read_programs),
         ("services", read_services),
         ("scenarios", read_scenarios),
     )
@@ -121,7 +123,8 @@ def _build(doc: Doc, source: Path | None) -> Topology:
     services = []
     for s in doc.services.values():
         assert s.node is not None and s.program is not None and s.port is not None
-        services.append(Service(s.name, s.node, s.program, s.port, tuple(s.options)))
+        user = doc.programs.get(s.program)
+        services.append(Service(s.name, s.node, s.program, s.port, tuple(s.options), user))
     scenarios = []
     for sc in doc.scenarios:
         assert sc.name and sc.service
@@ -138,6 +141,7 @@ def _build(doc: Doc, source: Path | None) -> Topology:
                 port=sc.port,
                 expect_error=sc.expect_error,
                 restart=tuple(sc.restart),
+                client_program=sc.client_program,
                 **sc.knobs,
             )
         )
@@ -150,6 +154,7 @@ def _build(doc: Doc, source: Path | None) -> Topology:
         capture=doc.capture,
         description=doc.description,
         source=source,
+        programs=tuple(p for p in doc.programs.values() if p is not None),
     )
 
 
@@ -163,7 +168,8 @@ def _parse(text: str, filename: str, source: Path | None) -> tuple[list[str], To
             )
         return problems.lines(), None
     reader = Reader(problems)
-    doc = _read_document(reader, root, filename)
+    base = source.resolve().parent if source is not None else Path.cwd()
+    doc = _read_document(reader, root, filename, base)
     check_all(problems, doc)
     if problems.items:
         return problems.lines(), None
