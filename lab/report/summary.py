@@ -76,6 +76,14 @@ def service_checks(topology: Topology, run: RunRecord, sc: Scenario) -> list[Che
         return []
     service = topology.service(sc.service)
     who = f"{service.program} (pid {info.pid}) on {service.node}"
+    if info.killed_after_grace:
+        return [
+            Check(
+                "service stopped on SIGTERM",
+                False,
+                f"{who} did not exit on SIGTERM and was killed after the grace period",
+            )
+        ]
     if not info.ended_before_stop:
         return [Check("service ran until stopped", True, f"{who} ran until the lab stopped it")]
     how = _status_text(info.exit_status)

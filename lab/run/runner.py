@@ -13,11 +13,12 @@ outputs, process ids, interfaces, errors). Judging them is ``lab.verdict.checks`
 from __future__ import annotations
 
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from lab.errors import BackendError, Interrupted, LabError
+from lab.errors import BackendError, Interrupted, LabError, UsageError
 from lab.run.backends.base import Backend, Proc
 from lab.run.clients import ClientSteps
 from lab.run.collect import (
@@ -37,9 +38,11 @@ from lab.run.record import (
     ServiceRecord,
 )
 from lab.run.session import Progress, Session
+from lab.run.userbuild import STOP_GRACE, Built, build_all, command, keep_evidence, used_programs
 from lab.spec.model import Restart, Scenario, Service, Topology
 
 TOPOLOGY_COPY = "topology.yaml"
+LISTEN_TIMEOUT = 20.0  # seconds a service has to listen after it starts
 
 
 def default_out_dir(topology: Topology) -> Path:
@@ -62,6 +65,7 @@ def run_lab(
     run's signal handling: a Ctrl-C then is acted on only once it has written its files."""
     say = progress or (lambda _m: None)
     session = Session(topology, backend_cls, out_dir, progress=say)
+    built = _build_programs(session, say)
     record = RunRecord(
         run_id=session.run_id,
         topology=topology.name,
@@ -74,6 +78,7 @@ def run_lab(
         if topology.source is not None:
             shutil.copyfile(topology.source, out_dir / TOPOLOGY_COPY)
         record.save(out_dir)  # from the start: even a killed run leaves its id behind
+        keep_evidence(built, out_dir)
     except OSError as exc:
         raise LabError(f"cannot write the results folder {out_dir}: {exc}") from exc
 
@@ -93,8 +98,29 @@ def run_lab(
 
     session.on_end = end
     with session:
-        _Flow(session, record, say).run()
+        _Flow(session, record, say, built).run()
     return record
+
+
+def _build_programs(session: Session, say: Progress) -> dict[str, Built]:
+    """Build the user programs the topology runs, before anything else: a compile error
+    (a ``TopologyError``, exit 2) leaves no node, no process and no results folder."""
+    programs = used_programs(session.topology)
+    if not programs:
+        return {}
+    root = session.backend.build_root()
+    if root is None:
+        names = ", ".join(p.name for p in programs)
+        raise UsageError(
+            f"user programs ({names}) are not yet supported on {session.backend.name}: "
+            "use --backend netns"
+        )
+    say(f"building {', '.join(p.name for p in programs)}")
+    try:
+        return build_all(programs, root)
+    except BaseException:
+        session.backend.down()  # the run's folder, with what the builds left in it
+        raise
 
 
 def _record_outcome(record: RunRecord, outcome: BaseException | None) -> None:
@@ -111,10 +137,13 @@ def _record_outcome(record: RunRecord, outcome: BaseException | None) -> None:
 class _Flow(ClientSteps):
     """The steps of one run; ``step`` names what is under way, for the record on failure."""
 
-    def __init__(self, session: Session, record: RunRecord, say: Progress) -> None:
+    def __init__(
+        self, session: Session, record: RunRecord, say: Progress, built: dict[str, Built]
+    ) -> None:
         self.s = session
         self.record = record
         self.say = say
+        self.built = built
         self.captures: list[CaptureHandle] = []
         self.servers: dict[str, Proc] = {}
 
@@ -183,12 +212,24 @@ class _Flow(ClientSteps):
         (crashed, or killed from outside) is a fault of the run, not a clean stop."""
         info = self.record.services[name]
         info.ended_before_stop = not proc.running()
-        info.exit_status = proc.stop(timeout=10.0)
+        if self.s.topology.service(name).user is None:
+            info.exit_status = proc.stop(timeout=10.0)
+            return
+        # A user's program may ignore SIGTERM: kill it after a grace period, and say so.
+        proc.signal(signal.SIGTERM)
+        status = proc.wait(STOP_GRACE)
+        info.killed_after_grace = status is None
+        if status is None:
+            self.say(
+                f"warning: service {name} did not stop within {STOP_GRACE:g} s of SIGTERM: killed"
+            )
+            status = proc.stop(timeout=STOP_GRACE, signum=signal.SIGKILL)
+        info.exit_status = status
 
     # -- services ------------------------------------------------------------------------
     def start_service(self, service: Service) -> None:
         log = f"service-{service.name}.log"
-        argv = self.s.program(service.program, service.args())
+        argv = self.service_argv(service)
         proc = self.s.spawn(service.node, argv, log)
         self.servers[service.name] = proc
         self.record.services[service.name] = ServiceRecord(
@@ -210,8 +251,25 @@ class _Flow(ClientSteps):
                 )
             return bool(self.listen_socket(service))
 
-        wait_until(listening, timeout=20.0, what=f"service {service.name} to listen")
+        try:
+            wait_until(listening, timeout=LISTEN_TIMEOUT, what=f"service {service.name} to listen")
+        except BackendError as exc:
+            if not proc.running() or "timed out" not in str(exc):
+                raise
+            raise BackendError(
+                f"service {service.name} ({service.program}) on {service.node} is running but "
+                f"did not listen on {service.protocol} port {service.port} within "
+                f"{LISTEN_TIMEOUT:g} s"
+            ) from None
         self.say(f"service {service.name} listening on {service.node}:{service.port}")
+
+    def service_argv(self, service: Service) -> list[str]:
+        """A lab program's argument list, or a user program's, bounded (``userbuild``)."""
+        if service.user is None:
+            return self.s.program(service.program, service.args())
+        host = str(self.s.topology.node(service.node).interfaces[0].address)
+        run = service.user.argv(host, service.port, client=False)
+        return command(self.s.backend.python, self.built[service.program], run)
 
     def listen_socket(self, service: Service) -> str:
         """The service's listening socket as ``ss`` shows it on its node, "" if none."""
@@ -238,7 +296,7 @@ class _Flow(ClientSteps):
         snapshot(self.s, phase, [service.node])
         again = service.with_option("reuseaddr", restart.reuseaddr)
         log = f"service-{service.name}-{sc.name}-{index}.log"
-        proc = self.s.spawn(service.node, self.s.program(again.program, again.args()), log)
+        proc = self.s.spawn(service.node, self.service_argv(again), log)
 
         def settled() -> bool:
             return not proc.running() or bool(self.listen_socket(again))
@@ -269,7 +327,7 @@ class _Flow(ClientSteps):
         that is still closing."""
         for name, proc in self.servers.items():
             service = self.s.topology.service(name)
-            if service.program != "fork_server":
+            if service.model != "fork":
                 continue
             probe = ["ps", "-o", "stat=", "--ppid", str(proc.pid)]
 

@@ -164,6 +164,11 @@ class Backend(ABC):
     def interfaces(self, node: str) -> Mapping[str, str]:
         """The node's interface name for each network it is attached to."""
 
+    def build_root(self) -> Path | None:
+        """A folder of this run on the host where the user's programs are built and from
+        which the nodes run them; None: this backend does not run user programs (yet)."""
+        return None
+
     def node_info(self, node: str) -> Mapping[str, str]:
         """Extra facts about a node for run.json and summary.json (the ssh backend: which
         host plays it). None by default."""
