@@ -38,7 +38,15 @@ from lab.run.record import (
     ServiceRecord,
 )
 from lab.run.session import Progress, Session
-from lab.run.userbuild import STOP_GRACE, Built, build_all, command, keep_evidence, used_programs
+from lab.run.userbuild import (
+    LOG_CAP,
+    STOP_GRACE,
+    Built,
+    build_all,
+    command,
+    keep_evidence,
+    used_programs,
+)
 from lab.spec.model import Restart, Scenario, Service, Topology
 
 TOPOLOGY_COPY = "topology.yaml"
@@ -225,6 +233,15 @@ class _Flow(ClientSteps):
             )
             status = proc.stop(timeout=STOP_GRACE, signum=signal.SIGKILL)
         info.exit_status = status
+        self.note_truncated_log(name, info)
+
+    def note_truncated_log(self, name: str, info: ServiceRecord) -> None:
+        """A user program's log stops at ``LOG_CAP`` bytes (RLIMIT_FSIZE): say so."""
+        path = self.s.workdir(info.node) / info.log.split("/", 1)[1]
+        size = self.s.run(info.node, ["stat", "-c", "%s", str(path)], timeout=10.0).stdout.strip()
+        if size.isdigit() and int(size) >= LOG_CAP:
+            info.log_truncated = True
+            self.say(f"warning: service {name}'s log was cut at {LOG_CAP} bytes")
 
     # -- services ------------------------------------------------------------------------
     def start_service(self, service: Service) -> None:
