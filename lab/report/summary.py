@@ -158,7 +158,9 @@ def regenerate(out_dir: Path) -> Summary:
     if not (out_dir / RUN_FILE).is_file() or not source.is_file():
         raise LabError(f"{out_dir}: not a results folder of `lab run` (no run.json/topology.yaml)")
     load_run(out_dir)
-    return finish_run(out_dir, load_topology(source))
+    # The user programs' sources stay where the run found them, not in the folder (their
+    # copies are in programs/NAME): the copy of the topology is judged without them.
+    return finish_run(out_dir, load_topology(source, sources=False))
 
 
 def format_summary(summary: Summary) -> str:

@@ -100,6 +100,7 @@ class Doc:
     scenarios: list[ScenarioDraft] = field(default_factory=list)
     capture: Capture = field(default_factory=Capture)
     base_dir: Path = field(default_factory=Path)  # where relative sources are found
+    check_sources: bool = True  # False: the source files are not looked for
     # A user program as read; None when it had a problem (it still names a program).
     programs: dict[str, UserProgram | None] = field(default_factory=dict)
     program_lines: dict[str, int] = field(default_factory=dict)

@@ -36,15 +36,15 @@ def read_programs(r: Reader, e: Entry, doc: Doc) -> None:
         spec = r.fields(pe.value, path, pe.line, PROGRAM)
         if spec is None or "sources" not in spec:
             continue
-        doc.programs[pe.key] = _read_program(r, pe.key, spec, path, doc.base_dir)
+        doc.programs[pe.key] = _read_program(r, pe.key, spec, path, doc)
 
 
 def _read_program(
-    r: Reader, name: str, spec: dict[str, Entry], path: KeyPath, base: Path
+    r: Reader, name: str, spec: dict[str, Entry], path: KeyPath, doc: Doc
 ) -> UserProgram | None:
     count = len(r.p.items)
     written: list[str] = []
-    sources = _read_sources(r, spec["sources"], (*path, "sources"), base, written)
+    sources = _read_sources(r, spec["sources"], (*path, "sources"), doc, written)
     build = (
         _words(r, spec["build"], (*path, "build"), placeholders=False) if "build" in spec else None
     )
@@ -69,7 +69,7 @@ def _read_program(
                 )  # fmt: skip
     if len(r.p.items) > count or sources is None:
         return None
-    default_build, default_run = default_commands(name, sources)
+    default_build, default_run = default_commands(name, sources, known=doc.check_sources)
     if run is None and default_run is None:
         r.p.add(
             spec["sources"].line,
@@ -91,7 +91,7 @@ def _read_program(
 
 
 def _read_sources(
-    r: Reader, e: Entry, path: KeyPath, base: Path, written: list[str]
+    r: Reader, e: Entry, path: KeyPath, doc: Doc, written: list[str]
 ) -> list[Path] | None:
     items = r.items(e.value, path)
     if items is None:
@@ -107,7 +107,7 @@ def _read_sources(
         if text is None:
             ok = False
             continue
-        problem, where = _source_problem(text, base)
+        problem, where = _source_problem(text, doc.base_dir, doc.check_sources)
         if problem is None and where.name in names:
             first = render_index(path, names[where.name])
             problem = (
@@ -128,7 +128,7 @@ def render_index(path: KeyPath, index: int) -> str:
     return f"{path[-1]}[{index}]"
 
 
-def _source_problem(text: str, base: Path) -> tuple[str | None, Path]:
+def _source_problem(text: str, base: Path, look: bool) -> tuple[str | None, Path]:
     if not text.strip():
         return "an empty file name", base
     given = Path(text).expanduser()
@@ -136,6 +136,8 @@ def _source_problem(text: str, base: Path) -> tuple[str | None, Path]:
     where = Path(os.path.abspath(where))
     if where.name in ("", ".", ".."):
         return f"'{text}' names no file or folder of its own", where
+    if not look:
+        return None, where
     if not where.exists():
         return "no such file", where
     if not os.access(where, os.R_OK) or (where.is_dir() and not os.access(where, os.X_OK)):
@@ -201,8 +203,11 @@ def source_files(sources: list[Path]) -> list[tuple[Path, str]]:
     return out
 
 
-def default_commands(name: str, sources: list[Path]) -> tuple[list[str], list[str] | None]:
-    """The build and run argument lists the sources' names suggest; run None: no default."""
+def default_commands(
+    name: str, sources: list[Path], *, known: bool = True
+) -> tuple[list[str], list[str] | None]:
+    """The build and run argument lists the sources' names suggest; run None: no default.
+    With ``known`` False the files are not looked at: a lone file is taken as executable."""
     files = source_files(sources)
     cxx = [rel for full, rel in files if full.suffix in CXX_SUFFIXES]
     c = [rel for full, rel in files if full.suffix in C_SUFFIXES]
@@ -214,6 +219,6 @@ def default_commands(name: str, sources: list[Path]) -> tuple[list[str], list[st
         full, rel = files[0]
         if full.suffix == ".py":
             return [], ["python3", rel]
-        if os.access(full, os.X_OK):
+        if not known or os.access(full, os.X_OK):
             return [], [f"./{rel}"]
     return [], None

@@ -60,8 +60,8 @@ __all__ = [
 ]
 
 
-def _read_document(r: Reader, root: Node, filename: str, base: Path) -> Doc:
-    doc = Doc(base_dir=base)
+def _read_document(r: Reader, root: Node, filename: str, base: Path, sources: bool) -> Doc:
+    doc = Doc(base_dir=base, check_sources=sources)
     if not isinstance(root, MappingNode):
         r.p.add(
             line_of(root),
@@ -158,7 +158,9 @@ def _build(doc: Doc, source: Path | None) -> Topology:
     )
 
 
-def _parse(text: str, filename: str, source: Path | None) -> tuple[list[str], Topology | None]:
+def _parse(
+    text: str, filename: str, source: Path | None, sources: bool = True
+) -> tuple[list[str], Topology | None]:
     problems = Problems(filename)
     root = compose(text, problems)
     if root is None:
@@ -169,7 +171,7 @@ def _parse(text: str, filename: str, source: Path | None) -> tuple[list[str], To
         return problems.lines(), None
     reader = Reader(problems)
     base = source.resolve().parent if source is not None else Path.cwd()
-    doc = _read_document(reader, root, filename, base)
+    doc = _read_document(reader, root, filename, base, sources)
     check_all(problems, doc)
     if problems.items:
         return problems.lines(), None
@@ -187,14 +189,15 @@ def load_topology_text(text: str, filename: str = "<text>") -> Topology:
     return topology
 
 
-def load_topology(path: Path) -> Topology:
+def load_topology(path: Path, *, sources: bool = True) -> Topology:
     """Read and check a topology file. Raises ``TopologyError`` carrying every problem,
-    each ``FILE:LINE: key.path: message`` with FILE as given."""
+    each ``FILE:LINE: key.path: message`` with FILE as given. ``sources=False`` does not
+    look for the user programs' source files (a results folder's copy of the topology)."""
     text, problem = read_text(path)
     if text is None:
         assert problem is not None
         raise TopologyError([problem])
-    problems, topology = _parse(text, str(path), path)
+    problems, topology = _parse(text, str(path), path, sources)
     if topology is None:
         raise TopologyError(problems)
     return topology

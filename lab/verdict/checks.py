@@ -15,11 +15,13 @@ from lab.evidence.analysis.pcap import flows_between, pcap_ok
 from lab.evidence.folder import Evidence
 from lab.run.record import ClientRecord, ConnectionOutcome
 from lab.spec.model import Scenario, Service, Topology
+from lab.verdict.accept_queue import one_at_a_time
 from lab.verdict.check import Check
 from lab.verdict.claims import claim_checks
 from lab.verdict.errors import check_probes, check_restarts
 from lab.verdict.processes import fork_checks, thread_checks
 from lab.verdict.scope import line_connections, scenario_clients
+from lab.verdict.udp import datagram_boundaries
 
 __all__ = [
     "Check",
@@ -39,6 +41,12 @@ def scenario_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
         checks += fork_checks(topo, ev, service)
     if service.model == "thread":
         checks += thread_checks(topo, ev, service)
+    # The other designs' built-in checks, for the user's programs (the lab's own iterative
+    # and UDP servers are judged by the claims their experiments list).
+    if service.user is not None and service.model == "iterative":
+        checks.append(one_at_a_time(topo, ev, service))
+    if service.user is not None and service.model == "udp" and not sc.client_program:
+        checks.append(datagram_boundaries(topo, ev, sc))
     if ev.record.captures:
         checks.append(check_capture(topo, ev, sc, service))
     return checks + claim_checks(topo, ev, sc)

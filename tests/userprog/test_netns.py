@@ -77,10 +77,14 @@ programs:
   my-py:
     sources: [student/echo_server.py]
     model: iterative
+  my-udp:
+    sources: [student/udp_server.py]
+    protocol: udp
 services:
   fork: {{node: server, program: my-fork, port: 9999}}
   thread: {{node: server, program: my-thread, port: 8000}}
   py: {{node: server, program: my-py, port: 9877}}
+  udp: {{node: server, program: my-udp, port: 9000}}
 scenarios:
   - {{name: own-client, service: fork, clients: [c1, c2], client_program: my-cli,
      send: [hello, world], expect: [HELLO, WORLD], hold: 2}}
@@ -89,7 +93,8 @@ scenarios:
   - {{name: threads, service: thread, clients: [c2], send: [abc], expect: [ABC],
      concurrency: 3, hold: 2}}
   - {{name: python, service: py, clients: [c2], client_program: my-cli, send: [x y],
-     expect: [X Y]}}
+     expect: [X Y], concurrency: 2}}
+  - {{name: datagrams, service: udp, clients: [c1], send: [a, bb], expect: [A, BB]}}
 """
     out = tmp_path / "out"
     code, summary, stderr = run(write(tmp_path, body), out)
@@ -101,6 +106,10 @@ scenarios:
     assert ("own-client", "children reaped") in found
     assert ("threads", "one process, a thread per connection") in found
     assert ("python", "captured") in found
+    assert found[("python", "one client at a time")]["detail"] == (
+        "2 connections served one after the other"
+    )
+    assert ("datagrams", "datagram boundaries") in found
     # Only the fork model's checks for the Python server (model: iterative).
     assert ("python", "children reaped") not in found
     for name, binary in (("my-fork", "my-fork"), ("my-cli", "my-cli"), ("my-thread", "my-thread")):
@@ -113,6 +122,11 @@ scenarios:
     ps = (out / "server" / "snapshots" / "during.ps.txt").read_text()
     assert "./my-fork 9999" in ps
     assert_nothing_left(out)
+    # Judged again from the folder alone, like any run.
+    again = lab("report", str(out), "--json")
+    assert again.returncode == 0, again.stderr
+    assert json.loads(again.stdout)["passed"] is True
+    assert "my-fork" in (out / "report.html").read_text()
 
 
 def test_compile_error_exits_2_with_the_compilers_lines(root: None, tmp_path: Path) -> None:
@@ -240,4 +254,25 @@ scenarios:
         "./my fork 9999 $(touch PWNED)"
         in (out / "server" / "snapshots" / "during.ps.txt").read_text()
     )
+    assert_nothing_left(out)
+
+
+def test_a_fork_server_called_iterative_fails_one_at_a_time(root: None, tmp_path: Path) -> None:
+    """The model's check reads the wire: a server that serves two clients at once is not
+    iterative, whatever the file says."""
+    body = """\
+programs:
+  my-fork:
+    sources: [student/server.c, student/wrap.c, student/wrap.h]
+    model: iterative
+services:
+  s: {node: server, program: my-fork, port: 9999}
+scenarios:
+  - {name: a, service: s, clients: [c1], send: [x], expect: [X], concurrency: 2, hold: 1}
+"""
+    out = tmp_path / "out"
+    code, summary, _stderr = run(write(tmp_path, body), out)
+    assert code == 1
+    check = checks(summary)[("a", "one client at a time")]
+    assert check["passed"] is False and "two clients served at once" in str(check["detail"])
     assert_nothing_left(out)
