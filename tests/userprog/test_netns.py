@@ -87,7 +87,8 @@ services:
   udp: {{node: server, program: my-udp, port: 9000}}
 scenarios:
   - {{name: own-client, service: fork, clients: [c1, c2], client_program: my-cli,
-     send: [hello, world], expect: [HELLO, WORLD], hold: 2}}
+     send: [hello, world], expect: [HELLO, WORLD], hold: 2,
+     claims: [handshake, n-children, children-reaped]}}
   - {{name: lab-client, service: fork, clients: [c1], send: [abc], expect: [ABC],
      concurrency: 3, hold: 2}}
   - {{name: threads, service: thread, clients: [c2], send: [abc], expect: [ABC],
@@ -102,6 +103,8 @@ scenarios:
     failed = {k: c for k, c in found.items() if not c["passed"]}
     assert code == 0, (failed, stderr[-3000:])
     assert ("own-client", "replies") in found
+    # The experiments' claims judge a user's program like the lab's (all passed: code 0).
+    assert {("own-client", "handshake"), ("own-client", "N connections, N children")} <= set(found)
     assert found[("own-client", "one child per connection")]["detail"].startswith("5 live")
     assert ("own-client", "children reaped") in found
     assert ("threads", "one process, a thread per connection") in found
@@ -275,4 +278,54 @@ scenarios:
     assert code == 1
     check = checks(summary)[("a", "one client at a time")]
     assert check["passed"] is False and "two clients served at once" in str(check["detail"])
+    assert_nothing_left(out)
+
+
+def one_service(program: str, sources: str, send: str = "x") -> str:
+    return f"""\
+programs:
+  {program}: {{sources: [{sources}]}}
+services:
+  s: {{node: server, program: {program}, port: 9999}}
+scenarios:
+  - {{name: a, service: s, clients: [c1], send: [{send}], expect: [{send}]}}
+"""
+
+
+def test_process_limit_holds_for_a_program_started_as_root(root: None, tmp_path: Path) -> None:
+    """The lab runs as root, which RLIMIT_NPROC does not bind; the program runs as nobody,
+    which it does. Every child it started is gone after the run."""
+    body = one_service("forker", "student/forker.c, student/wrap.c, student/wrap.h")
+    out = tmp_path / "out"
+    code, summary, stderr = run(write(tmp_path, body), out)
+    assert code == 0, (checks(summary), stderr[-2000:])
+    log = (out / "server" / "service-s.log").read_text()
+    started = int(log.split("started ")[1].split()[0])
+    assert 0 < started < 256
+    assert_nothing_left(out)
+
+
+def test_output_is_capped_and_the_cut_noted(root: None, tmp_path: Path) -> None:
+    body = one_service("chatty", "student/chatty.c, student/wrap.c, student/wrap.h")
+    out = tmp_path / "out"
+    code, summary, stderr = run(write(tmp_path, body), out)
+    assert code == 0, (checks(summary), stderr[-2000:])  # it went on serving
+    assert (out / "server" / "service-s.log").stat().st_size == 4 << 20
+    assert json.loads((out / "run.json").read_text())["services"]["s"]["log_truncated"] is True
+    assert "service s's log was cut at 4194304 bytes" in stderr
+    assert_nothing_left(out)
+
+
+def test_server_exiting_mid_run_fails_the_run(root: None, tmp_path: Path) -> None:
+    body = one_service("once", "student/once.py")
+    out = tmp_path / "out"
+    code, summary, _stderr = run(write(tmp_path, body), out)
+    assert code == 1
+    found = checks(summary)
+    assert found[("a", "replies")]["passed"] is True
+    ran = found[("a", "service ran until stopped")]
+    assert ran["passed"] is False and "ended before the lab stopped it: exit status 0" in str(
+        ran["detail"]
+    )
+    assert "done after one client" in (out / "server" / "service-s.log").read_text()
     assert_nothing_left(out)
