@@ -196,3 +196,12 @@ def test_other_backends_refuse_user_programs(tmp_path: Path) -> None:
             f"lab: user programs (my-fork) are not yet supported on {backend}: use --backend netns"
         )
         assert not (tmp_path / backend).exists()
+
+
+def test_compose_refuses_user_programs(tmp_path: Path) -> None:
+    proc = lab("compose", str(write(tmp_path, FORK)))
+    assert proc.returncode == 2
+    assert proc.stderr.strip() == (
+        "lab: user programs (my-fork) are not yet supported by compose: they are built by "
+        "`lab run --backend netns`"
+    )
