@@ -4,11 +4,13 @@ file at once, each located (no root, no compiler needed)."""
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from lab.errors import TopologyError
+from lab.run.userbuild import as_written
 from lab.spec.topology import load_topology
 from tests.labcli import lab
 from tests.userprog.topo import write
@@ -204,4 +206,29 @@ def test_compose_refuses_user_programs(tmp_path: Path) -> None:
     assert proc.stderr.strip() == (
         "lab: user programs (my-fork) are not yet supported by compose: they are built by "
         "`lab run --backend netns`"
+    )
+
+
+def test_a_folder_source_is_walked_and_messages_name_it_as_written(tmp_path: Path) -> None:
+    proj = tmp_path / "my proj"
+    (proj / "sub").mkdir(parents=True)
+    for name in ("main.c", "sub/util.c", "sub/util.h"):
+        (proj / name).write_text("int x;\n")
+    body = """\
+programs:
+  folder: {sources: ["my proj"], model: fork}
+services:
+  s: {node: server, program: folder, port: 9999}
+"""
+    program = load_topology(write(tmp_path, body)).program("folder")
+    assert list(program.build) == [
+        "cc", "-Wall", "-Wextra", "-O2", "-pthread", "-o", "folder",
+        "my proj/main.c", "my proj/sub/util.c",
+    ]  # fmt: skip
+    compiler = "my proj/sub/util.c:3:1: error: x\nIn file included from my proj/main.c:1:\n"
+    assert as_written(compiler, program) == compiler  # written as copied: unchanged
+    moved = replace(program, written=("../elsewhere/my proj/",))
+    assert as_written(compiler, moved) == (
+        "../elsewhere/my proj/sub/util.c:3:1: error: x\n"
+        "In file included from ../elsewhere/my proj/main.c:1:\n"
     )
