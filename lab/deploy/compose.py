@@ -258,7 +258,7 @@ def compose_dict(topology: Topology, image: str = DEFAULT_IMAGE) -> dict[str, An
         names = ", ".join(dict.fromkeys(users))
         raise ComposeError(
             f"user programs ({names}) are not yet supported by compose: they are built by "
-            "`lab run --backend netns`"
+            "`lab run` (netns or ssh)"
         )
     check_acyclic({n.name: dependencies(topology, n) for n in topology.nodes})
     return {

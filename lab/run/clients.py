@@ -64,7 +64,7 @@ class ClientSteps:
             return self.s.program("probe", [*probe, "--timeout", str(CLIENT_REPLY_TIMEOUT)])
         n = str(sc.concurrency)
         if sc.client_program is not None:
-            return self.user_client_argv(sc, target, service)
+            return self.user_client_argv(sc, node, target, service)
         common = ["--host", target, "--port", str(service.port), "--count", n, "--json"]
         common += ["--timeout", str(CLIENT_REPLY_TIMEOUT)]
         sends = [arg for line in sc.send for arg in ("--send", line)]
@@ -76,11 +76,11 @@ class ClientSteps:
         extra += _client_knobs(sc)
         return self.s.program("client", [*common, *extra, *sends])
 
-    def user_client_argv(self, sc: Scenario, target: str, service: Service) -> list[str]:
+    def user_client_argv(self, sc: Scenario, node: str, target: str, service: Service) -> list[str]:
         """``lab.programs.userclient`` driving the user's client program (bounded)."""
         name = sc.client_program or ""
         run = self.s.topology.program(name).argv(target, service.port, client=True)
-        inner = command(self.s.backend.python, self.built[name], run)
+        inner = command(self.s.backend.python, self.built[name], node, run)
         args = ["--host", target, "--port", str(service.port), "--name", name]
         args += ["--count", str(sc.concurrency), "--hold", str(sc.hold)]
         args += ["--timeout", str(CLIENT_REPLY_TIMEOUT), "--protocol", service.protocol]

@@ -29,6 +29,7 @@ from lab.run.collect import (
     stop_captures,
     wait_until,
 )
+from lab.run.nodebuild import build_on_nodes
 from lab.run.record import (
     CaptureRecord,
     NodeError,
@@ -117,11 +118,13 @@ def _build_programs(session: Session, say: Progress) -> dict[str, Built]:
     if not programs:
         return {}
     root = session.backend.build_root()
+    if root is None and session.backend.builds_on_nodes:
+        return {}  # built on each node once it is up (``lab.run.nodebuild``)
     if root is None:
         names = ", ".join(p.name for p in programs)
         raise UsageError(
             f"user programs ({names}) are not yet supported on {session.backend.name}: "
-            "use --backend netns"
+            "use --backend netns or ssh"
         )
     say(f"building {', '.join(p.name for p in programs)}")
     try:
@@ -163,6 +166,9 @@ class _Flow(ClientSteps):
     def run(self) -> None:
         self.step("up")
         self.s.bring_up()
+        if self.s.backend.builds_on_nodes and used_programs(self.s.topology):
+            self.step("build")
+            self.built = build_on_nodes(self.s, Path(self.record.out_dir), self.say)
         self.record.nodes = {n.name: self.node_record(n.name) for n in self.s.topology.nodes}
         with self.s.timings.measure("run"):
             self.step("capture start")
@@ -286,7 +292,7 @@ class _Flow(ClientSteps):
             return self.s.program(service.program, service.args())
         host = str(self.s.topology.node(service.node).interfaces[0].address)
         run = service.user.argv(host, service.port, client=False)
-        return command(self.s.backend.python, self.built[service.program], run)
+        return command(self.s.backend.python, self.built[service.program], service.node, run)
 
     def listen_socket(self, service: Service) -> str:
         """The service's listening socket as ``ss`` shows it on its node, "" if none."""

@@ -15,9 +15,9 @@ import re
 import shutil
 import stat
 import subprocess
-from collections.abc import Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
 
 from lab.errors import TopologyError, UsageError
 from lab.spec.model import Topology, UserProgram
@@ -33,11 +33,39 @@ STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for a user's server
 
 @dataclass(frozen=True)
 class Built:
-    """A program built for this run: its folder (where it runs) and its build log."""
+    """A program built for this run: its folder (where it runs) and its build log. On a
+    backend that builds on each node, ``on`` gives each node's own folder."""
 
     program: UserProgram
-    folder: Path
+    folder: PurePosixPath | Path
     log: Path
+    on: Mapping[str, PurePosixPath] = field(default_factory=dict)
+
+    def folder_on(self, node: str) -> PurePosixPath | Path:
+        return self.on.get(node, self.folder)
+
+
+def nodes_running(topology: Topology, name: str) -> list[str]:
+    """The nodes a user program runs on: its services' nodes and its scenarios' clients."""
+    nodes = [s.node for s in topology.services if s.user is not None and s.program == name]
+    for sc in topology.scenarios:
+        if sc.client_program == name:
+            nodes += sc.clients
+    return list(dict.fromkeys(nodes))
+
+
+def tools_on(topology: Topology, node: str) -> list[str]:
+    """The commands a node needs for the user programs it runs: each build's compiler and
+    each run's interpreter (not the program itself, which the build makes or the sources
+    bring). For the ssh pre-flight, which names what a host lacks."""
+    tools: list[str] = []
+    for program in used_programs(topology):
+        if node not in nodes_running(topology, program.name):
+            continue
+        tools += program.build[:1]
+        if "/" not in program.run[0]:
+            tools.append(program.run[0])
+    return list(dict.fromkeys(tools))
 
 
 def used_programs(topology: Topology) -> list[UserProgram]:
@@ -49,16 +77,16 @@ def used_programs(topology: Topology) -> list[UserProgram]:
 
 def backend_for(topology: Topology, name: str) -> str:
     """The backend a run of ``topology`` may use given ``--backend NAME``: user programs
-    run on netns only for now, so ``auto`` means netns for them and docker or ssh is
+    run on netns and ssh only for now, so ``auto`` means netns for them and docker is
     refused (``UsageError``) before any backend is asked whether it is available."""
     programs = used_programs(topology)
-    if not programs or name == "netns":
+    if not programs or name in ("netns", "ssh"):
         return name
     if name == "auto":
         return "netns"
     names = ", ".join(p.name for p in programs)
     raise UsageError(
-        f"user programs ({names}) are not yet supported on {name}: use --backend netns"
+        f"user programs ({names}) are not yet supported on {name}: use --backend netns or ssh"
     )
 
 
@@ -109,10 +137,14 @@ def _build(program: UserProgram, folder: Path) -> Built | str:
     output = done.stdout[:MAX_BUILD_LOG].decode("utf-8", "replace")
     log.write_text(f"$ {' '.join(program.build)}\n{output}exit status {done.returncode}\n")
     if done.returncode != 0:
-        shown = as_written(output, program).rstrip()
-        return f"program {program.name}: build failed (exit status {done.returncode}):\n{shown}"
+        return build_failure(program, done.returncode, output)
     _open_to_all(folder)
     return Built(program, folder, log)
+
+
+def build_failure(program: UserProgram, status: int, output: str, where: str = "") -> str:
+    shown = as_written(output, program).rstrip()
+    return f"program {program.name}: build{where} failed (exit status {status}):\n{shown}"
 
 
 def as_written(output: str, program: UserProgram) -> str:
@@ -150,10 +182,12 @@ def keep_evidence(built: dict[str, Built], out_dir: Path) -> None:
         shutil.copy2(b.log, target / "build.log")
 
 
-def command(python: str, built: Built, argv: Sequence[str]) -> list[str]:
-    """The argument list that starts a built program: bounded, unprivileged, in its folder."""
+def command(python: str, built: Built, node: str, argv: Sequence[str]) -> list[str]:
+    """The argument list that starts a built program on a node: bounded, unprivileged, in
+    its folder."""
+    folder = str(built.folder_on(node))
     return [
-        python, "-m", "lab.programs.userprog", "--dir", str(built.folder), "--user", RUN_USER,
+        python, "-m", "lab.programs.userprog", "--dir", folder, "--user", RUN_USER,
         "--nproc", str(NPROC), "--as", str(ADDRESS_SPACE), "--fsize", str(LOG_CAP),
         "--", *argv,
     ]  # fmt: skip
