@@ -75,13 +75,20 @@ def local_address(pid: int, host: str, port: int, protocol: str) -> str | None:
     except OSError:
         return None
     peer = _hex_endpoint(host, port)
+    # A UDP client that never connect()s has no peer in the table: its only socket is it.
+    unconnected = "00000000:0000" if protocol == "udp" else None
+    found = None
     for row in rows:
         cols = row.split()
-        if len(cols) > 9 and cols[2] == peer and cols[9] in inodes:
+        if len(cols) <= 9 or cols[9] not in inodes:
+            continue
+        if cols[2] == peer or (cols[2] == unconnected and found is None):
             addr, _, hexport = cols[1].partition(":")
             ip = socket.inet_ntoa(int(addr, 16).to_bytes(4, "little"))
-            return f"{ip}:{int(hexport, 16)}"
-    return None
+            found = f"{ip}:{int(hexport, 16)}"
+            if cols[2] == peer:
+                return found
+    return found
 
 
 class Driver:

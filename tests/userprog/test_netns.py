@@ -80,6 +80,9 @@ programs:
   my-udp:
     sources: [student/udp_server.py]
     protocol: udp
+  udp-cli:
+    sources: [student/udp_client.py]
+    protocol: udp
 services:
   fork: {{node: server, program: my-fork, port: 9999}}
   thread: {{node: server, program: my-thread, port: 8000}}
@@ -96,6 +99,8 @@ scenarios:
   - {{name: python, service: py, clients: [c2], client_program: my-cli, send: [x y],
      expect: [X Y], concurrency: 2}}
   - {{name: datagrams, service: udp, clients: [c1], send: [a, bb], expect: [A, BB]}}
+  - {{name: own-udp, service: udp, clients: [c2], client_program: udp-cli, send: [a, bb],
+     expect: [A, BB], claims: [datagram-boundaries]}}
 """
     out = tmp_path / "out"
     code, summary, stderr = run(write(tmp_path, body), out)
@@ -113,6 +118,8 @@ scenarios:
         "2 connections served one after the other"
     )
     assert ("datagrams", "datagram boundaries") in found
+    # The claim finds the UDP client program's datagrams by the port it reported.
+    assert ("own-udp", "datagram boundaries") in found
     # Only the fork model's checks for the Python server (model: iterative).
     assert ("python", "children reaped") not in found
     for name, binary in (("my-fork", "my-fork"), ("my-cli", "my-cli"), ("my-thread", "my-thread")):
@@ -121,6 +128,8 @@ scenarios:
     run_json = json.loads((out / "run.json").read_text())
     own = run_json["scenarios"]["own-client"]["clients"]["c1"]["result"]["connections"][0]
     assert own["replies"] == ["HELLO", "WORLD"] and own["local"].startswith("10.77.9.11:")
+    datagrams = run_json["scenarios"]["own-udp"]["clients"]["c2"]["result"]["connections"][0]
+    assert datagrams["local"].startswith("0.0.0.0:")  # an unconnected socket: its port
     assert "listening on 9999" in (out / "server" / "service-fork.log").read_text()
     ps = (out / "server" / "snapshots" / "during.ps.txt").read_text()
     assert "./my-fork 9999" in ps
