@@ -54,12 +54,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lab.run.backends import choose_backend
     from lab.run.record import RUN_FILE
     from lab.run.runner import default_out_dir, run_lab
-    from lab.run.userbuild import backend_for
     from lab.spec.topology import load_topology
 
     topology = load_topology(Path(args.file))
-    name = backend_for(topology, _backend_name(args, topology))
-    backend_cls = _ssh_options(args, topology, choose_backend(name))
+    backend_cls = _ssh_options(args, topology, choose_backend(_backend_name(args, topology)))
     out_dir = Path(args.out) if args.out else default_out_dir(topology)
     say = progress_printer() if not args.quiet else (lambda _m: None)
     failure: BaseException | None = None

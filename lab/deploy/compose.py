@@ -257,8 +257,7 @@ def compose_dict(topology: Topology, image: str = DEFAULT_IMAGE) -> dict[str, An
     if users:
         names = ", ".join(dict.fromkeys(users))
         raise ComposeError(
-            f"user programs ({names}) are not yet supported by compose: they are built by "
-            "`lab run` (netns or ssh)"
+            f"user programs ({names}) are not yet supported by compose: they are built by `lab run`"
         )
     check_acyclic({n.name: dependencies(topology, n) for n in topology.nodes})
     return {

@@ -124,7 +124,7 @@ def _build_programs(session: Session, say: Progress) -> dict[str, Built]:
         names = ", ".join(p.name for p in programs)
         raise UsageError(
             f"user programs ({names}) are not yet supported on {session.backend.name}: "
-            "use --backend netns or ssh"
+            "use --backend netns, docker or ssh"
         )
     say(f"building {', '.join(p.name for p in programs)}")
     try:

@@ -19,7 +19,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
-from lab.errors import TopologyError, UsageError
+from lab.errors import TopologyError
 from lab.spec.model import Topology, UserProgram
 
 BUILD_TIMEOUT = 300.0  # seconds one build may take
@@ -73,21 +73,6 @@ def used_programs(topology: Topology) -> list[UserProgram]:
     names = {s.program for s in topology.services if s.user is not None}
     names |= {sc.client_program for sc in topology.scenarios if sc.client_program}
     return [p for p in topology.programs if p.name in names]
-
-
-def backend_for(topology: Topology, name: str) -> str:
-    """The backend a run of ``topology`` may use given ``--backend NAME``: user programs
-    run on netns and ssh only for now, so ``auto`` means netns for them and docker is
-    refused (``UsageError``) before any backend is asked whether it is available."""
-    programs = used_programs(topology)
-    if not programs or name in ("netns", "ssh"):
-        return name
-    if name == "auto":
-        return "netns"
-    names = ", ".join(p.name for p in programs)
-    raise UsageError(
-        f"user programs ({names}) are not yet supported on {name}: use --backend netns or ssh"
-    )
 
 
 def build_all(programs: Sequence[UserProgram], root: Path) -> dict[str, Built]:

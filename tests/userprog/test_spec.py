@@ -188,25 +188,11 @@ services:
 """
 
 
-def test_docker_refuses_user_programs(tmp_path: Path) -> None:
-    """Until it builds user programs, docker says so (exit 2) and starts nothing."""
-    path = write(tmp_path, FORK)
-    for backend in ("docker",):
-        proc = lab("run", str(path), "--backend", backend, "--out", str(tmp_path / backend))
-        assert proc.returncode == 2
-        assert proc.stderr.strip() == (
-            f"lab: user programs (my-fork) are not yet supported on {backend}: use --backend "
-            "netns or ssh"
-        )
-        assert not (tmp_path / backend).exists()
-
-
 def test_compose_refuses_user_programs(tmp_path: Path) -> None:
     proc = lab("compose", str(write(tmp_path, FORK)))
     assert proc.returncode == 2
     assert proc.stderr.strip() == (
-        "lab: user programs (my-fork) are not yet supported by compose: they are built by "
-        "`lab run` (netns or ssh)"
+        "lab: user programs (my-fork) are not yet supported by compose: they are built by `lab run`"
     )
 
 
