@@ -44,8 +44,9 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lab.errors import UsageError
     from lab.report.summary import failure_line, finish_run, format_summary
     from lab.run.backends import choose_backend
+    from lab.run.outdir import claim_results_folder
     from lab.run.record import RUN_FILE
-    from lab.run.runner import claim_results_folder, run_lab
+    from lab.run.runner import run_lab
     from lab.run.sealing import seal_results
     from lab.spec.topology import load_topology
 

@@ -252,6 +252,13 @@ def node_entry(topology: Topology, node: Node, image: str) -> dict[str, Any]:
 
 def compose_dict(topology: Topology, image: str = DEFAULT_IMAGE) -> dict[str, Any]:
     """The compose file as data (what ``compose_text`` writes out)."""
+    users = [s.program for s in topology.services if s.user is not None]
+    users += [sc.client_program for sc in topology.scenarios if sc.client_program]
+    if users:
+        names = ", ".join(dict.fromkeys(users))
+        raise ComposeError(
+            f"user programs ({names}) are not yet supported by compose: they are built by `lab run`"
+        )
     check_acyclic({n.name: dependencies(topology, n) for n in topology.nodes})
     return {
         "version": COMPOSE_VERSION,

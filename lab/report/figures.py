@@ -224,7 +224,9 @@ def _stages(conn: TcpRecord) -> _Stages:
     )
 
 
-def service_timeline(service: str, program: str, conns: Sequence[TcpRecord]) -> str:
+def service_timeline(
+    service: str, program: str, conns: Sequence[TcpRecord], model: str = "other"
+) -> str:
     """One row per connection to a service, on one time axis: the SYN (a dot; a cross
     for each retransmitted SYN) and the wait for the handshake (a thin line), the time
     connected but not yet served (amber: in the accept queue of an iterative server), the
@@ -240,7 +242,7 @@ def service_timeline(service: str, program: str, conns: Sequence[TcpRecord]) -> 
     def x(t: float) -> float:
         return _GT_LABEL + plot * t / span
 
-    waiting = "in accept queue" if program == "iterative_server" else "waiting"
+    waiting = "in accept queue" if model == "iterative" else "waiting"
     bottom = _GT_TOP + _GT_ROW * len(rows)
     out = _gantt_head(service, program, waiting, bottom + 34)
     out += _gantt_axis(span, plot, x, bottom)

@@ -137,7 +137,7 @@ def _timelines(topology: Topology, connections: Sequence[TcpRecord]) -> str:
     out = []
     for svc in topology.services:
         conns = [c for c in connections if c.service == svc.name]
-        out.append(service_timeline(svc.name, svc.program, conns))
+        out.append(service_timeline(svc.name, svc.program, conns, svc.model))
     return "".join(out)
 
 

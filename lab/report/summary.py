@@ -85,6 +85,14 @@ def service_checks(topology: Topology, run: RunRecord, sc: Scenario) -> list[Che
         return []
     service = topology.service(sc.service)
     who = f"{service.program} (pid {info.pid}) on {service.node}"
+    if info.killed_after_grace:
+        return [
+            Check(
+                "service stopped on SIGTERM",
+                False,
+                f"{who} did not exit on SIGTERM and was killed after the grace period",
+            )
+        ]
     if not info.ended_before_stop:
         return [Check("service ran until stopped", True, f"{who} ran until the lab stopped it")]
     how = _status_text(info.exit_status)
@@ -165,7 +173,9 @@ def regenerate(out_dir: Path) -> Summary:
     unreadable = unreadable_files(out_dir, load_run(out_dir))
     if unreadable:
         raise UsageError("\n".join([*unreadable, f"{out_dir}: nothing was judged or written"]))
-    summary = finish_run(out_dir, load_topology(source))
+    # The user programs' sources stay where the run found them, not in the folder (their
+    # copies are in programs/NAME): the copy of the topology is judged without them.
+    summary = finish_run(out_dir, load_topology(source, sources=False))
     seal_results(out_dir)  # the rewritten files too: no umask makes them others' to change
     return summary
 

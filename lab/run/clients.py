@@ -18,6 +18,7 @@ from lab.run.record import (
     parse_client_output,
 )
 from lab.run.session import Progress, Session
+from lab.run.userbuild import Built, command
 from lab.spec.codec import RecordError
 from lab.spec.model import Scenario, Service
 
@@ -30,6 +31,7 @@ class ClientSteps:
     s: Session
     record: RunRecord
     say: Progress
+    built: dict[str, Built]
 
     def phase(self, name: str) -> None:
         raise NotImplementedError
@@ -66,6 +68,8 @@ class ClientSteps:
             probe = [sc.probe, "--host", target, "--port", port, "--json", "--attempts", "10"]
             return self.s.program("probe", [*probe, "--timeout", str(CLIENT_REPLY_TIMEOUT)])
         n = str(sc.concurrency)
+        if sc.client_program is not None:
+            return self.user_client_argv(sc, node, target, service)
         common = ["--host", target, "--port", str(service.port), "--count", n, "--json"]
         common += ["--timeout", str(CLIENT_REPLY_TIMEOUT)]
         sends = [arg for line in sc.send for arg in ("--send", line)]
@@ -76,6 +80,17 @@ class ClientSteps:
             extra.append("--half-close")
         extra += _client_knobs(sc)
         return self.s.program("client", [*common, *extra, *sends])
+
+    def user_client_argv(self, sc: Scenario, node: str, target: str, service: Service) -> list[str]:
+        """``lab.programs.userclient`` driving the user's client program (bounded)."""
+        name = sc.client_program or ""
+        run = self.s.topology.program(name).argv(target, service.port, client=True)
+        inner = command(self.s.backend.python, self.built[name], node, run)
+        args = ["--host", target, "--port", str(service.port), "--name", name]
+        args += ["--count", str(sc.concurrency), "--hold", str(sc.hold)]
+        args += ["--timeout", str(CLIENT_REPLY_TIMEOUT), "--protocol", service.protocol]
+        args += [arg for line in sc.send for arg in ("--send", line)]
+        return self.s.program("userclient", [*args, "--", *inner])
 
     def run_client(self, sc: Scenario, node: str) -> None:
         """Run one client to its end and record it. A client that cannot run or dies (its

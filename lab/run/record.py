@@ -58,6 +58,9 @@ class ServiceRecord:
     restarted_as: list[int] | None = field(default=None, metadata=omit_if_none())
     ended_before_stop: bool | None = field(default=None, metadata=omit_if_none())
     exit_status: int | None = field(default=None, metadata=omit_if_none("ended_before_stop"))
+    # A user program's: it did not stop on SIGTERM and was killed after the grace period.
+    killed_after_grace: bool | None = field(default=None, metadata=omit_if_none())
+    log_truncated: bool | None = field(default=None, metadata=omit_if_none())
 
 
 @dataclass

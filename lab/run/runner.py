@@ -13,6 +13,7 @@ outputs, process ids, interfaces, errors). Judging them is ``lab.verdict.checks`
 from __future__ import annotations
 
 import shutil
+import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,6 +29,7 @@ from lab.run.collect import (
     stop_captures,
     wait_until,
 )
+from lab.run.nodebuild import build_on_nodes
 from lab.run.record import (
     CaptureRecord,
     NodeError,
@@ -38,55 +40,19 @@ from lab.run.record import (
 )
 from lab.run.sealing import seal_results
 from lab.run.session import Progress, Session
+from lab.run.userbuild import (
+    LOG_CAP,
+    STOP_GRACE,
+    Built,
+    build_all,
+    command,
+    keep_evidence,
+    used_programs,
+)
 from lab.spec.model import Restart, Scenario, Service, Topology
 
 TOPOLOGY_COPY = "topology.yaml"
-
-
-def default_out_dir(topology: Topology) -> Path:
-    stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-    return Path("results") / f"{topology.name}-{stamp}"
-
-
-_CHOOSE = "choose another with --out, or leave --out off for results/<topology>-<UTC time>"
-
-
-def claim_results_folder(topology: Topology, out: str | None, *, create: bool = True) -> Path:
-    """The folder a run writes to, checked before anything is created, so that a run never
-    replaces evidence it did not make. ``--out`` must be new or an empty folder (a new one
-    is created here, atomically, unless ``create`` is false: then it is only checked); the
-    default folder is always created here, with a ``-2``, ``-3``... suffix when a run of
-    the same topology started in the same second already holds the name."""
-    if out is None:
-        base = default_out_dir(topology)
-        for n in range(1, 1000):
-            candidate = base if n == 1 else base.with_name(f"{base.name}-{n}")
-            try:
-                candidate.mkdir(parents=True)
-            except FileExistsError:
-                continue
-            except OSError as exc:
-                raise LabError(f"cannot create the results folder {candidate}: {exc}") from exc
-            return candidate
-        raise LabError(f"{base}: 999 results folders of this second exist already")
-    if not out:
-        raise UsageError(f"--out '' names no folder; {_CHOOSE}")
-    path = Path(out)
-    if path.is_symlink() and not path.exists():
-        raise UsageError(f"{path}: a dangling symbolic link; {_CHOOSE}")
-    if path.exists():
-        if not path.is_dir():
-            raise UsageError(f"{path}: exists and is not a folder; {_CHOOSE}")
-        if any(path.iterdir()):
-            raise UsageError(f"{path}: the folder is not empty (earlier evidence?); {_CHOOSE}")
-    elif create:
-        try:
-            path.mkdir(parents=True)
-        except FileExistsError:  # another run took it since the check above
-            raise UsageError(f"{path}: another run created it just now; {_CHOOSE}") from None
-        except OSError as exc:
-            raise LabError(f"cannot create the results folder {path}: {exc}") from exc
-    return path
+LISTEN_TIMEOUT = 20.0  # seconds a service has to listen after it starts
 
 
 def run_lab(
@@ -104,6 +70,7 @@ def run_lab(
     run's signal handling: a Ctrl-C then is acted on only once it has written its files."""
     say = progress or (lambda _m: None)
     session = Session(topology, backend_cls, out_dir, progress=say)
+    built = _build_programs(session, say)
     record = RunRecord(
         run_id=session.run_id,
         topology=topology.name,
@@ -118,6 +85,7 @@ def run_lab(
         elif topology.source is not None:
             shutil.copyfile(topology.source, out_dir / TOPOLOGY_COPY)
         record.save(out_dir)  # from the start: even a killed run leaves its id behind
+        keep_evidence(built, out_dir)
     except OSError as exc:
         raise LabError(f"cannot write the results folder {out_dir}: {exc}") from exc
 
@@ -138,12 +106,35 @@ def run_lab(
     session.on_end = end
     try:
         with session:
-            _Flow(session, record, say).run()
+            _Flow(session, record, say, built).run()
     finally:
         # However the run ended, the evidence is its owner's alone.
         for problem in seal_results(out_dir):
             say(f"warning: {problem}")
     return record
+
+
+def _build_programs(session: Session, say: Progress) -> dict[str, Built]:
+    """Build the user programs the topology runs, before anything else: a compile error
+    (a ``TopologyError``, exit 2) leaves no node, no process and no results folder."""
+    programs = used_programs(session.topology)
+    if not programs:
+        return {}
+    root = session.backend.build_root()
+    if root is None and session.backend.builds_on_nodes:
+        return {}  # built on each node once it is up (``lab.run.nodebuild``)
+    if root is None:
+        names = ", ".join(p.name for p in programs)
+        raise UsageError(
+            f"user programs ({names}) are not yet supported on {session.backend.name}: "
+            "use --backend netns, docker or ssh"
+        )
+    say(f"building {', '.join(p.name for p in programs)}")
+    try:
+        return build_all(programs, root)
+    except BaseException:
+        session.backend.down()  # the run's folder, with what the builds left in it
+        raise
 
 
 def _record_outcome(record: RunRecord, outcome: BaseException | None) -> None:
@@ -160,10 +151,13 @@ def _record_outcome(record: RunRecord, outcome: BaseException | None) -> None:
 class _Flow(ClientSteps):
     """The steps of one run; ``step`` names what is under way, for the record on failure."""
 
-    def __init__(self, session: Session, record: RunRecord, say: Progress) -> None:
+    def __init__(
+        self, session: Session, record: RunRecord, say: Progress, built: dict[str, Built]
+    ) -> None:
         self.s = session
         self.record = record
         self.say = say
+        self.built = built
         self.captures: list[CaptureHandle] = []
         self.servers: dict[str, Proc] = {}
         self.checkpoint_failed = False
@@ -189,6 +183,9 @@ class _Flow(ClientSteps):
     def run(self) -> None:
         self.step("up")
         self.s.bring_up()
+        if self.s.backend.builds_on_nodes and used_programs(self.s.topology):
+            self.step("build")
+            self.built = build_on_nodes(self.s, Path(self.record.out_dir), self.say)
         self.record.nodes = {n.name: self.node_record(n.name) for n in self.s.topology.nodes}
         self.checkpoint()
         with self.s.timings.measure("run"):
@@ -248,12 +245,33 @@ class _Flow(ClientSteps):
         (crashed, or killed from outside) is a fault of the run, not a clean stop."""
         info = self.record.services[name]
         info.ended_before_stop = not proc.running()
-        info.exit_status = proc.stop(timeout=10.0)
+        if self.s.topology.service(name).user is None:
+            info.exit_status = proc.stop(timeout=10.0)
+            return
+        # A user's program may ignore SIGTERM: kill it after a grace period, and say so.
+        proc.signal(signal.SIGTERM)
+        status = proc.wait(STOP_GRACE)
+        info.killed_after_grace = status is None
+        if status is None:
+            self.say(
+                f"warning: service {name} did not stop within {STOP_GRACE:g} s of SIGTERM: killed"
+            )
+            status = proc.stop(timeout=STOP_GRACE, signum=signal.SIGKILL)
+        info.exit_status = status
+        self.note_truncated_log(name, info)
+
+    def note_truncated_log(self, name: str, info: ServiceRecord) -> None:
+        """A user program's log stops at ``LOG_CAP`` bytes (RLIMIT_FSIZE): say so."""
+        path = self.s.workdir(info.node) / info.log.split("/", 1)[1]
+        size = self.s.run(info.node, ["stat", "-c", "%s", str(path)], timeout=10.0).stdout.strip()
+        if size.isdigit() and int(size) >= LOG_CAP:
+            info.log_truncated = True
+            self.say(f"warning: service {name}'s log was cut at {LOG_CAP} bytes")
 
     # -- services ------------------------------------------------------------------------
     def start_service(self, service: Service) -> None:
         log = f"service-{service.name}.log"
-        argv = self.s.program(service.program, service.args())
+        argv = self.service_argv(service)
         proc = self.s.spawn(service.node, argv, log)
         self.servers[service.name] = proc
         self.record.services[service.name] = ServiceRecord(
@@ -275,9 +293,26 @@ class _Flow(ClientSteps):
                 )
             return bool(self.listen_socket(service))
 
-        wait_until(listening, timeout=20.0, what=f"service {service.name} to listen")
+        try:
+            wait_until(listening, timeout=LISTEN_TIMEOUT, what=f"service {service.name} to listen")
+        except BackendError as exc:
+            if not proc.running() or "timed out" not in str(exc):
+                raise
+            raise BackendError(
+                f"service {service.name} ({service.program}) on {service.node} is running but "
+                f"did not listen on {service.protocol} port {service.port} within "
+                f"{LISTEN_TIMEOUT:g} s"
+            ) from None
         self.checkpoint()
         self.say(f"service {service.name} listening on {service.node}:{service.port}")
+
+    def service_argv(self, service: Service) -> list[str]:
+        """A lab program's argument list, or a user program's, bounded (``userbuild``)."""
+        if service.user is None:
+            return self.s.program(service.program, service.args())
+        host = str(self.s.topology.node(service.node).interfaces[0].address)
+        run = service.user.argv(host, service.port, client=False)
+        return command(self.s.backend.python, self.built[service.program], service.node, run)
 
     def listen_socket(self, service: Service) -> str:
         """The service's listening socket as ``ss`` shows it on its node, "" if none."""
@@ -305,7 +340,7 @@ class _Flow(ClientSteps):
         snapshot(self.s, phase, [service.node])
         again = service.with_option("reuseaddr", restart.reuseaddr)
         log = f"service-{service.name}-{sc.name}-{index}.log"
-        proc = self.s.spawn(service.node, self.s.program(again.program, again.args()), log)
+        proc = self.s.spawn(service.node, self.service_argv(again), log)
 
         def settled() -> bool:
             return not proc.running() or bool(self.listen_socket(again))
@@ -336,7 +371,7 @@ class _Flow(ClientSteps):
         that is still closing."""
         for name, proc in self.servers.items():
             service = self.s.topology.service(name)
-            if service.program != "fork_server":
+            if service.model != "fork":
                 continue
             probe = ["ps", "-o", "stat=", "--ppid", str(proc.pid)]
 

@@ -138,7 +138,7 @@ def check_services(p: Problems, doc: Doc) -> None:
             continue
         if svc.node is None or svc.program is None or svc.port is None:
             continue
-        proto = SERVER_PROGRAMS[svc.program]
+        proto = svc.user_protocol or SERVER_PROGRAMS.get(svc.program, "tcp")
         slot = (svc.node, proto, svc.port)
         if slot in taken:
             other, line = taken[slot]
@@ -184,6 +184,30 @@ def check_scenarios(p: Problems, doc: Doc) -> None:
                 p.add(line, (*path, "clients", j), problem)
         if svc is not None:
             _check_error_keys(p, doc, sc, svc)
+        if sc.client_program is not None:
+            _check_client_program(p, doc, sc, svc)
+
+
+def _check_client_program(
+    p: Problems, doc: Doc, sc: ScenarioDraft, svc: ServiceDraft | None
+) -> None:
+    """A client program is a user program of the file speaking the service's protocol."""
+    path: KeyPath = ("scenarios", sc.index, "client_program")
+    name = sc.client_program or ""
+    if name not in doc.programs:
+        known = ", ".join(doc.programs) or "none"
+        hint = suggest(name, doc.programs)
+        p.add(sc.client_program_line, path, f"unknown program '{name}'{hint}; programs: {known}")
+        return
+    program = doc.programs[name]
+    if program is None or svc is None or svc.program is None:
+        return  # already reported
+    if not svc.protocol_is(program.protocol):
+        p.add(
+            sc.client_program_line,
+            path,
+            f"program '{name}' speaks {program.protocol.upper()}; service '{svc.name}' does not",
+        )
 
 
 def _check_error_keys(p: Problems, doc: Doc, sc: ScenarioDraft, svc: ServiceDraft) -> None:
@@ -199,6 +223,13 @@ def _check_error_keys(p: Problems, doc: Doc, sc: ScenarioDraft, svc: ServiceDraf
             sc.restart_line,
             (*path, "restart"),
             f"a restart sets SO_REUSEADDR, a TCP server option; '{svc.name}' is UDP",
+        )
+    if sc.restart and svc.user_protocol is not None:
+        p.add(
+            sc.restart_line,
+            (*path, "restart"),
+            f"a restart sets SO_REUSEADDR through a lab server's option; '{svc.name}' runs a "
+            "user program",
         )
     if sc.port is None or svc.node is None:
         return

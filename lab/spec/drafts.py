@@ -5,9 +5,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv4Network
+from pathlib import Path
 from typing import Any
 
-from lab.spec.model import SERVER_PROGRAMS, Capture, OptionValue, Restart, SshTarget
+from lab.spec.model import (
+    SERVER_PROGRAMS,
+    Capture,
+    OptionValue,
+    Restart,
+    SshTarget,
+    UserProgram,
+)
 
 
 @dataclass
@@ -47,9 +55,12 @@ class ServiceDraft:
     port: int | None = None
     port_line: int = 0
     options: list[tuple[str, OptionValue]] = field(default_factory=list)
+    user_protocol: str | None = None  # the program is a user program speaking this
 
     def protocol_is(self, protocol: str) -> bool:
-        return self.program is not None and SERVER_PROGRAMS[self.program] == protocol
+        if self.user_protocol is not None:
+            return self.user_protocol == protocol
+        return self.program is not None and SERVER_PROGRAMS.get(self.program) == protocol
 
 
 @dataclass
@@ -75,6 +86,8 @@ class ScenarioDraft:
     restart: list[Restart] = field(default_factory=list)
     restart_line: int = 0
     tcp_only_lines: dict[str, int] = field(default_factory=dict)  # key -> line, if set
+    client_program: str | None = None
+    client_program_line: int = 0
 
 
 @dataclass
@@ -86,3 +99,8 @@ class Doc:
     services: dict[str, ServiceDraft] = field(default_factory=dict)
     scenarios: list[ScenarioDraft] = field(default_factory=list)
     capture: Capture = field(default_factory=Capture)
+    base_dir: Path = field(default_factory=Path)  # where relative sources are found
+    check_sources: bool = True  # False: the source files are not looked for
+    # A user program as read; None when it had a problem (it still names a program).
+    programs: dict[str, UserProgram | None] = field(default_factory=dict)
+    program_lines: dict[str, int] = field(default_factory=dict)

@@ -91,6 +91,9 @@ TOP = Section(
             type_doc="mapping name -> network"),
         Key("nodes", "mapping", "at least one, at most 250", required=True,
             type_doc="mapping name -> node"),
+        Key("programs", "mapping", "the user's own programs (C, C++, Python or any "
+            "executable), built where they run; a service's `program` or a scenario's "
+            "`client_program` may name one", type_doc="mapping name -> program"),
         Key("services", "mapping", "servers that run for the whole run",
             type_doc="mapping name -> service"),
         Key("scenarios", "list", "run in file order", type_doc="list of scenarios"),
@@ -159,16 +162,51 @@ SSH = Section(
 
 JUMP = Section("nodes.NAME.ssh.jump", _SSH_KEYS)
 
+USER_PROTOCOLS = ("tcp", "udp")
+USER_MODELS = ("fork", "thread", "iterative", "udp", "other")
+# Resource bounds of a user program (see lab.programs.userprog).
+USER_PORT_MIN = 1024  # user programs run unprivileged
+
+PROGRAM = Section(
+    "programs.NAME",
+    (
+        Key("sources", "list", "files or folders, relative to the topology file (any path "
+            "the user running the lab can read is allowed, `..` and absolute ones too). Each "
+            "is copied into the program's build folder under its own name, so two sources may "
+            "not share a name", required=True, type_doc="list of paths"),
+        Key("build", "list", "the build command as an argument list, run in the build folder "
+            "(never through a shell: `;`, `$()` and spaces are literal). Default by the "
+            "sources: any `.cpp`/`.cc`/`.cxx` -> `[c++, -Wall, -Wextra, -O2, -pthread, -o, "
+            "NAME, <every .c and .cpp>]`; else any `.c` -> the same with `cc`; a `.py` or an "
+            "executable file is not built", type_doc="list of text"),
+        Key("run", "list", "the command as an argument list, run in the build folder; "
+            "placeholders `{port}` and `{host}` (the service's port and address) only. "
+            "Default: the built `./NAME`, `python3 FILE` for one `.py`, `./FILE` for one "
+            "executable; followed by `{port}` for a service and by `{host} {port}` for a "
+            "scenario's client", type_doc="list of text"),
+        Key("protocol", "choice", "what the program speaks", default="tcp",
+            choices=USER_PROTOCOLS, what="protocol"),
+        Key("model", "choice", "the server's design, which decides the built-in checks: "
+            "`fork` one child per held connection and all reaped, `thread` one process with "
+            "N+1 threads, `iterative` one client at a time, `udp` datagrams, `other` the "
+            "reply and capture checks only. `udp` goes with `protocol: udp` only, the others "
+            "with `tcp`; default `udp` for UDP, `other` for TCP", choices=USER_MODELS,
+            what="model"),
+    ),
+)  # fmt: skip
+
 SERVICE = Section(
     "services.NAME",
     (
         Key("node", "text", "the node the server runs on", required=True, type_doc="node name"),
-        Key("program", "text", "the server program; one of the programs below", required=True,
-            type_doc="program"),
-        Key("port", "integer", "default per program (below). Two services on one node may not "
-            "use the same protocol and port (8080/tcp and 8080/udp may coexist)",
+        Key("program", "text", "the server program; one of the programs below, or a user "
+            "program of `programs`", required=True, type_doc="program"),
+        Key("port", "integer", "default per program (below); required for a user program, "
+            "which runs unprivileged and so needs a port of 1024 or more. Two services on "
+            "one node may not use the same protocol and port (8080/tcp and 8080/udp may coexist)",
             bounds=PORT_RANGE),
-        Key("options", "mapping", "per program (below); unknown options are refused"),
+        Key("options", "mapping", "per program (below); unknown options are refused (a user "
+            "program takes none: its `run` says what it gets)"),
     ),
 )  # fmt: skip
 
@@ -213,6 +251,12 @@ SCENARIO = Section(
             default=0, bounds=(0, 600)),
         Key("half_close", "boolean", "close only the sending half (`shutdown(SHUT_WR)`) "
             "before reading the last replies" + _TCP_ONLY, default=False),
+        Key("client_program", "text", "run this user program (of `programs`) as the client on "
+            "each client node instead of the lab's line client: each `send` line goes to its "
+            "stdin, and its stdout lines are compared with `expect` (like `str_cli`); its "
+            "stdin is closed after the replies (and `hold` seconds). Its protocol must be the "
+            "service's; `probe`, `half_close`, `repeat`, `rcvbuf` and `pause_reading` do not "
+            "apply", type_doc="program name"),
         Key("claims", "list", "statements of the course checked on this scenario's evidence "
             "(below); each name known and listed once, and about the service's protocol",
             type_doc="list of claim names"),
@@ -268,8 +312,8 @@ CAPTURE = Section(
 
 # Every table, by the title the docs use for it.
 SECTIONS: Mapping[str, Section] = {
-    s.title: s for s in (TOP, NETWORK, NODE, SSH, JUMP, SERVICE, OPTIONS, SCENARIO, RESTART,
-                         CAPTURE)
+    s.title: s for s in (TOP, NETWORK, NODE, SSH, JUMP, PROGRAM, SERVICE, OPTIONS, SCENARIO,
+                         RESTART, CAPTURE)
 }  # fmt: skip
 # The scenario's plain keys: read as declared, handed to the model as they are. (`port` is
 # plain too but is read with its line, which the cross checks need.)
@@ -278,6 +322,8 @@ SCENARIO_KNOBS = tuple(
 )
 # Scenario keys that only the TCP line client knows (half_close is checked on its own).
 TCP_ONLY_KEYS = ("repeat", "rcvbuf", "pause_reading")
+# Keys of a line-client scenario that a user client program does not take.
+NOT_WITH_CLIENT_PROGRAM = ("probe", "half_close", "repeat", "rcvbuf", "pause_reading")
 # Keys of a line-client scenario that a probe scenario does not take (it sends its own bytes).
 NOT_WITH_PROBE = (
     "send", "expect", "concurrency", "hold", "half_close", "repeat", "rcvbuf", "pause_reading",

@@ -38,6 +38,14 @@ SERVICE_OPTIONS: Mapping[str, Mapping[str, tuple[type, str]]] = {
 
 OptionValue = int | bool | float
 
+# The design of each lab server, as a user program's ``model`` names it.
+LAB_MODELS: Mapping[str, str] = {
+    "fork_server": "fork",
+    "thread_server": "thread",
+    "iterative_server": "iterative",
+    "udp_echo": "udp",
+}
+
 # Sequences of lab.programs.probe a scenario may run instead of the line client.
 PROBES: tuple[str, ...] = ("refused", "epipe", "long-line")
 # The errors a probe scenario may expect (``expect_error``), by errno name.
@@ -102,6 +110,36 @@ class Node:
         return tuple(i.network for i in self.interfaces)
 
 
+PLACEHOLDERS = ("{port}", "{host}")
+
+
+@dataclass(frozen=True)
+class UserProgram:
+    """A user's own program, built where it runs.
+
+    ``sources`` are absolute paths (files or folders), each copied into the build folder
+    under its own name; ``build`` is the argument list run there (empty: nothing to
+    build); ``run`` the argument list that starts it, with ``{port}`` and ``{host}`` still
+    in it (see ``argv``). ``model`` decides which built-in checks apply."""
+
+    name: str
+    sources: tuple[Path, ...]
+    build: tuple[str, ...]
+    run: tuple[str, ...]
+    protocol: str = "tcp"
+    model: str = "other"
+    run_given: bool = False  # the file gave ``run``: no default arguments are added
+    written: tuple[str, ...] = ()  # each source as the file wrote it, for messages
+
+    def argv(self, host: str, port: int, *, client: bool) -> list[str]:
+        """The command with its placeholders filled. Without a ``run`` of the file's own, a
+        service gets ``PORT`` and a client ``HOST PORT`` after the program."""
+        words = list(self.run)
+        if not self.run_given:
+            words += ["{host}", "{port}"] if client else ["{port}"]
+        return [w.replace("{port}", str(port)).replace("{host}", host) for w in words]
+
+
 @dataclass(frozen=True)
 class Service:
     """A server program running on a node for the whole run."""
@@ -111,10 +149,19 @@ class Service:
     program: str
     port: int
     options: tuple[tuple[str, OptionValue], ...] = ()
+    user: UserProgram | None = None  # the program is the user's own, of ``programs``
 
     @property
     def protocol(self) -> str:
-        return SERVER_PROGRAMS[self.program]
+        return self.user.protocol if self.user is not None else SERVER_PROGRAMS[self.program]
+
+    @property
+    def model(self) -> str:
+        """The server's design, which decides the built-in checks: the user's ``model``, or
+        the lab program's own (``fork_server`` is ``fork`` ...; the dictionary ``other``)."""
+        if self.user is not None:
+            return self.user.model
+        return LAB_MODELS.get(self.program, "other")
 
     def args(self) -> list[str]:
         """The program's command-line arguments (after ``-m lab.programs.<program>``)."""
@@ -170,6 +217,7 @@ class Scenario:
     repeat: int = 1  # the send list is sent this many times (expect comes back as often)
     rcvbuf: int = 0  # SO_RCVBUF of the clients' sockets; 0 leaves the kernel's default
     pause_reading: float = 0.0  # seconds the clients send without reading any reply
+    client_program: str | None = None  # a user program of ``programs`` as the client
 
     @property
     def expected_replies(self) -> tuple[str, ...]:
@@ -205,6 +253,13 @@ class Topology:
     # The text the model was read from, as read: a pipe (``<(...)``) cannot be read twice,
     # and a file may have changed since, so a run keeps this and not a second reading.
     text: str | None = field(default=None, compare=False, repr=False)
+    programs: tuple[UserProgram, ...] = ()
+
+    def program(self, name: str) -> UserProgram:
+        for p in self.programs:
+            if p.name == name:
+                return p
+        raise KeyError(name)
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

@@ -11,6 +11,7 @@ from lab.spec.drafts import Doc, ScenarioDraft
 from lab.spec.keys import (
     MAX_ITEM_BYTES,
     MAX_RESTARTS,
+    NOT_WITH_CLIENT_PROGRAM,
     NOT_WITH_PROBE,
     RESTART,
     SCENARIO,
@@ -50,6 +51,17 @@ def read_scenarios(r: Reader, e: Entry, doc: Doc) -> None:
             sc.service_line = line_of(spec["service"].value)
         if "clients" in spec:
             sc.clients = _read_clients(r, spec["clients"], (*path, "clients"))
+        if "client_program" in spec:
+            cp = spec["client_program"]
+            sc.client_program = r.text(cp.value, (*path, "client_program"))
+            sc.client_program_line = line_of(cp.value)
+            for key in NOT_WITH_CLIENT_PROGRAM:
+                if key in spec:
+                    r.p.add(
+                        spec[key].line,
+                        (*path, key),
+                        f"'{key}' does not apply to a client program (client_program)",
+                    )
         _read_exchange(r, spec, path, sc)
         _read_scenario_knobs(r, spec, path, sc)
         _read_error_keys(r, spec, path, sc)

@@ -22,6 +22,7 @@ from lab.spec.keys import (
     NETWORK,
     NODE,
     OPTIONS,
+    PROGRAM,
     RESTART,
     SCENARIO,
     SERVICE,
@@ -106,7 +107,8 @@ def _service() -> Schema:
         SERVICE,
         {
             "node": _NAME,
-            "program": {"type": "string", "enum": list(SERVER_PROGRAMS)},
+            # A lab program, or a user program of ``programs`` (a name without '_').
+            "program": {"anyOf": [{"enum": list(SERVER_PROGRAMS)}, _NAME]},
             "options": _object(OPTIONS, {}),
         },
     )
@@ -121,10 +123,17 @@ def _service() -> Schema:
     return out
 
 
+def _program() -> Schema:
+    words: Schema = {"type": "array", "items": {"type": "string"}, "minItems": 1}
+    sources: Schema = {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1}
+    return _object(PROGRAM, {"sources": sources, "build": words, "run": words})
+
+
 def _scenario() -> Schema:
     items: Schema = {"type": "array", "items": _ITEM, "minItems": 1}
     special = {
         "service": _NAME,
+        "client_program": _NAME,
         "clients": {"type": "array", "items": _NAME, "minItems": 1, "uniqueItems": True},
         "send": items,
         "expect": items,
@@ -157,6 +166,7 @@ def topology_schema() -> Schema:
         {
             "networks": _named(_object(NETWORK, {}), MAX_NETWORKS),
             "nodes": _named(node, MAX_NODES),
+            "programs": _named(_program()),
             "services": _named(_service()),
             "scenarios": {"type": "array", "items": _scenario()},
             "capture": capture,

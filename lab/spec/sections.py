@@ -28,6 +28,7 @@ from lab.spec.keys import (
     SSH_HOST_RE,
     SSH_PYTHON_RE,
     SSH_USER_RE,
+    USER_PORT_MIN,
     Section,
 )  # fmt: skip
 from lab.spec.model import SERVER_PROGRAMS, SERVICE_OPTIONS, Capture, SshTarget
@@ -173,25 +174,41 @@ def read_services(r: Reader, e: Entry, doc: Doc) -> None:
             svc.node = r.text(spec["node"].value, (*path, "node"))
             svc.node_line = line_of(spec["node"].value)
         if "program" in spec:
-            svc.program = _read_program(r, spec["program"].value, (*path, "program"))
+            svc.program = _read_program(r, spec["program"].value, (*path, "program"), doc)
+        user = svc.program is not None and svc.program in doc.programs
+        if user:
+            program = doc.programs[svc.program or ""]
+            svc.user_protocol = program.protocol if program is not None else None
         if "port" in spec:
             svc.port = r.integer(spec["port"].value, (*path, "port"), PORT_RANGE)
             svc.port_line = line_of(spec["port"].value)
+            if user and svc.port is not None and svc.port < USER_PORT_MIN:
+                r.p.add(
+                    svc.port_line,
+                    (*path, "port"),
+                    f"port {svc.port}: a user program runs unprivileged and needs a port of "
+                    f"{USER_PORT_MIN} or more",
+                )
+        elif user:
+            r.p.add(se.line, path, f"missing required key 'port' (user program '{svc.program}')")
+            svc.program = None  # reported; the cross checks leave it alone
         elif svc.program is not None:
             svc.port, svc.port_line = DEFAULT_PORTS[svc.program], se.line
         if "options" in spec:
             _read_options(r, spec["options"].value, (*path, "options"), svc)
 
 
-def _read_program(r: Reader, node: Node, path: KeyPath) -> str | None:
+def _read_program(r: Reader, node: Node, path: KeyPath, doc: Doc) -> str | None:
     program = r.text(node, path)
     if program is None or program in SERVER_PROGRAMS:
         return program
-    known = ", ".join(sorted(SERVER_PROGRAMS))
+    if program in doc.programs:
+        return program if doc.programs[program] is not None else None  # else reported
+    names = [*sorted(SERVER_PROGRAMS), *doc.programs]
     r.p.add(
         line_of(node),
         path,
-        f"unknown program '{program}'{suggest(program, SERVER_PROGRAMS)}; programs: {known}",
+        f"unknown program '{program}'{suggest(program, names)}; programs: {', '.join(names)}",
     )
     return None
 
@@ -200,6 +217,15 @@ def _read_options(r: Reader, node: Node, path: KeyPath, svc: ServiceDraft) -> No
     entries = r.entries(node, path)
     if entries is None or svc.program is None:
         return  # an unknown program's options cannot be checked
+    if svc.program not in SERVICE_OPTIONS:
+        for oe in entries:
+            r.p.add(
+                oe.line,
+                (*path, oe.key),
+                f"a user program takes no options; give its arguments in programs."
+                f"{svc.program}.run",
+            )
+        return
     allowed = SERVICE_OPTIONS[svc.program]
     for oe in entries:
         opath = (*path, oe.key)

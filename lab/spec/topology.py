@@ -23,6 +23,7 @@ from lab.spec.filebytes import read_text
 from lab.spec.keys import DEFAULT_PORTS, MAX_NODES, NAME_RULE, TOP
 from lab.spec.model import Interface, Network, Scenario, Service, Topology
 from lab.spec.model import Node as ModelNode
+from lab.spec.programs import read_programs
 from lab.spec.rules import (
     FILTER_CHARS,
     find_overlaps,
@@ -60,8 +61,8 @@ __all__ = [
 ]
 
 
-def _read_document(r: Reader, root: Node, filename: str) -> Doc:
-    doc = Doc()
+def _read_document(r: Reader, root: Node, filename: str, base: Path, sources: bool) -> Doc:
+    doc = Doc(base_dir=base, check_sources=sources)
     if not isinstance(root, MappingNode):
         r.p.add(
             line_of(root),
@@ -79,6 +80,7 @@ def _read_document(r: Reader, root: Node, filename: str) -> Doc:
     sections = (
         ("networks", read_networks),
         ("nodes", read_nodes),
+        ("programs", read_programs),
         ("services", read_services),
         ("scenarios", read_scenarios),
     )
@@ -122,7 +124,8 @@ def _build(doc: Doc, source: Path | None) -> Topology:
     services = []
     for s in doc.services.values():
         assert s.node is not None and s.program is not None and s.port is not None
-        services.append(Service(s.name, s.node, s.program, s.port, tuple(s.options)))
+        user = doc.programs.get(s.program)
+        services.append(Service(s.name, s.node, s.program, s.port, tuple(s.options), user))
     scenarios = []
     for sc in doc.scenarios:
         assert sc.name and sc.service
@@ -139,6 +142,7 @@ def _build(doc: Doc, source: Path | None) -> Topology:
                 port=sc.port,
                 expect_error=sc.expect_error,
                 restart=tuple(sc.restart),
+                client_program=sc.client_program,
                 **sc.knobs,
             )
         )
@@ -151,10 +155,13 @@ def _build(doc: Doc, source: Path | None) -> Topology:
         capture=doc.capture,
         description=doc.description,
         source=source,
+        programs=tuple(p for p in doc.programs.values() if p is not None),
     )
 
 
-def _parse(text: str, filename: str, source: Path | None) -> tuple[list[str], Topology | None]:
+def _parse(
+    text: str, filename: str, source: Path | None, sources: bool = True
+) -> tuple[list[str], Topology | None]:
     problems = Problems(filename)
     root = compose(text, problems)
     if root is None:
@@ -164,7 +171,8 @@ def _parse(text: str, filename: str, source: Path | None) -> tuple[list[str], To
             )
         return problems.lines(), None
     reader = Reader(problems)
-    doc = _read_document(reader, root, filename)
+    base = source.resolve().parent if source is not None else Path.cwd()
+    doc = _read_document(reader, root, filename, base, sources)
     check_all(problems, doc)
     if problems.items:
         return problems.lines(), None
@@ -182,14 +190,15 @@ def load_topology_text(text: str, filename: str = "<text>") -> Topology:
     return topology
 
 
-def load_topology(path: Path) -> Topology:
+def load_topology(path: Path, *, sources: bool = True) -> Topology:
     """Read and check a topology file. Raises ``TopologyError`` carrying every problem,
-    each ``FILE:LINE: key.path: message`` with FILE as given."""
+    each ``FILE:LINE: key.path: message`` with FILE as given. ``sources=False`` does not
+    look for the user programs' source files (a results folder's copy of the topology)."""
     text, problem = read_text(path)
     if text is None:
         assert problem is not None
         raise TopologyError([problem])
-    problems, topology = _parse(text, str(path), path)
+    problems, topology = _parse(text, str(path), path, sources)
     if topology is None:
         raise TopologyError(problems)
     return replace(topology, text=text)

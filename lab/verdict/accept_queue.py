@@ -4,9 +4,11 @@ dropped and the client sends it again."""
 
 from __future__ import annotations
 
+from itertools import pairwise
+
 from lab.evidence.analysis.tcp import CLIENT, SERVER, Segment, TcpConnection, tcp_connections
 from lab.evidence.folder import Evidence
-from lab.spec.model import Scenario, Topology
+from lab.spec.model import Scenario, Service, Topology
 from lab.verdict.check import Check, first_failure
 from lab.verdict.scope import Scope, none_seen, tcp
 
@@ -146,3 +148,37 @@ def syn_retransmitted(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     if problems:
         detail += "; not with a full queue: " + "; ".join(problems[:3])
     return Check(name, not problems, detail)
+
+
+# -- one client at a time (an iterative server's built-in check) -----------------------------
+
+
+def one_at_a_time(topo: Topology, ev: Evidence, service: Service) -> Check:
+    """No two connections to the service were served at once: each one's first reply
+    comes after the server was done (its FIN) with every connection served before it."""
+    name = "one client at a time"
+    server_ips = {str(i.address) for i in topo.node(service.node).interfaces}
+    conns: dict[tuple[str, int, str, int], TcpConnection] = {}
+    for path in ev.captures(service.node):
+        for c in tcp_connections(ev.packets(path)):
+            if c.server.port == service.port and c.server.ip in server_ips:
+                conns.setdefault(c.four_tuple, c)
+    served = sorted(
+        (
+            (reply, _served_until(c), c)
+            for c in conns.values()
+            if (reply := _first_reply(c)) is not None
+        ),
+        key=lambda t: (t[0], t[1]),
+    )
+    if not served:
+        return Check(name, False, f"no served connection to {service.name} in the captures")
+    for (_, end, a), (start, _, b) in pairwise(served):
+        if start < end:
+            return Check(
+                name,
+                False,
+                f"{b.client} got its first reply {end - start:.3f} s before the server was "
+                f"done with {a.client}: two clients served at once",
+            )
+    return Check(name, True, f"{len(served)} connections served one after the other")

@@ -16,11 +16,13 @@ from lab.evidence.analysis.pcap import flows_between
 from lab.evidence.folder import Evidence
 from lab.run.record import ClientRecord, ConnectionOutcome
 from lab.spec.model import Scenario, Service, Topology
+from lab.verdict.accept_queue import one_at_a_time
 from lab.verdict.check import Check
 from lab.verdict.claims import CLAIMS
 from lab.verdict.errors import check_probes, check_restarts
 from lab.verdict.processes import fork_checks, thread_checks
 from lab.verdict.scope import line_connections, scenario_clients
+from lab.verdict.udp import datagram_boundaries
 
 __all__ = [
     "Check",
@@ -37,10 +39,17 @@ def scenario_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
     ]
     if sc.restart:
         groups.append(lambda: [check_restarts(ev, sc)])
-    if service.program == "fork_server":
+    # The design decides: a user's fork server is judged like the lab's.
+    if service.model == "fork":
         groups.append(lambda: fork_checks(topo, ev, service))
-    if service.program == "thread_server":
+    if service.model == "thread":
         groups.append(lambda: thread_checks(topo, ev, service))
+    # The other designs' built-in checks, for the user's programs (the lab's own iterative
+    # and UDP servers are judged by the claims their experiments list).
+    if service.user is not None and service.model == "iterative":
+        groups.append(lambda: [one_at_a_time(topo, ev, service)])
+    if service.user is not None and service.model == "udp" and not sc.client_program:
+        groups.append(lambda: [datagram_boundaries(topo, ev, sc)])
     if ev.record.captures:
         groups.append(lambda: [check_capture(topo, ev, sc, service)])
     # One group per claim: a damaged file fails the claims that read it, not every claim.

@@ -77,7 +77,7 @@ def lab_argv() -> list[str]:
 
 @pytest.mark.broken_results  # a stand-in for an earlier run's folder
 def test_default_results_folder_never_reuses_an_existing_one(tmp_path: Path) -> None:
-    from lab.run.runner import claim_results_folder
+    from lab.run.outdir import claim_results_folder
     from lab.spec.topology import load_topology
 
     topology = load_topology(ROOT / "topologies/default.yaml")
@@ -98,7 +98,7 @@ def test_default_results_folder_never_reuses_an_existing_one(tmp_path: Path) -> 
 @pytest.mark.broken_results  # a stand-in run.json
 def test_an_empty_out_folder_is_used_and_a_new_one_claimed_once(tmp_path: Path) -> None:
     from lab.errors import UsageError
-    from lab.run.runner import claim_results_folder
+    from lab.run.outdir import claim_results_folder
     from lab.spec.topology import load_topology
 
     topology = load_topology(ROOT / "topologies/default.yaml")

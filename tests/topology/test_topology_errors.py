@@ -168,7 +168,7 @@ def test_alias_bomb_is_reported_not_expanded() -> None:
     last = len(lines)
     assert problems == [
         "bomb.yaml:1: bomb: unknown key 'bomb' (known keys: name, description, networks, "
-        "nodes, services, scenarios, capture)",
+        "nodes, programs, services, scenarios, capture)",
         f"bomb.yaml:{last}: scenarios[0].send[0]: aliases (*a9) are not supported; "
         "write the value out",
         f"bomb.yaml:{last}: scenarios[0].send[1]: aliases (*a9) are not supported; "

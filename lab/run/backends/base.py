@@ -153,6 +153,9 @@ class Backend(ABC):
     """Brings a topology's hosts up and down and runs commands on them."""
 
     name: str = "base"
+    # The user's programs are built on each node that runs them (``program_dir``, ``upload``)
+    # rather than once on this host (``build_root``).
+    builds_on_nodes: bool = False
 
     def __init__(self, run_id: str) -> None:
         if not RUN_ID_RE.match(run_id):
@@ -248,6 +251,21 @@ class Backend(ABC):
     @abstractmethod
     def interfaces(self, node: str) -> Mapping[str, str]:
         """The node's interface name for each network it is attached to."""
+
+    def build_root(self) -> Path | None:
+        """A folder of this run on the host where the user's programs are built and from
+        which the nodes run them; None: this backend does not run user programs (yet)."""
+        return None
+
+    def program_dir(self, node: str, name: str) -> PurePosixPath:
+        """The folder on ``node`` where the user program ``name`` is built and run (a
+        backend that ``builds_on_nodes``)."""
+        raise BackendError(f"the {self.name} backend does not build programs on its nodes")
+
+    def upload(self, node: str, sources: Sequence[Path], folder: PurePosixPath) -> None:
+        """Copy files and folders of this host into ``folder`` on the node (made), each
+        under its own name, readable by every user there."""
+        raise BackendError(f"the {self.name} backend does not build programs on its nodes")
 
     def node_info(self, node: str) -> Mapping[str, str]:
         """Extra facts about a node for run.json and summary.json (the ssh backend: which

@@ -47,6 +47,7 @@ class DockerBackend(Backend):
     """Containers from the socket-lab node image on Docker bridge networks."""
 
     name = "docker"
+    builds_on_nodes = True  # inside the node image, which has the compilers
 
     def __init__(self, run_id: str) -> None:
         super().__init__(run_id)
@@ -278,6 +279,21 @@ class DockerBackend(Backend):
             raise BackendError(f"docker: {what}: no pid ({done.stderr.strip()})")
         return DockerProc(self, self._api, node, argv, exec_id, int(done.stdout.strip()))
 
+    def program_dir(self, node: str, name: str) -> PurePosixPath:
+        return WORK_ROOT / self.run_id / "programs" / name
+
+    def upload(self, node: str, sources: Sequence[Path], folder: PurePosixPath) -> None:
+        made = self.run(node, ["mkdir", "-p", "-m", "755", str(folder)], timeout=30.0)
+        if not made.ok:
+            raise BackendError(f"cannot make {folder} on {node}: {made.stderr.strip()}")
+        buf = io.BytesIO()
+        # Links are followed, as a copy would; everything readable by the run user.
+        with tarfile.open(fileobj=buf, mode="w", dereference=True) as archive:
+            for src in sources:
+                archive.add(str(src), arcname=src.name, filter=_readable)
+        with engine(f"copying the sources of {folder.name} to {node}"):
+            self._api.put_archive(self._name(node), str(folder), buf.getvalue())
+
     def fetch(self, node: str, remote_dir: PurePosixPath, local_dir: Path) -> None:
         local_dir.mkdir(parents=True, exist_ok=True)
         with engine(f"copying {remote_dir} from {node}"):
@@ -320,3 +336,10 @@ class DockerBackend(Backend):
         if len(result) != len(macs):
             raise BackendError(f"docker: node {node}: interfaces not found for {sorted(macs)}")
         return result
+
+
+def _readable(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    member.uid = member.gid = 0
+    member.uname = member.gname = "root"
+    member.mode = (member.mode & 0o755) | (0o755 if member.isdir() else 0o444)
+    return member

@@ -185,6 +185,10 @@ class NetnsBackend(Backend):
     def workdir(self, node: str) -> PurePosixPath:
         return PurePosixPath(BASE_DIR / self.run_id / node)
 
+    def build_root(self) -> Path | None:
+        # The nodes share this host's file system: a program built here runs on any node.
+        return BASE_DIR / self.run_id
+
     def fetch(self, node: str, remote_dir: PurePosixPath, local_dir: Path) -> None:
         source = Path(remote_dir)
         if not source.is_dir():

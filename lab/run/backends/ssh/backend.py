@@ -50,7 +50,7 @@ from lab.run.backends.base import (
 from lab.run.backends.ssh.cleanup import CleanIncomplete, clean_host, clean_recorded, parallel
 from lab.run.backends.ssh.conn import Host, Options, default_known_hosts
 from lab.run.backends.ssh.node import LAUNCHER, PYTHON, TAG, RemoteNode, SshProc
-from lab.run.backends.ssh.prepare import make_root, new_root, preflight
+from lab.run.backends.ssh.prepare import make_root, new_root, preflight, upload_tree
 from lab.run.backends.ssh.state import (
     HostState,
     hosts_of,
@@ -61,6 +61,7 @@ from lab.run.backends.ssh.state import (
     state_path,
     write_state,
 )
+from lab.run.userbuild import tools_on
 from lab.spec.model import Node, Topology
 
 __all__ = ["CleanIncomplete", "SshBackend"]
@@ -70,6 +71,7 @@ class SshBackend(Backend):
     """Nodes are existing hosts reached over SSH; networks are the LANs they are on."""
 
     name = "ssh"
+    builds_on_nodes = True  # each host builds the user's programs it runs
     known_hosts: Path | None = None  # None: ~/.ssh/known_hosts
     accept_new: bool = False
 
@@ -150,7 +152,8 @@ class SshBackend(Backend):
         with self._lock:
             self._remotes[node.name] = r
         try:
-            found = preflight(r, node)
+            assert self._topology is not None
+            found = preflight(r, node, tools_on(self._topology, node.name))
         except BackendError as exc:
             found = [str(exc)]
         if found:
@@ -305,6 +308,12 @@ class SshBackend(Backend):
         proc = SshProc(r, node, argv, int(pid_text), start, status)
         self._procs.append(proc)
         return proc
+
+    def program_dir(self, node: str, name: str) -> PurePosixPath:
+        return self._remote(node).root / "programs" / name
+
+    def upload(self, node: str, sources: Sequence[Path], folder: PurePosixPath) -> None:
+        upload_tree(self._remote(node), sources, folder)
 
     def workdir(self, node: str) -> PurePosixPath:
         self._node(node)

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import secrets
+import stat
 import string
-from pathlib import Path
+from collections.abc import Sequence
+from pathlib import Path, PurePosixPath
+from typing import Any
 
 import lab
 from lab.errors import BackendError
@@ -54,11 +58,12 @@ def make_root(r: RemoteNode, root: str) -> None:
             f.write(remote.LAUNCH)
 
 
-def preflight(r: RemoteNode, node: Node) -> list[str]:
+def preflight(r: RemoteNode, node: Node, tools: Sequence[str] = ()) -> list[str]:
     """Everything this host lacks for the lab, all of it, from one command; also learns
-    its interfaces, whether commands need sudo, and the interpreter's real path."""
+    its interfaces, whether commands need sudo, and the interpreter's real path. ``tools``
+    are the commands the user programs it runs need (their compilers)."""
     python = r.state.target.python
-    argv = ["sh", "-c", remote.PREFLIGHT, "sh", python]
+    argv = ["sh", "-c", remote.PREFLIGHT, "sh", python, *tools]
     found = remote.parse_preflight(r.check(argv, "pre-flight", timeout=PREFLIGHT_TIMEOUT))
     problems = _access_problems(r, found)
     python_problem = _python_problem(python, found.version)
@@ -80,7 +85,7 @@ def _access_problems(r: RemoteNode, found: remote.Found) -> list[str]:
             f"as root, or allow `{user} ALL=(ALL) NOPASSWD: ALL` in sudoers"
         )
     if found.missing:
-        packages = " ".join(sorted({remote.TOOL_PACKAGES[t] for t in found.missing}))
+        packages = " ".join(sorted({remote.TOOL_PACKAGES.get(t, t) for t in found.missing}))
         problems.append(f"missing {', '.join(found.missing)}: apt-get install {packages}")
     return problems
 
@@ -114,3 +119,29 @@ def _network_problems(r: RemoteNode, node: Node, found: remote.Found) -> list[st
             f"gateway {node.gateway}"
         )
     return problems
+
+
+def upload_tree(r: RemoteNode, sources: Sequence[Path], folder: PurePosixPath) -> None:
+    """Copy sources (files and folders, not symlinks) into ``folder`` over SFTP, readable by
+    every user: the user's program runs unprivileged. The temp dir becomes traversable
+    (0711), not listable, so that user can reach its folder and nothing else by name."""
+    with r.host.sftp() as sftp:
+        sftp.chmod(str(r.root), 0o711)
+        for d in (folder.parent, folder):
+            with contextlib.suppress(OSError):
+                sftp.mkdir(str(d), 0o755)
+            sftp.chmod(str(d), 0o755)
+        for src in sources:
+            _put(sftp, src, folder / src.name)
+
+
+def _put(sftp: Any, local: Path, remote_path: PurePosixPath) -> None:
+    mode = local.lstat().st_mode
+    if stat.S_ISDIR(mode):
+        with contextlib.suppress(OSError):
+            sftp.mkdir(str(remote_path), 0o755)
+        for child in sorted(local.iterdir()):
+            _put(sftp, child, remote_path / child.name)
+    elif stat.S_ISREG(mode):
+        sftp.put(str(local), str(remote_path))
+        sftp.chmod(str(remote_path), (mode & 0o755) | 0o444)

@@ -139,12 +139,12 @@ print(json.dumps({"killed": sorted(killed), "left": sorted(targets), "removed": 
 #   route LINE                  a line of /proc/net/route
 # ``$as`` is left unquoted on purpose: it is empty or the three constant words of sudo.
 PREFLIGHT = r"""
-py=$1
+py=$1; shift
 if [ "$(id -u)" = 0 ]; then as=; echo "access root"
 elif sudo -n true 2>/dev/null; then as="sudo -n --"; echo "access sudo"
 else as=; echo "access none"; fi
-$as sh -c 'for t in tcpdump ss netstat ps; do
-  command -v "$t" >/dev/null 2>&1 || echo "missing $t"; done'
+$as sh -c 'for t in tcpdump ss netstat ps "$@"; do
+  command -v "$t" >/dev/null 2>&1 || echo "missing $t"; done' sh "$@"
 $as "$py" -c 'import sys; print("python %d.%d %s" % (sys.version_info[:2] + (sys.executable,)))' \
   2>/dev/null || echo "python none"
 PATH="$PATH:/usr/sbin:/sbin" ip -o -4 addr show 2>/dev/null | sed 's/^/addr /'
@@ -152,7 +152,11 @@ sed 's/^/route /' /proc/net/route
 """
 
 # The Debian package of each tool, for the message that says what to install.
-TOOL_PACKAGES = {"tcpdump": "tcpdump", "ss": "iproute2", "netstat": "net-tools", "ps": "procps"}
+TOOL_PACKAGES = {
+    "tcpdump": "tcpdump", "ss": "iproute2", "netstat": "net-tools", "ps": "procps",
+    # The user programs' default compilers (other build and run commands: by their name).
+    "cc": "gcc", "gcc": "gcc", "c++": "g++", "g++": "g++",
+}  # fmt: skip
 
 
 @dataclass

@@ -1,0 +1,178 @@
+"""Building the user's programs (``programs:``) once per run, before anything starts.
+
+The sources are copied into the run's own folder, one build folder per program, and the
+build command runs there as an argument list (never a shell). A compile error is a
+``TopologyError`` (exit 2) carrying the compiler's own ``file:line`` messages with the
+paths as the topology wrote them. The folders, binaries and build logs are copied into the
+results folder (``programs/NAME/``) as evidence. How a built program is started (bounded
+and unprivileged) is ``command`` here too, so that servers and clients start alike.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import stat
+import subprocess
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+
+from lab.errors import TopologyError
+from lab.spec.model import Topology, UserProgram
+
+BUILD_TIMEOUT = 300.0  # seconds one build may take
+MAX_BUILD_LOG = 1 << 20  # bytes of compiler output kept
+RUN_USER = "nobody"
+NPROC = 256  # processes of the run user, RLIMIT_NPROC
+ADDRESS_SPACE = 4 << 30  # bytes, RLIMIT_AS (a thread's stack counts: 8 MiB each)
+LOG_CAP = 4 << 20  # bytes of output a user program may write, RLIMIT_FSIZE
+STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for a user's server
+
+
+@dataclass(frozen=True)
+class Built:
+    """A program built for this run: its folder (where it runs) and its build log. On a
+    backend that builds on each node, ``on`` gives each node's own folder."""
+
+    program: UserProgram
+    folder: PurePosixPath | Path
+    log: Path
+    on: Mapping[str, PurePosixPath] = field(default_factory=dict)
+
+    def folder_on(self, node: str) -> PurePosixPath | Path:
+        return self.on.get(node, self.folder)
+
+
+def nodes_running(topology: Topology, name: str) -> list[str]:
+    """The nodes a user program runs on: its services' nodes and its scenarios' clients."""
+    nodes = [s.node for s in topology.services if s.user is not None and s.program == name]
+    for sc in topology.scenarios:
+        if sc.client_program == name:
+            nodes += sc.clients
+    return list(dict.fromkeys(nodes))
+
+
+def tools_on(topology: Topology, node: str) -> list[str]:
+    """The commands a node needs for the user programs it runs: each build's compiler and
+    each run's interpreter (not the program itself, which the build makes or the sources
+    bring). For the ssh pre-flight, which names what a host lacks."""
+    tools: list[str] = []
+    for program in used_programs(topology):
+        if node not in nodes_running(topology, program.name):
+            continue
+        tools += program.build[:1]
+        if "/" not in program.run[0]:
+            tools.append(program.run[0])
+    return list(dict.fromkeys(tools))
+
+
+def used_programs(topology: Topology) -> list[UserProgram]:
+    """The user programs a service or a scenario's client runs, in file order."""
+    names = {s.program for s in topology.services if s.user is not None}
+    names |= {sc.client_program for sc in topology.scenarios if sc.client_program}
+    return [p for p in topology.programs if p.name in names]
+
+
+def build_all(programs: Sequence[UserProgram], root: Path) -> dict[str, Built]:
+    """Build every program under ``root`` (the run's folder); every failure at once."""
+    built: dict[str, Built] = {}
+    problems: list[str] = []
+    for program in programs:
+        result = _build(program, root / "programs" / program.name)
+        if isinstance(result, Built):
+            built[program.name] = result
+        else:
+            problems.append(result)
+    if problems:
+        raise TopologyError(problems)
+    return built
+
+
+def _build(program: UserProgram, folder: Path) -> Built | str:
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    for src in program.sources:
+        target = folder / src.name
+        if src.is_dir():
+            shutil.copytree(src, target, symlinks=False)
+        else:
+            shutil.copy2(src, target)
+    log = folder.parent / f"{program.name}.build.log"
+    if not program.build:
+        log.write_text("nothing to build\n")
+        _open_to_all(folder)
+        return Built(program, folder, log)
+    try:
+        done = subprocess.run(
+            list(program.build),
+            cwd=folder,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=BUILD_TIMEOUT,
+            check=False,
+        )
+    except FileNotFoundError:
+        return f"program {program.name}: build: no command {program.build[0]!r} on this host"
+    except subprocess.TimeoutExpired:
+        return f"program {program.name}: build did not finish within {BUILD_TIMEOUT:g} s"
+    output = done.stdout[:MAX_BUILD_LOG].decode("utf-8", "replace")
+    log.write_text(f"$ {' '.join(program.build)}\n{output}exit status {done.returncode}\n")
+    if done.returncode != 0:
+        return build_failure(program, done.returncode, output)
+    _open_to_all(folder)
+    return Built(program, folder, log)
+
+
+def build_failure(program: UserProgram, status: int, output: str, where: str = "") -> str:
+    shown = as_written(output, program).rstrip()
+    return f"program {program.name}: build{where} failed (exit status {status}):\n{shown}"
+
+
+def as_written(output: str, program: UserProgram) -> str:
+    """Compiler output with the build folder's file names put back as the topology wrote
+    them (``server.c:5:3:`` -> ``student/server.c:5:3:``)."""
+    for src, written in zip(program.sources, program.written, strict=False):
+        if written == src.name:
+            continue
+        pattern = re.compile(r"(?<![\w./-])" + re.escape(src.name) + r"(?=[:/])")
+        shown = written.rstrip("/").replace("\\", "\\\\")
+        output = pattern.sub(shown, output)
+    return output
+
+
+def _open_to_all(folder: Path) -> None:
+    """Let the unprivileged run user read the folder and run what is executable."""
+    for dirpath, _dirs, files in os.walk(folder):
+        os.chmod(dirpath, 0o755)  # noqa: S103 - the run user reads the program
+        for f in files:
+            path = Path(dirpath) / f
+            mode = path.lstat().st_mode
+            if stat.S_ISREG(mode):
+                extra = 0o111 if mode & stat.S_IXUSR else 0
+                os.chmod(path, (mode & 0o7777) | 0o444 | extra)
+    for parent in (folder.parent, folder.parent.parent):
+        mode = parent.stat().st_mode & 0o7777
+        os.chmod(parent, mode | 0o111)  # noqa: S103 - traverse only: the folder is not listed
+
+
+def keep_evidence(built: dict[str, Built], out_dir: Path) -> None:
+    """The build folders (sources and binaries) and logs, into ``out_dir/programs``."""
+    for name, b in built.items():
+        target = out_dir / "programs" / name
+        shutil.copytree(b.folder, target, symlinks=True, dirs_exist_ok=True)
+        shutil.copy2(b.log, target / "build.log")
+
+
+def command(python: str, built: Built, node: str, argv: Sequence[str]) -> list[str]:
+    """The argument list that starts a built program on a node: bounded, unprivileged, in
+    its folder."""
+    folder = str(built.folder_on(node))
+    return [
+        python, "-m", "lab.programs.userprog", "--dir", folder, "--user", RUN_USER,
+        "--nproc", str(NPROC), "--as", str(ADDRESS_SPACE), "--fsize", str(LOG_CAP),
+        "--", *argv,
+    ]  # fmt: skip
