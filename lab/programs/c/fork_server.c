@@ -179,6 +179,7 @@ int main(int argc, char **argv)
         die_call("sigaction", NULL);
 
     int listenfd = open_socket(&args, "tcp");
+    set_nonblocking(listenfd);
     sigset_t fork_window;
     sigemptyset(&fork_window);
     sigaddset(&fork_window, SIGCHLD);

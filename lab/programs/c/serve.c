@@ -9,6 +9,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,8 @@ void parse_server_args(int argc, char **argv, int default_port, struct server_ar
             out->reuseaddr = 1;
         } else if (strcmp(argv[i], "--backlog") == 0 && i + 1 < argc) {
             out->backlog = (int)number(prog, argv[++i], 1, 1 << 20, "backlog");
+        } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
+            out->port = (int)number(prog, argv[++i], 0, 65535, "port");
         } else if (strcmp(argv[i], "--host") == 0 && i + 1 < argc) {
             out->host = argv[++i];
         } else {
@@ -88,6 +91,13 @@ int open_socket(const struct server_args *args, const char *proto)
                  (long)getpid(), args->backlog);
     }
     return fd;
+}
+
+void set_nonblocking(int fd)
+{
+    int flags = fcntl(fd, F_GETFL);
+    if (flags < 0 || fcntl(fd, F_SETFL, flags | O_NONBLOCK) < 0)
+        die_call("fcntl", NULL);
 }
 
 static void on_stop(int signum)

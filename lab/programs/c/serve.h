@@ -21,7 +21,8 @@ struct server_args {
 };
 
 /* PROG [PORT] [--backlog N] [--reuseaddr] [--host ADDR]: the port first (0 picks a free
- * one, logged at start), the options as the Python twins spell them.  A bad argument is
+ * one, logged at start), the options as the Python twins spell them (--port N is also
+ * understood, so their argument lists work unchanged).  A bad argument is
  * reported in one line and the program exits 2. */
 void parse_server_args(int argc, char **argv, int default_port, struct server_args *out);
 /* socket + SO_REUSEADDR (only if asked) + bind + listen; logs the "listening" line.
@@ -38,6 +39,11 @@ void block_stop_signals(sigset_t *waiting);
  * the stop signals atomically with the wait, so a signal that arrives just before it is
  * not lost; other signals (SIGCHLD) interrupting it are retried. */
 int wait_readable(int fd, const sigset_t *waiting);
+/* For a socket waited on with wait_readable(): the connection that made it readable may
+ * be gone (reset) by the time accept() runs, and a blocking accept() would then wait,
+ * deaf to the stop signals, for the next one.  Non-blocking, it fails with EAGAIN.
+ * (Accepted sockets do not inherit O_NONBLOCK on Linux.) */
+void set_nonblocking(int fd);
 void log_shutdown(void);
 /* For a server that never needs to clean up (the iterative one): SIGTERM/SIGINT log the
  * "shutdown" line and end the process at once, even mid-connection (the kernel closes its

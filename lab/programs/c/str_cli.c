@@ -34,6 +34,10 @@ static void str_cli(FILE *in, int sockfd, const char *server)
             log_line("str_cli: server terminated prematurely");
             exit(1);
         }
+        if (n == -2) {
+            log_line("str_cli: a reply line longer than %d bytes from %s", MAX_LINE, server);
+            exit(1);
+        }
         if (n < 0)
             die_call("read", server);
         Write(STDOUT_FILENO, reply, (size_t)n);

@@ -26,13 +26,14 @@ int main(int argc, char **argv)
     sigset_t waiting;
     block_stop_signals(&waiting);
     int sockfd = open_socket(&args, "udp");
+    set_nonblocking(sockfd);
     static char buf[MAX_DATAGRAM];
     while (wait_readable(sockfd, &waiting)) {
         struct sockaddr_in peer;
         socklen_t peer_len = sizeof peer;
         ssize_t n = recvfrom(sockfd, buf, sizeof buf, 0, (struct sockaddr *)&peer, &peer_len);
         if (n < 0) {
-            if (errno != EINTR)
+            if (errno != EINTR && errno != EAGAIN && errno != EWOULDBLOCK)
                 log_line("error recvfrom: %s (%s)", errno_name(errno), strerror(errno));
             continue;
         }

@@ -139,7 +139,7 @@ int Accept(int fd, struct sockaddr_in *sa, socklen_t *len)
         int err = errno;
         if (err == ECONNABORTED || err == EPROTO)
             continue;
-        if (err == EINTR)
+        if (err == EINTR || err == EAGAIN || err == EWOULDBLOCK)
             return -1;
         char here[ADDR_TEXT_LEN];
         local_text(fd, here, sizeof here);

@@ -51,7 +51,7 @@ void Bind(int fd, const struct sockaddr_in *sa);
 void Listen(int fd, int backlog);
 /* accept(), retrying the errors that concern one aborted connection (ECONNABORTED,
  * EPROTO).  Returns -1 with errno EINTR when a signal interrupted it, so that the caller
- * can look at its flags and call again; on running out of descriptors or memory (EMFILE,
+ * can look at its flags and call again (likewise EAGAIN on a non-blocking socket); on running out of descriptors or memory (EMFILE,
  * ENFILE, ENOBUFS, ENOMEM) it logs, pauses 0.1 s (the pending connection stays queued, so
  * retrying at once would spin) and returns -1 with that errno.  Other errors exit.
  * As with accept() itself, the caller sets *len to sizeof(*sa) before every call

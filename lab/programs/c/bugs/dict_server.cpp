@@ -202,6 +202,7 @@ int main(int argc, char **argv)
     sigset_t waiting;
     block_stop_signals(&waiting);  // before any thread: they all inherit the block
     int listenfd = open_socket(&args, "tcp");
+    set_nonblocking(listenfd);
     unsigned long count = 0;
     while (wait_readable(listenfd, &waiting)) {
         auto conn = std::make_unique<Conn>();

@@ -177,6 +177,7 @@ int main(int argc, char **argv)
     block_stop_signals(&waiting);
 
     int listenfd = open_socket(&args, "tcp");
+    set_nonblocking(listenfd);
     sigset_t fork_window;
     sigemptyset(&fork_window);
     sigaddset(&fork_window, SIGCHLD);
