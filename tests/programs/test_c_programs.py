@@ -99,6 +99,15 @@ def test_bad_port_is_a_usage_error(c_programs: dict[str, Path]) -> None:
     assert "port must be 0..65535: 99999" in done.stderr
 
 
+def test_udp_server_takes_only_the_python_twins_options(c_programs: dict[str, Path]) -> None:
+    done = subprocess.run(
+        [str(c_programs["udp_echo_server"]), "0", "--backlog", "5"],
+        capture_output=True, text=True, timeout=20,
+    )  # fmt: skip
+    assert done.returncode == 2
+    assert "unexpected argument: --backlog" in done.stderr
+
+
 def run_str_cli(exe: Path, port: int, text: str) -> subprocess.CompletedProcess[bytes]:
     return subprocess.run(
         [str(exe), HOST, str(port)], input=text.encode(), capture_output=True, timeout=30

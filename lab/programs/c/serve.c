@@ -26,10 +26,13 @@
 
 volatile sig_atomic_t stop_signal = 0;
 
+static int parsing_tcp = 1;
+
 static void usage(const char *prog, const char *problem, const char *value)
 {
-    fprintf(stderr, "%s: %s%s%s\nusage: %s [PORT] [--backlog N] [--reuseaddr] [--host ADDR]\n",
-            prog, problem, value ? ": " : "", value ? value : "", prog);
+    fprintf(stderr, "%s: %s%s%s\nusage: %s [PORT] %s[--host ADDR]\n", prog, problem,
+            value ? ": " : "", value ? value : "", prog,
+            parsing_tcp ? "[--backlog N] [--reuseaddr] " : "");
     exit(2);
 }
 
@@ -57,9 +60,9 @@ void parse_server_args(int argc, char **argv, int default_port, struct server_ar
     if (i < argc && argv[i][0] != '-')
         out->port = (int)number(prog, argv[i++], 0, 65535, "port");
     for (; i < argc; i++) {
-        if (strcmp(argv[i], "--reuseaddr") == 0) {
+        if (parsing_tcp && strcmp(argv[i], "--reuseaddr") == 0) {
             out->reuseaddr = 1;
-        } else if (strcmp(argv[i], "--backlog") == 0 && i + 1 < argc) {
+        } else if (parsing_tcp && strcmp(argv[i], "--backlog") == 0 && i + 1 < argc) {
             out->backlog = (int)number(prog, argv[++i], 1, 1 << 20, "backlog");
         } else if (strcmp(argv[i], "--port") == 0 && i + 1 < argc) {
             out->port = (int)number(prog, argv[++i], 0, 65535, "port");
@@ -69,6 +72,12 @@ void parse_server_args(int argc, char **argv, int default_port, struct server_ar
             usage(prog, "unexpected argument", argv[i]);
         }
     }
+}
+
+void parse_udp_server_args(int argc, char **argv, int default_port, struct server_args *out)
+{
+    parsing_tcp = 0;
+    parse_server_args(argc, argv, default_port, out);
 }
 
 int open_socket(const struct server_args *args, const char *proto)

@@ -25,6 +25,8 @@ struct server_args {
  * understood, so their argument lists work unchanged).  A bad argument is
  * reported in one line and the program exits 2. */
 void parse_server_args(int argc, char **argv, int default_port, struct server_args *out);
+/* The same for a UDP server: PROG [PORT] [--host ADDR], as the Python twin. */
+void parse_udp_server_args(int argc, char **argv, int default_port, struct server_args *out);
 /* socket + SO_REUSEADDR (only if asked) + bind + listen; logs the "listening" line.
  * proto is "tcp" or "udp" (no listen for udp).  Exits 1 naming the errno on failure. */
 int open_socket(const struct server_args *args, const char *proto);

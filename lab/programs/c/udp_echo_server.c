@@ -22,7 +22,7 @@
 int main(int argc, char **argv)
 {
     struct server_args args;
-    parse_server_args(argc, argv, DEFAULT_PORT, &args);
+    parse_udp_server_args(argc, argv, DEFAULT_PORT, &args);
     sigset_t waiting;
     block_stop_signals(&waiting);
     int sockfd = open_socket(&args, "udp");
