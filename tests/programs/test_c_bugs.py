@@ -17,7 +17,7 @@ from tests.programs.conftest import EVENT_TIMEOUT, HOST, CServerFactory, childre
 from tests.programs.test_c_programs import early_closer, exchange, run_str_cli
 
 # More connections than the notes' table has slots (256), far enough past it for the
-# overflow to reach the end of main's stack (measured: the crash comes at about 575).
+# overflow to reach the end of main's stack (measured: the crash comes after 505 to 575).
 MANY_CONNECTIONS = 3000
 RACE_RUNS = 200
 
