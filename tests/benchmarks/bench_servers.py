@@ -174,7 +174,7 @@ def main() -> None:
                 f"{m / b:.2f}x" if m is not None and b else "-"
                 for m, b in zip(mine, bare, strict=True)
             ]
-            print(f"{kind}-{design:9}" + "".join(f"{r:>24}" for r in ratios))
+            print(f"{kind + '-' + design:12}" + "".join(f"{r:>24}" for r in ratios))
 
 
 if __name__ == "__main__":
