@@ -13,6 +13,7 @@ from lab.evidence.folder import Evidence, unreadable_files
 from lab.evidence.records import TcpRecord, UdpRecord
 from lab.report.page import render_report
 from lab.report.record import SUMMARY_FILE, ScenarioVerdict, Summary
+from lab.run.live import live_scenarios
 from lab.run.record import RUN_FILE, RunRecord, load_run
 from lab.run.runner import TOPOLOGY_COPY
 from lab.run.sealing import seal_results
@@ -29,7 +30,11 @@ def build_summary(out_dir: Path, topology: Topology) -> Summary:
     ev = Evidence.load(out_dir)
     run = ev.record
     scenarios = []
+    # A live lab is judged on the scenarios the user ran in it, not on every one of its file.
+    ran = live_scenarios(out_dir)
     for sc in topology.scenarios:
+        if ran is not None and sc.name not in ran:
+            continue
         if run.failed_step:
             checks = [Check("run completed", False, f"stopped during {run.failed_step}")]
         else:
