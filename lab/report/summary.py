@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -30,11 +31,7 @@ def build_summary(out_dir: Path, topology: Topology) -> Summary:
     ev = Evidence.load(out_dir)
     run = ev.record
     scenarios = []
-    # A live lab is judged on the scenarios the user ran in it, not on every one of its file.
-    ran = live_scenarios(out_dir)
     for sc in topology.scenarios:
-        if ran is not None and sc.name not in ran:
-            continue
         if run.failed_step:
             checks = [Check("run completed", False, f"stopped during {run.failed_step}")]
         else:
@@ -121,6 +118,7 @@ def finish_run(out_dir: Path, topology: Topology) -> Summary:
     """Write summary.json and report.html for a run that just ended (however it ended).
     Evidence that cannot be judged (say a capture cut short) still leaves a summary.json
     that says so, failed, with what run.json recorded."""
+    topology = judged_topology(out_dir, topology)
     try:
         summary = build_summary(out_dir, topology)
     except Exception as exc:  # a summary must exist whatever the evidence looks like
@@ -133,6 +131,15 @@ def finish_run(out_dir: Path, topology: Topology) -> Summary:
         html = f"<!doctype html><title>report</title><p>no report: {type(exc).__name__}</p>"
     (out_dir / REPORT_FILE).write_text(html, encoding="utf-8")
     return summary
+
+
+def judged_topology(out_dir: Path, topology: Topology) -> Topology:
+    """A live lab is judged on the scenarios the user ran in it, not on every one of its
+    file: a connection made by hand is then never taken for a scenario that did not run."""
+    ran = live_scenarios(out_dir)
+    if ran is None:
+        return topology
+    return replace(topology, scenarios=tuple(sc for sc in topology.scenarios if sc.name in ran))
 
 
 def _fallback_summary(out_dir: Path, topology: Topology, why: str) -> Summary:
