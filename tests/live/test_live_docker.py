@@ -1,0 +1,103 @@
+"""The live lab's walkthrough on Docker: ``lab up``, a shell on client1 (an interactive
+``docker exec``), a connection to the fork server by hand, ``lab exec`` exit codes,
+``lab capture`` read back with tshark, ``lab snapshot``, ``lab down`` and the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.labcli import ROOT, lab
+from tests.live.terminal import Terminal
+
+DEFAULT = "lab/data/topologies/default.yaml"
+SERVER = "10.77.1.10"
+
+
+@pytest.fixture
+def env(tmp_path: Path, docker_engine: None) -> Iterator[dict[str, str]]:
+    state = {"SOCKET_LAB_STATE": str(tmp_path / "state")}
+    yield state
+    for path in (tmp_path / "state" / "live").glob("*.json"):
+        lab("down", path.stem, env=state)
+        lab("clean", "--run-id", path.stem, env=state)
+
+
+def containers(run_id: str) -> list[str]:
+    out = subprocess.run(
+        ["docker", "ps", "-a", "--format", "{{.Names}}"], capture_output=True, text=True
+    ).stdout
+    return [n for n in out.split() if f"-{run_id}-" in n]
+
+
+@pytest.mark.slow
+def test_walkthrough_on_docker(tmp_path: Path, env: dict[str, str]) -> None:
+    term = Terminal("up", DEFAULT, "--backend", "docker", "--out", str(tmp_path / "out"), env=env)
+    try:
+        term.expect("get in:")
+        assert term.wait() == 0, term.seen
+    finally:
+        term.close()
+    state = json.loads(next((tmp_path / "state" / "live").glob("*.json")).read_text())
+    rid = state["run_id"]
+    assert len(containers(rid)) == 3
+
+    pcap = tmp_path / "server.pcap"
+    capture = subprocess.Popen(
+        [sys.executable, "-m", "lab.cli", "capture", "server", "-w", str(pcap)],
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, **env},
+    )
+    shell = Terminal("shell", "client1", env=env)
+    try:
+        assert capture.stderr is not None
+        assert b"listening on" in capture.stderr.readline()
+        shell.expect("[default:client1]")
+        # bash's own /dev/tcp: a connection by hand with what every image has.
+        shell.send(f"exec 3<>/dev/tcp/{SERVER}/9999; echo hello docker >&3; head -n1 <&3\n")
+        shell.expect("HELLO DOCKER")
+        netstat = lab("exec", "client1", "--", "netstat", "-tn", env=env)
+        row = next(r for r in netstat.stdout.splitlines() if f"{SERVER}:9999" in r)
+        assert "ESTABLISHED" in row
+        client_port = row.split()[3].rsplit(":", 1)[1]
+        assert lab("snapshot", "held", env=env).returncode == 0
+        shell.send("exec 3>&-\n")
+        shell.expect("[default:client1]")
+        shell.send("\x03")  # Ctrl-C at the prompt: the shell stays, the lab too
+        shell.expect("[default:client1]")
+        shell.send("exit 0\n")
+        assert shell.wait() == 0
+    finally:
+        shell.close()
+        capture.send_signal(signal.SIGINT)
+        capture.wait(timeout=10)
+    assert lab("exec", "server", "--", "sh", "-c", "exit 7", env=env).returncode == 7
+    read = subprocess.run(
+        ["tshark", "-r", str(pcap), "-Y", f"tcp.srcport=={client_port} && tcp.flags.syn==1"],
+        capture_output=True,
+        text=True,
+    )
+    assert read.returncode == 0 and len(read.stdout.splitlines()) == 1, read.stdout
+
+    started = time.monotonic()
+    down = lab("down", env=env)
+    assert down.returncode == 0, down.stdout + down.stderr
+    print(f"lab down: {time.monotonic() - started:.1f} s")
+    out = tmp_path / "out"
+    summary = json.loads((out / "summary.json").read_text())
+    conn = next(c for c in summary["connections"] if str(c["client"]["port"]) == client_port)
+    assert conn["handshake"]["ok"] and conn["server"]["port"] == 9999
+    assert client_port in (out / "report.html").read_text()
+    held = (out / "client1" / "snapshots" / "held.netstat.txt").read_text()
+    assert re.search(rf"{SERVER}:9999\s+ESTABLISHED", held)
+    assert containers(rid) == []
