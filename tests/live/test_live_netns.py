@@ -109,7 +109,9 @@ def test_walkthrough_by_hand(tmp_path: Path, env: dict[str, str]) -> None:
     assert re.search(rf"{SERVER}:9999\s+ESTABLISHED", held)
     for phase in ("before", "final"):
         assert (out / "server" / "snapshots" / f"{phase}.ss.txt").is_file()
-    assert client_port in (out / "report.html").read_text()
+    report = (out / "report.html").read_text()
+    assert client_port in report
+    assert "<th>held</th>" in report  # the hand snapshot, among the phases of the states
     assert namespaces(rid) == []
     assert rid not in lab("ls", env=env).stdout
 
