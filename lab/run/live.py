@@ -108,6 +108,8 @@ class LiveFlow(_Flow):
                 reply = Reply(True, self.handle(op, arg))
             except LabError as exc:
                 reply = Reply(False, str(exc), exc.exit_code)
+            except Exception as exc:  # a request that fails must not take the lab down
+                reply = Reply(False, f"{op}: {type(exc).__name__}: {exc}", 1)
             send_reply(conn, reply)
             conn.close()
 

@@ -83,6 +83,12 @@ def test_walkthrough_by_hand(tmp_path: Path, env: dict[str, str]) -> None:
         shell.close()
 
     assert lab("exec", "server", "--", "sh", "-c", "exit 7", env=env).returncode == 7
+    with_tty = Terminal("exec", "-t", "client1", "--", "sh", "-c", "tty; exit 3", env=env)
+    try:
+        with_tty.expect("/dev/pts/")
+        assert with_tty.wait() == 3
+    finally:
+        with_tty.close()
     echoed = subprocess.run(
         [sys.executable, "-m", "lab.cli", "exec", "client1", "--", "tr", "a-z", "A-Z"],
         input="piped stdin\n",
