@@ -101,3 +101,50 @@ def test_walkthrough_on_docker(tmp_path: Path, env: dict[str, str]) -> None:
     held = (out / "client1" / "snapshots" / "held.netstat.txt").read_text()
     assert re.search(rf"{SERVER}:9999\s+ESTABLISHED", held)
     assert containers(rid) == []
+
+
+@pytest.mark.slow
+def test_two_labs_a_stale_one_and_a_killed_shell_on_docker(
+    tmp_path: Path, env: dict[str, str]
+) -> None:
+    for out in ("one", "two"):
+        started = lab("up", DEFAULT, "--backend", "docker", "--out", str(tmp_path / out), env=env)
+        assert started.returncode == 0, started.stderr
+    states = {
+        s["name"]: s
+        for s in (json.loads(p.read_text()) for p in (tmp_path / "state" / "live").glob("*.json"))
+    }
+    assert set(states) == {"default", "default-2"}
+    for name in states:
+        reply = lab("exec", name, "client2", "--", "python3", "-c", _CLIENT, env=env)
+        assert reply.stdout == "B\n", reply.stderr
+
+    shell = Terminal("shell", "default", "server", env=env)
+    try:
+        shell.expect("[default:server]")
+        os.kill(shell.proc.pid, signal.SIGKILL)
+        assert shell.proc.wait(timeout=10) == -signal.SIGKILL
+    finally:
+        shell.close()
+    assert lab("exec", "default", "server", "--", "true", env=env).returncode == 0
+
+    stale = states["default-2"]
+    os.kill(int(stale["pid"]), signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while Path(f"/proc/{stale['pid']}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    refused = lab("exec", "default-2", "server", "--", "true", env=env)
+    assert refused.returncode == 1 and "stale" in refused.stderr
+    down = lab("down", "default-2", env=env)
+    assert down.returncode == 1 and "stale" in down.stderr
+    assert containers(stale["run_id"]) == []
+    assert (tmp_path / "two" / "summary.json").is_file()
+    assert len(containers(states["default"]["run_id"])) == 3  # the other lab untouched
+    assert lab("down", env=env).returncode == 0
+    assert containers(states["default"]["run_id"]) == []
+
+
+_CLIENT = (
+    "import socket; s = socket.create_connection(('10.77.1.10', 9999)); "
+    "s.sendall(b'b\\n'); print(s.recv(64).decode(), end='')"
+)
