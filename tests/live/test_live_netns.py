@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -261,4 +262,13 @@ def test_bad_input_on_a_live_lab(tmp_path: Path, env: dict[str, str]) -> None:
         result = lab(*args, env=env)
         assert (result.returncode, message in result.stderr) == (2, True), (args, result.stderr)
         assert len(result.stderr.strip().splitlines()) == 1
+    # A host without telnet: the nodes of a netns lab use the host's tools, so it is named
+    # with its package, and the exit status is a shell's for a command not found.
+    bare = tmp_path / "bin"
+    bare.mkdir()
+    (bare / "ip").symlink_to(shutil.which("ip") or "/usr/sbin/ip")
+    missing = lab("exec", "client1", "--", "telnet", SERVER, "9999", env={**env, "PATH": str(bare)})
+    assert missing.returncode == 127
+    assert "telnet: not installed on this host" in missing.stderr
+    assert "apt-get install telnet" in missing.stderr
     assert lab("down", env=env).returncode == 0
