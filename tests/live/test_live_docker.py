@@ -1,6 +1,7 @@
 """The live lab's walkthrough on Docker: ``lab up``, a shell on client1 (an interactive
-``docker exec``), a connection to the fork server by hand, ``lab exec`` exit codes,
-``lab capture`` read back with tshark, ``lab snapshot``, ``lab down`` and the report."""
+``docker exec``), ``nc`` to the fork server by hand, the node image's hand tools, ``lab
+exec`` exit codes, ``lab capture`` read back with tshark, ``lab snapshot``, ``lab down`` and
+the report."""
 
 from __future__ import annotations
 
@@ -63,17 +64,20 @@ def test_walkthrough_on_docker(tmp_path: Path, env: dict[str, str]) -> None:
         assert capture.stderr is not None
         assert b"listening on" in capture.stderr.readline()
         shell.expect("[default:client1]")
-        # bash's own /dev/tcp: a connection by hand with what every image has.
-        shell.send(f"exec 3<>/dev/tcp/{SERVER}/9999; echo hello docker >&3; head -n1 <&3\n")
+        shell.send(f"nc {SERVER} 9999\n")
+        time.sleep(0.5)  # let nc connect before typing (the reply proves it did)
+        shell.send("hello docker\n")
         shell.expect("HELLO DOCKER")
         netstat = lab("exec", "client1", "--", "netstat", "-tn", env=env)
         row = next(r for r in netstat.stdout.splitlines() if f"{SERVER}:9999" in r)
         assert "ESTABLISHED" in row
         client_port = row.split()[3].rsplit(":", 1)[1]
         assert lab("snapshot", "held", env=env).returncode == 0
-        shell.send("exec 3>&-\n")
+        shell.send("\x03")  # Ctrl-C ends nc; the shell stays, the lab too
         shell.expect("[default:client1]")
-        shell.send("\x03")  # Ctrl-C at the prompt: the shell stays, the lab too
+        for tool in ("telnet", "socat", "strace", "tcpdump", "ss", "ps"):
+            shell.send(f"command -v {tool} >/dev/null && echo has-$((1+1))-{tool}\n")
+            shell.expect(f"has-2-{tool}")  # the shell's arithmetic: not the typed echo
         shell.expect("[default:client1]")
         shell.send("exit 0\n")
         assert shell.wait() == 0
