@@ -176,7 +176,13 @@ def cmd_exec(args: argparse.Namespace) -> int:
     lab, node, cmd = _split(args.words, "lab exec [-t] [LAB] NODE -- CMD...")
     if not cmd:
         raise UsageError("lab exec: no command given (lab exec [-t] [LAB] NODE -- CMD...)")
-    _exec_on(_live(lab), node, cmd, tty=args.tty)
+    if args.tty and not sys.stdin.isatty():
+        raise UsageError("lab exec -t: stdin is not a terminal; leave -t off to pipe into it")
+    state = _live(lab)
+    # `docker exec` forwards no signal: at a terminal the command gets one, so that Ctrl-C
+    # stops it and not only the client (a netns command shares this terminal already).
+    at_terminal = sys.stdin.isatty() and sys.stdout.isatty()
+    _exec_on(state, node, cmd, tty=args.tty or (state.backend == "docker" and at_terminal))
 
 
 def cmd_shell(args: argparse.Namespace) -> int:

@@ -132,6 +132,19 @@ def test_two_labs_a_stale_one_and_a_killed_shell_on_docker(
         shell.close()
     assert lab("exec", "default", "server", "--", "true", env=env).returncode == 0
 
+    # At a terminal, Ctrl-C stops the command in the container, not only `docker exec`.
+    sleeper = Terminal(
+        "exec", "default", "client1", "--", "sh", "-c", "echo up; sleep 600", env=env
+    )
+    try:
+        sleeper.expect("up")
+        sleeper.send("\x03")
+        assert sleeper.wait() == 130
+    finally:
+        sleeper.close()
+    ps = lab("exec", "default", "client1", "--", "ps", "-e", "-o", "args=", env=env)
+    assert "sleep 600" not in ps.stdout
+
     stale = states["default-2"]
     os.kill(int(stale["pid"]), signal.SIGKILL)
     deadline = time.monotonic() + 10

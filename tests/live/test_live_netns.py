@@ -118,6 +118,9 @@ def test_walkthrough_by_hand(tmp_path: Path, env: dict[str, str]) -> None:
         assert (out / "server" / "snapshots" / f"{phase}.ss.txt").is_file()
     report = (out / "report.html").read_text()
     assert client_port in report
+    again = lab("report", str(out), env=env)  # judged again: the same live lab's verdict
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert json.loads((out / "summary.json").read_text())["scenarios"] == []
     assert "<th>held</th>" in report  # the hand snapshot, among the phases of the states
     assert namespaces(rid) == []
     assert rid not in lab("ls", env=env).stdout
@@ -257,6 +260,7 @@ def test_bad_input_on_a_live_lab(tmp_path: Path, env: dict[str, str]) -> None:
         (("scenario", "nosuch"), "no scenario 'nosuch'"),
         (("capture", "server", "eth9", "-w", str(tmp_path / "x.pcap")), "no interface 'eth9'"),
         (("down", "nosuch"), "no live lab 'nosuch'"),
+        (("exec", "-t", "client1", "--", "true"), "stdin is not a terminal"),
     ]
     for args, message in cases:
         result = lab(*args, env=env)
