@@ -38,12 +38,18 @@ def cmd_up(args: argparse.Namespace) -> int:
     backend_name = str(args.backend)
     if backend_name == "auto" and any(n.ssh is not None for n in topology.nodes):
         backend_name = "ssh"
-    if backend_name == "ssh":
-        from lab.run.backends import backend_class
-
-        refuse_backend(backend_class("ssh"))
     backend_cls = choose_backend(backend_name)
     refuse_backend(backend_cls)
+    if backend_name == "ssh":
+        from lab.run.backends.ssh.backend import SshBackend
+
+        assert issubclass(backend_cls, SshBackend)
+        known = Path(args.known_hosts) if args.known_hosts else None
+        backend_cls = backend_cls.configured(
+            known_hosts=known, accept_new=args.accept_new_host_keys
+        )
+    elif args.known_hosts or args.accept_new_host_keys:
+        raise UsageError("--accept-new-host-keys and --known-hosts apply to --backend ssh")
     mismatch = backend_cls.topology_problems(topology)
     if mismatch:
         raise UsageError(f"{args.file}: {'; '.join(mismatch)}; nothing was created")
@@ -155,6 +161,12 @@ def _exec_on(state: LiveState, node: str, cmd: list[str], *, tty: bool) -> NoRet
     and a Ctrl-C or a killed shell reaches only it, never the lab."""
     from lab.run.livestate import node_command
 
+    if state.backend == "ssh":
+        from lab.run.live_ssh import ssh_attach
+
+        state.node(node)
+        sys.stdout.flush()
+        raise SystemExit(ssh_attach(state.run_id, node, cmd, tty=tty))
     argv = node_command(state, node, cmd, tty=tty)
     if state.backend == "netns" and "/" not in cmd[0] and shutil.which(cmd[0]) is None:
         pkg = _hand_tools().get(cmd[0])
@@ -179,10 +191,10 @@ def cmd_exec(args: argparse.Namespace) -> int:
     if args.tty and not sys.stdin.isatty():
         raise UsageError("lab exec -t: stdin is not a terminal; leave -t off to pipe into it")
     state = _live(lab)
-    # `docker exec` forwards no signal: at a terminal the command gets one, so that Ctrl-C
+    # `docker exec` and ssh forward no signal: at a terminal the command gets one, so that Ctrl-C
     # stops it and not only the client (a netns command shares this terminal already).
     at_terminal = sys.stdin.isatty() and sys.stdout.isatty()
-    _exec_on(state, node, cmd, tty=args.tty or (state.backend == "docker" and at_terminal))
+    _exec_on(state, node, cmd, tty=args.tty or (state.backend in ("docker", "ssh") and at_terminal))
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
@@ -191,6 +203,9 @@ def cmd_shell(args: argparse.Namespace) -> int:
     state = _live(args.words[0] if len(args.words) == 2 else None)
     node = args.words[-1]
     prompt = f"[{state.name}:{node}] \\w\\$ "
+    if state.backend == "ssh":  # whatever the host has: a fixed script, the prompt its argument
+        script = 'export PS1="$1"; command -v bash >/dev/null && exec bash --norc -i; exec sh -i'
+        _exec_on(state, node, ["sh", "-c", script, "sh", prompt], tty=True)
     shell = ["bash", "--norc", "-i"] if state.backend != "netns" or shutil.which("bash") else []
     _exec_on(state, node, ["env", f"PS1={prompt}", *(shell or ["sh", "-i"])], tty=True)
 

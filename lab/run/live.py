@@ -225,8 +225,8 @@ def state_of(flow: LiveFlow, name: str, sock_path: Path, pid: int, start: int | 
 
 
 def refuse_backend(backend_cls: type[Backend]) -> None:
-    if backend_cls.name not in ("netns", "docker"):
+    if backend_cls.name not in ("netns", "docker", "ssh"):
         raise UsageError(
-            f"lab up: the {backend_cls.name} backend has no live mode yet; "
-            "use --backend netns or docker (nothing was created)"
+            f"lab up: the {backend_cls.name} backend has no live mode; "
+            "use --backend netns, docker or ssh (nothing was created)"
         )

@@ -15,8 +15,8 @@ DEFAULT = "lab/data/topologies/default.yaml"
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("up", DEFAULT, "--backend", "ssh"), "the ssh backend has no live mode yet"),
-        (("up", "lab/data/topologies/ssh-example.yaml"), "the ssh backend has no live mode yet"),
+        (("up", DEFAULT, "--backend", "ssh"), "the ssh backend needs an ssh target on every node"),
+        (("up", DEFAULT, "--known-hosts", "kh"), "apply to --backend ssh"),
         (("up", DEFAULT, "--name", "Bad Name"), "--name 'Bad Name'"),
         (("exec", "client1", "--", "true"), "no live lab: start one with `lab up FILE`"),
         (("shell", "client1"), "no live lab"),
