@@ -92,3 +92,35 @@ def test_walkthrough_over_ssh(worlds: Worlds, tmp_path: Path) -> None:  # noqa: 
     assert conn["handshake"]["ok"] and conn["server"]["port"] == 9999
     assert (out / "client1" / "snapshots" / "held.netstat.txt").is_file()
     assert_nothing_left(str(state["run_id"]))
+
+
+def test_stale_lab_and_killed_shell_over_ssh(worlds: Worlds, tmp_path: Path) -> None:  # noqa: F811
+    world: World = worlds(load_topology(DEFAULT))
+    topo = ssh_topology(world, DEFAULT, tmp_path / "default.yaml")
+    known = world.known_hosts(tmp_path / "kh")
+    env = {"SOCKET_LAB_STATE": os.environ["SOCKET_LAB_STATE"]}
+    out = tmp_path / "out"
+    started = lab("up", str(topo), "--backend", "ssh", "--known-hosts", str(known),
+                  "--out", str(out), env=env)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    state = json.loads(next(Path(env["SOCKET_LAB_STATE"], "live").glob("*.json")).read_text())
+    try:
+        shell = Terminal("shell", "server", env=env)
+        try:
+            shell.expect("[default:server]", timeout=60)
+            os.kill(shell.proc.pid, signal.SIGKILL)
+            assert shell.proc.wait(timeout=10) == -signal.SIGKILL
+        finally:
+            shell.close()
+        alive = lab("exec", "server", "--", "ss", "-Hltn", "sport", "=", ":9999", env=env)
+        assert alive.returncode == 0 and "LISTEN" in alive.stdout, alive.stderr
+        os.kill(int(state["pid"]), signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{state['pid']}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        down = lab("down", env=env)
+        assert down.returncode == 1 and "stale" in down.stderr, down.stdout + down.stderr
+    finally:
+        lab("down", env=env)
+    assert (out / "summary.json").is_file() and (out / "server" / "eth0.pcap").is_file()
+    assert_nothing_left(str(state["run_id"]))
