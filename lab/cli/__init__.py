@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import lab
 from lab.cli.labs import cmd_clean, cmd_ls
+from lab.cli.live import add_live_commands
 from lab.cli.progress import progress_printer
 from lab.errors import Interrupted, LabError
 
@@ -269,6 +270,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("ls", help="list running labs")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_ls)
+
+    add_live_commands(sub, add_run_options)
     return parser
 
 

@@ -6,30 +6,30 @@ import argparse
 import json
 import sys
 from dataclasses import asdict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab.cli.progress import progress_printer
+
+if TYPE_CHECKING:
+    from lab.run.backends.base import Backend
 
 
 def cmd_clean(args: argparse.Namespace) -> int:
     """Orphaned runs only (their `lab run` is gone), on every backend, whichever fails;
     a running lab is left alone and listed. What could not be cleaned (a host that does
     not answer, a process that would not exit) is listed on stderr and the exit code is 1."""
-    from lab.run.backends import BACKENDS, backend_class
-    from lab.run.backends.base import Backend
     from lab.run.cleanup import check_run_id, clean
+    from lab.run.livestate import forget_live, live_states
 
     if args.run_id is not None:
         check_run_id(args.run_id)  # before any backend is asked
-    usable: dict[str, type[Backend]] = {}
-    for name in BACKENDS:
-        try:
-            cls = backend_class(name)
-        except ImportError:
-            continue
-        if cls.available() is None or name == "netns":
-            usable[name] = cls
-    result = clean(usable, args.run_id, force=args.force, progress=progress_printer())
+    result = clean(usable_backends(), args.run_id, force=args.force, progress=progress_printer())
+    # A live lab's state file goes with its run, once the run is gone (never a live one's).
+    failed = " ".join(result.problems)
+    for state in live_states():
+        if args.run_id in (None, state.run_id) and not state.alive() and state.run_id not in failed:
+            forget_live(state.run_id)
+            result.removed.append(f"live lab {state.name}: stale state ({state.run_id})")
     spared = [
         f"run {r.run_id} ({r.backend}, topology {r.topology}): still running, "
         f"owned by `lab run` pid {r.pid}"
@@ -64,6 +64,22 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
+def usable_backends() -> dict[str, type[Backend]]:
+    """The backends clean may ask: those usable here, and netns always (its objects are
+    found by name, and a missing tool is reported as a problem, not a crash)."""
+    from lab.run.backends import BACKENDS, backend_class
+
+    usable: dict[str, type[Backend]] = {}
+    for name in BACKENDS:
+        try:
+            cls = backend_class(name)
+        except ImportError:
+            continue
+        if cls.available() is None or name == "netns":
+            usable[name] = cls
+    return usable
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     from lab.run.backends import BACKENDS, backend_class
     from lab.run.session import registered_runs
@@ -84,6 +100,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 if alive and owner is not None:
                     runs[run_id]["pid"] = owner.pid
             runs[run_id]["objects"] = what
+    from lab.run.livestate import live_states
+
+    for live in live_states():
+        row = runs.setdefault(live.run_id, {"run_id": live.run_id, "backend": live.backend})
+        row.update(live=live.name, topology=live.topology, alive=live.alive(), pid=live.pid)
     rows = sorted(runs.values(), key=lambda r: str(r.get("started", "")))
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -92,6 +113,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print("no labs running")
     for r in rows:
         state = f"running (pid {r.get('pid')})" if r.get("alive") else "orphaned (run `lab clean`)"
+        if r.get("live"):
+            how = f"`lab down {r['live']}`"
+            state = f"live lab {r['live']}, " + (state if r.get("alive") else f"stale (run {how})")
         print(
             f"{r['run_id']}  {r.get('backend', '?'):7} {r.get('topology', '?'):12} "
             f"{r.get('started', '')}  {state}  {r.get('objects', '')}"

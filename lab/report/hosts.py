@@ -40,7 +40,7 @@ def hosts_html(out_dir: Path, topology: Topology, run: RunRecord | None) -> str:
     parts = []
     for node in topology.nodes:
         snap_dir = out_dir / node.name / "snapshots"
-        states = _states_table(snap_dir, _ports_of(node, topology))
+        states = _states_table(snap_dir, _ports_of(node, topology), _phases(run))
         procs = _process_trees(snap_dir, node, run)
         if not states and not procs:
             continue
@@ -61,9 +61,19 @@ def _ports_of(node: Node, topology: Topology) -> list[tuple[int, str]]:
     return [(p, "/".join(names)) for p, names in sorted(ports.items())]
 
 
-def _states_table(snap_dir: Path, ports: Sequence[tuple[int, str]]) -> str:
+def _phases(run: RunRecord | None) -> Sequence[str]:
+    """The snapshots in the order they were taken: a live lab's hand snapshots among the
+    run's own (a restart's snapshot, of one node only, shows where that node has it)."""
+    if run is None or not run.phases:
+        return PHASES
+    return list(dict.fromkeys([*run.phases, *PHASES]))  # a live lab takes 'after' per scenario
+
+
+def _states_table(
+    snap_dir: Path, ports: Sequence[tuple[int, str]], phases: Sequence[str] = PHASES
+) -> str:
     snaps = {}
-    for phase in PHASES:
+    for phase in phases:
         rows = socket_snapshot(snap_dir, phase)
         if rows is not None:
             snaps[phase] = rows

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from lab.evidence.folder import Evidence, unreadable_files
 from lab.evidence.records import TcpRecord, UdpRecord
 from lab.report.page import render_report
 from lab.report.record import SUMMARY_FILE, ScenarioVerdict, Summary
+from lab.run.live import live_scenarios
 from lab.run.record import RUN_FILE, RunRecord, load_run
 from lab.run.runner import TOPOLOGY_COPY
 from lab.run.sealing import seal_results
@@ -116,6 +118,7 @@ def finish_run(out_dir: Path, topology: Topology) -> Summary:
     """Write summary.json and report.html for a run that just ended (however it ended).
     Evidence that cannot be judged (say a capture cut short) still leaves a summary.json
     that says so, failed, with what run.json recorded."""
+    topology = judged_topology(out_dir, topology)
     try:
         summary = build_summary(out_dir, topology)
     except Exception as exc:  # a summary must exist whatever the evidence looks like
@@ -128,6 +131,15 @@ def finish_run(out_dir: Path, topology: Topology) -> Summary:
         html = f"<!doctype html><title>report</title><p>no report: {type(exc).__name__}</p>"
     (out_dir / REPORT_FILE).write_text(html, encoding="utf-8")
     return summary
+
+
+def judged_topology(out_dir: Path, topology: Topology) -> Topology:
+    """A live lab is judged on the scenarios the user ran in it, not on every one of its
+    file: a connection made by hand is then never taken for a scenario that did not run."""
+    ran = live_scenarios(out_dir)
+    if ran is None:
+        return topology
+    return replace(topology, scenarios=tuple(sc for sc in topology.scenarios if sc.name in ran))
 
 
 def _fallback_summary(out_dir: Path, topology: Topology, why: str) -> Summary:

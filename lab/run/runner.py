@@ -62,12 +62,14 @@ def run_lab(
     *,
     progress: Progress | None = None,
     finish: Callable[[], None] | None = None,
+    make_flow: Callable[[Session, RunRecord, Progress, dict[str, Built]], _Flow] | None = None,
 ) -> RunRecord:
     """Run the whole lab once. Always leaves run.json and the evidence gathered so far in
     ``out_dir`` and tears everything down; re-raises what stopped the run, if anything.
 
     ``finish`` (say, writing summary.json) runs after run.json is final, still inside the
-    run's signal handling: a Ctrl-C then is acted on only once it has written its files."""
+    run's signal handling: a Ctrl-C then is acted on only once it has written its files.
+    ``make_flow`` gives the steps another shape (the live lab's, ``lab.run.live``)."""
     say = progress or (lambda _m: None)
     session = Session(topology, backend_cls, out_dir, progress=say)
     built = _build_programs(session, say)
@@ -106,7 +108,7 @@ def run_lab(
     session.on_end = end
     try:
         with session:
-            _Flow(session, record, say, built).run()
+            (make_flow or _Flow)(session, record, say, built).run()
     finally:
         # However the run ended, the evidence is its owner's alone.
         for problem in seal_results(out_dir):

@@ -296,6 +296,13 @@ class Host:
             finally:
                 chan.close()
 
+    def open_session(self) -> paramiko.Channel:
+        """A new session channel, for a caller that drives it itself (``lab exec``)."""
+        try:
+            return self._transport().open_session(timeout=CHANNEL_TIMEOUT)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            raise self._mark_lost(exc) from None
+
     @contextlib.contextmanager
     def sftp(self) -> Iterator[paramiko.SFTPClient]:
         with self._slots:

@@ -1,0 +1,126 @@
+"""The live lab on the ssh backend, against real sshd hosts (network namespaces with their
+own sshd, see tests/ssh/hosts.py): ``lab up``, a shell on client1 over an interactive
+channel, ``nc`` to the fork server by hand, ``lab exec`` exit codes and stdin,
+``lab capture`` read back with tshark, ``lab snapshot``, ``lab down`` and the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from lab.spec.topology import load_topology
+from tests.labcli import ROOT, lab
+from tests.live.terminal import Terminal
+from tests.ssh.hosts import World, worlds  # noqa: F401 (the fixture)
+from tests.ssh.test_ssh import DEFAULT, Worlds, assert_nothing_left, ssh_topology
+
+SERVER = "10.77.1.10"
+
+pytestmark = [pytest.mark.ssh, pytest.mark.slow]
+
+
+def test_walkthrough_over_ssh(worlds: Worlds, tmp_path: Path) -> None:  # noqa: F811
+    world: World = worlds(load_topology(DEFAULT))
+    topo = ssh_topology(world, DEFAULT, tmp_path / "default.yaml")
+    known = world.known_hosts(tmp_path / "kh")
+    env = {"SOCKET_LAB_STATE": os.environ["SOCKET_LAB_STATE"]}
+    out = tmp_path / "out"
+    term = Terminal(
+        "up", str(topo), "--backend", "ssh", "--known-hosts", str(known), "--out", str(out),
+        env=env,
+    )  # fmt: skip
+    try:
+        term.expect("get in:", timeout=120)
+        assert term.wait(120) == 0, term.seen
+    finally:
+        term.close()
+    state = json.loads(next(Path(env["SOCKET_LAB_STATE"], "live").glob("*.json")).read_text())
+    try:
+        pcap = tmp_path / "server.pcap"
+        capture = subprocess.Popen(
+            [sys.executable, "-m", "lab.cli", "capture", "server", "-w", str(pcap)],
+            stderr=subprocess.PIPE, cwd=ROOT, env={**os.environ, **env},
+        )  # fmt: skip
+        shell = Terminal("shell", "client1", env=env)
+        try:
+            assert capture.stderr is not None
+            assert b"listening on" in capture.stderr.readline()
+            shell.expect("[default:client1]", timeout=60)
+            shell.send(f"nc {SERVER} 9999\n")
+            time.sleep(1.0)  # let nc connect before typing (the reply proves it did)
+            shell.send("hello ssh\n")
+            shell.expect("HELLO SSH", timeout=60)
+            netstat = lab("exec", "client1", "--", "netstat", "-tn", env=env)
+            row = next(r for r in netstat.stdout.splitlines() if f"{SERVER}:9999" in r)
+            assert "ESTABLISHED" in row
+            client_port = row.split()[3].rsplit(":", 1)[1]
+            assert lab("snapshot", "held", env=env).returncode == 0
+            shell.send("\x03")  # Ctrl-C reaches nc on the host through the channel's pty
+            shell.expect("[default:client1]", timeout=60)
+            shell.send("exit 0\n")
+            assert shell.wait(60) == 0
+        finally:
+            shell.close()
+            capture.send_signal(signal.SIGINT)
+            capture.wait(timeout=30)
+        assert lab("exec", "server", "--", "sh", "-c", "exit 7", env=env).returncode == 7
+        echoed = subprocess.run(
+            [sys.executable, "-m", "lab.cli", "exec", "client1", "--", "tr", "a-z", "A-Z"],
+            input="piped\n", capture_output=True, text=True, cwd=ROOT,
+            env={**os.environ, **env},
+        )  # fmt: skip
+        assert (echoed.returncode, echoed.stdout) == (0, "PIPED\n"), echoed.stderr
+        read = subprocess.run(
+            ["tshark", "-r", str(pcap), "-Y", f"tcp.srcport=={client_port} && tcp.flags.syn==1"],
+            capture_output=True,
+            text=True,
+        )
+        assert len(read.stdout.splitlines()) == 1, read.stdout + read.stderr
+        down = lab("down", env=env)
+        assert down.returncode == 0, down.stdout + down.stderr
+    finally:
+        lab("down", env=env)
+    summary = json.loads((out / "summary.json").read_text())
+    conn = next(c for c in summary["connections"] if str(c["client"]["port"]) == client_port)
+    assert conn["handshake"]["ok"] and conn["server"]["port"] == 9999
+    assert (out / "client1" / "snapshots" / "held.netstat.txt").is_file()
+    assert_nothing_left(str(state["run_id"]))
+
+
+def test_stale_lab_and_killed_shell_over_ssh(worlds: Worlds, tmp_path: Path) -> None:  # noqa: F811
+    world: World = worlds(load_topology(DEFAULT))
+    topo = ssh_topology(world, DEFAULT, tmp_path / "default.yaml")
+    known = world.known_hosts(tmp_path / "kh")
+    env = {"SOCKET_LAB_STATE": os.environ["SOCKET_LAB_STATE"]}
+    out = tmp_path / "out"
+    started = lab("up", str(topo), "--backend", "ssh", "--known-hosts", str(known),
+                  "--out", str(out), env=env)  # fmt: skip
+    assert started.returncode == 0, started.stderr
+    state = json.loads(next(Path(env["SOCKET_LAB_STATE"], "live").glob("*.json")).read_text())
+    try:
+        shell = Terminal("shell", "server", env=env)
+        try:
+            shell.expect("[default:server]", timeout=60)
+            os.kill(shell.proc.pid, signal.SIGKILL)
+            assert shell.proc.wait(timeout=10) == -signal.SIGKILL
+        finally:
+            shell.close()
+        alive = lab("exec", "server", "--", "ss", "-Hltn", "sport", "=", ":9999", env=env)
+        assert alive.returncode == 0 and "LISTEN" in alive.stdout, alive.stderr
+        os.kill(int(state["pid"]), signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while Path(f"/proc/{state['pid']}").exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        down = lab("down", env=env)
+        assert down.returncode == 1 and "stale" in down.stderr, down.stdout + down.stderr
+    finally:
+        lab("down", env=env)
+    assert (out / "summary.json").is_file() and (out / "server" / "eth0.pcap").is_file()
+    assert_nothing_left(str(state["run_id"]))
