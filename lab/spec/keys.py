@@ -108,6 +108,11 @@ NETWORK = Section(
             "`10.77.1.5/24`); prefix `/8` to `/30`; inside a private range (`10.0.0.0/8`, "
             "`172.16.0.0/12`, `192.168.0.0/16`) so that lab routes never shadow real ones; "
             "no two networks of a file may overlap", required=True),
+        Key("netem", "mapping", "impairments of the whole network (below): applied to what "
+            "every attached node receives from it, on the network's side of each link, so "
+            "each packet crossing the network is delayed or lost once and the sender's "
+            "capture still shows a packet the receiver never gets. A node's own `netem` for "
+            "an interface replaces it there", type_doc="mapping, see `netem`"),
     ),
 )  # fmt: skip
 
@@ -128,6 +133,12 @@ NODE = Section(
         Key("ssh", "mapping", "the node is an existing machine reached over SSH "
             "(`--backend ssh`). When any node has `ssh`, every node must",
             type_doc="mapping, see below"),
+        Key("netem", "mapping", "impairments per interface and direction: `{NETWORK: "
+            "{ingress: NETEM, egress: NETEM}}`, NETWORK one of the node's interfaces. "
+            "`ingress` (what the node receives) is applied on the network's side of the "
+            "link, `egress` on the node's own interface: egress loss is never seen in the "
+            "sender's capture, so loss meant to be seen on the wire belongs on the "
+            "receiver's `ingress`", type_doc="mapping network -> `{ingress, egress}`"),
     ),
 )  # fmt: skip
 
@@ -310,10 +321,41 @@ CAPTURE = Section(
     ),
 )  # fmt: skip
 
+_PERCENT = "a percentage, `0%` to `100%`"
+NETEM = Section(
+    "netem",
+    (
+        Key("delay", "text", "added to every packet: a number and `us`, `ms` or `s`, at "
+            "most 10s", type_doc="duration"),
+        Key("jitter", "text", "random variation of `delay` (needs `delay`); more jitter than "
+            "the gap between packets reorders them", type_doc="duration"),
+        Key("loss", "text", "packets dropped at random: " + _PERCENT, type_doc="percentage"),
+        Key("duplicate", "text", "packets sent twice: " + _PERCENT, type_doc="percentage"),
+        Key("reorder", "text", "packets sent at once, ahead of the delayed others (needs "
+            "`delay`): " + _PERCENT, type_doc="percentage"),
+        Key("corrupt", "text", "packets with one bit flipped: " + _PERCENT,
+            type_doc="percentage"),
+        Key("rate", "text", "the link's speed: a number and `bit`, `kbit`, `mbit`, `gbit` "
+            "(or `bps`, `kbps`, ... in bytes), 8kbit to 100gbit", type_doc="rate"),
+        Key("limit", "integer", "packets the qdisc holds before it drops (the kernel's "
+            "default is 1000)", bounds=(1, 1_000_000)),
+    ),
+)  # fmt: skip
+
+NODE_NETEM = Section(
+    "nodes.NAME.netem.NETWORK",
+    (
+        Key("ingress", "mapping", "what the node receives on this interface",
+            type_doc="mapping, see `netem`"),
+        Key("egress", "mapping", "what the node sends on this interface",
+            type_doc="mapping, see `netem`"),
+    ),
+)  # fmt: skip
+
 # Every table, by the title the docs use for it.
 SECTIONS: Mapping[str, Section] = {
     s.title: s for s in (TOP, NETWORK, NODE, SSH, JUMP, PROGRAM, SERVICE, OPTIONS, SCENARIO,
-                         RESTART, CAPTURE)
+                         RESTART, CAPTURE, NETEM, NODE_NETEM)
 }  # fmt: skip
 # The scenario's plain keys: read as declared, handed to the model as they are. (`port` is
 # plain too but is read with its line, which the cross checks need.)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
+from lab.spec.netem import Impairment
+
 # Server programs of lab.programs a service may run, and the protocol each speaks.
 SERVER_PROGRAMS: Mapping[str, str] = {
     "fork_server": "tcp",
@@ -254,6 +256,8 @@ class Topology:
     # and a file may have changed since, so a run keeps this and not a second reading.
     text: str | None = field(default=None, compare=False, repr=False)
     programs: tuple[UserProgram, ...] = ()
+    # netem per node interface and direction, a network's already spread over its nodes.
+    impairments: tuple[Impairment, ...] = ()
 
     def program(self, name: str) -> UserProgram:
         for p in self.programs:
