@@ -18,6 +18,11 @@ DIRECTIONS: tuple[Direction, ...] = ("ingress", "egress")
 MAX_DELAY_US = 10_000_000  # 10 s: more is a stalled link, not a slow one
 MIN_RATE, MAX_RATE = 8_000, 100_000_000_000  # 8 kbit/s to 100 Gbit/s
 LIMIT_RANGE = (1, 1_000_000)  # packets the qdisc holds
+# What a backend says when tc does not know the qdisc (a kernel built without it).
+NO_NETEM = (
+    "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM is off, or the sch_netem module "
+    "cannot be loaded: try `modprobe sch_netem`); run the topology without `netem`"
+)
 
 _TIME_UNITS = {"us": 1, "ms": 1000, "s": 1_000_000}
 _RATE_UNITS = {

@@ -13,9 +13,8 @@ import pytest
 from lab.errors import BackendError
 from lab.run.backends.base import new_run_id
 from lab.run.backends.netns import NetnsBackend
-from lab.run.backends.netns.build import NO_NETEM
 from lab.run.backends.netns.names import SWITCH, ns_name, veth_name
-from lab.spec.netem import Impairment, Netem
+from lab.spec.netem import NO_NETEM, Impairment, Netem
 from tests.backends.test_contract import lan
 from tests.conftest import require
 from tests.leftovers import netns_objects

@@ -23,7 +23,7 @@ from lab.run.backends.netns.names import (
     veth_name,
 )
 from lab.spec.model import Topology
-from lab.spec.netem import Direction, Netem
+from lab.spec.netem import NO_NETEM, Direction, Netem
 
 # Bridges: no STP delay; no multicast snooping (a snooping bridge joins 224.0.0.106 and
 # its IGMP reports would land in every node's capture); no netfilter on bridged frames
@@ -31,12 +31,6 @@ from lab.spec.netem import Direction, Netem
 BRIDGE_OPTIONS = (
     "type bridge forward_delay 0 mcast_snooping 0"
     " nf_call_iptables 0 nf_call_ip6tables 0 nf_call_arptables 0"
-)
-
-
-NO_NETEM = (
-    "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM is off, or the sch_netem module "
-    "cannot be loaded: try `modprobe sch_netem`); run the topology without `netem`"
 )
 
 
