@@ -182,7 +182,10 @@ class TcpRecord:
     handshake: HandshakeRecord
     close: CloseRecord
     bytes: IntSides
-    retransmissions: int
+    originals: int  # segments carrying sequence space for the first time
+    retransmissions: int  # every kind: timeout, fast and spurious
+    fast_retransmissions: int
+    spurious_retransmissions: int
     zero_windows: int
     zero_window_probes: int
     window_updates: int

@@ -123,7 +123,17 @@ def _notable_facts(conn: TcpRecord) -> list[str]:
             f"path: <b>{esc(conn.path.summary)}</b> ({esc(' vs '.join(conn.path.captures))})"
         )
     if conn.retransmissions:
-        items.append(f"{esc(conn.retransmissions)} retransmissions")
+        kinds = [
+            f"{n} {kind}"
+            for n, kind in ((conn.fast_retransmissions, "fast"),
+                            (conn.spurious_retransmissions, "spurious"))
+            if n
+        ]  # fmt: skip
+        of = f" ({esc(', '.join(kinds))})" if kinds else ""
+        items.append(
+            f"{esc(conn.retransmissions)} retransmissions{of} of {esc(conn.originals)} "
+            "segments sent once"
+        )
     if conn.syn_retransmissions:
         items.append(
             f"<b>SYN sent {conn.syn_retransmissions + 1} times</b> (same ISN): "
