@@ -71,9 +71,9 @@ def lossy_capture(out: Path, *, every: int = 5, chunks: int = 16, pace: float = 
             "-m", "statistic", "--mode", "nth", "--every", str(every), "--packet", "3",
             "-j", "DROP")  # fmt: skip
         dump = subprocess.Popen(
-            ["ip", "netns", "exec", ns, "tcpdump", "-i", "lo", "-w", str(pcap), "-U", "--immediate-mode", "-n",
-             "-Z", "root", "tcp"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            ["ip", "netns", "exec", ns, "tcpdump", "-i", "lo", "-w", str(pcap), "-U",
+             "--immediate-mode", "-n", "-Z", "root", "tcp"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         deadline = time.monotonic() + 10
         while not pcap.exists() and time.monotonic() < deadline:

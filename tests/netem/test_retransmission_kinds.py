@@ -42,7 +42,7 @@ class Wire:
                 ack=ack,
                 window=1000,
                 payload_len=n,
-            )  # fmt: skip
+            )
         )
 
     def handshake(self) -> None:
