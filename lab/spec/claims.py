@@ -149,4 +149,18 @@ CLAIM_SPECS: Mapping[str, ClaimSpec] = {
         " accept queue: at least `backlog` other connections done with their handshake and not yet"
         " replied to",
     ),
+    "retransmission": ClaimSpec(
+        "tcp",
+        "lost data sent again, same sequence number, the timer doubling",
+        "in the client's capture, some of the client's data is sent again from the sequence "
+        "number it was first sent with; a segment lost again waits at least 1.5 times as long "
+        "as before (exponential backoff). Needs loss where the server receives (`netem`)",
+    ),
+    "one-round-trip": ClaimSpec(
+        "tcp",
+        "the handshake and each ACK take one round trip",
+        "in the client's capture, the SYN-ACK comes one round trip after the SYN (the `delay`s "
+        "netem adds both ways, at most 50 ms more) and no data of the client's is acknowledged "
+        "sooner than one round trip after it was sent",
+    ),
 }

@@ -7,7 +7,8 @@ as a pure function of the topology, the results folder and the scenario. A claim
 the wire or the snapshots showed instead.
 
 The claims live in one module per concept (``tcp_lifecycle``, ``udp``, ``processes``,
-``flow_control``, ``accept_queue``, ``routing``, ``errors``, ``dictionary``); this table
+``flow_control``, ``accept_queue``, ``routing``, ``errors``, ``dictionary``,
+``impaired``); this table
 names them as ``lab.spec.claims.CLAIM_SPECS`` declares them.
 """
 
@@ -27,6 +28,7 @@ from lab.verdict.errors import (
     reuseaddr_rebinds,
 )
 from lab.verdict.flow_control import window_reopens, zero_window
+from lab.verdict.impaired import one_round_trip, retransmitted
 from lab.verdict.processes import (
     children_reaped,
     n_children,
@@ -70,6 +72,8 @@ CLAIMS: Mapping[str, ClaimFn] = {
     "window-reopens": window_reopens,
     "served-in-turn": served_in_turn,
     "syn-retransmitted": syn_retransmitted,
+    "retransmission": retransmitted,
+    "one-round-trip": one_round_trip,
 }
 
 

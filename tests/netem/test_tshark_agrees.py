@@ -11,6 +11,7 @@ import pytest
 
 from lab.evidence.analysis.pcap import read_packets
 from lab.evidence.analysis.tcp import tcp_connections
+from lab.verdict.impaired import retransmission_problem, rtt_problem
 from tests.conftest import require
 from tests.netem.lossy import lossy_capture
 
@@ -36,5 +37,9 @@ def test_retransmissions_are_the_frames_tshark_names(root: None, tmp_path: Path)
     assert [r.index for r in conn.retransmissions_of("spurious")] == tshark_frames(
         pcap, "tcp.analysis.spurious_retransmission"
     )
+    # The claim reads the same capture: the lost data was sent again from its own number;
+    # on loopback, no round trip of 80 ms.
+    assert retransmission_problem(conn) is None
+    assert "not one round trip" in (rtt_problem(conn, 0.08) or "")
     # Each was resent on the sender's timer: at least Linux's minimum RTO, 200 ms.
     assert all(r.kind == "timeout" and (r.since_previous or 0) >= 0.2 for r in conn.retransmissions)
