@@ -24,6 +24,7 @@ from lab.evidence.records import (
     TimelineRecord,
     WindowEventRecord,
 )
+from lab.evidence.tcp_trace import trace_of
 
 # A record keeps every segment of a short connection; a long one keeps its first and last
 # segments (the handshake and the close), and says how many were left out in between.
@@ -95,6 +96,7 @@ def tcp_record(ident: str, conn: TcpConnection, names: Names, seen: Seen) -> Tcp
         segment_count=len(conn.segments),
         segments_omitted=omitted,
         segments=segments,
+        trace=trace_of(conn),
     )
 
 
