@@ -16,7 +16,7 @@ from lab.spec.model import (
     SshTarget,
     UserProgram,
 )
-from lab.spec.netem import Direction, Netem
+from lab.spec.netem import Direction, ImpairStep, Netem
 
 
 @dataclass
@@ -91,6 +91,7 @@ class ScenarioDraft:
     tcp_only_lines: dict[str, int] = field(default_factory=dict)  # key -> line, if set
     client_program: str | None = None
     client_program_line: int = 0
+    impair: list[ImpairStep] = field(default_factory=list)
 
 
 @dataclass

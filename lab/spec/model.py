@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-from lab.spec.netem import Impairment
+from lab.spec.netem import Impairment, ImpairStep
 
 # Server programs of lab.programs a service may run, and the protocol each speaks.
 SERVER_PROGRAMS: Mapping[str, str] = {
@@ -220,6 +220,7 @@ class Scenario:
     rcvbuf: int = 0  # SO_RCVBUF of the clients' sockets; 0 leaves the kernel's default
     pause_reading: float = 0.0  # seconds the clients send without reading any reply
     client_program: str | None = None  # a user program of ``programs`` as the client
+    impair: tuple[ImpairStep, ...] = ()  # netem changed while the scenarios run
 
     @property
     def expected_replies(self) -> tuple[str, ...]:

@@ -143,6 +143,19 @@ def parse_rate(text: str) -> tuple[int | None, str]:
 
 
 @dataclass(frozen=True)
+class ImpairStep:
+    """A scenario's run-time change: ``netem`` on one interface and direction from
+    ``start`` seconds after the scenarios start, for ``duration`` seconds."""
+
+    node: str
+    network: str
+    direction: Direction
+    start: float
+    duration: float
+    netem: Netem
+
+
+@dataclass(frozen=True)
 class Impairment:
     """The netem of one node interface in one direction. ``ingress`` is what the node
     receives from the network (applied on the network's side of the link, so the sender's

@@ -7,11 +7,13 @@ from collections.abc import Callable, Iterable
 
 from yaml.nodes import Node
 
-from lab.spec.keys import NETEM, NODE_NETEM
+from lab.spec.drafts import Doc
+from lab.spec.keys import IMPAIR, NETEM, NODE_NETEM
 from lab.spec.netem import (
     DIRECTIONS,
     Direction,
     Impairment,
+    ImpairStep,
     Netem,
     parse_percent,
     parse_rate,
@@ -113,3 +115,49 @@ def resolve(
     for node, network, direction, netem in node_netem:
         chosen[(node, network, direction)] = netem
     return tuple(Impairment(n, net, d, netem) for (n, net, d), netem in chosen.items())
+
+
+def read_impair_steps(r: Reader, node: Node, path: KeyPath, doc: Doc) -> list[ImpairStep]:
+    """A scenario's ``impair`` list; a step naming a node or network the file lacks, or a
+    node not on that network, is reported at its line."""
+    out: list[ImpairStep] = []
+    for k, item in enumerate(r.items(node, path) or ()):
+        ipath = (*path, k)
+        spec = r.fields(item, ipath, line_of(item), IMPAIR)
+        if spec is None or any(key not in spec for key in IMPAIR.required):
+            continue
+        name = r.name(spec["node"].value, (*ipath, "node"))
+        network = r.name(spec["network"].value, (*ipath, "network"))
+        direction: Direction = "ingress"
+        if "direction" in spec:
+            read = r.value(IMPAIR["direction"], spec["direction"].value, (*ipath, "direction"))
+            direction = "egress" if read == "egress" else "ingress"
+        start = (
+            r.value(IMPAIR["start"], spec["start"].value, (*ipath, "start"))
+            if "start" in spec
+            else 0
+        )
+        duration = r.value(IMPAIR["duration"], spec["duration"].value, (*ipath, "duration"))
+        netem = read_netem(r, spec["netem"].value, (*ipath, "netem"))
+        if name is not None and name not in doc.nodes:
+            r.p.add(line_of(spec["node"].value), (*ipath, "node"), f"unknown node '{name}'")
+            name = None
+        if name is not None and network is not None:
+            own = [i.network for i in doc.nodes[name].ifaces]
+            if network not in own:
+                r.p.add(
+                    line_of(spec["network"].value),
+                    (*ipath, "network"),
+                    f"node {name} has no interface on '{network}'; its networks: "
+                    f"{', '.join(own) or 'none'}",
+                )
+                network = None
+        if (
+            name is not None
+            and network is not None
+            and isinstance(start, int | float)
+            and isinstance(duration, int | float)
+            and netem is not None
+        ):
+            out.append(ImpairStep(name, network, direction, float(start), float(duration), netem))
+    return out

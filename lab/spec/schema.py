@@ -13,6 +13,7 @@ from typing import Any
 from lab.spec.claims import CLAIM_SPECS
 from lab.spec.keys import (
     CAPTURE,
+    IMPAIR,
     JUMP,
     MAX_FILTER_CHARS,
     MAX_NETWORKS,
@@ -140,6 +141,10 @@ def _scenario() -> Schema:
         "send": items,
         "expect": items,
         "claims": {"type": "array", "items": {"enum": list(CLAIM_SPECS)}, "uniqueItems": True},
+        "impair": {
+            "type": "array",
+            "items": _object(IMPAIR, {"node": _NAME, "network": _NAME, "netem": _netem()}),
+        },
         "restart": {
             "type": "array",
             "items": _object(RESTART, {}),

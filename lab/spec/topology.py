@@ -144,6 +144,7 @@ def _build(doc: Doc, source: Path | None) -> Topology:
                 expect_error=sc.expect_error,
                 restart=tuple(sc.restart),
                 client_program=sc.client_program,
+                impair=tuple(sc.impair),
                 **sc.knobs,
             )
         )
