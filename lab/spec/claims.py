@@ -163,4 +163,11 @@ CLAIM_SPECS: Mapping[str, ClaimSpec] = {
         "netem adds both ways, at most 50 ms more) and no data of the client's is acknowledged "
         "sooner than one round trip after it was sent",
     ),
+    "slow-start": ClaimSpec(
+        "tcp",
+        "bytes in flight grow round trip after round trip",
+        "in the client's capture, its most bytes in flight (sent, not yet acknowledged) in "
+        "each of its first four round trips (the handshake's RTT) is at least 1.5 times the "
+        "round before. Needs a `delay` long against the sending time (`netem`)",
+    ),
 }

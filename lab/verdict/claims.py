@@ -28,7 +28,7 @@ from lab.verdict.errors import (
     reuseaddr_rebinds,
 )
 from lab.verdict.flow_control import window_reopens, zero_window
-from lab.verdict.impaired import one_round_trip, retransmitted
+from lab.verdict.impaired import one_round_trip, retransmitted, slow_start
 from lab.verdict.processes import (
     children_reaped,
     n_children,
@@ -74,6 +74,7 @@ CLAIMS: Mapping[str, ClaimFn] = {
     "syn-retransmitted": syn_retransmitted,
     "retransmission": retransmitted,
     "one-round-trip": one_round_trip,
+    "slow-start": slow_start,
 }
 
 

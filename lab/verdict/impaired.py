@@ -172,3 +172,64 @@ def one_round_trip(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     if not check.passed:
         return check
     return Check(name, True, f"{check.detail}; {rtt_figures(conns[0])}")
+
+
+# -- slow start -----------------------------------------------------------------------------
+
+# Round trips whose growth is judged: the first ones, before the window can level off.
+GROWING_ROUNDS = 3
+GROWTH = 1.5  # each of them carries at least this many times the one before
+
+
+def flight_per_round(c: TcpConnection) -> list[int]:
+    """The client's most bytes in flight (sent and not yet acknowledged) in each round
+    trip after its first data, the round trip being the handshake's (SYN to SYN-ACK)."""
+    hs = c.handshake
+    if hs.syn_time is None or hs.syn_ack_time is None:
+        return []
+    rtt = max(hs.syn_ack_time - hs.syn_time, 1e-6)
+    data = [s for s in c.data_segments if s.sender == CLIENT]
+    if not data:
+        return []
+    t0, acked, sent = data[0].time, 0, 0
+    rounds: list[int] = []
+    for seg in c.segments:
+        if seg.sender == SERVER and seg.relative_ack is not None:
+            acked = max(acked, seg.relative_ack)
+        elif seg.sender == CLIENT and seg.payload_len > 0:
+            sent = max(sent, seg.relative_seq + seg.payload_len)
+            k = int((seg.time - t0) / rtt)
+            while len(rounds) <= k:
+                rounds.append(0)
+            rounds[k] = max(rounds[k], sent - acked)
+    return rounds
+
+
+def slow_start_problem(c: TcpConnection) -> str | None:
+    rounds = flight_per_round(c)
+    if len(rounds) < GROWING_ROUNDS + 1:
+        return f"the client's data took {len(rounds)} round trips, too few to see growth"
+    first = rounds[: GROWING_ROUNDS + 1]
+    for k in range(1, len(first)):
+        if first[k] < GROWTH * first[k - 1]:
+            return (
+                f"bytes in flight per round trip {first}: round {k + 1} is not "
+                f"{GROWTH} times round {k}"
+            )
+    return None
+
+
+def slow_start(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """In the client's first round trips its bytes in flight grow, each round at least
+    1.5 times the one before (slow start doubles the window every round trip)."""
+    name = "slow start"
+    found, conns = _client_conns(topo, ev, sc)
+    if not conns:
+        return _none(name, found)
+    check = first_failure(
+        name, conns, slow_start_problem, "bytes in flight grew round trip after round trip"
+    )
+    if not check.passed:
+        return check
+    shown = flight_per_round(max(conns, key=lambda c: c.client_bytes))[:12]
+    return Check(name, True, f"{check.detail}; bytes in flight per round trip: {shown}")

@@ -7,7 +7,13 @@ from pathlib import Path
 
 from lab.evidence.analysis.tcp import TcpConnection, tcp_connections
 from lab.spec.topology import load_topology
-from lab.verdict.impaired import expected_rtt, retransmission_problem, rtt_problem
+from lab.verdict.impaired import (
+    expected_rtt,
+    flight_per_round,
+    retransmission_problem,
+    rtt_problem,
+    slow_start_problem,
+)
 from tests.netem.test_retransmission_kinds import ACK, CISN, SISN, SYN, C, S, Wire
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "topologies" / "experiments"
@@ -74,3 +80,36 @@ def test_the_round_trip_is_read_from_the_topology() -> None:
     assert expected_rtt(topo, "client", "server") == 0.08
     topo = load_topology(EXPERIMENTS / "retransmission.yaml")
     assert expected_rtt(topo, "client", "server") == 0.0
+
+
+def rounds_wire(per_round: list[int], rtt: float = 0.08) -> Wire:
+    """The client sends ``per_round[k]`` segments of 100 bytes in round trip k, each round
+    acknowledged in full one round trip later."""
+    w = Wire()
+    w.send(0.0, C, SYN, CISN, 0)
+    w.send(rtt, S, SYN | ACK, SISN, CISN + 1)
+    w.send(rtt + 0.0001, C, ACK, CISN + 1, SISN + 1)
+    t, rel = rtt + 0.001, 1
+    for n in per_round:
+        for k in range(n):
+            w.data(t + k * 0.0001, rel)
+            rel += 100
+        w.ack(t + rtt * 0.9, rel)
+        t += rtt
+    return w
+
+
+def test_slow_start_holds_when_the_flight_doubles() -> None:
+    conn = conn_of(rounds_wire([10, 20, 40, 80, 80, 80]))
+    assert flight_per_round(conn) == [1000, 2000, 4000, 8000, 8000, 8000]
+    assert slow_start_problem(conn) is None
+
+
+def test_slow_start_fails_on_a_flat_flight() -> None:
+    problem = slow_start_problem(conn_of(rounds_wire([10, 10, 10, 10, 10])))
+    assert problem is not None and "round 2 is not 1.5 times round 1" in problem
+
+
+def test_slow_start_fails_on_too_short_a_transfer() -> None:
+    problem = slow_start_problem(conn_of(rounds_wire([10, 20])))
+    assert problem is not None and "too few" in problem
