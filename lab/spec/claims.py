@@ -170,4 +170,10 @@ CLAIM_SPECS: Mapping[str, ClaimSpec] = {
         "each of its first four round trips (the handshake's RTT) is at least 1.5 times the "
         "round before. Needs a `delay` long against the sending time (`netem`)",
     ),
+    "reorder": ClaimSpec(
+        "tcp",
+        "out-of-order data: duplicate ACKs with SACK blocks",
+        "in the server's capture, some of the client's data arrives ahead of a gap, and the "
+        "server answers with duplicate ACKs carrying SACK blocks. Needs `reorder` (`netem`)",
+    ),
 }

@@ -35,6 +35,7 @@ from lab.verdict.processes import (
     one_process_n_threads,
     zombies_kept,
 )
+from lab.verdict.reorder import reordered
 from lab.verdict.routing import ips_unchanged_macs_rewritten, ttl_decremented
 from lab.verdict.tcp_lifecycle import (
     close_wait_on_server,
@@ -75,6 +76,7 @@ CLAIMS: Mapping[str, ClaimFn] = {
     "retransmission": retransmitted,
     "one-round-trip": one_round_trip,
     "slow-start": slow_start,
+    "reorder": reordered,
 }
 
 

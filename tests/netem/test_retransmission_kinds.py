@@ -3,7 +3,7 @@ from hand-made segments whose history says which each is."""
 
 from __future__ import annotations
 
-from lab.evidence.analysis.packet import Packet
+from lab.evidence.analysis.packet import Packet, TcpOptions
 from lab.evidence.analysis.tcp import tcp_connections
 
 SYN, FIN, ACK = 0x02, 0x01, 0x10
@@ -16,7 +16,14 @@ class Wire:
         self.packets: list[Packet] = []
 
     def send(
-        self, t: float, frm: tuple[str, int], flags: int, seq: int, ack: int, n: int = 0
+        self,
+        t: float,
+        frm: tuple[str, int],
+        flags: int,
+        seq: int,
+        ack: int,
+        n: int = 0,
+        options: TcpOptions | None = None,
     ) -> None:
         to = S if frm == C else C
         self.packets.append(
@@ -42,6 +49,7 @@ class Wire:
                 ack=ack,
                 window=1000,
                 payload_len=n,
+                options=options,
             )
         )
 
