@@ -5,8 +5,10 @@ them is left after teardown or a failed ``up``. Inspected with ``tc`` from the o
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -17,7 +19,8 @@ from lab.run.backends.netns.names import SWITCH, ns_name, veth_name
 from lab.spec.netem import NO_NETEM, Impairment, Netem
 from tests.backends.test_contract import lan
 from tests.conftest import require
-from tests.leftovers import netns_objects
+from tests.labcli import ROOT
+from tests.leftovers import leftovers_of, netns_objects, signal_lab_run_at
 
 pytestmark = pytest.mark.netns
 
@@ -94,3 +97,39 @@ def test_a_failing_qdisc_stops_up_and_leaves_nothing(
         finally:
             backend.down()
     assert netns_objects(run_id) == []
+
+
+INTERRUPTED = """\
+name: imp-int
+networks:
+  lan:
+    subnet: 10.20.33.0/24
+    netem: {delay: 30ms}
+nodes:
+  server: {interfaces: {lan: 10.20.33.10}}
+  client: {interfaces: {lan: 10.20.33.11}}
+services:
+  echo: {node: server, program: fork_server}
+scenarios:
+  - name: held
+    service: echo
+    clients: [client]
+    send: [a]
+    expect: [A]
+    hold: 30
+    impair:
+      - {node: client, network: lan, direction: egress, start: 0, duration: 60, netem: {loss: 1%}}
+"""
+
+
+def test_ctrl_c_during_the_scenarios_leaves_no_qdisc(root: None, tmp_path: Path) -> None:
+    topo = tmp_path / "imp-int.yaml"
+    topo.write_text(INTERRUPTED)
+    out = tmp_path / "results"
+    before = root_netem_devices()
+    proc, seen = signal_lab_run_at(topo, out, "scenarios", signal.SIGINT, ROOT)
+    _, err = proc.communicate(timeout=120)
+    require(NO_NETEM not in "".join(seen) + err, NO_NETEM)
+    assert proc.returncode == 130, err
+    assert leftovers_of(out) == []
+    assert root_netem_devices() == before
