@@ -116,6 +116,9 @@ def expected_rtt(topo: Topology, client: str, server: str) -> float:
 
 def rtt_problem(c: TcpConnection, rtt: float) -> str | None:
     """Why ``c``'s handshake or data ACKs do not take one round trip of ``rtt`` seconds."""
+    if rtt <= 0:
+        # Without a delay the claim would hold on any LAN: it would show nothing.
+        return "the topology adds no delay between client and server (netem `delay`)"
     hs = c.handshake
     if hs.syn_time is None or hs.syn_ack_time is None:
         return "no SYN and SYN-ACK in the client's capture"

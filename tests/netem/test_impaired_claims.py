@@ -70,6 +70,11 @@ def test_one_round_trip_fails_on_a_link_without_delay() -> None:
     assert problem is not None and "not one round trip (80 ms)" in problem
 
 
+def test_one_round_trip_fails_without_a_delay_to_show() -> None:
+    problem = rtt_problem(conn_of(delayed(0.0002, 0.0002)), 0.0)
+    assert problem is not None and "adds no delay" in problem
+
+
 def test_one_round_trip_fails_when_data_is_acknowledged_too_soon() -> None:
     problem = rtt_problem(conn_of(delayed(0.08, 0.001)), 0.08)
     assert problem is not None and "less than a round trip" in problem
