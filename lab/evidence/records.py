@@ -169,6 +169,21 @@ class SegmentRecord:
 
 
 @dataclass
+class TraceRecord:
+    """A time-sequence graph's points (Stevens', tcptrace's): the data ``sender`` sent
+    and what its peer acknowledged. ``segments``: ``[t, start, end, kind]`` per data
+    segment, sequence numbers relative, kind 0 an original, 1 a retransmission, 2 a
+    spurious one. ``acks``: ``[t, ack, ack + window]`` at each of the peer's segments that
+    moved either. ``thinned``: originals were left out to keep the size bounded (every
+    retransmission is kept)."""
+
+    sender: str
+    segments: list[list[float]]
+    acks: list[list[float]]
+    thinned: bool
+
+
+@dataclass
 class TcpRecord:
     """One TCP connection, however many captures saw it (``seen_in``); built from the
     most complete sighting, ``evidence``."""
@@ -182,7 +197,10 @@ class TcpRecord:
     handshake: HandshakeRecord
     close: CloseRecord
     bytes: IntSides
-    retransmissions: int
+    originals: int  # segments carrying sequence space for the first time
+    retransmissions: int  # every kind: timeout, fast and spurious
+    fast_retransmissions: int
+    spurious_retransmissions: int
     zero_windows: int
     zero_window_probes: int
     window_updates: int
@@ -198,6 +216,7 @@ class TcpRecord:
     segment_count: int
     segments_omitted: int
     segments: list[SegmentRecord]
+    trace: TraceRecord | None = field(default=None, metadata=omit_if_none())
 
 
 @dataclass

@@ -24,6 +24,7 @@ from lab.evidence.records import (
     TimelineRecord,
     WindowEventRecord,
 )
+from lab.evidence.tcp_trace import trace_of
 
 # A record keeps every segment of a short connection; a long one keeps its first and last
 # segments (the handshake and the close), and says how many were left out in between.
@@ -76,7 +77,10 @@ def tcp_record(ident: str, conn: TcpConnection, names: Names, seen: Seen) -> Tcp
         handshake=_handshake(conn),
         close=_close(conn, who),
         bytes=IntSides(conn.client_bytes, conn.server_bytes),
+        originals=conn.originals,
         retransmissions=len(conn.retransmissions),
+        fast_retransmissions=len(conn.retransmissions_of("fast")),
+        spurious_retransmissions=len(conn.retransmissions_of("spurious")),
         zero_windows=len(conn.zero_windows),
         zero_window_probes=len(conn.zero_window_probes),
         window_updates=len(conn.window_updates),
@@ -92,6 +96,7 @@ def tcp_record(ident: str, conn: TcpConnection, names: Names, seen: Seen) -> Tcp
         segment_count=len(conn.segments),
         segments_omitted=omitted,
         segments=segments,
+        trace=trace_of(conn),
     )
 
 

@@ -17,6 +17,7 @@ from lab.report.figures import window_chart
 from lab.report.markup import Call, badge, end, esc
 from lab.report.probes import align_calls
 from lab.report.sequence import sequence_svg
+from lab.report.trace_svg import trace_chart
 
 DIAGRAMS_PER_SCENARIO = 100
 # And only while a scenario's connections take less than this much of the page: a
@@ -75,7 +76,8 @@ def _connection(
     inner = _facts(conn)
     if diagram:
         aligned = align_calls(conn, calls)
-        inner += window_chart(conn) + sequence_svg(conn, aligned) + _packet_table(conn)
+        inner += window_chart(conn) + trace_chart(conn) + sequence_svg(conn, aligned)
+        inner += _packet_table(conn)
     return f"<details class=conn{' open' if open_ else ''}>{summary_row}{inner}</details>"
 
 
@@ -123,7 +125,17 @@ def _notable_facts(conn: TcpRecord) -> list[str]:
             f"path: <b>{esc(conn.path.summary)}</b> ({esc(' vs '.join(conn.path.captures))})"
         )
     if conn.retransmissions:
-        items.append(f"{esc(conn.retransmissions)} retransmissions")
+        kinds = [
+            f"{n} {kind}"
+            for n, kind in ((conn.fast_retransmissions, "fast"),
+                            (conn.spurious_retransmissions, "spurious"))
+            if n
+        ]  # fmt: skip
+        of = f" ({esc(', '.join(kinds))})" if kinds else ""
+        items.append(
+            f"{esc(conn.retransmissions)} retransmissions{of} of {esc(conn.originals)} "
+            "segments sent once"
+        )
     if conn.syn_retransmissions:
         items.append(
             f"<b>SYN sent {conn.syn_retransmissions + 1} times</b> (same ISN): "

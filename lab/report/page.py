@@ -54,7 +54,7 @@ def render_report(
     parts = [
         _head(summary),
         _header(summary, topology, conns),
-        section("Topology", "topology", topology_svg(topology, summary.nodes)),
+        section("Topology", "topology", topology_svg(topology, summary.nodes) + _netem(topology)),
     ]
     timelines = _timelines(topology, conns)
     if timelines:
@@ -64,6 +64,19 @@ def render_report(
     parts.append(section("Hosts", "hosts", hosts_html(out_dir, topology, run)))
     parts.append(f"<script>\n{asset('report.js')}</script></body></html>\n")
     return "\n".join(parts)
+
+
+def _netem(topology: Topology) -> str:
+    """The impaired links, as netem applied them: what each node received or sent."""
+    if not topology.impairments:
+        return ""
+    what = {"ingress": "receives from", "egress": "sends on"}
+    items = "".join(
+        f"<li>what <b>{esc(i.node)}</b> {what[i.direction]} {esc(i.network)}: "
+        f"{esc(i.netem.describe())}</li>"
+        for i in topology.impairments
+    )
+    return f"<p>Impaired links (netem):</p><ul class=facts>{items}</ul>"
 
 
 def _load_run(out_dir: Path) -> RunRecord | None:

@@ -9,9 +9,11 @@ from concurrent.futures import ThreadPoolExecutor
 
 from lab.errors import BackendError
 from lab.run.collect import wait_until
+from lab.run.impair import Impairer
 from lab.run.record import (
     ClientRecord,
     ClientResult,
+    ImpairRecord,
     ProbeResult,
     RunRecord,
     ScenarioRecord,
@@ -48,8 +50,10 @@ class ClientSteps:
         if not jobs:
             self.phase("during")
             return
+        impairer = self.impairer()
         pool = ThreadPoolExecutor(max_workers=min(len(jobs), 64))
         try:
+            impairer.start()
             futures = [pool.submit(self.run_client, sc, node) for sc, node in jobs]
             self.wait_for_held_connections()
             self.phase("during")
@@ -59,6 +63,22 @@ class ClientSteps:
                 self.say(f"clients finished: {done}/{len(jobs)}")
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
+            impairer.stop()
+            self.checkpoint()
+        impairer.raise_errors()
+
+    def impairer(self) -> Impairer:
+        """The scenarios' ``impair`` steps, each with its record in run.json."""
+        steps = []
+        for sc in self.s.topology.scenarios:
+            records = [
+                ImpairRecord(st.node, st.network, st.direction, st.netem.describe())
+                for st in sc.impair
+            ]
+            if records:
+                self.record.scenarios[sc.name].impair = records
+            steps += list(zip(sc.impair, records, strict=True))
+        return Impairer(self.s.backend, self.s.topology, steps)
 
     def client_argv(self, sc: Scenario, node: str) -> list[str]:
         service = self.s.topology.service(sc.service)

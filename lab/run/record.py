@@ -156,12 +156,28 @@ class RestartRecord:
 
 
 @dataclass
+class ImpairRecord:
+    """One ``impair`` step as it happened: when (seconds after the scenarios started) the
+    netem was applied and when the link was put back (None: never applied, or not yet),
+    and any error."""
+
+    node: str
+    network: str
+    direction: str
+    netem: str  # as ``Netem.describe`` puts it
+    applied: float | None = None
+    restored: float | None = None
+    error: str | None = field(default=None, metadata=omit_if_none())
+
+
+@dataclass
 class ScenarioRecord:
     """A scenario's clients by node, and its restarts once any were done."""
 
     service: str
     clients: dict[str, ClientRecord] = field(default_factory=dict)
     restarts: list[RestartRecord] | None = field(default=None, metadata=omit_if_none())
+    impair: list[ImpairRecord] | None = field(default=None, metadata=omit_if_none())
 
 
 @dataclass

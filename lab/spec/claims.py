@@ -149,4 +149,31 @@ CLAIM_SPECS: Mapping[str, ClaimSpec] = {
         " accept queue: at least `backlog` other connections done with their handshake and not yet"
         " replied to",
     ),
+    "retransmission": ClaimSpec(
+        "tcp",
+        "lost data sent again, same sequence number, the timer doubling",
+        "in the client's capture, some of the client's data is sent again from the sequence "
+        "number it was first sent with; a segment lost again waits at least 1.5 times as long "
+        "as before (exponential backoff). Needs loss where the server receives (`netem`)",
+    ),
+    "one-round-trip": ClaimSpec(
+        "tcp",
+        "the handshake and each ACK take one round trip",
+        "in the client's capture, the SYN-ACK comes one round trip after the SYN (the `delay`s "
+        "netem adds both ways, at most 50 ms more) and no data of the client's is acknowledged "
+        "sooner than one round trip after it was sent",
+    ),
+    "slow-start": ClaimSpec(
+        "tcp",
+        "bytes in flight grow round trip after round trip",
+        "in the client's capture, its most bytes in flight (sent, not yet acknowledged) in "
+        "each of its first four round trips (the handshake's RTT) is at least 1.5 times the "
+        "round before. Needs a `delay` long against the sending time (`netem`)",
+    ),
+    "reorder": ClaimSpec(
+        "tcp",
+        "out-of-order data: duplicate ACKs with SACK blocks",
+        "in the server's capture, some of the client's data arrives ahead of a gap, and the "
+        "server answers with duplicate ACKs carrying SACK blocks. Needs `reorder` (`netem`)",
+    ),
 }

@@ -16,6 +16,7 @@ from lab.spec.model import (
     SshTarget,
     UserProgram,
 )
+from lab.spec.netem import Direction, ImpairStep, Netem
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Net:
     name: str
     line: int
     subnet: IPv4Network | None = None
+    netem: Netem | None = None
 
 
 @dataclass
@@ -43,6 +45,7 @@ class NodeDraft:
     gateway_router: str | None = None  # set once the gateway is known to be a router's address
     ssh: SshTarget | None = None
     has_ssh: bool = False  # the file gave an ssh key (even a bad one)
+    netem: list[tuple[str, Direction, Netem]] = field(default_factory=list)
 
 
 @dataclass
@@ -88,6 +91,7 @@ class ScenarioDraft:
     tcp_only_lines: dict[str, int] = field(default_factory=dict)  # key -> line, if set
     client_program: str | None = None
     client_program_line: int = 0
+    impair: list[ImpairStep] = field(default_factory=list)
 
 
 @dataclass

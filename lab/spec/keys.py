@@ -108,6 +108,9 @@ NETWORK = Section(
             "`10.77.1.5/24`); prefix `/8` to `/30`; inside a private range (`10.0.0.0/8`, "
             "`172.16.0.0/12`, `192.168.0.0/16`) so that lab routes never shadow real ones; "
             "no two networks of a file may overlap", required=True),
+        Key("netem", "mapping", "impairments of the network (below), on what each attached "
+            "node receives: each packet crossing it is impaired once. A node's own `netem` "
+            "replaces it there", type_doc="mapping, see `netem`"),
     ),
 )  # fmt: skip
 
@@ -128,6 +131,9 @@ NODE = Section(
         Key("ssh", "mapping", "the node is an existing machine reached over SSH "
             "(`--backend ssh`). When any node has `ssh`, every node must",
             type_doc="mapping, see below"),
+        Key("netem", "mapping", "impairments per interface (a network of the node) and "
+            "direction, `ingress` (what the node receives) or `egress`: see `netem` below "
+            "for where each is applied", type_doc="mapping network -> `{ingress, egress}`"),
     ),
 )  # fmt: skip
 
@@ -285,6 +291,28 @@ SCENARIO = Section(
         Key("pause_reading", "number", "the client sends every line from a second thread and "
             "reads no reply for this many seconds, then reads them all: its receive buffer "
             "fills and its window closes" + _TCP_ONLY, default=0, bounds=(0, 60)),
+        Key("impair", "list", "netem changed while the scenarios run (below): each step "
+            "replaces one interface's netem in one direction at `start` and puts back what the "
+            "topology gave it (or none) after `duration`",
+            type_doc="list of `{node, network, direction, start, duration, netem}`"),
+    ),
+)  # fmt: skip
+
+IMPAIR = Section(
+    "scenarios[i].impair[j]",
+    (
+        Key("node", "name", "the node whose interface changes", required=True),
+        Key("network", "name", "that interface's network", required=True),
+        Key("direction", "choice", "what the node receives (`ingress`, applied on the "
+            "network's side of the link) or sends (`egress`)", default="ingress",
+            choices=("ingress", "egress"), what="direction"),
+        Key("start", "number", "seconds after the scenarios start", default=0,
+            bounds=(0, 600)),
+        Key("duration", "number", "seconds the change lasts; the step ends earlier if the "
+            "scenarios do, and the link is put back either way", required=True,
+            bounds=(0, 600)),
+        Key("netem", "mapping", "the impairment (see `netem`); `{}` takes every impairment "
+            "off for the duration", required=True, type_doc="mapping, see `netem`"),
     ),
 )  # fmt: skip
 
@@ -310,10 +338,41 @@ CAPTURE = Section(
     ),
 )  # fmt: skip
 
+_PERCENT = "a percentage, `0%` to `100%`"
+NETEM = Section(
+    "netem",
+    (
+        Key("delay", "text", "added to every packet: a number and `us`, `ms` or `s`, at "
+            "most 10s", type_doc="duration"),
+        Key("jitter", "text", "random variation of `delay` (needs `delay`); more jitter than "
+            "the gap between packets reorders them", type_doc="duration"),
+        Key("loss", "text", "packets dropped at random: " + _PERCENT, type_doc="percentage"),
+        Key("duplicate", "text", "packets sent twice: " + _PERCENT, type_doc="percentage"),
+        Key("reorder", "text", "packets sent at once, ahead of the delayed others (needs "
+            "`delay`): " + _PERCENT, type_doc="percentage"),
+        Key("corrupt", "text", "packets with one bit flipped: " + _PERCENT,
+            type_doc="percentage"),
+        Key("rate", "text", "the link's speed: a number and `bit`, `kbit`, `mbit`, `gbit` "
+            "(or `bps`, `kbps`, ... in bytes), 8kbit to 100gbit", type_doc="rate"),
+        Key("limit", "integer", "packets the qdisc holds before it drops (the kernel's "
+            "default is 1000)", bounds=(1, 1_000_000)),
+    ),
+)  # fmt: skip
+
+NODE_NETEM = Section(
+    "nodes.NAME.netem.NETWORK",
+    (
+        Key("ingress", "mapping", "what the node receives on this interface",
+            type_doc="mapping, see `netem`"),
+        Key("egress", "mapping", "what the node sends on this interface",
+            type_doc="mapping, see `netem`"),
+    ),
+)  # fmt: skip
+
 # Every table, by the title the docs use for it.
 SECTIONS: Mapping[str, Section] = {
     s.title: s for s in (TOP, NETWORK, NODE, SSH, JUMP, PROGRAM, SERVICE, OPTIONS, SCENARIO,
-                         RESTART, CAPTURE)
+                         RESTART, CAPTURE, NETEM, NODE_NETEM, IMPAIR)
 }  # fmt: skip
 # The scenario's plain keys: read as declared, handed to the model as they are. (`port` is
 # plain too but is read with its line, which the cross checks need.)

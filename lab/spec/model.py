@@ -11,6 +11,8 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
+from lab.spec.netem import Impairment, ImpairStep
+
 # Server programs of lab.programs a service may run, and the protocol each speaks.
 SERVER_PROGRAMS: Mapping[str, str] = {
     "fork_server": "tcp",
@@ -218,6 +220,7 @@ class Scenario:
     rcvbuf: int = 0  # SO_RCVBUF of the clients' sockets; 0 leaves the kernel's default
     pause_reading: float = 0.0  # seconds the clients send without reading any reply
     client_program: str | None = None  # a user program of ``programs`` as the client
+    impair: tuple[ImpairStep, ...] = ()  # netem changed while the scenarios run
 
     @property
     def expected_replies(self) -> tuple[str, ...]:
@@ -254,6 +257,8 @@ class Topology:
     # and a file may have changed since, so a run keeps this and not a second reading.
     text: str | None = field(default=None, compare=False, repr=False)
     programs: tuple[UserProgram, ...] = ()
+    # netem per node interface and direction, a network's already spread over its nodes.
+    impairments: tuple[Impairment, ...] = ()
 
     def program(self, name: str) -> UserProgram:
         for p in self.programs:

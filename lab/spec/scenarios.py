@@ -20,6 +20,7 @@ from lab.spec.keys import (
     Key,
 )  # fmt: skip
 from lab.spec.model import Restart
+from lab.spec.netem_read import read_impair_steps
 from lab.spec.yamlread import Entry, KeyPath, Reader, line_of, suggest
 
 
@@ -65,6 +66,8 @@ def read_scenarios(r: Reader, e: Entry, doc: Doc) -> None:
         _read_exchange(r, spec, path, sc)
         _read_scenario_knobs(r, spec, path, sc)
         _read_error_keys(r, spec, path, sc)
+        if "impair" in spec:
+            sc.impair = read_impair_steps(r, spec["impair"].value, (*path, "impair"), doc)
 
 
 def _has_key(node: Node, key: str) -> bool:

@@ -13,14 +13,17 @@ from typing import Any
 from lab.spec.claims import CLAIM_SPECS
 from lab.spec.keys import (
     CAPTURE,
+    IMPAIR,
     JUMP,
     MAX_FILTER_CHARS,
     MAX_NETWORKS,
     MAX_NODES,
     MAX_RESTARTS,
     NAME_PATTERN,
+    NETEM,
     NETWORK,
     NODE,
+    NODE_NETEM,
     OPTIONS,
     PROGRAM,
     RESTART,
@@ -138,6 +141,10 @@ def _scenario() -> Schema:
         "send": items,
         "expect": items,
         "claims": {"type": "array", "items": {"enum": list(CLAIM_SPECS)}, "uniqueItems": True},
+        "impair": {
+            "type": "array",
+            "items": _object(IMPAIR, {"node": _NAME, "network": _NAME, "netem": _netem()}),
+        },
         "restart": {
             "type": "array",
             "items": _object(RESTART, {}),
@@ -153,18 +160,35 @@ def _scenario() -> Schema:
     return out
 
 
+def _netem() -> Schema:
+    # The units and ranges are checked by the reader; here, their shape.
+    unit = {
+        "delay": "^[0-9.]+ *(us|ms|s)$",
+        "jitter": "^[0-9.]+ *(us|ms|s)$",
+        "rate": "^[0-9.]+ *([kmgKMG]?(bit|bps))$",
+        **{k: "^[0-9.]+ *%$" for k in ("loss", "duplicate", "reorder", "corrupt")},
+    }
+    return _object(NETEM, {k: {"type": "string", "pattern": p} for k, p in unit.items()})
+
+
 def topology_schema() -> Schema:
     """The whole schema, as a JSON-ready mapping."""
+    netem = _netem()
+    per_iface = _named(_object(NODE_NETEM, {"ingress": netem, "egress": netem}))
     node = _object(
         NODE,
-        {"interfaces": _named({"type": "string", "format": "ipv4"}), "ssh": _ssh()},
+        {
+            "interfaces": _named({"type": "string", "format": "ipv4"}),
+            "ssh": _ssh(),
+            "netem": per_iface,
+        },
     )
     bpf = {"type": "string", "maxLength": MAX_FILTER_CHARS, "pattern": _FILTER_PATTERN}
     capture = _object(CAPTURE, {"filter": bpf})
     top = _object(
         TOP,
         {
-            "networks": _named(_object(NETWORK, {}), MAX_NETWORKS),
+            "networks": _named(_object(NETWORK, {"netem": netem}), MAX_NETWORKS),
             "nodes": _named(node, MAX_NODES),
             "programs": _named(_program()),
             "services": _named(_service()),

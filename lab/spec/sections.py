@@ -32,6 +32,7 @@ from lab.spec.keys import (
     Section,
 )  # fmt: skip
 from lab.spec.model import SERVER_PROGRAMS, SERVICE_OPTIONS, Capture, SshTarget
+from lab.spec.netem_read import read_netem, read_node_netem
 from lab.spec.rules import is_valid_name, subnet_problem, unsafe_filter_chars
 from lab.spec.yamlread import Entry, KeyPath, Reader, is_empty, line_of, suggest
 
@@ -62,6 +63,8 @@ def read_networks(r: Reader, e: Entry, doc: Doc) -> None:
                     r.p.add(line_of(s.value), (*path, "subnet"), problem)
                 else:
                     net.subnet = IPv4Network(text)
+        if spec and "netem" in spec:
+            net.netem = read_netem(r, spec["netem"].value, (*path, "netem"))
 
 
 def read_nodes(r: Reader, e: Entry, doc: Doc) -> None:
@@ -92,6 +95,9 @@ def read_nodes(r: Reader, e: Entry, doc: Doc) -> None:
         if "ssh" in spec:
             node.has_ssh = True
             node.ssh = _read_ssh(r, spec["ssh"], (*path, "ssh"), SSH)
+        if "netem" in spec:
+            own = [i.network for i in node.ifaces]
+            node.netem = read_node_netem(r, spec["netem"].value, (*path, "netem"), own)
 
 
 def _read_ssh(r: Reader, e: Entry, path: KeyPath, section: Section) -> SshTarget | None:

@@ -23,6 +23,7 @@ from lab.spec.filebytes import read_text
 from lab.spec.keys import DEFAULT_PORTS, MAX_NODES, NAME_RULE, TOP
 from lab.spec.model import Interface, Network, Scenario, Service, Topology
 from lab.spec.model import Node as ModelNode
+from lab.spec.netem_read import resolve
 from lab.spec.programs import read_programs
 from lab.spec.rules import (
     FILTER_CHARS,
@@ -143,10 +144,17 @@ def _build(doc: Doc, source: Path | None) -> Topology:
                 expect_error=sc.expect_error,
                 restart=tuple(sc.restart),
                 client_program=sc.client_program,
+                impair=tuple(sc.impair),
                 **sc.knobs,
             )
         )
+    impairments = resolve(
+        {n.name: n.netem for n in doc.networks.values() if n.netem is not None},
+        [(n.name, i.network) for n in doc.nodes.values() for i in n.ifaces],
+        [(n.name, *rest) for n in doc.nodes.values() for rest in n.netem],
+    )
     return Topology(
+        impairments=impairments,
         name=doc.name,
         networks=tuple(networks),
         nodes=tuple(nodes),

@@ -7,7 +7,8 @@ as a pure function of the topology, the results folder and the scenario. A claim
 the wire or the snapshots showed instead.
 
 The claims live in one module per concept (``tcp_lifecycle``, ``udp``, ``processes``,
-``flow_control``, ``accept_queue``, ``routing``, ``errors``, ``dictionary``); this table
+``flow_control``, ``accept_queue``, ``routing``, ``errors``, ``dictionary``,
+``impaired``); this table
 names them as ``lab.spec.claims.CLAIM_SPECS`` declares them.
 """
 
@@ -27,12 +28,14 @@ from lab.verdict.errors import (
     reuseaddr_rebinds,
 )
 from lab.verdict.flow_control import window_reopens, zero_window
+from lab.verdict.impaired import one_round_trip, retransmitted, slow_start
 from lab.verdict.processes import (
     children_reaped,
     n_children,
     one_process_n_threads,
     zombies_kept,
 )
+from lab.verdict.reorder import reordered
 from lab.verdict.routing import ips_unchanged_macs_rewritten, ttl_decremented
 from lab.verdict.tcp_lifecycle import (
     close_wait_on_server,
@@ -70,6 +73,10 @@ CLAIMS: Mapping[str, ClaimFn] = {
     "window-reopens": window_reopens,
     "served-in-turn": served_in_turn,
     "syn-retransmitted": syn_retransmitted,
+    "retransmission": retransmitted,
+    "one-round-trip": one_round_trip,
+    "slow-start": slow_start,
+    "reorder": reordered,
 }
 
 

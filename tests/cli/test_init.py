@@ -22,7 +22,7 @@ def test_init_copies_every_shipped_topology(tmp_path: Path) -> None:
     expected = {p.relative_to(shipped) for p in shipped.rglob("*") if p.is_file()}
     copied = {p.relative_to(dest) for p in dest.rglob("*") if p.is_file()}
     assert copied == expected
-    assert len([p for p in copied if p.parts[0] == "experiments"]) == 10
+    assert len([p for p in copied if p.parts[0] == "experiments"]) == 14
     for rel in expected:
         assert (dest / rel).read_bytes() == (shipped / rel).read_bytes(), rel
 

@@ -18,9 +18,11 @@ import pytest
 from lab.errors import TopologyError
 from lab.evidence.folder import Evidence
 from lab.spec.model import Scenario, Topology
+from lab.spec.netem import NO_NETEM
 from lab.spec.topology import load_topology, load_topology_text, validate_file
 from lab.verdict import claims
 from lab.verdict.check import Check
+from tests.conftest import require
 from tests.experiments.conftest import EXPERIMENTS, NAMES, Runs
 
 # -- the files --------------------------------------------------------------------------------
@@ -100,6 +102,8 @@ def test_claims_reach_the_model() -> None:
 def test_experiment_passes(backend_runs: Runs, name: str) -> None:
     """On every backend (the fixture's parameter, which also puts the test in its tier)."""
     _, status, summary, stderr = backend_runs[name]
+    # An experiment on an impaired link needs the kernel's netem qdisc.
+    require(NO_NETEM not in stderr, NO_NETEM)
     assert summary is not None, stderr
     failed = [
         f"{sc['name']}: {c['name']}: {c['detail']}"

@@ -30,12 +30,14 @@ class CaptureError(EvidenceFileError, ValueError):
 
 @dataclass(frozen=True)
 class TcpOptions(ToDict):
-    """The TCP options the analysis reports. ``timestamp`` is (TSval, TSecr)."""
+    """The TCP options the analysis reports. ``timestamp`` is (TSval, TSecr); ``sack``
+    the SACK blocks, each (left edge, right edge) as raw sequence numbers."""
 
     mss: int | None = None
     wscale: int | None = None
     sack_permitted: bool = False
     timestamp: tuple[int, int] | None = None
+    sack: tuple[tuple[int, int], ...] = ()
 
 
 @dataclass(frozen=True)

@@ -78,6 +78,7 @@ def _tcp_options(raw: bytes) -> TcpOptions:
     mss = wscale = None
     sack = False
     ts: tuple[int, int] | None = None
+    blocks: tuple[tuple[int, int], ...] = ()
     try:
         parsed = dpkt.tcp.parse_opts(raw)
     except (dpkt.UnpackError, IndexError):
@@ -94,7 +95,10 @@ def _tcp_options(raw: bytes) -> TcpOptions:
             sack = True
         elif kind == dpkt.tcp.TCP_OPT_TIMESTAMP and len(value) == 8:
             ts = struct.unpack(">II", value)
-    return TcpOptions(mss=mss, wscale=wscale, sack_permitted=sack, timestamp=ts)
+        elif kind == dpkt.tcp.TCP_OPT_SACK and value and len(value) % 8 == 0:
+            edges = struct.unpack(f">{len(value) // 4}I", value)
+            blocks = tuple(zip(edges[::2], edges[1::2], strict=True))
+    return TcpOptions(mss=mss, wscale=wscale, sack_permitted=sack, timestamp=ts, sack=blocks)
 
 
 def _ip_layer(link: _Link) -> dpkt.ip.IP | dpkt.ip6.IP6 | None:

@@ -88,8 +88,18 @@ class Segment(ToDict):
         return self.payload_len + self.has("SYN") + self.has("FIN")
 
 
+RETRANSMISSION_KINDS = ("timeout", "fast", "spurious")
+
+
 @dataclass(frozen=True)
 class Retransmission(ToDict):
+    """A segment re-sending sequence space its sender had sent before. ``kind``, from what
+    the sender had seen of the peer when it sent it: "spurious" if the peer had already
+    acknowledged all of it (as Wireshark defines it), "fast" after three or more duplicate
+    ACKs asking for exactly this sequence number, else "timeout". ``attempt`` counts the
+    sends of this sequence number (the original is 1); ``since_previous`` is the time since
+    the previous one, the retransmission timeout for a "timeout" kind."""
+
     index: int
     time: float
     sender: str
@@ -97,6 +107,10 @@ class Retransmission(ToDict):
     payload_len: int
     flags: tuple[str, ...]
     original_index: int | None
+    kind: str = "timeout"
+    attempt: int = 2
+    since_previous: float | None = None
+    duplicate_acks: int = 0
 
 
 @dataclass(frozen=True)
@@ -171,6 +185,14 @@ class TcpConnection(ToDict):
     @property
     def four_tuple(self) -> tuple[str, int, str, int]:
         return (self.client.ip, self.client.port, self.server.ip, self.server.port)
+
+    @property
+    def originals(self) -> int:
+        """Segments carrying sequence space for the first time (data, SYN or FIN)."""
+        return sum(1 for s in self.segments if s.seq_len > 0 and not s.retransmission)
+
+    def retransmissions_of(self, kind: str) -> tuple[Retransmission, ...]:
+        return tuple(r for r in self.retransmissions if r.kind == kind)
 
     @property
     def data_segments(self) -> tuple[Segment, ...]:

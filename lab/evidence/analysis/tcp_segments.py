@@ -27,6 +27,11 @@ class _SideState:
     sent_at: dict[int, int] = field(default_factory=dict)
     last: Segment | None = None
     bytes: int = 0
+    # What the peer has told this sender: its highest ACK (in this sender's numbers), how
+    # many duplicates of it followed, and when each sequence number was last sent.
+    acked: int = 0
+    dup_acks: int = 0
+    sends: dict[int, tuple[int, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -52,19 +57,58 @@ def segments_of(group: list[Packet], client: Endpoint, hs: Handshake) -> Stream:
         seg = _segment(p, sender, me, sides[other_side(sender)], shifts[sender])
         consumed = p.payload_len + p.has("SYN") + p.has("FIN")
         if seg.retransmission:
-            first = me.sent_at.get(seg.relative_seq)
-            out.retransmissions.append(
-                Retransmission(
-                    p.index, p.time, sender, seg.relative_seq, p.payload_len, p.flags, first
-                )
-            )
+            out.retransmissions.append(_retransmission(seg, me, consumed))
         elif consumed > 0:
             me.sent_at.setdefault(seg.relative_seq, p.index)
+        if consumed > 0:
+            count = me.sends.get(seg.relative_seq, (0, 0.0))[0]
+            me.sends[seg.relative_seq] = (count + 1, p.time)
+        _note_ack(seg, me.last, sides[other_side(sender)])
         _window_events(seg, me, out.zero_windows, out.window_updates)
         _advance(me, p, seg.relative_seq, consumed)
         me.last = seg
         out.segments.append(seg)
     return replace(out, client_bytes=sides[CLIENT].bytes, server_bytes=sides[SERVER].bytes)
+
+
+def _retransmission(seg: Segment, me: _SideState, consumed: int) -> Retransmission:
+    entry = me.sends.get(seg.relative_seq)
+    count, last = entry if entry is not None else (1, None)
+    if me.acked >= seg.relative_seq + consumed:
+        kind = "spurious"
+    elif me.dup_acks >= 3 and me.acked == seg.relative_seq:
+        kind = "fast"
+    else:
+        kind = "timeout"
+    return Retransmission(
+        seg.index,
+        seg.time,
+        seg.sender,
+        seg.relative_seq,
+        seg.payload_len,
+        seg.flags,
+        me.sent_at.get(seg.relative_seq),
+        kind=kind,
+        attempt=count + 1,
+        since_previous=None if last is None else round(seg.time - last, 6),
+        duplicate_acks=me.dup_acks if me.acked == seg.relative_seq else 0,
+    )
+
+
+def _note_ack(seg: Segment, prev: Segment | None, peer: _SideState) -> None:
+    """What ``seg`` tells its peer about the peer's own data: a new ACK, or a duplicate
+    (no data, SYN, FIN or RST, the same ACK and window as before: Wireshark's test)."""
+    if seg.relative_ack is None or seg.has("RST"):
+        return
+    if seg.relative_ack > peer.acked:
+        peer.acked, peer.dup_acks = seg.relative_ack, 0
+    elif (
+        seg.relative_ack == peer.acked
+        and seg.seq_len == 0
+        and seg.payload_len == 0
+        and (prev is None or prev.window == seg.window)
+    ):
+        peer.dup_acks += 1
 
 
 def _window_shifts(hs: Handshake) -> dict[str, int | None]:

@@ -25,8 +25,9 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from signal import SIGKILL, SIGTERM
 
-from lab.errors import BackendError
+from lab.errors import BackendError, UsageError
 from lab.spec.model import Node, Topology
+from lab.spec.netem import Direction, Netem
 
 RUN_ID_RE = re.compile(r"^[0-9a-f]{6}$")
 
@@ -271,3 +272,9 @@ class Backend(ABC):
         """Extra facts about a node for run.json and summary.json (the ssh backend: which
         host plays it). None by default."""
         return {}
+
+    def set_netem(self, node: str, network: str, direction: Direction, netem: Netem | None) -> None:
+        """Impair ``node``'s interface on ``network`` in ``direction`` with the kernel's netem
+        qdisc, replacing any it had; ``None`` removes it. For a lab that is up (scenario steps,
+        a live lab's ``lab netem``); teardown removes what is left."""
+        raise UsageError(f"the {self.name} backend does not support netem")

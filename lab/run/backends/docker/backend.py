@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import tarfile
 import tempfile
 import time
@@ -17,9 +18,10 @@ from typing import Any
 import docker
 
 from lab.deploy.images import node_image
-from lab.errors import BackendError, CommandTimeout
+from lab.errors import BackendError, CommandTimeout, UsageError
 from lab.run.backends.base import RUN_ID_RE, Backend, Completed, Owner, Proc, copy_missing
 from lab.run.backends.docker import bringup, teardown
+from lab.run.backends.docker import netem as netem_mod
 from lab.run.backends.docker.engine import (
     ENGINE_ERRORS,
     NODE_LABEL,
@@ -34,6 +36,7 @@ from lab.run.backends.docker.engine import (
 )
 from lab.run.backends.docker.proc import READ_PID_SCRIPT, SPAWN_SCRIPT, DockerProc, talk
 from lab.spec.model import Node, Topology
+from lab.spec.netem import Direction, Netem
 
 KILL_GRACE = 2  # seconds between timeout's TERM and its KILL
 # Extra seconds the client waits past a command's own timeout before giving up on the engine.
@@ -107,6 +110,20 @@ class DockerBackend(Backend):
         with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
             for future in [pool.submit(bring_up, node) for node in topology.nodes]:
                 future.result()
+        for imp in topology.impairments:
+            self.set_netem(imp.node, imp.network, imp.direction, imp.netem)
+
+    def set_netem(self, node: str, network: str, direction: Direction, netem: Netem | None) -> None:
+        iface = self.interfaces(node).get(network)
+        if iface is None:
+            raise UsageError(f"node {node} has no interface on network {network!r}")
+        netem_mod.set_netem(
+            lambda argv: self.run(node, argv, timeout=30),
+            iface,
+            direction,
+            netem,
+            root=os.geteuid() == 0,
+        )
 
     def _configure_node(self, topology: Topology, node: Node) -> None:
         """Real addresses, routes and directories, in one exec once the container runs."""

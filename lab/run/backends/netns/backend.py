@@ -37,6 +37,7 @@ from lab.run.backends.netns.names import (
 from lab.run.backends.netns.proc import NetnsProc, kill_group, wait_for_exec
 from lab.run.backends.netns.teardown import remove_run, run_processes
 from lab.spec.model import Node, Topology
+from lab.spec.netem import Direction, Netem
 
 
 class NetnsBackend(Backend):
@@ -76,6 +77,16 @@ class NetnsBackend(Backend):
 
     def down(self) -> None:
         remove_run(self.run_id)
+
+    def set_netem(self, node: str, network: str, direction: Direction, netem: Netem | None) -> None:
+        # The qdiscs live on the run's veths: deleting the namespaces in down() takes them.
+        topology = self._topology
+        if topology is None:
+            raise BackendError("the lab is not up")
+        node_of(topology, node)
+        build.set_netem(
+            self.run_id, build.plan(self.run_id, topology), node, network, direction, netem
+        )
 
     @classmethod
     def clean(cls, run_id: str | None = None) -> list[str]:

@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import os
 import stat
+import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from lab.errors import BackendError
+from lab.errors import BackendError, UsageError
 from lab.run.backends.base import Owner
 from lab.run.backends.netns.iproute import check_token, run_ip, run_parallel
 from lab.run.backends.netns.names import (
@@ -22,6 +23,7 @@ from lab.run.backends.netns.names import (
     veth_name,
 )
 from lab.spec.model import Topology
+from lab.spec.netem import NO_NETEM, Direction, Netem
 
 # Bridges: no STP delay; no multicast snooping (a snooping bridge joins 224.0.0.106 and
 # its IGMP reports would land in every node's capture); no netfilter on bridged frames
@@ -41,6 +43,7 @@ class Attachment:
     veth: str
     bridge: str
     cidr: str
+    network: str = ""
 
 
 def build_run(run_id: str, topology: Topology) -> None:
@@ -52,6 +55,8 @@ def build_run(run_id: str, topology: Topology) -> None:
     set_sysctls(run_id, topology)
     run_ip(["-n", ns_name(run_id, SWITCH)], batch=link_batch(run_id, topology, attachments))
     configure_nodes(run_id, topology, attachments)
+    for imp in topology.impairments:
+        set_netem(run_id, attachments, imp.node, imp.network, imp.direction, imp.netem)
 
 
 def plan(run_id: str, topology: Topology) -> list[Attachment]:
@@ -73,6 +78,7 @@ def plan(run_id: str, topology: Topology) -> list[Attachment]:
                     veth,
                     bridges[iface.network],
                     f"{iface.address}/{prefix}",
+                    iface.network,
                 )
             )
     longest = max([*bridges.values(), *(a.veth for a in plan)], key=len, default="")
@@ -159,3 +165,44 @@ def configure_nodes(run_id: str, topology: Topology, plan: Sequence[Attachment])
         text = "".join(line + "\n" for line in lines)
         commands.append((["ip", "-n", ns_name(run_id, node.name), "-batch", "-"], text))
     run_parallel(commands, "configuring nodes")
+
+
+def netem_device(
+    run_id: str, plan: Sequence[Attachment], node: str, network: str, direction: Direction
+) -> tuple[str, str]:
+    """(namespace, interface) whose root qdisc impairs ``node`` on ``network``: what the
+    node receives is shaped where the bridge sends it (the switch's end of the veth), so
+    the sender's capture still holds a packet that is lost; what it sends, on its own end."""
+    for a in plan:
+        if a.node == node and a.network == network:
+            if direction == "ingress":
+                return ns_name(run_id, SWITCH), a.veth
+            return ns_name(run_id, node), a.ifname
+    raise UsageError(f"node {node} has no interface on network {network!r}")
+
+
+def set_netem(
+    run_id: str,
+    plan: Sequence[Attachment],
+    node: str,
+    network: str,
+    direction: Direction,
+    netem: Netem | None,
+) -> None:
+    """Replace (or with ``None`` remove) the netem qdisc of one interface and direction."""
+    ns, dev = netem_device(run_id, plan, node, network, direction)
+    tc = ["ip", "netns", "exec", ns, "tc", "qdisc"]
+    if netem is None:
+        argv = [*tc, "del", "dev", dev, "root"]
+    else:
+        argv = [*tc, "replace", "dev", dev, "root", *netem.tc_args()]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise BackendError(f"{' '.join(argv)}: {exc}") from exc
+    # Removing a qdisc that is not there is what was asked for.
+    absent = netem is None and ("No such file" in done.stderr or "handle of zero" in done.stderr)
+    if done.returncode != 0 and "qdisc kind is unknown" in done.stderr:
+        raise BackendError(NO_NETEM)
+    if done.returncode != 0 and not absent:
+        raise BackendError(f"{' '.join(argv)} failed: {done.stderr.strip()}")

@@ -107,13 +107,25 @@ class SshBackend(Backend):
 
     @classmethod
     def topology_problems(cls, topology: Topology) -> list[str]:
+        problems = []
+        steps = [st for sc in topology.scenarios for st in sc.impair]
+        if topology.impairments or steps:
+            # tc on a real machine's interface could cut the lab off its own SSH session, and
+            # a qdisc left by a lost connection would outlive the lab: not supported.
+            nodes = sorted({i.node for i in topology.impairments} | {st.node for st in steps})
+            problems.append(
+                f"netem is not supported by the ssh backend (it would change real machines' "
+                f"interfaces); impairments on {', '.join(nodes)}: remove `netem` or choose "
+                "--backend netns or docker"
+            )
         without = [n.name for n in topology.nodes if n.ssh is None]
         if not without:
-            return []
+            return problems
         return [
+            *problems,
             f"the ssh backend needs an ssh target on every node; none on {', '.join(without)}"
             " (add `ssh: {host: ...}`, see topologies/README.md, or choose --backend netns "
-            "or docker)"
+            "or docker)",
         ]
 
     def up(self, topology: Topology) -> None:
