@@ -173,7 +173,8 @@ PROGRAM = Section(
         Key("sources", "list", "files or folders, relative to the topology file (any path "
             "the user running the lab can read is allowed, `..` and absolute ones too). Each "
             "is copied into the program's build folder under its own name, so two sources may "
-            "not share a name", required=True, type_doc="list of paths"),
+            "not share a name. `lab:PATH` names a file the lab ships under `lab/programs/` "
+            "(`lab:c/fork_server.c`, `lab:dictionary.tsv`: the course's C programs)", required=True, type_doc="list of paths"),
         Key("build", "list", "the build command as an argument list, run in the build folder "
             "(never through a shell: `;`, `$()` and spaces are literal). Default by the "
             "sources: any `.cpp`/`.cc`/`.cxx` -> `[c++, -Wall, -Wextra, -O2, -pthread, -o, "
