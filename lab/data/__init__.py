@@ -16,7 +16,13 @@ TOPOLOGIES_DIR = DATA_DIR / "topologies"
 EXPERIMENTS_DIR = TOPOLOGIES_DIR / "experiments"
 
 # The shipped topology files, as globs under TOPOLOGIES_DIR (pyproject.toml ships the same).
-SHIPPED_TOPOLOGIES = ("*.yaml", "README.md", "experiments/*.yaml", "experiments/c/*.yaml")
+SHIPPED_TOPOLOGIES = (
+    "*.yaml",
+    "README.md",
+    "experiments/*.yaml",
+    "experiments/c/*.yaml",
+    "experiments/programs/*.py",
+)
 
 # An experiment's implementations: experiments/NAME.yaml runs the lab's Python programs,
 # experiments/c/NAME.yaml (when there is one) the course's C twins; a spot-the-bug

@@ -10,6 +10,7 @@ from typing import Any
 
 from lab.spec.model import (
     SERVER_PROGRAMS,
+    Bug,
     Capture,
     OptionValue,
     Restart,
@@ -88,6 +89,7 @@ class ScenarioDraft:
     tcp_only_lines: dict[str, int] = field(default_factory=dict)  # key -> line, if set
     client_program: str | None = None
     client_program_line: int = 0
+    bug: Bug | None = None
 
 
 @dataclass

@@ -174,7 +174,8 @@ PROGRAM = Section(
             "the user running the lab can read is allowed, `..` and absolute ones too). Each "
             "is copied into the program's build folder under its own name, so two sources may "
             "not share a name. `lab:PATH` names a file the lab ships under `lab/programs/` "
-            "(`lab:c/fork_server.c`, `lab:dictionary.tsv`: the course's C programs)", required=True, type_doc="list of paths"),
+            "(`lab:c/fork_server.c`, `lab:dictionary.tsv`: the course's C programs)",
+            required=True, type_doc="list of paths"),
         Key("build", "list", "the build command as an argument list, run in the build folder "
             "(never through a shell: `;`, `$()` and spaces are literal). Default by the "
             "sources: any `.cpp`/`.cc`/`.cxx` -> `[c++, -Wall, -Wextra, -O2, -pthread, -o, "
@@ -286,6 +287,30 @@ SCENARIO = Section(
         Key("pause_reading", "number", "the client sends every line from a second thread and "
             "reads no reply for this many seconds, then reads them all: its receive buffer "
             "fills and its window closes" + _TCP_ONLY, default=0, bounds=(0, 60)),
+        Key("server_closes_after", "integer", "the service closes each connection after this "
+            "many replies, on purpose (a server that meets its limit): the replies check then "
+            "wants the first N items of `expect` and the server's close, and what the client "
+            "does about the close is for the claims (`early-close-noticed`)", default=0,
+            bounds=(1, 10000)),
+        Key("bug", "mapping", "the service is a program with a known bug, and the checks "
+            "named in `caught_by` are expected to fail: each passes as `NAME (bug)` when it "
+            "fails, its detail giving the bug and the evidence, and fails when it holds (the "
+            "bug did not show). Below; the spot-the-bug experiments use it",
+            type_doc="`{what: TEXT, caught_by: [CHECK, ...], race: BOOL}`"),
+    ),
+)  # fmt: skip
+
+BUG = Section(
+    "scenarios[i].bug",
+    (
+        Key("what", "text", "the bug, in one line: the report states it beside the evidence",
+            required=True),
+        Key("caught_by", "list", "the checks that expose the bug: claims of the scenario's "
+            "`claims`, or the built-in `replies` (the replies compared with `expect`) and "
+            "`service-ran` (the service ran until the lab stopped it); each listed once",
+            required=True, type_doc="list of check names"),
+        Key("race", "boolean", "the bug is a race that shows only now and then: the checks "
+            "pass either way, and say whether it showed this run", default=False),
     ),
 )  # fmt: skip
 
@@ -314,7 +339,7 @@ CAPTURE = Section(
 # Every table, by the title the docs use for it.
 SECTIONS: Mapping[str, Section] = {
     s.title: s for s in (TOP, NETWORK, NODE, SSH, JUMP, PROGRAM, SERVICE, OPTIONS, SCENARIO,
-                         RESTART, CAPTURE)
+                         RESTART, BUG, CAPTURE)
 }  # fmt: skip
 # The scenario's plain keys: read as declared, handed to the model as they are. (`port` is
 # plain too but is read with its line, which the cross checks need.)
@@ -324,6 +349,12 @@ SCENARIO_KNOBS = tuple(
 # Scenario keys that only the TCP line client knows (half_close is checked on its own).
 TCP_ONLY_KEYS = ("repeat", "rcvbuf", "pause_reading")
 # Keys of a line-client scenario that a user client program does not take.
+# The built-in checks a scenario's ``bug.caught_by`` may name, with the names they are
+# reported under.
+BUILTIN_CHECKS: Mapping[str, str] = {
+    "replies": "replies",
+    "service-ran": "service ran until stopped",
+}
 NOT_WITH_CLIENT_PROGRAM = ("probe", "half_close", "repeat", "rcvbuf", "pause_reading")
 # Keys of a line-client scenario that a probe scenario does not take (it sends its own bytes).
 NOT_WITH_PROBE = (

@@ -12,6 +12,8 @@ from typing import Any
 
 from lab.spec.claims import CLAIM_SPECS
 from lab.spec.keys import (
+    BUG,
+    BUILTIN_CHECKS,
     CAPTURE,
     JUMP,
     MAX_FILTER_CHARS,
@@ -144,6 +146,17 @@ def _scenario() -> Schema:
             "minItems": 1,
             "maxItems": MAX_RESTARTS,
         },
+        "bug": _object(
+            BUG,
+            {
+                "caught_by": {
+                    "type": "array",
+                    "items": {"enum": [*CLAIM_SPECS, *BUILTIN_CHECKS]},
+                    "minItems": 1,
+                    "uniqueItems": True,
+                }
+            },
+        ),
     }
     out = _object(SCENARIO, special, required=False)
     out["required"] = [k for k in SCENARIO.required if k not in ("send", "expect")]

@@ -143,6 +143,7 @@ def _build(doc: Doc, source: Path | None) -> Topology:
                 expect_error=sc.expect_error,
                 restart=tuple(sc.restart),
                 client_program=sc.client_program,
+                bug=sc.bug,
                 **sc.knobs,
             )
         )

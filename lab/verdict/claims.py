@@ -19,7 +19,8 @@ from lab.evidence.folder import Evidence
 from lab.spec.model import Scenario, Topology
 from lab.verdict.accept_queue import served_in_turn, syn_retransmitted
 from lab.verdict.check import Check
-from lab.verdict.dictionary import utf8_on_wire
+from lab.verdict.client_close import close_noticed
+from lab.verdict.dictionary import one_reply_per_line, utf8_on_wire
 from lab.verdict.errors import (
     eaddrinuse_in_time_wait,
     epipe_after_reset,
@@ -56,6 +57,7 @@ CLAIMS: Mapping[str, ClaimFn] = {
     "no-time-wait": no_time_wait,
     "datagram-boundaries": datagram_boundaries,
     "utf8-on-wire": utf8_on_wire,
+    "one-reply-per-line": one_reply_per_line,
     "n-children": n_children,
     "children-reaped": children_reaped,
     "zombies": zombies_kept,
@@ -64,6 +66,7 @@ CLAIMS: Mapping[str, ClaimFn] = {
     "ttl-decremented": ttl_decremented,
     "refused-by-rst": refused_by_rst,
     "epipe-after-reset": epipe_after_reset,
+    "early-close-noticed": close_noticed,
     "eaddrinuse-in-time-wait": eaddrinuse_in_time_wait,
     "reuseaddr-rebinds": reuseaddr_rebinds,
     "zero-window": zero_window,
