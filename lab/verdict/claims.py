@@ -18,6 +18,7 @@ from collections.abc import Callable, Mapping
 from lab.evidence.folder import Evidence
 from lab.spec.model import Scenario, Topology
 from lab.verdict.accept_queue import served_in_turn, syn_retransmitted
+from lab.verdict.bugs import judged
 from lab.verdict.check import Check
 from lab.verdict.client_close import close_noticed
 from lab.verdict.dictionary import one_reply_per_line, utf8_on_wire
@@ -77,5 +78,6 @@ CLAIMS: Mapping[str, ClaimFn] = {
 
 
 def claim_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
-    """The checks of the claims a scenario makes, in the order it lists them."""
-    return [CLAIMS[name](topo, ev, sc) for name in sc.claims]
+    """The checks of the claims a scenario makes, in the order it lists them, as the
+    scenario's ``bug`` (if any) wants them judged."""
+    return [judged(CLAIMS[name](topo, ev, sc), sc.bug, name) for name in sc.claims]
