@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from lab.spec.model import Bug
 from lab.verdict.check import Check
+from lab.verdict.scope import saw_nothing
 
 
 def as_bug(check: Check, bug: Bug) -> Check:
-    """``check``, judged as one that the bug should make fail."""
+    """``check``, judged as one that the bug should make fail. A check that failed for
+    want of any of the scenario's traffic shows nothing, the bug no more than the rest."""
+    if saw_nothing(check):
+        return Check(f"{check.name} (bug)", False, f"nothing to show the bug by: {check.detail}")
     if bug.race:
         name = f"{check.name} (bug, a race)"
         if check.passed:

@@ -66,8 +66,9 @@ def test_lab_sources_missing_or_outside_the_lab_are_refused_located(tmp_path: Pa
         f"{tmp_path}/t.yaml:7: programs.srv.sources[1]: no such file among the lab's programs ("
     )
     assert "programs.srv.sources[2]: 'lab:' must name a file or folder inside" in problems[1]
-    assert "programs.srv.sources[3]: 'lab:../../secret.c' must name a file or folder inside" in (
-        problems[2]
+    assert (
+        "programs.srv.sources[3]: 'lab:../../secret.c' must name a file or folder inside"
+        in (problems[2])
     )
 
 
@@ -141,3 +142,17 @@ def test_a_race_passes_either_way_and_says_which() -> None:
     won = as_bug(Check("children reaped", True, "0 zombie children of pid 7"), bug)
     assert lost.passed and "the race was lost this run" in lost.detail and "pid 7" in lost.detail
     assert won.passed and "the race was won this run" in won.detail
+
+
+def test_no_traffic_at_all_never_passes_as_the_bug_shown() -> None:
+    """A claim that found none of the scenario's connections shows nothing: not the bug."""
+    bug = Bug("the client never sees the close", ("early-close-noticed",))
+    empty = Check(
+        "early close noticed",
+        False,
+        "no TCP connections of the scenario to closer (port 9000) in the captures of server "
+        "(client ports [])",
+    )
+    judged_empty = as_bug(empty, bug)
+    assert judged_empty.name == "early close noticed (bug)" and not judged_empty.passed
+    assert judged_empty.detail.startswith("nothing to show the bug by: no TCP connections")

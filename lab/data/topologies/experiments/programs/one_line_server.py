@@ -3,16 +3,23 @@ bug-client-read, which closes first so that what a client does next can be seen.
 
     python3 one_line_server.py PORT
 
-For each connection, one at a time: read one line, send it back upper-cased, close. Logs
-like the lab's servers (stderr); stops on SIGTERM. Standard library only.
+For each connection, one at a time: read one line, send it back upper-cased, and close
+the sending half at once (its FIN goes out before anything the client sends next); then
+read and drop what the client still sends, until its close or for at most 2 s, and close.
+Closing with unread bytes would send a RST instead, and whether the client's next line
+arrives before the close is a matter of timing. Logs like the lab's servers (stderr);
+stops on SIGTERM. Standard library only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import socket
 import sys
 from types import FrameType
+
+DRAIN_SECONDS = 2.0
 
 
 def stop(signum: int, frame: FrameType | None) -> None:
@@ -30,6 +37,11 @@ def main() -> int:
             with conn, conn.makefile("rb") as reader:
                 line = reader.readline(65536)
                 conn.sendall(line.upper())
+                conn.shutdown(socket.SHUT_WR)
+                conn.settimeout(DRAIN_SECONDS)
+                with contextlib.suppress(OSError):
+                    while conn.recv(4096):
+                        pass
                 print(f"close {peer[0]}:{peer[1]} after one line", file=sys.stderr, flush=True)
 
 
