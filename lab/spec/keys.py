@@ -296,7 +296,7 @@ SCENARIO = Section(
             "named in `caught_by` are expected to fail: each passes as `NAME (bug)` when it "
             "fails, its detail giving the bug and the evidence, and fails when it holds (the "
             "bug did not show). Below; the spot-the-bug experiments use it",
-            type_doc="`{what: TEXT, caught_by: [CHECK, ...], race: BOOL}`"),
+            type_doc="`{what: TEXT, caught_by: [CHECK, ...], race: [CHECK, ...]}`"),
     ),
 )  # fmt: skip
 
@@ -309,8 +309,9 @@ BUG = Section(
             "`claims`, or the built-in `replies` (the replies compared with `expect`) and "
             "`service-ran` (the service ran until the lab stopped it); each listed once",
             required=True, type_doc="list of check names"),
-        Key("race", "boolean", "the bug is a race that shows only now and then: the checks "
-            "pass either way, and say whether it showed this run", default=False),
+        Key("race", "list", "those of `caught_by` that only a race makes fail, now and then "
+            "(timing decides): they pass either way, and say whether the bug showed this run",
+            type_doc="list of check names"),
     ),
 )  # fmt: skip
 

@@ -200,11 +200,11 @@ class Restart:
 class Bug:
     """A scenario whose service has a known bug: the checks of ``caught_by`` (claim names,
     or ``lab.spec.keys.BUILTIN_CHECKS``) are expected to fail, which shows the bug; with
-    ``race`` they may hold too (the bug shows only now and then)."""
+    ``race`` (some of them) they may hold too (the bug shows only now and then)."""
 
     what: str
     caught_by: tuple[str, ...]
-    race: bool = False
+    race: tuple[str, ...] = ()  # of caught_by: those that fail only when a race is lost
 
 
 @dataclass(frozen=True)

@@ -255,9 +255,7 @@ def _read_bug(r: Reader, e: Entry, path: KeyPath, claims: list[str]) -> Bug | No
     if what is not None and not what.strip():
         r.p.add(line_of(spec["what"].value), (*path, "what"), "say what the bug is")
         what = None
-    race = False
-    if "race" in spec:
-        race = r.boolean(spec["race"].value, (*path, "race")) is True
+    race: list[str] = []
     known = [*claims, *BUILTIN_CHECKS]
     names: list[str] = []
     ok = True
@@ -284,9 +282,17 @@ def _read_bug(r: Reader, e: Entry, path: KeyPath, claims: list[str]) -> Bug | No
             ok = False
         else:
             names.append(name)
+    if "race" in spec:
+        for j, item in enumerate(r.items(spec["race"].value, (*path, "race")) or ()):
+            name = r.text(item, (*path, "race", j))
+            if name is not None and name not in names:
+                r.p.add(line_of(item), (*path, "race", j), f"'{name}' is not in caught_by")
+                ok = False
+            elif name is not None:
+                race.append(name)
     if what is None or not ok or not names:
         return None
-    return Bug(what=what, caught_by=tuple(names), race=race)
+    return Bug(what=what, caught_by=tuple(names), race=tuple(race))
 
 
 def _choice(r: Reader, key: Key, node: Node, path: KeyPath) -> str | None:

@@ -154,7 +154,8 @@ def _scenario() -> Schema:
                     "items": {"enum": [*CLAIM_SPECS, *BUILTIN_CHECKS]},
                     "minItems": 1,
                     "uniqueItems": True,
-                }
+                },
+                "race": {"type": "array", "items": {"enum": [*CLAIM_SPECS, *BUILTIN_CHECKS]}},
             },
         ),
     }

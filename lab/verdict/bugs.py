@@ -1,7 +1,7 @@
 """Checks expected to fail: a scenario whose service has a known bug (``bug:``, the
 spot-the-bug experiments) names the checks that catch it. Such a check passes when it
 fails, as ``NAME (bug)``, its detail stating the bug and the evidence; and fails when it
-holds, since the bug did not show. A race (``race: true``) passes either way and says
+holds, since the bug did not show. A race (``race: [NAME]``) passes either way and says
 which way it went this run.
 
 The inversion is applied to a check as judged on its evidence, before the damaged-evidence
@@ -15,12 +15,12 @@ from lab.verdict.check import Check
 from lab.verdict.scope import saw_nothing
 
 
-def as_bug(check: Check, bug: Bug) -> Check:
+def as_bug(check: Check, bug: Bug, race: bool = False) -> Check:
     """``check``, judged as one that the bug should make fail. A check that failed for
     want of any of the scenario's traffic shows nothing, the bug no more than the rest."""
     if saw_nothing(check):
         return Check(f"{check.name} (bug)", False, f"nothing to show the bug by: {check.detail}")
-    if bug.race:
+    if race:
         name = f"{check.name} (bug, a race)"
         if check.passed:
             return Check(
@@ -41,4 +41,6 @@ def as_bug(check: Check, bug: Bug) -> Check:
 
 def judged(check: Check, bug: Bug | None, key: str) -> Check:
     """``check`` (made by the check or claim ``key``) as the scenario's bug wants it judged."""
-    return as_bug(check, bug) if bug is not None and key in bug.caught_by else check
+    if bug is None or key not in bug.caught_by:
+        return check
+    return as_bug(check, bug, race=key in bug.race)

@@ -98,7 +98,7 @@ def _bug_text(what: str = "it breaks", caught: str = "[handshake, replies]", sca
 
 def test_bug_reaches_the_model() -> None:
     (sc,) = load_topology_text(_bug_text(), "t.yaml").scenarios
-    assert sc.bug == Bug("it breaks", ("handshake", "replies"), race=False)
+    assert sc.bug == Bug("it breaks", ("handshake", "replies"))
     assert sc.server_closes_after == 1
     assert sc.expected_replies == ("A",)
 
@@ -137,9 +137,13 @@ def test_a_check_the_bug_should_fail_passes_when_it_fails_and_fails_when_it_hold
 
 
 def test_a_race_passes_either_way_and_says_which() -> None:
-    bug = Bug("handler after the first fork", ("children-reaped",), race=True)
-    lost = as_bug(Check("children reaped", False, "1 zombie children of pid 7"), bug)
-    won = as_bug(Check("children reaped", True, "0 zombie children of pid 7"), bug)
+    bug = Bug("handler after the first fork", ("children-reaped",), race=("children-reaped",))
+    lost = judged(
+        Check("children reaped", False, "1 zombie children of pid 7"), bug, "children-reaped"
+    )
+    won = judged(
+        Check("children reaped", True, "0 zombie children of pid 7"), bug, "children-reaped"
+    )
     assert lost.passed and "the race was lost this run" in lost.detail and "pid 7" in lost.detail
     assert won.passed and "the race was won this run" in won.detail
 
