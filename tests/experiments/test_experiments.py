@@ -30,7 +30,9 @@ from tests.experiments.conftest import EXPERIMENTS, NAMES, Runs
 def test_experiment_file_validates(name: str) -> None:
     path = EXPERIMENTS / f"{name}.yaml"
     assert validate_file(path) == []
-    assert all(sc.claims for sc in load_topology(path).scenarios)
+    # A spot-the-bug experiment may catch its bug with the built-in checks alone (the
+    # thread table's crash: service-ran and replies); every other scenario makes a claim.
+    assert all(sc.claims or name.startswith("bug-") for sc in load_topology(path).scenarios)
 
 
 def test_every_claim_is_made_by_some_experiment() -> None:
