@@ -112,7 +112,7 @@ def test_experiment_passes(backend_runs: Runs, name: str) -> None:
     assert failed == [] and status == 0 and summary["passed"], stderr
     # Each claim the file makes was judged, under its own name, in the summary.
     folder = backend_runs[name][0]
-    topo = load_topology(folder / "topology.yaml")
+    topo = load_topology(folder / "topology.yaml", sources=False)
     by_scenario = {sc["name"]: {c["name"] for c in sc["checks"]} for sc in summary["scenarios"]}
     for sc in topo.scenarios:
         judged = claims.claim_checks(topo, Evidence.load(folder), sc)
@@ -131,7 +131,7 @@ def _folder(runs: Runs, name: str, tmp_path: Path) -> Path:
 
 
 def _judge(folder: Path, scenario: str, claim: str) -> Check:
-    topo: Topology = load_topology(folder / "topology.yaml")
+    topo: Topology = load_topology(folder / "topology.yaml", sources=False)
     sc: Scenario = next(s for s in topo.scenarios if s.name == scenario)
     return claims.CLAIMS[claim](topo, Evidence.load(folder), sc)
 
@@ -324,7 +324,7 @@ def test_utf8_on_wire_fails_when_the_bytes_are_not_there(
 
 
 def _server_port(folder: Path, service: str) -> int:
-    return load_topology(folder / "topology.yaml").service(service).port
+    return load_topology(folder / "topology.yaml", sources=False).service(service).port
 
 
 def _from_server(port: int) -> Callable[[Any], bool]:
