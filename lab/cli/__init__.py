@@ -126,19 +126,31 @@ def _ssh_options(args: argparse.Namespace, topology: Any, cls: Any) -> Any:
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
-    """`lab experiment NAME` is `lab run topologies/experiments/NAME.yaml`."""
-    from lab.data import EXPERIMENTS_DIR
+    """`lab experiment NAME` is `lab run topologies/experiments/NAME.yaml`; with `--impl c`,
+    `topologies/experiments/c/NAME.yaml` (the same scenarios and claims with the course's C
+    programs). A spot-the-bug experiment (`bug-*`) runs the C variants only."""
+    from lab.data import experiment_file, experiment_impls, experiment_names
     from lab.errors import UsageError
     from lab.spec.topology import load_topology
 
-    names = sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
+    names = experiment_names()
     if args.list or not args.name:
         for name in names:
-            print(f"{name:12} {load_topology(EXPERIMENTS_DIR / f'{name}.yaml').description}")
+            impls = ",".join(experiment_impls(name))
+            file = experiment_file(name, None)
+            assert file is not None
+            print(f"{name:18} {impls:9} {load_topology(file).description}")
         return 0
     if args.name not in names:
         raise UsageError(f"no experiment {args.name!r}; there are: {', '.join(names)}")
-    args.file = str(EXPERIMENTS_DIR / f"{args.name}.yaml")
+    file = experiment_file(args.name, args.impl)
+    if file is None:
+        have = [n for n in names if args.impl in experiment_impls(n)]
+        raise UsageError(
+            f"experiment {args.name!r} has no {args.impl} implementation (it has: "
+            f"{', '.join(experiment_impls(args.name))}); with --impl {args.impl}: {', '.join(have)}"
+        )
+    args.file = str(file)
     return cmd_run(args)
 
 
@@ -222,6 +234,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("experiment", help="run one of the course's experiments (--list)")
     p.add_argument("name", nargs="?", help="e.g. handshake, close, fork, routing")
     p.add_argument("--list", action="store_true", help="list the experiments")
+    p.add_argument(
+        "--impl",
+        choices=["python", "c"],
+        help="run the lab's Python programs (the default) or the course's C twins",
+    )
     add_run_options(p)
     p.set_defaults(func=cmd_experiment)
 

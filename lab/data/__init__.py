@@ -16,7 +16,41 @@ TOPOLOGIES_DIR = DATA_DIR / "topologies"
 EXPERIMENTS_DIR = TOPOLOGIES_DIR / "experiments"
 
 # The shipped topology files, as globs under TOPOLOGIES_DIR (pyproject.toml ships the same).
-SHIPPED_TOPOLOGIES = ("*.yaml", "README.md", "experiments/*.yaml")
+SHIPPED_TOPOLOGIES = (
+    "*.yaml",
+    "README.md",
+    "experiments/*.yaml",
+    "experiments/c/*.yaml",
+    "experiments/programs/*.py",
+)
+
+# An experiment's implementations: experiments/NAME.yaml runs the lab's Python programs,
+# experiments/c/NAME.yaml (when there is one) the course's C twins; a spot-the-bug
+# experiment (experiments/bug-*.yaml) runs the C variants of the course notes only.
+IMPLS = ("python", "c")
+BUG_PREFIX = "bug-"
+
+
+def experiment_names() -> list[str]:
+    return sorted(p.stem for p in EXPERIMENTS_DIR.glob("*.yaml"))
+
+
+def experiment_impls(name: str) -> tuple[str, ...]:
+    """The implementations ``name`` can run with, the default first."""
+    if name.startswith(BUG_PREFIX):
+        return ("c",)
+    return ("python", "c") if (EXPERIMENTS_DIR / "c" / f"{name}.yaml").is_file() else ("python",)
+
+
+def experiment_file(name: str, impl: str | None) -> Path | None:
+    """The file of ``name`` run with ``impl`` (None: its default); None when it has none."""
+    impls = experiment_impls(name)
+    impl = impl or impls[0]
+    if impl not in impls:
+        return None
+    if impl == "c" and not name.startswith(BUG_PREFIX):
+        return EXPERIMENTS_DIR / "c" / f"{name}.yaml"
+    return EXPERIMENTS_DIR / f"{name}.yaml"
 
 
 def shipped_topologies() -> list[Path]:

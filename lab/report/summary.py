@@ -19,7 +19,9 @@ from lab.run.record import RUN_FILE, RunRecord, load_run
 from lab.run.runner import TOPOLOGY_COPY
 from lab.run.sealing import seal_results
 from lab.spec.codec import RecordError
+from lab.spec.keys import BUILTIN_CHECKS
 from lab.spec.model import Scenario, Topology
+from lab.verdict.bugs import judged
 from lab.verdict.checks import Check, scenario_checks
 
 REPORT_FILE = "report.html"
@@ -35,7 +37,11 @@ def build_summary(out_dir: Path, topology: Topology) -> Summary:
         if run.failed_step:
             checks = [Check("run completed", False, f"stopped during {run.failed_step}")]
         else:
-            checks = scenario_checks(topology, ev, sc) + service_checks(topology, run, sc)
+            ran = [
+                judged(c, sc.bug, "service-ran") if c.name == BUILTIN_CHECKS["service-ran"] else c
+                for c in service_checks(topology, run, sc)
+            ]
+            checks = scenario_checks(topology, ev, sc) + ran
         passed = all(c.passed for c in checks)
         scenarios.append(ScenarioVerdict(sc.name, sc.service, passed, checks))
     damaged = ev.all_problems()

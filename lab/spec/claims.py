@@ -66,6 +66,12 @@ CLAIM_SPECS: Mapping[str, ClaimSpec] = {
         "non-ASCII replies as UTF-8 bytes on the wire",
         "every non-ASCII item of `expect` is in the server's segments as its UTF-8 bytes",
     ),
+    "one-reply-per-line": ClaimSpec(
+        "tcp",
+        "one reply line per request line, however the lines were cut into segments",
+        "on every connection the server's segments hold as many lines as the client's (two "
+        "requests that arrive together, in one segment or one `read()`, still get two replies)",
+    ),
     "n-children": ClaimSpec(
         "tcp",
         "N held connections, N live children",
@@ -107,6 +113,13 @@ CLAIM_SPECS: Mapping[str, ClaimSpec] = {
         "writing after the peer's RST fails with EPIPE",
         "the server's FIN comes first, the client sends data after it, the server answers with "
         "RST, and the client's last write fails with EPIPE",
+    ),
+    "early-close-noticed": ClaimSpec(
+        "tcp",
+        "after the server's early close the client stops and says so",
+        "the server's FIN comes first (pcap), and each client then exits by itself (not killed "
+        "after the lab's reply timeout) with a message on its stderr, such as `str_cli`'s "
+        '"server terminated prematurely"',
     ),
     "eaddrinuse-in-time-wait": ClaimSpec(
         "tcp",

@@ -10,6 +10,7 @@ from typing import Any
 
 from lab.spec.model import (
     SERVER_PROGRAMS,
+    Bug,
     Capture,
     OptionValue,
     Restart,
@@ -92,6 +93,7 @@ class ScenarioDraft:
     client_program: str | None = None
     client_program_line: int = 0
     impair: list[ImpairStep] = field(default_factory=list)
+    bug: Bug | None = None
 
 
 @dataclass

@@ -11,16 +11,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
-from typing import Literal
 
+from lab.spec.keys_netem import IMPAIR, NETEM, NODE_NETEM
+from lab.spec.keytypes import Key, Kind, Scalar, Section
 from lab.spec.model import PROBE_ERRORS, PROBES, RESTART_ERRORS
 
-Kind = Literal[
-    "name", "text", "integer", "number", "boolean", "address", "subnet", "choice",
-    "mapping", "list",
-]  # fmt: skip
-Scalar = str | int | float | bool
+__all__ = ["IMPAIR", "NETEM", "NODE_NETEM", "Key", "Kind", "Scalar", "Section"]
 
 # Names become parts of namespace, container and interface names: keep them short and tame.
 NAME_PATTERN = "[a-z][a-z0-9-]{0,23}"
@@ -39,46 +35,6 @@ MAX_ITEM_BYTES = 1024
 MAX_FILTER_CHARS = 512
 MIN_PREFIX, MAX_PREFIX = 8, 30
 PORT_RANGE = (1, 65535)
-
-
-@dataclass(frozen=True)
-class Key:
-    """One key of a section. ``what`` names a choice's values in messages ("unknown
-    probe ..."); ``required_when`` replaces the plain yes/no of a conditionally required
-    key in the docs; ``type_doc`` describes a structured value the kind alone cannot."""
-
-    name: str
-    kind: Kind
-    help: str
-    required: bool = False
-    default: Scalar | None = None
-    bounds: tuple[int, int] | None = None
-    choices: tuple[str, ...] = ()
-    what: str = ""
-    required_when: str = ""
-    type_doc: str = ""
-
-
-@dataclass(frozen=True)
-class Section:
-    """An ordered table of keys: the keys one mapping of the file may hold."""
-
-    title: str  # how the docs and the schema name the mapping, e.g. ``nodes.NAME``
-    keys: tuple[Key, ...]
-
-    @property
-    def names(self) -> tuple[str, ...]:
-        return tuple(k.name for k in self.keys)
-
-    @property
-    def required(self) -> tuple[str, ...]:
-        return tuple(k.name for k in self.keys if k.required)
-
-    def __getitem__(self, name: str) -> Key:
-        for key in self.keys:
-            if key.name == name:
-                return key
-        raise KeyError(name)
 
 
 TOP = Section(
@@ -179,7 +135,9 @@ PROGRAM = Section(
         Key("sources", "list", "files or folders, relative to the topology file (any path "
             "the user running the lab can read is allowed, `..` and absolute ones too). Each "
             "is copied into the program's build folder under its own name, so two sources may "
-            "not share a name", required=True, type_doc="list of paths"),
+            "not share a name. `lab:PATH` names a file the lab ships under `lab/programs/` "
+            "(`lab:c/fork_server.c`, `lab:dictionary.tsv`: the course's C programs)",
+            required=True, type_doc="list of paths"),
         Key("build", "list", "the build command as an argument list, run in the build folder "
             "(never through a shell: `;`, `$()` and spaces are literal). Default by the "
             "sources: any `.cpp`/`.cc`/`.cxx` -> `[c++, -Wall, -Wextra, -O2, -pthread, -o, "
@@ -295,24 +253,31 @@ SCENARIO = Section(
             "replaces one interface's netem in one direction at `start` and puts back what the "
             "topology gave it (or none) after `duration`",
             type_doc="list of `{node, network, direction, start, duration, netem}`"),
+        Key("server_closes_after", "integer", "the service closes each connection after this "
+            "many replies, on purpose (a server that meets its limit): the replies check then "
+            "wants the first N items of `expect` and the server's close, and what the client "
+            "does about the close is for the claims (`early-close-noticed`)", default=0,
+            bounds=(1, 10000)),
+        Key("bug", "mapping", "the service is a program with a known bug, and the checks "
+            "named in `caught_by` are expected to fail: each passes as `NAME (bug)` when it "
+            "fails, its detail giving the bug and the evidence, and fails when it holds (the "
+            "bug did not show). Below; the spot-the-bug experiments use it",
+            type_doc="`{what: TEXT, caught_by: [CHECK, ...], race: [CHECK, ...]}`"),
     ),
 )  # fmt: skip
 
-IMPAIR = Section(
-    "scenarios[i].impair[j]",
+BUG = Section(
+    "scenarios[i].bug",
     (
-        Key("node", "name", "the node whose interface changes", required=True),
-        Key("network", "name", "that interface's network", required=True),
-        Key("direction", "choice", "what the node receives (`ingress`, applied on the "
-            "network's side of the link) or sends (`egress`)", default="ingress",
-            choices=("ingress", "egress"), what="direction"),
-        Key("start", "number", "seconds after the scenarios start", default=0,
-            bounds=(0, 600)),
-        Key("duration", "number", "seconds the change lasts; the step ends earlier if the "
-            "scenarios do, and the link is put back either way", required=True,
-            bounds=(0, 600)),
-        Key("netem", "mapping", "the impairment (see `netem`); `{}` takes every impairment "
-            "off for the duration", required=True, type_doc="mapping, see `netem`"),
+        Key("what", "text", "the bug, in one line: the report states it beside the evidence",
+            required=True),
+        Key("caught_by", "list", "the checks that expose the bug: claims of the scenario's "
+            "`claims`, or the built-in `replies` (the replies compared with `expect`) and "
+            "`service-ran` (the service ran until the lab stopped it); each listed once",
+            required=True, type_doc="list of check names"),
+        Key("race", "list", "those of `caught_by` that only a race makes fail, now and then "
+            "(timing decides): they pass either way, and say whether the bug showed this run",
+            type_doc="list of check names"),
     ),
 )  # fmt: skip
 
@@ -338,41 +303,10 @@ CAPTURE = Section(
     ),
 )  # fmt: skip
 
-_PERCENT = "a percentage, `0%` to `100%`"
-NETEM = Section(
-    "netem",
-    (
-        Key("delay", "text", "added to every packet: a number and `us`, `ms` or `s`, at "
-            "most 10s", type_doc="duration"),
-        Key("jitter", "text", "random variation of `delay` (needs `delay`); more jitter than "
-            "the gap between packets reorders them", type_doc="duration"),
-        Key("loss", "text", "packets dropped at random: " + _PERCENT, type_doc="percentage"),
-        Key("duplicate", "text", "packets sent twice: " + _PERCENT, type_doc="percentage"),
-        Key("reorder", "text", "packets sent at once, ahead of the delayed others (needs "
-            "`delay`): " + _PERCENT, type_doc="percentage"),
-        Key("corrupt", "text", "packets with one bit flipped: " + _PERCENT,
-            type_doc="percentage"),
-        Key("rate", "text", "the link's speed: a number and `bit`, `kbit`, `mbit`, `gbit` "
-            "(or `bps`, `kbps`, ... in bytes), 8kbit to 100gbit", type_doc="rate"),
-        Key("limit", "integer", "packets the qdisc holds before it drops (the kernel's "
-            "default is 1000)", bounds=(1, 1_000_000)),
-    ),
-)  # fmt: skip
-
-NODE_NETEM = Section(
-    "nodes.NAME.netem.NETWORK",
-    (
-        Key("ingress", "mapping", "what the node receives on this interface",
-            type_doc="mapping, see `netem`"),
-        Key("egress", "mapping", "what the node sends on this interface",
-            type_doc="mapping, see `netem`"),
-    ),
-)  # fmt: skip
-
 # Every table, by the title the docs use for it.
 SECTIONS: Mapping[str, Section] = {
     s.title: s for s in (TOP, NETWORK, NODE, SSH, JUMP, PROGRAM, SERVICE, OPTIONS, SCENARIO,
-                         RESTART, CAPTURE, NETEM, NODE_NETEM, IMPAIR)
+                         RESTART, BUG, CAPTURE, NETEM, NODE_NETEM, IMPAIR)
 }  # fmt: skip
 # The scenario's plain keys: read as declared, handed to the model as they are. (`port` is
 # plain too but is read with its line, which the cross checks need.)
@@ -382,6 +316,12 @@ SCENARIO_KNOBS = tuple(
 # Scenario keys that only the TCP line client knows (half_close is checked on its own).
 TCP_ONLY_KEYS = ("repeat", "rcvbuf", "pause_reading")
 # Keys of a line-client scenario that a user client program does not take.
+# The built-in checks a scenario's ``bug.caught_by`` may name, with the names they are
+# reported under.
+BUILTIN_CHECKS: Mapping[str, str] = {
+    "replies": "replies",
+    "service-ran": "service ran until stopped",
+}
 NOT_WITH_CLIENT_PROGRAM = ("probe", "half_close", "repeat", "rcvbuf", "pause_reading")
 # Keys of a line-client scenario that a probe scenario does not take (it sends its own bytes).
 NOT_WITH_PROBE = (

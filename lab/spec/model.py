@@ -199,6 +199,17 @@ class Restart:
 
 
 @dataclass(frozen=True)
+class Bug:
+    """A scenario whose service has a known bug: the checks of ``caught_by`` (claim names,
+    or ``lab.spec.keys.BUILTIN_CHECKS``) are expected to fail, which shows the bug; with
+    ``race`` (some of them) they may hold too (the bug shows only now and then)."""
+
+    what: str
+    caught_by: tuple[str, ...]
+    race: tuple[str, ...] = ()  # of caught_by: those that fail only when a race is lost
+
+
+@dataclass(frozen=True)
 class Scenario:
     """Clients on some nodes talk to one service; what they must get back is checked."""
 
@@ -221,11 +232,15 @@ class Scenario:
     pause_reading: float = 0.0  # seconds the clients send without reading any reply
     client_program: str | None = None  # a user program of ``programs`` as the client
     impair: tuple[ImpairStep, ...] = ()  # netem changed while the scenarios run
+    server_closes_after: int = 0  # the service closes after this many replies; 0: never
+    bug: Bug | None = None  # a known bug of the service, and the checks that catch it
 
     @property
     def expected_replies(self) -> tuple[str, ...]:
-        """Every reply one connection must get, in order: ``expect``, ``repeat`` times."""
-        return self.expect * self.repeat
+        """Every reply one connection must get, in order: ``expect``, ``repeat`` times (the
+        first ``server_closes_after`` of them, when the server closes early on purpose)."""
+        every = self.expect * self.repeat
+        return every[: self.server_closes_after] if self.server_closes_after else every
 
     @property
     def connections_per_node(self) -> int:

@@ -2,7 +2,10 @@
 
 Sources are checked here (they exist and can be read), so that ``lab validate`` names a
 missing file at its line. Any path the user running the lab can read is accepted, outside
-the topology's folder too: the lab copies the files, it never writes to them. The default
+the topology's folder too: the lab copies the files, it never writes to them. A source
+written ``lab:PATH`` is one of the lab's own shipped files, under ``lab/programs/`` of the
+installed package (``lab:c/fork_server.c``), so that a topology copied anywhere (``lab
+init``) still finds the course's C programs. The default
 build and run commands are chosen from the sources' names (``lab.spec.keys.PROGRAM``).
 """
 
@@ -22,6 +25,9 @@ C_SUFFIXES = (".c",)
 CXX_SUFFIXES = (".cpp", ".cc", ".cxx")
 WARNINGS = ("-Wall", "-Wextra", "-O2", "-pthread")
 _BRACES = re.compile(r"\{[^{}]*\}")
+# ``lab:PATH`` names a file the lab ships: lab/programs/ of this package.
+SHIPPED_PREFIX = "lab:"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "programs"
 
 
 def read_programs(r: Reader, e: Entry, doc: Doc) -> None:
@@ -131,6 +137,8 @@ def render_index(path: KeyPath, index: int) -> str:
 def _source_problem(text: str, base: Path, look: bool) -> tuple[str | None, Path]:
     if not text.strip():
         return "an empty file name", base
+    if text.startswith(SHIPPED_PREFIX):
+        return _shipped_problem(text[len(SHIPPED_PREFIX) :], look)
     given = Path(text).expanduser()
     where = given if given.is_absolute() else base / given
     where = Path(os.path.abspath(where))
@@ -144,6 +152,21 @@ def _source_problem(text: str, base: Path, look: bool) -> tuple[str | None, Path
         return "cannot be read by this user", where
     if not (where.is_file() or where.is_dir()):
         return "not a regular file or folder", where
+    return None, where
+
+
+def _shipped_problem(rest: str, look: bool) -> tuple[str | None, Path]:
+    """``lab:PATH``: a path inside the lab's shipped programs, never outside them."""
+    where = Path(os.path.abspath(SHIPPED_DIR / rest))
+    if not rest or Path(rest).is_absolute() or not where.is_relative_to(SHIPPED_DIR):
+        return (
+            f"'{SHIPPED_PREFIX}{rest}' must name a file or folder inside the lab's programs "
+            f"({SHIPPED_DIR}), e.g. '{SHIPPED_PREFIX}c/fork_server.c'"
+        ), where
+    if where == SHIPPED_DIR:
+        return f"'{SHIPPED_PREFIX}{rest}' names no file or folder of its own", where
+    if look and not where.exists():
+        return f"no such file among the lab's programs ({where})", where
     return None, where
 
 

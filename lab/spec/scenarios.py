@@ -9,6 +9,8 @@ from yaml.nodes import MappingNode, Node, ScalarNode
 from lab.spec.claims import CLAIM_SPECS as CLAIMS
 from lab.spec.drafts import Doc, ScenarioDraft
 from lab.spec.keys import (
+    BUG,
+    BUILTIN_CHECKS,
     MAX_ITEM_BYTES,
     MAX_RESTARTS,
     NOT_WITH_CLIENT_PROGRAM,
@@ -19,7 +21,7 @@ from lab.spec.keys import (
     TCP_ONLY_KEYS,
     Key,
 )  # fmt: skip
-from lab.spec.model import Restart
+from lab.spec.model import Bug, Restart
 from lab.spec.netem_read import read_impair_steps
 from lab.spec.yamlread import Entry, KeyPath, Reader, line_of, suggest
 
@@ -65,9 +67,25 @@ def read_scenarios(r: Reader, e: Entry, doc: Doc) -> None:
                     )
         _read_exchange(r, spec, path, sc)
         _read_scenario_knobs(r, spec, path, sc)
+        _check_closes_after(r, spec, path, sc)
         _read_error_keys(r, spec, path, sc)
         if "impair" in spec:
             sc.impair = read_impair_steps(r, spec["impair"].value, (*path, "impair"), doc)
+
+
+def _check_closes_after(
+    r: Reader, spec: dict[str, Entry], path: KeyPath, sc: ScenarioDraft
+) -> None:
+    """``server_closes_after`` leaves something unanswered: fewer than the items sent."""
+    after = sc.knobs.get("server_closes_after")
+    sent = len(sc.send or ()) * int(sc.knobs.get("repeat", 1))
+    if isinstance(after, int) and sc.send and after >= sent:
+        r.p.add(
+            spec["server_closes_after"].line,
+            (*path, "server_closes_after"),
+            f"{after} replies before the close, but only {sent} lines are sent: the server "
+            "would never close early",
+        )
 
 
 def _has_key(node: Node, key: str) -> bool:
@@ -206,6 +224,8 @@ def _read_scenario_knobs(
         sc.half_close_line = line_of(spec["half_close"].value)
     if "claims" in spec:
         sc.claims = _read_claims(r, spec["claims"], (*path, "claims"))
+    if "bug" in spec:
+        sc.bug = _read_bug(r, spec["bug"], (*path, "bug"), [c for c, _ in sc.claims])
     for key in TCP_ONLY_KEYS:
         if key in spec:
             sc.tcp_only_lines[key] = line_of(spec[key].value)
@@ -226,6 +246,56 @@ def _read_claims(r: Reader, e: Entry, path: KeyPath) -> list[tuple[str, int]]:
         else:
             out.append((name, line_of(item)))
     return out
+
+
+def _read_bug(r: Reader, e: Entry, path: KeyPath, claims: list[str]) -> Bug | None:
+    """``bug``: what the bug is and the checks that catch it: the scenario's own claims or
+    the built-in checks that every scenario gets."""
+    spec = r.fields(e.value, path, e.line, BUG)
+    if spec is None or "what" not in spec or "caught_by" not in spec:
+        return None
+    what = r.text(spec["what"].value, (*path, "what"))
+    if what is not None and not what.strip():
+        r.p.add(line_of(spec["what"].value), (*path, "what"), "say what the bug is")
+        what = None
+    race: list[str] = []
+    known = [*claims, *BUILTIN_CHECKS]
+    names: list[str] = []
+    ok = True
+    cb = spec["caught_by"]
+    items = r.items(cb.value, (*path, "caught_by"))
+    if items is not None and not items:
+        r.p.add(cb.line, (*path, "caught_by"), "name at least one check that catches the bug")
+    for j, item in enumerate(items or ()):
+        name = r.text(item, (*path, "caught_by", j))
+        problem = None
+        if name is None:
+            ok = False
+            continue
+        if name in names:
+            problem = f"'{name}' is listed twice"
+        elif name not in known:
+            hint = suggest(name, known) or ""
+            problem = (
+                f"'{name}' is neither a claim of this scenario nor a built-in check{hint}; "
+                f"here: {', '.join(known)}"
+            )
+        if problem:
+            r.p.add(line_of(item), (*path, "caught_by", j), problem)
+            ok = False
+        else:
+            names.append(name)
+    if "race" in spec:
+        for j, item in enumerate(r.items(spec["race"].value, (*path, "race")) or ()):
+            name = r.text(item, (*path, "race", j))
+            if name is not None and name not in names:
+                r.p.add(line_of(item), (*path, "race", j), f"'{name}' is not in caught_by")
+                ok = False
+            elif name is not None:
+                race.append(name)
+    if what is None or not ok or not names:
+        return None
+    return Bug(what=what, caught_by=tuple(names), race=tuple(race))
 
 
 def _choice(r: Reader, key: Key, node: Node, path: KeyPath) -> str | None:

@@ -12,6 +12,8 @@ from typing import Any
 
 from lab.spec.claims import CLAIM_SPECS
 from lab.spec.keys import (
+    BUG,
+    BUILTIN_CHECKS,
     CAPTURE,
     IMPAIR,
     JUMP,
@@ -151,6 +153,18 @@ def _scenario() -> Schema:
             "minItems": 1,
             "maxItems": MAX_RESTARTS,
         },
+        "bug": _object(
+            BUG,
+            {
+                "caught_by": {
+                    "type": "array",
+                    "items": {"enum": [*CLAIM_SPECS, *BUILTIN_CHECKS]},
+                    "minItems": 1,
+                    "uniqueItems": True,
+                },
+                "race": {"type": "array", "items": {"enum": [*CLAIM_SPECS, *BUILTIN_CHECKS]}},
+            },
+        ),
     }
     out = _object(SCENARIO, special, required=False)
     out["required"] = [k for k in SCENARIO.required if k not in ("send", "expect")]

@@ -145,6 +145,7 @@ def _build(doc: Doc, source: Path | None) -> Topology:
                 restart=tuple(sc.restart),
                 client_program=sc.client_program,
                 impair=tuple(sc.impair),
+                bug=sc.bug,
                 **sc.knobs,
             )
         )

@@ -4,6 +4,7 @@ dropped and the client sends it again."""
 
 from __future__ import annotations
 
+import re
 from itertools import pairwise
 
 from lab.evidence.analysis.tcp import CLIENT, SERVER, Segment, TcpConnection, tcp_connections
@@ -23,6 +24,23 @@ def _others(ev: Evidence, scope: Scope, mine: list[TcpConnection]) -> list[TcpCo
             if port == scope.service.port and ip in scope.server_ips and c.four_tuple not in own:
                 out.setdefault(c.four_tuple, c)
     return list(out.values())
+
+
+_LOGGED_BACKLOG = re.compile(r"^listening tcp \S+ pid=\d+ backlog=(\d+)$", re.MULTILINE)
+DEFAULT_BACKLOG = 128
+
+
+def listen_backlog(ev: Evidence, service: Service) -> int:
+    """The service's ``listen()`` backlog: its ``backlog`` option, else what it logged in
+    its ``listening`` line (the lab's servers and the course's C ones log it, so a user's
+    ``run: [..., --backlog, "1"]`` counts), else the default."""
+    given = service.option("backlog")
+    if given is not None:
+        return int(given)
+    record = ev.record.services.get(service.name)
+    text = ev.text(ev.root / record.log) if record is not None else None
+    found = _LOGGED_BACKLOG.search(text or "")
+    return int(found.group(1)) if found else DEFAULT_BACKLOG
 
 
 def _first_reply(c: TcpConnection) -> float | None:
@@ -131,7 +149,7 @@ def syn_retransmitted(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     scope, conns = tcp(topo, ev, sc)
     if not conns:
         return none_seen(name, scope)
-    backlog = int(scope.service.option("backlog") or 128)
+    backlog = listen_backlog(ev, scope.service)
     others = _others(ev, scope, conns)
     again = [c for c in conns if c.handshake.syn_retransmissions > 0]
     if not again:

@@ -17,6 +17,7 @@ from lab.evidence.folder import Evidence
 from lab.run.record import ClientRecord, ConnectionOutcome
 from lab.spec.model import Scenario, Service, Topology
 from lab.verdict.accept_queue import one_at_a_time
+from lab.verdict.bugs import judged
 from lab.verdict.check import Check
 from lab.verdict.claims import CLAIMS
 from lab.verdict.errors import check_probes, check_restarts
@@ -35,7 +36,9 @@ __all__ = [
 def scenario_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
     service = topo.service(sc.service)
     groups: list[Callable[[], list[Check]]] = [
-        lambda: [check_probes(ev, sc) if sc.probe else check_replies(ev, sc)]
+        lambda: [
+            check_probes(ev, sc) if sc.probe else judged(check_replies(ev, sc), sc.bug, "replies")
+        ]
     ]
     if sc.restart:
         groups.append(lambda: [check_restarts(ev, sc)])
@@ -58,7 +61,7 @@ def scenario_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
 
 
 def _claim(topo: Topology, ev: Evidence, sc: Scenario, name: str) -> Callable[[], list[Check]]:
-    return lambda: [CLAIMS[name](topo, ev, sc)]
+    return lambda: [judged(CLAIMS[name](topo, ev, sc), sc.bug, name)]
 
 
 def judged_on_sound_evidence(ev: Evidence, make: Callable[[], list[Check]]) -> list[Check]:
@@ -87,10 +90,15 @@ def check_replies(ev: Evidence, sc: Scenario) -> Check:
         for conn in line_connections(client):
             if conn.error is None and conn.replies == expected:
                 good += 1
+            elif sc.server_closes_after and conn.closed_early and conn.replies == expected:
+                good += 1  # the replies, then the server's close: what the client does next
+                # (its error) is for the claims to judge
             else:
                 problems.append(_reply_problem(node, conn, expected))
     total = sc.total_connections
     detail = f"{good}/{total} connections got {_short(expected)}"
+    if sc.server_closes_after:
+        detail += " and then the server's close"
     if problems:
         detail += "; " + "; ".join(problems[:3]) + (" ..." if len(problems) > 3 else "")
     return Check("replies", good == total and not problems, detail)

@@ -19,8 +19,10 @@ from collections.abc import Callable, Mapping
 from lab.evidence.folder import Evidence
 from lab.spec.model import Scenario, Topology
 from lab.verdict.accept_queue import served_in_turn, syn_retransmitted
+from lab.verdict.bugs import judged
 from lab.verdict.check import Check
-from lab.verdict.dictionary import utf8_on_wire
+from lab.verdict.client_close import close_noticed
+from lab.verdict.dictionary import one_reply_per_line, utf8_on_wire
 from lab.verdict.errors import (
     eaddrinuse_in_time_wait,
     epipe_after_reset,
@@ -59,6 +61,7 @@ CLAIMS: Mapping[str, ClaimFn] = {
     "no-time-wait": no_time_wait,
     "datagram-boundaries": datagram_boundaries,
     "utf8-on-wire": utf8_on_wire,
+    "one-reply-per-line": one_reply_per_line,
     "n-children": n_children,
     "children-reaped": children_reaped,
     "zombies": zombies_kept,
@@ -67,6 +70,7 @@ CLAIMS: Mapping[str, ClaimFn] = {
     "ttl-decremented": ttl_decremented,
     "refused-by-rst": refused_by_rst,
     "epipe-after-reset": epipe_after_reset,
+    "early-close-noticed": close_noticed,
     "eaddrinuse-in-time-wait": eaddrinuse_in_time_wait,
     "reuseaddr-rebinds": reuseaddr_rebinds,
     "zero-window": zero_window,
@@ -81,5 +85,6 @@ CLAIMS: Mapping[str, ClaimFn] = {
 
 
 def claim_checks(topo: Topology, ev: Evidence, sc: Scenario) -> list[Check]:
-    """The checks of the claims a scenario makes, in the order it lists them."""
-    return [CLAIMS[name](topo, ev, sc) for name in sc.claims]
+    """The checks of the claims a scenario makes, in the order it lists them, as the
+    scenario's ``bug`` (if any) wants them judged."""
+    return [judged(CLAIMS[name](topo, ev, sc), sc.bug, name) for name in sc.claims]

@@ -57,23 +57,40 @@ class Scope:
     server_ips: set[str]
     client_ips: set[str]
     ports: set[int]
+    any_port: bool = False  # the client nodes' connections to the service are all its own
 
     def owns(self, client_ip: str, client_port: int, server_ip: str, server_port: int) -> bool:
         return (
             server_port == self.service.port
             and server_ip in self.server_ips
             and client_ip in self.client_ips
-            and client_port in self.ports
+            and (self.any_port or client_port in self.ports)
         )
 
 
 def scope(topo: Topology, ev: Evidence, sc: Scenario) -> Scope:
     service = topo.service(sc.service)
+    ports = client_ports(ev, sc)
     return Scope(
         service,
         ips(topo, [service.node]),
         ips(topo, sc.clients),
-        client_ports(ev, sc),
+        ports,
+        any_port=not ports and _alone(topo, sc),
+    )
+
+
+def _alone(topo: Topology, sc: Scenario) -> bool:
+    """A client program whose local ports went unrecorded (in a Docker container its
+    socket table cannot be read: no CAP_SYS_PTRACE) is still known by its nodes, when no
+    other scenario has a client on them talking to the same service."""
+    if sc.client_program is None:
+        return False
+    return not any(
+        other.name != sc.name
+        and other.service == sc.service
+        and set(other.clients) & set(sc.clients)
+        for other in topo.scenarios
     )
 
 
@@ -113,11 +130,19 @@ def client_sent(scope: Scope, flow: UdpFlow, sender: str) -> bool:
     return (sender == CLIENT) == opened_by_client
 
 
+def saw_nothing(check: Check) -> bool:
+    """Whether ``check`` failed for want of any of the scenario's traffic (``none_seen``)."""
+    return not check.passed and check.detail.startswith("no ") and _NONE_SEEN in check.detail
+
+
+_NONE_SEEN = " of the scenario to "
+
+
 def none_seen(name: str, scope: Scope, what: str = "TCP connections") -> Check:
     return Check(
         name,
         False,
-        f"no {what} of the scenario to {scope.service.name} (port {scope.service.port}) "
+        f"no {what}{_NONE_SEEN}{scope.service.name} (port {scope.service.port}) "
         f"in the captures of {scope.service.node} (client ports {sorted(scope.ports)})",
     )
 

@@ -22,7 +22,12 @@ def test_init_copies_every_shipped_topology(tmp_path: Path) -> None:
     expected = {p.relative_to(shipped) for p in shipped.rglob("*") if p.is_file()}
     copied = {p.relative_to(dest) for p in dest.rglob("*") if p.is_file()}
     assert copied == expected
-    assert len([p for p in copied if p.parts[0] == "experiments"]) == 14
+    experiments = [p for p in copied if p.parts[0] == "experiments"]
+    assert len([p for p in experiments if len(p.parts) == 2]) == 18  # 10, 4 impaired and 4 bug-*
+    assert len([p for p in experiments if p.parts[1] == "c"]) == 9  # the --impl c files
+    assert [p for p in experiments if p.parts[1] == "programs"] == [
+        Path("experiments/programs/one_line_server.py")
+    ]
     for rel in expected:
         assert (dest / rel).read_bytes() == (shipped / rel).read_bytes(), rel
 
@@ -31,6 +36,11 @@ def test_init_copies_are_valid_topologies(tmp_path: Path) -> None:
     lab("init", str(tmp_path / "mine"))
     proc = lab("validate", str(tmp_path / "mine" / "experiments" / "handshake.yaml"))
     assert proc.returncode == 0, proc.stderr
+    # The C programs are the lab's own (lab:PATH), found from the copy; the one-line
+    # server of bug-client-read is copied beside its experiment.
+    for rel in ("c.yaml", "experiments/c/fork.yaml", "experiments/bug-client-read.yaml"):
+        proc = lab("validate", str(tmp_path / "mine" / rel))
+        assert proc.returncode == 0, proc.stderr
 
 
 def test_init_into_an_empty_folder(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import lab.programs
 from lab.programs.dict_server import load_dictionary
 from lab.spec.model import Topology
 from lab.spec.topology import find_overlaps, load_topology, validate_file
@@ -75,8 +76,37 @@ def test_default_dictionary_translates_and_passes_unknown_words() -> None:
     assert unknown and all(pairs[w] == w for w in unknown)
 
 
+# The C programs of c.yaml, by the Python program each is the twin of.
+C_TWINS = {
+    "fork-server": "fork_server",
+    "thread-server": "thread_server",
+    "udp-echo-server": "udp_echo",
+    "dict-server": "dict_server",
+}
+
+
+def test_c_is_the_default_lab_with_the_c_programs() -> None:
+    """Same services (ports, protocols), same scenarios, every program built from the lab's
+    own C sources; the clients are the C ones."""
+    c, default = load("c"), load("default")
+    assert {(s.name, C_TWINS[s.program], s.protocol, s.port) for s in c.services} == {
+        (s.name, s.program, s.protocol, s.port) for s in default.services
+    }
+    assert [s.user is not None for s in c.services] == [True] * len(c.services)
+    for ours, theirs in zip(c.scenarios, default.scenarios, strict=True):
+        same = ("name", "service", "send", "expect", "concurrency", "hold")
+        assert [getattr(ours, k) for k in same] == [getattr(theirs, k) for k in same]
+        assert len(ours.clients) == len(theirs.clients)
+        assert ours.client_program in ("str-cli", "udp-echo-client")
+    shipped = Path(lab.programs.__file__).resolve().parent
+    for program in c.programs:
+        assert all(src.is_relative_to(shipped) for src in program.sources), program.name
+        assert program.written[0].startswith("lab:c/")
+
+
 def expected_reply(program: str, item: str, table: dict[str, str]) -> str:
     """What each server sends back for one item, as the programs document it."""
+    program = C_TWINS.get(program, program)
     if program == "dict_server":
         return table.get(item) or table.get(item.lower()) or item
     if program == "udp_echo":
