@@ -59,6 +59,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     mismatch = backend_cls.topology_problems(topology)
     if mismatch:
         raise UsageError(f"{args.file}: {'; '.join(mismatch)}; nothing was created")
+    given_existed = args.out is not None and Path(args.out).exists()
     out_dir = claim_results_folder(topology, args.out)
     say = progress_printer() if not args.quiet else (lambda _m: None)
     failure: BaseException | None = None
@@ -75,6 +76,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     except (LabError, Interrupted) as exc:
         failure = exc
     if not written and not (out_dir / RUN_FILE).is_file():
+        # Stopped before it wrote anything (a build that failed): the folder this run
+        # made for itself goes too, so that bad input leaves nothing.
+        if not given_existed and not any(out_dir.iterdir()):
+            out_dir.rmdir()
         raise failure or LabError(f"{out_dir}: the run left no {RUN_FILE}")
     if written:
         summary = written[-1]
