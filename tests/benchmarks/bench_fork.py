@@ -79,13 +79,13 @@ def main() -> None:
                 "-c",
                 PY_LOOP.format(imports=""),
                 str(args.count),
-            ],  # fmt: skip
+            ],
             "python3 + lab fork_server": [
                 sys.executable,
                 "-c",
                 PY_LOOP.format(imports="import lab.programs.fork_server"),
                 str(args.count),
-            ],  # fmt: skip
+            ],
         }
         times: dict[str, list[float]] = {name: [] for name in rows}
         for _ in range(args.repeat):  # interleaved, like bench_servers
