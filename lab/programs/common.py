@@ -159,9 +159,9 @@ def serve_tcp(
     return 0
 
 
-def upper_case(line: bytes) -> bytes:
-    """The course's echo transformation: ASCII lower case to upper case, as toupper()."""
-    return line.upper()
+# The course's echo transformation: ASCII lower case to upper case, as toupper(). The
+# method itself, not a function that calls it: a Python frame less for every line served.
+upper_case: Respond = bytes.upper
 
 
 def _refuse_long_line(conn: socket.socket, limit: int) -> int:

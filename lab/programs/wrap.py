@@ -117,7 +117,8 @@ def accept(sock: socket.socket) -> tuple[socket.socket, tuple[str, int]]:
             if exc.errno in _ACCEPT_RETRY:
                 continue
             raise CallError("accept", local_text(sock), exc) from exc
-        conn.setblocking(True)
+        if conn.gettimeout() is not None:  # a timeout on the listener or a default one
+            conn.setblocking(True)
         return conn, (str(peer[0]), int(peer[1]))
 
 
@@ -210,7 +211,10 @@ def readn(sock: socket.socket, n: int) -> bytes:
 
 def writen(sock: socket.socket, data: bytes) -> int:
     """Write all of ``data`` (send may take only part of it); returns len(data)."""
-    view = memoryview(data)
+    sent = sock.send(data)
+    if sent == len(data):  # the usual case, without the slicing below
+        return sent
+    view = memoryview(data)[sent:]
     while view:
         sent = sock.send(view)
         view = view[sent:]
@@ -247,6 +251,17 @@ class LineReader:
         return len(self._buf)
 
     def readline(self) -> bytes:
+        if not self._buf and not self._eof:
+            # The usual case, one whole line per recv: returned as it came, without
+            # going through the buffer.
+            data = self._sock.recv(self.chunk)
+            if not data:
+                self._eof = True
+                return b""
+            self.received += len(data)
+            if data.find(b"\n") == len(data) - 1 and len(data) <= self.max_line:
+                return data
+            self._buf += data
         scanned = 0
         while True:
             end = self._buf.find(b"\n", scanned)
