@@ -15,15 +15,18 @@ from lab.run.backends.base import Backend, Proc
 from lab.run.record import RunRecord
 from lab.run.session import Progress, Session
 from lab.run.userbuild import Built
-from lab.spec.model import Topology
+from lab.spec.model import Service, Topology
 
 GRADE_RUN_FILE = "grade-run.json"
+GRADE_NPROC = 1500  # processes of the run user while graded (lab run: 256)
+GRADE_ADDRESS_SPACE = 16 << 30  # bytes (lab run: 4 GiB)
 CASE_TIMEOUT = 120.0  # seconds one hostile case may take on its node
 TCP_CASES = (
     "line_1mib", "no_newline", "nul_bytes", "invalid_utf8", "binary_junk", "reset_mid_line",
     "half_close", "split_line", "many_lines", "idle_1000", "churn",
 )  # fmt: skip
 UDP_CASES = ("udp_junk", "udp_burst")
+NOT_ANSWERED = "a normal client was not answered"  # as lab.programs.hostile says it
 
 
 @dataclass
@@ -32,6 +35,7 @@ class Health:
 
     alive: bool
     zombies: int = 0
+    children: int = 0  # live ones
     fds: int = 0
     rss_kib: int = 0
 
@@ -92,6 +96,16 @@ class GradeFlow(runner.Flow):
         self.kind = kind  # the hostile clients' idea of a right reply: echo, dict or udp
         self.facts = facts
 
+    def service_argv(self, service: Service) -> list[str]:
+        """The run's command with the grading limits: room for 1,000 idle connections with
+        a process or a thread each (a thread's stack counts in the address space), still a
+        limit that stops a fork bomb."""
+        argv = super().service_argv(service)
+        for flag, value in (("--nproc", GRADE_NPROC), ("--as", GRADE_ADDRESS_SPACE)):
+            if flag in argv:
+                argv[argv.index(flag) + 1] = str(value)
+        return argv
+
     def run_scenarios(self) -> None:
         super().run_scenarios()
         self.hostile()
@@ -101,7 +115,7 @@ class GradeFlow(runner.Flow):
         proc = self.servers.get(service.name)
         if proc is None:
             return
-        self.facts.baseline = self.health(service.node, proc)
+        self.facts.baseline = self.settled(service.node, proc, Health(alive=True))
         target = str(self.s.topology.target_address(service, "c1"))
         cases = UDP_CASES if service.protocol == "udp" else TCP_CASES
         for case in cases:
@@ -120,6 +134,8 @@ class GradeFlow(runner.Flow):
                 CaseResult(case, problems, facts, self.settled(service.node, proc))
             )
             self.facts.save(self.s.out_dir)
+            if any(NOT_ANSWERED in p for p in problems):
+                break  # the rest would each wait for a server that no longer answers
 
     def health(self, node: str, proc: Proc) -> Health:
         if not proc.running():
@@ -131,20 +147,25 @@ class GradeFlow(runner.Flow):
         return Health(
             alive=proc.running(),
             zombies=sum(1 for s in states.stdout.split() if s.startswith("Z")),
+            children=sum(1 for s in states.stdout.split() if not s.startswith("Z")),
             fds=len(fds.stdout.split()),
             rss_kib=int(rss[0]) if rss and rss[0].isdigit() else 0,
         )
 
-    def settled(self, node: str, proc: Proc) -> Health:
-        """The server's health once what the case opened has had time to close: looked at
-        again for a few seconds while it still shows more than the baseline."""
-        base = self.facts.baseline or Health(alive=True)
+    def settled(self, node: str, proc: Proc, base: Health | None = None) -> Health:
+        """The server's health once what the clients opened has had time to close: looked
+        at again for up to 10 s while it still shows more than ``base`` (the baseline)."""
+        base = base or self.facts.baseline or Health(alive=True)
         seen = self.health(node, proc)
-        deadline = time.monotonic() + 5.0
+        deadline = time.monotonic() + 10.0
         while (
             seen.alive
             and time.monotonic() < deadline
-            and (seen.zombies > base.zombies or seen.fds > base.fds)
+            and (
+                seen.zombies > base.zombies
+                or seen.children > base.children
+                or (base.fds > 0 and seen.fds > base.fds)
+            )
         ):
             time.sleep(0.25)
             seen = self.health(node, proc)

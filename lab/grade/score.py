@@ -9,9 +9,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lab.errors import UsageError
-from lab.grade.flow import TCP_CASES, UDP_CASES, GradeFacts, Health
+from lab.grade.flow import GRADE_NPROC, NOT_ANSWERED, TCP_CASES, UDP_CASES, GradeFacts, Health
 from lab.report.record import Summary
 from lab.run.record import RunRecord
+from lab.run.userbuild import LOG_CAP
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 SCENARIO_LABELS = {"one": "1 client", "fifty": "50 clients", "five-hundred": "500 clients"}
@@ -20,6 +21,8 @@ RSS_SLACK_KIB = 64 << 10  # memory growth allowed over the whole battery
 LISTENS = "builds and listens"
 SIGTERM = "SIGTERM: exits, no child left"
 RAN = "service ran until stopped"
+IDLE = "no process without a client"
+LOG = f"log within {LOG_CAP >> 20} MiB"
 # The checks of ``lab.verdict`` each model's claims are, by the names they carry there.
 MODEL_CLAIMS = {
     "fork": ["one child per connection", "children reaped"],
@@ -120,7 +123,7 @@ def expected_claims(model: str, tcp: bool) -> list[str]:
     out += MODEL_CLAIMS[model]
     if tcp:
         out += CLOSE_CLAIMS
-    out.append(RAN)
+    out += [RAN, IDLE, LOG]
     out += [f"hostile: {c}" for c in (TCP_CASES if tcp else UDP_CASES)]
     return [*out, SIGTERM]
 
@@ -141,6 +144,10 @@ def score(
     if summary is not None:
         for sc in summary.scenarios:
             for check in sc.checks:
+                if sc.name == "five-hundred" and check.name != "replies":
+                    # 500 clients on one host reuse source ports: a UDP flow there can
+                    # hold two clients' datagrams. The design is judged on the others.
+                    continue
                 name = (
                     f"replies: {SCENARIO_LABELS.get(sc.name, sc.name)}"
                     if check.name == "replies"
@@ -150,11 +157,19 @@ def score(
                 if ok and (not check.passed or not detail):
                     judged[name] = (check.passed, check.detail)
     judged.update(_hostile(facts))
+    if facts.baseline is not None:
+        judged[IDLE] = _idle(facts.baseline)
+    if record is not None and record.services:
+        info = next(iter(record.services.values()))
+        cut = f"cut at {LOG_CAP} bytes: it wrote without end" if info.log_truncated else ""
+        judged[LOG] = (not cut, cut or "under the cap")
     if record is not None and record.services:
         judged[SIGTERM] = _sigterm(record, facts)
     why = f"not reached: {error}" if error else "not judged: no evidence"
     if error is not None and LISTENS not in judged:
         judged[LISTENS] = (False, error)
+    if facts.cases and NOT_ANSWERED in " ".join(facts.cases[-1].problems):
+        why = f"not run: the server no longer answered after hostile: {facts.cases[-1].case}"
     rows = []
     for claim in expected_claims(model, model != "udp"):
         passed, evidence = judged.pop(claim, (False, why))
@@ -184,6 +199,16 @@ def _hostile(facts: GradeFacts) -> dict[str, tuple[bool, str]]:
         fine = f"answered after; {h.zombies} zombies, {h.fds} fds, {h.rss_kib} KiB"
         out[f"hostile: {case.case}"] = (not problems, "; ".join(problems) or fine)
     return out
+
+
+def _idle(base: Health) -> tuple[bool, str]:
+    """Once every client has gone, a server has no live child (a thread server none at
+    all). A fork bomb is stopped by the process limit and said to be."""
+    if base.children == 0:
+        return True, "no live child once the clients had gone"
+    near = base.children >= GRADE_NPROC - 50  # the user's other processes count too
+    limit = f"; stopped by the process limit ({GRADE_NPROC})" if near else ""
+    return False, f"{base.children} live children with no client connected{limit}"
 
 
 def _sigterm(record: RunRecord, facts: GradeFacts) -> tuple[bool, str]:

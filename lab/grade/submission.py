@@ -67,7 +67,7 @@ def request(model: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
     if model == "dict":
         return ("hello", "world"), ("你好", "世界")
     if model == "udp":
-        return ("hello", "datagram two"), ("hello", "datagram two")
+        return ("HELLO", "DATAGRAM TWO"), ("HELLO", "DATAGRAM TWO")
     return ("hello", "world"), ("HELLO", "WORLD")
 
 

@@ -113,7 +113,7 @@ def send_junk(t: Target, data: bytes) -> None:
 def normal_exchange(t: Target, r: Report, label: str = "afterwards") -> None:
     """A well-behaved client: one line, its reply. Retried while the server still sheds
     what the case left (an iterative server finishes a queued connection first)."""
-    line = b"hello"
+    line = b"HELLO" if t.kind == "udp" else b"hello"  # an upper-casing UDP echo agrees
     deadline = time.monotonic() + 20.0
     last = ""
     while time.monotonic() < deadline:
