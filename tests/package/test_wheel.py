@@ -94,6 +94,24 @@ def test_every_experiment_is_listed(installed: Installed) -> None:
     assert [line.split()[0] for line in out.splitlines()] == shipped
 
 
+def test_the_c_programs_ship(installed: Installed) -> None:
+    """The course's C and C++ sources (and their spot-the-bug variants) are in the wheel."""
+    code = (
+        "import pathlib, lab.programs as p\n"
+        "c = pathlib.Path(p.__file__).parent / 'c'\n"
+        "print(*sorted(str(f.relative_to(c)) for f in c.rglob('*') if f.is_file()))"
+    )
+    shipped = _check(installed.run("python", "-c", code)).split()
+    source = ROOT / "lab" / "programs" / "c"
+    expected = sorted(
+        str(f.relative_to(source))
+        for f in source.rglob("*")
+        if f.is_file() and f.suffix in {".c", ".h", ".cpp", ".md"}
+    )
+    assert shipped == expected
+    assert "bugs/fork_server.c" in shipped and "dict_server.cpp" in shipped
+
+
 def test_init_from_the_wheel(installed: Installed) -> None:
     _check(installed.run("lab", "init", "mine"))
     _check(installed.run("lab", "validate", "mine/default.yaml"))

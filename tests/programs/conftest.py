@@ -12,9 +12,13 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import require
+from tests.programs.c_build import build_all, compilers_present
 
 HOST = "127.0.0.1"
 # Upper bound for waiting on an event the test expects; never a speed assertion.
@@ -172,3 +176,50 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")
         time.sleep(0.02)
+
+
+@pytest.fixture(scope="session")
+def c_programs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """lab/programs/c/ built once per session with the real compilers (warnings are errors):
+    name -> executable; the spot-the-bug variants as ``bug_NAME``."""
+    require(compilers_present(), "needs cc and c++ (gcc, g++: run .ci/setup)")
+    return build_all(tmp_path_factory.mktemp("c-programs"))
+
+
+CServerFactory = Callable[..., Server]
+
+
+@pytest.fixture
+def start_c(c_programs: dict[str, Path]) -> Iterator[CServerFactory]:
+    """start_c("fork_server") -> a running C server on a free loopback port (the port as
+    its first argument, 0 = the kernel picks one, read back from its "listening" line)."""
+    servers: list[Server] = []
+
+    def start(name: str, *args: str, wait: bool = True) -> Server:
+        argv = [str(c_programs[name]), "0", "--host", HOST, *args]
+        proc = subprocess.Popen(
+            argv,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+        )
+        server = Server(proc)
+        servers.append(server)
+        threading.Thread(target=server._collect, daemon=True).start()
+        if wait:
+            match = LISTENING_RE.match(server.wait_for(r"^listening ")[0])
+            assert match is not None and int(match.group(3)) == proc.pid
+            server.port = int(match.group(2))
+        return server
+
+    yield start
+    for server in servers:
+        if server.proc.poll() is None:
+            server.proc.send_signal(signal.SIGTERM)
+            try:
+                server.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                server.proc.kill()
+                server.proc.wait(10)
