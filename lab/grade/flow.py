@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lab.errors import LabError
+from lab.grade.submission import HOSTILE_NODE
 from lab.run import runner
 from lab.run.backends.base import Backend, Proc
 from lab.run.record import RunRecord
@@ -116,14 +117,15 @@ class GradeFlow(runner.Flow):
         if proc is None:
             return
         self.facts.baseline = self.settled(service.node, proc, Health(alive=True))
-        target = str(self.s.topology.target_address(service, "c1"))
+        target = str(self.s.topology.target_address(service, HOSTILE_NODE))
         cases = UDP_CASES if service.protocol == "udp" else TCP_CASES
         for case in cases:
             if not proc.running():
                 break
             self.step(f"hostile: {case}")
             args = [case, "--host", target, "--port", str(service.port), "--kind", self.kind]
-            done = self.s.run("c1", self.s.program("hostile", args), timeout=CASE_TIMEOUT)
+            argv = self.s.program("hostile", args)
+            done = self.s.run(HOSTILE_NODE, argv, timeout=CASE_TIMEOUT)
             try:
                 doc = json.loads(done.stdout.strip().splitlines()[-1])
                 problems, facts = list(doc["problems"]), dict(doc["facts"])

@@ -15,6 +15,7 @@ MODELS = ("fork", "thread", "iterative", "udp", "dict")
 DEFAULT_PORTS = {"fork": 9999, "thread": 8000, "iterative": 9877, "udp": 8080, "dict": 8080}
 SOURCE_SUFFIXES = (".c", ".cc", ".cpp", ".cxx", ".h", ".hpp", ".py")
 PROGRAM = "submission"
+HOSTILE_NODE = "c3"  # the 500 clients' node; the hostile ones run there after them
 SUBNET = IPv4Network("10.77.210.0/24")
 HOLD = 2.0  # seconds the 50 concurrent connections stay open (children, threads counted)
 # The 500 clients start once the 50 held ones are gone, so each scenario's count is its own.
@@ -72,11 +73,13 @@ def request(model: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
 
 
 def grading_topology(sub: Submission, model: str, port: int) -> Topology:
-    """The server on ``server``; one client, then 50 at once on ``c1``, 500 on ``c2``."""
-    hosts = [IPv4Address(int(SUBNET.network_address) + i) for i in (10, 11, 12)]
+    """The server on ``server``; one client on ``c1``, 50 at once on ``c2``, 500 on ``c3``
+    (then the hostile clients). A node each: a UDP flow is told apart by its addresses, and
+    a source port reused on one host would mix two scenarios' datagrams."""
+    names = ("server", "c1", "c2", HOSTILE_NODE)
+    hosts = [IPv4Address(int(SUBNET.network_address) + i) for i in (10, 11, 12, 13)]
     nodes = tuple(
-        Node(name, (Interface("lan", addr),))
-        for name, addr in zip(("server", "c1", "c2"), hosts, strict=True)
+        Node(name, (Interface("lan", addr),)) for name, addr in zip(names, hosts, strict=True)
     )
     program = user_program(sub, model)
     service = Service("graded", "server", PROGRAM, port, user=program)
@@ -88,9 +91,15 @@ def grading_topology(sub: Submission, model: str, port: int) -> Topology:
     hold = HOLD if model in ("fork", "thread") else 0.0
     scenarios = (
         Scenario("one", "graded", ("c1",), send, expect, claims=(*close, *claims)),
-        Scenario("fifty", "graded", ("c1",), send, expect, concurrency=50, hold=hold),
+        Scenario("fifty", "graded", ("c2",), send, expect, concurrency=50, hold=hold),
         Scenario(
-            "five-hundred", "graded", ("c2",), send, expect, concurrency=500, start_after=LATER
+            "five-hundred",
+            "graded",
+            (HOSTILE_NODE,),
+            send,
+            expect,
+            concurrency=500,
+            start_after=LATER,
         ),
     )
     return Topology(
