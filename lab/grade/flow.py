@@ -9,7 +9,7 @@ import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from lab.errors import LabError
+from lab.errors import BackendError, LabError
 from lab.grade.submission import HOSTILE_NODE
 from lab.run import runner
 from lab.run.backends.base import Backend, Proc
@@ -106,6 +106,22 @@ class GradeFlow(runner.Flow):
             if flag in argv:
                 argv[argv.index(flag) + 1] = str(value)
         return argv
+
+    def start_service(self, service: Service) -> None:
+        """The run's start; a server that does not listen on its port is asked where it
+        listens instead (a port typed wrong, a UDP socket for a TCP server ...)."""
+        try:
+            super().start_service(service)
+        except BackendError as exc:
+            proc = self.servers.get(service.name)
+            if proc is None or not proc.running():
+                raise
+            ss = self.s.run(service.node, ["ss", "-Hlntup"], timeout=10.0).stdout
+            mine = [ln.split() for ln in ss.splitlines() if f"pid={proc.pid}," in ln]
+            where = sorted({f"{w[0]} port {w[4].rsplit(':', 1)[-1]}" for w in mine if len(w) > 4})
+            if not where:
+                raise
+            raise BackendError(f"{exc}; it listens on {', '.join(where)} instead") from None
 
     def run_scenarios(self) -> None:
         super().run_scenarios()

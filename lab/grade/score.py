@@ -21,6 +21,8 @@ RSS_SLACK_KIB = 64 << 10  # memory growth allowed over the whole battery
 LISTENS = "builds and listens"
 SIGTERM = "SIGTERM: exits, no child left"
 RAN = "service ran until stopped"
+# The run's steps up to the service listening: failing in one, the submission never listened.
+BEFORE_LISTENING = ("up", "build", "capture start", "services", "snapshot: before")
 IDLE = "no process without a client"
 LOG = f"log within {LOG_CAP >> 20} MiB"
 # The checks of ``lab.verdict`` each model's claims are, by the names they carry there.
@@ -139,7 +141,7 @@ def score(
     """Rows for every expected claim: judged where the evidence is, failed where the run
     never got that far (the evidence says why)."""
     judged: dict[str, tuple[bool, str]] = {}
-    if error is None or summary is not None:
+    if error is None or (record is not None and record.failed_step not in BEFORE_LISTENING):
         judged[LISTENS] = (True, "built, started, listened")
     if summary is not None:
         for sc in summary.scenarios:

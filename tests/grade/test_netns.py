@@ -64,7 +64,9 @@ def test_a_server_on_another_port_is_said_so(root: None, tmp_path: Path) -> None
     out = tmp_path / "out"
     graded = grade(str(GRADE / "other_port.py"), "--as", "thread", "--out", str(out))
     assert graded.code == 1
-    assert "did not listen on tcp port 8000" in graded.failed()["builds and listens"]
+    evidence = graded.failed()["builds and listens"]
+    assert "did not listen on tcp port 8000 within 20 s" in evidence
+    assert evidence.endswith("it listens on tcp port 8001 instead")
     assert_nothing_left(out)
 
 
