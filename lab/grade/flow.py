@@ -21,6 +21,7 @@ from lab.spec.model import Service, Topology
 GRADE_RUN_FILE = "grade-run.json"
 GRADE_NPROC = 1500  # processes of the run user while graded (lab run: 256)
 GRADE_ADDRESS_SPACE = 16 << 30  # bytes (lab run: 4 GiB)
+GRADE_UIDS = (61000, 65000)  # the graded server runs as one of these uids, in no account
 CASE_TIMEOUT = 120.0  # seconds one hostile case may take on its node
 TCP_CASES = (
     "line_1mib", "no_newline", "nul_bytes", "invalid_utf8", "binary_junk", "reset_mid_line",
@@ -100,9 +101,13 @@ class GradeFlow(runner.Flow):
     def service_argv(self, service: Service) -> list[str]:
         """The run's command with the grading limits: room for 1,000 idle connections with
         a process or a thread each (a thread's stack counts in the address space), still a
-        limit that stops a fork bomb."""
+        limit that stops a fork bomb, counted for this run alone."""
         argv = super().service_argv(service)
-        for flag, value in (("--nproc", GRADE_NPROC), ("--as", GRADE_ADDRESS_SPACE)):
+        # A uid of the run's own: the process limit counts per uid, so a fork bomb here
+        # cannot starve another run's programs (nor theirs this one).
+        uid = GRADE_UIDS[0] + int(self.s.run_id, 16) % (GRADE_UIDS[1] - GRADE_UIDS[0])
+        values = (("--nproc", GRADE_NPROC), ("--as", GRADE_ADDRESS_SPACE), ("--user", uid))
+        for flag, value in values:
             if flag in argv:
                 argv[argv.index(flag) + 1] = str(value)
         return argv

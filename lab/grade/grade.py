@@ -50,7 +50,9 @@ def grade_one(
             error = error or f"the run could not be judged: {exc}"
     rows = score(model, weights, summary, record, load_facts(out_dir), error)
     failed = [r for r in rows if not r.passed]
-    verdict = f"{failed[0].claim}: {failed[0].evidence}" if failed else "all claims pass"
+    verdict = (
+        f"{failed[0].claim}: {first_line(failed[0].evidence)}" if failed else "all claims pass"
+    )
     grade = Grade(
         submission=sub.name,
         model=model,
@@ -58,7 +60,7 @@ def grade_one(
         rows=tuple(rows),
         seconds=round(time.monotonic() - start, 1),
         results=str(out_dir),
-        verdict=verdict.splitlines()[0] if verdict else verdict,
+        verdict=verdict,
     )
     doc = json.dumps(grade.to_json(), indent=2, ensure_ascii=False)
     (out_dir / GRADE_FILE).write_text(doc, encoding="utf-8")
@@ -66,3 +68,9 @@ def grade_one(
     (out_dir / GRADE_PAGE).write_text(grade_html(grade, has_report), encoding="utf-8")
     seal_results(out_dir)
     return grade
+
+
+def first_line(evidence: str) -> str:
+    """The line that says most: a compiler's first error rather than "build failed"."""
+    lines = evidence.splitlines() or [""]
+    return next((ln.strip() for ln in lines if "error:" in ln), lines[0])
