@@ -11,7 +11,7 @@ from pathlib import Path
 from lab.errors import Interrupted
 from lab.grade.flow import grade_run, load_facts
 from lab.grade.output import grade_html
-from lab.grade.score import Grade, Weights, score
+from lab.grade.score import Grade, Weights, first_line, score
 from lab.grade.submission import Submission, grading_topology
 from lab.report.record import Summary
 from lab.report.summary import finish_run
@@ -68,9 +68,3 @@ def grade_one(
     (out_dir / GRADE_PAGE).write_text(grade_html(grade, has_report), encoding="utf-8")
     seal_results(out_dir)
     return grade
-
-
-def first_line(evidence: str) -> str:
-    """The line that says most: a compiler's first error rather than "build failed"."""
-    lines = evidence.splitlines() or [""]
-    return next((ln.strip() for ln in lines if "error:" in ln), lines[0])

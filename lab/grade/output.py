@@ -9,7 +9,7 @@ import io
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from lab.grade.score import Grade
+from lab.grade.score import Grade, first_line
 from lab.report.markup import badge, esc
 
 STYLE = (
@@ -31,7 +31,7 @@ def grade_table(grade: Grade) -> str:
     for r in grade.rows:
         pts = f"{_points(r.points)}/{_points(r.max_points)}"
         verdict = "pass" if r.passed else "FAIL"
-        lines.append(f"{r.claim:{width}}  {verdict:7}  {pts:>6}  {r.evidence.splitlines()[0]}")
+        lines.append(f"{r.claim:{width}}  {verdict:7}  {pts:>6}  {first_line(r.evidence)}")
     total = f"{_points(grade.points)}/{_points(grade.max_points)}"
     lines += ["", f"{'PASS' if grade.passed else 'FAIL'}  {total} points  in {grade.seconds:g} s"]
     if grade.results:
@@ -55,7 +55,7 @@ def junit_xml(grades: Sequence[Grade]) -> str:
         for r in g.rows:
             case = ET.SubElement(suite, "testcase", classname=g.submission, name=r.claim)
             if not r.passed:
-                failure = ET.SubElement(case, "failure", message=r.evidence.splitlines()[0])
+                failure = ET.SubElement(case, "failure", message=first_line(r.evidence))
                 failure.text = r.evidence
             else:
                 ET.SubElement(case, "system-out").text = r.evidence

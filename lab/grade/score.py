@@ -225,3 +225,9 @@ def _sigterm(record: RunRecord, facts: GradeFacts) -> tuple[bool, str]:
         return False, f"children left running after SIGTERM: pids {facts.left_after_stop}"
     kids = len(facts.children_at_stop)
     return True, f"exited with status {info.exit_status}; {kids} children, none left"
+
+
+def first_line(evidence: str) -> str:
+    """The line that says most: a compiler's first error rather than "build failed"."""
+    lines = evidence.splitlines() or [""]
+    return next((ln.strip() for ln in lines if "error:" in ln), lines[0])
