@@ -62,8 +62,8 @@ def test_a_class_is_graded_one_isolated_row_each(root: None, tmp_path: Path) -> 
         assert claim in rows and not rows[claim]["passed"], (name, by_name[name]["verdict"])
         assert words in rows[claim]["evidence"], (name, rows[claim]["evidence"])
 
-    with (out / "grades.csv").open() as f:
-        table = list(csv.DictReader(f))
+    with (out / "grades.csv").open() as csv_file:
+        table = list(csv.DictReader(csv_file))
     assert [r["submission"] for r in table] == sorted(CLASS)
     assert {r["submission"]: r["passed"] for r in table}["good"] == "yes"
     index = (out / "index.html").read_text()
@@ -76,3 +76,23 @@ def test_a_class_is_graded_one_isolated_row_each(root: None, tmp_path: Path) -> 
     cases = junit_cases(junit)
     assert cases[("good (fork)", "children reaped")] is None
     assert "error: expected" in str(cases[("broken (fork)", "builds and listens")])
+
+
+def test_a_submission_over_its_time_limit_is_stopped_and_torn_down(
+    root: None, tmp_path: Path
+) -> None:
+    folder = tmp_path / "class"
+    (folder / "sleeper").mkdir(parents=True)
+    shutil.copy(GRADE / "sleeper.py", folder / "sleeper" / "sleeper.py")
+    out = tmp_path / "out"
+    graded = grade(str(folder), "--as", "fork", "--out", str(out), "--time-limit", "8")
+    assert graded.code == 1
+    assert isinstance(graded.doc, list) and len(graded.doc) == 1
+    rows = {r["claim"]: r for r in graded.doc[0]["rows"]}
+    assert rows["within the time limit"]["passed"] is False
+    assert rows["within the time limit"]["evidence"] == "stopped after 8 s"
+    assert graded.doc[0]["verdict"] == "over the time limit of 8 s"
+    run = out / "sleeper" / "run.json"
+    assert run.is_file()  # stopped like Ctrl-C: its evidence so far is kept
+    assert netns_objects(json.loads(run.read_text())["run_id"]) == []
+    assert "sleeper" in (out / "grades.csv").read_text()
