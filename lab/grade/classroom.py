@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from lab.grade.output import class_html, grades_csv
+from lab.grade.output import class_html, grade_html, grades_csv
 from lab.grade.score import Grade, Row
 
 STOP_GRACE = 60.0  # seconds a stopped submission's grader has to tear its lab down
@@ -63,6 +63,11 @@ def grade_class(
         say(f"[{index}/{len(subs)}] {sub.name}")
         grade = _grade_apart(sub, out_dir / sub.name, options, time_limit)
         grades.append(grade)
+        page = out_dir / sub.name / "grade.html"
+        if not page.is_file():  # stopped, or refused before it could write its own
+            page.parent.mkdir(parents=True, exist_ok=True)
+            has_report = (page.parent / "report.html").is_file()
+            page.write_text(grade_html(grade, has_report), encoding="utf-8")
         pts = f"{grade.points:g}/{grade.max_points:g}"
         say(f"[{index}/{len(subs)}] {sub.name}: {'PASS' if grade.passed else 'FAIL'} {pts}")
     (out_dir / CSV_FILE).write_text(grades_csv(grades), encoding="utf-8")

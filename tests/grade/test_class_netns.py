@@ -96,3 +96,4 @@ def test_a_submission_over_its_time_limit_is_stopped_and_torn_down(
     assert run.is_file()  # stopped like Ctrl-C: its evidence so far is kept
     assert netns_objects(json.loads(run.read_text())["run_id"]) == []
     assert "sleeper" in (out / "grades.csv").read_text()
+    assert "stopped after 8 s" in (out / "sleeper" / "grade.html").read_text()
