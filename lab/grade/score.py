@@ -159,7 +159,7 @@ def score(
                 if ok and (not check.passed or not detail):
                     judged[name] = (check.passed, check.detail)
     judged.update(_hostile(facts))
-    if facts.baseline is not None:
+    if facts.baseline is not None and facts.baseline.alive:
         judged[IDLE] = _idle(facts.baseline)
     if record is not None and record.services:
         info = next(iter(record.services.values()))
@@ -170,6 +170,8 @@ def score(
     why = f"not reached: {error}" if error else "not judged: no evidence"
     if error is not None and LISTENS not in judged:
         judged[LISTENS] = (False, error)
+    if facts.baseline is not None and not facts.baseline.alive:
+        why = "not run: the server had exited before the hostile clients"
     if facts.cases and NOT_ANSWERED in " ".join(facts.cases[-1].problems):
         why = f"not run: the server no longer answered after hostile: {facts.cases[-1].case}"
     rows = []

@@ -149,3 +149,12 @@ def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, tmp_pat
     assert message in proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert not (tmp_path / "out").exists()
+
+
+def test_a_server_dead_before_the_hostile_clients_has_them_not_run() -> None:
+    facts = GradeFacts(baseline=Health(alive=False))
+    rows = {r.claim: r for r in score("thread", read_weights(), None, None, facts, None)}
+    assert rows["hostile: churn"].evidence == (
+        "not run: the server had exited before the hostile clients"
+    )
+    assert not rows["no process without a client"].passed
