@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lab
+from lab.cli.grade import add_grade_parser
 from lab.cli.labs import cmd_clean, cmd_ls
 from lab.cli.live import add_live_commands
 from lab.cli.progress import progress_printer
@@ -288,6 +289,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("init", help="copy the example topologies and experiments into DIR")
     p.add_argument("dir")
     p.set_defaults(func=cmd_init)
+
+    add_grade_parser(sub)
 
     p = sub.add_parser("ls", help="list running labs")
     p.add_argument("--json", action="store_true")

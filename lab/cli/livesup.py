@@ -98,7 +98,7 @@ def _run_live(
             out_dir,
             progress=say,
             finish=lambda: written.append(finish_run(out_dir, topology)),
-            make_flow=make_flow,
+            flow=make_flow,
         )
     except (LabError, Interrupted) as exc:
         failure = exc

@@ -28,6 +28,15 @@ import signal
 import sys
 
 
+def user_ids(user: str) -> tuple[int, int]:
+    """A user's name, or a number: a uid of its own, in no account, whose processes are
+    counted apart from everyone's (``RLIMIT_NPROC``), its group the same number."""
+    if user.isdigit():
+        return int(user), int(user)
+    who = pwd.getpwnam(user)
+    return who.pw_uid, who.pw_gid
+
+
 def limit(which: int, value: int) -> None:
     if value > 0:
         resource.setrlimit(which, (value, value))
@@ -36,7 +45,9 @@ def limit(which: int, value: int) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--dir", required=True, help="the build folder to run in")
-    parser.add_argument("--user", default="", help="run as this user (when started as root)")
+    parser.add_argument(
+        "--user", default="", help="run as this user, or this uid (when started as root)"
+    )
     parser.add_argument("--nproc", type=int, default=0, help="RLIMIT_NPROC; 0: unchanged")
     parser.add_argument("--as", dest="address_space", type=int, default=0, help="RLIMIT_AS")
     parser.add_argument("--fsize", type=int, default=0, help="RLIMIT_FSIZE in bytes")
@@ -48,10 +59,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         os.chdir(args.dir)
         if args.user and os.geteuid() == 0:
-            who = pwd.getpwnam(args.user)
+            uid, gid = user_ids(args.user)
             os.setgroups([])
-            os.setgid(who.pw_gid)
-            os.setuid(who.pw_uid)
+            os.setgid(gid)
+            os.setuid(uid)
         limit(resource.RLIMIT_NPROC, args.nproc)
         limit(resource.RLIMIT_AS, args.address_space)
         limit(resource.RLIMIT_FSIZE, args.fsize)

@@ -7,7 +7,7 @@ with the handles of the services and captures it started, and keeps the guarante
 the services are stopped, the ``final`` snapshot is taken, the evidence is collected and
 the backend tears down. A supervisor was chosen over a daemon-less design because the
 services' and captures' handles, the run record and the teardown path all live in one
-process already (``runner._Flow``); rebuilding them from PIDs in every later command would
+process already (``runner.Flow``); rebuilding them from PIDs in every later command would
 be a second, weaker copy of that code.
 
 Later commands find the lab by its state file, ``<registry>/live/<run id>.json``, and talk
@@ -41,14 +41,14 @@ from lab.run.livestate import (
 )
 from lab.run.nodebuild import build_on_nodes
 from lab.run.record import CaptureRecord, write_atomically
-from lab.run.runner import _Flow
+from lab.run.runner import Flow
 from lab.run.userbuild import used_programs
 
 LIVE_MARK = "live.json"  # in the results folder: this run was live (which scenarios ran)
 
 
 # -- the supervisor's flow ---------------------------------------------------------------
-class LiveFlow(_Flow):
+class LiveFlow(Flow):
     """``lab run``'s steps, cut where the user takes over: up to the services, then what
     the user asks for, then from stopping the services to the collection."""
 

@@ -52,6 +52,7 @@ from lab.run.userbuild import (
 from lab.spec.model import Restart, Scenario, Service, Topology
 
 TOPOLOGY_COPY = "topology.yaml"
+FlowFactory = Callable[[Session, RunRecord, Progress, "dict[str, Built]"], "Flow"]
 LISTEN_TIMEOUT = 20.0  # seconds a service has to listen after it starts
 
 
@@ -62,14 +63,15 @@ def run_lab(
     *,
     progress: Progress | None = None,
     finish: Callable[[], None] | None = None,
-    make_flow: Callable[[Session, RunRecord, Progress, dict[str, Built]], _Flow] | None = None,
+    flow: FlowFactory | None = None,
 ) -> RunRecord:
     """Run the whole lab once. Always leaves run.json and the evidence gathered so far in
     ``out_dir`` and tears everything down; re-raises what stopped the run, if anything.
 
     ``finish`` (say, writing summary.json) runs after run.json is final, still inside the
     run's signal handling: a Ctrl-C then is acted on only once it has written its files.
-    ``make_flow`` gives the steps another shape (the live lab's, ``lab.run.live``)."""
+    ``flow`` makes the steps' object: ``lab grade`` adds steps of its own to the run's, and
+    the live lab (``lab.run.live``) splits them between ``lab up`` and ``lab down``."""
     say = progress or (lambda _m: None)
     session = Session(topology, backend_cls, out_dir, progress=say)
     built = _build_programs(session, say)
@@ -108,7 +110,7 @@ def run_lab(
     session.on_end = end
     try:
         with session:
-            (make_flow or _Flow)(session, record, say, built).run()
+            (flow or Flow)(session, record, say, built).run()
     finally:
         # However the run ended, the evidence is its owner's alone.
         for problem in seal_results(out_dir):
@@ -150,7 +152,7 @@ def _record_outcome(record: RunRecord, outcome: BaseException | None) -> None:
         record.error = f"{type(outcome).__name__}: {outcome}"
 
 
-class _Flow(ClientSteps):
+class Flow(ClientSteps):
     """The steps of one run; ``step`` names what is under way, for the record on failure."""
 
     def __init__(

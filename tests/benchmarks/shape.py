@@ -24,7 +24,7 @@ MAX_MODULE_LINES = 400
 MAX_P90_FUNCTION_LINES = 30
 
 # Import order of the flow: a module may import its own layer and the ones before it.
-LAYERS = ("spec", "deploy", "run", "evidence", "verdict", "report", "cli")
+LAYERS = ("spec", "deploy", "run", "evidence", "verdict", "report", "grade", "cli")
 # Importable from any layer; they import nothing of the lab but each other.
 SHARED = frozenset({"lab", "lab.errors", "lab.data"})
 # Run inside containers and on bare hosts: the standard library and themselves only.

@@ -1,0 +1,123 @@
+"""``lab grade``: one submission, or a folder of them (a class), as servers of a standard
+lab; the table, grade.json/grade.html, --junit and --json. Exit 0 only if every claim of
+every submission passes."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from lab.cli.progress import progress_printer
+from lab.errors import UsageError
+
+DEFAULT_TIME_LIMIT = 600.0  # seconds per submission of a class
+
+
+def add_grade_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from lab.grade.submission import MODELS
+
+    p = sub.add_parser(
+        "grade", help="grade a server submission (files or a folder), or a class folder"
+    )
+    p.add_argument("path", nargs="+", help="source file(s), a folder, or a folder of folders")
+    p.add_argument("--as", dest="model", required=True, choices=MODELS, help="the server's design")
+    p.add_argument("--port", type=int, help="the port it listens on (default: the model's)")
+    p.add_argument("--backend", default="netns", choices=["netns", "docker"])
+    p.add_argument("--weights", help="JSON file of points per claim, over the defaults")
+    p.add_argument("--junit", metavar="FILE", help="write JUnit XML: one testcase per claim")
+    p.add_argument("--out", help="results folder (default results/grade-<name>-<UTC time>)")
+    p.add_argument(
+        "--time-limit",
+        type=float,
+        default=DEFAULT_TIME_LIMIT,
+        help=f"class: seconds per submission (default {DEFAULT_TIME_LIMIT:g})",
+    )
+    p.add_argument("--json", action="store_true", help="print the grade(s) as JSON")
+    p.add_argument("--quiet", action="store_true", help="no progress lines")
+    p.set_defaults(func=cmd_grade)
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from lab.grade.classroom import is_class_folder
+    from lab.grade.score import read_weights
+    from lab.grade.submission import DEFAULT_PORTS
+
+    port = args.port if args.port is not None else DEFAULT_PORTS[args.model]
+    if not 1 <= port <= 65535:
+        raise UsageError(f"--port {port}: must be 1-65535")
+    if args.time_limit <= 0:
+        raise UsageError(f"--time-limit {args.time_limit:g}: must be > 0")
+    weights_path = Path(args.weights) if args.weights else None
+    weights = read_weights(weights_path)  # a bad file is refused before anything runs
+    paths = [Path(p) for p in args.path]
+    if args.junit and Path(args.junit).is_dir():
+        raise UsageError(f"--junit {args.junit}: is a folder; give a file")
+    if len(paths) == 1 and is_class_folder(paths[0]):
+        return _grade_class(args, paths[0], port, weights_path)
+    return _grade_single(args, paths, port, weights)
+
+
+def _grade_single(args: argparse.Namespace, paths: list[Path], port: int, weights: object) -> int:
+    import time
+
+    from lab.grade.grade import grade_one
+    from lab.grade.output import grade_table, junit_xml
+    from lab.grade.score import Weights
+    from lab.grade.submission import read_submission
+    from lab.run.backends import choose_backend
+
+    assert isinstance(weights, Weights)
+    sub = read_submission(paths)
+    backend_cls = choose_backend(args.backend)
+    if args.out is None:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        args.out = str(Path("results") / f"grade-{sub.name}-{stamp}")
+    out_dir = _results_folder(args.out)
+    say = progress_printer() if not args.quiet else (lambda _m: None)
+    grade = grade_one(sub, args.model, port, backend_cls, out_dir, weights, say)
+    if args.junit:
+        Path(args.junit).write_text(junit_xml([grade]), encoding="utf-8")
+    if args.json:
+        print(json.dumps(grade.to_json(), indent=2, ensure_ascii=False))
+    else:
+        print(grade_table(grade))
+    return 0 if grade.passed else 1
+
+
+def _results_folder(out: str) -> Path:
+    """The results folder, new or empty (``--out`` never overwrites evidence)."""
+    from lab.run.outdir import claim_results_folder
+    from lab.spec.model import Topology
+
+    return claim_results_folder(Topology("grade", (), ()), out)
+
+
+def _grade_class(args: argparse.Namespace, folder: Path, port: int, weights: Path | None) -> int:
+    import sys
+    import time
+
+    from lab.grade.classroom import grade_class
+    from lab.grade.output import junit_xml
+
+    if args.out is None:
+        stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        args.out = str(Path("results") / f"grade-{folder.resolve().name}-{stamp}")
+    out_dir = _results_folder(args.out)
+    options = ["--as", args.model, "--port", str(port), "--backend", args.backend]
+    if weights is not None:
+        options += ["--weights", str(weights.resolve())]
+    say = progress_printer() if not args.quiet else (lambda _m: None)
+    grades = grade_class(folder, out_dir, options, args.time_limit, say)
+    if args.junit:
+        Path(args.junit).write_text(junit_xml(grades), encoding="utf-8")
+    if args.json:
+        print(json.dumps([g.to_json() for g in grades], indent=2, ensure_ascii=False))
+    else:
+        width = max(len(g.submission) for g in grades)
+        for g in grades:
+            verdict = "PASS" if g.passed else "FAIL"
+            pts = f"{g.points:g}/{g.max_points:g}"
+            print(f"{g.submission:{width}}  {verdict}  {pts:>8}  {g.seconds:6.1f} s  {g.verdict}")
+        print(f"\ngrades.csv and index.html in {out_dir}", file=sys.stdout)
+    return 0 if all(g.passed for g in grades) else 1

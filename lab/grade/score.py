@@ -1,0 +1,241 @@
+"""The grade: one row per claim (verdict, evidence, points), from the run's checks and the
+grading steps' facts, with points from the weights (``weights.json``, or a file of the same
+shape given with ``--weights``)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from lab.errors import UsageError
+from lab.grade.flow import GRADE_NPROC, NOT_ANSWERED, TCP_CASES, UDP_CASES, GradeFacts, Health
+from lab.report.record import Summary
+from lab.run.record import RunRecord
+from lab.run.userbuild import LOG_CAP
+
+WEIGHTS_FILE = Path(__file__).with_name("weights.json")
+SCENARIO_LABELS = {"one": "1 client", "fifty": "50 clients", "five-hundred": "500 clients"}
+FD_SLACK = 2  # descriptors a server may hold beyond its baseline (a log reopened, say)
+RSS_SLACK_KIB = 64 << 10  # memory growth allowed over the whole battery
+LISTENS = "builds and listens"
+SIGTERM = "SIGTERM: exits, no child left"
+RAN = "service ran until stopped"
+SIGTERM_CHECK = "service stopped on SIGTERM"  # lab.report.summary's, instead of RAN
+# The run's steps up to the service listening: failing in one, the submission never listened.
+BEFORE_LISTENING = ("up", "build", "capture start", "services", "snapshot: before")
+IDLE = "no process without a client"
+LOG = f"log within {LOG_CAP >> 20} MiB"
+# The checks of ``lab.verdict`` each model's claims are, by the names they carry there.
+MODEL_CLAIMS = {
+    "fork": ["one child per connection", "children reaped"],
+    "thread": ["one process, a thread per connection"],
+    "iterative": ["one client at a time"],
+    "udp": ["datagram boundaries"],
+    "dict": ["UTF-8 on the wire"],
+}
+CLOSE_CLAIMS = ["server passes CLOSE_WAIT", "TIME_WAIT on the client"]
+
+
+@dataclass(frozen=True)
+class Weights:
+    default: float
+    claims: dict[str, float]
+
+    def of(self, claim: str) -> float:
+        if claim in self.claims:
+            return self.claims[claim]
+        family = claim.split(":", 1)[0]  # "hostile: churn" may be weighed as "hostile"
+        return self.claims.get(family, self.default)
+
+
+def read_weights(path: Path | None = None) -> Weights:
+    """The default weights, with a given file's values over them. A bad file is exit 2."""
+    base = json.loads(WEIGHTS_FILE.read_text(encoding="utf-8"))
+    weights = Weights(float(base["default"]), {k: float(v) for k, v in base["claims"].items()})
+    if path is None:
+        return weights
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as exc:
+        raise UsageError(f"{path}: cannot read the weights: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise UsageError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f'{path}: weights must be an object {{"default": N, "claims": {{...}}}}')
+    claims = doc.get("claims", {})
+    default = doc.get("default", weights.default)
+    bad = [k for k, v in claims.items() if not _number(v)] if isinstance(claims, dict) else []
+    if not isinstance(claims, dict) or bad or not _number(default):
+        where = (
+            f"claims.{bad[0]}" if bad else ("claims" if not isinstance(claims, dict) else "default")
+        )
+        raise UsageError(f"{path}: {where}: points must be a number >= 0")
+    return Weights(float(default), {**weights.claims, **{k: float(v) for k, v in claims.items()}})
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and value >= 0
+
+
+@dataclass(frozen=True)
+class Row:
+    claim: str
+    passed: bool
+    evidence: str
+    points: float
+    max_points: float
+
+
+@dataclass(frozen=True)
+class Grade:
+    submission: str
+    model: str
+    backend: str
+    rows: tuple[Row, ...]
+    seconds: float
+    results: str  # the results folder, "" when nothing ran
+    verdict: str  # one line: "all claims pass", or what went wrong first
+
+    @property
+    def passed(self) -> bool:
+        return bool(self.rows) and all(r.passed for r in self.rows)
+
+    @property
+    def points(self) -> float:
+        return sum(r.points for r in self.rows)
+
+    @property
+    def max_points(self) -> float:
+        return sum(r.max_points for r in self.rows)
+
+    def to_json(self) -> dict[str, object]:
+        doc = asdict(self)
+        doc.update(passed=self.passed, points=self.points, max_points=self.max_points)
+        return doc
+
+
+def _row(weights: Weights, claim: str, passed: bool, evidence: str) -> Row:
+    most = weights.of(claim)
+    return Row(claim, passed, evidence, most if passed else 0.0, most)
+
+
+def expected_claims(model: str, tcp: bool) -> list[str]:
+    """Every claim the battery judges, so that a run that stopped early still lists them."""
+    out = [LISTENS, *(f"replies: {label}" for label in SCENARIO_LABELS.values())]
+    out += MODEL_CLAIMS[model]
+    if tcp:
+        out += CLOSE_CLAIMS
+    out += [RAN, IDLE, LOG]
+    out += [f"hostile: {c}" for c in (TCP_CASES if tcp else UDP_CASES)]
+    return [*out, SIGTERM]
+
+
+def score(
+    model: str,
+    weights: Weights,
+    summary: Summary | None,
+    record: RunRecord | None,
+    facts: GradeFacts,
+    error: str | None,
+) -> list[Row]:
+    """Rows for every expected claim: judged where the evidence is, failed where the run
+    never got that far (the evidence says why)."""
+    judged: dict[str, tuple[bool, str]] = {}
+    if error is None or (record is not None and record.failed_step not in BEFORE_LISTENING):
+        judged[LISTENS] = (True, "built, started, listened")
+    if summary is not None:
+        for sc in summary.scenarios:
+            for check in sc.checks:
+                if check.name == SIGTERM_CHECK:
+                    # The run's own word for a server killed after the grace period: it
+                    # did run until stopped; the SIGTERM claim says the rest.
+                    judged.setdefault(RAN, (True, "ran until the lab stopped it"))
+                    continue
+                if sc.name == "five-hundred" and check.name != "replies":
+                    # 500 clients on one host reuse source ports: a UDP flow there can
+                    # hold two clients' datagrams. The design is judged on the others.
+                    continue
+                name = (
+                    f"replies: {SCENARIO_LABELS.get(sc.name, sc.name)}"
+                    if check.name == "replies"
+                    else check.name
+                )
+                ok, detail = judged.get(name, (True, ""))
+                if ok and (not check.passed or not detail):
+                    judged[name] = (check.passed, check.detail)
+    judged.update(_hostile(facts))
+    if facts.baseline is not None and facts.baseline.alive:
+        judged[IDLE] = _idle(facts.baseline)
+    if record is not None and record.services:
+        info = next(iter(record.services.values()))
+        cut = f"cut at {LOG_CAP} bytes: it wrote without end" if info.log_truncated else ""
+        judged[LOG] = (not cut, cut or "under the cap")
+    if record is not None and record.services:
+        judged[SIGTERM] = _sigterm(record, facts)
+    why = f"not reached: {error}" if error else "not judged: no evidence"
+    if error is not None and LISTENS not in judged:
+        judged[LISTENS] = (False, error)
+    if facts.baseline is not None and not facts.baseline.alive:
+        why = "not run: the server had exited before the hostile clients"
+    if facts.cases and NOT_ANSWERED in " ".join(facts.cases[-1].problems):
+        why = f"not run: the server no longer answered after hostile: {facts.cases[-1].case}"
+    rows = []
+    for claim in expected_claims(model, model != "udp"):
+        passed, evidence = judged.pop(claim, (False, why))
+        rows.append(_row(weights, claim, passed, evidence))
+    # A check the battery did not plan for (a capture problem, say) still counts.
+    rows += [_row(weights, c, ok, ev) for c, (ok, ev) in sorted(judged.items())]
+    if error is not None and rows[0].passed:  # the run failed after it listened
+        rows.append(_row(weights, "the run ended cleanly", False, error))
+    return rows
+
+
+def _hostile(facts: GradeFacts) -> dict[str, tuple[bool, str]]:
+    base = facts.baseline or Health(alive=True)
+    out: dict[str, tuple[bool, str]] = {}
+    for case in facts.cases:
+        h = case.health
+        problems = list(case.problems)
+        if not h.alive:
+            problems.append("the server is gone")
+        else:
+            if h.zombies > base.zombies:
+                problems.append(f"{h.zombies} zombie children (were {base.zombies})")
+            if h.fds > base.fds + FD_SLACK:
+                problems.append(f"{h.fds} open descriptors (were {base.fds})")
+            if h.rss_kib > base.rss_kib + RSS_SLACK_KIB:
+                problems.append(f"resident memory {h.rss_kib} KiB (was {base.rss_kib} KiB)")
+        fine = f"answered after; {h.zombies} zombies, {h.fds} fds, {h.rss_kib} KiB"
+        out[f"hostile: {case.case}"] = (not problems, "; ".join(problems) or fine)
+    return out
+
+
+def _idle(base: Health) -> tuple[bool, str]:
+    """Once every client has gone, a server has no live child (a thread server none at
+    all). A fork bomb is stopped by the process limit and said to be."""
+    if base.children == 0:
+        return True, "no live child once the clients had gone"
+    near = base.children >= GRADE_NPROC - 50  # the user's other processes count too
+    limit = f"; stopped by the process limit ({GRADE_NPROC})" if near else ""
+    return False, f"{base.children} live children with no client connected{limit}"
+
+
+def _sigterm(record: RunRecord, facts: GradeFacts) -> tuple[bool, str]:
+    info = next(iter(record.services.values()))
+    if info.ended_before_stop:
+        return False, f"the server had already exited (status {info.exit_status}) before SIGTERM"
+    if info.ended_before_stop is None:
+        return False, "the run ended before the server was stopped"
+    if info.killed_after_grace:
+        return False, "the server ignored SIGTERM: killed with SIGKILL after the grace period"
+    if facts.left_after_stop:
+        return False, f"children left running after SIGTERM: pids {facts.left_after_stop}"
+    kids = len(facts.children_at_stop)
+    return True, f"exited with status {info.exit_status}; {kids} children, none left"
+
+
+def first_line(evidence: str) -> str:
+    """The line that says most: a compiler's first error rather than "build failed"."""
+    lines = evidence.splitlines() or [""]
+    return next((ln.strip() for ln in lines if "error:" in ln), lines[0])

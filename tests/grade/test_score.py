@@ -1,0 +1,160 @@
+"""The grade's parts that need no lab: weights, rows of a run that stopped early, the
+JUnit file read back, the class's CSV, and bad input refused with exit 2."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+import pytest
+
+from lab.errors import UsageError
+from lab.grade.flow import CaseResult, GradeFacts, Health
+from lab.grade.output import grade_table, grades_csv, junit_xml
+from lab.grade.score import Grade, expected_claims, read_weights, score
+from tests.grade.util import GRADE, junit_cases
+from tests.labcli import lab
+
+
+def test_default_weights_name_every_claim_of_every_model() -> None:
+    weights = read_weights()
+    for model in ("fork", "thread", "iterative", "udp", "dict"):
+        named = [c for c in expected_claims(model, model != "udp") if c in weights.claims]
+        unnamed = [c for c in expected_claims(model, model != "udp") if c not in weights.claims]
+        assert all(c.startswith("hostile: ") for c in unnamed), unnamed
+        assert named
+
+
+def test_a_weights_file_overrides_claim_by_claim(tmp_path: Path) -> None:
+    path = tmp_path / "w.json"
+    path.write_text(json.dumps({"default": 1, "claims": {"children reaped": 40, "hostile": 3}}))
+    weights = read_weights(path)
+    assert weights.of("children reaped") == 40
+    assert weights.of("hostile: churn") == 3  # a family's weight
+    assert weights.of("replies: 1 client") == 10  # the default file's
+    assert weights.of("something new") == 1
+
+
+@pytest.mark.parametrize(
+    ("text", "where"),
+    [
+        ("{", "w.json:1:2: not JSON"),
+        ("[]", "weights must be an object"),
+        ('{"claims": {"children reaped": -1}}', "claims.children reaped: points must be"),
+        ('{"claims": {"x": true}}', "claims.x: points must be"),
+        ('{"default": "5"}', "default: points must be"),
+    ],
+)
+def test_a_bad_weights_file_is_located(tmp_path: Path, text: str, where: str) -> None:
+    path = tmp_path / "w.json"
+    path.write_text(text)
+    with pytest.raises(UsageError, match=where.replace(".", r"\.")):
+        read_weights(path)
+
+
+def test_a_run_that_never_listened_lists_every_claim_failed_with_why() -> None:
+    error = "service graded (submission) on server exited before listening: boom"
+    rows = score("fork", read_weights(), None, None, GradeFacts(), error)
+    assert [r.claim for r in rows] == expected_claims("fork", True)
+    assert rows[0].evidence == error
+    assert not any(r.passed for r in rows)
+    assert all(r.points == 0 for r in rows)
+    assert all("not reached" in r.evidence for r in rows[1:])
+
+
+def test_hostile_cases_judge_zombies_descriptors_memory_and_survival() -> None:
+    base = Health(alive=True, zombies=0, children=0, fds=4, rss_kib=1000)
+    facts = GradeFacts(
+        baseline=base,
+        cases=[
+            CaseResult("nul_bytes", [], {}, Health(True, 0, 0, 4, 1000)),
+            CaseResult("line_1mib", [], {}, Health(True, 0, 0, 9, 1000)),
+            CaseResult("churn", [], {}, Health(True, 3, 0, 4, 1000)),
+            CaseResult("no_newline", [], {}, Health(True, 0, 0, 4, 1000 + (65 << 10))),
+            CaseResult(
+                "idle_1000", ["afterwards, a normal client was not answered: x"], {}, Health(False)
+            ),
+        ],
+    )
+    rows = {r.claim: r for r in score("thread", read_weights(), None, None, facts, None)}
+    assert rows["hostile: nul_bytes"].passed
+    assert "9 open descriptors (were 4)" in rows["hostile: line_1mib"].evidence
+    assert "3 zombie children" in rows["hostile: churn"].evidence
+    assert "resident memory" in rows["hostile: no_newline"].evidence
+    assert "the server is gone" in rows["hostile: idle_1000"].evidence
+    assert "no longer answered after hostile: idle_1000" in rows["hostile: many_lines"].evidence
+
+
+def test_a_fork_bomb_is_said_to_be_stopped_by_the_process_limit() -> None:
+    facts = GradeFacts(baseline=Health(alive=True, children=1497, fds=4))
+    rows = {r.claim: r for r in score("fork", read_weights(), None, None, facts, None)}
+    row = rows["no process without a client"]
+    assert not row.passed
+    assert row.evidence == (
+        "1497 live children with no client connected; stopped by the process limit (1500)"
+    )
+
+
+def _grade(name: str, failing: str | None) -> Grade:
+    rows = score("udp", read_weights(), None, None, GradeFacts(), None)
+    rows = [
+        type(r)(
+            r.claim,
+            r.claim != failing,
+            r.evidence,
+            r.max_points * (r.claim != failing),
+            r.max_points,
+        )
+        for r in rows
+    ]
+    return Grade(name, "udp", "netns", tuple(rows), 1.5, f"/r/{name}", "v")
+
+
+def test_junit_has_one_testcase_per_claim_and_the_evidence_in_the_failure(
+    tmp_path: Path,
+) -> None:
+    good, bad = _grade("alice", None), _grade("bob", "datagram boundaries")
+    path = tmp_path / "j.xml"
+    path.write_text(junit_xml([good, bad]))
+    cases = junit_cases(path)
+    assert len(cases) == len(good.rows) + len(bad.rows)
+    failing = next(r for r in bad.rows if r.claim == "datagram boundaries")
+    assert cases[("bob (udp)", "datagram boundaries")] == failing.evidence.splitlines()[0]
+    assert [k for k, v in cases.items() if v is not None] == [("bob (udp)", "datagram boundaries")]
+
+
+def test_table_and_csv_say_pass_fail_and_points() -> None:
+    bad = _grade("bob, jr", "datagram boundaries")
+    table = grade_table(bad)
+    assert "datagram boundaries" in table and "FAIL" in table.splitlines()[-2]
+    rows = list(csv.reader(io.StringIO(grades_csv([_grade("alice", None), bad]))))
+    assert rows[0][:4] == ["submission", "model", "passed", "points"]
+    assert rows[1][2] == "yes" and rows[2][0] == "bob, jr" and rows[2][2] == "no"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["nowhere.c", "--as", "fork"], "nowhere.c: no such file or folder"),
+        ([str(GRADE / "junk.py"), "--as", "fork", "--port", "0"], "--port 0: must be 1-65535"),
+        ([str(GRADE / "junk.py"), "--as", "fork", "--weights", "nowhere.json"], "nowhere.json"),
+        ([str(GRADE.parent), "--as", "fork", "--time-limit", "0"], "--time-limit 0: must be > 0"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(args: list[str], message: str, tmp_path: Path) -> None:
+    proc = lab("grade", *args, "--out", str(tmp_path / "out"))
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_server_dead_before_the_hostile_clients_has_them_not_run() -> None:
+    facts = GradeFacts(baseline=Health(alive=False))
+    rows = {r.claim: r for r in score("thread", read_weights(), None, None, facts, None)}
+    assert rows["hostile: churn"].evidence == (
+        "not run: the server had exited before the hostile clients"
+    )
+    assert not rows["no process without a client"].passed

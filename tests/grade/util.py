@@ -1,0 +1,54 @@
+"""Running ``lab grade`` from the tests, and reading back what it wrote."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+from tests.labcli import lab
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
+STUDENT = FIXTURES / "student"  # students' programs (tests/userprog)
+GRADE = FIXTURES / "grade"  # submissions made for lab grade, good and bad
+
+__all__ = ["GRADE", "STUDENT", "Graded", "grade", "junit_cases"]
+
+
+class Graded:
+    """A finished ``lab grade``: its exit status, its JSON and its stderr."""
+
+    def __init__(self, code: int, doc: object, stderr: str) -> None:
+        self.code = code
+        self.doc = doc
+        self.stderr = stderr
+
+    def rows(self) -> dict[str, dict[str, object]]:
+        assert isinstance(self.doc, dict), self.stderr[-2000:]
+        return {str(r["claim"]): r for r in self.doc["rows"]}
+
+    def failed(self) -> dict[str, str]:
+        return {c: str(r["evidence"]) for c, r in self.rows().items() if not r["passed"]}
+
+
+def grade(*args: str, timeout: float = 900) -> Graded:
+    proc = lab("grade", *args, "--json", "--quiet", timeout=timeout)
+    doc = json.loads(proc.stdout) if proc.stdout.strip() else None
+    return Graded(proc.returncode, doc, proc.stderr)
+
+
+def junit_cases(path: Path) -> dict[tuple[str, str], str | None]:
+    """(suite, testcase) -> the failure message, None for a pass; parsed with xml.etree."""
+    root = ET.parse(path).getroot()
+    assert root.tag == "testsuites"
+    out: dict[tuple[str, str], str | None] = {}
+    for suite in root.iter("testsuite"):
+        cases = suite.findall("testcase")
+        assert int(suite.get("tests", "-1")) == len(cases)
+        failures = [c for c in cases if c.find("failure") is not None]
+        assert int(suite.get("failures", "-1")) == len(failures)
+        for case in cases:
+            failure = case.find("failure")
+            key = (suite.get("name", ""), case.get("name", ""))
+            out[key] = None if failure is None else failure.get("message", "")
+    return out
