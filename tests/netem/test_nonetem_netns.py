@@ -6,8 +6,10 @@ made. The kernel is taken to lack netem whether or not it does, so this runs any
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +23,8 @@ from lab.run.backends.netns.nonetem import SCALE, TABLE
 from lab.spec.model import Scenario
 from lab.spec.netem import NO_NETEM_KERNEL, Impairment, ImpairStep, Netem
 from tests.backends.test_contract import lan
-from tests.leftovers import netns_objects
+from tests.labcli import ROOT
+from tests.leftovers import leftovers_of, netns_objects, signal_lab_run_at
 
 
 @pytest.fixture
@@ -57,11 +60,13 @@ def qdisc_kinds(ns: str, dev: str) -> list[str]:
     return [str(q.get("kind")) for q in json.loads(out or "[]")]
 
 
-def host_state() -> tuple[str, str]:
-    """The host namespace's nftables tables and qdiscs, which the lab must never touch."""
+def host_state() -> tuple[str, list[str]]:
+    """The host namespace's nftables tables and its shaping qdiscs (not every link's
+    default one: other people's containers come and go), which the lab must not touch."""
     nft = subprocess.run(["nft", "list", "tables"], capture_output=True, text=True).stdout
-    tc = subprocess.run(["tc", "qdisc", "show"], capture_output=True, text=True).stdout
-    return nft, tc
+    out = subprocess.run(["tc", "-j", "qdisc", "show"], capture_output=True, text=True).stdout
+    shaping = [f"{q.get('dev')} {q.get('kind')}" for q in json.loads(out or "[]")]
+    return nft, sorted(q for q in shaping if q.endswith((" tbf", " netem")))
 
 
 REACH = """
@@ -150,3 +155,39 @@ def test_what_only_netem_makes_is_refused_before_anything_is_made(no_netem: None
     loss_only = replace(topology, impairments=topology.impairments[1:], scenarios=())
     assert NetnsBackend.topology_problems(loss_only) == []
     assert NetnsBackend.impairment_note(loss_only) is not None
+
+
+LOSSY_HELD = """\
+name: loss-int
+networks:
+  lan:
+    subnet: 10.20.38.0/24
+    netem: {loss: 1%, rate: 10mbit}
+nodes:
+  server: {interfaces: {lan: 10.20.38.10}}
+  client: {interfaces: {lan: 10.20.38.11}}
+services:
+  echo: {node: server, program: fork_server}
+scenarios:
+  - name: held
+    service: echo
+    clients: [client]
+    send: [a]
+    expect: [A]
+    hold: 30
+    impair:
+      - {node: client, network: lan, direction: egress, start: 0, duration: 60, netem: {loss: 2%}}
+"""
+
+
+def test_ctrl_c_leaves_no_loss_rule_or_qdisc(root: None, tmp_path: Path) -> None:
+    # Loss and rate only: netem where the kernel has it, nftables and tbf where it has not.
+    topo = tmp_path / "loss-int.yaml"
+    topo.write_text(LOSSY_HELD)
+    out = tmp_path / "results"
+    before = host_state()
+    proc, _ = signal_lab_run_at(topo, out, "scenarios", signal.SIGINT, ROOT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert leftovers_of(out) == []
+    assert host_state() == before
