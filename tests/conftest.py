@@ -30,6 +30,37 @@ def root() -> None:
         require(shutil.which(tool) is not None, f"needs {tool} on PATH (run .ci/setup)")
 
 
+NO_NETEM_KERNEL = "the kernel has no netem qdisc (CONFIG_NET_SCH_NETEM)"
+
+
+def netem_in_kernel() -> bool:
+    """Whether a netem qdisc can be made, tried in a throwaway namespace of the test's own
+    (``slabtest-``: not the lab's, so never counted as its leftovers)."""
+    import secrets
+    import subprocess
+
+    ns = f"slabtest-netem-{secrets.token_hex(3)}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        argv = ["ip", "netns", "exec", ns, "tc", "qdisc", "add", "dev", "lo", "root",
+                "netem", "delay", "1ms"]  # fmt: skip
+        done = subprocess.run(argv, capture_output=True, text=True, check=False)
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=True)
+    if done.returncode != 0 and "unknown" not in done.stderr.lower():
+        pytest.fail(f"probing for netem: {' '.join(argv)}: {done.stderr.strip()}")
+    return done.returncode == 0
+
+
+@pytest.fixture
+def netem_kernel(root: None) -> None:
+    """The test needs the kernel's netem qdisc. Unlike root or Docker, no set-up can give
+    a running kernel a qdisc it was built without (and the kernel is the host's, shared
+    with Docker): so the test skips, in CI too, with that reason, found by a real probe."""
+    if not netem_in_kernel():
+        pytest.skip(NO_NETEM_KERNEL)
+
+
 @pytest.fixture
 def docker_engine() -> None:
     """The test needs a reachable Docker engine and the lab's node image, up to date."""

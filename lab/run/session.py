@@ -220,6 +220,9 @@ class Session:
 
     def bring_up(self) -> None:
         self.progress(f"bringing up {len(self.topology.nodes)} nodes ({self.backend.name})")
+        note = self.backend.impairment_note(self.topology)
+        if note:
+            self.progress(note)
         with self.timings.measure("up"):
             self.is_up = True  # set first: a half-done up() must still be torn down
             self.backend.up(self.topology)

@@ -167,7 +167,10 @@ CLAIM_SPECS: Mapping[str, ClaimSpec] = {
         "lost data sent again, same sequence number, the timer doubling",
         "in the client's capture, some of the client's data is sent again from the sequence "
         "number it was first sent with; a segment lost again waits at least 1.5 times as long "
-        "as before (exponential backoff). Needs loss where the server receives (`netem`)",
+        "as before (exponential backoff), from its third resend on: Linux's first resend on "
+        "a timer is a tail loss probe, and the retransmission timeout after it is about as "
+        "long (not shorter). Needs loss where the server receives (`netem`, or the loss "
+        "fallback without it)",
     ),
     "one-round-trip": ClaimSpec(
         "tcp",

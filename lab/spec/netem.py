@@ -19,6 +19,7 @@ MAX_DELAY_US = 10_000_000  # 10 s: more is a stalled link, not a slow one
 MIN_RATE, MAX_RATE = 8_000, 100_000_000_000  # 8 kbit/s to 100 Gbit/s
 LIMIT_RANGE = (1, 1_000_000)  # packets the qdisc holds
 # What a backend says when tc does not know the qdisc (a kernel built without it).
+NO_NETEM_KERNEL = "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM)"
 NO_NETEM = (
     "this kernel has no netem qdisc (CONFIG_NET_SCH_NETEM is off, or the sch_netem module "
     "cannot be loaded: try `modprobe sch_netem`); run the topology without `netem`"
@@ -62,6 +63,13 @@ class Netem:
         if self.rate_bit:
             args += ["rate", f"{self.rate_bit}bit"]
         return args
+
+    def netem_only(self) -> list[str]:
+        """The keys set here that only the netem qdisc can make: without it, a kernel can
+        still drop packets at random (netfilter) and limit the rate (tbf), nothing else."""
+        keys = [("delay", self.delay_us), ("jitter", self.jitter_us)]
+        keys += [(k, getattr(self, k)) for k in ("duplicate", "reorder", "corrupt")]
+        return [name for name, value in keys if value]
 
     def describe(self) -> str:
         """Short and readable, for reports and messages: ``delay 50ms loss 5%``."""

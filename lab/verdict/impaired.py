@@ -16,6 +16,9 @@ from lab.verdict.scope import Scope, none_seen, scope, tcp_on
 # A timer "doubles" when the next wait is at least this many times the previous one: the
 # kernel's RTO also moves with its RTT estimate, so exactly 2 is not to be expected.
 DOUBLING = 1.5
+# The wait after a tail loss probe, against the probe's own: one RTO against one probe
+# timeout, about equal on a LAN (both near the kernel's 200 ms floor), never much shorter.
+PROBE_THEN_RTO = 0.9
 # Slack on top of the configured round trip: scheduling, and the peer's delayed ACK.
 RTT_SLACK = 0.05  # seconds
 
@@ -54,16 +57,18 @@ def retransmission_problem(c: TcpConnection) -> str | None:
                 ),
                 None,
             )
-            if (
-                before
-                and before.since_previous
-                and r.since_previous
-                and r.since_previous < DOUBLING * before.since_previous
-            ):
+            if not (before and before.since_previous and r.since_previous):
+                continue
+            # Linux's first resend on a timer is a tail loss probe (RFC 8985): it re-arms
+            # the retransmission timer without backing it off, so the second resend comes
+            # about as long after it. From the third on, each wait doubles.
+            factor = DOUBLING if r.attempt > 3 else PROBE_THEN_RTO
+            if r.since_previous < factor * before.since_previous:
                 return (
                     f"sequence {r.relative_seq}: send {r.attempt} came "
                     f"{r.since_previous:.3f} s after the previous, which came "
-                    f"{before.since_previous:.3f} s after its own: the timer did not double"
+                    f"{before.since_previous:.3f} s after its own: the timer did not "
+                    + ("double" if r.attempt > 3 else "hold (it shrank)")
                 )
     return None
 

@@ -41,9 +41,19 @@ def test_retransmission_holds_when_the_timer_doubles() -> None:
     assert retransmission_problem(conn_of(resent([0.2, 0.4, 0.8]))) is None
 
 
+def test_retransmission_holds_after_a_tail_loss_probe() -> None:
+    # As Linux does it: a probe after ~200 ms, one RTO after that, then the backoff.
+    assert retransmission_problem(conn_of(resent([0.205, 0.208, 0.436]))) is None
+
+
 def test_retransmission_fails_when_the_timer_does_not_double() -> None:
-    problem = retransmission_problem(conn_of(resent([0.2, 0.2])))
+    problem = retransmission_problem(conn_of(resent([0.2, 0.2, 0.2])))
     assert problem is not None and "did not double" in problem
+
+
+def test_retransmission_fails_when_the_timeout_after_the_probe_shrinks() -> None:
+    problem = retransmission_problem(conn_of(resent([0.4, 0.2])))
+    assert problem is not None and "shrank" in problem
 
 
 def test_retransmission_fails_without_any() -> None:

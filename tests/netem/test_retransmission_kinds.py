@@ -112,3 +112,15 @@ def test_data_already_acknowledged_sent_again_is_spurious() -> None:
     w.ack(0.15, 101)
     w.data(0.3, 1)
     assert kinds(w) == [(1, "spurious", 2)]
+
+
+def test_a_fin_resent_after_its_ack_is_not_spurious() -> None:
+    # As tshark: a segment without data is never spurious. The client acknowledged the
+    # server's FIN, the ACK was lost on the way, and the server sent its FIN again.
+    w = Wire()
+    w.handshake()
+    w.send(0.1, C, FIN | ACK, CISN + 1, SISN + 1)
+    w.send(0.11, S, FIN | ACK, SISN + 1, CISN + 2)
+    w.send(0.12, C, ACK, CISN + 2, SISN + 2)
+    w.send(0.4, S, FIN | ACK, SISN + 1, CISN + 2)
+    assert kinds(w) == [(1, "timeout", 2)]

@@ -94,11 +94,12 @@ RETRANSMISSION_KINDS = ("timeout", "fast", "spurious")
 @dataclass(frozen=True)
 class Retransmission(ToDict):
     """A segment re-sending sequence space its sender had sent before. ``kind``, from what
-    the sender had seen of the peer when it sent it: "spurious" if the peer had already
-    acknowledged all of it (as Wireshark defines it), "fast" after three or more duplicate
-    ACKs asking for exactly this sequence number, else "timeout". ``attempt`` counts the
-    sends of this sequence number (the original is 1); ``since_previous`` is the time since
-    the previous one, the retransmission timeout for a "timeout" kind."""
+    the sender had seen of the peer when it sent it: "spurious" if it carries data the
+    peer had already acknowledged all of (as Wireshark defines it: never a bare SYN or
+    FIN), "fast" after three or more duplicate ACKs asking for exactly this sequence
+    number, else "timeout". ``attempt`` counts the sends of this sequence number (the
+    original is 1); ``since_previous`` is the time since the previous one, the
+    retransmission timeout for a "timeout" kind."""
 
     index: int
     time: float

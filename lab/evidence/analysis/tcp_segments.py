@@ -74,7 +74,9 @@ def segments_of(group: list[Packet], client: Endpoint, hs: Handshake) -> Stream:
 def _retransmission(seg: Segment, me: _SideState, consumed: int) -> Retransmission:
     entry = me.sends.get(seg.relative_seq)
     count, last = entry if entry is not None else (1, None)
-    if me.acked >= seg.relative_seq + consumed:
+    # Wireshark's rule: only a segment carrying data is spurious. A FIN resent because
+    # the peer's ACK of it was lost is an ordinary timeout retransmission there too.
+    if seg.payload_len > 0 and me.acked >= seg.relative_seq + consumed:
         kind = "spurious"
     elif me.dup_acks >= 3 and me.acked == seg.relative_seq:
         kind = "fast"

@@ -175,6 +175,12 @@ class Backend(ABC):
         said before anything (results folder, namespace, container) is created."""
         return []
 
+    @classmethod
+    def impairment_note(cls, topology: Topology) -> str | None:
+        """How this backend makes the topology's impairments when not with netem, said
+        in the run's progress; None when there is nothing unusual to say."""
+        return None
+
     @abstractmethod
     def up(self, topology: Topology) -> None:
         """Create every host, network and link of the topology, addresses and routes set,

@@ -75,6 +75,10 @@ class DockerBackend(Backend):
 
     # -- lifecycle -----------------------------------------------------------------------
     @classmethod
+    def topology_problems(cls, topology: Topology) -> list[str]:
+        return netem_mod.netem_problems(topology)
+
+    @classmethod
     def available(cls) -> str | None:
         try:
             client = docker.from_env(timeout=10)

@@ -13,10 +13,27 @@ import subprocess
 from collections.abc import Callable, Sequence
 
 from lab.errors import BackendError
+from lab.run.backends import kernel
 from lab.run.backends.base import Completed
-from lab.spec.netem import NO_NETEM, Direction, Netem
+from lab.spec.model import Topology
+from lab.spec.netem import NO_NETEM_KERNEL, Direction, Netem
 
 Run = Callable[[Sequence[str]], Completed]
+# The netns backend's substitute (nftables drops, tbf) has no simple place here: a node's
+# ingress is the host's end of its link, whose netfilter is the host's own and shared with
+# Docker's rules, and the node image has no nft or iptables.
+NO_NETEM_DOCKER = (
+    f"{NO_NETEM_KERNEL}, which Docker's containers share: netem cannot be applied; the "
+    "loss and rate fallback without netem works on the netns backend only (--backend netns)"
+)
+
+
+def netem_problems(topology: Topology) -> list[str]:
+    """Impairments refused before any container exists, when the kernel lacks netem."""
+    steps = any(sc.impair for sc in topology.scenarios)
+    if (topology.impairments or steps) and not kernel.kernel_has_netem():
+        return [NO_NETEM_DOCKER]
+    return []
 
 
 def qdisc_argv(dev: str, netem: Netem | None) -> list[str]:
@@ -32,7 +49,7 @@ def check(argv: Sequence[str], returncode: int, stderr: str, clearing: bool) -> 
     if clearing and ("No such file" in stderr or "handle of zero" in stderr):
         return
     if "qdisc kind is unknown" in stderr:
-        raise BackendError(NO_NETEM)
+        raise BackendError(NO_NETEM_DOCKER)
     raise BackendError(f"{' '.join(argv)} failed: {stderr.strip()}")
 
 

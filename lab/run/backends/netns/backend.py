@@ -12,6 +12,7 @@ from pathlib import Path, PurePosixPath
 
 import lab
 from lab.errors import BackendError, CommandTimeout
+from lab.run.backends import kernel
 from lab.run.backends.base import (
     RUN_ID_RE,
     Backend,
@@ -34,6 +35,7 @@ from lab.run.backends.netns.names import (
     ns_rid,
     run_dirs,
 )
+from lab.run.backends.netns.nonetem import NO_NETEM_NOTE, netem_problems
 from lab.run.backends.netns.proc import NetnsProc, kill_group, wait_for_exec
 from lab.run.backends.netns.teardown import remove_run, run_processes
 from lab.spec.model import Node, Topology
@@ -69,7 +71,14 @@ class NetnsBackend(Backend):
             build.plan("000000", topology)
         except BackendError as exc:
             return [str(exc)]
-        return []
+        return netem_problems(topology)
+
+    @classmethod
+    def impairment_note(cls, topology: Topology) -> str | None:
+        steps = any(sc.impair for sc in topology.scenarios)
+        if (topology.impairments or steps) and not kernel.kernel_has_netem():
+            return NO_NETEM_NOTE
+        return None
 
     def up(self, topology: Topology) -> None:
         self._topology = topology

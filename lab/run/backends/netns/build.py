@@ -10,7 +10,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from lab.errors import BackendError, UsageError
+from lab.run.backends import kernel
 from lab.run.backends.base import Owner
+from lab.run.backends.netns import nonetem
 from lab.run.backends.netns.iproute import check_token, run_ip, run_parallel
 from lab.run.backends.netns.names import (
     BASE_DIR,
@@ -189,8 +191,14 @@ def set_netem(
     direction: Direction,
     netem: Netem | None,
 ) -> None:
-    """Replace (or with ``None`` remove) the netem qdisc of one interface and direction."""
+    """Replace (or with ``None`` remove) the netem qdisc of one interface and direction;
+    on a kernel without netem, what ``nonetem`` can make instead."""
     ns, dev = netem_device(run_id, plan, node, network, direction)
+    if not kernel.kernel_has_netem():
+        veth = next(a.veth for a in plan if a.node == node and a.network == network)
+        where = f"{node}'s {network} {direction}"
+        nonetem.apply(ns_name(run_id, SWITCH), veth, (ns, dev), direction, netem, where)
+        return
     tc = ["ip", "netns", "exec", ns, "tc", "qdisc"]
     if netem is None:
         argv = [*tc, "del", "dev", dev, "root"]
