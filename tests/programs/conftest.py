@@ -76,9 +76,14 @@ class Server:
             return [line for line in self.lines if regex.search(line)]
 
     def stop(self, signum: int = signal.SIGTERM) -> int:
+        """Signal the server and wait for its exit and for the end of its log: the
+        process can be gone while its last lines are still in the pipe, unread."""
         if self.proc.poll() is None:
             self.proc.send_signal(signum)
-        return self.proc.wait(EVENT_TIMEOUT)
+        code = self.proc.wait(EVENT_TIMEOUT)
+        with self._cond:
+            self._cond.wait_for(lambda: "<EOF>" in self.lines, EVENT_TIMEOUT)
+        return code
 
 
 ServerFactory = Callable[..., Server]
