@@ -39,10 +39,8 @@ from lab.run.livestate import (
     read_line,
     send_reply,
 )
-from lab.run.nodebuild import build_on_nodes
-from lab.run.record import CaptureRecord, write_atomically
+from lab.run.record import write_atomically
 from lab.run.runner import Flow
-from lab.run.userbuild import used_programs
 
 LIVE_MARK = "live.json"  # in the results folder: this run was live (which scenarios ran)
 
@@ -61,26 +59,9 @@ class LiveFlow(Flow):
         self.ready: Callable[[LiveFlow], None] = lambda _flow: None
 
     def run(self) -> None:
-        self.step("up")
-        self.s.bring_up()
-        if self.s.backend.builds_on_nodes and used_programs(self.s.topology):
-            self.step("build")
-            self.built = build_on_nodes(self.s, Path(self.record.out_dir), self.say)
-        self.record.nodes = {n.name: self.node_record(n.name) for n in self.s.topology.nodes}
-        self.checkpoint()
+        self.bring_up()
         with self.s.timings.measure("up"):
-            self.step("capture start")
-            from lab.run.collect import start_captures
-
-            self.captures = start_captures(self.s)
-            self.record.captures = [
-                CaptureRecord(c.node, c.interface, c.network, c.file, c.proc.pid)
-                for c in self.captures
-            ]
-            self.phase("before")
-            self.step("services")
-            for service in self.s.topology.services:
-                self.start_service(service)
+            self.start_all()
         self.record.failed_step = None
         self.mark()
         self.checkpoint()

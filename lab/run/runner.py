@@ -185,24 +185,9 @@ class Flow(ClientSteps):
             self.checkpoint_failed = True
 
     def run(self) -> None:
-        self.step("up")
-        self.s.bring_up()
-        if self.s.backend.builds_on_nodes and used_programs(self.s.topology):
-            self.step("build")
-            self.built = build_on_nodes(self.s, Path(self.record.out_dir), self.say)
-        self.record.nodes = {n.name: self.node_record(n.name) for n in self.s.topology.nodes}
-        self.checkpoint()
+        self.bring_up()
         with self.s.timings.measure("run"):
-            self.step("capture start")
-            self.captures = start_captures(self.s)
-            self.record.captures = [
-                CaptureRecord(c.node, c.interface, c.network, c.file, c.proc.pid)
-                for c in self.captures
-            ]
-            self.phase("before")
-            self.step("services")
-            for service in self.s.topology.services:
-                self.start_service(service)
+            self.start_all()
             self.step("scenarios")
             self.run_scenarios()
             self.run_restarts()
@@ -216,6 +201,28 @@ class Flow(ClientSteps):
         self.step("collect")
         self.s.fetch_all()  # a node it cannot read is noted as the run ends
         self.record.failed_step = None
+
+    def bring_up(self) -> None:
+        """The nodes up, the user's programs built on them where they build there."""
+        self.step("up")
+        self.s.bring_up()
+        if self.s.backend.builds_on_nodes and used_programs(self.s.topology):
+            self.step("build")
+            self.built = build_on_nodes(self.s, Path(self.record.out_dir), self.say)
+        self.record.nodes = {n.name: self.node_record(n.name) for n in self.s.topology.nodes}
+        self.checkpoint()
+
+    def start_all(self) -> None:
+        """Captures on every interface, the "before" snapshots, then the services."""
+        self.step("capture start")
+        self.captures = start_captures(self.s)
+        self.record.captures = [
+            CaptureRecord(c.node, c.interface, c.network, c.file, c.proc.pid) for c in self.captures
+        ]
+        self.phase("before")
+        self.step("services")
+        for service in self.s.topology.services:
+            self.start_service(service)
 
     def node_record(self, node: str) -> NodeRecord:
         info = self.s.backend.node_info(node)
