@@ -86,6 +86,46 @@ class Server:
         return code
 
 
+def launch(
+    argv: list[str],
+    servers: list[Server],
+    *,
+    wait: bool,
+    preexec_fn: Callable[[], None] | None = None,
+) -> Server:
+    """Start a server whose log is its stderr; with ``wait``, block until its "listening"
+    line and take the port from it."""
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        encoding="utf-8",
+        preexec_fn=preexec_fn,
+    )
+    server = Server(proc)
+    servers.append(server)
+    threading.Thread(target=server._collect, daemon=True).start()
+    if wait:
+        match = LISTENING_RE.match(server.wait_for(r"^listening ")[0])
+        assert match is not None and int(match.group(3)) == proc.pid
+        server.port = int(match.group(2))
+    return server
+
+
+def stop_all(servers: list[Server]) -> None:
+    """SIGTERM to every server still running, SIGKILL to one that outlives 10 s."""
+    for server in servers:
+        if server.proc.poll() is None:
+            server.proc.send_signal(signal.SIGTERM)
+            try:
+                server.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                server.proc.kill()
+                server.proc.wait(10)
+
+
 ServerFactory = Callable[..., Server]
 
 
@@ -105,33 +145,10 @@ def start_server() -> Iterator[ServerFactory]:
         if name == "udp_echo":
             argv.append("server")
         argv += ["--host", HOST, "--port", str(port), *args]
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-            preexec_fn=preexec_fn,
-        )
-        server = Server(proc)
-        servers.append(server)
-        threading.Thread(target=server._collect, daemon=True).start()
-        if wait:
-            match = LISTENING_RE.match(server.wait_for(r"^listening ")[0])
-            assert match is not None and int(match.group(3)) == proc.pid
-            server.port = int(match.group(2))
-        return server
+        return launch(argv, servers, wait=wait, preexec_fn=preexec_fn)
 
     yield start
-    for server in servers:
-        if server.proc.poll() is None:
-            server.proc.send_signal(signal.SIGTERM)
-            try:
-                server.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                server.proc.kill()
-                server.proc.wait(10)
+    stop_all(servers)
 
 
 def run_client(
@@ -202,29 +219,7 @@ def start_c(c_programs: dict[str, Path]) -> Iterator[CServerFactory]:
 
     def start(name: str, *args: str, wait: bool = True) -> Server:
         argv = [str(c_programs[name]), "0", "--host", HOST, *args]
-        proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            text=True,
-            encoding="utf-8",
-        )
-        server = Server(proc)
-        servers.append(server)
-        threading.Thread(target=server._collect, daemon=True).start()
-        if wait:
-            match = LISTENING_RE.match(server.wait_for(r"^listening ")[0])
-            assert match is not None and int(match.group(3)) == proc.pid
-            server.port = int(match.group(2))
-        return server
+        return launch(argv, servers, wait=wait)
 
     yield start
-    for server in servers:
-        if server.proc.poll() is None:
-            server.proc.send_signal(signal.SIGTERM)
-            try:
-                server.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                server.proc.kill()
-                server.proc.wait(10)
+    stop_all(servers)
