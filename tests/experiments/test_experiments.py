@@ -319,6 +319,38 @@ def test_datagram_boundaries_fail_when_a_reply_is_missing(
     assert not _judge(folder, "datagrams", "datagram-boundaries").passed
 
 
+def _replay_udp(pcap: Path, *, replies: bool) -> None:
+    """Append the capture's UDP frames again a second later, as a later client given the
+    same source port would send them; without ``replies`` only the client's frames."""
+    with pcap.open("rb") as f:
+        reader = dpkt.pcap.Reader(f)
+        frames = [(ts, buf) for ts, buf in reader]
+        linktype = reader.datalink()
+    again = [
+        (ts + 1.0, buf)
+        for ts, buf in frames
+        if (u := _udp(dpkt.ethernet.Ethernet(buf))) is not None and (replies or u.dport == 8080)
+    ]
+    with pcap.open("wb") as f:
+        writer = dpkt.pcap.Writer(f, linktype=linktype)
+        for ts, buf in [*frames, *again]:
+            writer.writepkt(buf, ts)
+
+
+@pytest.mark.netns
+def test_datagram_boundaries_take_a_reused_client_port_as_a_second_exchange(
+    root: None, experiment_runs: Runs, tmp_path: Path
+) -> None:
+    folder = _folder(experiment_runs, "udp", tmp_path)
+    _replay_udp(_server_pcap(folder), replies=True)
+    check = _judge(folder, "datagrams", "datagram-boundaries")
+    assert check.passed and "2 exchanges" in check.detail, check.detail
+
+    folder = _folder(experiment_runs, "udp", tmp_path / "unanswered")
+    _replay_udp(_server_pcap(folder), replies=False)
+    assert not _judge(folder, "datagrams", "datagram-boundaries").passed
+
+
 @pytest.mark.netns
 def test_utf8_on_wire_fails_when_the_bytes_are_not_there(
     root: None, experiment_runs: Runs, tmp_path: Path
