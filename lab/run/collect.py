@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 
 from lab.errors import BackendError
 from lab.run.backends.base import Proc
+from lab.run.portrange import port_range_jobs
 from lab.run.session import Session
 
 # The snapshot commands, fixed: the analysis layer parses exactly these outputs.
@@ -47,6 +48,7 @@ def snapshot(session: Session, phase: str, nodes: Iterable[str] | None = None) -
     """
     names = list(nodes) if nodes is not None else [n.name for n in session.topology.nodes]
     jobs = [(node, kind, argv) for node in names for kind, argv in SNAPSHOTS.items()]
+    jobs += port_range_jobs(session.topology, phase, names)
     errors: dict[str, str] = {}
 
     def one(job: tuple[str, str, list[str]]) -> None:

@@ -192,4 +192,34 @@ CLAIM_SPECS: Mapping[str, ClaimSpec] = {
         "in the server's capture, some of the client's data arrives ahead of a gap, and the "
         "server answers with duplicate ACKs carrying SACK blocks. Needs `reorder` (`netem`)",
     ),
+    "frame-anatomy": ClaimSpec(
+        "tcp",
+        "one data segment taken apart: Ethernet, IPv4, TCP, payload agree with the scenario",
+        "the scenario's first data segment from a client, in the server's capture, has the two "
+        "ends' MACs (those of the server's replies, swapped), EtherType IPv4, a sound IPv4 header "
+        "checksum, the client's and the server's addresses, the service's port, a TCP checksum "
+        "that is valid or the pseudo-header sum the kernel leaves for checksum offload, and a "
+        "payload the client sends",
+    ),
+    "byte-order": ClaimSpec(
+        "tcp",
+        "the port and address on the wire in network byte order (big-endian)",
+        "in the scenario's first data segment, the bytes of the destination port and address "
+        "are the service's port and the server's address most significant byte first (what "
+        "`htons`/`htonl` make of them); the detail shows the host's own order beside them",
+    ),
+    "bind-address": ClaimSpec(
+        "tcp",
+        "a server answers on the address it bound (every one for 0.0.0.0), RST elsewhere",
+        "the service listens on its `bind` address in the server's `after` snapshot, and each "
+        "of the scenario's SYNs is answered by SYN-ACK when sent to that address (any of the "
+        "node's for `0.0.0.0`) and by RST when sent to another",
+    ),
+    "ephemeral-ports": ClaimSpec(
+        "tcp",
+        "clients that never bind get distinct ports from the kernel's ephemeral range",
+        "every connection's client port in the server's capture is distinct and inside "
+        "`net.ipv4.ip_local_port_range` as read on the client node before the run, and the "
+        "client's `during` snapshot shows the same ports",
+    ),
 }

@@ -9,7 +9,7 @@ from ipaddress import IPv4Address
 from lab.spec.claims import CLAIM_SPECS as CLAIMS
 from lab.spec.drafts import Doc, Net, NodeDraft, ScenarioDraft, ServiceDraft
 from lab.spec.keys import MAX_NETWORKS
-from lab.spec.model import SERVER_PROGRAMS
+from lab.spec.model import ANY_ADDRESS, SERVER_PROGRAMS
 from lab.spec.rules import find_overlaps
 from lab.spec.yamlread import KeyPath, Problems, suggest
 
@@ -136,6 +136,7 @@ def check_services(p: Problems, doc: Doc) -> None:
             hint = suggest(svc.node, doc.nodes)
             p.add(svc.node_line, (*path, "node"), f"unknown node '{svc.node}'{hint}")
             continue
+        _check_bind(p, doc, svc)
         if svc.node is None or svc.program is None or svc.port is None:
             continue
         proto = svc.user_protocol or SERVER_PROGRAMS.get(svc.program, "tcp")
@@ -150,6 +151,29 @@ def check_services(p: Problems, doc: Doc) -> None:
             )
         else:
             taken[slot] = (svc.name, svc.line)
+
+
+def _check_bind(p: Problems, doc: Doc, svc: ServiceDraft) -> None:
+    """A bind address is one of the node's own (or 0.0.0.0), for a lab program."""
+    if svc.bind is None or svc.node is None:
+        return
+    path: KeyPath = ("services", svc.name, "bind")
+    if svc.user_protocol is not None:
+        p.add(
+            svc.bind_line,
+            path,
+            "a user program binds what its `run` says; bind is for lab programs",
+        )
+        return
+    own = [i.address for i in doc.nodes[svc.node].ifaces if i.address is not None]
+    if str(svc.bind) != ANY_ADDRESS and svc.bind not in own:
+        known = ", ".join(str(a) for a in own) or "none"
+        p.add(
+            svc.bind_line,
+            path,
+            f"{svc.bind} is not an address of node '{svc.node}' (its addresses: {known}; or "
+            f"{ANY_ADDRESS} for all)",
+        )
 
 
 def check_scenarios(p: Problems, doc: Doc) -> None:
@@ -231,6 +255,8 @@ def _check_error_keys(p: Problems, doc: Doc, sc: ScenarioDraft, svc: ServiceDraf
             f"a restart sets SO_REUSEADDR through a lab server's option; '{svc.name}' runs a "
             "user program",
         )
+    if sc.probe == "refused" and sc.port is None:
+        _check_refused_off_bind(p, doc, sc, svc)
     if sc.port is None or svc.node is None:
         return
     for other in doc.services.values():
@@ -240,6 +266,32 @@ def _check_error_keys(p: Problems, doc: Doc, sc: ScenarioDraft, svc: ServiceDraf
                 (*path, "port"),
                 f"service '{other.name}' listens on tcp port {sc.port} of '{svc.node}'; the "
                 "refused probe needs a port nothing listens on",
+            )
+
+
+def _check_refused_off_bind(p: Problems, doc: Doc, sc: ScenarioDraft, svc: ServiceDraft) -> None:
+    """A refused probe without ``port`` dials the service's own port: refused only where the
+    service is not bound, so its service binds one address and its clients dial another."""
+    path: KeyPath = ("scenarios", sc.index)
+    if svc.bind is None or str(svc.bind) == ANY_ADDRESS:
+        p.add(sc.probe_line, path, "the refused probe needs a 'port' nothing listens on")
+        return
+    server = doc.nodes.get(svc.node or "")
+    for client, line in sc.clients:
+        node = doc.nodes.get(client)
+        if server is None or node is None:
+            continue  # reported elsewhere
+        shared = [i.network for i in node.ifaces if i.network in {s.network for s in server.ifaces}]
+        dialed = next((s.address for s in server.ifaces if shared and s.network == shared[0]), None)
+        if dialed is None and server.ifaces:
+            dialed = server.ifaces[0].address
+        if dialed == svc.bind:
+            p.add(
+                line,
+                (*path, "clients"),
+                f"'{client}' dials {dialed}, the address service '{svc.name}' binds: nothing "
+                "refuses it (give the probe a 'port' nothing listens on, or a client on another "
+                "network)",
             )
 
 

@@ -59,6 +59,8 @@ class ServiceDraft:
     port: int | None = None
     port_line: int = 0
     options: list[tuple[str, OptionValue]] = field(default_factory=list)
+    bind: IPv4Address | None = None
+    bind_line: int = 0
     user_protocol: str | None = None  # the program is a user program speaking this
 
     def protocol_is(self, protocol: str) -> bool:

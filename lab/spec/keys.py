@@ -171,6 +171,9 @@ SERVICE = Section(
             bounds=PORT_RANGE),
         Key("options", "mapping", "per program (below); unknown options are refused (a user "
             "program takes none: its `run` says what it gets)"),
+        Key("bind", "address", "the address the server binds: one of its node's addresses, "
+            "or `0.0.0.0` (`INADDR_ANY`, every address of the node); a lab program only",
+            default="0.0.0.0"),
     ),
 )  # fmt: skip
 

@@ -40,6 +40,9 @@ SERVICE_OPTIONS: Mapping[str, Mapping[str, tuple[type, str]]] = {
 
 OptionValue = int | bool | float
 
+# The address a service binds when the file gives no ``bind``: every address of its node.
+ANY_ADDRESS = "0.0.0.0"
+
 # The design of each lab server, as a user program's ``model`` names it.
 LAB_MODELS: Mapping[str, str] = {
     "fork_server": "fork",
@@ -152,6 +155,7 @@ class Service:
     port: int
     options: tuple[tuple[str, OptionValue], ...] = ()
     user: UserProgram | None = None  # the program is the user's own, of ``programs``
+    bind: str = ANY_ADDRESS  # the address the server binds: one of its node's, or all
 
     @property
     def protocol(self) -> str:
@@ -168,7 +172,7 @@ class Service:
     def args(self) -> list[str]:
         """The program's command-line arguments (after ``-m lab.programs.<program>``)."""
         argv = ["server"] if self.program == "udp_echo" else []
-        argv += ["--host", "0.0.0.0", "--port", str(self.port)]
+        argv += ["--host", self.bind, "--port", str(self.port)]
         flags = SERVICE_OPTIONS[self.program]
         for key, value in self.options:
             _, flag = flags[key]

@@ -108,8 +108,6 @@ def _read_error_keys(r: Reader, spec: dict[str, Entry], path: KeyPath, sc: Scena
         sc.port, sc.port_line = port if isinstance(port, int) else None, e.line
         if "probe" not in spec or sc.probe not in (None, "refused"):
             r.p.add(e.line, (*path, "port"), "'port' applies to the refused probe only")
-    elif sc.probe == "refused":
-        r.p.add(spec["probe"].line, path, "the refused probe needs a 'port' nothing listens on")
     if "expect_error" in spec:
         e = spec["expect_error"]
         sc.expect_error = _choice(r, SCENARIO["expect_error"], e.value, (*path, "expect_error"))

@@ -202,6 +202,9 @@ def read_services(r: Reader, e: Entry, doc: Doc) -> None:
             svc.port, svc.port_line = DEFAULT_PORTS[svc.program], se.line
         if "options" in spec:
             _read_options(r, spec["options"].value, (*path, "options"), svc)
+        if "bind" in spec:
+            svc.bind = r.address(spec["bind"].value, (*path, "bind"))
+            svc.bind_line = line_of(spec["bind"].value)
 
 
 def _read_program(r: Reader, node: Node, path: KeyPath, doc: Doc) -> str | None:

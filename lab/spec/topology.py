@@ -21,7 +21,7 @@ from lab.spec.crossref import check_all
 from lab.spec.drafts import Doc
 from lab.spec.filebytes import read_text
 from lab.spec.keys import DEFAULT_PORTS, MAX_NODES, NAME_RULE, TOP
-from lab.spec.model import Interface, Network, Scenario, Service, Topology
+from lab.spec.model import ANY_ADDRESS, Interface, Network, Scenario, Service, Topology
 from lab.spec.model import Node as ModelNode
 from lab.spec.netem_read import resolve
 from lab.spec.programs import read_programs
@@ -126,7 +126,10 @@ def _build(doc: Doc, source: Path | None) -> Topology:
     for s in doc.services.values():
         assert s.node is not None and s.program is not None and s.port is not None
         user = doc.programs.get(s.program)
-        services.append(Service(s.name, s.node, s.program, s.port, tuple(s.options), user))
+        bind = str(s.bind) if s.bind is not None else ANY_ADDRESS
+        services.append(
+            Service(s.name, s.node, s.program, s.port, tuple(s.options), user, bind=bind)
+        )
     scenarios = []
     for sc in doc.scenarios:
         assert sc.name and sc.service

@@ -19,6 +19,8 @@ from collections.abc import Callable, Mapping
 from lab.evidence.folder import Evidence
 from lab.spec.model import Scenario, Topology
 from lab.verdict.accept_queue import served_in_turn, syn_retransmitted
+from lab.verdict.anatomy import byte_order, frame_anatomy
+from lab.verdict.binding import bind_address, ephemeral_ports
 from lab.verdict.bugs import judged
 from lab.verdict.check import Check
 from lab.verdict.client_close import close_noticed
@@ -81,6 +83,10 @@ CLAIMS: Mapping[str, ClaimFn] = {
     "one-round-trip": one_round_trip,
     "slow-start": slow_start,
     "reorder": reordered,
+    "frame-anatomy": frame_anatomy,
+    "byte-order": byte_order,
+    "bind-address": bind_address,
+    "ephemeral-ports": ephemeral_ports,
 }
 
 
