@@ -168,7 +168,8 @@ def take_apart(capture: str, index: int, data: bytes) -> TcpFrame | None:
         return None
     fields = _ethernet(data) + _ipv4(data, _ETH, ihl) + _tcp(data, t, doff)
     if end > t + doff:
-        fields.append(Field("payload", "data", t + doff, end, f"{end - t - doff} bytes"))
+        text = f"{end - t - doff} bytes {data[t + doff : min(end, t + doff + 32)]!r}"
+        fields.append(Field("payload", "data", t + doff, end, text))
     sport, dport, seq = struct.unpack("!HHI", data[t : t + 8])
     ip_header = data[_ETH:t]
     return TcpFrame(

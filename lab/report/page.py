@@ -23,6 +23,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from lab.evidence.records import TcpRecord, UdpRecord
+from lab.report.claim_pictures import claim_pictures
 from lab.report.connections_html import connections_html, udp_table
 from lab.report.figures import service_timeline
 from lab.report.hosts import hosts_html
@@ -94,7 +95,8 @@ def _head(summary: Summary) -> str:
         "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title>"
-        f"<style>\n{asset('report.css')}\n{asset('figures.css')}</style></head><body>"
+        f"<style>\n{asset('report.css')}\n{asset('figures.css')}\n{asset('anatomy.css')}</style>"
+        "</head><body>"
     )
 
 
@@ -166,7 +168,8 @@ def _scenarios(
     for sc in summary.scenarios:
         conns = by_scenario.get(sc.name, [])
         restarts = restarts_html(out_dir, run, sc, topology, conns)
-        out.append(scenario_html(sc, topology, conns, probes, restarts))
+        pictures = claim_pictures(out_dir, topology, sc.name)
+        out.append(scenario_html(sc, topology, conns, probes, restarts, pictures))
     return out
 
 

@@ -19,9 +19,11 @@ def scenario_html(
     conns: Sequence[TcpRecord],
     probes: Mapping[str, Sequence[Call]] | None = None,
     restarts: str = "",
+    pictures: str = "",
 ) -> str:
     """The section of one scenario's verdict;
-    ``restarts`` is its restart timeline, already drawn."""
+    ``restarts`` is its restart timeline and ``pictures`` those of its claims, already
+    drawn (:mod:`lab.report.claim_pictures`)."""
     name = sc.name
     service = next((s for s in topology.services if s.name == sc.service), None)
     scenario = next((s for s in topology.scenarios if s.name == name), None)
@@ -29,6 +31,7 @@ def scenario_html(
     body = what + _checks_table(sc.checks)
     if restarts:
         body += "<h3>The server's restarts</h3>" + restarts
+    body += pictures
     if conns:
         body += f"<h3>TCP connections ({len(conns)})</h3>" + connections_html(conns, probes or {})
     passed = sc.passed

@@ -18,7 +18,7 @@ from lab.verdict.scope import client_ports, none_seen, scope, sockets, tcp_on
 PORT_RANGE_SNAPSHOT = (PORT_RANGE_PHASE, PORT_RANGE_KIND)
 
 
-def _answer(conn: TcpConnection) -> str:
+def answer(conn: TcpConnection) -> str:
     """How the server answered the connection's SYN: "SYN-ACK", "RST" or "nothing"."""
     for seg in conn.segments:
         if seg.sender == SERVER and seg.has("SYN") and seg.has("ACK"):
@@ -28,7 +28,7 @@ def _answer(conn: TcpConnection) -> str:
     return "nothing"
 
 
-def _listener(ev: Evidence, node: str, port: int) -> tuple[str | None, str]:
+def listener(ev: Evidence, node: str, port: int) -> tuple[str | None, str]:
     """The address the service's listening socket is bound to, from the node's ``after``
     snapshot (the clients gone, the servers still up); None and why when it is not seen."""
     rows = sockets(ev, node, "after")
@@ -53,11 +53,11 @@ def bind_address(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     conns = tcp_on(ev, service.node, found)
     if not conns:
         return none_seen(name, found, "SYNs")
-    listening, said = _listener(ev, service.node, service.port)
+    listening, said = listener(ev, service.node, service.port)
     problems = [] if listening == bound else [f"{said}, not on {bound}"]
     seen: dict[tuple[str, str], int] = {}
     for conn in conns:
-        got = _answer(conn)
+        got = answer(conn)
         want = "SYN-ACK" if bound in (ANY_ADDRESS, conn.server.ip) else "RST"
         seen[(conn.server.ip, got)] = seen.get((conn.server.ip, got), 0) + 1
         if got != want:
