@@ -277,7 +277,7 @@ def _check_refused_off_bind(p: Problems, doc: Doc, sc: ScenarioDraft, svc: Servi
         p.add(sc.probe_line, path, "the refused probe needs a 'port' nothing listens on")
         return
     server = doc.nodes.get(svc.node or "")
-    for client, line in sc.clients:
+    for j, (client, line) in enumerate(sc.clients):
         node = doc.nodes.get(client)
         if server is None or node is None:
             continue  # reported elsewhere
@@ -288,7 +288,7 @@ def _check_refused_off_bind(p: Problems, doc: Doc, sc: ScenarioDraft, svc: Servi
         if dialed == svc.bind:
             p.add(
                 line,
-                (*path, "clients"),
+                (*path, "clients", j),
                 f"'{client}' dials {dialed}, the address service '{svc.name}' binds: nothing "
                 "refuses it (give the probe a 'port' nothing listens on, or a client on another "
                 "network)",
