@@ -192,4 +192,16 @@ CLAIM_SPECS: Mapping[str, ClaimSpec] = {
         "in the server's capture, some of the client's data arrives ahead of a gap, and the "
         "server answers with duplicate ACKs carrying SACK blocks. Needs `reorder` (`netem`)",
     ),
+    "mss-follows-mtu": ClaimSpec(
+        "tcp",
+        "the handshake's MSS is the network's MTU - 40",
+        "in the server's capture, the SYN and the SYN-ACK of every connection announce MSS = the "
+        "`mtu` of the server's first network (1500 without one) - 40 (IPv4 and TCP headers)",
+    ),
+    "segments-within-mss": ClaimSpec(
+        "tcp",
+        "a write larger than the MSS leaves as segments no larger than it",
+        "in the server's capture, each way sends more bytes than one MSS and no data segment "
+        "carries more than the MSS its receiver announced",
+    ),
 }

@@ -60,6 +60,8 @@ RESTART_ERRORS: tuple[str, ...] = ("EADDRINUSE",)
 class Network:
     name: str
     subnet: IPv4Network
+    # The link MTU of every interface on the network; None leaves the backend's (1500).
+    mtu: int | None = None
 
 
 @dataclass(frozen=True)
