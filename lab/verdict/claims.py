@@ -39,6 +39,7 @@ from lab.verdict.processes import (
 )
 from lab.verdict.reorder import reordered
 from lab.verdict.routing import ips_unchanged_macs_rewritten, ttl_decremented
+from lab.verdict.segments import mss_follows_mtu, segments_within_mss
 from lab.verdict.tcp_lifecycle import (
     close_wait_on_server,
     four_way_close,
@@ -81,6 +82,8 @@ CLAIMS: Mapping[str, ClaimFn] = {
     "one-round-trip": one_round_trip,
     "slow-start": slow_start,
     "reorder": reordered,
+    "mss-follows-mtu": mss_follows_mtu,
+    "segments-within-mss": segments_within_mss,
 }
 
 
