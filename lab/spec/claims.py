@@ -204,4 +204,18 @@ CLAIM_SPECS: Mapping[str, ClaimSpec] = {
         "in the server's capture, each way sends more bytes than one MSS and no data segment "
         "carries more than the MSS its receiver announced",
     ),
+    "connection-per-child": ClaimSpec(
+        "tcp",
+        "each connection's 4-tuple belongs to one child of the fork server",
+        "in the server's `during` snapshots, each of the scenario's connections is ESTABLISHED "
+        "and held by exactly one live child of the server, a different one each; in its "
+        "capture, each 4-tuple's segments make one connection whose server bytes are its own "
+        "client's bytes upper-cased",
+    ),
+    "listener-with-parent": ClaimSpec(
+        "tcp",
+        "the listening socket stays with the parent",
+        "in the server's `during` snapshots, the one LISTEN socket on the service's port is "
+        "held by the server's pid alone while its children serve",
+    ),
 }

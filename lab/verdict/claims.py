@@ -22,6 +22,7 @@ from lab.verdict.accept_queue import served_in_turn, syn_retransmitted
 from lab.verdict.bugs import judged
 from lab.verdict.check import Check
 from lab.verdict.client_close import close_noticed
+from lab.verdict.demux import connection_per_child, listener_with_parent
 from lab.verdict.dictionary import one_reply_per_line, utf8_on_wire
 from lab.verdict.errors import (
     eaddrinuse_in_time_wait,
@@ -84,6 +85,8 @@ CLAIMS: Mapping[str, ClaimFn] = {
     "reorder": reordered,
     "mss-follows-mtu": mss_follows_mtu,
     "segments-within-mss": segments_within_mss,
+    "connection-per-child": connection_per_child,
+    "listener-with-parent": listener_with_parent,
 }
 
 
