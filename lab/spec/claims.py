@@ -218,4 +218,34 @@ CLAIM_SPECS: Mapping[str, ClaimSpec] = {
         "in the server's `during` snapshots, the one LISTEN socket on the service's port is "
         "held by the server's pid alone while its children serve",
     ),
+    "read-bytes": ClaimSpec(
+        "tcp",
+        "read() returns the bytes waiting",
+        "the `read-returns` probe's blocking read() returned the byte count of the server's "
+        "first data segment in the server's capture",
+    ),
+    "read-eagain": ClaimSpec(
+        "tcp",
+        "a non-blocking read() with no data fails with EAGAIN",
+        "the probe's non-blocking read() returned -1 with EAGAIN, and the capture has no server "
+        "data but the two replies (nothing was there to read)",
+    ),
+    "read-eintr": ClaimSpec(
+        "tcp",
+        "a signal without SA_RESTART ends a blocking read() with EINTR",
+        "the probe's blocking read() returned -1 with EINTR after the signal was sent to it "
+        "(handler without SA_RESTART), and the capture has no server data but the two replies",
+    ),
+    "read-restarts": ClaimSpec(
+        "tcp",
+        "with SA_RESTART the interrupted read() goes on and returns data",
+        "with SA_RESTART, the probe's read() returned data after the signal was sent, as many "
+        "bytes as the server's last data segment in the capture (the reply to a line sent "
+        "after the signal)",
+    ),
+    "read-eof": ClaimSpec(
+        "tcp",
+        "read() returns 0 after the peer's FIN",
+        "the probe's last read() returned 0, and the server's FIN is in the capture",
+    ),
 }

@@ -49,7 +49,7 @@ LAB_MODELS: Mapping[str, str] = {
 }
 
 # Sequences of lab.programs.probe a scenario may run instead of the line client.
-PROBES: tuple[str, ...] = ("refused", "epipe", "long-line")
+PROBES: tuple[str, ...] = ("refused", "epipe", "long-line", "read-returns")
 # The errors a probe scenario may expect (``expect_error``), by errno name.
 PROBE_ERRORS: tuple[str, ...] = ("ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT")
 # The errors a restarted service may be expected to fail with (``restart[i].expect``).

@@ -38,6 +38,7 @@ from lab.verdict.processes import (
     one_process_n_threads,
     zombies_kept,
 )
+from lab.verdict.readret import read_bytes, read_eagain, read_eintr, read_eof, read_restarts
 from lab.verdict.reorder import reordered
 from lab.verdict.routing import ips_unchanged_macs_rewritten, ttl_decremented
 from lab.verdict.segments import mss_follows_mtu, segments_within_mss
@@ -87,6 +88,11 @@ CLAIMS: Mapping[str, ClaimFn] = {
     "segments-within-mss": segments_within_mss,
     "connection-per-child": connection_per_child,
     "listener-with-parent": listener_with_parent,
+    "read-bytes": read_bytes,
+    "read-eagain": read_eagain,
+    "read-eintr": read_eintr,
+    "read-restarts": read_restarts,
+    "read-eof": read_eof,
 }
 
 
