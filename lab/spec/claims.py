@@ -248,4 +248,11 @@ CLAIM_SPECS: Mapping[str, ClaimSpec] = {
         "read() returns 0 after the peer's FIN",
         "the probe's last read() returned 0, and the server's FIN is in the capture",
     ),
+    "time-wait-2msl": ClaimSpec(
+        "tcp",
+        "the active closer's TIME_WAIT lasts 2MSL (60 s on Linux), then goes",
+        "the client's FIN comes first (pcap); its socket is in TIME_WAIT in the client's "
+        "`after` snapshot and in the `watch` snapshots until 50 to 70 s after the close's last "
+        "ACK, then gone; none on the server. Needs `watch` (70 s or so)",
+    ),
 }

@@ -265,6 +265,10 @@ SCENARIO = Section(
             "wants the first N items of `expect` and the server's close, and what the client "
             "does about the close is for the claims (`early-close-noticed`)", default=0,
             bounds=(1, 10000)),
+        Key("watch", "number", "after the `after` snapshot, snapshot every node every "
+            "2 s for this many seconds (phases `watch-001`, `watch-002`, ...; run.json's "
+            "`watch` gives each one's time), e.g. to see a TIME_WAIT go: the longest `watch` "
+            "of the file's scenarios is taken once", default=0, bounds=(0, 120)),
         Key("bug", "mapping", "the service is a program with a known bug, and the checks "
             "named in `caught_by` are expected to fail: each passes as `NAME (bug)` when it "
             "fails, its detail giving the bug and the evidence, and fails when it holds (the "

@@ -236,6 +236,7 @@ class Scenario:
     impair: tuple[ImpairStep, ...] = ()  # netem changed while the scenarios run
     server_closes_after: int = 0  # the service closes after this many replies; 0: never
     bug: Bug | None = None  # a known bug of the service, and the checks that catch it
+    watch: float = 0.0  # seconds of snapshots every WATCH_EVERY after the 'after' one
 
     @property
     def expected_replies(self) -> tuple[str, ...]:

@@ -49,6 +49,7 @@ from lab.verdict.tcp_lifecycle import (
     handshake,
     time_wait_on_client,
 )
+from lab.verdict.timewait import time_wait_2msl
 from lab.verdict.udp import datagram_boundaries, no_handshake, no_time_wait
 
 ClaimFn = Callable[[Topology, Evidence, Scenario], Check]
@@ -93,6 +94,7 @@ CLAIMS: Mapping[str, ClaimFn] = {
     "read-eintr": read_eintr,
     "read-restarts": read_restarts,
     "read-eof": read_eof,
+    "time-wait-2msl": time_wait_2msl,
 }
 
 
