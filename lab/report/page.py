@@ -22,11 +22,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from lab.evidence.folder import Evidence
 from lab.evidence.records import TcpRecord, UdpRecord
 from lab.report.connections_html import connections_html, udp_table
 from lab.report.figures import service_timeline
 from lab.report.hosts import hosts_html
 from lab.report.markup import asset, badge, esc, section
+from lab.report.pictures import claim_pictures
 from lab.report.probes import probe_calls
 from lab.report.record import Summary
 from lab.report.restarts import restarts_html
@@ -162,11 +164,14 @@ def _scenarios(
     by_scenario: Mapping[str | None, list[TcpRecord]],
 ) -> list[str]:
     probes = probe_calls(run)
+    ev = Evidence(out_dir, run) if run is not None else None
     out = []
     for sc in summary.scenarios:
         conns = by_scenario.get(sc.name, [])
         restarts = restarts_html(out_dir, run, sc, topology, conns)
-        out.append(scenario_html(sc, topology, conns, probes, restarts))
+        spec = next((s for s in topology.scenarios if s.name == sc.name), None)
+        pictures = claim_pictures(topology, ev, spec)
+        out.append(scenario_html(sc, topology, conns, probes, restarts, pictures))
     return out
 
 

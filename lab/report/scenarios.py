@@ -19,14 +19,16 @@ def scenario_html(
     conns: Sequence[TcpRecord],
     probes: Mapping[str, Sequence[Call]] | None = None,
     restarts: str = "",
+    pictures: str = "",
 ) -> str:
     """The section of one scenario's verdict;
-    ``restarts`` is its restart timeline, already drawn."""
+    ``restarts`` is its restart timeline and ``pictures`` its claims' pictures
+    (lab.report.pictures), already drawn."""
     name = sc.name
     service = next((s for s in topology.services if s.name == sc.service), None)
     scenario = next((s for s in topology.scenarios if s.name == name), None)
     what = _what(topology, service, scenario) if service is not None else ""
-    body = what + _checks_table(sc.checks)
+    body = what + _checks_table(sc.checks) + pictures
     if restarts:
         body += "<h3>The server's restarts</h3>" + restarts
     if conns:

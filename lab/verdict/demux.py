@@ -23,7 +23,7 @@ FourTuple = tuple[str, int, str, int]
 
 
 @dataclass(frozen=True)
-class _During:
+class During:
     """The server's pid and its ``during`` sockets and processes."""
 
     pid: int
@@ -37,30 +37,30 @@ class _During:
         return {r.pid for r in self.processes if r.ppid == self.pid and not r.zombie}
 
 
-def _during(topo: Topology, ev: Evidence, sc: Scenario) -> _During | str:
+def during_snapshots(topo: Topology, ev: Evidence, sc: Scenario) -> During | str:
     service = topo.service(sc.service)
     pid = service_pid(ev, service)
     rows = sockets(ev, service.node, "during")
     procs = ev.processes(service.node, "during")
     if pid is None or rows is None or procs is None:
         return f"no server pid or no 'during' snapshots of {service.node}"
-    return _During(pid, rows, procs)
+    return During(pid, rows, procs)
 
 
-def _tuple(row: SocketRow) -> FourTuple:
+def four_tuple(row: SocketRow) -> FourTuple:
     """A server-side socket's 4-tuple, client first as the capture's connections have it."""
     return (row.remote.ip, row.remote.port, row.local.ip, row.local.port)
 
 
-def _established(found: Scope, during: _During) -> list[SocketRow]:
+def established(found: Scope, during: During) -> list[SocketRow]:
     return [
         r
         for r in during.sockets
-        if r.state == "ESTABLISHED" and found.owns(*_tuple(r)) and r.proto.startswith("tcp")
+        if r.state == "ESTABLISHED" and found.owns(*four_tuple(r)) and r.proto.startswith("tcp")
     ]
 
 
-def _owner_problem(row: SocketRow, during: _During, kids: set[int]) -> str | None:
+def _owner_problem(row: SocketRow, during: During, kids: set[int]) -> str | None:
     owners = during.owners(row)
     if len(owners) != 1:
         return f"held by {len(owners)} processes {sorted(owners)}"
@@ -92,18 +92,18 @@ def connection_per_child(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     """Each held connection's 4-tuple is held by exactly one live child of the server, a
     different child for each, and its segments in the capture are that connection's."""
     name = "a 4-tuple per child"
-    during = _during(topo, ev, sc)
+    during = during_snapshots(topo, ev, sc)
     if isinstance(during, str):
         return Check(name, False, during)
     found = scope(topo, ev, sc)
-    rows = _established(found, during)
+    rows = established(found, during)
     want = sc.total_connections
     if len(rows) != want:
         return Check(name, False, f"{len(rows)} of the {want} connections ESTABLISHED in 'during'")
     kids = during.children()
     captured = tcp_on(ev, found.service.node, found)
     for row in rows:
-        tup = _tuple(row)
+        tup = four_tuple(row)
         problem = _owner_problem(row, during, kids) or _capture_problem(
             [c for c in captured if c.four_tuple == tup]
         )
@@ -124,7 +124,7 @@ def listener_with_parent(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     """While the children serve, the listening socket is the parent's alone (each child
     closed its copy after fork)."""
     name = "listener stays with the parent"
-    during = _during(topo, ev, sc)
+    during = during_snapshots(topo, ev, sc)
     if isinstance(during, str):
         return Check(name, False, during)
     port = topo.service(sc.service).port

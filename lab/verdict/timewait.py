@@ -34,7 +34,7 @@ class _Seen:
     watched: float  # the last watch snapshot taken
 
 
-def _close_time(c: TcpConnection) -> float | None:
+def close_time(c: TcpConnection) -> float | None:
     """The time of the close's last ACK (else the last FIN): TIME_WAIT's start."""
     index = c.close.last_ack_index or c.close.server_fin_index
     return next((s.time for s in c.segments if s.index == index), None)
@@ -61,6 +61,16 @@ def _seen(ev: Evidence, node: str, c: TcpConnection, closed: float) -> _Seen:
     return _Seen(_in_time_wait(ev, node, "after", c), last, gone, watched)
 
 
+def time_wait_series(ev: Evidence, sc: Scenario, c: TcpConnection) -> list[tuple[float, bool]]:
+    """Each watch snapshot as (seconds after the close, the client socket in TIME_WAIT);
+    empty without a close time."""
+    closed = close_time(c)
+    if closed is None:
+        return []
+    node = sc.clients[0]
+    return [(w.time - closed, _in_time_wait(ev, node, w.phase, c)) for w in ev.record.watch or []]
+
+
 def _problem(seen: _Seen) -> str | None:
     if not seen.after:
         return "not in TIME_WAIT in the client's 'after' snapshot"
@@ -80,7 +90,7 @@ def _span(seen: _Seen) -> str:
 
 
 def _judge(ev: Evidence, sc: Scenario, found: Scope, c: TcpConnection) -> str | _Seen | None:
-    closed = _close_time(c)
+    closed = close_time(c)
     if closed is None:
         return "no last ACK or FIN of the close in the capture"
     seen = _seen(ev, sc.clients[0], c, closed)

@@ -11,6 +11,9 @@ from typing import Any
 import dpkt
 import pytest
 
+from lab.evidence.folder import Evidence
+from lab.report.pictures import claim_pictures
+from lab.spec.topology import load_topology
 from tests.experiments.conftest import Runs
 from tests.experiments.test_experiments import _folder, _judge, _refresh, _rewrite, _tcp
 
@@ -119,3 +122,22 @@ def test_listener_with_parent_fails_when_a_child_keeps_the_listener(
     )
     check = _judge(folder, "four-clients", "listener-with-parent")
     assert not check.passed and "hold it too" in check.detail
+
+
+@pytest.mark.netns
+@pytest.mark.parametrize(
+    ("name", "scenario", "mark"),
+    [
+        ("mss", "small-mtu", 'class="seg-client"'),
+        ("demux", "four-clients", "class=child"),
+        ("read-returns", "read-returns", 'class="read-bad"'),
+    ],
+)
+def test_claim_pictures_are_drawn(
+    root: None, experiment_runs: Runs, name: str, scenario: str, mark: str
+) -> None:
+    folder = experiment_runs[name][0]
+    topo = load_topology(folder / "topology.yaml", sources=False)
+    sc = next(s for s in topo.scenarios if s.name == scenario)
+    html = claim_pictures(topo, Evidence.load(folder), sc)
+    assert html.count("<figure class=claim-picture>") == 1 and mark in html

@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
+from lab.evidence.folder import Evidence
+from lab.report.pictures import claim_pictures
 from lab.run.watch import watch_times
+from lab.spec.topology import load_topology
 from tests.experiments.conftest import Runs, _require, _run
 from tests.experiments.test_experiments import _judge
 
@@ -89,3 +92,12 @@ def test_watch_is_paced_from_its_start() -> None:
     taken = list(watch_times(0.05, every=0.01))
     assert [p for p, _ in taken] == [f"watch-{k:03d}" for k in range(1, 6)]
     assert all(b > a for (_, a), (_, b) in itertools.pairwise(taken))
+
+
+@pytest.mark.slow
+@pytest.mark.netns
+def test_time_wait_picture_shows_it_go(root: None, time_wait_run: Runs) -> None:
+    folder = time_wait_run[NAME][0]
+    topo = load_topology(folder / "topology.yaml", sources=False)
+    html = claim_pictures(topo, Evidence.load(folder), topo.scenarios[0])
+    assert 'class="tw-on"' in html and 'class="tw-off"' in html and "gone by +" in html
