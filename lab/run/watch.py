@@ -21,9 +21,9 @@ def watch_times(longest: float, every: float = WATCH_EVERY) -> Iterator[tuple[st
     k = 0
     while True:
         k += 1
-        due = start + k * every
-        if due - start > longest:
+        if k * every > longest + 1e-9:  # (5 * 0.01 > 0.05 in floating point)
             return
+        due = start + k * every
         time.sleep(max(0.0, due - time.monotonic()))
         yield f"watch-{k:03d}", time.time()
 

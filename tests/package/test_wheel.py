@@ -90,7 +90,8 @@ def test_version(installed: Installed) -> None:
 def test_every_experiment_is_listed(installed: Installed) -> None:
     out = _check(installed.run("lab", "experiment", "--list"))
     shipped = sorted(p.stem for p in (ROOT / "topologies" / "experiments").glob("*.yaml"))
-    assert len(shipped) == 18  # the course's 10, 4 on impaired links, 4 spot-the-bug
+    # the course's 10, 4 on impaired links, 4 spot-the-bug, demux, mss, read-returns, time-wait
+    assert len(shipped) == 22
     assert [line.split()[0] for line in out.splitlines()] == shipped
 
 
