@@ -8,7 +8,7 @@ the wire or the snapshots showed instead.
 
 The claims live in one module per concept (``tcp_lifecycle``, ``udp``, ``processes``,
 ``flow_control``, ``accept_queue``, ``routing``, ``errors``, ``dictionary``,
-``impaired``); this table
+``impaired``, ``demux``, ``segments``, ``readret``, ``timewait``); this table
 names them as ``lab.spec.claims.CLAIM_SPECS`` declares them.
 """
 
