@@ -12,7 +12,8 @@ server, in order.
 read() is libc's own, called through ctypes: Python's ``socket.recv`` retries a call a
 signal interrupted (PEP 475), which would hide EINTR. Each read is one event, ``call``
 "read", with ``bytes`` its return value (-1 on failure), ``error`` its errno name or None,
-``eof`` for 0; the signal's delivery is a "signal" event with the time it was sent.
+``eof`` for 0; a "reading" event marks when each signalled read() began, a "signal"
+event when the signal was sent.
 Only the standard library: it runs on the lab's nodes.
 """
 
@@ -66,10 +67,14 @@ def _read(sock: socket.socket, report: Recorder, step: str) -> tuple[int, str | 
     return n, err
 
 
-def _later(actions: list[tuple[float, Callable[[], None]]]) -> threading.Thread:
-    """Run each action after its delay (from the previous one), on another thread."""
+def _later(
+    start: threading.Event, actions: list[tuple[float, Callable[[], None]]]
+) -> threading.Thread:
+    """Once ``start`` is set, run each action after its delay (from the previous one), on
+    another thread."""
 
     def run() -> None:
+        start.wait()
         for delay, action in actions:
             time.sleep(delay)
             action()
@@ -94,8 +99,14 @@ def _signal_read(sock: socket.socket, report: Recorder, restart: bool) -> tuple[
     actions = [(SIGNAL_AFTER, send_signal)]
     if restart:
         actions.append((SEND_AFTER, lambda: report.event("send", bytes=writen(sock, AFTER_SIGNAL))))
-    helper = _later(actions)
-    got = _read(sock, report, "restart" if restart else "eintr")
+    # The delays count from just before read(), so the signal lands while it blocks even
+    # on a loaded machine; "reading" records that moment for the claims.
+    entering = threading.Event()
+    helper = _later(entering, actions)
+    step = "restart" if restart else "eintr"
+    report.event("reading", detail=step)
+    entering.set()
+    got = _read(sock, report, step)
     helper.join()
     return got
 

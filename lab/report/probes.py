@@ -14,7 +14,7 @@ def _call_text(event: ProbeEvent) -> str | None:
     """A call as drawn on the client's line of the sequence diagram; None for one not
     drawn (a sleep)."""
     call, error = event.call, event.error
-    if call in ("sleep", "sigaction"):
+    if call in ("sleep", "sigaction", "reading"):
         return None
     if call == "read":  # libc's read() (the read-returns probe): its return value itself
         return f"read() → {event.bytes}" + (f" {error}" if error else "")

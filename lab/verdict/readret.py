@@ -88,31 +88,42 @@ def _eagain(run: _Run) -> tuple[str | None, str]:
     )
 
 
+def _signal_during(run: _Run, step: str, e: ProbeEvent) -> ProbeEvent | str:
+    """The signal sent after the read of ``step`` began and before it returned."""
+    began = next((x.at for x in run.events if x.call == "reading" and x.detail == step), None)
+    if began is None:
+        return f"{_said(e)}, but the probe's record has no start of that read"
+    during = [s for s in run.events if s.call == "signal" and began <= s.at <= e.at]
+    if not during:
+        return f"{_said(e)}, but no signal was sent while it waited"
+    return during[0]
+
+
 def _eintr(run: _Run) -> tuple[str | None, str]:
     e = run.read("eintr")
-    signals = [s for s in run.events if s.call == "signal"]
     if e is None or e.bytes != -1 or e.error != "EINTR":
         return _said(e), ""
-    if not signals or signals[0].at > e.at:
-        return f"{_said(e)} with no signal sent before it", ""
+    sig = _signal_during(run, "eintr", e)
+    if isinstance(sig, str):
+        return sig, ""
     ok = f"blocking read() returned -1 (EINTR) at +{e.at:.3f} s, the signal sent at "
     return _quiet_while(
         run, e
-    ), ok + f"+{signals[0].at:.3f} s (no SA_RESTART); no server data beside the two replies"
+    ), ok + f"+{sig.at:.3f} s (no SA_RESTART); no server data beside the two replies"
 
 
 def _restart(run: _Run) -> tuple[str | None, str]:
     e = run.read("restart")
-    signals = [s for s in run.events if s.call == "signal"]
     replies = run.replies()
     if e is None or e.error or not e.bytes or e.bytes <= 0:
         return _said(e), ""
-    if len(signals) < 2 or not signals[1].at < e.at:
-        return f"{_said(e)}, but no signal landed while it waited", ""
+    sig = _signal_during(run, "restart", e)
+    if isinstance(sig, str):
+        return sig, ""
     if len(replies) < 2 or replies[-1].payload_len != e.bytes:
         return f"{_said(e)}, but no server segment of {e.bytes} bytes follows the first", ""
     return None, (
-        f"with SA_RESTART, the read() the signal hit at +{signals[1].at:.3f} s went on and "
+        f"with SA_RESTART, the read() the signal hit at +{sig.at:.3f} s went on and "
         f"returned {e.bytes} at +{e.at:.3f} s = the server's #{replies[-1].index}"
     )
 

@@ -66,7 +66,7 @@ def test_read_eintr_fails_when_no_signal_came_before_it(folder: Path) -> None:
         signal["at"] = _read(ev, "eintr")["at"] + 1
 
     _edit_events(folder, later)
-    _fails(folder, "read-eintr", "with no signal sent before it")
+    _fails(folder, "read-eintr", "no signal was sent while it waited")
 
 
 def _drop_server(keep: Callable[[Any], bool]) -> Callable[[Any, list[Any]], Any]:
