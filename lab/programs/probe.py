@@ -34,6 +34,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from lab.programs import read_probe
 from lab.programs.common import port_number, positive_int
 from lab.programs.wrap import (
     MAX_LINE,
@@ -185,10 +186,21 @@ def probe_long_line(opts: Options, report: Report) -> None:
     report.completed = True
 
 
+def probe_read_returns(opts: Options, report: Report) -> None:
+    """read()'s outcomes, one after the other (lab.programs.read_probe)."""
+    sock = _open(opts, report)
+    if sock is None:
+        return
+    with sock:
+        report.completed = read_probe.run(sock, report, opts.timeout)
+    report.event("close")
+
+
 PROBES: dict[str, Callable[[Options, Report], None]] = {
     "refused": probe_refused,
     "epipe": probe_epipe,
     "long-line": probe_long_line,
+    "read-returns": probe_read_returns,
 }
 
 

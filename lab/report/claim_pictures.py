@@ -6,12 +6,11 @@ to draw is "". New pictures are new entries."""
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 
 from lab.evidence.folder import Evidence
 from lab.report.anatomy_html import anatomy_picture, byte_order_picture
 from lab.report.binding_html import bind_picture, ephemeral_picture
-from lab.spec.codec import RecordError
+from lab.report.pictures import demux_picture, reads_picture, segments_picture, time_wait_picture
 from lab.spec.model import Scenario, Topology
 
 PictureFn = Callable[[Evidence, Topology, Scenario], str]
@@ -21,18 +20,16 @@ CLAIM_PICTURES: Mapping[str, PictureFn] = {
     "byte-order": byte_order_picture,
     "bind-address": bind_picture,
     "ephemeral-ports": ephemeral_picture,
+    "segments-within-mss": segments_picture,
+    "connection-per-child": demux_picture,
+    "time-wait-2msl": time_wait_picture,
+    "read-eintr": reads_picture,
 }
 
 
-def claim_pictures(out_dir: Path, topology: Topology, scenario: str) -> str:
-    """The pictures of the claims ``scenario`` makes, in the order it lists them; "" when
-    it makes none of them or the folder has no run.json this version reads."""
-    sc = next((s for s in topology.scenarios if s.name == scenario), None)
-    drawn = [CLAIM_PICTURES[c] for c in sc.claims if c in CLAIM_PICTURES] if sc else []
-    if sc is None or not drawn:
+def claim_pictures(ev: Evidence | None, topology: Topology, sc: Scenario | None) -> str:
+    """The pictures of the claims ``sc`` makes, in the order it lists them; "" when it
+    makes none of them or there is no evidence this version reads."""
+    if ev is None or sc is None:
         return ""
-    try:
-        ev = Evidence.load(out_dir)
-    except RecordError:
-        return ""
-    return "".join(draw(ev, topology, sc) for draw in drawn)
+    return "".join(CLAIM_PICTURES[c](ev, topology, sc) for c in sc.claims if c in CLAIM_PICTURES)

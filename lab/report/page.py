@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from lab.evidence.folder import Evidence
 from lab.evidence.records import TcpRecord, UdpRecord
 from lab.report.claim_pictures import claim_pictures
 from lab.report.connections_html import connections_html, udp_table
@@ -164,11 +165,13 @@ def _scenarios(
     by_scenario: Mapping[str | None, list[TcpRecord]],
 ) -> list[str]:
     probes = probe_calls(run)
+    ev = Evidence(out_dir, run) if run is not None else None
     out = []
     for sc in summary.scenarios:
         conns = by_scenario.get(sc.name, [])
         restarts = restarts_html(out_dir, run, sc, topology, conns)
-        pictures = claim_pictures(out_dir, topology, sc.name)
+        spec = next((s for s in topology.scenarios if s.name == sc.name), None)
+        pictures = claim_pictures(ev, topology, spec)
         out.append(scenario_html(sc, topology, conns, probes, restarts, pictures))
     return out
 

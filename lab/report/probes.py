@@ -14,8 +14,10 @@ def _call_text(event: ProbeEvent) -> str | None:
     """A call as drawn on the client's line of the sequence diagram; None for one not
     drawn (a sleep)."""
     call, error = event.call, event.error
-    if call == "sleep":
+    if call in ("sleep", "sigaction", "reading"):
         return None
+    if call == "read":  # libc's read() (the read-returns probe): its return value itself
+        return f"read() → {event.bytes}" + (f" {error}" if error else "")
     if call == "recv":
         if event.eof:
             return "recv() → 0 bytes: EOF"

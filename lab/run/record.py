@@ -201,6 +201,15 @@ class NodeError:
 
 
 @dataclass
+class WatchRecord:
+    """One snapshot of a scenario's ``watch``: its phase name and when it began (seconds
+    since the epoch, the clock the captures' timestamps use)."""
+
+    phase: str
+    time: float
+
+
+@dataclass
 class CleanedRecord:
     """``lab clean`` removed the run's objects: its owner was gone (``owner_alive`` False:
     the run was killed without tearing down) or was stopped with ``--force``. ``collected``
@@ -237,6 +246,7 @@ class RunRecord:
     interrupted: str | None = None
     node_errors: list[NodeError] = field(default_factory=list)
     cleaned: CleanedRecord | None = field(default=None, metadata=omit_if_none())
+    watch: list[WatchRecord] | None = field(default=None, metadata=omit_if_none())
 
     def to_json(self) -> dict[str, Any]:
         data: dict[str, Any] = to_json(self)

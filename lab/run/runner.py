@@ -49,6 +49,7 @@ from lab.run.userbuild import (
     keep_evidence,
     used_programs,
 )
+from lab.run.watch import run_watch
 from lab.spec.model import Restart, Scenario, Service, Topology
 
 TOPOLOGY_COPY = "topology.yaml"
@@ -193,6 +194,7 @@ class Flow(ClientSteps):
             self.run_restarts()
             self.settle()
             self.phase("after")
+            self.record.watch = run_watch(self.s, self.step, self.node_errors)
             self.step("stop")
             for name, proc in self.servers.items():
                 self.stop_service(name, proc)

@@ -222,4 +222,67 @@ CLAIM_SPECS: Mapping[str, ClaimSpec] = {
         "`net.ipv4.ip_local_port_range` as read on the client node before the run, and the "
         "client's `during` snapshot shows the same ports",
     ),
+    "mss-follows-mtu": ClaimSpec(
+        "tcp",
+        "the handshake's MSS is the network's MTU - 40",
+        "in the server's capture, the SYN and the SYN-ACK of every connection announce MSS = the "
+        "`mtu` of the server's first network (1500 without one) - 40 (IPv4 and TCP headers)",
+    ),
+    "segments-within-mss": ClaimSpec(
+        "tcp",
+        "a write larger than the MSS leaves as segments no larger than it",
+        "in the server's capture, each way sends more bytes than one MSS and no data segment "
+        "carries more than the MSS its receiver announced",
+    ),
+    "connection-per-child": ClaimSpec(
+        "tcp",
+        "each connection's 4-tuple belongs to one child of the fork server",
+        "in the server's `during` snapshots, each of the scenario's connections is ESTABLISHED "
+        "and held by exactly one live child of the server, a different one each; in its "
+        "capture, each 4-tuple's segments make one connection whose server bytes are its own "
+        "client's bytes upper-cased",
+    ),
+    "listener-with-parent": ClaimSpec(
+        "tcp",
+        "the listening socket stays with the parent",
+        "in the server's `during` snapshots, the one LISTEN socket on the service's port is "
+        "held by the server's pid alone while its children serve",
+    ),
+    "read-bytes": ClaimSpec(
+        "tcp",
+        "read() returns the bytes waiting",
+        "the `read-returns` probe's blocking read() returned the byte count of the server's "
+        "first data segment in the server's capture",
+    ),
+    "read-eagain": ClaimSpec(
+        "tcp",
+        "a non-blocking read() with no data fails with EAGAIN",
+        "the probe's non-blocking read() returned -1 with EAGAIN, and the capture has no server "
+        "data but the two replies (nothing was there to read)",
+    ),
+    "read-eintr": ClaimSpec(
+        "tcp",
+        "a signal without SA_RESTART ends a blocking read() with EINTR",
+        "the probe's blocking read() returned -1 with EINTR after the signal was sent to it "
+        "(handler without SA_RESTART), and the capture has no server data but the two replies",
+    ),
+    "read-restarts": ClaimSpec(
+        "tcp",
+        "with SA_RESTART the interrupted read() goes on and returns data",
+        "with SA_RESTART, the probe's read() returned data after the signal was sent, as many "
+        "bytes as the server's last data segment in the capture (the reply to a line sent "
+        "after the signal)",
+    ),
+    "read-eof": ClaimSpec(
+        "tcp",
+        "read() returns 0 after the peer's FIN",
+        "the probe's last read() returned 0, and the server's FIN is in the capture",
+    ),
+    "time-wait-2msl": ClaimSpec(
+        "tcp",
+        "the active closer's TIME_WAIT lasts 2MSL (60 s on Linux), then goes",
+        "the client's FIN comes first (pcap); its socket is in TIME_WAIT in the client's "
+        "`after` snapshot and in the `watch` snapshots until 50 to 70 s after the close's last "
+        "ACK, then gone; none on the server. Needs `watch` (70 s or so)",
+    ),
 }

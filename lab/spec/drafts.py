@@ -26,6 +26,7 @@ class Net:
     line: int
     subnet: IPv4Network | None = None
     netem: Netem | None = None
+    mtu: int | None = None
 
 
 @dataclass

@@ -35,6 +35,8 @@ MAX_ITEM_BYTES = 1024
 MAX_FILTER_CHARS = 512
 MIN_PREFIX, MAX_PREFIX = 8, 30
 PORT_RANGE = (1, 65535)
+# A network's MTU: from IPv4's minimum datagram every host must take, to a jumbo frame.
+MTU_RANGE = (576, 9000)
 
 
 TOP = Section(
@@ -67,6 +69,11 @@ NETWORK = Section(
         Key("netem", "mapping", "impairments of the network (below), on what each attached "
             "node receives: each packet crossing it is impaired once. A node's own `netem` "
             "replaces it there", type_doc="mapping, see `netem`"),
+        Key("mtu", "integer", "the link MTU of every interface on the network (TCP's MSS "
+            "follows it: MTU - 40). Those interfaces also hand the kernel one segment per "
+            "packet (`gso_max_segs 1`), so that captures show the segments the link carries, "
+            "not offload-sized ones. netns and docker only; default: 1500",
+            bounds=MTU_RANGE),
     ),
 )  # fmt: skip
 
@@ -261,6 +268,10 @@ SCENARIO = Section(
             "wants the first N items of `expect` and the server's close, and what the client "
             "does about the close is for the claims (`early-close-noticed`)", default=0,
             bounds=(1, 10000)),
+        Key("watch", "number", "after the `after` snapshot, snapshot every node every "
+            "2 s for this many seconds (phases `watch-001`, `watch-002`, ...; run.json's "
+            "`watch` gives each one's time), e.g. to see a TIME_WAIT go: the longest `watch` "
+            "of the file's scenarios is taken once", default=0, bounds=(0, 120)),
         Key("bug", "mapping", "the service is a program with a known bug, and the checks "
             "named in `caught_by` are expected to fail: each passes as `NAME (bug)` when it "
             "fails, its detail giving the bug and the evidence, and fails when it holds (the "

@@ -52,7 +52,7 @@ LAB_MODELS: Mapping[str, str] = {
 }
 
 # Sequences of lab.programs.probe a scenario may run instead of the line client.
-PROBES: tuple[str, ...] = ("refused", "epipe", "long-line")
+PROBES: tuple[str, ...] = ("refused", "epipe", "long-line", "read-returns")
 # The errors a probe scenario may expect (``expect_error``), by errno name.
 PROBE_ERRORS: tuple[str, ...] = ("ECONNREFUSED", "ECONNRESET", "EPIPE", "ETIMEDOUT")
 # The errors a restarted service may be expected to fail with (``restart[i].expect``).
@@ -63,6 +63,8 @@ RESTART_ERRORS: tuple[str, ...] = ("EADDRINUSE",)
 class Network:
     name: str
     subnet: IPv4Network
+    # The link MTU of every interface on the network; None leaves the backend's (1500).
+    mtu: int | None = None
 
 
 @dataclass(frozen=True)
@@ -238,6 +240,7 @@ class Scenario:
     impair: tuple[ImpairStep, ...] = ()  # netem changed while the scenarios run
     server_closes_after: int = 0  # the service closes after this many replies; 0: never
     bug: Bug | None = None  # a known bug of the service, and the checks that catch it
+    watch: float = 0.0  # seconds of snapshots every WATCH_EVERY after the 'after' one
 
     @property
     def expected_replies(self) -> tuple[str, ...]:

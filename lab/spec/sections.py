@@ -18,6 +18,7 @@ from lab.spec.keys import (
     MAX_FILTER_CHARS,
     MAX_NETWORKS,
     MAX_NODES,
+    MTU_RANGE,
     NAME_RULE,
     NETWORK,
     NODE,
@@ -65,6 +66,8 @@ def read_networks(r: Reader, e: Entry, doc: Doc) -> None:
                     net.subnet = IPv4Network(text)
         if spec and "netem" in spec:
             net.netem = read_netem(r, spec["netem"].value, (*path, "netem"))
+        if spec and "mtu" in spec:
+            net.mtu = r.integer(spec["mtu"].value, (*path, "mtu"), MTU_RANGE)
 
 
 def read_nodes(r: Reader, e: Entry, doc: Doc) -> None:

@@ -117,7 +117,7 @@ def _build(doc: Doc, source: Path | None) -> Topology:
     networks = []
     for net in doc.networks.values():
         assert net.subnet is not None
-        networks.append(Network(net.name, net.subnet))
+        networks.append(Network(net.name, net.subnet, net.mtu))
     nodes = []
     for n in doc.nodes.values():
         ifaces = tuple(Interface(i.network, i.address) for i in n.ifaces if i.address)

@@ -8,7 +8,8 @@ the wire or the snapshots showed instead.
 
 The claims live in one module per concept (``tcp_lifecycle``, ``udp``, ``processes``,
 ``flow_control``, ``accept_queue``, ``routing``, ``errors``, ``dictionary``,
-``impaired``, ``anatomy``, ``binding``); this table
+``impaired``, ``anatomy``, ``binding``, ``demux``, ``segments``, ``readret``,
+``timewait``); this table
 names them as ``lab.spec.claims.CLAIM_SPECS`` declares them.
 """
 
@@ -24,6 +25,7 @@ from lab.verdict.binding import bind_address, ephemeral_ports
 from lab.verdict.bugs import judged
 from lab.verdict.check import Check
 from lab.verdict.client_close import close_noticed
+from lab.verdict.demux import connection_per_child, listener_with_parent
 from lab.verdict.dictionary import one_reply_per_line, utf8_on_wire
 from lab.verdict.errors import (
     eaddrinuse_in_time_wait,
@@ -39,8 +41,10 @@ from lab.verdict.processes import (
     one_process_n_threads,
     zombies_kept,
 )
+from lab.verdict.readret import read_bytes, read_eagain, read_eintr, read_eof, read_restarts
 from lab.verdict.reorder import reordered
 from lab.verdict.routing import ips_unchanged_macs_rewritten, ttl_decremented
+from lab.verdict.segments import mss_follows_mtu, segments_within_mss
 from lab.verdict.tcp_lifecycle import (
     close_wait_on_server,
     four_way_close,
@@ -48,6 +52,7 @@ from lab.verdict.tcp_lifecycle import (
     handshake,
     time_wait_on_client,
 )
+from lab.verdict.timewait import time_wait_2msl
 from lab.verdict.udp import datagram_boundaries, no_handshake, no_time_wait
 
 ClaimFn = Callable[[Topology, Evidence, Scenario], Check]
@@ -87,6 +92,16 @@ CLAIMS: Mapping[str, ClaimFn] = {
     "byte-order": byte_order,
     "bind-address": bind_address,
     "ephemeral-ports": ephemeral_ports,
+    "mss-follows-mtu": mss_follows_mtu,
+    "segments-within-mss": segments_within_mss,
+    "connection-per-child": connection_per_child,
+    "listener-with-parent": listener_with_parent,
+    "read-bytes": read_bytes,
+    "read-eagain": read_eagain,
+    "read-eintr": read_eintr,
+    "read-restarts": read_restarts,
+    "read-eof": read_eof,
+    "time-wait-2msl": time_wait_2msl,
 }
 
 

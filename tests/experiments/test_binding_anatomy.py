@@ -10,6 +10,7 @@ from typing import Any
 import dpkt
 import pytest
 
+from lab.evidence.folder import Evidence
 from lab.report.claim_pictures import claim_pictures
 from lab.spec.topology import load_topology
 from tests.experiments.conftest import Runs
@@ -183,7 +184,9 @@ def test_pictures_of_the_claims_are_in_the_report(
 ) -> None:
     folder = experiment_runs[name][0]
     page = (folder / "report.html").read_text()
-    drawn = claim_pictures(folder, load_topology(folder / "topology.yaml", sources=False), scenario)
+    topo = load_topology(folder / "topology.yaml", sources=False)
+    sc = next(s for s in topo.scenarios if s.name == scenario)
+    drawn = claim_pictures(Evidence.load(folder), topo, sc)
     assert drawn and drawn in page
     for mark in marks:
         assert mark in drawn, mark

@@ -18,7 +18,7 @@ name: many
 networks:
   lan: {subnet: 10.77.1.0/24}
   dmz: {subnet: 10.77.1.128/25}         # <- networks.dmz.subnet
-  wan: {subnet: 10.77.9.0/24, mtu: 1500}   # <- networks.wan.mtu
+  wan: {subnet: 10.77.9.0/24, mtu: 100}    # <- networks.wan.mtu
 nodes:
   server:
     interfaces: {lan: 10.77.1.10}

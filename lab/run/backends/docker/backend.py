@@ -135,9 +135,9 @@ class DockerBackend(Backend):
         spec = {
             "dirs": [str(self.workdir(node.name)), str(PID_ROOT / self.run_id)],
             "addresses": [
-                [net, macs[net], f"{iface.address}/{topology.network(net).subnet.prefixlen}"]
+                [net, macs[net], f"{iface.address}/{n.subnet.prefixlen}", n.mtu]
                 for iface in node.interfaces
-                for net in [iface.network]
+                for net, n in [(iface.network, topology.network(iface.network))]
             ],
             "gateway": None if node.gateway is None else str(node.gateway),
         }

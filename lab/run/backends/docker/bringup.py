@@ -26,9 +26,11 @@ SUBNET_LABEL = "socket-lab.subnet"
 PLACEHOLDER_TRIES = 256
 
 # Run with python3 on a node at start. argv[1] is JSON: the directories to create, then for
-# each network [name, MAC, address/prefix]: that interface's placeholder address is replaced
-# by the real one. The engine's default route goes with the placeholder; the node's own
-# gateway, if any, becomes the default route. Prints {network: interface name}.
+# each network [name, MAC, address/prefix, MTU or null]: that interface's placeholder address
+# is replaced by the real one, and a network's MTU set with one segment per packet (see
+# lab.run.backends.netns.build._link_options). The engine's default route goes with the
+# placeholder; the node's own gateway, if any, becomes the default route.
+# Prints {network: interface name}.
 NODE_SETUP = """
 import json, os, subprocess, sys
 spec = json.loads(sys.argv[1])
@@ -43,12 +45,14 @@ def ip(*args):
     if done.returncode:
         sys.exit(f"ip {' '.join(args)}: {done.stderr.strip()}")
 names = {}
-for net, mac, cidr in spec["addresses"]:
+for net, mac, cidr, mtu in spec["addresses"]:
     if mac not in by_mac:
         sys.exit(f"no interface with MAC {mac} for network {net}")
     dev = names[net] = by_mac[mac]
     ip("-4", "addr", "flush", "dev", dev)
     ip("addr", "add", cidr, "dev", dev)
+    if mtu:
+        ip("link", "set", "dev", dev, "mtu", str(mtu), "gso_max_segs", "1")
 if spec["gateway"]:
     ip("route", "replace", "default", "via", spec["gateway"])
 print(json.dumps(names))
@@ -77,6 +81,10 @@ def placeholder_subnets(attached: int, seed: int) -> list[IPv4Network]:
     return candidates[start:] + candidates[:start]
 
 
+def _mtu_option(net: Network) -> dict[str, str]:
+    return {} if net.mtu is None else {"com.docker.network.driver.mtu": str(net.mtu)}
+
+
 def create_network(
     api: docker.APIClient, run_id: str, topology: Topology, net: Network, seed: int
 ) -> IPv4Network | None:
@@ -93,6 +101,8 @@ def create_network(
                     # No NAT: nothing leaves the lab's bridges through the host.
                     "com.docker.network.bridge.enable_ip_masquerade": "false",
                     "com.docker.network.bridge.enable_icc": "true",
+                    # The bridge and the host's veth ends take the network's MTU too.
+                    **_mtu_option(net),
                 },
                 labels=run_labels(
                     run_id, topology, **{NETWORK_LABEL: net.name, SUBNET_LABEL: str(net.subnet)}

@@ -143,12 +143,20 @@ def link_batch(run_id: str, topology: Topology, plan: Sequence[Attachment]) -> l
         lines += [f"link add name {br} {BRIDGE_OPTIONS}", f"link set dev {br} up"]
     for a in plan:
         ns = check_token(ns_name(run_id, a.node))
+        link = _link_options(topology.network(a.network).mtu)
         lines += [
             # The peer is born inside the node, so no temporary name is ever needed.
-            f"link add name {a.veth} type veth peer name {a.ifname} netns {ns}",
+            f"link add name {a.veth}{link} type veth peer name {a.ifname}{link} netns {ns}",
             f"link set dev {a.veth} master {a.bridge} up",
         ]
     return lines
+
+
+def _link_options(mtu: int | None) -> str:
+    """A network's MTU for both ends of a veth. A veth offloads segmentation, so TCP would
+    hand it (and tcpdump would show) packets of many MSS; one segment per packet
+    (``gso_max_segs 1``) makes the capture show what a real link of that MTU carries."""
+    return "" if mtu is None else f" mtu {int(mtu)} gso_max_segs 1"
 
 
 def configure_nodes(run_id: str, topology: Topology, plan: Sequence[Attachment]) -> None:

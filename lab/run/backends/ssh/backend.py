@@ -118,6 +118,15 @@ class SshBackend(Backend):
                 f"interfaces); impairments on {', '.join(nodes)}: remove `netem` or choose "
                 "--backend netns or docker"
             )
+        sized = [n.name for n in topology.networks if n.mtu is not None]
+        if sized:
+            # Changing a real interface's MTU would change it for all its traffic, and
+            # the networks' machines may share it with others: not done.
+            problems.append(
+                f"a network `mtu` is not supported by the ssh backend (it would change real "
+                f"machines' interfaces); `mtu` on {', '.join(sized)}: remove it or choose "
+                "--backend netns or docker"
+            )
         without = [n.name for n in topology.nodes if n.ssh is None]
         if not without:
             return problems

@@ -1,0 +1,141 @@
+"""Claims on demultiplexing: one listening port serves many clients, each connection (its
+4-tuple) belongs to one child of a fork server, and the listening socket stays with the
+parent.
+
+The owners come from the server's ``during`` socket snapshot (``ss -tanp`` lists every
+process holding a socket; ``netstat -tanp`` one), the parentage from its ``during``
+process snapshot, and the segments from the server's capture.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lab.evidence.analysis.snapshots import ProcessRow, SocketRow
+from lab.evidence.analysis.tcp import CLIENT, SERVER, TcpConnection
+from lab.evidence.folder import Evidence
+from lab.spec.model import Scenario, Topology
+from lab.verdict.check import Check
+from lab.verdict.processes import service_pid
+from lab.verdict.scope import Scope, scope, sockets, tcp_on
+
+FourTuple = tuple[str, int, str, int]
+
+
+@dataclass(frozen=True)
+class During:
+    """The server's pid and its ``during`` sockets and processes."""
+
+    pid: int
+    sockets: list[SocketRow]
+    processes: list[ProcessRow]
+
+    def owners(self, row: SocketRow) -> set[int]:
+        return {pid for _, pid, _ in row.processes} or ({row.pid} if row.pid else set())
+
+    def children(self) -> set[int]:
+        return {r.pid for r in self.processes if r.ppid == self.pid and not r.zombie}
+
+
+def during_snapshots(topo: Topology, ev: Evidence, sc: Scenario) -> During | str:
+    service = topo.service(sc.service)
+    pid = service_pid(ev, service)
+    rows = sockets(ev, service.node, "during")
+    procs = ev.processes(service.node, "during")
+    if pid is None or rows is None or procs is None:
+        return f"no server pid or no 'during' snapshots of {service.node}"
+    return During(pid, rows, procs)
+
+
+def four_tuple(row: SocketRow) -> FourTuple:
+    """A server-side socket's 4-tuple, client first as the capture's connections have it."""
+    return (row.remote.ip, row.remote.port, row.local.ip, row.local.port)
+
+
+def established(found: Scope, during: During) -> list[SocketRow]:
+    return [
+        r
+        for r in during.sockets
+        if r.state == "ESTABLISHED" and found.owns(*four_tuple(r)) and r.proto.startswith("tcp")
+    ]
+
+
+def _owner_problem(row: SocketRow, during: During, kids: set[int]) -> str | None:
+    owners = during.owners(row)
+    if len(owners) != 1:
+        return f"held by {len(owners)} processes {sorted(owners)}"
+    (owner,) = owners
+    if owner not in kids:
+        return f"held by pid {owner}, not a live child of the server (pid {during.pid})"
+    return None
+
+
+def _stream(c: TcpConnection, sender: str) -> bytes:
+    return b"".join(s.payload for s in c.segments if s.sender == sender and not s.retransmission)
+
+
+def _capture_problem(conns: list[TcpConnection]) -> str | None:
+    """The 4-tuple's segments make one connection, and the server's bytes on it are its own
+    client's bytes upper-cased (the echo of that connection, no other's)."""
+    if len(conns) != 1:
+        return f"{len(conns)} connections with this 4-tuple in the capture"
+    c = conns[0]
+    if not c.handshake.ok:
+        return f"no handshake: {c.handshake.reason}"
+    sent, back = _stream(c, CLIENT), _stream(c, SERVER)
+    if not sent or back != sent.upper():
+        return f"the server's {len(back)} bytes are not its client's {len(sent)} upper-cased"
+    return None
+
+
+def connection_per_child(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """Each held connection's 4-tuple is held by exactly one live child of the server, a
+    different child for each, and its segments in the capture are that connection's."""
+    name = "a 4-tuple per child"
+    during = during_snapshots(topo, ev, sc)
+    if isinstance(during, str):
+        return Check(name, False, during)
+    found = scope(topo, ev, sc)
+    rows = established(found, during)
+    want = sc.total_connections
+    if len(rows) != want:
+        return Check(name, False, f"{len(rows)} of the {want} connections ESTABLISHED in 'during'")
+    kids = during.children()
+    captured = tcp_on(ev, found.service.node, found)
+    for row in rows:
+        tup = four_tuple(row)
+        problem = _owner_problem(row, during, kids) or _capture_problem(
+            [c for c in captured if c.four_tuple == tup]
+        )
+        if problem:
+            return Check(name, False, f"{tup[0]}:{tup[1]} -> {tup[2]}:{tup[3]}: {problem}")
+    owners = sorted(next(iter(during.owners(r))) for r in rows)
+    if len(set(owners)) != len(owners):
+        return Check(name, False, f"children {owners} share connections")
+    pairs = ", ".join(f":{r.remote.port}->pid {next(iter(during.owners(r)))}" for r in rows)
+    detail = (
+        f"{len(rows)} connections, {len(set(owners))} children of pid {during.pid} ({pairs}); "
+        "each 4-tuple's segments are one connection carrying its own client's echo"
+    )
+    return Check(name, True, detail)
+
+
+def listener_with_parent(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
+    """While the children serve, the listening socket is the parent's alone (each child
+    closed its copy after fork)."""
+    name = "listener stays with the parent"
+    during = during_snapshots(topo, ev, sc)
+    if isinstance(during, str):
+        return Check(name, False, during)
+    port = topo.service(sc.service).port
+    listening = [r for r in during.sockets if r.state == "LISTEN" and r.local.port == port]
+    if len(listening) != 1:
+        return Check(name, False, f"{len(listening)} listening sockets on port {port}")
+    owners = during.owners(listening[0])
+    kids = during.children()
+    ok = owners == {during.pid} and bool(kids)
+    detail = (
+        f"LISTEN on port {port} held by pids {sorted(owners)}; the server is pid {during.pid}, "
+        f"its {len(kids)} live children hold {'none' if not owners & kids else 'it too'}"
+    )
+    return Check(name, ok, detail)
