@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lab.errors import BackendError, CommandTimeout
+from lab.errors import BackendError, CommandTimeout, UsageError
 from lab.run.backends.base import (
     RUN_ID_RE,
     Backend,
@@ -47,6 +47,7 @@ from lab.run.backends.base import (
     copy_missing,
     node_of,
 )
+from lab.run.backends.ssh import impair
 from lab.run.backends.ssh.cleanup import CleanIncomplete, clean_host, clean_recorded, parallel
 from lab.run.backends.ssh.conn import Host, Options, default_known_hosts
 from lab.run.backends.ssh.node import LAUNCHER, PYTHON, TAG, RemoteNode, SshProc
@@ -63,6 +64,7 @@ from lab.run.backends.ssh.state import (
 )
 from lab.run.userbuild import tools_on
 from lab.spec.model import Node, Topology
+from lab.spec.netem import Direction, Netem
 
 __all__ = ["CleanIncomplete", "SshBackend"]
 
@@ -346,6 +348,12 @@ class SshBackend(Backend):
         local_dir.mkdir(parents=True, exist_ok=True)
         with r.host.sftp() as sftp:
             _get_tree(sftp, str(remote_dir), local_dir, node)
+
+    def set_netem(self, node: str, network: str, direction: Direction, netem: Netem | None) -> None:
+        r = self._remote(node)
+        if network not in r.ifaces:
+            raise UsageError(f"node {node} has no interface on network {network!r}")
+        impair.set_netem(r, r.ifaces[network], direction, netem, self._save_state)
 
     def interfaces(self, node: str) -> Mapping[str, str]:
         return dict(self._remote(node).ifaces)
