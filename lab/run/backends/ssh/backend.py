@@ -112,13 +112,13 @@ class SshBackend(Backend):
         problems = []
         steps = [st for sc in topology.scenarios for st in sc.impair]
         if topology.impairments or steps:
-            # tc on a real machine's interface could cut the lab off its own SSH session, and
-            # a qdisc left by a lost connection would outlive the lab: not supported.
+            # tc on a real machine's interface could cut the lab off its own SSH session: only
+            # on the user's word, for one interface at a time (`lab netem --allow-impair-ssh`).
             nodes = sorted({i.node for i in topology.impairments} | {st.node for st in steps})
             problems.append(
                 f"netem is not supported by the ssh backend (it would change real machines' "
                 f"interfaces); impairments on {', '.join(nodes)}: remove `netem` or choose "
-                "--backend netns or docker"
+                "--backend netns or docker (a live lab's `lab netem --allow-impair-ssh` can)"
             )
         without = [n.name for n in topology.nodes if n.ssh is None]
         if not without:
