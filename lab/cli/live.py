@@ -355,7 +355,3 @@ def add_live_commands(
     p = sub.add_parser("down", help="take a live lab down: final snapshot, evidence, report")
     p.add_argument("lab", nargs="?")
     p.set_defaults(func=cmd_down)
-
-    from lab.cli.livenetem import add_netem_command
-
-    add_netem_command(sub)
