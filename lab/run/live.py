@@ -136,7 +136,9 @@ class LiveFlow(Flow):
             raise UsageError(f"scenario {name!r} was run already in this lab")
         if sc.service not in self.servers:
             raise UsageError(f"scenario {name!r}: its service {sc.service} is not running")
-        self.s.topology = replace(topo, scenarios=(sc,))
+        # Its `impair` steps put back what the links carry now, `lab netem`'s changes too.
+        now = self.impairments.current()
+        self.s.topology = replace(topo, scenarios=(sc,), impairments=now)
         try:
             self.run_scenarios()
             self.run_restarts()

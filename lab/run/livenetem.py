@@ -17,7 +17,7 @@ from typing import Any
 from lab.errors import UsageError
 from lab.run.backends.base import Backend
 from lab.spec.model import Topology
-from lab.spec.netem import DIRECTIONS, Direction, Netem
+from lab.spec.netem import DIRECTIONS, Direction, Impairment, Netem
 
 Key = tuple[str, str, Direction]  # node, network, direction
 
@@ -86,6 +86,9 @@ class LiveImpairments:
         )
         where = f"{req.node}'s {req.network} {req.direction}"
         return f"netem {where}: {what}" if netem is not None else f"netem {where}: cleared"
+
+    def current(self) -> tuple[Impairment, ...]:
+        return tuple(Impairment(*key, netem) for key, netem in sorted(self.now.items()))
 
     def show(self, interfaces: dict[str, dict[str, str]]) -> str:
         """The table of what is applied; ``interfaces``: node -> network -> interface."""

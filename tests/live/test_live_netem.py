@@ -30,6 +30,27 @@ from tests.live.test_live_netns import DEFAULT, up
 from tests.netem.test_nonetem_netns import REACH, host_state, qdisc_kinds
 
 SERVER = "10.77.1.10"
+# Two nodes as in the default topology, and a scenario whose `impair` step changes
+# client1's egress for a moment: the step must put back what `lab netem` set there.
+STEPPED = """\
+name: stepped
+networks:
+  lan: {subnet: 10.77.1.0/24}
+nodes:
+  server: {interfaces: {lan: 10.77.1.10}}
+  client1: {interfaces: {lan: 10.77.1.11}}
+services:
+  fork: {node: server, program: fork_server, port: 9999}
+scenarios:
+  - name: stepped
+    service: fork
+    clients: [client1]
+    send: [hi]
+    expect: [HI]
+    impair:
+      - {node: client1, network: lan, direction: egress, start: 0, duration: 0.3,
+         netem: {loss: 1%}}
+"""
 
 
 @pytest.fixture
@@ -43,7 +64,7 @@ def env(tmp_path: Path, root: None) -> Iterator[dict[str, str]]:
 
 def reaches(env: dict[str, str]) -> bool:
     """Whether client1's SYN to a closed port of the server is answered (its RST)."""
-    quick = REACH.replace("settimeout(5)", "settimeout(1)")  # an answer takes microseconds
+    quick = REACH.replace("settimeout(5)", "settimeout(2)")  # an answer takes microseconds
     return lab("exec", "client1", "--", "python3", "-c", quick, SERVER, env=env).returncode == 0
 
 
@@ -66,7 +87,9 @@ def test_netem_changed_shown_cleared_and_gone_with_the_lab(
     tmp_path: Path, env: dict[str, str]
 ) -> None:
     before = host_state()
-    state = up(tmp_path, env, "out")
+    topo = tmp_path / "stepped.yaml"
+    topo.write_text(STEPPED)
+    state = up(tmp_path, env, "out", file=str(topo))
     rid = str(state["run_id"])
     server_side = veth_name(rid, 0)  # the switch's end of the server's link
     client = ns_name(rid, "client1")
@@ -111,6 +134,9 @@ def test_netem_changed_shown_cleared_and_gone_with_the_lab(
     if not kernel.kernel_has_netem():
         assert loss_chains(rid)[f"in_{server_side}"] == []
     assert "server" not in lab("netem", "--show", env=env).stdout
+    # The scenario's step changes client1's egress and puts back lab netem's, not nothing.
+    assert lab("scenario", "stepped", env=env).returncode == 0
+    assert qdisc_kinds(client, "eth0")[0] in ("tbf", "netem")
 
     down = lab("down", env=env)
     assert down.returncode == 0, down.stderr
