@@ -221,5 +221,8 @@ def test_docker_netem_and_nothing_left_after_sigint(
     while containers(state["run_id"]) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert containers(state["run_id"]) == []
+    while Path(f"/proc/{state['pid']}").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)  # the supervisor writes the report, then forgets the lab
+    assert list((tmp_path / "state" / "live").glob("*.json")) == []
     # The host's end of the link, and its qdisc, went with the container.
     assert host_link(int(iflink)) != peer
