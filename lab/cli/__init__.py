@@ -17,6 +17,7 @@ import lab
 from lab.cli.grade import add_grade_parser
 from lab.cli.labs import cmd_clean, cmd_ls
 from lab.cli.live import add_live_commands
+from lab.cli.livenetem import add_netem_command
 from lab.cli.progress import progress_printer
 from lab.errors import Interrupted, LabError
 
@@ -297,6 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_ls)
 
     add_live_commands(sub, add_run_options)
+    add_netem_command(sub)
     return parser
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from lab.errors import LabError, UsageError
 from lab.run.backends.base import Backend
+from lab.run.livenetem import LiveImpairments, NetemRequest
 from lab.run.livestate import (
     MAX_REQUEST,
     LiveNode,
@@ -54,6 +55,7 @@ class LiveFlow(Flow):
         super().__init__(*args, **kwargs)
         self.hand_phases: list[str] = []
         self.scenarios_run: list[str] = []
+        self.impairments = LiveImpairments.of(self.s.topology)
         self.down_conn: socket.socket | None = None
         self.listener: socket.socket | None = None
         self.ready: Callable[[LiveFlow], None] = lambda _flow: None
@@ -108,6 +110,17 @@ class LiveFlow(Flow):
             return f"snapshot {name}: {self.s.out_dir}/<node>/snapshots/{name}.*.txt"
         if op == "scenario":
             return self.scenario(arg)
+        if op == "netem":
+            told = self.impairments.change(
+                self.s.backend, self.s.topology, NetemRequest.from_arg(arg)
+            )
+            self.mark()
+            return told
+        if op == "netem-show":
+            ifaces = {
+                n.name: dict(self.s.backend.interfaces(n.name)) for n in self.s.topology.nodes
+            }
+            return self.impairments.show(ifaces)
         raise UsageError(f"unknown request {op!r}")
 
     def scenario(self, name: str) -> str:
@@ -123,7 +136,9 @@ class LiveFlow(Flow):
             raise UsageError(f"scenario {name!r} was run already in this lab")
         if sc.service not in self.servers:
             raise UsageError(f"scenario {name!r}: its service {sc.service} is not running")
-        self.s.topology = replace(topo, scenarios=(sc,))
+        # Its `impair` steps put back what the links carry now, `lab netem`'s changes too.
+        now = self.impairments.current()
+        self.s.topology = replace(topo, scenarios=(sc,), impairments=now)
         try:
             self.run_scenarios()
             self.run_restarts()
@@ -155,7 +170,11 @@ class LiveFlow(Flow):
     def mark(self) -> None:
         """The results folder's note that the run was live: which scenarios were run (the
         report judges those only) and the snapshots taken by hand."""
-        data = {"scenarios": self.scenarios_run, "snapshots": self.hand_phases}
+        data = {
+            "scenarios": self.scenarios_run,
+            "snapshots": self.hand_phases,
+            "netem": self.impairments.changes,
+        }
         with contextlib.suppress(OSError):
             write_atomically(self.s.out_dir / LIVE_MARK, json.dumps(data))
 

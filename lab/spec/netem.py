@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, fields
 from typing import Literal
 
+from lab.errors import UsageError
+
 Direction = Literal["ingress", "egress"]
 DIRECTIONS: tuple[Direction, ...] = ("ingress", "egress")
 
@@ -173,3 +175,37 @@ class Impairment:
     network: str
     direction: Direction
     netem: Netem
+
+
+def netem_from_options(values: dict[str, str | None], limit: int | None = None) -> Netem:
+    """A ``Netem`` from command-line values (``{"delay": "100ms", "loss": None, ...}``, each
+    key a ``netem`` key), read exactly as the topology's keys are; every problem is named
+    by its option (``--loss '120%' is outside 0% to 100%``) in one ``UsageError``."""
+    parsers = {"delay": parse_time, "jitter": parse_time, "rate": parse_rate}
+    got: dict[str, float] = {}
+    problems = []
+    for key, text in values.items():
+        if text is None:
+            continue
+        value, why = parsers.get(key, parse_percent)(text)
+        if value is None:
+            problems.append(f"--{key}: {why}")
+        else:
+            got[key] = value
+    for needs in ("jitter", "reorder"):
+        if values.get(needs) is not None and values.get("delay") is None:
+            problems.append(f"--{needs} needs --delay (netem {needs}s delayed packets)")
+    if limit is not None and not LIMIT_RANGE[0] <= limit <= LIMIT_RANGE[1]:
+        problems.append(f"--limit: {limit} is outside {LIMIT_RANGE[0]} to {LIMIT_RANGE[1]}")
+    if problems:
+        raise UsageError("; ".join(problems))
+    return Netem(
+        delay_us=int(got.get("delay", 0)),
+        jitter_us=int(got.get("jitter", 0)),
+        loss=got.get("loss", 0.0),
+        duplicate=got.get("duplicate", 0.0),
+        reorder=got.get("reorder", 0.0),
+        corrupt=got.get("corrupt", 0.0),
+        rate_bit=int(got.get("rate", 0)),
+        limit=limit,
+    )

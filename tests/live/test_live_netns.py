@@ -34,11 +34,11 @@ def env(tmp_path: Path, root: None) -> Iterator[dict[str, str]]:
         lab("clean", "--run-id", path.stem, env=state)
 
 
-def up(tmp_path: Path, env: dict[str, str], out: str, *extra: str) -> dict[str, object]:
+def up(
+    tmp_path: Path, env: dict[str, str], out: str, *extra: str, file: str = DEFAULT
+) -> dict[str, object]:
     """``lab up`` through a terminal: it prints the table and returns to the prompt."""
-    term = Terminal(
-        "up", DEFAULT, "--backend", "netns", "--out", str(tmp_path / out), *extra, env=env
-    )
+    term = Terminal("up", file, "--backend", "netns", "--out", str(tmp_path / out), *extra, env=env)
     try:
         term.expect("get in:")
         assert term.wait() == 0, term.seen

@@ -2,6 +2,7 @@
 container (it has NET_ADMIN); what it receives, on the host's end of its veth pair (found by
 the container interface's ``iflink``), so that the sender's capture still holds a packet the
 receiver never gets. Both ends vanish with the container, and their qdiscs with them.
+On a kernel without netem, a rate is limited by tbf at the same places; nothing else.
 
 The host's end is only reachable when the engine runs on this machine and the lab runs as
 root; otherwise ``ingress`` is refused with what to do instead."""
@@ -12,34 +13,48 @@ import json
 import subprocess
 from collections.abc import Callable, Sequence
 
-from lab.errors import BackendError
+from lab.errors import BackendError, UsageError
 from lab.run.backends import kernel
 from lab.run.backends.base import Completed
+from lab.run.backends.netns.nonetem import tbf_args
 from lab.spec.model import Topology
 from lab.spec.netem import NO_NETEM_KERNEL, Direction, Netem
 
 Run = Callable[[Sequence[str]], Completed]
-# The netns backend's substitute (nftables drops, tbf) has no simple place here: a node's
-# ingress is the host's end of its link, whose netfilter is the host's own and shared with
-# Docker's rules, and the node image has no nft or iptables.
+# Without netem, only the rate has a substitute here (tbf, on the same two ends as netem).
+# The netns backend's loss (nftables drops) has no simple place: a node's ingress is the
+# host's end of its link, whose netfilter is the host's own and shared with Docker's rules,
+# and the node image has no nft or iptables.
 NO_NETEM_DOCKER = (
-    f"{NO_NETEM_KERNEL}, which Docker's containers share: netem cannot be applied; the "
-    "loss and rate fallback without netem works on the netns backend only (--backend netns)"
+    f"{NO_NETEM_KERNEL}, which Docker's containers share: only `rate` (tbf) can be applied "
+    "on Docker; loss without netem works on the netns backend only (--backend netns)"
 )
+
+
+def needs_netem(netem: Netem) -> list[str]:
+    """The keys of ``netem`` that Docker cannot make without the netem qdisc."""
+    return (["loss"] if netem.loss else []) + netem.netem_only()
+
+
+def refusal(netem: Netem) -> str:
+    return f"{NO_NETEM_DOCKER} (asked for: {', '.join(needs_netem(netem))})"
 
 
 def netem_problems(topology: Topology) -> list[str]:
     """Impairments refused before any container exists, when the kernel lacks netem."""
-    steps = any(sc.impair for sc in topology.scenarios)
-    if (topology.impairments or steps) and not kernel.kernel_has_netem():
-        return [NO_NETEM_DOCKER]
+    wanted = [i.netem for i in topology.impairments]
+    wanted += [st.netem for sc in topology.scenarios for st in sc.impair]
+    keys = sorted({k for n in wanted for k in needs_netem(n)})
+    if keys and not kernel.kernel_has_netem():
+        return [f"{NO_NETEM_DOCKER} (asked for: {', '.join(keys)})"]
     return []
 
 
 def qdisc_argv(dev: str, netem: Netem | None) -> list[str]:
-    if netem is None:
+    if netem is None or (not netem.rate_bit and not kernel.kernel_has_netem()):
         return ["tc", "qdisc", "del", "dev", dev, "root"]
-    return ["tc", "qdisc", "replace", "dev", dev, "root", *netem.tc_args()]
+    qdisc = netem.tc_args() if kernel.kernel_has_netem() else tbf_args(netem)
+    return ["tc", "qdisc", "replace", "dev", dev, "root", *qdisc]
 
 
 def check(argv: Sequence[str], returncode: int, stderr: str, clearing: bool) -> None:
@@ -74,11 +89,15 @@ def set_netem(
     run: Run, iface: str, direction: Direction, netem: Netem | None, *, root: bool
 ) -> None:
     """Shape ``iface`` of a container (through ``run``, a command on the node) in
-    ``direction``; ``None`` removes the qdisc."""
+    ``direction``; ``None`` removes the qdisc. Without netem in the kernel, a rate is
+    made by tbf and anything else refused before a change."""
+    if netem is not None and not kernel.kernel_has_netem() and needs_netem(netem):
+        raise UsageError(refusal(netem))
+    clearing = qdisc_argv(iface, netem)[2] == "del"
     if direction == "egress":
         argv = qdisc_argv(iface, netem)
         done = run(argv)
-        check(argv, done.returncode, done.stderr, netem is None)
+        check(argv, done.returncode, done.stderr, clearing)
         return
     if not root:
         raise BackendError("netem ingress on Docker needs root (tc on the host's end)")
@@ -90,4 +109,4 @@ def set_netem(
         host = subprocess.run(argv, capture_output=True, text=True, timeout=30, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
         raise BackendError(f"{' '.join(argv)}: {exc}") from exc
-    check(argv, host.returncode, host.stderr, netem is None)
+    check(argv, host.returncode, host.stderr, clearing)

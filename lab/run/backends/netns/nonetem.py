@@ -67,15 +67,19 @@ def loss_argv(switch_ns: str, veth: str, direction: Direction, loss: float) -> l
     return argv
 
 
+def tbf_args(netem: Netem) -> list[str]:
+    """The qdisc part of ``tc qdisc replace dev DEV root ...`` for ``netem``'s rate."""
+    # A burst of 4 ms at the rate (a 250 Hz tick) but never less than two frames.
+    burst = max(netem.rate_bit // 8 // 250, 2 * MTU_BYTES)
+    limit = (netem.limit or DEFAULT_LIMIT) * MTU_BYTES
+    return ["tbf", "rate", f"{netem.rate_bit}bit", "burst", str(burst), "limit", str(limit)]
+
+
 def rate_argv(ns: str, dev: str, netem: Netem | None) -> list[str]:
     tc = ["ip", "netns", "exec", ns, "tc", "qdisc"]
     if netem is None or not netem.rate_bit:
         return [*tc, "del", "dev", dev, "root"]
-    # A burst of 4 ms at the rate (a 250 Hz tick) but never less than two frames.
-    burst = max(netem.rate_bit // 8 // 250, 2 * MTU_BYTES)
-    limit = (netem.limit or DEFAULT_LIMIT) * MTU_BYTES
-    return [*tc, "replace", "dev", dev, "root", "tbf", "rate", f"{netem.rate_bit}bit",
-            "burst", str(burst), "limit", str(limit)]  # fmt: skip
+    return [*tc, "replace", "dev", dev, "root", *tbf_args(netem)]
 
 
 def apply(

@@ -37,7 +37,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from lab.errors import BackendError, CommandTimeout
+from lab.errors import BackendError, CommandTimeout, UsageError
 from lab.run.backends.base import (
     RUN_ID_RE,
     Backend,
@@ -47,6 +47,7 @@ from lab.run.backends.base import (
     copy_missing,
     node_of,
 )
+from lab.run.backends.ssh import impair
 from lab.run.backends.ssh.cleanup import CleanIncomplete, clean_host, clean_recorded, parallel
 from lab.run.backends.ssh.conn import Host, Options, default_known_hosts
 from lab.run.backends.ssh.node import LAUNCHER, PYTHON, TAG, RemoteNode, SshProc
@@ -63,6 +64,7 @@ from lab.run.backends.ssh.state import (
 )
 from lab.run.userbuild import tools_on
 from lab.spec.model import Node, Topology
+from lab.spec.netem import Direction, Netem
 
 __all__ = ["CleanIncomplete", "SshBackend"]
 
@@ -110,13 +112,13 @@ class SshBackend(Backend):
         problems = []
         steps = [st for sc in topology.scenarios for st in sc.impair]
         if topology.impairments or steps:
-            # tc on a real machine's interface could cut the lab off its own SSH session, and
-            # a qdisc left by a lost connection would outlive the lab: not supported.
+            # tc on a real machine's interface could cut the lab off its own SSH session: only
+            # on the user's word, for one interface at a time (`lab netem --allow-impair-ssh`).
             nodes = sorted({i.node for i in topology.impairments} | {st.node for st in steps})
             problems.append(
                 f"netem is not supported by the ssh backend (it would change real machines' "
                 f"interfaces); impairments on {', '.join(nodes)}: remove `netem` or choose "
-                "--backend netns or docker"
+                "--backend netns or docker (a live lab's `lab netem --allow-impair-ssh` can)"
             )
         sized = [n.name for n in topology.networks if n.mtu is not None]
         if sized:
@@ -355,6 +357,12 @@ class SshBackend(Backend):
         local_dir.mkdir(parents=True, exist_ok=True)
         with r.host.sftp() as sftp:
             _get_tree(sftp, str(remote_dir), local_dir, node)
+
+    def set_netem(self, node: str, network: str, direction: Direction, netem: Netem | None) -> None:
+        r = self._remote(node)
+        if network not in r.ifaces:
+            raise UsageError(f"node {node} has no interface on network {network!r}")
+        impair.set_netem(r, r.ifaces[network], direction, netem, self._save_state)
 
     def interfaces(self, node: str) -> Mapping[str, str]:
         return dict(self._remote(node).ifaces)

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from lab.errors import BackendError
+from lab.run.backends.ssh import impair
 from lab.run.backends.ssh.conn import Host, HostLost, Options, default_known_hosts
 from lab.run.backends.ssh.node import RemoteNode
 from lab.run.backends.ssh.prepare import PREFLIGHT_TIMEOUT
@@ -42,8 +43,10 @@ def clean_host(r: RemoteNode, run_id: str) -> list[str]:
     """Stop the run's processes on one host and remove its temp dir; what was removed."""
     if r.host.lost is not None:
         raise HostLost(f"node {r.state.node}: host {r.state.target} is unreachable ({r.host.lost})")
-    if r.state.root is None and not r.state.procs:
+    if r.state.root is None and not r.state.procs and not r.state.impaired:
         return []  # up() stopped before the temp dir: no command of the run ever ran there
+    items = [item for iface in r.state.impaired for item in impair.remove(r, iface)]
+    r.state.impaired = []
     root = r.state.root or ""
     result = r.reap(r.node_marker(), root)
     if result["left"]:
@@ -55,7 +58,7 @@ def clean_host(r: RemoteNode, run_id: str) -> list[str]:
         done = r.host.execute(r.command(["test", "-e", root]), timeout=PREFLIGHT_TIMEOUT)
         if done is not None and done[0] == 0:
             raise BackendError(f"node {r.state.node}: could not remove {root}")
-    items = [f"{r.state.target}: process {pid}" for pid in result["killed"]]
+    items += [f"{r.state.target}: process {pid}" for pid in result["killed"]]
     if result["removed"]:
         items.append(f"{r.state.target}: directory {root}")
     r.state.root = None
@@ -73,7 +76,7 @@ def clean_recorded(run_id: str, data: Mapping[str, Any]) -> tuple[list[str], lis
     def one(item: tuple[str, Mapping[str, Any]]) -> None:
         node, info = item
         state = state_from(node, info)
-        if state.root is None and not state.procs:
+        if state.root is None and not state.procs and not state.impaired:
             return  # nothing was put there
         try:
             host = Host(state.target, Options(known))

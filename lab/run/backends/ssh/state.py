@@ -49,6 +49,7 @@ class HostState:
     root: str | None = None
     python: str | None = None  # the interpreter's real path, learnt at pre-flight
     procs: list[tuple[int, str]] = field(default_factory=list)
+    impaired: list[str] = field(default_factory=list)  # interfaces given a qdisc of the lab's
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -57,6 +58,7 @@ class HostState:
             "root": self.root,
             "python": self.python,
             "procs": [list(p) for p in self.procs],
+            "impaired": list(self.impaired),
         }
 
 
@@ -87,6 +89,7 @@ def state_from(node: str, info: Mapping[str, Any]) -> HostState:
         root=info.get("root"),
         python=info.get("python"),
         procs=[(int(p), str(s)) for p, s in info.get("procs", [])],
+        impaired=[str(i) for i in info.get("impaired", [])],
     )
 
 
