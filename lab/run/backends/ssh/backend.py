@@ -52,6 +52,7 @@ from lab.run.backends.ssh.cleanup import CleanIncomplete, clean_host, clean_reco
 from lab.run.backends.ssh.conn import Host, Options, default_known_hosts
 from lab.run.backends.ssh.node import LAUNCHER, PYTHON, TAG, RemoteNode, SshProc
 from lab.run.backends.ssh.prepare import make_root, new_root, preflight, upload_tree
+from lab.run.backends.ssh.refusals import refusals
 from lab.run.backends.ssh.state import (
     HostState,
     hosts_of,
@@ -109,35 +110,7 @@ class SshBackend(Backend):
 
     @classmethod
     def topology_problems(cls, topology: Topology) -> list[str]:
-        problems = []
-        steps = [st for sc in topology.scenarios for st in sc.impair]
-        if topology.impairments or steps:
-            # tc on a real machine's interface could cut the lab off its own SSH session: only
-            # on the user's word, for one interface at a time (`lab netem --allow-impair-ssh`).
-            nodes = sorted({i.node for i in topology.impairments} | {st.node for st in steps})
-            problems.append(
-                f"netem is not supported by the ssh backend (it would change real machines' "
-                f"interfaces); impairments on {', '.join(nodes)}: remove `netem` or choose "
-                "--backend netns or docker (a live lab's `lab netem --allow-impair-ssh` can)"
-            )
-        sized = [n.name for n in topology.networks if n.mtu is not None]
-        if sized:
-            # Changing a real interface's MTU would change it for all its traffic, and
-            # the networks' machines may share it with others: not done.
-            problems.append(
-                f"a network `mtu` is not supported by the ssh backend (it would change real "
-                f"machines' interfaces); `mtu` on {', '.join(sized)}: remove it or choose "
-                "--backend netns or docker"
-            )
-        without = [n.name for n in topology.nodes if n.ssh is None]
-        if not without:
-            return problems
-        return [
-            *problems,
-            f"the ssh backend needs an ssh target on every node; none on {', '.join(without)}"
-            " (add `ssh: {host: ...}`, see topologies/README.md, or choose --backend netns "
-            "or docker)",
-        ]
+        return refusals(topology)
 
     def up(self, topology: Topology) -> None:
         self._topology = topology
