@@ -5,17 +5,14 @@ which gets everything it runs as an argument list (no shell, so no topology valu
 parsed by one): the node's servers, its clients (one after another, printing what they get
 back), tcpdump on each interface into ``results/compose/<node>/``, and the default route
 through the node's gateway. Nodes that serve or route have a health check; nodes that run
-clients start once those are healthy. Networks are internal bridges with the topology's
-subnets and fixed addresses, so nothing reaches beyond the lab.
+clients start once those are healthy. Networks are bridges with the topology's subnets and
+fixed addresses, as ``lab run --backend docker`` makes them: not ``internal`` (the
+engine's isolation rules for internal networks drop what a router container forwards, on
+hosts that filter bridged traffic) but without masquerading, so nothing leaves the lab
+through the host's NAT.
 
-Known limit: on an engine whose host filters bridged traffic (br_netfilter with
-bridge-nf-call-iptables=1), the engine's isolation rules for internal networks drop
-packets whose source is outside the bridge's subnet, i.e. everything a router container
-forwards. Single-LAN topologies (the default lab) work everywhere; routed ones need
-``lab run`` (netns or the docker backend) on such hosts.
-
-The format is compose file version 2.4: Debian's docker-compose 1.x understands it and the
-compose v2 plugin accepts it, and it still has ``init``, ``mem_limit``, ``pids_limit`` and
+The file follows the Compose Specification (no ``version`` key): the compose v2 plugin and
+docker-compose 1.29 both read it, with ``init``, ``mem_limit``, ``pids_limit`` and
 ``depends_on`` conditions.
 """
 
@@ -33,7 +30,6 @@ from lab.errors import LabError
 from lab.spec.model import Network, Node, Scenario, Service, Topology
 
 DEFAULT_IMAGE = "socket-lab-node:latest"
-COMPOSE_VERSION = "2.4"
 PYTHON = "python3"
 RESULTS_MOUNT = "./results/compose:/results"
 RESULTS_IN_CONTAINER = "/results"
@@ -43,6 +39,7 @@ MEMORY_LIMIT = "256m"
 # ones (supervisor, tcpdumps, pumping threads, health checks).
 BASE_PIDS = 128
 LABEL_TOPOLOGY = "socket-lab.topology"
+MASQUERADE = "com.docker.network.bridge.enable_ip_masquerade"
 LABEL_NODE = "socket-lab.node"
 HEALTHCHECK = {"interval": "1s", "timeout": "5s", "retries": 60}
 REGENERATE = "lab compose {source} > compose.yaml"
@@ -199,8 +196,9 @@ def bridge_gateway(topology: Topology, network: Network) -> IPv4Address:
 def network_entry(topology: Topology, network: Network) -> dict[str, Any]:
     return {
         "driver": "bridge",
-        # No route off the lab: the engine neither masquerades nor forwards these bridges.
-        "internal": True,
+        # No NAT: nothing leaves the lab's bridges through the host (``internal`` would
+        # also drop the packets a router container forwards).
+        "driver_opts": {MASQUERADE: "false"},
         "labels": {LABEL_TOPOLOGY: topology.name},
         "ipam": {
             "driver": "default",
@@ -261,7 +259,6 @@ def compose_dict(topology: Topology, image: str = DEFAULT_IMAGE) -> dict[str, An
         )
     check_acyclic({n.name: dependencies(topology, n) for n in topology.nodes})
     return {
-        "version": COMPOSE_VERSION,
         "services": {n.name: node_entry(topology, n, image) for n in topology.nodes},
         "networks": {net.name: network_entry(topology, net) for net in topology.networks},
     }
