@@ -62,7 +62,9 @@ def phase_options(topology: Topology, node: str) -> list[str]:
     for name, count in held.items():
         service = topology.service(name)
         if service.node == node:
-            options += ["--held", f"tcp:{service.port}:{count}"]
+            # Fork and thread servers: also until a child or thread serves each connection.
+            served = name if service.model in ("fork", "thread") else ""
+            options += ["--held", f"tcp:{service.port}:{count}:{served}"]
     holds = [sc.hold for sc in topology.scenarios if sc.hold > 0]
     options += ["--held-timeout", str(max(min(holds), 5.0) if holds else 5.0)]
     return options

@@ -3,10 +3,8 @@ with the compose tool, and a real ``up``/``down`` of the default lab."""
 
 from __future__ import annotations
 
-import secrets
 import shutil
 import subprocess
-import time
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
@@ -247,82 +245,3 @@ def test_the_compose_tool_accepts_the_file(path: Path, tmp_path: Path) -> None:
         [*tool, "-f", str(target), "config", "-q"], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0, done.stderr
-
-
-# -- a real run --------------------------------------------------------------------------------
-
-
-def engine() -> Any:
-    import docker
-
-    try:
-        client = docker.from_env()
-        client.ping()
-    except Exception as exc:
-        require(False, f"needs a reachable Docker engine ({exc})")
-    return client
-
-
-def project_objects(client: Any, project: str) -> list[str]:
-    label = f"com.docker.compose.project={project}"
-    containers = client.containers.list(all=True, filters={"label": label})
-    found = [f"container {c.name}" for c in containers]
-    found += [f"network {n.name}" for n in client.networks.list(filters={"label": label})]
-    return found
-
-
-@pytest.mark.docker
-@pytest.mark.slow
-def test_up_runs_the_default_lab_and_down_removes_everything(tmp_path: Path) -> None:
-    from lab.deploy.image_inputs import NODE_REPO
-    from lab.deploy.images import node_image
-
-    tool = compose_tool()
-    client = engine()
-    ref = node_image()
-    require(ref is not None, "needs the node image: run `lab images build`")
-    latest = client.images.get(ref).id == client.images.get(f"{NODE_REPO}:latest").id
-    require(latest, f"{NODE_REPO}:latest is not the current node image: run `lab images build`")
-    topology = load_topology(REPO / DEFAULT)
-    project = f"slabtest{secrets.token_hex(3)}"
-    # The checked-in file as it is; results land under tmp_path, not in the repository.
-    base = [*tool, "-f", str(CHECKED_IN), "--project-directory", str(tmp_path), "-p", project]
-    try:
-        up = subprocess.run([*base, "up", "-d"], capture_output=True, text=True, timeout=UP_TIMEOUT)
-        assert up.returncode == 0, up.stderr
-        clients = {n for sc in topology.scenarios for n in sc.clients}
-        label = f"com.docker.compose.project={project}"
-
-        def finished() -> dict[str, Any]:
-            found = client.containers.list(all=True, filters={"label": label})
-            return {
-                c.labels["com.docker.compose.service"]: c
-                for c in found
-                if c.labels.get("com.docker.compose.service") in clients and c.status == "exited"
-            }
-
-        deadline = time.monotonic() + UP_TIMEOUT
-        while set(finished()) != clients:
-            assert time.monotonic() < deadline, "client containers did not finish"
-            time.sleep(0.5)
-        for name, container in finished().items():
-            logs = container.logs().decode()
-            assert container.attrs["State"]["ExitCode"] == 0, logs
-            for sc in topology.scenarios:
-                if name in sc.clients:
-                    for reply in sc.expect:
-                        assert f"{sc.name}| " in logs and reply in logs, (name, reply, logs)
-        server = client.containers.list(filters={"label": label, "name": f"{project}_server"})
-        assert [c.attrs["State"]["Health"]["Status"] for c in server] == ["healthy"]
-        for node in topology.nodes:
-            pcaps = list((tmp_path / "results" / "compose" / node.name).glob("*.pcap"))
-            assert pcaps and all(p.stat().st_size > 24 for p in pcaps), node.name
-    finally:
-        down = subprocess.run(
-            [*base, "down", "-v", "--remove-orphans"],
-            capture_output=True,
-            text=True,
-            timeout=UP_TIMEOUT,
-        )
-    assert down.returncode == 0, down.stderr
-    assert project_objects(client, project) == []
