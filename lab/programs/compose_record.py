@@ -124,7 +124,7 @@ def run_record(plan: dict[str, Any], facts: dict[str, dict[str, Any]]) -> dict[s
     }
     began = [f["started"] for f in facts.values() if "started" in f]
     ended = [f["ended"] for f in facts.values() if "ended" in f]
-    every = [f.get("phases", []) for f in facts.values()]
+    every = [(facts.get(name) or {}).get("phases", []) for name in plan["nodes"]]
     phases = [p for p in ("before", "during", "after", "final") if all(p in e for e in every)]
     return {
         "schema_version": RUN_SCHEMA_VERSION,
