@@ -227,7 +227,7 @@ class PhasedNode(Supervisor):
         except (OSError, subprocess.TimeoutExpired) as exc:
             outcome = {"returncode": None, "stdout": "", "stderr": "", "error": str(exc)}
         self.clients[job.name] = outcome
-        for line in str(outcome["stdout"]).splitlines()[:50]:
+        for line in reply_lines(str(outcome["stdout"])):
             os.write(1, f"{job.name}| {line}\n".encode("utf-8", "replace"))
         say(f"client {job.name}: exit {outcome['returncode']}")
 
@@ -289,6 +289,23 @@ def held(port: str, count: int) -> bool:
     listen = ["ss", "-Hltn", "sport", "=", f":{port}"]
     out = subprocess.run(listen, capture_output=True, text=True, check=False).stdout
     return all(line.split()[1] == "0" for line in out.splitlines())
+
+
+def reply_lines(stdout: str) -> list[str]:
+    """What a client got back, one line per connection, from its JSON output (as it is
+    when it is not JSON)."""
+    try:
+        doc = json.loads(stdout)
+        connections = doc["connections"]
+    except (ValueError, TypeError, KeyError):
+        return stdout.splitlines()[:50]
+    lines = []
+    for conn in connections[:50]:
+        replies = conn.get("replies") or []
+        got = f"got {', '.join(map(repr, replies))}" if replies else "got nothing"
+        error = f" ({conn['error']})" if conn.get("error") else ""
+        lines.append(f"connection {conn.get('index')} from {conn.get('local')}: {got}{error}")
+    return lines
 
 
 def serving(pid: int) -> int:

@@ -83,3 +83,15 @@ def test_prepare_keeps_the_previous_folder_under_its_time(tmp_path: Path) -> Non
     assert len(kept) == 1 and kept[0].startswith("compose-")
     assert (tmp_path / kept[0] / "topology.yaml").exists()
     assert [p.name for p in (tmp_path / "compose").iterdir()] == [".sync"]
+
+
+def test_what_a_client_got_is_shown_per_connection() -> None:
+    output = {"connections": [
+        {"index": 0, "local": "10.77.1.11:4000", "replies": ["HELLO", "WORLD"], "error": None},
+        {"index": 1, "local": None, "replies": [], "error": "ECONNREFUSED"},
+    ]}  # fmt: skip
+    assert compose_node.reply_lines(json.dumps(output)) == [
+        "connection 0 from 10.77.1.11:4000: got 'HELLO', 'WORLD'",
+        "connection 1 from None: got nothing (ECONNREFUSED)",
+    ]
+    assert compose_node.reply_lines("Traceback ...\nError") == ["Traceback ...", "Error"]
