@@ -30,6 +30,7 @@ delay, with their JSON output kept. Standard library only: this runs inside the 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import signal
@@ -62,6 +63,7 @@ SNAPSHOTS: dict[str, list[str]] = {
 NODE_FILE = "node.json"
 STEP_TIMEOUT = 120.0
 SETTLE_TIMEOUT = 10.0
+REAP_GRACE = 1.0  # seconds a server that reaps may take to do it
 CLIENT_TIMEOUT = 300.0
 
 
@@ -256,18 +258,28 @@ class PhasedNode(Supervisor):
 
     def settle(self) -> None:
         """Until the servers' children have exited (or are zombies, if not reaped), so the
-        "after" snapshot shows how they were reaped, not a child still closing."""
+        "after" snapshot shows how they were reaped, not a child still closing; then, for
+        a moment, until the zombies are reaped: a server that reaps does it as the
+        SIGCHLD arrives, and the snapshot here follows at once (in ``lab run`` the latency
+        of reaching a node covers that moment). A server that does not reap keeps them."""
         for name, child in self.servers.items():
             probe = ["ps", "-o", "stat=", "--ppid", str(child.proc.pid)]
 
-            def exited(probe: list[str] = probe) -> bool:
-                out = subprocess.run(probe, capture_output=True, text=True, check=False).stdout
-                return all(state.startswith("Z") for state in out.split())
+            def states(probe: list[str] = probe) -> list[str]:
+                run = subprocess.run(probe, capture_output=True, text=True, check=False)
+                return run.stdout.split()
 
             try:
-                self.wait_for(exited, SETTLE_TIMEOUT, f"{name}'s children to exit")
+                self.wait_for(
+                    lambda: all(s.startswith("Z") for s in states()),
+                    SETTLE_TIMEOUT,
+                    f"{name}'s children to exit",
+                )
             except SuperviseError as exc:
                 self.note("settle", str(exc))
+                continue
+            with contextlib.suppress(SuperviseError):
+                self.wait_for(lambda: not states(), REAP_GRACE, f"{name}'s children reaped")
 
     def stop_services(self) -> None:
         for name, child in self.servers.items():
