@@ -5,17 +5,14 @@ which gets everything it runs as an argument list (no shell, so no topology valu
 parsed by one): the node's servers, its clients (one after another, printing what they get
 back), tcpdump on each interface into ``results/compose/<node>/``, and the default route
 through the node's gateway. Nodes that serve or route have a health check; nodes that run
-clients start once those are healthy. Networks are internal bridges with the topology's
-subnets and fixed addresses, so nothing reaches beyond the lab.
+clients start once those are healthy. Networks are bridges with the topology's subnets and
+fixed addresses, as ``lab run --backend docker`` makes them: not ``internal`` (the
+engine's isolation rules for internal networks drop what a router container forwards, on
+hosts that filter bridged traffic) but without masquerading, so nothing leaves the lab
+through the host's NAT.
 
-Known limit: on an engine whose host filters bridged traffic (br_netfilter with
-bridge-nf-call-iptables=1), the engine's isolation rules for internal networks drop
-packets whose source is outside the bridge's subnet, i.e. everything a router container
-forwards. Single-LAN topologies (the default lab) work everywhere; routed ones need
-``lab run`` (netns or the docker backend) on such hosts.
-
-The format is compose file version 2.4: Debian's docker-compose 1.x understands it and the
-compose v2 plugin accepts it, and it still has ``init``, ``mem_limit``, ``pids_limit`` and
+The file follows the Compose Specification (no ``version`` key): the compose v2 plugin and
+docker-compose 1.29 both read it, with ``init``, ``mem_limit``, ``pids_limit`` and
 ``depends_on`` conditions.
 """
 
@@ -29,29 +26,34 @@ from typing import Any
 
 import yaml
 
-from lab.errors import LabError
+from lab.deploy.compose_phases import (
+    DONE,
+    PREPARE,
+    RESULTS_IN_CONTAINER,
+    RESULTS_ROOT,
+    ComposeError,
+    lab_services,
+    phase_options,
+    refuse_unsupported,
+    start_after,
+)
 from lab.spec.model import Network, Node, Scenario, Service, Topology
 
+__all__ = ["ComposeError", "compose_dict", "compose_text"]
+
 DEFAULT_IMAGE = "socket-lab-node:latest"
-COMPOSE_VERSION = "2.4"
 PYTHON = "python3"
-RESULTS_MOUNT = "./results/compose:/results"
-RESULTS_IN_CONTAINER = "/results"
+RESULTS_MOUNT = f"./results:{RESULTS_ROOT}"
 CLIENT_REPLY_TIMEOUT = 10  # seconds a client waits for each reply, as in ``lab run``
 MEMORY_LIMIT = "256m"
 # Processes and threads a node needs besides its servers' and clients' own per-connection
 # ones (supervisor, tcpdumps, pumping threads, health checks).
 BASE_PIDS = 128
 LABEL_TOPOLOGY = "socket-lab.topology"
+MASQUERADE = "com.docker.network.bridge.enable_ip_masquerade"
 LABEL_NODE = "socket-lab.node"
 HEALTHCHECK = {"interval": "1s", "timeout": "5s", "retries": 60}
 REGENERATE = "lab compose {source} > compose.yaml"
-
-
-class ComposeError(LabError):
-    """The topology cannot be expressed as a compose file (the message says why)."""
-
-    exit_code = 2
 
 
 # -- what runs on a node --------------------------------------------------------------------
@@ -62,24 +64,28 @@ def program_argv(program: str, args: Iterable[str]) -> list[str]:
 
 
 def client_argv(topology: Topology, scenario: Scenario, node: str) -> list[str]:
-    """The client command ``lab run`` uses, printing replies as text instead of JSON."""
+    """The client command ``lab run`` uses (``lab.run.clients``), printing JSON."""
     service = topology.service(scenario.service)
     target = str(topology.target_address(service, node))
+    timeout = ["--timeout", str(CLIENT_REPLY_TIMEOUT)]
+    if scenario.probe is not None:
+        port = str(topology.scenario_port(scenario))
+        probe = [scenario.probe, "--host", target, "--port", port, "--json", "--attempts", "10"]
+        return program_argv("probe", [*probe, *timeout])
     count = str(scenario.concurrency)
-    common = ["--host", target, "--port", str(service.port), "--count", count]
-    common += ["--timeout", str(CLIENT_REPLY_TIMEOUT)]
+    common = ["--host", target, "--port", str(service.port), "--count", count, "--json"]
+    common += timeout
     sends = [arg for line in scenario.send for arg in ("--send", line)]
     if service.protocol == "udp":
         return program_argv("udp_echo", ["client", *common, *sends])
-    extra = ["--concurrency", count, "--hold", _number(scenario.hold)]
+    extra = ["--concurrency", count, "--hold", str(scenario.hold)]
     if scenario.half_close:
         extra.append("--half-close")
+    extra += ["--repeat", str(scenario.repeat)] if scenario.repeat > 1 else []
+    extra += ["--rcvbuf", str(scenario.rcvbuf)] if scenario.rcvbuf else []
+    if scenario.pause_reading > 0:
+        extra += ["--pause-reading", str(scenario.pause_reading)]
     return program_argv("client", [*common, *extra, *sends])
-
-
-def _number(value: float) -> str:
-    """2.0 -> "2", 0.5 -> "0.5": the shortest text for a whole or fractional second."""
-    return str(int(value)) if float(value).is_integer() else repr(value)
 
 
 def services_on(topology: Topology, node: str) -> list[Service]:
@@ -101,10 +107,11 @@ def job_names(topology: Topology, node: str) -> dict[str, str]:
 
 
 def supervise_argv(topology: Topology, node: Node) -> Command:
-    """The node container's command: ``lab.programs.supervise``, its options, then one
+    """The node container's command: ``lab.programs.compose_node``, its options, then one
     job per line (``serve``/``client``, name, argument count, arguments)."""
-    start = program_argv("supervise", ["--node", node.name, "--results", RESULTS_IN_CONTAINER])
-    options: list[str] = []
+    start = program_argv("compose_node", ["--node", node.name, "--results", RESULTS_IN_CONTAINER])
+    options = phase_options(topology, node.name)
+    options += start_after(scenarios_of(topology, node.name), job_names(topology, node.name))
     capture = topology.capture
     if capture.enabled:
         options += ["--capture", "--snaplen", str(capture.snaplen)]
@@ -142,42 +149,8 @@ def pids_limit(topology: Topology, node: str) -> int:
 
 
 def needs_health(topology: Topology, node: Node) -> bool:
-    """Servers and routers: nodes other nodes' clients must wait for."""
+    """Servers and routers: a health check says when they are ready."""
     return node.router or bool(services_on(topology, node.name))
-
-
-def dependencies(topology: Topology, node: Node) -> list[str]:
-    """Nodes that must be healthy before this node's clients run: the nodes of the services
-    they talk to, and every router (its forwarding and captures must be up)."""
-    if not scenarios_of(topology, node.name):
-        return []
-    wanted = {topology.service(sc.service).node for sc in scenarios_of(topology, node.name)}
-    wanted |= {n.name for n in topology.nodes if n.router}
-    wanted.discard(node.name)
-    return [n.name for n in topology.nodes if n.name in wanted]
-
-
-def check_acyclic(graph: dict[str, list[str]]) -> None:
-    """Compose refuses circular ``depends_on``; say which nodes wait for each other."""
-    state: dict[str, int] = {}  # 1: on the current path, 2: done
-
-    def visit(name: str, path: list[str]) -> None:
-        state[name] = 1
-        for dep in graph.get(name, []):
-            if state.get(dep) == 1:
-                cycle = [*path[path.index(dep) :], dep] if dep in path else [name, dep]
-                raise ComposeError(
-                    "nodes wait for each other's servers ("
-                    + " -> ".join(cycle)
-                    + "); compose cannot start them in an order, use `lab run`"
-                )
-            if dep not in state:
-                visit(dep, [*path, dep])
-        state[name] = 2
-
-    for name in graph:
-        if name not in state:
-            visit(name, [name])
 
 
 # -- networks ---------------------------------------------------------------------------------
@@ -199,8 +172,9 @@ def bridge_gateway(topology: Topology, network: Network) -> IPv4Address:
 def network_entry(topology: Topology, network: Network) -> dict[str, Any]:
     return {
         "driver": "bridge",
-        # No route off the lab: the engine neither masquerades nor forwards these bridges.
-        "internal": True,
+        # No NAT: nothing leaves the lab's bridges through the host (``internal`` would
+        # also drop the packets a router container forwards).
+        "driver_opts": {MASQUERADE: "false"},
         "labels": {LABEL_TOPOLOGY: topology.name},
         "ipam": {
             "driver": "default",
@@ -244,25 +218,18 @@ def node_entry(topology: Topology, node: Node, image: str) -> dict[str, Any]:
     if needs_health(topology, node):
         check = program_argv("supervise", ["--check", *listen_args(topology, node.name)])
         entry["healthcheck"] = {"test": Command([["CMD", *check]]), **HEALTHCHECK}
-    deps = dependencies(topology, node)
-    if deps:
-        entry["depends_on"] = {name: {"condition": "service_healthy"} for name in deps}
+    # The nodes keep in step among themselves (``compose_node``): they all start at once.
+    entry["depends_on"] = {PREPARE: DONE}
     return entry
 
 
 def compose_dict(topology: Topology, image: str = DEFAULT_IMAGE) -> dict[str, Any]:
     """The compose file as data (what ``compose_text`` writes out)."""
-    users = [s.program for s in topology.services if s.user is not None]
-    users += [sc.client_program for sc in topology.scenarios if sc.client_program]
-    if users:
-        names = ", ".join(dict.fromkeys(users))
-        raise ComposeError(
-            f"user programs ({names}) are not yet supported by compose: they are built by `lab run`"
-        )
-    check_acyclic({n.name: dependencies(topology, n) for n in topology.nodes})
+    refuse_unsupported(topology)
+    jobs = {n.name: job_names(topology, n.name) for n in topology.nodes}
+    services = {n.name: node_entry(topology, n, image) for n in topology.nodes}
     return {
-        "version": COMPOSE_VERSION,
-        "services": {n.name: node_entry(topology, n, image) for n in topology.nodes},
+        "services": {**services, **lab_services(topology, image, jobs, PYTHON)},
         "networks": {net.name: network_entry(topology, net) for net in topology.networks},
     }
 
@@ -274,9 +241,10 @@ def header(topology: Topology, source: str | None) -> str:
     return (
         f"# Generated by `lab compose` from {origin}: do not edit, regenerate with\n"
         f"#   {command}\n"
-        "# `docker compose up` (or `docker-compose up`) runs the lab live; captures and logs\n"
-        "# go to results/compose/<node>/. `docker compose down` removes every container and\n"
-        "# network. Build the node image first: `lab images build`.\n"
+        "# `docker compose up` (or `docker-compose up`) runs the lab in the phases of `lab run`\n"
+        "# and ends with results/compose/ a results folder: `lab report results/compose`\n"
+        "# judges it (a previous one is kept as results/compose-<time>). `docker compose down`\n"
+        "# removes every container and network. Build the node image first: `lab images build`.\n"
     )
 
 

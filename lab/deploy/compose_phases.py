@@ -1,0 +1,152 @@
+"""What the compose lab's nodes need to run in ``lab run``'s phases, and its first and last
+services: ``prepare`` (a clean results folder) and ``report`` (run.json once every node
+has completed). See ``lab.programs.compose_node`` and ``lab.programs.compose_record``."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from lab.errors import LabError
+from lab.spec.model import Scenario, Topology
+
+RESULTS_ROOT = "/lab-results"  # ./results, mounted in every service
+RESULTS_IN_CONTAINER = f"{RESULTS_ROOT}/compose"
+SYNC_IN_CONTAINER = f"{RESULTS_IN_CONTAINER}/.sync"
+PREPARE = "prepare"
+REPORT = "report"
+DONE = {"condition": "service_completed_successfully"}
+
+
+class ComposeError(LabError):
+    """The topology cannot be expressed as a compose file (the message says why)."""
+
+    exit_code = 2
+
+
+def refuse_unsupported(topology: Topology) -> None:
+    """What the compose lab does not do yet, said before anything is written."""
+    users = [s.program for s in topology.services if s.user is not None]
+    users += [sc.client_program for sc in topology.scenarios if sc.client_program]
+    if users:
+        names = ", ".join(dict.fromkeys(users))
+        raise ComposeError(
+            f"user programs ({names}) are not yet supported by compose: they are built by `lab run`"
+        )
+    steps = [f"restart in scenario {sc.name}" for sc in topology.scenarios if sc.restart]
+    steps += [f"impair in scenario {sc.name}" for sc in topology.scenarios if sc.impair]
+    steps += [f"netem on network {i.network}" for i in topology.impairments]
+    if steps:
+        # netem on what a node receives is set on the host's end of its link, which no
+        # container reaches; restarts are driven from outside the nodes.
+        raise ComposeError(
+            f"{', '.join(dict.fromkeys(steps))}: not supported by compose (it is done from "
+            "outside the nodes); use `lab run`"
+        )
+    taken = {PREPARE, REPORT} & {n.name for n in topology.nodes}
+    if taken:
+        raise ComposeError(
+            f"node name {', '.join(sorted(taken))} is the compose lab's own service: rename it"
+        )
+
+
+def phase_options(topology: Topology, node: str) -> list[str]:
+    """``lab.programs.compose_node``'s options for ``node``: the other nodes to keep in
+    step with, and the held connections its "during" snapshot waits for."""
+    everyone = [n.name for n in topology.nodes]
+    clients = [n for n in everyone if any(n in sc.clients for sc in topology.scenarios)]
+    held = held_connections(topology)
+    held_nodes = sorted({topology.service(s).node for s in held})
+    options = ["--sync", SYNC_IN_CONTAINER, "--nodes", ",".join(everyone)]
+    options += ["--client-nodes", ",".join(clients), "--held-nodes", ",".join(held_nodes)]
+    for name, count in held.items():
+        service = topology.service(name)
+        if service.node == node:
+            # Fork and thread servers: also until a child or thread serves each connection.
+            served = name if service.model in ("fork", "thread") else ""
+            options += ["--held", f"tcp:{service.port}:{count}:{served}"]
+    holds = [sc.hold for sc in topology.scenarios if sc.hold > 0]
+    options += ["--held-timeout", str(max(min(holds), 5.0) if holds else 5.0)]
+    return options
+
+
+def held_connections(topology: Topology) -> dict[str, int]:
+    """Connections held open per TCP service, as ``lab.run.clients`` waits for them."""
+    expected: dict[str, int] = {}
+    for sc in topology.scenarios:
+        service = topology.service(sc.service)
+        if sc.hold > 0 and service.protocol == "tcp":
+            expected[sc.service] = expected.get(sc.service, 0) + sc.total_connections
+    return expected
+
+
+def start_after(scenarios: list[Scenario], jobs: dict[str, str]) -> list[str]:
+    return [
+        arg
+        for sc in scenarios
+        if sc.start_after > 0
+        for arg in ("--start-after", f"{jobs[sc.name]}={sc.start_after}")
+    ]
+
+
+def plan(topology: Topology, jobs: dict[str, dict[str, str]]) -> dict[str, Any]:
+    """What ``compose_record`` needs to write run.json and topology.yaml. ``jobs`` maps
+    each node to its scenarios' job names."""
+    if topology.text is not None:
+        text = topology.text
+    elif topology.source is not None:
+        text = topology.source.read_text(encoding="utf-8")
+    else:
+        raise ComposeError(f"topology {topology.name} has no text to keep with its results")
+    return {
+        "topology": topology.name,
+        "text": text,
+        "nodes": {
+            n.name: {i.network: str(i.address) for i in n.interfaces} for n in topology.nodes
+        },
+        "services": {
+            s.name: {
+                "node": s.node,
+                "program": s.program,
+                "port": s.port,
+                "protocol": s.protocol,
+                "options": dict(s.options),
+            }
+            for s in topology.services
+        },
+        "scenarios": {
+            sc.name: {
+                "service": sc.service,
+                "clients": {node: jobs[node][sc.name] for node in sc.clients},
+            }
+            for sc in topology.scenarios
+        },
+    }
+
+
+def one_shot(image: str, command: list[str]) -> dict[str, Any]:
+    """A service that runs once, without a network, with only what it needs."""
+    return {
+        "image": image,
+        "init": True,
+        "read_only": True,
+        "network_mode": "none",
+        "cap_drop": ["ALL"],
+        # DAC_OVERRIDE: results/ belongs to the user; CHOWN: the results handed back to them.
+        "cap_add": ["DAC_OVERRIDE", "CHOWN"],
+        "security_opt": ["no-new-privileges:true"],
+        "volumes": [f"./results:{RESULTS_ROOT}"],
+        "command": command,
+    }
+
+
+def lab_services(
+    topology: Topology, image: str, jobs: dict[str, dict[str, str]], python: str
+) -> dict[str, dict[str, Any]]:
+    """``prepare`` and ``report``: before every node, and once they have all completed."""
+    program = [python, "-m", "lab.programs.compose_record"]
+    prepare = one_shot(image, [*program, "prepare", "--root", RESULTS_ROOT])
+    record = [*program, "record", "--root", RESULTS_ROOT]
+    report = one_shot(image, [*record, "--plan", json.dumps(plan(topology, jobs))])
+    report["depends_on"] = {n.name: DONE for n in topology.nodes}
+    return {PREPARE: prepare, REPORT: report}

@@ -1,0 +1,363 @@
+"""One node of the compose lab, run in the phases of ``lab run`` (``compose.yaml``).
+
+``lab run`` drives every node from outside; under ``docker compose up`` nothing outside
+the containers runs, so each node drives itself, and the nodes keep in step through
+marker files in a folder they all mount (``--sync``): a node writes ``STEP.NODE`` when it
+has done a step, and waits for the other nodes' markers before the next one. The steps,
+in ``lab run``'s order::
+
+    captures, snapshot "before"          -> before.NODE     (all: then services start)
+    services listening                   -> listening.NODE  (all: then clients start)
+    held connections established         -> held.NODE       (nodes given by --held-nodes)
+    snapshot "during"                    -> during.NODE
+    clients finished                     -> clients.NODE    (nodes given by --client-nodes)
+    servers' children exited             -> settled.NODE    (all: then "after" snapshots)
+    snapshot "after"                     -> after.NODE      (all: then services stop)
+    services stopped                     -> stopped.NODE    (all: then the "final" snapshot)
+    snapshot "final", captures stopped   -> final.NODE
+
+A node that fails writes ``failed.NODE``, which every wait counts as that node's marker,
+so the others go on and their evidence still says what happened; a wait also gives up
+after ``--step-timeout`` seconds. What happened is written to ``RESULTS/NODE/node.json``
+(raw facts: process ids, exit statuses, client outputs, interfaces, errors), which
+``lab.programs.compose_record`` turns into the run.json ``lab report`` reads.
+
+The jobs are given as to ``lab.programs.supervise`` (``serve``/``client`` groups after
+``--``); clients run all at once, as in ``lab run``, each after its ``--start-after``
+delay, with their JSON output kept. Standard library only: this runs inside the node image.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from lab.programs.supervise import (
+    Job,
+    Stopped,
+    SuperviseError,
+    Supervisor,
+    build_parser,
+    parse_jobs,
+    say,
+    split_argv,
+)
+from lab.programs.supervise_children import Child
+from lab.programs.supervise_net import capture_interfaces, open_ports
+
+# The snapshot commands of ``lab.run.collect.SNAPSHOTS`` (a test keeps them the same).
+SNAPSHOTS: dict[str, list[str]] = {
+    "netstat": ["netstat", "-tanup"],
+    "ss": ["ss", "-tanpi"],
+    "ps": ["ps", "-e", "-o", "pid=,ppid=,stat=,nlwp=,args="],
+}
+NODE_FILE = "node.json"
+STEP_TIMEOUT = 120.0
+SETTLE_TIMEOUT = 10.0
+REAP_GRACE = 1.0  # seconds a server that reaps may take to do it
+CLIENT_TIMEOUT = 300.0
+
+
+def add_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    parser.add_argument("--sync", type=Path, required=True, help="folder of step markers")
+    parser.add_argument("--nodes", required=True, help="every node, comma-separated")
+    parser.add_argument("--client-nodes", default="", help="nodes that run clients")
+    parser.add_argument("--held-nodes", default="", help="nodes that serve held connections")
+    parser.add_argument("--held", action="append", default=[], help="tcp:PORT:COUNT:SERVICE")
+    parser.add_argument("--held-timeout", type=float, default=5.0)
+    parser.add_argument("--start-after", action="append", default=[], help="JOB=SECONDS")
+    parser.add_argument("--step-timeout", type=float, default=STEP_TIMEOUT)
+    return parser
+
+
+def names(text: str) -> list[str]:
+    return [n for n in text.split(",") if n]
+
+
+class PhasedNode(Supervisor):
+    """A ``Supervisor`` that takes the snapshots and keeps in step with the other nodes."""
+
+    def __init__(self, args: argparse.Namespace, jobs: list[Job]) -> None:
+        super().__init__(args, jobs)
+        self.node: str = args.node
+        self.facts: dict[str, object] = {"node": self.node, "started": time.time()}
+        self.phases: list[str] = []
+        self.errors: list[list[str]] = []
+        self.services: dict[str, dict[str, object]] = {}
+        self.clients: dict[str, dict[str, object]] = {}
+        self.servers: dict[str, Child] = {}
+
+    # -- keeping in step --------------------------------------------------------------------
+    def mark(self, step: str) -> None:
+        self.args.sync.mkdir(parents=True, exist_ok=True)
+        (self.args.sync / f"{step}.{self.node}").write_text(f"{time.time()}\n")
+
+    def wait_all(self, step: str, nodes: Sequence[str], timeout: float | None = None) -> None:
+        """Until every node of ``nodes`` has marked ``step`` (or failed); noted if not."""
+        limit = self.args.step_timeout if timeout is None else timeout
+
+        def arrived(node: str) -> bool:
+            return any((self.args.sync / f"{s}.{node}").exists() for s in (step, "failed"))
+
+        try:
+            self.wait_for(lambda: all(map(arrived, nodes)), limit, f"the nodes' {step} step")
+        except SuperviseError as exc:
+            late = ", ".join(n for n in nodes if not arrived(n))
+            self.note(step, f"{exc} (not there: {late})")
+
+    def note(self, step: str, error: str) -> None:
+        self.errors.append([step, error])
+        say(f"warning: {step}: {error}")
+
+    # -- evidence -----------------------------------------------------------------------------
+    def snapshot(self, phase: str) -> None:
+        assert self.out_dir is not None
+        folder = self.out_dir / "snapshots"
+        folder.mkdir(parents=True, exist_ok=True)
+        for kind, argv in SNAPSHOTS.items():
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
+            if done.returncode != 0 and not done.stdout.strip():
+                self.note(f"snapshot: {phase}", f"{kind}: exit status {done.returncode}")
+                continue
+            text = done.stdout if done.returncode == 0 else done.stdout + done.stderr
+            (folder / f"{phase}.{kind}.txt").write_text(text)
+        self.phases.append(phase)
+        say(f"snapshot: {phase}")
+
+    def write_facts(self) -> None:
+        if self.out_dir is None:
+            return
+        self.facts.update(
+            ended=time.time(),
+            phases=self.phases,
+            errors=self.errors,
+            services=self.services,
+            clients=self.clients,
+            captures=[
+                {"interface": c.name.removeprefix("tcpdump-"), "pid": c.proc.pid}
+                for c in self.captures
+            ],
+        )
+        path = self.out_dir / NODE_FILE
+        path.with_suffix(".tmp").write_text(json.dumps(self.facts, indent=2) + "\n")
+        path.with_suffix(".tmp").replace(path)
+
+    # -- the run ------------------------------------------------------------------------------
+    def run(self) -> int:
+        everyone = names(self.args.nodes)
+        assert self.out_dir is not None
+        self.out_dir.mkdir(parents=True, exist_ok=True)
+        if self.args.gateway:
+            self.set_gateway()
+        interfaces = capture_interfaces()
+        self.write_interfaces(interfaces)
+        if self.args.capture:
+            self.start_captures(interfaces)
+        self.snapshot("before")
+        self.mark("before")
+        self.wait_all("before", everyone)
+        self.start_services()
+        self.mark("listening")
+        self.wait_all("listening", everyone)
+        threads = self.start_clients()
+        self.wait_held()
+        self.snapshot("during")
+        for thread in threads:
+            thread.join()
+        self.mark("clients")
+        self.wait_all("clients", names(self.args.client_nodes), CLIENT_TIMEOUT)
+        self.settle()
+        self.mark("settled")  # every server's children gone before any node's "after"
+        self.wait_all("settled", everyone)
+        self.snapshot("after")
+        self.mark("after")
+        self.wait_all("after", everyone)
+        self.stop_services()
+        self.mark("stopped")
+        self.wait_all("stopped", everyone)
+        self.snapshot("final")
+        self.wait_for_quiet()
+        self.mark("final")
+        return 0
+
+    def start_services(self) -> None:
+        wanted = set(self.args.listen)
+        for job in (j for j in self.jobs if j.kind == "serve"):
+            child = self.start(f"service-{job.name}", job.argv)
+            self.servers[job.name] = child
+            self.services[job.name] = {"pid": child.proc.pid, "log": f"service-{job.name}.log"}
+        self.wait_for(
+            lambda: wanted <= open_ports(),
+            30.0,
+            "listening on " + ", ".join(sorted(map(str, wanted))),
+            watch=[c for c in self.children if c not in self.captures],
+        )
+        self.args.ready_file.write_text(f"{os.getpid()}\n")
+
+    def start_clients(self) -> list[threading.Thread]:
+        delays = dict(item.split("=", 1) for item in self.args.start_after)
+        threads = []
+        for job in (j for j in self.jobs if j.kind == "client"):
+            delay = float(delays.get(job.name, "0"))
+            thread = threading.Thread(target=self.run_client, args=(job, delay), daemon=True)
+            thread.start()
+            threads.append(thread)
+        return threads
+
+    def run_client(self, job: Job, delay: float) -> None:
+        """One client to its end; its JSON output and exit status kept for the record."""
+        time.sleep(delay)
+        say(f"client {job.name}: {' '.join(job.argv)}")
+        try:
+            done = subprocess.run(
+                list(job.argv), capture_output=True, text=True, timeout=CLIENT_TIMEOUT
+            )
+            outcome: dict[str, object] = {
+                "returncode": done.returncode,
+                "stdout": done.stdout,
+                "stderr": done.stderr[-2000:],
+            }
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            outcome = {"returncode": None, "stdout": "", "stderr": "", "error": str(exc)}
+        self.clients[job.name] = outcome
+        for line in reply_lines(str(outcome["stdout"])):
+            os.write(1, f"{job.name}| {line}\n".encode("utf-8", "replace"))
+        say(f"client {job.name}: exit {outcome['returncode']}")
+
+    def wait_held(self) -> None:
+        """Until this node's held connections are established and accepted, then until the
+        other serving nodes' are: the "during" snapshot is taken while they are held."""
+        for spec in self.args.held:
+            _, port, count, job = spec.split(":")
+            server = self.servers.get(job)
+            pid = server.proc.pid if server is not None else None
+
+            def established(
+                port: str = port, count: int = int(count), pid: int | None = pid
+            ) -> bool:
+                return held(port, count) and (pid is None or serving(pid) >= count)
+
+            try:
+                self.wait_for(
+                    established, self.args.held_timeout, f"{count} held connections on {port}"
+                )
+            except SuperviseError as exc:
+                say(f"warning: {exc}")  # as lab run: the checks say what the snapshot shows
+        if self.args.held:
+            self.mark("held")
+        self.wait_all("held", names(self.args.held_nodes), self.args.held_timeout + 5.0)
+
+    def settle(self) -> None:
+        """Until the servers' children have exited (or are zombies, if not reaped), so the
+        "after" snapshot shows how they were reaped, not a child still closing; then, for
+        a moment, until the zombies are reaped: a server that reaps does it as the
+        SIGCHLD arrives, and the snapshot here follows at once (in ``lab run`` the latency
+        of reaching a node covers that moment). A server that does not reap keeps them."""
+        for name, child in self.servers.items():
+            probe = ["ps", "-o", "stat=", "--ppid", str(child.proc.pid)]
+
+            def states(probe: list[str] = probe) -> list[str]:
+                run = subprocess.run(probe, capture_output=True, text=True, check=False)
+                return run.stdout.split()
+
+            try:
+                self.wait_for(
+                    lambda: all(s.startswith("Z") for s in states()),
+                    SETTLE_TIMEOUT,
+                    f"{name}'s children to exit",
+                )
+            except SuperviseError as exc:
+                self.note("settle", str(exc))
+                continue
+            with contextlib.suppress(SuperviseError):
+                self.wait_for(lambda: not states(), REAP_GRACE, f"{name}'s children reaped")
+
+    def stop_services(self) -> None:
+        for name, child in self.servers.items():
+            info = self.services[name]
+            info["ended_before_stop"] = child.proc.poll() is not None
+            child.signal(signal.SIGTERM)
+            status = child.wait(10.0)
+            info["exit_status"] = status
+        self.children = [c for c in self.children if c in self.captures]
+
+
+def held(port: str, count: int) -> bool:
+    """``count`` connections ESTABLISHED on ``port`` and none waiting to be accepted (as
+    ``lab.run.clients`` waits for them)."""
+    est = ["ss", "-Htn", "state", "established", "sport", "=", f":{port}"]
+    rows = subprocess.run(est, capture_output=True, text=True, check=False).stdout.splitlines()
+    if len(rows) < count:
+        return False
+    listen = ["ss", "-Hltn", "sport", "=", f":{port}"]
+    out = subprocess.run(listen, capture_output=True, text=True, check=False).stdout
+    return all(line.split()[1] == "0" for line in out.splitlines())
+
+
+def reply_lines(stdout: str) -> list[str]:
+    """What a client got back, one line per connection, from its JSON output (as it is
+    when it is not JSON)."""
+    try:
+        doc = json.loads(stdout)
+        connections = doc["connections"]
+    except (ValueError, TypeError, KeyError):
+        return stdout.splitlines()[:50]
+    lines = []
+    for conn in connections[:50]:
+        replies = conn.get("replies") or []
+        got = f"got {', '.join(map(repr, replies))}" if replies else "got nothing"
+        error = f" ({conn['error']})" if conn.get("error") else ""
+        lines.append(f"connection {conn.get('index')} from {conn.get('local')}: {got}{error}")
+    return lines
+
+
+def serving(pid: int) -> int:
+    """Connections a fork or thread server can be serving: its children and its threads
+    besides the one that accepts."""
+    argv = ["ps", "-o", "nlwp=", "-p", str(pid)]
+    threads = subprocess.run(argv, capture_output=True, text=True, check=False).stdout.split()
+    argv = ["ps", "-o", "pid=", "--ppid", str(pid)]
+    children = subprocess.run(argv, capture_output=True, text=True, check=False).stdout.split()
+    return len(children) + (int(threads[0]) - 1 if threads and threads[0].isdigit() else 0)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options, job_args = split_argv(sys.argv[1:] if argv is None else argv)
+    parser = add_options(build_parser())
+    args = parser.parse_args(options)
+    if args.results is None:
+        parser.error("--results is required")
+    try:
+        jobs = parse_jobs(job_args)
+    except SuperviseError as exc:
+        parser.error(str(exc))
+    node = PhasedNode(args, jobs)
+    node.install_signals()
+    args.ready_file.unlink(missing_ok=True)
+    try:
+        return node.run()
+    except Stopped as stop:
+        node.note("stopped", f"signal {stop.signum}")
+        node.mark("failed")
+        return 128 + stop.signum
+    except (SuperviseError, OSError) as exc:
+        node.note("run", str(exc))
+        node.mark("failed")
+        return 1
+    finally:
+        node.stop_all()
+        node.write_facts()
+        args.ready_file.unlink(missing_ok=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

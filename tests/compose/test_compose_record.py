@@ -1,0 +1,97 @@
+"""The compose lab's run.json, assembled from the nodes' node.json files: what lab report
+reads, with what a node could not give said as a node error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from lab.deploy.compose import compose_dict
+from lab.programs import compose_node, compose_record
+from lab.run.collect import SNAPSHOTS
+from lab.run.record import RUN_SCHEMA_VERSION, RunRecord
+from lab.spec.topology import load_topology
+from tests.compose.test_compose import DEFAULT, REPO
+
+
+def the_plan() -> dict[str, Any]:
+    command = list(compose_dict(load_topology(REPO / DEFAULT))["services"]["report"]["command"])
+    plan: dict[str, Any] = json.loads(command[command.index("--plan") + 1])
+    return plan
+
+
+def test_the_nodes_take_the_snapshots_lab_run_takes_and_write_its_run_json_version() -> None:
+    assert compose_node.SNAPSHOTS == SNAPSHOTS
+    assert compose_record.RUN_SCHEMA_VERSION == RUN_SCHEMA_VERSION
+
+
+def server_facts() -> dict[str, Any]:
+    return {
+        "started": 100.0,
+        "ended": 107.5,
+        "interfaces": {"eth0": "10.77.1.10"},
+        "captures": [{"interface": "eth0", "pid": 8}],
+        "phases": ["before", "during", "after", "final"],
+        "errors": [],
+        "services": {"fork": {"pid": 20, "log": "service-fork.log", "ended_before_stop": False,
+                              "exit_status": 0}},
+        "clients": {},
+    }  # fmt: skip
+
+
+def test_a_node_without_its_facts_is_a_node_error_and_its_clients_say_they_did_not_run() -> None:
+    plan = the_plan()
+    data = compose_record.run_record(plan, {"server": server_facts()})
+    record = RunRecord.from_json(data)  # what lab report reads, checked as it checks it
+    assert record.backend == "compose" and record.timings == {"run": 7.5}
+    assert record.nodes["server"].interfaces == {"lan": "eth0"}
+    assert [(c.node, c.interface, c.network, c.file) for c in record.captures] == [
+        ("server", "eth0", "lan", "eth0.pcap")
+    ]
+    assert record.services["fork"].log == "server/service-fork.log"
+    assert record.services["fork"].ended_before_stop is False
+    assert {(e.node, e.error) for e in record.node_errors} == {
+        ("client1", "no node.json"),
+        ("client2", "no node.json"),
+    }
+    assert record.phases == []  # the missing nodes took none
+    for scenario in record.scenarios.values():
+        assert all(c.result is None and c.error for c in scenario.clients.values())
+
+
+def test_a_client_that_printed_its_json_is_its_result(tmp_path: Path) -> None:
+    plan = the_plan()
+    (scenario, info), *_ = plan["scenarios"].items()
+    node, job = next(iter(info["clients"].items()))
+    output = {"program": "client", "server": "10.77.1.10:9999", "connections": [],
+              "ok": 0, "failed": 0}  # fmt: skip
+    facts = {name: server_facts() for name in plan["nodes"]}
+    facts[node]["clients"] = {job: {"returncode": 0, "stdout": json.dumps(output), "stderr": ""}}
+    record = RunRecord.from_json(compose_record.run_record(plan, facts))
+    client = record.scenarios[scenario].clients[node]
+    assert client.returncode == 0 and client.error is None and client.result is not None
+    assert record.phases == ["before", "during", "after", "final"]
+
+
+def test_prepare_keeps_the_previous_folder_under_its_time(tmp_path: Path) -> None:
+    old = tmp_path / "compose"
+    old.mkdir()
+    (old / "topology.yaml").write_text("name: x\n")
+    assert compose_record.prepare(tmp_path) == 0
+    kept = [p.name for p in tmp_path.iterdir() if p.name != "compose"]
+    assert len(kept) == 1 and kept[0].startswith("compose-")
+    assert (tmp_path / kept[0] / "topology.yaml").exists()
+    assert [p.name for p in (tmp_path / "compose").iterdir()] == [".sync"]
+
+
+def test_what_a_client_got_is_shown_per_connection() -> None:
+    output = {"connections": [
+        {"index": 0, "local": "10.77.1.11:4000", "replies": ["HELLO", "WORLD"], "error": None},
+        {"index": 1, "local": None, "replies": [], "error": "ECONNREFUSED"},
+    ]}  # fmt: skip
+    assert compose_node.reply_lines(json.dumps(output)) == [
+        "connection 0 from 10.77.1.11:4000: got 'HELLO', 'WORLD'",
+        "connection 1 from None: got nothing (ECONNREFUSED)",
+    ]
+    assert compose_node.reply_lines("Traceback ...\nError") == ["Traceback ...", "Error"]

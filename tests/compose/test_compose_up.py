@@ -1,0 +1,140 @@
+"""``docker-compose up`` (v1) for real: the default lab, the routed one and an experiment end
+with a results folder that ``lab report`` judges as it judges ``lab run``'s, and ``down``
+leaves nothing of the project behind."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.deploy.compose import compose_text
+from lab.report.summary import regenerate
+from lab.run.record import load_run
+from lab.spec.topology import load_topology
+from tests.compose.test_compose import REPO, compose_tool
+from tests.conftest import require
+
+PHASES = ("before", "during", "after", "final")
+KINDS = ("netstat", "ss", "ps")
+UP_TIMEOUT = 240.0  # an upper bound for the lab to run, never a speed assertion
+PROJECT_LABEL = "com.docker.compose.project"
+
+
+def engine() -> Any:
+    import docker
+
+    try:
+        client = docker.from_env()
+        client.ping()
+    except Exception as exc:
+        require(False, f"needs a reachable Docker engine ({exc})")
+    return client
+
+
+def project_objects(client: Any, project: str) -> list[str]:
+    """What the engine still holds of the project (by compose's own project label)."""
+    label = f"{PROJECT_LABEL}={project}"
+    containers = client.containers.list(all=True, filters={"label": label})
+    found = [f"container {c.name}" for c in containers]
+    found += [f"network {n.name}" for n in client.networks.list(filters={"label": label})]
+    found += [f"volume {v.name}" for v in client.volumes.list(filters={"label": label})]
+    return found
+
+
+class Project:
+    """One compose project of this test run, named so that only it is ever removed."""
+
+    def __init__(self, folder: Path, path: Path) -> None:
+        from lab.deploy.images import node_image
+
+        self.client = engine()
+        image = node_image()
+        require(image is not None, "needs the node image: run `lab images build`")
+        assert image is not None
+        self.folder = folder
+        (folder / "compose.yaml").write_text(compose_text(load_topology(path), image))
+        self.name = f"slabcompose{secrets.token_hex(3)}"
+        self.base = [*compose_tool(), "-p", self.name, "--project-directory", str(folder)]
+        self.base += ["-f", str(folder / "compose.yaml")]
+
+    def up(self) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.base, "up", "--no-color"], capture_output=True, text=True, timeout=UP_TIMEOUT
+        )
+
+    def exit_codes(self) -> dict[str, int]:
+        label = f"{PROJECT_LABEL}={self.name}"
+        return {
+            c.labels["com.docker.compose.service"]: c.attrs["State"]["ExitCode"]
+            for c in self.client.containers.list(all=True, filters={"label": label})
+        }
+
+    def down(self) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [*self.base, "down", "-v", "--remove-orphans"],
+            capture_output=True,
+            text=True,
+            timeout=UP_TIMEOUT,
+        )
+
+
+@pytest.fixture
+def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
+    lab = Project(tmp_path, REPO / "topologies" / request.param)
+    try:
+        yield lab
+    finally:
+        done = lab.down()
+    assert done.returncode == 0, done.stderr
+    assert project_objects(lab.client, lab.name) == []
+
+
+def check_results(lab: Project, up: subprocess.CompletedProcess[str]) -> Path:
+    """The run ended with every service completed and a folder lab report passes."""
+    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    codes = lab.exit_codes()
+    assert codes and all(code == 0 for code in codes.values()), (codes, up.stdout[-4000:])
+    assert "`lab report results/compose`" in up.stdout
+    out = lab.folder / "results" / "compose"
+    record = load_run(out)
+    assert record.backend == "compose" and record.phases == list(PHASES)
+    assert record.node_errors == [], record.node_errors
+    for node in record.nodes:
+        for phase in PHASES:
+            for kind in KINDS:
+                assert (out / node / "snapshots" / f"{phase}.{kind}.txt").stat().st_size > 0
+    for scenario in record.scenarios.values():
+        assert scenario.clients and all(c.result is not None for c in scenario.clients.values())
+    summary = regenerate(out)
+    failed = [(c.name, c.detail) for s in summary.scenarios for c in s.checks if not c.passed]
+    assert summary.passed, failed
+    assert all(s.checks for s in summary.scenarios)
+    assert (out / "report.html").stat().st_size > 0
+    return out
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.parametrize("project", ["default.yaml"], indirect=True)
+def test_up_twice_keeps_the_first_results_under_their_time(project: Project) -> None:
+    first = check_results(project, project.up())
+    started = json.loads((first / "run.json").read_text())["started"]
+    again = check_results(project, project.up())
+    kept = [p.name for p in (project.folder / "results").iterdir() if p.name != "compose"]
+    assert len(kept) == 1 and kept[0].startswith("compose-"), kept
+    assert json.loads((again.parent / kept[0] / "run.json").read_text())["started"] == started
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "project", ["routed.yaml", "experiments/close.yaml"], indirect=True, ids=["routed", "close"]
+)
+def test_up_ends_with_a_results_folder_lab_report_passes(project: Project) -> None:
+    check_results(project, project.up())
