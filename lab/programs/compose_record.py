@@ -8,8 +8,10 @@ every ``up`` starts from an empty one and its nodes never meet an old step marke
 the nodes' ``node.json`` files and the plan ``lab compose`` wrote into the compose file
 (``--plan``, JSON: the topology's text, its nodes' addresses, services and scenarios) into
 the ``run.json`` and ``topology.yaml`` of a ``lab run`` results folder, so that
-``lab report`` judges it with the same checks. It then hands the files to the owner of the
-results folder (the containers write as root) and says where they are.
+``lab report`` judges it with the same checks, which it runs there and then (the node image
+holds the lab and its PyYAML and dpkt), so that ``up`` alone ends with ``report.html``. It
+then hands the files to the owner of the results folder (the containers write as root) and
+says where they are.
 
 Standard library only: this runs inside the node image.
 """
@@ -21,6 +23,7 @@ import json
 import os
 import secrets
 import shutil
+import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -169,13 +172,33 @@ def record(root: Path, plan: dict[str, Any]) -> int:
     run = run_record(plan, facts)
     (folder / "run.json").write_text(json.dumps(run, indent=2, ensure_ascii=False) + "\n")
     shutil.rmtree(folder / SYNC, ignore_errors=True)
+    judged = judge(folder)
     hand_over(root, folder)
-    print(
-        "results/compose is a complete results folder; "
-        "`lab report results/compose` judges it and writes results/compose/report.html",
-        flush=True,
-    )
-    return 0
+    if judged is None:
+        print(
+            "results/compose is a complete results folder; "
+            "`lab report results/compose` judges it and writes results/compose/report.html",
+            flush=True,
+        )
+        return 0
+    print("the report: results/compose/report.html", flush=True)
+    return judged
+
+
+def judge(folder: Path) -> int | None:
+    """``lab report`` on the folder, in this container: its exit code, or None when the
+    image has no copy of the lab that can judge (its PyYAML and dpkt are missing)."""
+    try:
+        ready = subprocess.run(
+            [sys.executable, "-c", "import yaml, dpkt, lab.cli"], capture_output=True, check=False
+        )
+    except OSError:
+        return None
+    if ready.returncode != 0:
+        return None
+    return subprocess.run(
+        [sys.executable, "-m", "lab.cli", "report", str(folder)], check=False
+    ).returncode
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import secrets
+import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -19,6 +20,7 @@ from lab.run.record import load_run
 from lab.spec.topology import load_topology
 from tests.compose.test_compose import REPO, compose_tool
 from tests.conftest import require
+from tests.report.png import distinct_colours, read_png
 
 PHASES = ("before", "during", "after", "final")
 KINDS = ("netstat", "ss", "ps")
@@ -100,8 +102,12 @@ def check_results(lab: Project, up: subprocess.CompletedProcess[str]) -> Path:
     assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
     codes = lab.exit_codes()
     assert codes and all(code == 0 for code in codes.values()), (codes, up.stdout[-4000:])
-    assert "`lab report results/compose`" in up.stdout
+    # The report service judged the folder in a node: up alone ends with the page.
+    assert "the report: results/compose/report.html" in up.stdout, up.stdout[-3000:]
     out = lab.folder / "results" / "compose"
+    judged = json.loads((out / "summary.json").read_text())
+    assert judged["passed"] is True, up.stdout[-3000:]
+    assert (out / "report.html").stat().st_size > 0
     record = load_run(out)
     assert record.backend == "compose" and record.phases == list(PHASES)
     assert record.node_errors == [], record.node_errors
@@ -119,11 +125,30 @@ def check_results(lab: Project, up: subprocess.CompletedProcess[str]) -> Path:
     return out
 
 
+def assert_renders(page: Path, shot: Path) -> None:
+    """Headless Chromium draws the page as more than a blank sheet."""
+    browser = shutil.which("chromium")
+    require(browser is not None, "needs chromium (apt-get install -y chromium)")
+    assert browser is not None
+    argv = [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}"]
+    proc = subprocess.run(
+        [*argv, "--window-size=1280,1600", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    width, height, bpp, rows = read_png(shot)
+    assert (width, height) == (1280, 1600)
+    assert distinct_colours(rows, bpp) > 200
+
+
 @pytest.mark.docker
 @pytest.mark.slow
 @pytest.mark.parametrize("project", ["default.yaml"], indirect=True)
 def test_up_twice_keeps_the_first_results_under_their_time(project: Project) -> None:
     first = check_results(project, project.up())
+    assert_renders(first / "report.html", project.folder / "shot.png")
     started = json.loads((first / "run.json").read_text())["started"]
     again = check_results(project, project.up())
     kept = [p.name for p in (project.folder / "results").iterdir() if p.name != "compose"]
