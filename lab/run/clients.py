@@ -25,6 +25,9 @@ from lab.spec.codec import RecordError
 from lab.spec.model import Scenario, Service
 
 CLIENT_REPLY_TIMEOUT = 10.0  # seconds a client waits for each reply
+# Seconds at most between two looks for the held connections: the "during" snapshot waits
+# on them, and every look is two `ss` runs on each server's node.
+HELD_PROBE_EVERY = 0.1
 
 
 class ClientSteps:
@@ -59,7 +62,9 @@ class ClientSteps:
             self.phase("during")
             for done, future in enumerate(futures, start=1):
                 future.result()
-                self.checkpoint()
+                # One run.json for the clients that ended together, not one each.
+                if done == len(futures) or not futures[done].done():
+                    self.checkpoint()
                 self.say(f"clients finished: {done}/{len(jobs)}")
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -157,7 +162,12 @@ class ClientSteps:
             return True
 
         try:
-            wait_until(established, timeout=max(shortest_hold, 5.0), what="held connections")
+            wait_until(
+                established,
+                timeout=max(shortest_hold, 5.0),
+                what="held connections",
+                most=HELD_PROBE_EVERY,
+            )
         except BackendError as exc:
             self.say(f"warning: {exc}")
 
