@@ -18,6 +18,7 @@ import subprocess
 import threading
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from lab.errors import BackendError
 from lab.run.backends.netns.iproute import IP_TIMEOUT
@@ -91,3 +92,27 @@ def ip_batch(lines: Sequence[str]) -> None:
     )
     if done.returncode != 0:
         raise BackendError(f"ip -batch: {done.stderr.strip()}")
+
+
+def popen_in(netns: Path, argv: Sequence[str], **options: Any) -> subprocess.Popen[Any]:
+    """``subprocess.Popen(argv, **options)`` started from a thread inside ``netns``: the
+    child is born in the namespace, with no ``ip netns exec`` (and its mount copy) in
+    between. OSError if the namespace cannot be entered or the program not started."""
+    started: list[subprocess.Popen[Any]] = []
+    failed: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            enter(netns)
+            started.append(subprocess.Popen(argv, **options))
+        except BaseException as exc:  # handed to the caller's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=work, name=f"spawn in {netns.name}", daemon=True)
+    thread.start()
+    # Interrupted meanwhile, a child started all the same is in the namespace, where
+    # teardown finds and stops every process.
+    thread.join()
+    if failed:
+        raise failed[0]
+    return started[0]
