@@ -41,7 +41,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT = ROOT / "topologies" / "default.yaml"
 DEFAULT_HOLD = 2.0  # the longest hold the default topology's scenarios declare
-MININET_TIMEOUT = 900.0
+MININET_TIMEOUT = 420.0
 # The 250-client lab's hold: longer than starting its 250 clients takes on two busy cores.
 HOLD_250 = 15
 
@@ -98,9 +98,7 @@ def routed(size: int, lans: int = 4) -> object:
     from lab.spec.model import Interface, Network, Node, Topology
 
     nets = tuple(Network(f"lan{k}", IPv4Network(f"10.{90 + k}.0.0/20")) for k in range(lans))
-    router = Node(
-        "router", tuple(Interface(n.name, n.subnet[1]) for n in nets), router=True
-    )
+    router = Node("router", tuple(Interface(n.name, n.subnet[1]) for n in nets), router=True)
     hosts = []
     for i in range(size - 1):
         net = nets[i % lans]
@@ -163,7 +161,9 @@ def mininet_up_down(mn: str, size: int) -> float | None:
 def bench_sizes(sizes: Sequence[int], repeat: int, mininet: bool) -> None:
     mn = ensure_mininet() if mininet else None
     print(f"\nup + down of one LAN of N netns hosts; median of {repeat} (1 above 100 hosts), s")
-    print(f"{'hosts':>6} {'layout':14} {'up':>7} {'down':>7} {'total':>7} {'mininet':>8} {'ratio':>6}")
+    print(
+        f"{'hosts':>6} {'layout':14} {'up':>7} {'down':>7} {'total':>7} {'mininet':>8} {'ratio':>6}"
+    )
     for size in sizes:
         layouts: list[tuple[str, Callable[[int], object]]] = [("one LAN", one_lan)]
         if size == max(sizes) and size > 2:
@@ -184,7 +184,8 @@ def bench_sizes(sizes: Sequence[int], repeat: int, mininet: bool) -> None:
                 else:
                     theirs = "  failed"
             print(
-                f"{size:6} {label:14} {up:7.2f} {down:7.2f} {up + down:7.2f} {theirs:>8} {ratio:>6}",
+                f"{size:6} {label:14} {up:7.2f} {down:7.2f} {up + down:7.2f} "
+                f"{theirs:>8} {ratio:>6}",
                 flush=True,
             )
 
@@ -239,7 +240,10 @@ def bench_scale(clients: int) -> None:
         wall = time.monotonic() - start
         timings = json.loads((out / "run.json").read_text()).get("timings", {})
         verdict = "passed" if done.returncode == 0 else f"FAILED ({done.returncode})"
-        print(f"  {verdict}; wall {wall:.2f}; " + ", ".join(f"{k} {v:.2f}" for k, v in timings.items()))
+        print(
+            f"  {verdict}; wall {wall:.2f}; "
+            + ", ".join(f"{k} {v:.2f}" for k, v in timings.items())
+        )
         if done.returncode != 0:
             print("  " + done.stdout[-1500:].replace("\n", "\n  "))
         start = time.monotonic()
