@@ -137,13 +137,14 @@ def netns_up_down(topology: object) -> tuple[float, float]:
 
 
 def ensure_mininet() -> str | None:
-    """``mn``, installed from Debian when missing; None (and why, printed) if it cannot be."""
-    if shutil.which("mn") is None:
-        print("installing Mininet: apt-get install -y mininet", flush=True)
+    """``mn``, installed from Debian when missing (with bridge-utils: its ``lxbr`` switch
+    runs ``brctl``); None if it cannot be."""
+    if shutil.which("mn") is None or shutil.which("brctl") is None:
+        print("installing Mininet: apt-get install -y mininet bridge-utils", flush=True)
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
-        subprocess.run(["apt-get", "install", "-y", "mininet"], env=env, check=False,
-                       stdout=subprocess.DEVNULL)  # fmt: skip
-    return shutil.which("mn")
+        subprocess.run(["apt-get", "install", "-y", "mininet", "bridge-utils"], env=env,
+                       check=False, stdout=subprocess.DEVNULL)  # fmt: skip
+    return shutil.which("mn") if shutil.which("brctl") else None
 
 
 def mininet_up_down(mn: str, size: int) -> float | None:
