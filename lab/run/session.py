@@ -283,6 +283,7 @@ class Session:
         gone) is noted in ``fetch_errors`` and the other nodes are still collected."""
         if self.fetched or not self.up_done:  # nothing ran before up() finished
             return
+
         def fetch(node: str) -> None:
             try:
                 self.backend.fetch(node, self.workdir(node), self.node_dir(node))
