@@ -9,7 +9,7 @@ import argparse
 import json
 import sys
 import traceback
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -44,14 +44,18 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from lab.cli.preload import preload
     from lab.errors import UsageError
-    from lab.report.summary import failure_line, finish_run, format_summary
     from lab.run.backends import choose_backend
     from lab.run.outdir import claim_results_folder
     from lab.run.record import RUN_FILE
     from lab.run.runner import run_lab
     from lab.run.sealing import seal_results
     from lab.spec.topology import load_topology
+
+    # The report's modules load while the lab runs (after the run's own: no import of
+    # one module is then under way in both threads).
+    loaded = preload("lab.report.summary")
 
     topology = load_topology(Path(args.file))
     # Bad input first, whatever the machine: a given --out is checked (not created) here.
@@ -73,10 +77,13 @@ def cmd_run(args: argparse.Namespace) -> int:
             backend_cls,
             out_dir,
             progress=say,
-            finish=lambda: written.append(finish_run(out_dir, topology)),
+            finish=lambda: written.append(_judge(loaded, out_dir, topology)),
         )
     except (LabError, Interrupted) as exc:
         failure = exc
+    loaded()
+    from lab.report.summary import failure_line, finish_run, format_summary
+
     if not written and not (out_dir / RUN_FILE).is_file():
         # Stopped before it wrote anything (a build that failed): the folder this run
         # made for itself goes too, so that bad input leaves nothing.
@@ -101,6 +108,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     return 0 if summary.passed else 1
 
 
+def _judge(loaded: Callable[[], None], out_dir: Path, topology: Any) -> Summary:
+    """summary.json for a finished run, once the report's modules are imported."""
+    loaded()
+    from lab.report.summary import finish_run
+
+    return finish_run(out_dir, topology)
+
+
 def _print_teardown_errors(summary: Summary, failure: BaseException | None) -> None:
     """What teardown could not do (and what to run about it, e.g. `lab clean --run-id`),
     on stderr: it is not only in run.json. The error that ends the run is printed by
@@ -122,6 +137,12 @@ def _backend_name(args: argparse.Namespace, topology: Any) -> str:
 def _ssh_options(args: argparse.Namespace, topology: Any, cls: Any) -> Any:
     """The ssh backend configured with the host-key options; other backends as they are."""
     from lab.errors import UsageError
+
+    # By name first: importing the ssh backend (paramiko) costs a third of a second.
+    if getattr(cls, "name", None) != "ssh":
+        if args.accept_new_host_keys or args.known_hosts:
+            raise UsageError("--accept-new-host-keys and --known-hosts apply to --backend ssh")
+        return cls
     from lab.run.backends.ssh.backend import SshBackend
 
     if not (isinstance(cls, type) and issubclass(cls, SshBackend)):

@@ -25,6 +25,13 @@ from lab.spec.codec import RecordError
 from lab.spec.model import Scenario, Service
 
 CLIENT_REPLY_TIMEOUT = 10.0  # seconds a client waits for each reply
+# Seconds at most between two looks for the held connections: the "during" snapshot waits
+# on them, and every look is two `ss` runs on each server's node.
+HELD_PROBE_EVERY = 0.1
+# Client commands running at once. Every client of a run must be able to hold its
+# connections at the same time (the "during" snapshot shows them all): a 250-client
+# topology with two scenarios needs 500. Each is a thread that waits on its command.
+MAX_CLIENTS = 1024
 
 
 class ClientSteps:
@@ -51,7 +58,7 @@ class ClientSteps:
             self.phase("during")
             return
         impairer = self.impairer()
-        pool = ThreadPoolExecutor(max_workers=min(len(jobs), 64))
+        pool = ThreadPoolExecutor(max_workers=min(len(jobs), MAX_CLIENTS))
         try:
             impairer.start()
             futures = [pool.submit(self.run_client, sc, node) for sc, node in jobs]
@@ -59,7 +66,9 @@ class ClientSteps:
             self.phase("during")
             for done, future in enumerate(futures, start=1):
                 future.result()
-                self.checkpoint()
+                # One run.json for the clients that ended together, not one each.
+                if done == len(futures) or not futures[done].done():
+                    self.checkpoint()
                 self.say(f"clients finished: {done}/{len(jobs)}")
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -157,7 +166,12 @@ class ClientSteps:
             return True
 
         try:
-            wait_until(established, timeout=max(shortest_hold, 5.0), what="held connections")
+            wait_until(
+                established,
+                timeout=max(shortest_hold, 5.0),
+                what="held connections",
+                most=HELD_PROBE_EVERY,
+            )
         except BackendError as exc:
             self.say(f"warning: {exc}")
 

@@ -28,16 +28,22 @@ PARALLEL = 8  # commands in flight at once across nodes
 
 
 def wait_until(
-    condition: Callable[[], bool], *, timeout: float, what: str, interval: float = 0.02
+    condition: Callable[[], bool],
+    *,
+    timeout: float,
+    what: str,
+    interval: float = 0.02,
+    most: float = 0.25,
 ) -> None:
     """Poll ``condition`` with backoff until it holds; BackendError naming ``what`` if not.
-    This is readiness polling on an observable fact, never a fixed sleep."""
+    This is readiness polling on an observable fact, never a fixed sleep. ``most`` bounds
+    the backoff: what is expected within a second is looked at more often."""
     deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             raise BackendError(f"timed out after {timeout:.0f}s waiting for {what}")
         time.sleep(interval)
-        interval = min(interval * 1.5, 0.25)
+        interval = min(interval * 1.5, most)
 
 
 def snapshot(session: Session, phase: str, nodes: Iterable[str] | None = None) -> dict[str, str]:
@@ -124,14 +130,19 @@ def _wait_listening(session: Session, node: str, handles: list[CaptureHandle]) -
 
 def stop_captures(handles: Iterable[CaptureHandle]) -> dict[str, str]:
     """SIGTERM makes tcpdump flush and close its file; it is stopped before fetching.
-    A capture on a node that has gone cannot be stopped: the map says which, and why."""
+    A capture on a node that has gone cannot be stopped: the map says which, and why.
+    All are stopped at once: on Docker each signal is a command of its own."""
     errors: dict[str, str] = {}
-    for h in handles:
+
+    def one(h: CaptureHandle) -> None:
         try:
             h.proc.stop(timeout=5.0)
         except BackendError as exc:
             errors.setdefault(h.node, f"stopping tcpdump on {h.interface}: {exc}")
-    return errors
+
+    with ThreadPoolExecutor(PARALLEL) as pool:
+        list(pool.map(one, handles))
+    return dict(sorted(errors.items()))
 
 
 def read_node_file(session: Session, node: str, path: PurePosixPath, limit: int = 4000) -> str:

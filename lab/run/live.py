@@ -159,8 +159,7 @@ class LiveFlow(Flow):
         from lab.run.collect import stop_captures
 
         self.step("stop")
-        for name, proc in self.servers.items():
-            self.stop_service(name, proc)
+        self.stop_services()
         self.phase("final")
         self.node_errors("stop", stop_captures(self.captures))
         self.step("collect")

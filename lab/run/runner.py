@@ -13,17 +13,15 @@ outputs, process ids, interfaces, errors). Judging them is ``lab.verdict.checks`
 from __future__ import annotations
 
 import shutil
-import signal
 import time
 from collections.abc import Callable
 from pathlib import Path
 
-from lab.errors import BackendError, Interrupted, LabError, UsageError
+from lab.errors import Interrupted, LabError, UsageError
 from lab.run.backends.base import Backend, Proc
 from lab.run.clients import ClientSteps
 from lab.run.collect import (
     CaptureHandle,
-    read_node_file,
     snapshot,
     start_captures,
     stop_captures,
@@ -36,25 +34,21 @@ from lab.run.record import (
     NodeRecord,
     RestartRecord,
     RunRecord,
-    ServiceRecord,
 )
 from lab.run.sealing import seal_results
+from lab.run.services import ServiceSteps
 from lab.run.session import Progress, Session
 from lab.run.userbuild import (
-    LOG_CAP,
-    STOP_GRACE,
     Built,
     build_all,
-    command,
     keep_evidence,
     used_programs,
 )
 from lab.run.watch import run_watch
-from lab.spec.model import Restart, Scenario, Service, Topology
+from lab.spec.model import Restart, Scenario, Topology
 
 TOPOLOGY_COPY = "topology.yaml"
 FlowFactory = Callable[[Session, RunRecord, Progress, "dict[str, Built]"], "Flow"]
-LISTEN_TIMEOUT = 20.0  # seconds a service has to listen after it starts
 
 
 def run_lab(
@@ -153,7 +147,7 @@ def _record_outcome(record: RunRecord, outcome: BaseException | None) -> None:
         record.error = f"{type(outcome).__name__}: {outcome}"
 
 
-class Flow(ClientSteps):
+class Flow(ServiceSteps, ClientSteps):
     """The steps of one run; ``step`` names what is under way, for the record on failure."""
 
     def __init__(
@@ -196,8 +190,7 @@ class Flow(ClientSteps):
             self.phase("after")
             self.record.watch = run_watch(self.s, self.step, self.node_errors)
             self.step("stop")
-            for name, proc in self.servers.items():
-                self.stop_service(name, proc)
+            self.stop_services()
             self.phase("final")
             self.node_errors("stop", stop_captures(self.captures))
         self.step("collect")
@@ -223,8 +216,8 @@ class Flow(ClientSteps):
         ]
         self.phase("before")
         self.step("services")
-        for service in self.s.topology.services:
-            self.start_service(service)
+        self.start_services(self.s.topology.services)
+        self.checkpoint()
 
     def node_record(self, node: str) -> NodeRecord:
         info = self.s.backend.node_info(node)
@@ -240,8 +233,8 @@ class Flow(ClientSteps):
         self.say(f"snapshot: {name}")
         servers = {s.node for s in self.s.topology.services}
         others = [n.name for n in self.s.topology.nodes if n.name not in servers]
-        errors = snapshot(self.s, name, sorted(servers))
-        errors.update(snapshot(self.s, name, others))
+        # One queue, the servers' nodes at its head: taken first, with no wait between.
+        errors = snapshot(self.s, name, [*sorted(servers), *others])
         self.node_errors(f"snapshot: {name}", errors)
         self.record.phases.append(name)
         self.record.failed_step = outer
@@ -252,86 +245,6 @@ class Flow(ClientSteps):
         for node, error in sorted(errors.items()):
             self.record.node_errors.append(NodeError(node, step, error))
             self.say(f"warning: {step}: {node}: {error}")
-
-    def stop_service(self, name: str, proc: Proc) -> None:
-        """Stop a service, noting whether it was still running: one that ended on its own
-        (crashed, or killed from outside) is a fault of the run, not a clean stop."""
-        info = self.record.services[name]
-        info.ended_before_stop = not proc.running()
-        if self.s.topology.service(name).user is None:
-            info.exit_status = proc.stop(timeout=10.0)
-            return
-        # A user's program may ignore SIGTERM: kill it after a grace period, and say so.
-        proc.signal(signal.SIGTERM)
-        status = proc.wait(STOP_GRACE)
-        info.killed_after_grace = status is None
-        if status is None:
-            self.say(
-                f"warning: service {name} did not stop within {STOP_GRACE:g} s of SIGTERM: killed"
-            )
-            status = proc.stop(timeout=STOP_GRACE, signum=signal.SIGKILL)
-        info.exit_status = status
-        self.note_truncated_log(name, info)
-
-    def note_truncated_log(self, name: str, info: ServiceRecord) -> None:
-        """A user program's log stops at ``LOG_CAP`` bytes (RLIMIT_FSIZE): say so."""
-        path = self.s.workdir(info.node) / info.log.split("/", 1)[1]
-        size = self.s.run(info.node, ["stat", "-c", "%s", str(path)], timeout=10.0).stdout.strip()
-        if size.isdigit() and int(size) >= LOG_CAP:
-            info.log_truncated = True
-            self.say(f"warning: service {name}'s log was cut at {LOG_CAP} bytes")
-
-    # -- services ------------------------------------------------------------------------
-    def start_service(self, service: Service) -> None:
-        log = f"service-{service.name}.log"
-        argv = self.service_argv(service)
-        proc = self.s.spawn(service.node, argv, log)
-        self.servers[service.name] = proc
-        self.record.services[service.name] = ServiceRecord(
-            node=service.node,
-            program=service.program,
-            port=service.port,
-            protocol=service.protocol,
-            options=dict(service.options),
-            pid=proc.pid,
-            log=f"{service.node}/{log}",
-        )
-
-        def listening() -> bool:
-            if not proc.running():
-                text = read_node_file(self.s, service.node, self.s.workdir(service.node) / log)
-                raise BackendError(
-                    f"service {service.name} ({service.program}) on {service.node} exited "
-                    f"before listening: {text.strip()[-500:]}"
-                )
-            return bool(self.listen_socket(service))
-
-        try:
-            wait_until(listening, timeout=LISTEN_TIMEOUT, what=f"service {service.name} to listen")
-        except BackendError as exc:
-            if not proc.running() or "timed out" not in str(exc):
-                raise
-            raise BackendError(
-                f"service {service.name} ({service.program}) on {service.node} is running but "
-                f"did not listen on {service.protocol} port {service.port} within "
-                f"{LISTEN_TIMEOUT:g} s"
-            ) from None
-        self.checkpoint()
-        self.say(f"service {service.name} listening on {service.node}:{service.port}")
-
-    def service_argv(self, service: Service) -> list[str]:
-        """A lab program's argument list, or a user program's, bounded (``userbuild``)."""
-        if service.user is None:
-            return self.s.program(service.program, service.args())
-        host = str(self.s.topology.node(service.node).interfaces[0].address)
-        run = service.user.argv(host, service.port, client=False)
-        return command(self.s.backend.python, self.built[service.program], service.node, run)
-
-    def listen_socket(self, service: Service) -> str:
-        """The service's listening socket as ``ss`` shows it on its node, "" if none."""
-        flag = "-Hlnt" if service.protocol == "tcp" else "-Hlnu"
-        probe = ["ss", flag, "sport", "=", f":{service.port}"]
-        return self.s.run(service.node, probe, timeout=10.0).stdout.strip()
 
     # -- restarts ------------------------------------------------------------------------
     def run_restarts(self) -> None:
@@ -377,22 +290,3 @@ class Flow(ClientSteps):
             listen_socket=listen,
             exit_status=None if listen else proc.wait(10.0),
         )
-
-    def settle(self) -> None:
-        """After the clients: wait until every fork server's children have exited, so the
-        "after" snapshot shows reaping (or, with --no-reap, the zombies) and not a child
-        that is still closing."""
-        for name, proc in self.servers.items():
-            service = self.s.topology.service(name)
-            if service.model != "fork":
-                continue
-            probe = ["ps", "-o", "stat=", "--ppid", str(proc.pid)]
-
-            def children_exited(node: str = service.node, probe: list[str] = probe) -> bool:
-                states = self.s.run(node, probe, timeout=10.0).stdout.split()
-                return all(state.startswith("Z") for state in states)
-
-            try:
-                wait_until(children_exited, timeout=10.0, what=f"{name}'s children to exit")
-            except BackendError as exc:
-                self.say(f"warning: {exc}")

@@ -28,7 +28,7 @@ SSH_HOST_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,252}")
 SSH_USER_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 SSH_PYTHON_RE = re.compile(r"[A-Za-z0-9_./+-]{1,255}")
 
-MAX_NODES = 250
+MAX_NODES = 1000  # the netns backend brings 1,000 up in seconds
 MAX_NETWORKS = 250
 MAX_RESTARTS = 10
 MAX_ITEM_BYTES = 1024
@@ -47,7 +47,7 @@ TOP = Section(
         Key("description", "text", "shown in reports"),
         Key("networks", "mapping", "at least one, at most 250", required=True,
             type_doc="mapping name -> network"),
-        Key("nodes", "mapping", "at least one, at most 250", required=True,
+        Key("nodes", "mapping", "at least one, at most 1000", required=True,
             type_doc="mapping name -> node"),
         Key("programs", "mapping", "the user's own programs (C, C++, Python or any "
             "executable), built where they run; a service's `program` or a scenario's "

@@ -214,3 +214,25 @@ def test_an_interrupted_up_leaves_only_what_down_removes(root: None, delay: floa
             child.wait()
         NetnsBackend(rid).down()
     assert leftovers(rid) == []
+
+
+def test_a_missing_program_or_namespace_is_reported_by_the_node(backend: NetnsBackend) -> None:
+    """Started straight in the namespace, a command that cannot start is still told apart
+    the way `ip netns exec` tells it: an exit status and a message, not an exception."""
+    backend.up(lan("h1"))
+    done = backend.run("h1", ["no-such-program-here"])
+    assert not done.ok and "no-such-program-here" in done.stderr
+    subprocess.run(["ip", "netns", "del", f"slab-{backend.run_id}-h1"], check=True)
+    gone = backend.run("h1", ["true"])
+    assert not gone.ok and "slab-" in gone.stderr
+
+
+def test_no_thread_of_this_process_is_left_in_a_node(backend: NetnsBackend) -> None:
+    """Configuring nodes and starting commands enter namespaces from threads: afterwards
+    every thread of this process is back in (or never left) the host's namespace."""
+    home = os.stat("/proc/self/ns/net")
+    backend.up(routed())
+    backend.run("h1", ["true"])
+    for tid in os.listdir("/proc/self/task"):
+        st = os.stat(f"/proc/self/task/{tid}/ns/net")
+        assert (st.st_dev, st.st_ino) == (home.st_dev, home.st_ino)

@@ -24,7 +24,7 @@ or from another process (``clean``) all remove exactly the same things:
 - node directories ``/tmp/socket-lab/<rid>/<node>/``
 
 IPv6 is turned off on every lab interface (in each namespace before its interfaces
-exist): otherwise router solicitations, DAD and MLD reports from
+are up): otherwise router solicitations, DAD and MLD reports from
 link-local addresses show up in every capture and have nothing to do with the course.
 """
 

@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
+from typing import Any
 
 import lab
 from lab.errors import BackendError, CommandTimeout
@@ -23,6 +24,7 @@ from lab.run.backends.base import (
     node_of,
 )
 from lab.run.backends.netns import build
+from lab.run.backends.netns.enter import popen_in
 from lab.run.backends.netns.names import (
     BASE_DIR,
     NETNS_DIR,
@@ -157,7 +159,8 @@ class NetnsBackend(Backend):
     ) -> Completed:
         full = self._exec_argv(node, argv)
         try:
-            proc = subprocess.Popen(
+            proc = self._popen(
+                node,
                 full,
                 stdin=subprocess.PIPE if input is not None else subprocess.DEVNULL,
                 stdout=subprocess.PIPE,
@@ -188,7 +191,8 @@ class NetnsBackend(Backend):
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             with open(path, "ab") as out:
-                popen = subprocess.Popen(
+                popen = self._popen(
+                    node,
                     full,
                     stdin=subprocess.DEVNULL,
                     stdout=out,
@@ -199,7 +203,8 @@ class NetnsBackend(Backend):
                 )
         except OSError as exc:
             raise BackendError(f"cannot start {argv[0]!r} on {node}: {exc}") from exc
-        wait_for_exec(popen, full, NETNS_DIR / ns_name(self.run_id, node))
+        wrapper = full if popen.args is full else None  # `ip netns exec`, or none
+        wait_for_exec(popen, wrapper, NETNS_DIR / ns_name(self.run_id, node))
         return NetnsProc(node, argv, popen)
 
     def workdir(self, node: str) -> PurePosixPath:
@@ -236,6 +241,16 @@ class NetnsBackend(Backend):
         if not argv:
             raise BackendError("empty command")
         return ["ip", "netns", "exec", ns_name(self.run_id, node), *argv]
+
+    def _popen(self, node: str, full: list[str], **options: Any) -> subprocess.Popen[Any]:
+        """The command of ``full`` (``ip netns exec NS cmd...``) started straight inside
+        the namespace (``enter.popen_in``); if that fails (the namespace gone, the program
+        missing) through ``ip netns exec`` itself, which reports it as it always has: an
+        exit status and a message, from the node."""
+        try:
+            return popen_in(NETNS_DIR / full[3], full[4:], **options)
+        except OSError:
+            return subprocess.Popen(full, **options)
 
     def _env(self) -> dict[str, str]:
         """The caller's environment, with the directory holding ``lab`` first on PYTHONPATH."""

@@ -8,15 +8,18 @@ import stat
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 
 from lab.errors import BackendError, UsageError
 from lab.run.backends import kernel
 from lab.run.backends.base import Owner
 from lab.run.backends.netns import nonetem
+from lab.run.backends.netns.enter import in_namespaces, ip_batch, write_sysctls
 from lab.run.backends.netns.iproute import check_token, run_ip, run_parallel
 from lab.run.backends.netns.names import (
     BASE_DIR,
     IFNAMSIZ,
+    NETNS_DIR,
     NODE_RE,
     OWNER_FILE,
     SWITCH,
@@ -54,7 +57,7 @@ def build_run(run_id: str, topology: Topology) -> None:
     make_dirs(run_id, topology)
     names = [SWITCH, *(n.name for n in topology.nodes)]
     run_ip([], batch=[f"netns add {ns_name(run_id, n)}" for n in names])
-    set_sysctls(run_id, topology)
+    switch_sysctls(run_id)
     run_ip(["-n", ns_name(run_id, SWITCH)], batch=link_batch(run_id, topology, attachments))
     configure_nodes(run_id, topology, attachments)
     for imp in topology.impairments:
@@ -108,10 +111,9 @@ def make_dirs(run_id: str, topology: Topology) -> None:
         os.chmod(wd, 0o755)  # noqa: S103 - readable by all, as the results will be
 
 
-def set_sysctls(run_id: str, topology: Topology) -> None:
-    """Forwarding on routers only (a new namespace may inherit the host's 1), and
-    IPv6 off for every interface the namespace gets from now on; in the switch, no
-    netfilter for bridged frames (``-e``: those keys exist only with br_netfilter)."""
+def switch_sysctls(run_id: str) -> None:
+    """In the switch: no forwarding, no IPv6, no netfilter for bridged frames (``-e``:
+    those keys exist only with br_netfilter)."""
     switch = [
         "ip", "netns", "exec", ns_name(run_id, SWITCH),
         "sysctl", "-q", "-e", "-w",
@@ -122,17 +124,18 @@ def set_sysctls(run_id: str, topology: Topology) -> None:
         "net.bridge.bridge-nf-call-ip6tables=0",
         "net.bridge.bridge-nf-call-arptables=0",
     ]  # fmt: skip
-    commands: list[tuple[list[str], str | None]] = [(switch, None)]
-    for node in topology.nodes:
-        argv = [
-            "ip", "netns", "exec", ns_name(run_id, node.name),
-            "sysctl", "-q", "-w",
-            f"net.ipv4.ip_forward={1 if node.router else 0}",
-            "net.ipv6.conf.all.disable_ipv6=1",
-            "net.ipv6.conf.default.disable_ipv6=1",
-        ]  # fmt: skip
-        commands.append((argv, None))
-    run_parallel(commands, "setting sysctls")
+    run_parallel([(switch, None)], "setting sysctls")
+
+
+def node_sysctls(router: bool) -> dict[str, str]:
+    """Forwarding on routers only (a new namespace may inherit the host's 1), IPv6 off.
+    Set before any interface of the node is up: ``all`` turns IPv6 off on the interfaces
+    already there (down, so with no address yet), ``default`` on any made later."""
+    return {
+        "net.ipv4.ip_forward": "1" if router else "0",
+        "net.ipv6.conf.all.disable_ipv6": "1",
+        "net.ipv6.conf.default.disable_ipv6": "1",
+    }
 
 
 def link_batch(run_id: str, topology: Topology, plan: Sequence[Attachment]) -> list[str]:
@@ -160,8 +163,8 @@ def _link_options(mtu: int | None) -> str:
 
 
 def configure_nodes(run_id: str, topology: Topology, plan: Sequence[Attachment]) -> None:
-    """Inside each namespace: lo up, addresses, interfaces up, default route."""
-    commands: list[tuple[list[str], str | None]] = []
+    """Inside each namespace: sysctls, lo up, addresses, interfaces up, default route."""
+    jobs = []
     for node in topology.nodes:
         lines = ["link set dev lo up"]
         for a in plan:
@@ -172,9 +175,15 @@ def configure_nodes(run_id: str, topology: Topology, plan: Sequence[Attachment])
                 ]
         if node.gateway is not None:
             lines.append(f"route add default via {check_token(str(node.gateway))}")
-        text = "".join(line + "\n" for line in lines)
-        commands.append((["ip", "-n", ns_name(run_id, node.name), "-batch", "-"], text))
-    run_parallel(commands, "configuring nodes")
+        sysctls = node_sysctls(node.router)
+        jobs.append((NETNS_DIR / ns_name(run_id, node.name), partial(configure, sysctls, lines)))
+    in_namespaces(jobs, "configuring nodes")
+
+
+def configure(sysctls: dict[str, str], lines: Sequence[str]) -> None:
+    """One node, from a thread inside its namespace: its sysctls, then its ``ip`` lines."""
+    write_sysctls(sysctls)
+    ip_batch(lines)
 
 
 def netem_device(

@@ -43,18 +43,23 @@ class NetnsProc(Proc):
             return None
 
 
-def wait_for_exec(popen: subprocess.Popen[bytes], full: Sequence[str], netns: Path) -> None:
-    """Return once ``ip netns exec`` has become the program (or the program ended).
+def wait_for_exec(popen: subprocess.Popen[bytes], full: Sequence[str] | None, netns: Path) -> None:
+    """Return once the PID is the program (or the program ended).
 
-    For a moment after Popen the PID is still ``ip`` (or not even that yet); a caller
-    that signals it, or looks for it in ``ps``, must meet the program itself. Done
-    means: in the namespace bound at ``netns``, with a command line that is not ``ip``'s.
+    For a moment after Popen the PID is still ``ip netns exec`` (``full``), or, started
+    straight in the namespace (``full`` None), this process's copy still in exec(): a
+    caller that signals it, or looks for it in ``ps``, must meet the program itself. Done
+    means: in the namespace bound at ``netns``, with a command line of its own.
     """
     try:
         target = os.stat(netns)
     except OSError:
         return
-    wrapper = "\0".join(full).encode() + b"\0"
+    if full is None:
+        with open("/proc/self/cmdline", "rb") as f:
+            wrapper = f.read()
+    else:
+        wrapper = "\0".join(full).encode() + b"\0"
     deadline = time.monotonic() + EXEC_WAIT
     while popen.poll() is None and time.monotonic() < deadline:
         try:
@@ -63,7 +68,9 @@ def wait_for_exec(popen: subprocess.Popen[bytes], full: Sequence[str], netns: Pa
                 cmdline = f.read()
         except OSError:
             return
-        if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino) and cmdline != wrapper:
+        # Empty: half-way through exec(), the new image's arguments not yet in place.
+        mine = cmdline and cmdline != wrapper
+        if (st.st_dev, st.st_ino) == (target.st_dev, target.st_ino) and mine:
             return
         time.sleep(0.001)
 

@@ -1,0 +1,166 @@
+"""The services' steps of ``lab run``: start them all at once and wait until each listens,
+stop them all at once at the end, and wait for a fork server's children to exit."""
+
+from __future__ import annotations
+
+import signal
+from concurrent.futures import ThreadPoolExecutor
+
+from lab.errors import BackendError
+from lab.run.backends.base import Proc
+from lab.run.collect import read_node_file, wait_until
+from lab.run.record import RunRecord, ServiceRecord
+from lab.run.session import Progress, Session
+from lab.run.userbuild import LOG_CAP, STOP_GRACE, Built, command
+from lab.spec.model import Service
+
+LISTEN_TIMEOUT = 20.0  # seconds a service has to listen after it starts
+PROBE_EVERY = 0.05  # seconds at most between two looks at a starting service's sockets
+PARALLEL = 16  # services started or stopped at once
+
+
+class ServiceSteps:
+    """Starting and stopping the topology's services; the run's flow supplies the rest."""
+
+    s: Session
+    record: RunRecord
+    say: Progress
+    built: dict[str, Built]
+    servers: dict[str, Proc]
+
+    def start_services(self, services: tuple[Service, ...]) -> None:
+        """Start every service at once, each waited on until it listens; then put the
+        records back in file order (they were made in the order the services listened).
+        The first failure, in file order, is raised once all have started or failed."""
+        if not services:
+            return
+        pool = ThreadPoolExecutor(max_workers=min(len(services), PARALLEL))
+        try:
+            futures = [pool.submit(self.start_service, service) for service in services]
+            errors = [f.exception() for f in futures]
+        finally:
+            # On a signal the waits still under way end at their next look (check_signal).
+            pool.shutdown(wait=False, cancel_futures=True)
+        self.servers = {s.name: self.servers[s.name] for s in services if s.name in self.servers}
+        names = [s.name for s in services if s.name in self.record.services]
+        self.record.services = {n: self.record.services[n] for n in names}
+        for error in errors:
+            if error is not None:
+                raise error
+
+    def start_service(self, service: Service) -> None:
+        log = f"service-{service.name}.log"
+        argv = self.service_argv(service)
+        proc = self.s.spawn(service.node, argv, log)
+        self.servers[service.name] = proc
+        self.record.services[service.name] = ServiceRecord(
+            node=service.node,
+            program=service.program,
+            port=service.port,
+            protocol=service.protocol,
+            options=dict(service.options),
+            pid=proc.pid,
+            log=f"{service.node}/{log}",
+        )
+
+        def listening() -> bool:
+            self.s.check_signal()
+            if not proc.running():
+                text = read_node_file(self.s, service.node, self.s.workdir(service.node) / log)
+                raise BackendError(
+                    f"service {service.name} ({service.program}) on {service.node} exited "
+                    f"before listening: {text.strip()[-500:]}"
+                )
+            return bool(self.listen_socket(service))
+
+        try:
+            wait_until(
+                listening,
+                timeout=LISTEN_TIMEOUT,
+                what=f"service {service.name} to listen",
+                most=PROBE_EVERY,
+            )
+        except BackendError as exc:
+            if not proc.running() or "timed out" not in str(exc):
+                raise
+            raise BackendError(
+                f"service {service.name} ({service.program}) on {service.node} is running but "
+                f"did not listen on {service.protocol} port {service.port} within "
+                f"{LISTEN_TIMEOUT:g} s"
+            ) from None
+        self.say(f"service {service.name} listening on {service.node}:{service.port}")
+
+    def service_argv(self, service: Service) -> list[str]:
+        """A lab program's argument list, or a user program's, bounded (``userbuild``)."""
+        if service.user is None:
+            return self.s.program(service.program, service.args())
+        host = str(self.s.topology.node(service.node).interfaces[0].address)
+        run = service.user.argv(host, service.port, client=False)
+        return command(self.s.backend.python, self.built[service.program], service.node, run)
+
+    def listen_socket(self, service: Service) -> str:
+        """The service's listening socket as ``ss`` shows it on its node, "" if none."""
+        flag = "-Hlnt" if service.protocol == "tcp" else "-Hlnu"
+        probe = ["ss", flag, "sport", "=", f":{service.port}"]
+        return self.s.run(service.node, probe, timeout=10.0).stdout.strip()
+
+    def stop_services(self) -> None:
+        """Stop every running service at once: each one's grace period runs alongside the
+        others' rather than after them."""
+        if not self.servers:
+            return
+        items = list(self.servers.items())
+        with ThreadPoolExecutor(max_workers=min(len(items), PARALLEL)) as pool:
+            list(pool.map(lambda item: self.stop_service(*item), items))
+
+    def stop_service(self, name: str, proc: Proc) -> None:
+        """Stop a service, noting whether it was still running: one that ended on its own
+        (crashed, or killed from outside) is a fault of the run, not a clean stop."""
+        info = self.record.services[name]
+        info.ended_before_stop = not proc.running()
+        if self.s.topology.service(name).user is None:
+            info.exit_status = proc.stop(timeout=10.0)
+            return
+        # A user's program may ignore SIGTERM: kill it after a grace period, and say so.
+        proc.signal(signal.SIGTERM)
+        status = proc.wait(STOP_GRACE)
+        info.killed_after_grace = status is None
+        if status is None:
+            self.say(
+                f"warning: service {name} did not stop within {STOP_GRACE:g} s of SIGTERM: killed"
+            )
+            status = proc.stop(timeout=STOP_GRACE, signum=signal.SIGKILL)
+        info.exit_status = status
+        self.note_truncated_log(name, info)
+
+    def note_truncated_log(self, name: str, info: ServiceRecord) -> None:
+        """A user program's log stops at ``LOG_CAP`` bytes (RLIMIT_FSIZE): say so."""
+        path = self.s.workdir(info.node) / info.log.split("/", 1)[1]
+        size = self.s.run(info.node, ["stat", "-c", "%s", str(path)], timeout=10.0).stdout.strip()
+        if size.isdigit() and int(size) >= LOG_CAP:
+            info.log_truncated = True
+            self.say(f"warning: service {name}'s log was cut at {LOG_CAP} bytes")
+
+    def settle(self) -> None:
+        """After the clients: wait until every fork server's children have exited, so the
+        "after" snapshot shows reaping (or, with --no-reap, the zombies) and not a child
+        that is still closing."""
+        for name, proc in self.servers.items():
+            service = self.s.topology.service(name)
+            if service.model != "fork":
+                continue
+            probe = ["ps", "-o", "stat=", "--ppid", str(proc.pid)]
+
+            def children_exited(node: str = service.node, probe: list[str] = probe) -> bool:
+                states = self.s.run(node, probe, timeout=10.0).stdout.split()
+                return all(state.startswith("Z") for state in states)
+
+            try:
+                wait_until(
+                    children_exited,
+                    timeout=10.0,
+                    what=f"{name}'s children to exit",
+                    most=PROBE_EVERY,
+                )
+            except BackendError as exc:
+                self.say(f"warning: {exc}")
