@@ -192,6 +192,8 @@ def score(
     if error is not None and LISTENS not in judged:
         judged[LISTENS] = (False, error)
     why = f"not reached: {error}" if error else None
+    if facts.baseline is not None and not facts.baseline.alive:
+        why = "not run: the server had exited before the hostile clients"
     if facts.cases and NOT_ANSWERED in " ".join(facts.cases[-1].problems):
         why = f"not run: the server no longer answered after hostile: {facts.cases[-1].case}"
     crash = _after_crash(judged, failed_in, record, facts)
