@@ -223,14 +223,14 @@ def _after_crash(
     """A server that crashed fails one claim, RAN, whose evidence says where it ended;
     what failed because of the crash (the replies of the clients it left, the hostile
     cases after it, SIGTERM) is removed from ``judged``: not judged. Returns the reason
-    those rows give, None if the server did not crash."""
+    those rows give, None if the server did not crash. A claim that failed before the
+    crash (wrong replies in a scenario whose connections all ran) stays failed."""
     info = next(iter(record.services.values())) if record and record.services else None
     if info is None or not info.ended_before_stop or RAN not in judged or judged[RAN][0]:
         return None
-    scenarios = sorted((i, name) for name, i in failed_in.items() if name.startswith("replies: "))
-    if scenarios:
-        first = scenarios[0][0]
-        where = scenarios[0][1].removeprefix("replies: ")
+    assert record is not None
+    first, where = _crash_scenario(record)
+    if first is not None:
         for name, index in failed_in.items():
             if index >= first and name != RAN and not judged[name][0]:
                 del judged[name]
@@ -240,8 +240,6 @@ def _after_crash(
             where = f"hostile: {dead[0]}"
         elif facts.baseline is not None and not facts.baseline.alive:
             where = "after the clients, before the hostile ones"
-        else:
-            where = "after the clients"
     gone = {f"hostile: {c.case}" for c in facts.cases if not c.health.alive}
     for name in gone | {SIGTERM, IDLE}:
         if name in judged and not judged[name][0]:
@@ -250,6 +248,18 @@ def _after_crash(
     ok, evidence = judged[RAN]
     judged[RAN] = (ok, f"{evidence}; it ended{status} during {where}")
     return f"not judged: the server had crashed{status} during {where}"
+
+
+def _crash_scenario(record: RunRecord) -> tuple[int | None, str]:
+    """The first scenario (by order) one of whose connections was refused, reset or closed
+    before its replies: where the server was gone; (None, "after the clients") if none."""
+    for index, (name, scenario) in enumerate(record.scenarios.items()):
+        for client in scenario.clients.values():
+            result = client.result
+            conns = getattr(result, "connections", []) if result is not None else []
+            if client.error or any(c.error or getattr(c, "closed_early", False) for c in conns):
+                return index, SCENARIO_LABELS.get(name, name)
+    return None, "after the clients"
 
 
 def _hostile(facts: GradeFacts) -> dict[str, tuple[bool, str]]:

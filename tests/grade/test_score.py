@@ -15,7 +15,14 @@ from lab.grade.flow import CaseResult, GradeFacts, Health
 from lab.grade.output import grade_table, grades_csv, junit_xml
 from lab.grade.score import RAN, Grade, Row, expected_claims, read_weights, score
 from lab.report.record import ScenarioVerdict, Summary
-from lab.run.record import RunRecord, ServiceRecord
+from lab.run.record import (
+    ClientRecord,
+    ClientResult,
+    ConnectionOutcome,
+    RunRecord,
+    ScenarioRecord,
+    ServiceRecord,
+)
 from lab.verdict.check import Check
 from tests.grade.util import GRADE, junit_cases
 from tests.labcli import lab
@@ -163,9 +170,10 @@ def test_a_server_dead_before_the_hostile_clients_has_them_not_run() -> None:
     assert not rows["no process without a client"].passed
 
 
-def _crashed_run(failing: dict[str, list[str]]) -> tuple[Summary, RunRecord]:
+def _crashed_run(failing: dict[str, list[str]], crashed_in: str) -> tuple[Summary, RunRecord]:
     """A run whose server ended before the lab stopped it (RAN fails in every scenario, as
-    the run says it); ``failing``: per scenario, the other checks that failed there."""
+    the run says it) while ``crashed_in`` ran, whose connections were refused from then
+    on; ``failing``: per scenario, the other checks that failed there."""
     scenarios = [
         ScenarioVerdict(
             name,
@@ -180,6 +188,11 @@ def _crashed_run(failing: dict[str, list[str]]) -> tuple[Summary, RunRecord]:
     ]
     summary = Summary("grade-thread", "netns", "ab12", "now", False, scenarios=scenarios)
     record = RunRecord("ab12", "grade-thread", "netns", "now", "/tmp/x")
+    for name in ("one", "fifty", "five-hundred"):
+        error = "connect: ECONNREFUSED" if name == crashed_in else None
+        conn = ConnectionOutcome(0, None, ["hello"], [] if error else ["HELLO"], error, False)
+        result = ClientResult("client", "server:8000", [conn], int(not error), int(bool(error)))
+        record.scenarios[name] = ScenarioRecord("graded", {"c1": ClientRecord(0, result, "", None)})
     record.services["graded"] = ServiceRecord(
         "server", "submission", 8000, "tcp", {}, 1, "server/log", None, True, -11
     )
@@ -187,7 +200,7 @@ def _crashed_run(failing: dict[str, list[str]]) -> tuple[Summary, RunRecord]:
 
 
 def test_a_crash_fails_one_claim_and_what_follows_it_is_not_judged() -> None:
-    summary, record = _crashed_run({"five-hundred": ["replies"]})
+    summary, record = _crashed_run({"five-hundred": ["replies"]}, "five-hundred")
     facts = GradeFacts(baseline=Health(alive=False))
     rows = {r.claim: r for r in score("thread", read_weights(), summary, record, facts, None)}
     failed = {c for c, r in rows.items() if r.failed}
@@ -208,12 +221,15 @@ def test_a_crash_fails_one_claim_and_what_follows_it_is_not_judged() -> None:
 
 def test_a_failure_before_the_crash_still_fails() -> None:
     summary, record = _crashed_run(
-        {"fifty": ["one process, a thread per connection"], "five-hundred": ["replies"]}
+        {"one": ["replies"], "fifty": ["replies"], "five-hundred": ["replies"]}, "fifty"
     )
     rows = {
         r.claim: r for r in score("thread", read_weights(), summary, record, GradeFacts(), None)
     }
-    assert {c for c, r in rows.items() if r.failed} == {RAN, "one process, a thread per connection"}
+    # Wrong replies to a connection that ran its course: failed, not the crash's doing.
+    assert {c for c, r in rows.items() if r.failed} == {RAN, "replies: 1 client"}
+    assert not rows["replies: 50 clients"].judged
+    assert rows[RAN].evidence.endswith("during 50 clients")
 
 
 def _as_grade(rows: dict[str, Row]) -> Grade:
