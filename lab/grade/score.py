@@ -196,6 +196,7 @@ def score(
         why = "not run: the server had exited before the hostile clients"
     if facts.cases and NOT_ANSWERED in " ".join(facts.cases[-1].problems):
         why = f"not run: the server no longer answered after hostile: {facts.cases[-1].case}"
+    explained = _wrong_words(model, judged, failed_in, record)
     crash = _after_crash(judged, failed_in, record, facts)
     if crash is not None:
         why = crash
@@ -203,6 +204,8 @@ def score(
     for claim in expected_claims(model, model != "udp"):
         if claim in judged:
             rows.append(_row(weights, claim, *judged.pop(claim)))
+        elif claim in explained:
+            rows.append(_row(weights, claim, False, explained[claim], judged=False))
         elif why is not None:  # downstream of a failure already counted
             rows.append(_row(weights, claim, False, why, judged=False))
         else:
@@ -248,6 +251,28 @@ def _after_crash(
     ok, evidence = judged[RAN]
     judged[RAN] = (ok, f"{evidence}; it ended{status} during {where}")
     return f"not judged: the server had crashed{status} during {where}"
+
+
+def _wrong_words(
+    model: str,
+    judged: dict[str, tuple[bool, str]],
+    failed_in: dict[str, int],
+    record: RunRecord | None,
+) -> dict[str, str]:
+    """A dictionary server whose translations are wrong on the wire (the claim UTF-8 on
+    the wire failed) fails the replies too, for the same reason; when every connection of
+    a scenario was answered (none refused or cut), its replies row is not judged again:
+    removed from ``judged`` and returned with its reason."""
+    utf8 = MODEL_CLAIMS["dict"][0]
+    if model != "dict" or record is None or judged.get(utf8, (True, ""))[0]:
+        return {}
+    cut, _ = _crash_scenario(record)
+    out: dict[str, str] = {}
+    for name, index in failed_in.items():
+        if name.startswith("replies: ") and (cut is None or index < cut):
+            del judged[name]
+            out[name] = f"not judged: every connection was answered; the words: see {utf8}"
+    return out
 
 
 def _crash_scenario(record: RunRecord) -> tuple[int | None, str]:

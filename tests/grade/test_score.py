@@ -170,7 +170,11 @@ def test_a_server_dead_before_the_hostile_clients_has_them_not_run() -> None:
     assert not rows["no process without a client"].passed
 
 
-def _crashed_run(failing: dict[str, list[str]], crashed_in: str) -> tuple[Summary, RunRecord]:
+def _crashed_run(
+    failing: dict[str, list[str]],
+    crashed_in: str,
+    design: str = "one process, a thread per connection",
+) -> tuple[Summary, RunRecord]:
     """A run whose server ended before the lab stopped it (RAN fails in every scenario, as
     the run says it) while ``crashed_in`` ran, whose connections were refused from then
     on; ``failing``: per scenario, the other checks that failed there."""
@@ -181,7 +185,7 @@ def _crashed_run(failing: dict[str, list[str]], crashed_in: str) -> tuple[Summar
             not failing.get(name),
             [
                 Check(check, check != RAN and check not in failing.get(name, []), check)
-                for check in ("replies", "one process, a thread per connection", RAN)
+                for check in ("replies", design, RAN)
             ],
         )
         for name in ("one", "fifty", "five-hundred")
@@ -234,3 +238,22 @@ def test_a_failure_before_the_crash_still_fails() -> None:
 
 def _as_grade(rows: dict[str, Row]) -> Grade:
     return Grade("s", "thread", "netns", tuple(rows.values()), 1.0, "", "x")
+
+
+def test_wrong_words_fail_the_dictionary_claim_and_not_the_replies_again() -> None:
+    utf8 = "UTF-8 on the wire"
+    summary, record = _crashed_run(
+        {"one": ["replies", utf8], "fifty": ["replies"], "five-hundred": ["replies"]},
+        "five-hundred",
+        design=utf8,
+    )
+    rows = {r.claim: r for r in score("dict", read_weights(), summary, record, GradeFacts(), None)}
+    assert {c for c, r in rows.items() if r.failed} == {utf8, RAN}
+    assert "see UTF-8 on the wire" in rows["replies: 1 client"].evidence
+    assert "see UTF-8 on the wire" in rows["replies: 50 clients"].evidence
+    assert "crashed" in rows["replies: 500 clients"].evidence
+    # The same replies from an echo server are its own failure.
+    rows = {
+        r.claim: r for r in score("thread", read_weights(), summary, record, GradeFacts(), None)
+    }
+    assert rows["replies: 1 client"].failed
