@@ -25,9 +25,11 @@ GRADE_UIDS = (61000, 65000)  # the graded server runs as one of these uids, in n
 CASE_TIMEOUT = 120.0  # seconds one hostile case may take on its node
 TCP_CASES = (
     "line_1mib", "no_newline", "nul_bytes", "invalid_utf8", "binary_junk", "reset_mid_line",
-    "half_close", "split_line", "many_lines", "idle_1000", "churn",
+    "half_close", "split_line", "many_lines", "idle_1000", "churn", "eof_at_once", "vanish",
+    "never_reads",
 )  # fmt: skip
-UDP_CASES = ("udp_junk", "udp_burst")
+UDP_CASES = ("udp_junk", "udp_burst", "udp_vanish")
+# The battery is lab.programs.hostile's; it draws on the lab's corpus (hostile_corpus).
 NOT_ANSWERED = "a normal client was not answered"  # as lab.programs.hostile says it
 
 
