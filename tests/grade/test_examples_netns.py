@@ -1,8 +1,8 @@
-"""Graded examples on netns, one class folder per model graded with parallel jobs: a
-student's good submission, the course's C (or C++) server and the lab's own Python server
-score full marks; each spot-the-bug variant fails exactly the claim named after its bug,
-what its bug made fail after it being "not judged". One grading run per model serves all
-of that model's assertions."""
+"""Graded examples on netns, one class folder per model graded with parallel jobs: the
+course's C (or C++) server and the lab's own Python server score full marks; each
+spot-the-bug variant fails exactly the claims named after its bug, what its bug made fail
+after it being "not judged". One grading run per model serves all of that model's
+assertions."""
 
 from __future__ import annotations
 
@@ -12,38 +12,32 @@ from pathlib import Path
 
 import pytest
 
-from tests.grade.util import GRADE, STUDENT, Graded, grade, junit_cases
+from tests.grade.util import Graded, grade, junit_cases
 from tests.leftovers import netns_objects
 
 C = Path(__file__).resolve().parents[2] / "lab" / "programs" / "c"
 PY = C.parent
 SHARED = [C / "serve.c", C / "serve.h", C / "wrap.c", C / "wrap.h"]
 DICTIONARY = PY / "dictionary.tsv"  # beside the program, where both servers look
-WRAP = [STUDENT / "wrap.c", STUDENT / "wrap.h"]
 
 GOOD: dict[str, dict[str, list[Path]]] = {
     "fork": {
-        "student": [STUDENT / "server.c", *WRAP],
         "course-c": [C / "fork_server.c", *SHARED],
         "lab-python": [PY / "fork_server.py"],
     },
     "thread": {
-        "student": [STUDENT / "thread_server.cpp"],
         "course-c": [C / "thread_server.c", *SHARED],
         "lab-python": [PY / "thread_server.py"],
     },
     "iterative": {
-        "student": [GRADE / "iterative.py"],
         "course-c": [C / "iterative_server.c", *SHARED],
         "lab-python": [PY / "iterative_server.py"],
     },
     "udp": {
-        "student": [STUDENT / "udp_server.py"],
         "course-c": [C / "udp_echo_server.c", *SHARED],
         "lab-python": [PY / "udp_echo.py"],
     },
     "dict": {
-        "student": [GRADE / "dict_server.py"],
         "course-c": [C / "dict_server.cpp", *SHARED, DICTIONARY],
         "lab-python": [PY / "dict_server.py", DICTIONARY],
     },
@@ -63,7 +57,10 @@ BUGS: dict[str, tuple[list[Path], set[str]]] = {
         {"UTF-8 on the wire", "service ran until stopped"},
     ),
 }
-JOBS = 4
+# Two at once: more, on a loaded two-core host, and a design claim's snapshot taken while
+# the 50 connections are held can miss them. The UDP servers one at a time: a Python one
+# under load drops datagrams of the 50 clients' burst.
+JOBS = {"udp": 1}
 TIME_LIMIT = 300.0
 _graded: dict[str, tuple[Graded, Path]] = {}
 
@@ -81,7 +78,7 @@ def graded_class(model: str, base: Path) -> tuple[Graded, Path]:
             for f in files:
                 shutil.copy(f, folder / name / f.name)
         args = ["--as", model, "--out", str(out), "--junit", str(base / model / "junit.xml")]
-        args += ["--jobs", str(JOBS), "--time-limit", str(TIME_LIMIT)]
+        args += ["--jobs", str(JOBS.get(model, 2)), "--time-limit", str(TIME_LIMIT)]
         _graded[model] = (grade(str(folder), *args, timeout=2 * TIME_LIMIT + 120), out)
     return _graded[model]
 
