@@ -197,6 +197,11 @@ def score(
     if facts.cases and NOT_ANSWERED in " ".join(facts.cases[-1].problems):
         why = f"not run: the server no longer answered after hostile: {facts.cases[-1].case}"
     explained = _wrong_words(model, judged, failed_in, record)
+    if not judged.get(LISTENS, (True, ""))[0]:
+        # Never listened: what failed besides (SIGTERM, the run's own checks) follows.
+        for name in [n for n, (ok, _) in judged.items() if n != LISTENS and not ok]:
+            del judged[name]
+            explained[name] = "not judged: it never listened"
     crash = _after_crash(judged, failed_in, record, facts)
     if crash is not None:
         why = crash
@@ -212,6 +217,12 @@ def score(
             rows.append(_row(weights, claim, False, "no evidence"))
     # A check the battery did not plan for (a capture problem, say) still counts.
     rows += [_row(weights, c, ok, ev) for c, (ok, ev) in sorted(judged.items())]
+    planned = set(expected_claims(model, model != "udp"))
+    rows += [
+        _row(weights, c, False, ev, judged=False)
+        for c, ev in sorted(explained.items())
+        if c not in planned
+    ]
     if error is not None and rows[0].passed:  # the run failed after it listened
         rows.append(_row(weights, "the run ended cleanly", False, error))
     return rows

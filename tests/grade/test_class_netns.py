@@ -37,7 +37,7 @@ EXPECTED = {
     "junk": ("replies: 1 client", ""),
 }
 TIME_LIMIT = 240.0
-JOBS = 3  # graded at once, each in its own process, run and uid
+JOBS = 2  # graded at once, each in its own process, run and uid
 
 
 @pytest.mark.slow

@@ -257,3 +257,17 @@ def test_wrong_words_fail_the_dictionary_claim_and_not_the_replies_again() -> No
         r.claim: r for r in score("thread", read_weights(), summary, record, GradeFacts(), None)
     }
     assert rows["replies: 1 client"].failed
+
+
+def test_a_server_that_never_listened_fails_that_claim_alone() -> None:
+    record = RunRecord("ab12", "grade-fork", "netns", "now", "/tmp/x", failed_step="services")
+    record.services["graded"] = ServiceRecord("server", "submission", 9999, "tcp", {}, 1, "l")
+    summary = Summary(
+        "grade-fork", "netns", "ab12", "now", False,
+        scenarios=[ScenarioVerdict("one", "graded", False, [Check("run completed", False, "x")])],
+    )  # fmt: skip
+    error = "service graded did not listen on tcp port 9999 within 20 s"
+    rows = {r.claim: r for r in score("fork", read_weights(), summary, record, GradeFacts(), error)}
+    assert {c for c, r in rows.items() if r.failed} == {"builds and listens"}
+    assert rows["SIGTERM: exits, no child left"].verdict == "not judged"
+    assert rows["run completed"].evidence == "not judged: it never listened"
