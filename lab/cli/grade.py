@@ -33,6 +33,13 @@ def add_grade_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
         default=DEFAULT_TIME_LIMIT,
         help=f"class: seconds per submission (default {DEFAULT_TIME_LIMIT:g})",
     )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=1,
+        metavar="N",
+        help="class: grade N submissions at once, each still in its own run (default 1)",
+    )
     p.add_argument("--json", action="store_true", help="print the grade(s) as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
     p.set_defaults(func=cmd_grade)
@@ -46,6 +53,8 @@ def cmd_grade(args: argparse.Namespace) -> int:
     port = args.port if args.port is not None else DEFAULT_PORTS[args.model]
     if not 1 <= port <= 65535:
         raise UsageError(f"--port {port}: must be 1-65535")
+    if args.jobs < 1:
+        raise UsageError(f"--jobs {args.jobs}: must be at least 1")
     if args.time_limit <= 0:
         raise UsageError(f"--time-limit {args.time_limit:g}: must be > 0")
     weights_path = Path(args.weights) if args.weights else None
@@ -108,7 +117,7 @@ def _grade_class(args: argparse.Namespace, folder: Path, port: int, weights: Pat
     if weights is not None:
         options += ["--weights", str(weights.resolve())]
     say = progress_printer() if not args.quiet else (lambda _m: None)
-    grades = grade_class(folder, out_dir, options, args.time_limit, say)
+    grades = grade_class(folder, out_dir, options, args.time_limit, say, args.jobs)
     if args.junit:
         Path(args.junit).write_text(junit_xml(grades), encoding="utf-8")
     if args.json:

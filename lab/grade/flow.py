@@ -4,7 +4,10 @@ memory); at the stop, what SIGTERM left behind. Their facts go to ``grade-run.js
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -25,9 +28,11 @@ GRADE_UIDS = (61000, 65000)  # the graded server runs as one of these uids, in n
 CASE_TIMEOUT = 120.0  # seconds one hostile case may take on its node
 TCP_CASES = (
     "line_1mib", "no_newline", "nul_bytes", "invalid_utf8", "binary_junk", "reset_mid_line",
-    "half_close", "split_line", "many_lines", "idle_1000", "churn",
+    "half_close", "split_line", "many_lines", "idle_1000", "churn", "eof_at_once", "vanish",
+    "never_reads",
 )  # fmt: skip
-UDP_CASES = ("udp_junk", "udp_burst")
+UDP_CASES = ("udp_junk", "udp_burst", "udp_vanish")
+# The battery is lab.programs.hostile's; it draws on the lab's corpus (hostile_corpus).
 NOT_ANSWERED = "a normal client was not answered"  # as lab.programs.hostile says it
 
 
@@ -97,6 +102,8 @@ class GradeFlow(runner.Flow):
         super().__init__(session, record, say, built)
         self.kind = kind  # the hostile clients' idea of a right reply: echo, dict or udp
         self.facts = facts
+        self.uid: int | None = None
+        self.uid_lock = -1  # held until this process ends
 
     def service_argv(self, service: Service) -> list[str]:
         """The run's command with the grading limits: room for 1,000 idle connections with
@@ -105,7 +112,9 @@ class GradeFlow(runner.Flow):
         argv = super().service_argv(service)
         # A uid of the run's own: the process limit counts per uid, so a fork bomb here
         # cannot starve another run's programs (nor theirs this one).
-        uid = GRADE_UIDS[0] + int(self.s.run_id, 16) % (GRADE_UIDS[1] - GRADE_UIDS[0])
+        if self.uid is None:
+            self.uid, self.uid_lock = claim_uid(self.s.run_id)
+        uid = self.uid
         values = (("--nproc", GRADE_NPROC), ("--as", GRADE_ADDRESS_SPACE), ("--user", uid))
         for flag, value in values:
             if flag in argv:
@@ -205,6 +214,26 @@ class GradeFlow(runner.Flow):
             left = self.s.run(node, ["ps", "-o", "pid=", "-p", pids], timeout=10.0)
             self.facts.left_after_stop = [int(p) for p in left.stdout.split() if p.isdigit()]
         self.facts.save(self.s.out_dir)
+
+
+def claim_uid(run_id: str) -> tuple[int, int]:
+    """A uid of GRADE_UIDS no other grading on this machine holds, from the run id's own
+    on: an exclusive lock on a file named after it, held (by the descriptor returned) until
+    this process ends. Runs graded at once (``--jobs``) never share a process limit."""
+    span = GRADE_UIDS[1] - GRADE_UIDS[0]
+    start = int(run_id, 16) % span
+    folder = Path(tempfile.gettempdir()) / "socket-lab-grade-uids"
+    folder.mkdir(mode=0o700, exist_ok=True)
+    for step in range(span):
+        uid = GRADE_UIDS[0] + (start + step) % span
+        fd = os.open(folder / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            continue
+        return uid, fd
+    raise BackendError(f"every grading uid {GRADE_UIDS[0]}-{GRADE_UIDS[1] - 1} is in use")
 
 
 def grade_run(

@@ -49,7 +49,7 @@ def grade_one(
         except Exception as exc:  # the grade is still written, with what is known
             error = error or f"the run could not be judged: {exc}"
     rows = score(model, weights, summary, record, load_facts(out_dir), error)
-    failed = [r for r in rows if not r.passed]
+    failed = [r for r in rows if r.failed] or [r for r in rows if not r.passed]
     verdict = (
         f"{failed[0].claim}: {first_line(failed[0].evidence)}" if failed else "all claims pass"
     )

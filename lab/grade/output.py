@@ -9,7 +9,7 @@ import io
 import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
-from lab.grade.score import Grade, first_line
+from lab.grade.score import Grade, Row, first_line
 from lab.report.markup import badge, esc
 
 STYLE = (
@@ -27,11 +27,10 @@ def _points(value: float) -> str:
 def grade_table(grade: Grade) -> str:
     width = max(len(r.claim) for r in grade.rows)
     lines = [f"{grade.submission} as a {grade.model} server on {grade.backend}", ""]
-    lines.append(f"{'claim':{width}}  verdict  points  evidence")
+    lines.append(f"{'claim':{width}}  verdict     points  evidence")
     for r in grade.rows:
         pts = f"{_points(r.points)}/{_points(r.max_points)}"
-        verdict = "pass" if r.passed else "FAIL"
-        lines.append(f"{r.claim:{width}}  {verdict:7}  {pts:>6}  {first_line(r.evidence)}")
+        lines.append(f"{r.claim:{width}}  {r.verdict:10}  {pts:>6}  {first_line(r.evidence)}")
     total = f"{_points(grade.points)}/{_points(grade.max_points)}"
     lines += ["", f"{'PASS' if grade.passed else 'FAIL'}  {total} points  in {grade.seconds:g} s"]
     if grade.results:
@@ -43,18 +42,21 @@ def junit_xml(grades: Sequence[Grade]) -> str:
     """One testsuite per submission, one testcase per claim."""
     suites = ET.Element("testsuites", name="lab grade")
     for g in grades:
-        failures = sum(1 for r in g.rows if not r.passed)
+        failures = sum(1 for r in g.rows if r.failed)
         suite = ET.SubElement(
             suites,
             "testsuite",
             name=f"{g.submission} ({g.model})",
             tests=str(len(g.rows)),
             failures=str(failures),
+            skipped=str(sum(1 for r in g.rows if not r.judged)),
             time=f"{g.seconds:g}",
         )
         for r in g.rows:
             case = ET.SubElement(suite, "testcase", classname=g.submission, name=r.claim)
-            if not r.passed:
+            if not r.judged:  # not judged: downstream of a failure counted elsewhere
+                ET.SubElement(case, "skipped", message=first_line(r.evidence))
+            elif not r.passed:
                 failure = ET.SubElement(case, "failure", message=first_line(r.evidence))
                 failure.text = r.evidence
             else:
@@ -63,9 +65,15 @@ def junit_xml(grades: Sequence[Grade]) -> str:
     return ET.tostring(suites, encoding="unicode", xml_declaration=True) + "\n"
 
 
+def _verdict(row: Row) -> str:
+    if not row.judged:
+        return '<span class="badge na">not judged</span>'
+    return badge(row.passed)
+
+
 def grade_html(grade: Grade, has_report: bool) -> str:
     rows = "".join(
-        f"<tr><td>{esc(r.claim)}</td><td>{badge(r.passed)}</td>"
+        f"<tr><td>{esc(r.claim)}</td><td>{_verdict(r)}</td>"
         f"<td>{esc(_points(r.points))}/{esc(_points(r.max_points))}</td>"
         f"<td><pre>{esc(r.evidence)}</pre></td></tr>"
         for r in grade.rows

@@ -80,11 +80,24 @@ def _number(value: object) -> bool:
 
 @dataclass(frozen=True)
 class Row:
+    """One claim's verdict. ``judged`` False: the claim could not be judged because of an
+    earlier failure (the server crashed, never listened, stopped answering); such a row
+    earns no points but is not counted as a failure of its own."""
+
     claim: str
     passed: bool
     evidence: str
     points: float
     max_points: float
+    judged: bool = True
+
+    @property
+    def verdict(self) -> str:
+        return "pass" if self.passed else ("FAIL" if self.judged else "not judged")
+
+    @property
+    def failed(self) -> bool:
+        return not self.passed and self.judged
 
 
 @dataclass(frozen=True)
@@ -115,9 +128,9 @@ class Grade:
         return doc
 
 
-def _row(weights: Weights, claim: str, passed: bool, evidence: str) -> Row:
+def _row(weights: Weights, claim: str, passed: bool, evidence: str, judged: bool = True) -> Row:
     most = weights.of(claim)
-    return Row(claim, passed, evidence, most if passed else 0.0, most)
+    return Row(claim, passed, evidence, most if passed else 0.0, most, judged)
 
 
 def expected_claims(model: str, tcp: bool) -> list[str]:
@@ -142,10 +155,11 @@ def score(
     """Rows for every expected claim: judged where the evidence is, failed where the run
     never got that far (the evidence says why)."""
     judged: dict[str, tuple[bool, str]] = {}
+    failed_in: dict[str, int] = {}  # claim -> the scenario (by order) where it failed first
     if error is None or (record is not None and record.failed_step not in BEFORE_LISTENING):
         judged[LISTENS] = (True, "built, started, listened")
     if summary is not None:
-        for sc in summary.scenarios:
+        for index, sc in enumerate(summary.scenarios):
             for check in sc.checks:
                 if check.name == SIGTERM_CHECK:
                     # The run's own word for a server killed after the grace period: it
@@ -164,6 +178,8 @@ def score(
                 ok, detail = judged.get(name, (True, ""))
                 if ok and (not check.passed or not detail):
                     judged[name] = (check.passed, check.detail)
+                if not check.passed:
+                    failed_in.setdefault(name, index)
     judged.update(_hostile(facts))
     if facts.baseline is not None and facts.baseline.alive:
         judged[IDLE] = _idle(facts.baseline)
@@ -173,22 +189,113 @@ def score(
         judged[LOG] = (not cut, cut or "under the cap")
     if record is not None and record.services:
         judged[SIGTERM] = _sigterm(record, facts)
-    why = f"not reached: {error}" if error else "not judged: no evidence"
     if error is not None and LISTENS not in judged:
         judged[LISTENS] = (False, error)
+    why = f"not reached: {error}" if error else None
     if facts.baseline is not None and not facts.baseline.alive:
         why = "not run: the server had exited before the hostile clients"
     if facts.cases and NOT_ANSWERED in " ".join(facts.cases[-1].problems):
         why = f"not run: the server no longer answered after hostile: {facts.cases[-1].case}"
+    explained = _wrong_words(model, judged, failed_in, record)
+    if not judged.get(LISTENS, (True, ""))[0]:
+        # Never listened: what failed besides (SIGTERM, the run's own checks) follows.
+        for name in [n for n, (ok, _) in judged.items() if n != LISTENS and not ok]:
+            del judged[name]
+            explained[name] = "not judged: it never listened"
+    crash = _after_crash(judged, failed_in, record, facts)
+    if crash is not None:
+        why = crash
     rows = []
     for claim in expected_claims(model, model != "udp"):
-        passed, evidence = judged.pop(claim, (False, why))
-        rows.append(_row(weights, claim, passed, evidence))
+        if claim in judged:
+            rows.append(_row(weights, claim, *judged.pop(claim)))
+        elif claim in explained:
+            rows.append(_row(weights, claim, False, explained[claim], judged=False))
+        elif why is not None:  # downstream of a failure already counted
+            rows.append(_row(weights, claim, False, why, judged=False))
+        else:
+            rows.append(_row(weights, claim, False, "no evidence"))
     # A check the battery did not plan for (a capture problem, say) still counts.
     rows += [_row(weights, c, ok, ev) for c, (ok, ev) in sorted(judged.items())]
+    planned = set(expected_claims(model, model != "udp"))
+    rows += [
+        _row(weights, c, False, ev, judged=False)
+        for c, ev in sorted(explained.items())
+        if c not in planned
+    ]
     if error is not None and rows[0].passed:  # the run failed after it listened
         rows.append(_row(weights, "the run ended cleanly", False, error))
     return rows
+
+
+def _after_crash(
+    judged: dict[str, tuple[bool, str]],
+    failed_in: dict[str, int],
+    record: RunRecord | None,
+    facts: GradeFacts,
+) -> str | None:
+    """A server that crashed fails one claim, RAN, whose evidence says where it ended;
+    what failed because of the crash (the replies of the clients it left, the hostile
+    cases after it, SIGTERM) is removed from ``judged``: not judged. Returns the reason
+    those rows give, None if the server did not crash. A claim that failed before the
+    crash (wrong replies in a scenario whose connections all ran) stays failed."""
+    info = next(iter(record.services.values())) if record and record.services else None
+    if info is None or not info.ended_before_stop or RAN not in judged or judged[RAN][0]:
+        return None
+    assert record is not None
+    first, where = _crash_scenario(record)
+    if first is not None:
+        for name, index in failed_in.items():
+            if index >= first and name != RAN and not judged[name][0]:
+                del judged[name]
+    else:
+        dead = [c.case for c in facts.cases if not c.health.alive]
+        if dead:
+            where = f"hostile: {dead[0]}"
+        elif facts.baseline is not None and not facts.baseline.alive:
+            where = "after the clients, before the hostile ones"
+    gone = {f"hostile: {c.case}" for c in facts.cases if not c.health.alive}
+    for name in gone | {SIGTERM, IDLE}:
+        if name in judged and not judged[name][0]:
+            del judged[name]
+    status = f" (status {info.exit_status})" if info.exit_status is not None else ""
+    ok, evidence = judged[RAN]
+    judged[RAN] = (ok, f"{evidence}; it ended{status} during {where}")
+    return f"not judged: the server had crashed{status} during {where}"
+
+
+def _wrong_words(
+    model: str,
+    judged: dict[str, tuple[bool, str]],
+    failed_in: dict[str, int],
+    record: RunRecord | None,
+) -> dict[str, str]:
+    """A dictionary server whose translations are wrong on the wire (the claim UTF-8 on
+    the wire failed) fails the replies too, for the same reason; when every connection of
+    a scenario was answered (none refused or cut), its replies row is not judged again:
+    removed from ``judged`` and returned with its reason."""
+    utf8 = MODEL_CLAIMS["dict"][0]
+    if model != "dict" or record is None or judged.get(utf8, (True, ""))[0]:
+        return {}
+    cut, _ = _crash_scenario(record)
+    out: dict[str, str] = {}
+    for name, index in failed_in.items():
+        if name.startswith("replies: ") and (cut is None or index < cut):
+            del judged[name]
+            out[name] = f"not judged: every connection was answered; the words: see {utf8}"
+    return out
+
+
+def _crash_scenario(record: RunRecord) -> tuple[int | None, str]:
+    """The first scenario (by order) one of whose connections was refused, reset or closed
+    before its replies: where the server was gone; (None, "after the clients") if none."""
+    for index, (name, scenario) in enumerate(record.scenarios.items()):
+        for client in scenario.clients.values():
+            result = client.result
+            conns = getattr(result, "connections", []) if result is not None else []
+            if client.error or any(c.error or getattr(c, "closed_early", False) for c in conns):
+                return index, SCENARIO_LABELS.get(name, name)
+    return None, "after the clients"
 
 
 def _hostile(facts: GradeFacts) -> dict[str, tuple[bool, str]]:

@@ -101,6 +101,13 @@ def tcp_server_parser(prog: str, description: str, default_port: int) -> argpars
         help=f"port to bind (default {default_port}; 0 picks a free port, logged at start)",
     )
     parser.add_argument(
+        "port_arg",
+        nargs="?",
+        type=port_number,
+        metavar="PORT",
+        help="the port as the course's C servers take it (./server PORT); same as --port",
+    )
+    parser.add_argument(
         "--backlog", type=positive_int, default=128, help="listen() backlog (default 128)"
     )
     parser.add_argument(
@@ -109,6 +116,16 @@ def tcp_server_parser(prog: str, description: str, default_port: int) -> argpars
         help="set SO_REUSEADDR before bind (off by default, so EADDRINUSE stays observable)",
     )
     return parser
+
+
+def parse_server_args(
+    parser: argparse.ArgumentParser, argv: list[str] | None = None
+) -> argparse.Namespace:
+    """The arguments of a ``tcp_server_parser``; a ``PORT`` given alone stands for --port."""
+    args = parser.parse_args(argv)
+    if args.port_arg is not None:
+        args.port = args.port_arg
+    return args
 
 
 def log_listening(proto: str, sock: socket.socket, backlog: int | None = None) -> None:

@@ -12,7 +12,7 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from lab.programs.common import tcp_server_parser
+from lab.programs.common import parse_server_args, tcp_server_parser
 from lab.programs.thread_server import run_threaded
 from lab.programs.wrap import tcp_listener
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> int:
         "English->Chinese dictionary server: one word per line in, one line out.",
         DEFAULT_PORT,
     )
-    args = parser.parse_args(argv)
+    args = parse_server_args(parser, argv)
     translator = Translator(load_dictionary())
     listener = tcp_listener(args.host, args.port, args.backlog, args.reuseaddr)
     return run_threaded(listener, args.backlog, translator)

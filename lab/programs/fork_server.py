@@ -39,6 +39,7 @@ from types import FrameType
 from lab.programs.common import (
     Peer,
     Shutdown,
+    parse_server_args,
     serve_lines,
     serve_tcp,
     tcp_server_parser,
@@ -261,7 +262,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="S",
         help="after a client's EOF, wait S seconds before closing (a four-segment close)",
     )
-    args = parser.parse_args(argv)
+    args = parse_server_args(parser, argv)
     listener = tcp_listener(args.host, args.port, args.backlog, args.reuseaddr)
     server = ForkServer(
         listener,

@@ -11,7 +11,14 @@ import os
 import socket
 import sys
 
-from lab.programs.common import Peer, serve_lines, serve_tcp, tcp_server_parser, upper_case
+from lab.programs.common import (
+    Peer,
+    parse_server_args,
+    serve_lines,
+    serve_tcp,
+    tcp_server_parser,
+    upper_case,
+)
 from lab.programs.wrap import tcp_listener
 
 DEFAULT_PORT = 9877
@@ -27,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
         "Iterative upper-casing echo server: serves one client at a time.",
         DEFAULT_PORT,
     )
-    args = parser.parse_args(argv)
+    args = parse_server_args(parser, argv)
     listener = tcp_listener(args.host, args.port, args.backlog, args.reuseaddr)
     return serve_tcp(listener, args.backlog, serve_one)
 

@@ -12,7 +12,15 @@ import socket
 import sys
 import threading
 
-from lab.programs.common import Peer, Respond, serve_lines, serve_tcp, tcp_server_parser, upper_case
+from lab.programs.common import (
+    Peer,
+    Respond,
+    parse_server_args,
+    serve_lines,
+    serve_tcp,
+    tcp_server_parser,
+    upper_case,
+)
 from lab.programs.wrap import log, tcp_listener
 
 DEFAULT_PORT = 8000
@@ -49,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         "Thread-per-connection upper-casing echo server.",
         DEFAULT_PORT,
     )
-    args = parser.parse_args(argv)
+    args = parse_server_args(parser, argv)
     listener = tcp_listener(args.host, args.port, args.backlog, args.reuseaddr)
     return run_threaded(listener, args.backlog, upper_case)
 

@@ -110,7 +110,8 @@ def client_socket(
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python3 -m lab.programs.udp_echo", description="UDP echo server and client."
+        prog="python3 -m lab.programs.udp_echo",
+        description="UDP echo server and client. A PORT given alone starts the server on it.",
     )
     sub = parser.add_subparsers(dest="role", required=True)
     srv = sub.add_parser("server", help="echo every datagram back to its sender")
@@ -130,6 +131,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if len(argv) == 1 and argv[0].isdigit():
+        # The course's form, as ./udp_echo_server PORT: the server on that port.
+        argv = ["server", "--port", argv[0]]
     args = build_parser().parse_args(argv)
     if args.role == "server":
         return serve(args.host, args.port)

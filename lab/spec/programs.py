@@ -238,10 +238,11 @@ def default_commands(
         compiler = "c++" if cxx else "cc"
         units = [rel for full, rel in files if full.suffix in (*C_SUFFIXES, *CXX_SUFFIXES)]
         return [compiler, *WARNINGS, "-o", name, *units], [f"./{name}"]
+    scripts = [rel for full, rel in files if full.suffix == ".py"]
+    if len(scripts) == 1:  # one script, with its data files (a dictionary, say) beside it
+        return [], ["python3", scripts[0]]
     if len(files) == 1:
         full, rel = files[0]
-        if full.suffix == ".py":
-            return [], ["python3", rel]
         if not known or os.access(full, os.X_OK):
             return [], [f"./{rel}"]
     return [], None

@@ -1,5 +1,5 @@
-"""``lab grade`` for real on netns: one good submission per model scores full marks, and
-each bad one ends its own row with a clear verdict and leaves nothing behind."""
+"""``lab grade`` for real on netns: each bad submission ends its own row with a clear
+verdict and leaves nothing behind (good ones per model: test_examples_netns)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.grade.util import GRADE, STUDENT, grade, junit_cases
+from tests.grade.util import GRADE, STUDENT, grade
 from tests.leftovers import netns_objects
-
-WRAP = [str(STUDENT / "wrap.c"), str(STUDENT / "wrap.h")]
-
-GOOD = {
-    "fork": [str(STUDENT / "server.c"), *WRAP],
-    "thread": [str(STUDENT / "thread_server.cpp")],
-    "iterative": [str(GRADE / "iterative.py")],
-    "udp": [str(STUDENT / "udp_server.py")],
-    "dict": [str(GRADE / "dict_server.py")],
-}
 
 
 def assert_nothing_left(out: Path) -> None:
@@ -30,32 +20,15 @@ def assert_nothing_left(out: Path) -> None:
         assert netns_objects(run_id) == []
 
 
-@pytest.mark.parametrize("model", sorted(GOOD))
-def test_a_good_submission_scores_full_marks(root: None, tmp_path: Path, model: str) -> None:
-    out, junit = tmp_path / "out", tmp_path / "junit.xml"
-    graded = grade(*GOOD[model], "--as", model, "--out", str(out), "--junit", str(junit))
-    assert graded.failed() == {}, graded.stderr[-2000:]
-    assert graded.code == 0
-    doc = graded.doc
-    assert isinstance(doc, dict) and doc["points"] == doc["max_points"] > 0
-    claims = set(graded.rows())
-    assert {"replies: 1 client", "replies: 50 clients", "replies: 500 clients"} <= claims
-    assert "SIGTERM: exits, no child left" in claims
-    assert any(c.startswith("hostile: ") for c in claims)
-    cases = junit_cases(junit)
-    assert len(cases) == len(claims) and all(v is None for v in cases.values())
-    for name in ("report.html", "grade.html", "grade.json", "summary.json"):
-        assert (out / name).is_file(), name
-    assert_nothing_left(out)
-
-
 def test_compiler_messages_are_the_verdict(root: None, tmp_path: Path) -> None:
     out = tmp_path / "out"
     graded = grade(str(STUDENT / "broken.c"), "--as", "fork", "--out", str(out))
     assert graded.code == 1
     failed = graded.failed()
     assert "broken.c:4:34: error: expected" in failed["builds and listens"]
-    assert all(c == "builds and listens" or "not reached" in e for c, e in failed.items())
+    assert set(failed) == {"builds and listens"}  # the rest: not reached, not judged
+    rows = graded.rows()
+    assert all(r["judged"] is False for c, r in rows.items() if c != "builds and listens")
     assert json.loads((out / "grade.json").read_text())["passed"] is False
     assert_nothing_left(out)
 

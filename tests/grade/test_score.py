@@ -13,7 +13,17 @@ import pytest
 from lab.errors import UsageError
 from lab.grade.flow import CaseResult, GradeFacts, Health
 from lab.grade.output import grade_table, grades_csv, junit_xml
-from lab.grade.score import Grade, expected_claims, read_weights, score
+from lab.grade.score import RAN, Grade, Row, expected_claims, read_weights, score
+from lab.report.record import ScenarioVerdict, Summary
+from lab.run.record import (
+    ClientRecord,
+    ClientResult,
+    ConnectionOutcome,
+    RunRecord,
+    ScenarioRecord,
+    ServiceRecord,
+)
+from lab.verdict.check import Check
 from tests.grade.util import GRADE, junit_cases
 from tests.labcli import lab
 
@@ -158,3 +168,106 @@ def test_a_server_dead_before_the_hostile_clients_has_them_not_run() -> None:
         "not run: the server had exited before the hostile clients"
     )
     assert not rows["no process without a client"].passed
+
+
+def _crashed_run(
+    failing: dict[str, list[str]],
+    crashed_in: str,
+    design: str = "one process, a thread per connection",
+) -> tuple[Summary, RunRecord]:
+    """A run whose server ended before the lab stopped it (RAN fails in every scenario, as
+    the run says it) while ``crashed_in`` ran, whose connections were refused from then
+    on; ``failing``: per scenario, the other checks that failed there."""
+    scenarios = [
+        ScenarioVerdict(
+            name,
+            "graded",
+            not failing.get(name),
+            [
+                Check(check, check != RAN and check not in failing.get(name, []), check)
+                for check in ("replies", design, RAN)
+            ],
+        )
+        for name in ("one", "fifty", "five-hundred")
+    ]
+    summary = Summary("grade-thread", "netns", "ab12", "now", False, scenarios=scenarios)
+    record = RunRecord("ab12", "grade-thread", "netns", "now", "/tmp/x")
+    for name in ("one", "fifty", "five-hundred"):
+        error = "connect: ECONNREFUSED" if name == crashed_in else None
+        conn = ConnectionOutcome(0, None, ["hello"], [] if error else ["HELLO"], error, False)
+        result = ClientResult("client", "server:8000", [conn], int(not error), int(bool(error)))
+        record.scenarios[name] = ScenarioRecord("graded", {"c1": ClientRecord(0, result, "", None)})
+    record.services["graded"] = ServiceRecord(
+        "server", "submission", 8000, "tcp", {}, 1, "server/log", None, True, -11
+    )
+    return summary, record
+
+
+def test_a_crash_fails_one_claim_and_what_follows_it_is_not_judged() -> None:
+    summary, record = _crashed_run({"five-hundred": ["replies"]}, "five-hundred")
+    facts = GradeFacts(baseline=Health(alive=False))
+    rows = {r.claim: r for r in score("thread", read_weights(), summary, record, facts, None)}
+    failed = {c for c, r in rows.items() if r.failed}
+    assert failed == {RAN}
+    assert rows[RAN].evidence.endswith("it ended (status -11) during 500 clients")
+    unjudged = {c for c, r in rows.items() if not r.judged}
+    assert {"replies: 500 clients", "hostile: churn", "SIGTERM: exits, no child left"} <= unjudged
+    assert rows["hostile: churn"].verdict == "not judged"
+    assert rows["replies: 500 clients"].evidence == (
+        "not judged: the server had crashed (status -11) during 500 clients"
+    )
+    assert rows["replies: 50 clients"].passed  # before the crash: judged as it was
+    assert not any(r.points for r in rows.values() if not r.judged)
+    xml = junit_xml([_as_grade(rows)])
+    assert f'skipped="{len(unjudged)}"' in xml and 'failures="1"' in xml
+    assert xml.count("<skipped ") == len(unjudged)
+
+
+def test_a_failure_before_the_crash_still_fails() -> None:
+    summary, record = _crashed_run(
+        {"one": ["replies"], "fifty": ["replies"], "five-hundred": ["replies"]}, "fifty"
+    )
+    rows = {
+        r.claim: r for r in score("thread", read_weights(), summary, record, GradeFacts(), None)
+    }
+    # Wrong replies to a connection that ran its course: failed, not the crash's doing.
+    assert {c for c, r in rows.items() if r.failed} == {RAN, "replies: 1 client"}
+    assert not rows["replies: 50 clients"].judged
+    assert rows[RAN].evidence.endswith("during 50 clients")
+
+
+def _as_grade(rows: dict[str, Row]) -> Grade:
+    return Grade("s", "thread", "netns", tuple(rows.values()), 1.0, "", "x")
+
+
+def test_wrong_words_fail_the_dictionary_claim_and_not_the_replies_again() -> None:
+    utf8 = "UTF-8 on the wire"
+    summary, record = _crashed_run(
+        {"one": ["replies", utf8], "fifty": ["replies"], "five-hundred": ["replies"]},
+        "five-hundred",
+        design=utf8,
+    )
+    rows = {r.claim: r for r in score("dict", read_weights(), summary, record, GradeFacts(), None)}
+    assert {c for c, r in rows.items() if r.failed} == {utf8, RAN}
+    assert "see UTF-8 on the wire" in rows["replies: 1 client"].evidence
+    assert "see UTF-8 on the wire" in rows["replies: 50 clients"].evidence
+    assert "crashed" in rows["replies: 500 clients"].evidence
+    # The same replies from an echo server are its own failure.
+    rows = {
+        r.claim: r for r in score("thread", read_weights(), summary, record, GradeFacts(), None)
+    }
+    assert rows["replies: 1 client"].failed
+
+
+def test_a_server_that_never_listened_fails_that_claim_alone() -> None:
+    record = RunRecord("ab12", "grade-fork", "netns", "now", "/tmp/x", failed_step="services")
+    record.services["graded"] = ServiceRecord("server", "submission", 9999, "tcp", {}, 1, "l")
+    summary = Summary(
+        "grade-fork", "netns", "ab12", "now", False,
+        scenarios=[ScenarioVerdict("one", "graded", False, [Check("run completed", False, "x")])],
+    )  # fmt: skip
+    error = "service graded did not listen on tcp port 9999 within 20 s"
+    rows = {r.claim: r for r in score("fork", read_weights(), summary, record, GradeFacts(), error)}
+    assert {c for c, r in rows.items() if r.failed} == {"builds and listens"}
+    assert rows["SIGTERM: exits, no child left"].verdict == "not judged"
+    assert rows["run completed"].evidence == "not judged: it never listened"

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
+from lab.grade.flow import GRADE_UIDS, claim_uid
 from tests.labcli import ROOT
 
 
@@ -16,3 +18,19 @@ def test_userprog_becomes_a_numeric_uid_and_gid(root: None, tmp_path: Path) -> N
     done = subprocess.run(argv, capture_output=True, text=True, cwd=ROOT, timeout=30)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["61234", "61234"]
+
+
+def test_runs_graded_at_once_never_share_a_uid() -> None:
+    """Two runs whose ids point at the same uid: the second gets the next one while the
+    first holds its lock; the lock goes with the descriptor (the grading process)."""
+    first, lock = claim_uid("0")
+    second, lock2 = claim_uid("0")
+    try:
+        assert GRADE_UIDS[0] <= first < GRADE_UIDS[1]
+        assert second != first
+    finally:
+        os.close(lock2)
+    os.close(lock)
+    again, lock = claim_uid("0")
+    os.close(lock)
+    assert again == first

@@ -28,7 +28,9 @@ class Graded:
         return {str(r["claim"]): r for r in self.doc["rows"]}
 
     def failed(self) -> dict[str, str]:
-        return {c: str(r["evidence"]) for c, r in self.rows().items() if not r["passed"]}
+        """The claims that failed (not those "not judged", downstream of a failure)."""
+        rows = self.rows().items()
+        return {c: str(r["evidence"]) for c, r in rows if not r["passed"] and r["judged"]}
 
 
 def grade(*args: str, timeout: float = 900) -> Graded:

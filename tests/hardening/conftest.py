@@ -21,11 +21,11 @@ from typing import Any
 
 import pytest
 
+from lab.programs.hostile_io import Case
 from lab.run.backends.base import Backend, Proc, new_run_id
 from lab.run.backends.netns import NetnsBackend
 from lab.spec.model import Interface, Network, Node, Topology
 from tests.conftest import require
-from tests.hardening.hostile import Case
 
 SERVER_NODE = "srv"
 CLIENT_NODE = "cli"
@@ -179,7 +179,7 @@ class Running:
     def attack(self, case: Case) -> dict[str, Any]:
         args = [case.name, "--host", str(SERVER_IP), "--port", str(self.port)]
         args += ["--kind", self.spec.kind, *(["--serial"] if self.spec.serial else [])]
-        return python_on(self.backend, CLIENT_NODE, "tests.hardening.hostile", *args)
+        return python_on(self.backend, CLIENT_NODE, "lab.programs.hostile_corpus", *args)
 
     def normal_client(self) -> dict[str, Any]:
         """The course's own client, one line, from the client node."""

@@ -20,7 +20,8 @@ import sys
 import time
 from types import FrameType
 
-from tests.hardening.hostile import Target, connected, open_many, raise_fd_limit
+from lab.programs.hostile_io import Target, raise_fd_limit
+from lab.programs.hostile_tcp import connected, open_many
 
 DEADLINE_SECONDS = 60.0  # an upper bound, never a speed expectation
 GRACE_SECONDS = 1.0

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
+from lab.programs.hostile_corpus import CASES
 from lab.run.backends.base import Backend
 from tests.hardening.conftest import ServerSpec, start_server
-from tests.hardening.hostile import CASES
 
 # The leaks below are permanent: a short wait for them to go away is enough.
 SETTLE_SECONDS = 3.0

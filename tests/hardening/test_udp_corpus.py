@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from lab.programs.hostile_corpus import CORPUS, Case
 from lab.run.backends.base import Backend
 from tests.hardening.conftest import SPECS, Running, start_server
-from tests.hardening.hostile import CORPUS, Case
 
 UDP_CASES = [
     pytest.param(case, id=case.name, marks=[pytest.mark.slow] if case.heavy else [])
