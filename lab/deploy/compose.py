@@ -42,6 +42,7 @@ from lab.spec.model import Network, Node, Scenario, Service, Topology
 __all__ = ["ComposeError", "compose_dict", "compose_text"]
 
 DEFAULT_IMAGE = "socket-lab-node:latest"
+DEFAULT_REPORT_IMAGE = "socket-lab-report:latest"
 PYTHON = "python3"
 RESULTS_MOUNT = f"./results:{RESULTS_ROOT}"
 CLIENT_REPLY_TIMEOUT = 10  # seconds a client waits for each reply, as in ``lab run``
@@ -223,13 +224,16 @@ def node_entry(topology: Topology, node: Node, image: str) -> dict[str, Any]:
     return entry
 
 
-def compose_dict(topology: Topology, image: str = DEFAULT_IMAGE) -> dict[str, Any]:
-    """The compose file as data (what ``compose_text`` writes out)."""
+def compose_dict(
+    topology: Topology, image: str = DEFAULT_IMAGE, report_image: str = DEFAULT_REPORT_IMAGE
+) -> dict[str, Any]:
+    """The compose file as data (what ``compose_text`` writes out); ``report_image`` runs
+    ``prepare`` and ``report`` (the node image with the whole lab in it)."""
     refuse_unsupported(topology)
     jobs = {n.name: job_names(topology, n.name) for n in topology.nodes}
     services = {n.name: node_entry(topology, n, image) for n in topology.nodes}
     return {
-        "services": {**services, **lab_services(topology, image, jobs, PYTHON)},
+        "services": {**services, **lab_services(topology, report_image, jobs, PYTHON)},
         "networks": {net.name: network_entry(topology, net) for net in topology.networks},
     }
 
@@ -244,18 +248,22 @@ def header(topology: Topology, source: str | None) -> str:
         "# `docker compose up` (or `docker-compose up`) runs the lab in the phases of `lab run`\n"
         "# and ends with results/compose/report.html, judged by `lab report` in the report\n"
         "# service (a previous folder is kept as results/compose-<time>). `docker compose down`\n"
-        "# removes every container and network. Build the node image first: `lab images build`.\n"
+        "# removes every container and network. Build the images first: `lab images build`.\n"
     )
 
 
 def compose_text(
-    topology: Topology, image: str = DEFAULT_IMAGE, *, source: str | None = None
+    topology: Topology,
+    image: str = DEFAULT_IMAGE,
+    *,
+    source: str | None = None,
+    report_image: str = DEFAULT_REPORT_IMAGE,
 ) -> str:
     """The compose file for ``topology``, as YAML with a header comment.
 
     ``source`` is how the header names the topology file (default: ``topology.source`` as
     it was given). Raises ``ComposeError`` for a topology compose cannot order."""
-    return header(topology, source) + emit(compose_dict(topology, image))
+    return header(topology, source) + emit(compose_dict(topology, image, report_image))
 
 
 # -- YAML out ---------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from lab.deploy.image_inputs import (
     HASH_LABEL,
     IMAGE_LABEL,
     NODE_REPO,
+    REPORT_REPO,
     ImageBuildError,
     Progress,
 )
@@ -47,7 +48,7 @@ def image_id(client: docker.DockerClient, ref: str) -> str | None:
 
 def labelled(client: docker.DockerClient, kind: str, digest: str) -> str | None:
     """The reference of an image with our kind and hash labels, if one exists."""
-    repo = NODE_REPO if kind == "node" else BASE_REPO
+    repo = {"node": NODE_REPO, "report": REPORT_REPO}.get(kind, BASE_REPO)
     for image in client.images.list(filters={"label": [f"{IMAGE_LABEL}={kind}"]}):
         labels = image.labels or {}
         if labels.get(HASH_LABEL) == digest:

@@ -23,6 +23,7 @@ IMAGE_LABEL = "socket-lab.image"
 HASH_LABEL = "socket-lab.hash"
 BASE_ID_LABEL = "socket-lab.base-id"
 NODE_REPO = "socket-lab-node"
+REPORT_REPO = "socket-lab-report"
 BASE_REPO = "socket-lab-base"
 UPSTREAM_BASE = "debian:bookworm-slim"
 
@@ -59,6 +60,15 @@ def program_files(package_dir: Path = PACKAGE_DIR) -> list[Path]:
     return files
 
 
+def package_files(package_dir: Path = PACKAGE_DIR) -> list[Path]:
+    """Every file of the lab's package but its compiled bytecode, relative to it, sorted."""
+    return [
+        path.relative_to(package_dir)
+        for path in sorted(package_dir.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts and path.suffix != ".pyc"
+    ]
+
+
 def digest(parts: list[tuple[str, bytes]]) -> str:
     h = hashlib.sha256()
     for name, data in parts:
@@ -86,3 +96,10 @@ def ordinary_base_hash() -> str:
             ("images/Dockerfile", (IMAGES_DIR / "Dockerfile").read_bytes()),
         ]
     )
+
+
+def report_hash() -> str:
+    """Hash of the report image: the node image's inputs and the whole lab package."""
+    parts = [("node", node_hash().encode())]
+    parts += [(f"lab/{rel}", (PACKAGE_DIR / rel).read_bytes()) for rel in package_files()]
+    return digest(parts)

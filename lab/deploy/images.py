@@ -8,7 +8,9 @@ The base is made one of two ways from the same package list (``lab.deploy.image_
 
 The node image is then always built by ``images/node.Dockerfile`` ``FROM`` that base, adding
 ``lab/__init__.py`` and ``lab/programs/`` under ``/opt/socket-lab``, so the program layer is the
-same either way. An image whose input hash already exists is not rebuilt.
+same either way. A report image adds the whole ``lab`` package on the node image, for the
+compose lab's report service (``lab report`` in a container). An image whose input hash
+already exists is not rebuilt.
 """
 
 from __future__ import annotations
@@ -16,7 +18,9 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from contextlib import suppress
+from pathlib import Path
 from typing import Any
 
 import docker
@@ -33,13 +37,16 @@ from lab.deploy.image_inputs import (
     IMAGE_LABEL,
     NODE_REPO,
     PACKAGE_DIR,
+    REPORT_REPO,
     UPSTREAM_BASE,
     ImageBuildError,
     Progress,
     PullFailed,
     node_hash,
     ordinary_base_hash,
+    package_files,
     program_files,
+    report_hash,
 )
 from lab.deploy.offline import offline_base, offline_base_hash
 
@@ -50,6 +57,16 @@ def node_image() -> str | None:
     try:
         engine = docker.from_env()
         return labelled(engine, "node", node_hash())
+    except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
+        return None
+
+
+def report_image() -> str | None:
+    """The report image (the node image and the whole lab, for compose's report service)
+    if it is built and matches the current inputs, else None."""
+    try:
+        engine = docker.from_env()
+        return labelled(engine, "report", report_hash())
     except (docker.errors.DockerException, requests.exceptions.RequestException, OSError):
         return None
 
@@ -100,39 +117,49 @@ def _base(client: docker.DockerClient, offline: bool | None, progress: Progress)
     return offline_base(client, progress)
 
 
-def _node(client: docker.DockerClient, base: str, progress: Progress) -> str:
-    digest = node_hash()
-    ref = f"{NODE_REPO}:{digest}"
-    base_id = image_id(client, base)
-    assert base_id is not None
+def _layer(client: docker.DockerClient, kind: str, on: str, progress: Progress) -> str:
+    """The ``kind`` image ("node": the programs; "report": the whole lab, for compose's
+    report service) built by ``images/node.Dockerfile`` on the image ``on``."""
+    repo, digest, files = _LAYERS[kind]()
+    ref = f"{repo}:{digest}"
+    on_id = image_id(client, on)
+    assert on_id is not None
     with suppress(docker.errors.ImageNotFound):
         labels = client.images.get(ref).labels or {}
-        if labels.get(BASE_ID_LABEL) == base_id:
-            progress(f"node image {ref} is up to date")
-            client.images.get(ref).tag(NODE_REPO, "latest")
+        if labels.get(BASE_ID_LABEL) == on_id:
+            progress(f"{kind} image {ref} is up to date")
+            client.images.get(ref).tag(repo, "latest")
             return ref
-    progress(f"building {ref} from images/node.Dockerfile on {base}")
+    progress(f"building {ref} from images/node.Dockerfile on {on}")
     with build_dir() as ctx:
         shutil.copy2(IMAGES_DIR / "node.Dockerfile", ctx / "Dockerfile")
-        for rel in program_files():
+        for rel in files:
             (ctx / "lab" / rel).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(PACKAGE_DIR / rel, ctx / "lab" / rel)
-        labels = {IMAGE_LABEL: "node", HASH_LABEL: digest, BASE_ID_LABEL: base_id}
-        docker_build(client, ctx, "Dockerfile", ref, labels, {"BASE": base}, progress)
+        labels = {IMAGE_LABEL: kind, HASH_LABEL: digest, BASE_ID_LABEL: on_id}
+        docker_build(client, ctx, "Dockerfile", ref, labels, {"BASE": on}, progress)
     # A stable name too, for compose files and for people typing docker run.
-    client.images.get(ref).tag(NODE_REPO, "latest")
-    _prune_nodes(client, keep=digest, progress=progress)
+    client.images.get(ref).tag(repo, "latest")
+    _prune(client, kind, repo, keep=digest, progress=progress)
     return ref
 
 
-def _prune_nodes(client: docker.DockerClient, keep: str, progress: Progress) -> None:
-    """Untag node images of older inputs, so that edits to the programs do not pile up
+_LAYERS: dict[str, Callable[[], tuple[str, str, list[Path]]]] = {
+    "node": lambda: (NODE_REPO, node_hash(), program_files()),
+    "report": lambda: (REPORT_REPO, report_hash(), package_files()),
+}
+
+
+def _prune(
+    client: docker.DockerClient, kind: str, repo: str, keep: str, progress: Progress
+) -> None:
+    """Untag images of this kind of older inputs, so that edits to the lab do not pile up
     images. One a container still uses is left alone (the engine refuses, and that is fine)."""
-    for image in client.images.list(filters={"label": [f"{IMAGE_LABEL}=node"]}):
+    for image in client.images.list(filters={"label": [f"{IMAGE_LABEL}={kind}"]}):
         if (image.labels or {}).get(HASH_LABEL) == keep:
             continue
         for tag in image.tags:
-            if tag.startswith(NODE_REPO + ":"):
+            if tag.startswith(repo + ":"):
                 with suppress(docker.errors.APIError):
                     client.images.remove(tag)
                     progress(f"removed superseded {tag}")
@@ -149,7 +176,8 @@ def build_images(*, offline: bool | None, progress: Progress) -> str:
     client = connect()
     try:
         base = _base(client, offline, progress)
-        ref = _node(client, base, progress)
+        ref = _layer(client, "node", base, progress)
+        _layer(client, "report", ref, progress)
     except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
         raise ImageBuildError(f"image build failed: {exc}") from exc
     except subprocess.CalledProcessError as exc:

@@ -53,14 +53,15 @@ class Project:
     """One compose project of this test run, named so that only it is ever removed."""
 
     def __init__(self, folder: Path, path: Path) -> None:
-        from lab.deploy.images import node_image
+        from lab.deploy.images import node_image, report_image
 
         self.client = engine()
-        image = node_image()
-        require(image is not None, "needs the node image: run `lab images build`")
-        assert image is not None
+        image, report = node_image(), report_image()
+        require(None not in (image, report), "needs the images: run `lab images build`")
+        assert image is not None and report is not None
         self.folder = folder
-        (folder / "compose.yaml").write_text(compose_text(load_topology(path), image))
+        text = compose_text(load_topology(path), image, report_image=report)
+        (folder / "compose.yaml").write_text(text)
         self.name = f"slabcompose{secrets.token_hex(3)}"
         self.base = [*compose_tool(), "-p", self.name, "--project-directory", str(folder)]
         self.base += ["-f", str(folder / "compose.yaml")]

@@ -9,8 +9,14 @@ import docker
 import pytest
 
 from lab.deploy.apt import AptSource, host_apt_source
-from lab.deploy.image_inputs import ImageBuildError, node_hash, packages, program_files
-from lab.deploy.images import build_images, node_image
+from lab.deploy.image_inputs import (
+    ImageBuildError,
+    node_hash,
+    package_files,
+    packages,
+    program_files,
+)
+from lab.deploy.images import build_images, node_image, report_image
 from tests.docker.conftest import TEST_LABEL
 
 
@@ -77,6 +83,20 @@ def test_node_image_runs_the_lab_programs(engine: docker.DockerClient) -> None:
     assert sorted(second.split()) == sorted(str(p) for p in program_files())
     for tool in ("ip", "netstat", "ss", "ps", "tcpdump", "timeout"):
         assert run_in(engine, ref, ["sh", "-c", 'command -v "$1"', "sh", tool]).strip()
+
+
+def test_report_image_judges_with_the_whole_lab(engine: docker.DockerClient) -> None:
+    """Compose's report service runs `lab report` in this image: the node image, the whole
+    package and its two libraries."""
+    ref, node = report_image(), node_image()
+    assert ref is not None and node is not None
+    assert engine.images.get(ref).labels["socket-lab.base-id"] == engine.images.get(node).id
+    script = "import os, yaml, dpkt, lab.cli, lab.report.page\n"
+    script += "print(len(os.listdir(*lab.__path__)))"
+    out = run_in(engine, ref, ["python3", "-c", script]).strip()
+    assert int(out) == len({p.parts[0] for p in package_files()}) + 1  # and __pycache__
+    usage = run_in(engine, ref, ["python3", "-m", "lab.cli", "report", "--help"])
+    assert "usage: lab report" in usage
 
 
 def test_host_apt_source_reads_deb822_and_one_line_files(tmp_path: Path) -> None:
