@@ -9,6 +9,7 @@ unit, never as the user typed it. Nothing here does I/O.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 from typing import Literal
 
@@ -199,13 +200,19 @@ def netem_from_options(values: dict[str, str | None], limit: int | None = None) 
         problems.append(f"--limit: {limit} is outside {LIMIT_RANGE[0]} to {LIMIT_RANGE[1]}")
     if problems:
         raise UsageError("; ".join(problems))
+    return netem_of(got, limit)
+
+
+def netem_of(values: Mapping[str, float], limit: int | None) -> Netem:
+    """A Netem from parsed values by key name (``delay`` and ``jitter`` in µs, ``rate`` in
+    bit/s, the rest in percent); a key not there is not set."""
     return Netem(
-        delay_us=int(got.get("delay", 0)),
-        jitter_us=int(got.get("jitter", 0)),
-        loss=got.get("loss", 0.0),
-        duplicate=got.get("duplicate", 0.0),
-        reorder=got.get("reorder", 0.0),
-        corrupt=got.get("corrupt", 0.0),
-        rate_bit=int(got.get("rate", 0)),
+        delay_us=int(values.get("delay", 0)),
+        jitter_us=int(values.get("jitter", 0)),
+        loss=values.get("loss", 0.0),
+        duplicate=values.get("duplicate", 0.0),
+        reorder=values.get("reorder", 0.0),
+        corrupt=values.get("corrupt", 0.0),
+        rate_bit=int(values.get("rate", 0)),
         limit=limit,
     )

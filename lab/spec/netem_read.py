@@ -15,6 +15,7 @@ from lab.spec.netem import (
     Impairment,
     ImpairStep,
     Netem,
+    netem_of,
     parse_percent,
     parse_rate,
     parse_time,
@@ -67,16 +68,7 @@ def read_netem(r: Reader, node: Node, path: KeyPath) -> Netem | None:
             ok = False
     if not ok:
         return None
-    return Netem(
-        delay_us=int(values.get("delay", 0)),
-        jitter_us=int(values.get("jitter", 0)),
-        loss=values.get("loss", 0.0),
-        duplicate=values.get("duplicate", 0.0),
-        reorder=values.get("reorder", 0.0),
-        corrupt=values.get("corrupt", 0.0),
-        rate_bit=int(values.get("rate", 0)),
-        limit=limit,
-    )
+    return netem_of(values, limit)
 
 
 def read_node_netem(

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import secrets
-import shutil
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,7 +19,7 @@ from lab.run.record import load_run
 from lab.spec.topology import load_topology
 from tests.compose.test_compose import REPO, compose_tool
 from tests.conftest import require
-from tests.report.png import distinct_colours, read_png
+from tests.report.png import distinct_colours, read_png, screenshot
 
 PHASES = ("before", "during", "after", "final")
 KINDS = ("netstat", "ss", "ps")
@@ -128,17 +127,7 @@ def check_results(lab: Project, up: subprocess.CompletedProcess[str]) -> Path:
 
 def assert_renders(page: Path, shot: Path) -> None:
     """Headless Chromium draws the page as more than a blank sheet."""
-    browser = shutil.which("chromium")
-    require(browser is not None, "needs chromium (apt-get install -y chromium)")
-    assert browser is not None
-    argv = [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}"]
-    proc = subprocess.run(
-        [*argv, "--window-size=1280,1600", page.as_uri()],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    screenshot(page, shot, 1280, 1600)
     width, height, bpp, rows = read_png(shot)
     assert (width, height) == (1280, 1600)
     assert distinct_colours(rows, bpp) > 200

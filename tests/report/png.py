@@ -1,11 +1,16 @@
-"""A minimal PNG reader for the screenshot test: size and decoded RGB(A) pixels of an 8-bit
-truecolour PNG, standard library only (zlib + struct)."""
+"""A minimal PNG reader for the screenshot tests: size and decoded RGB(A) pixels of an 8-bit
+truecolour PNG, standard library only (zlib + struct); and the screenshot itself, taken by
+headless Chromium."""
 
 from __future__ import annotations
 
+import shutil
 import struct
+import subprocess
 import zlib
 from pathlib import Path
+
+from tests.conftest import require
 
 _SIG = b"\x89PNG\r\n\x1a\n"
 
@@ -74,3 +79,18 @@ def distinct_colours(rows: list[bytes], bpp: int) -> int:
     for row in rows:
         colours.update(row[i : i + bpp] for i in range(0, len(row), bpp * 4))
     return len(colours)
+
+
+def screenshot(page: Path, shot: Path, width: int, height: int) -> None:
+    """Headless Chromium draws ``page`` into ``shot`` (PNG) at that window size."""
+    browser = shutil.which("chromium")
+    require(browser is not None, "needs chromium (apt-get install -y chromium)")
+    assert browser is not None
+    argv = [browser, "--headless", "--no-sandbox", "--disable-gpu", f"--screenshot={shot}"]
+    proc = subprocess.run(
+        [*argv, f"--window-size={width},{height}", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]

@@ -6,8 +6,6 @@ from __future__ import annotations
 
 import copy
 import json
-import shutil
-import subprocess
 from html.parser import HTMLParser
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
@@ -20,9 +18,8 @@ from lab.report.record import ScenarioVerdict, Summary
 from lab.run.record import NodeRecord, RunRecord, ServiceRecord
 from lab.spec.model import Interface, Network, Node, Scenario, Service, Topology
 from lab.verdict.checks import Check
-from tests.conftest import require
 from tests.report.conftest import Results
-from tests.report.png import distinct_colours, read_png
+from tests.report.png import distinct_colours, read_png, screenshot
 
 pytestmark = pytest.mark.netns
 
@@ -213,27 +210,10 @@ def test_500_connections_stay_summarised(root: None, default_run: Results) -> No
 
 
 def test_chromium_renders_the_page(root: None, default_run: Results, tmp_path: Path) -> None:
-    browser = shutil.which("chromium")
-    require(browser is not None, "needs chromium (apt-get install -y chromium)")
-    assert browser is not None
     report = tmp_path / "report.html"
     report.write_text(default_run.page)
     shot = tmp_path / "out.png"
-    proc = subprocess.run(
-        [
-            browser,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            f"--screenshot={shot}",
-            "--window-size=1280,2000",
-            report.as_uri(),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    screenshot(report, shot, 1280, 2000)
     width, height, bpp, rows = read_png(shot)
     assert (width, height) == (1280, 2000)
     assert distinct_colours(rows, bpp) > 200
