@@ -16,7 +16,8 @@ import ctypes
 import os
 import subprocess
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,9 @@ CLONE_NEWNET = 0x40000000
 PARALLEL = 16  # threads at work at once; each mostly waits on the kernel or on `ip`
 
 _libc = ctypes.CDLL(None, use_errno=True)
+
+
+HERE = Path("/proc/thread-self/ns/net")
 
 
 def enter(netns: Path) -> None:
@@ -40,6 +44,24 @@ def enter(netns: Path) -> None:
         os.close(fd)
 
 
+@contextmanager
+def visiting(netns: Path) -> Iterator[None]:
+    """The calling thread in ``netns`` for the block, then back where it was. A thread
+    whose Python code has ended can linger a moment in the kernel after ``join``: back
+    home first, it never lingers in a node's namespace (which could then not go away)."""
+    home = os.open(HERE, os.O_RDONLY | os.O_CLOEXEC)
+    try:
+        enter(netns)
+        try:
+            yield
+        finally:
+            if _libc.setns(home, CLONE_NEWNET) != 0:
+                err = ctypes.get_errno()
+                raise OSError(err, f"setns back to the host's namespace: {os.strerror(err)}")
+    finally:
+        os.close(home)
+
+
 def in_namespaces(jobs: Sequence[tuple[Path, Callable[[], None]]], what: str) -> None:
     """Run each job in a new thread inside its namespace, PARALLEL at a time; every job
     runs (or is refused) before the failures, if any, are raised together."""
@@ -48,8 +70,8 @@ def in_namespaces(jobs: Sequence[tuple[Path, Callable[[], None]]], what: str) ->
 
     def work(netns: Path, job: Callable[[], None]) -> None:
         try:
-            enter(netns)
-            job()
+            with visiting(netns):
+                job()
         except (OSError, BackendError, subprocess.SubprocessError) as exc:
             errors.append(f"{netns.name}: {exc}")
         finally:
@@ -103,8 +125,8 @@ def popen_in(netns: Path, argv: Sequence[str], **options: Any) -> subprocess.Pop
 
     def work() -> None:
         try:
-            enter(netns)
-            started.append(subprocess.Popen(argv, **options))
+            with visiting(netns):
+                started.append(subprocess.Popen(argv, **options))
         except BaseException as exc:  # handed to the caller's thread
             failed.append(exc)
 
