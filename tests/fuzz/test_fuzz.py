@@ -14,7 +14,7 @@ import pytest
 
 HERE = Path(__file__).parent
 TARGETS = sorted(p.stem for p in HERE.glob("fuzz_*.py"))
-SECONDS = int(os.environ.get("SOCKET_LAB_FUZZ_SECONDS", "60"))
+SECONDS = int(os.environ.get("SOCKET_LAB_FUZZ_SECONDS", "30"))
 
 
 @pytest.mark.slow
