@@ -21,7 +21,9 @@ PROGRAMS = ("thread_server", "fork_server", "iterative_server", "dict_server")
 
 
 def student_topology(folder: Path, i: int) -> Path:
-    """A small lab of its own: its name, subnet, port, server program and hold."""
+    """A small lab of its own: its name, subnet, port, server program and hold (long
+    enough that the others still run when the victim, perhaps the last to get there, has
+    reached its scenario and `lab clean` meets them)."""
     program = PROGRAMS[i % len(PROGRAMS)]
     concurrency = 1 if program == "iterative_server" else 2
     send, expect = ("[hello]", "[你好]") if program == "dict_server" else ("[hi]", "[HI]")
@@ -40,7 +42,7 @@ scenarios:
     send: {send}
     expect: {expect}
     concurrency: {concurrency}
-    hold: {4 + i % 3}
+    hold: {8 + i % 3}
 capture: {{enabled: true, filter: "tcp"}}
 """
     path = folder / f"class{i:02d}.yaml"
