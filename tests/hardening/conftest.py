@@ -215,6 +215,8 @@ class Running:
         result = self.attack(case)
         assert result["problems"] == [], (case.what, result, self.log_lines()[-10:])
         assert self.proc.running(), self.log_lines()[-20:]
+        if self.spec.serial:
+            self.drained()
         self.answers_normally()
         after = self.holding(settle_fds=before.fds)
         zombies = {pid: st for pid, st in after.children.items() if st.startswith("Z")}
@@ -230,6 +232,22 @@ class Running:
         if case.log is not None:
             self.wait_for_log(case.log, start=mark)
         self._last = after
+
+    def drained(self, limit: float = 120.0) -> None:
+        """A serial server serves what a case left queued one connection at a time, and one
+        it accepted late (the queue had overflowed) waits on the client's retransmission
+        backoff: wait, within ``limit``, until no connection is left on its port."""
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            done = self.backend.run(SERVER_NODE, ["ss", "-Htn"])
+            busy = [
+                line
+                for line in done.stdout.splitlines()
+                if f"{SERVER_IP}:{self.port} " in line and not line.startswith("TIME-WAIT")
+            ]
+            if not busy:
+                return
+            time.sleep(0.5)
 
     def stop(self) -> int | None:
         return self.proc.stop(timeout=10.0)
