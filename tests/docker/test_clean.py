@@ -63,7 +63,7 @@ def test_bare_clean_spares_a_running_lab_and_collects_a_killed_one(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     live_out, dead_out = tmp_path / "live", tmp_path / "dead"
-    live = start_lab_run(held_topology(tmp_path, "dspared", 10), live_out, ROOT, "docker")
+    live = start_lab_run(held_topology(tmp_path, "dspared", 20), live_out, ROOT, "docker")
     dead = start_lab_run(held_topology(tmp_path, "dkilled", 10), dead_out, ROOT, "docker")
     try:
         live_id = run_id_in(read_until(live, "snapshot: during"))
