@@ -7,6 +7,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -75,48 +76,45 @@ def docker_engine() -> None:
 TIER_OF_FIXTURE = {"root": "netns", "docker_engine": "docker"}
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         for fixture, tier in TIER_OF_FIXTURE.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(getattr(pytest.mark, tier))
-    if config.pluginmanager.hasplugin("xdist"):
-        for item in items:
-            item.add_marker(pytest.mark.xdist_group(worker_group(item)))
 
 
-# Session fixtures too costly to make once per worker (every experiment run on a backend,
-# the report's lab runs, the C programs built): the tests using one share a worker.
-SHARED_SESSION_FIXTURES = {
-    "experiment_runs": "experiments-netns",
-    "default_run": "report-runs",
-    "routed_run": "report-runs",
-    "window_run": "report-runs",
-    "iterative_run": "report-runs",
-    "errors_run": "report-runs",
-    "c_programs": "c-programs",
-}
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Spread the suite over workers (`pytest -n 2`, as .ci/test does) in the groups of
+    ``worker_group``: each group runs whole on one worker."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    return GroupScheduling(config, log)
 
 
-def worker_group(item: pytest.Item) -> str:
-    """The group of tests one worker runs when the suite is spread over several
-    (`pytest -n 2 --dist loadgroup`, as .ci/test does). The ssh tier's hosts are one set
-    per machine (their management network is fixed), as are the compose projects; tests
-    that share a costly session fixture stay together so that it is made once; the rest
-    are grouped by file, which keeps a module's fixtures to one worker."""
-    rel = item.path.relative_to(Path(__file__).parent)
-    if item.get_closest_marker("ssh") is not None:
+# Folders whose files share costly session fixtures (every experiment run on a backend,
+# the report's lab runs, the C programs built once) or one machine-wide resource (the
+# compose projects): each is one group, so that a fixture is made once.
+SHARED_FOLDERS = frozenset({"experiments", "report", "programs", "compose"})
+
+
+def worker_group(nodeid: str) -> str:
+    """The group of a test, by its id: the ssh tier's hosts are one set per machine (their
+    management network is fixed), so every test that uses them (its file or its parameter
+    says ssh) is in one group; Docker's experiments are a group of their own; a shared
+    folder is one group; any other file is one group, which keeps its module fixtures to
+    one worker."""
+    path, _, name = nodeid.partition("::")
+    parts = Path(path).parts
+    folder = parts[1] if len(parts) > 2 else ""
+    if "ssh" in (folder, *Path(path).stem.split("_")) or "[ssh" in name or "-ssh]" in name:
         return "ssh"
-    if rel.parts[0] == "compose":
-        return "compose"
-    names = getattr(item, "fixturenames", ())
-    callspec = getattr(item, "callspec", None)
-    if "backend_runs" in names and callspec is not None:
-        return f"experiments-{callspec.params['backend_runs']}"
-    for fixture, group in SHARED_SESSION_FIXTURES.items():
-        if fixture in names:
-            return group
-    return rel.as_posix()
+    if folder == "experiments" and "[docker-" in name:
+        return "experiments-docker"
+    return folder if folder in SHARED_FOLDERS else path
 
 
 @pytest.fixture(autouse=True)
