@@ -7,6 +7,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -80,6 +81,40 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture, tier in TIER_OF_FIXTURE.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(getattr(pytest.mark, tier))
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """Spread the suite over workers (`pytest -n 2`, as .ci/test does) in the groups of
+    ``worker_group``: each group runs whole on one worker."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class GroupScheduling(LoadScopeScheduling):  # type: ignore[misc]
+        def _split_scope(self, nodeid: str) -> str:
+            return worker_group(nodeid)
+
+    return GroupScheduling(config, log)
+
+
+# Folders whose files share costly session fixtures (every experiment run on a backend,
+# the report's lab runs, the C programs built once) or one machine-wide resource (the
+# compose projects): each is one group, so that a fixture is made once.
+SHARED_FOLDERS = frozenset({"experiments", "report", "programs", "compose"})
+
+
+def worker_group(nodeid: str) -> str:
+    """The group of a test, by its id: the ssh tier's hosts are one set per machine (their
+    management network is fixed), so every test that uses them (its file or its parameter
+    says ssh) is in one group; Docker's experiments are a group of their own; a shared
+    folder is one group; any other file is one group, which keeps its module fixtures to
+    one worker."""
+    path, _, name = nodeid.partition("::")
+    parts = Path(path).parts
+    folder = parts[1] if len(parts) > 2 else ""
+    if "ssh" in (folder, *Path(path).stem.split("_")) or "[ssh" in name or "-ssh]" in name:
+        return "ssh"
+    if folder == "experiments" and "[docker-" in name:
+        return "experiments-docker"
+    return folder if folder in SHARED_FOLDERS else path
 
 
 @pytest.fixture(autouse=True)

@@ -62,6 +62,7 @@ def wait_for(condition: object, what: str, timeout: float = 120.0) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.exclusive
 @pytest.mark.slow
 def test_twenty_labs_one_killed_one_bare_clean(root: None, tmp_path: Path) -> None:
     started = time.monotonic()
