@@ -1,7 +1,8 @@
 """The live lab on the ssh backend, against real sshd hosts (network namespaces with their
 own sshd, see tests/ssh/hosts.py): ``lab up``, a shell on client1 over an interactive
 channel, ``nc`` to the fork server by hand, ``lab exec`` exit codes and stdin,
-``lab capture`` read back with tshark, ``lab snapshot``, ``lab down`` and the report."""
+``lab capture`` read back with tshark, ``lab snapshot``, ``lab scenario``, ``lab down`` and
+the report."""
 
 from __future__ import annotations
 
@@ -73,6 +74,8 @@ def test_walkthrough_over_ssh(ssh_lab: Callable[[Path], SshLab], tmp_path: Path)
             text=True,
         )
         assert len(read.stdout.splitlines()) == 1, read.stdout + read.stderr
+        ran = lab("scenario", "fork-echo", env=env)  # a scenario of the file, with its checks
+        assert ran.returncode == 0, ran.stdout + ran.stderr
         down = lab("down", env=env)
         assert down.returncode == 0, down.stdout + down.stderr
     finally:
@@ -80,6 +83,7 @@ def test_walkthrough_over_ssh(ssh_lab: Callable[[Path], SshLab], tmp_path: Path)
     summary = json.loads((out / "summary.json").read_text())
     conn = next(c for c in summary["connections"] if str(c["client"]["port"]) == client_port)
     assert conn["handshake"]["ok"] and conn["server"]["port"] == 9999
+    assert [(s["name"], s["passed"]) for s in summary["scenarios"]] == [("fork-echo", True)]
     assert (out / "client1" / "snapshots" / "held.netstat.txt").is_file()
     assert_nothing_left(str(state["run_id"]))
 
