@@ -25,7 +25,7 @@ import socket
 import sys
 import time
 
-from lab.programs.hostile_io import Case, Report, Target, udp_echo, udp_socket
+from lab.programs.hostile_io import Case, CaseFn, Report, Target, udp_echo, udp_socket
 from lab.programs.hostile_tcp import (
     binary_garbage,
     churn_2000,
@@ -143,39 +143,50 @@ def collect_echoes(
 RESET = r"^close \S+ \S+ bytes_in=\d+ bytes_out=\d+ reset$"
 TOO_LONG = r"^close \S+ \S+ bytes_in=\d+ bytes_out=\d+ line-too-long$"
 
+
+def tcp(run: CaseFn, what: str, *, log: str | None = None, heavy: bool = False) -> Case:
+    """A TCP case, named as its function is."""
+    return Case(run.__name__, "tcp", run, what, heavy=heavy, log=log)
+
+
+def udp(run: CaseFn, what: str) -> Case:
+    """A UDP case, named as its function is."""
+    return Case(run.__name__, "udp", run, what)
+
+
 CORPUS: tuple[Case, ...] = (
-    Case("line_1mib", "tcp", line_1mib, "a 1 MiB line", log=TOO_LONG),
-    Case("line_over_limit", "tcp", line_over_limit, "MAX_LINE+1 bytes", log=TOO_LONG),
-    Case("line_at_limit", "tcp", line_at_limit, "MAX_LINE and MAX_LINE-1 bytes"),
-    Case("no_newline_ever", "tcp", no_newline_ever, "8 MiB without a newline", log=TOO_LONG),
-    Case("nul_bytes", "tcp", nul_bytes, "NUL bytes in lines"),
-    Case("invalid_utf8", "tcp", invalid_utf8, "invalid UTF-8 sequences"),
-    Case("binary_garbage", "tcp", binary_garbage, "256 KiB of random bytes"),
-    Case("telnet_iac", "tcp", telnet_iac, "telnet IAC negotiation and interrupt"),
-    Case("crlf_lines", "tcp", crlf_lines, "CRLF and lone CR line endings"),
-    Case("empty_lines", "tcp", empty_lines, "1000 empty lines"),
-    Case("one_byte_per_segment", "tcp", one_byte_per_segment, "TCP_NODELAY, 1-byte sends"),
-    Case("split_line_with_pauses", "tcp", split_line_with_pauses, "a line in 4 pieces"),
-    Case("many_lines_one_segment", "tcp", many_lines_one_segment, "250 lines in 1 segment"),
-    Case("pipeline_1mib", "tcp", pipeline_1mib, "100,000 lines without waiting"),
-    Case("urgent_data", "tcp", urgent_data, "an MSG_OOB byte mid-line"),
-    Case("reset_mid_line", "tcp", reset_mid_line, "SO_LINGER 0 close mid-line", log=RESET),
-    Case("reset_before_accept", "tcp", reset_before_accept, "200 resets right after connect"),
-    Case("half_close_then_silence", "tcp", half_close_then_silence, "a line, FIN, silence"),
-    Case("eof_at_once", "tcp", eof_at_once, "FIN before any data"),
-    Case("connect_and_vanish", "tcp", connect_and_vanish, "20 clients SIGKILLed mid-line"),
-    Case("never_reads", "tcp", never_reads, "sends until stalled, never reads", log=RESET),
-    Case("close_unread_replies", "tcp", close_unread_replies, "close with echoes unsent"),
-    Case("syn_then_rst", "tcp", syn_then_rst, "50 raw SYNs, the SYN-ACKs reset"),
-    Case("slowloris_1000", "tcp", slowloris_1000, "1000 idle half requests", heavy=True),
-    Case("slowloris_fat", "tcp", slowloris_fat, "300 lines held just under MAX_LINE", heavy=True),
-    Case("churn_2000", "tcp", churn_2000, "2000 connect/close cycles", heavy=True),
-    Case("udp_oversized", "udp", udp_oversized, "a 65507-byte datagram"),
-    Case("udp_empty", "udp", udp_empty, "an empty datagram"),
-    Case("udp_binary", "udp", udp_binary, "binary datagrams around the MTU"),
-    Case("udp_vanish", "udp", udp_vanish, "200 senders gone before the echo"),
-    Case("udp_burst_unread", "udp", udp_burst_unread, "2000 datagrams, echoes unread"),
-    Case("udp_many_senders", "udp", udp_many_senders, "500 senders at once"),
+    tcp(line_1mib, "a 1 MiB line", log=TOO_LONG),
+    tcp(line_over_limit, "MAX_LINE+1 bytes", log=TOO_LONG),
+    tcp(line_at_limit, "MAX_LINE and MAX_LINE-1 bytes"),
+    tcp(no_newline_ever, "8 MiB without a newline", log=TOO_LONG),
+    tcp(nul_bytes, "NUL bytes in lines"),
+    tcp(invalid_utf8, "invalid UTF-8 sequences"),
+    tcp(binary_garbage, "256 KiB of random bytes"),
+    tcp(telnet_iac, "telnet IAC negotiation and interrupt"),
+    tcp(crlf_lines, "CRLF and lone CR line endings"),
+    tcp(empty_lines, "1000 empty lines"),
+    tcp(one_byte_per_segment, "TCP_NODELAY, 1-byte sends"),
+    tcp(split_line_with_pauses, "a line in 4 pieces"),
+    tcp(many_lines_one_segment, "250 lines in 1 segment"),
+    tcp(pipeline_1mib, "100,000 lines without waiting"),
+    tcp(urgent_data, "an MSG_OOB byte mid-line"),
+    tcp(reset_mid_line, "SO_LINGER 0 close mid-line", log=RESET),
+    tcp(reset_before_accept, "200 resets right after connect"),
+    tcp(half_close_then_silence, "a line, FIN, silence"),
+    tcp(eof_at_once, "FIN before any data"),
+    tcp(connect_and_vanish, "20 clients SIGKILLed mid-line"),
+    tcp(never_reads, "sends until stalled, never reads", log=RESET),
+    tcp(close_unread_replies, "close with echoes unsent"),
+    tcp(syn_then_rst, "50 raw SYNs, the SYN-ACKs reset"),
+    tcp(slowloris_1000, "1000 idle half requests", heavy=True),
+    tcp(slowloris_fat, "300 lines held just under MAX_LINE", heavy=True),
+    tcp(churn_2000, "2000 connect/close cycles", heavy=True),
+    udp(udp_oversized, "a 65507-byte datagram"),
+    udp(udp_empty, "an empty datagram"),
+    udp(udp_binary, "binary datagrams around the MTU"),
+    udp(udp_vanish, "200 senders gone before the echo"),
+    udp(udp_burst_unread, "2000 datagrams, echoes unread"),
+    udp(udp_many_senders, "500 senders at once"),
 )
 CASES = {case.name: case for case in CORPUS}
 

@@ -14,6 +14,7 @@ import socket
 import struct
 import threading
 import time
+from collections.abc import Callable
 
 from lab.programs.hostile_io import (
     ERROR_PREFIX,
@@ -281,45 +282,45 @@ def close_unread_replies(t: Target, r: Report) -> None:
 def slowloris_1000(t: Target, r: Report) -> None:
     """1,000 connections, each holding half a request; for a concurrent server, a normal
     client is still answered meanwhile."""
-    raise_fd_limit()
-    socks = open_many(t, 1000)
-    try:
-        up = [s for s in socks if connected(s)]
-        r.facts["established"] = len(up)
-        for sock in up:
-            with contextlib.suppress(OSError):
-                sock.send(b"GET / HTTP/1.1\r\nX-a: ")
-        if not t.serial:
-            r.expect(len(up) == len(socks), f"only {len(up)} of 1000 connections established")
-            with connect(t) as sock:
-                sock.sendall(b"hello\n")
-                got = recv_line(sock)
-            want = reply_to(t.kind, b"hello\n")
-            r.expect(got == want, f"a normal client among 1000 idle ones got {got!r}")
-    finally:
-        for sock in socks:
-            sock.close()
+
+    def half_request(sock: socket.socket) -> None:
+        with contextlib.suppress(OSError):
+            sock.send(b"GET / HTTP/1.1\r\nX-a: ")
+
+    held_while_served(t, r, 1000, half_request, "idle")
 
 
 def slowloris_fat(t: Target, r: Report) -> None:
     """300 connections, each holding a line just under the limit, newline never sent: as
     much as a server buffers per connection; a normal client is still answered."""
+
+    def line_under_limit(sock: socket.socket) -> None:
+        sock.setblocking(True)
+        sock.settimeout(IO_TIMEOUT)
+        send_quietly(sock, b"y" * (MAX_LINE - 100))
+
+    held_while_served(t, r, 300, line_under_limit, "fat")
+
+
+def held_while_served(
+    t: Target, r: Report, count: int, hold: Callable[[socket.socket], None], held: str
+) -> None:
+    """Open ``count`` connections and ``hold`` each (a request never finished); a
+    concurrent server must have accepted them all and still answer a normal client."""
     raise_fd_limit()
-    socks = open_many(t, 300)
+    socks = open_many(t, count)
     try:
         up = [s for s in socks if connected(s)]
         r.facts["established"] = len(up)
         for sock in up:
-            sock.setblocking(True)
-            sock.settimeout(IO_TIMEOUT)
-            send_quietly(sock, b"y" * (MAX_LINE - 100))
+            hold(sock)
         if not t.serial:
-            r.expect(len(up) == len(socks), f"only {len(up)} of 300 connections established")
+            r.expect(len(up) == len(socks), f"only {len(up)} of {count} connections established")
             with connect(t) as sock:
                 sock.sendall(b"hello\n")
                 got = recv_line(sock)
             want = reply_to(t.kind, b"hello\n")
-            r.expect(got == want, f"a normal client among 300 fat ones got {got!r}")
+            r.expect(got == want, f"a normal client among {count} {held} ones got {got!r}")
     finally:
         for sock in socks:
             sock.close()

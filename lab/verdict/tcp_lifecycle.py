@@ -3,6 +3,8 @@ TIME_WAIT) and the half-close."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from lab.evidence.analysis.tcp import CLIENT, SERVER, Handshake, TcpConnection
 from lab.evidence.folder import Evidence
 from lab.spec.model import Scenario, Topology
@@ -146,6 +148,27 @@ def closed_first_by(name: str, conns: list[TcpConnection], side: str) -> Check:
     )
 
 
+@dataclass(frozen=True)
+class ClosedFirst:
+    """A scenario's TCP connections, each closed first by the same side (``wire`` says so)."""
+
+    scope: Scope
+    conns: list[TcpConnection]
+    wire: Check
+
+
+def closed_first(
+    name: str, topo: Topology, ev: Evidence, sc: Scenario, side: str
+) -> ClosedFirst | Check:
+    """The scenario's connections when there are some and ``side`` closed each first;
+    otherwise the failing check ``name`` that says which of the two is not so."""
+    scope, conns = tcp(topo, ev, sc)
+    if not conns:
+        return none_seen(name, scope)
+    wire = closed_first_by(name, conns, side)
+    return ClosedFirst(scope, conns, wire) if wire.passed else wire
+
+
 def _client_time_wait(ev: Evidence, sc: Scenario, scope: Scope) -> tuple[set[int], str]:
     """The client ports in TIME_WAIT towards the service after the run, or the missing
     snapshot that keeps them from being known."""
@@ -166,12 +189,10 @@ def time_wait_on_client(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     """The client closes first (pcap) and its sockets are in TIME_WAIT in the "after"
     snapshot of the client nodes, while the server holds none of them in TIME_WAIT."""
     name = "TIME_WAIT on the client"
-    scope, conns = tcp(topo, ev, sc)
-    if not conns:
-        return none_seen(name, scope)
-    wire = closed_first_by(name, conns, CLIENT)
-    if not wire.passed:
-        return wire
+    first = closed_first(name, topo, ev, sc, CLIENT)
+    if isinstance(first, Check):
+        return first
+    scope, wire = first.scope, first.wire
     in_tw, problem = _client_time_wait(ev, sc, scope)
     if problem:
         return Check(name, False, problem)

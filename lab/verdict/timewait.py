@@ -16,8 +16,8 @@ from lab.evidence.analysis.tcp import CLIENT, TcpConnection
 from lab.evidence.folder import Evidence
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check
-from lab.verdict.scope import Scope, none_seen, sockets, tcp
-from lab.verdict.tcp_lifecycle import closed_first_by
+from lab.verdict.scope import Scope, sockets
+from lab.verdict.tcp_lifecycle import closed_first
 
 # Linux's TIME_WAIT (TCP_TIMEWAIT_LEN): "about 2MSL" accepts this much either way.
 TWO_MSL = 60.0
@@ -101,12 +101,10 @@ def time_wait_2msl(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     """The client, closing first, holds each connection in TIME_WAIT from the close on,
     and about 60 s (2MSL) later it is gone; the server holds none."""
     name = "TIME_WAIT lasts 2MSL"
-    found, conns = tcp(topo, ev, sc)
-    if not conns:
-        return none_seen(name, found)
-    wire = closed_first_by(name, conns, CLIENT)
-    if not wire.passed:
-        return wire
+    first = closed_first(name, topo, ev, sc, CLIENT)
+    if isinstance(first, Check):
+        return first
+    found, conns, wire = first.scope, first.conns, first.wire
     spans = []
     for c in conns:
         got = _judge(ev, sc, found, c)

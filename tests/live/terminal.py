@@ -79,3 +79,14 @@ def _take_terminal() -> None:
     import termios
 
     fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def up_at_terminal(*args: str, env: dict[str, str], timeout: float = 30.0) -> None:
+    """``lab up ARGS`` at a terminal, as a user types it: it prints the table of nodes and
+    how to get in, then exits 0 and gives the prompt back with the lab left up."""
+    term = Terminal("up", *args, env=env)
+    try:
+        term.expect("get in:", timeout=timeout)
+        assert term.wait(max(timeout, 60.0)) == 0, term.seen
+    finally:
+        term.close()

@@ -12,25 +12,15 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.labcli import ROOT, lab
-from tests.live.terminal import Terminal
+from tests.live.terminal import Terminal, up_at_terminal
 
 DEFAULT = "lab/data/topologies/default.yaml"
 SERVER = "10.77.1.10"
-
-
-@pytest.fixture
-def env(tmp_path: Path, docker_engine: None) -> Iterator[dict[str, str]]:
-    state = {"SOCKET_LAB_STATE": str(tmp_path / "state")}
-    yield state
-    for path in (tmp_path / "state" / "live").glob("*.json"):
-        lab("down", path.stem, env=state)
-        lab("clean", "--run-id", path.stem, env=state)
 
 
 def containers(run_id: str) -> list[str]:
@@ -41,13 +31,9 @@ def containers(run_id: str) -> list[str]:
 
 
 @pytest.mark.slow
-def test_walkthrough_on_docker(tmp_path: Path, env: dict[str, str]) -> None:
-    term = Terminal("up", DEFAULT, "--backend", "docker", "--out", str(tmp_path / "out"), env=env)
-    try:
-        term.expect("get in:")
-        assert term.wait() == 0, term.seen
-    finally:
-        term.close()
+def test_walkthrough_on_docker(tmp_path: Path, docker_env: dict[str, str]) -> None:
+    env = docker_env
+    up_at_terminal(DEFAULT, "--backend", "docker", "--out", str(tmp_path / "out"), env=env)
     state = json.loads(next((tmp_path / "state" / "live").glob("*.json")).read_text())
     rid = state["run_id"]
     assert len(containers(rid)) == 3
@@ -109,8 +95,9 @@ def test_walkthrough_on_docker(tmp_path: Path, env: dict[str, str]) -> None:
 
 @pytest.mark.slow
 def test_two_labs_a_stale_one_and_a_killed_shell_on_docker(
-    tmp_path: Path, env: dict[str, str]
+    tmp_path: Path, docker_env: dict[str, str]
 ) -> None:
+    env = docker_env
     for out in ("one", "two"):
         started = lab("up", DEFAULT, "--backend", "docker", "--out", str(tmp_path / out), env=env)
         assert started.returncode == 0, started.stderr

@@ -14,17 +14,14 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from lab.run.backends import kernel
 from lab.run.backends.netns.names import SWITCH, ns_name, veth_name
 from lab.run.backends.netns.nonetem import TABLE
 from tests.labcli import lab
 from tests.leftovers import netns_objects
-from tests.live.terminal import Terminal
+from tests.live.terminal import up_at_terminal
 from tests.live.test_live_docker import containers
 from tests.live.test_live_netns import DEFAULT, up
 from tests.netem.test_nonetem_netns import REACH, host_state, qdisc_kinds
@@ -51,15 +48,6 @@ scenarios:
       - {node: client1, network: lan, direction: egress, start: 0, duration: 0.3,
          netem: {loss: 1%}}
 """
-
-
-@pytest.fixture
-def env(tmp_path: Path, root: None) -> Iterator[dict[str, str]]:
-    state = {"SOCKET_LAB_STATE": str(tmp_path / "state")}
-    yield state
-    for path in (tmp_path / "state" / "live").glob("*.json"):
-        lab("down", path.stem, env=state)
-        lab("clean", "--run-id", path.stem, env=state)
 
 
 def reaches(env: dict[str, str]) -> bool:
@@ -168,15 +156,6 @@ def test_nothing_left_after_the_supervisor_is_killed(tmp_path: Path, env: dict[s
     assert host_state() == before
 
 
-@pytest.fixture
-def docker_env(tmp_path: Path, root: None, docker_engine: None) -> Iterator[dict[str, str]]:
-    state = {"SOCKET_LAB_STATE": str(tmp_path / "state")}
-    yield state
-    for path in (tmp_path / "state" / "live").glob("*.json"):
-        lab("down", path.stem, env=state)
-        lab("clean", "--run-id", path.stem, env=state)
-
-
 def root_kind(docker_env: dict[str, str], node: str) -> str:
     argv = ["exec", node, "--", "tc", "-j", "qdisc", "show", "dev", "eth0", "root"]
     return str(json.loads(lab(*argv, env=docker_env).stdout)[0]["kind"])
@@ -188,15 +167,12 @@ def host_link(ifindex: int) -> dict[str, object] | None:
 
 
 def test_docker_netem_and_nothing_left_after_sigint(
-    tmp_path: Path, docker_env: dict[str, str]
+    tmp_path: Path, root: None, docker_env: dict[str, str]
 ) -> None:
     env = docker_env
-    term = Terminal("up", DEFAULT, "--backend", "docker", "--out", str(tmp_path / "o"), env=env)
-    try:
-        term.expect("get in:", timeout=120)
-        assert term.wait(60) == 0, term.seen
-    finally:
-        term.close()
+    up_at_terminal(
+        DEFAULT, "--backend", "docker", "--out", str(tmp_path / "o"), env=env, timeout=120
+    )
     state = json.loads(next((tmp_path / "state" / "live").glob("*.json")).read_text())
     shaped = ("tbf", "netem")
     assert lab("netem", "client1", "eth0", "--rate", "1mbit", env=env).returncode == 0

@@ -11,17 +11,17 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from lab.run.backends import kernel
 from lab.run.backends.ssh.impair import HANDLE
-from lab.spec.topology import load_topology
 from tests.labcli import lab
-from tests.live.terminal import Terminal
-from tests.ssh.hosts import World, worlds  # noqa: F401 (the fixture)
-from tests.ssh.test_ssh import MINI, Worlds, assert_nothing_left, ssh_topology
+from tests.live.conftest import SshLab
+from tests.live.terminal import up_at_terminal
+from tests.ssh.test_ssh import MINI, assert_nothing_left
 
 pytestmark = [pytest.mark.ssh, pytest.mark.slow]
 
@@ -35,23 +35,15 @@ def root_qdisc(namespace: str, iface: str) -> tuple[str, str]:
     return str(q["kind"]), str(q["handle"])
 
 
-def test_netem_over_ssh_is_opt_in_and_undone(worlds: Worlds, tmp_path: Path) -> None:  # noqa: F811
-    source = tmp_path / "mini-src.yaml"
+def test_netem_over_ssh_is_opt_in_and_undone(
+    ssh_lab: Callable[[Path], SshLab], tmp_path: Path
+) -> None:
+    source = tmp_path / "mini.yaml"
     source.write_text(MINI)
-    world: World = worlds(load_topology(source))
-    topo = ssh_topology(world, source, tmp_path / "mini.yaml")
-    known = world.known_hosts(tmp_path / "kh")
-    env = {"SOCKET_LAB_STATE": os.environ["SOCKET_LAB_STATE"]}
-    term = Terminal(
-        "up", str(topo), "--backend", "ssh", "--known-hosts", str(known),
-        "--out", str(tmp_path / "out"), env=env,
-    )  # fmt: skip
-    try:
-        term.expect("get in:", timeout=120)
-        assert term.wait(120) == 0, term.seen
-    finally:
-        term.close()
-    state = json.loads(next(Path(env["SOCKET_LAB_STATE"], "live").glob("*.json")).read_text())
+    live = ssh_lab(source)
+    world, env = live.world, live.env
+    up_at_terminal(*live.up_args(tmp_path / "out"), env=env, timeout=120)
+    state = live.state()
     ifaces = {n["name"]: n["interfaces"]["lan"] for n in state["nodes"]}
     client_ns, server_ns = (world.hosts[n].namespace for n in ("client1", "server"))
     default = root_qdisc(client_ns, ifaces["client1"])

@@ -12,38 +12,20 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from tests.labcli import ROOT, lab
-from tests.live.terminal import Terminal
+from tests.live.terminal import Terminal, up_at_terminal
 
 DEFAULT = "lab/data/topologies/default.yaml"
 SERVER = "10.77.1.10"
-
-
-@pytest.fixture
-def env(tmp_path: Path, root: None) -> Iterator[dict[str, str]]:
-    """A registry of this test's own, and every lab of it taken down at the end."""
-    state = {"SOCKET_LAB_STATE": str(tmp_path / "state")}
-    yield state
-    for path in (tmp_path / "state" / "live").glob("*.json"):
-        lab("down", path.stem, env=state)
-        lab("clean", "--run-id", path.stem, env=state)
 
 
 def up(
     tmp_path: Path, env: dict[str, str], out: str, *extra: str, file: str = DEFAULT
 ) -> dict[str, object]:
     """``lab up`` through a terminal: it prints the table and returns to the prompt."""
-    term = Terminal("up", file, "--backend", "netns", "--out", str(tmp_path / out), *extra, env=env)
-    try:
-        term.expect("get in:")
-        assert term.wait() == 0, term.seen
-    finally:
-        term.close()
+    up_at_terminal(file, "--backend", "netns", "--out", str(tmp_path / out), *extra, env=env)
     states = [json.loads(p.read_text()) for p in (tmp_path / "state" / "live").glob("*.json")]
     return next(s for s in states if s["out"] == str((tmp_path / out).resolve()))
 

@@ -1,7 +1,8 @@
 """The live lab on the ssh backend, against real sshd hosts (network namespaces with their
 own sshd, see tests/ssh/hosts.py): ``lab up``, a shell on client1 over an interactive
 channel, ``nc`` to the fork server by hand, ``lab exec`` exit codes and stdin,
-``lab capture`` read back with tshark, ``lab snapshot``, ``lab down`` and the report."""
+``lab capture`` read back with tshark, ``lab snapshot``, ``lab scenario``, ``lab down`` and
+the report."""
 
 from __future__ import annotations
 
@@ -11,37 +12,27 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
-from lab.spec.topology import load_topology
 from tests.labcli import ROOT, lab
-from tests.live.terminal import Terminal
-from tests.ssh.hosts import World, worlds  # noqa: F401 (the fixture)
-from tests.ssh.test_ssh import DEFAULT, Worlds, assert_nothing_left, ssh_topology
+from tests.live.conftest import SshLab
+from tests.live.terminal import Terminal, up_at_terminal
+from tests.ssh.test_ssh import DEFAULT, assert_nothing_left
 
 SERVER = "10.77.1.10"
 
 pytestmark = [pytest.mark.ssh, pytest.mark.slow]
 
 
-def test_walkthrough_over_ssh(worlds: Worlds, tmp_path: Path) -> None:  # noqa: F811
-    world: World = worlds(load_topology(DEFAULT))
-    topo = ssh_topology(world, DEFAULT, tmp_path / "default.yaml")
-    known = world.known_hosts(tmp_path / "kh")
-    env = {"SOCKET_LAB_STATE": os.environ["SOCKET_LAB_STATE"]}
+def test_walkthrough_over_ssh(ssh_lab: Callable[[Path], SshLab], tmp_path: Path) -> None:
+    live = ssh_lab(DEFAULT)
+    env = live.env
     out = tmp_path / "out"
-    term = Terminal(
-        "up", str(topo), "--backend", "ssh", "--known-hosts", str(known), "--out", str(out),
-        env=env,
-    )  # fmt: skip
-    try:
-        term.expect("get in:", timeout=120)
-        assert term.wait(120) == 0, term.seen
-    finally:
-        term.close()
-    state = json.loads(next(Path(env["SOCKET_LAB_STATE"], "live").glob("*.json")).read_text())
+    up_at_terminal(*live.up_args(out), env=env, timeout=120)
+    state = live.state()
     try:
         pcap = tmp_path / "server.pcap"
         capture = subprocess.Popen(
@@ -83,6 +74,8 @@ def test_walkthrough_over_ssh(worlds: Worlds, tmp_path: Path) -> None:  # noqa: 
             text=True,
         )
         assert len(read.stdout.splitlines()) == 1, read.stdout + read.stderr
+        ran = lab("scenario", "fork-echo", env=env)  # a scenario of the file, with its checks
+        assert ran.returncode == 0, ran.stdout + ran.stderr
         down = lab("down", env=env)
         assert down.returncode == 0, down.stdout + down.stderr
     finally:
@@ -90,20 +83,20 @@ def test_walkthrough_over_ssh(worlds: Worlds, tmp_path: Path) -> None:  # noqa: 
     summary = json.loads((out / "summary.json").read_text())
     conn = next(c for c in summary["connections"] if str(c["client"]["port"]) == client_port)
     assert conn["handshake"]["ok"] and conn["server"]["port"] == 9999
+    assert [(s["name"], s["passed"]) for s in summary["scenarios"]] == [("fork-echo", True)]
     assert (out / "client1" / "snapshots" / "held.netstat.txt").is_file()
     assert_nothing_left(str(state["run_id"]))
 
 
-def test_stale_lab_and_killed_shell_over_ssh(worlds: Worlds, tmp_path: Path) -> None:  # noqa: F811
-    world: World = worlds(load_topology(DEFAULT))
-    topo = ssh_topology(world, DEFAULT, tmp_path / "default.yaml")
-    known = world.known_hosts(tmp_path / "kh")
-    env = {"SOCKET_LAB_STATE": os.environ["SOCKET_LAB_STATE"]}
+def test_stale_lab_and_killed_shell_over_ssh(
+    ssh_lab: Callable[[Path], SshLab], tmp_path: Path
+) -> None:
+    live = ssh_lab(DEFAULT)
+    env = live.env
     out = tmp_path / "out"
-    started = lab("up", str(topo), "--backend", "ssh", "--known-hosts", str(known),
-                  "--out", str(out), env=env)  # fmt: skip
+    started = lab("up", *live.up_args(out), env=env)
     assert started.returncode == 0, started.stderr
-    state = json.loads(next(Path(env["SOCKET_LAB_STATE"], "live").glob("*.json")).read_text())
+    state = live.state()
     try:
         shell = Terminal("shell", "server", env=env)
         try:
