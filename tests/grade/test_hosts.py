@@ -9,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from lab.errors import TopologyError
+from lab.errors import TopologyError, UsageError
+from lab.grade.classroom import class_preflight
 from lab.grade.hosts import on_hosts, read_hosts
 from lab.grade.submission import grading_topology, read_submission
+from lab.run.backends.fake import FakeBackend
+from lab.spec.model import Topology
 from tests.grade.util import STUDENT
 from tests.labcli import lab
 
@@ -105,3 +108,36 @@ def test_the_grading_lab_is_laid_on_the_machines(tmp_path: Path) -> None:
     assert [s.name for s in topology.scenarios] == ["one", "fifty", "five-hundred"]
     udp = on_hosts(grading_topology(sub, "udp", 8080), read_hosts(hosts))
     assert udp.capture.filter == "udp port 8080"
+
+
+def test_a_class_is_checked_once_per_language(tmp_path: Path) -> None:
+    """Each way of building the class's submissions is asked of the hosts once (a
+    compiler missing is the machines' fault, said before any student is graded); the
+    first problem ends it, exit 2."""
+    seen: list[tuple[str, ...]] = []
+
+    class Hosts(FakeBackend):
+        @classmethod
+        def host_problems(cls, topology: Topology) -> list[str]:
+            seen.append(topology.programs[0].build[:1] or topology.programs[0].run[:1])
+            if seen[-1] == ("c++",):
+                return ["node server (root@pc10:22): missing c++: apt-get install g++"]
+            return []
+
+    folder = tmp_path / "class"
+    for name, source in (("ann", "a.c"), ("bob", "b.c"), ("cy", "c.py"), ("di", "d.cpp")):
+        (folder / name).mkdir(parents=True)
+        (folder / name / source).write_text("\n")
+    (folder / "empty").mkdir()  # no submission: left to its own row
+    hosts = read_hosts(hosts_file(tmp_path))
+    with pytest.raises(UsageError) as info:
+        class_preflight(folder, "fork", 9999, hosts, Hosts)
+    assert seen == [("cc",), ("python3",), ("c++",)]  # in the folders' order
+    assert str(info.value) == f"{hosts.source}: node server (root@pc10:22): missing c++: " + (
+        "apt-get install g++"
+    )
+    seen.clear()
+    (folder / "di" / "d.cpp").unlink()
+    (folder / "di" / "d.c").write_text("\n")
+    class_preflight(folder, "fork", 9999, hosts, Hosts)
+    assert seen == [("cc",), ("python3",)]
