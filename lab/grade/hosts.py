@@ -1,8 +1,9 @@
 """The machines a submission is graded on over ssh (``lab grade --backend ssh --hosts
 FILE``): a topology file, as ``lab run --backend ssh`` takes one, whose nodes ``server``,
 ``c1``, ``c2`` and ``c3`` are existing machines with ``ssh:`` targets and their real
-addresses. Its networks and those four nodes are taken; the rest of the file (other
-nodes, services, scenarios) is not used, so that a lab's own file can serve."""
+addresses. Those four nodes and the networks they are on are taken; the rest of the file
+(other nodes, services, programs, scenarios) is not used, so that a lab's own file can
+serve."""
 
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ class Hosts:
 def read_hosts(path: Path) -> Hosts:
     """The hosts file read and checked; every problem at once, as a ``TopologyError``
     (exit 2) located in the file."""
-    topology = load_topology(path)
+    topology = load_topology(path, sources=False)  # its programs are not used
     problems = []
     for name in NODE_NAMES:
         try:
