@@ -19,6 +19,7 @@ from lab.cli.labs import cmd_clean, cmd_ls
 from lab.cli.live import add_live_commands
 from lab.cli.livenetem import add_netem_command
 from lab.cli.progress import progress_printer
+from lab.cli.sshopts import add_host_key_options, with_host_keys
 from lab.errors import Interrupted, LabError
 
 if TYPE_CHECKING:
@@ -61,7 +62,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Bad input first, whatever the machine: a given --out is checked (not created) here.
     if args.out is not None:
         claim_results_folder(topology, args.out, create=False)
-    backend_cls = _ssh_options(args, topology, choose_backend(_backend_name(args, topology)))
+    backend_cls = with_host_keys(args, choose_backend(_backend_name(args, topology)))
     mismatch = backend_cls.topology_problems(topology)
     if mismatch:
         raise UsageError(f"{args.file}: {'; '.join(mismatch)}; nothing was created")
@@ -132,25 +133,6 @@ def _backend_name(args: argparse.Namespace, topology: Any) -> str:
     if args.backend == "auto" and any(n.ssh is not None for n in topology.nodes):
         return "ssh"
     return str(args.backend)
-
-
-def _ssh_options(args: argparse.Namespace, topology: Any, cls: Any) -> Any:
-    """The ssh backend configured with the host-key options; other backends as they are."""
-    from lab.errors import UsageError
-
-    # By name first: importing the ssh backend (paramiko) costs a third of a second.
-    if getattr(cls, "name", None) != "ssh":
-        if args.accept_new_host_keys or args.known_hosts:
-            raise UsageError("--accept-new-host-keys and --known-hosts apply to --backend ssh")
-        return cls
-    from lab.run.backends.ssh.backend import SshBackend
-
-    if not (isinstance(cls, type) and issubclass(cls, SshBackend)):
-        if args.accept_new_host_keys or args.known_hosts:
-            raise UsageError("--accept-new-host-keys and --known-hosts apply to --backend ssh")
-        return cls
-    known = Path(args.known_hosts) if args.known_hosts else None
-    return cls.configured(known_hosts=known, accept_new=args.accept_new_host_keys)
 
 
 def cmd_experiment(args: argparse.Namespace) -> int:
@@ -231,16 +213,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--backend", default="auto", choices=["auto", "netns", "docker", "ssh"])
-    p.add_argument(
-        "--known-hosts",
-        metavar="FILE",
-        help="ssh: the known_hosts file host keys are checked against (default ~/.ssh/known_hosts)",
-    )
-    p.add_argument(
-        "--accept-new-host-keys",
-        action="store_true",
-        help="ssh: record the key of a host not yet known (a changed key is still refused)",
-    )
+    add_host_key_options(p)
     p.add_argument("--out", help="results folder (default results/<topology>-<UTC time>)")
     p.add_argument("--json", action="store_true", help="print summary.json instead of tables")
     p.add_argument("--quiet", action="store_true", help="no progress lines")

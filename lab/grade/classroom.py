@@ -17,8 +17,11 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from lab.errors import UsageError
+from lab.grade.hosts import Hosts
 from lab.grade.output import class_html, grade_html, grades_csv
 from lab.grade.score import Grade, Row
+from lab.run.backends.base import Backend
 
 STOP_GRACE = 60.0  # seconds a stopped submission's grader has to tear its lab down
 CSV_FILE = "grades.csv"
@@ -51,6 +54,32 @@ def grade_from_json(doc: dict[str, object]) -> Grade:
         results=str(doc["results"]),
         verdict=str(doc["verdict"]),
     )
+
+
+def class_preflight(
+    folder: Path, model: str, port: int, hosts: Hosts, backend_cls: type[Backend]
+) -> None:
+    """The class's machines checked before any submission runs (exit 2 when unfit), once
+    for each way of building its submissions (a compiler a language needs, missing, is
+    the hosts' fault, not a student's). A sub-folder that is no submission is left to
+    its own ``lab grade``, whose row says so."""
+    from lab.grade.hosts import on_hosts, refuse_unfit
+    from lab.grade.submission import grading_topology, read_submission
+
+    seen: set[tuple[str, ...]] = set()
+    topologies = []
+    for sub in submissions_in(folder):
+        try:
+            topology = on_hosts(grading_topology(read_submission([sub]), model, port), hosts)
+        except UsageError:
+            continue
+        program = topology.programs[0]
+        how = (*program.build[:1], *program.run[:1])
+        if how not in seen:
+            seen.add(how)
+            topologies.append(topology)
+    for topology in topologies:
+        refuse_unfit(topology, backend_cls, str(hosts.source))
 
 
 def grade_class(

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from lab.errors import Interrupted
 from lab.grade.flow import grade_run, load_facts
+from lab.grade.hosts import Hosts, on_hosts
 from lab.grade.output import grade_html
 from lab.grade.score import Grade, Weights, first_line, score
 from lab.grade.submission import Submission, grading_topology
@@ -32,10 +33,12 @@ def grade_one(
     out_dir: Path,
     weights: Weights,
     say: Progress,
+    hosts: Hosts | None = None,
 ) -> Grade:
-    """Grade ``sub``; raises only for the grader's own trouble (an interrupt)."""
+    """Grade ``sub`` (on ``hosts``, existing machines, when given); raises only for the
+    grader's own trouble (an interrupt)."""
     start = time.monotonic()
-    topology = grading_topology(sub, model, port)
+    topology = on_hosts(grading_topology(sub, model, port), hosts)
     kind = {"dict": "dict", "udp": "udp"}.get(model, "echo")
     record, error = grade_run(topology, backend_cls, out_dir, kind, say)
     summary: Summary | None = None

@@ -16,6 +16,7 @@ DEFAULT_PORTS = {"fork": 9999, "thread": 8000, "iterative": 9877, "udp": 8080, "
 SOURCE_SUFFIXES = (".c", ".cc", ".cpp", ".cxx", ".h", ".hpp", ".py")
 PROGRAM = "submission"
 HOSTILE_NODE = "c3"  # the 500 clients' node; the hostile ones run there after them
+NODE_NAMES = ("server", "c1", "c2", HOSTILE_NODE)
 SUBNET = IPv4Network("10.77.210.0/24")
 HOLD = 2.0  # seconds the 50 concurrent connections stay open (children, threads counted)
 # The single client's connection (the close is judged on it) has the wire to itself: a
@@ -79,10 +80,9 @@ def grading_topology(sub: Submission, model: str, port: int) -> Topology:
     """The server on ``server``; one client on ``c1``, 50 at once on ``c2``, 500 on ``c3``
     (then the hostile clients). A node each: a UDP flow is told apart by its addresses, and
     a source port reused on one host would mix two scenarios' datagrams."""
-    names = ("server", "c1", "c2", HOSTILE_NODE)
     hosts = [IPv4Address(int(SUBNET.network_address) + i) for i in (10, 11, 12, 13)]
     nodes = tuple(
-        Node(name, (Interface("lan", addr),)) for name, addr in zip(names, hosts, strict=True)
+        Node(name, (Interface("lan", addr),)) for name, addr in zip(NODE_NAMES, hosts, strict=True)
     )
     program = user_program(sub, model)
     service = Service("graded", "server", PROGRAM, port, user=program)

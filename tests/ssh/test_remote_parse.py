@@ -3,6 +3,7 @@ tools print them (no host needed)."""
 
 from __future__ import annotations
 
+from lab.run.backends.ssh.prepare import port_problems
 from lab.run.backends.ssh.remote import alive_in_stat, parse_ip_addr, parse_preflight, parse_route
 
 # `ip -o -4 addr show` on a host with a secondary address (an alias label) and a veth.
@@ -64,3 +65,18 @@ def test_a_process_is_alive_only_with_its_own_start_time() -> None:
     assert not alive_in_stat(stat, "987655")  # the PID was recycled
     assert not alive_in_stat(stat.replace(b") S ", b") Z "), "987654")  # a zombie has ended
     assert not alive_in_stat(None, "987654")
+
+
+def test_a_service_port_taken_on_the_host_is_a_preflight_problem() -> None:
+    found = parse_preflight(
+        "listen tcp   LISTEN 0      128          0.0.0.0:9999      0.0.0.0:*\n"
+        "listen udp   UNCONN 0      0               [::]:8080         [::]:*\n"
+        "listen tcp   LISTEN 0      128    [::ffff:10.0.0.1]:22       [::]:*\n"
+        "listen a line ss never prints\n"
+    )
+    assert found.listening == {("tcp", 9999), ("udp", 8080), ("tcp", 22)}
+    problems = port_problems(found, [("tcp", 9999), ("tcp", 8080), ("udp", 9999)])
+    assert problems == [
+        "tcp port 9999 is already in use on this host (another lab running there, or a "
+        "program of its own): stop it, or choose another port"
+    ]  # udp 8080 is not tcp 8080, nor tcp 9999 udp 9999

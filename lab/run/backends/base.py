@@ -176,6 +176,13 @@ class Backend(ABC):
         return []
 
     @classmethod
+    def host_problems(cls, topology: Topology) -> list[str]:
+        """What keeps existing hosts from running ``topology`` (unreachable, a tool or a
+        compiler missing, a service's port taken), found by looking at them and leaving
+        nothing there; empty for a backend that makes its own hosts."""
+        return []
+
+    @classmethod
     def impairment_note(cls, topology: Topology) -> str | None:
         """How this backend makes the topology's impairments when not with netem, said
         in the run's progress; None when there is nothing unusual to say."""

@@ -45,13 +45,21 @@ from lab.run.backends.base import (
     Owner,
     Proc,
     copy_missing,
+    new_run_id,
     node_of,
 )
 from lab.run.backends.ssh import impair
+from lab.run.backends.ssh.check import (
+    check_hosts,
+    connect_and_check,
+    host_lines,
+    key_base,
+    unfit,
+)
 from lab.run.backends.ssh.cleanup import CleanIncomplete, clean_host, clean_recorded, parallel
 from lab.run.backends.ssh.conn import Host, Options, default_known_hosts
 from lab.run.backends.ssh.node import LAUNCHER, PYTHON, TAG, RemoteNode, SshProc
-from lab.run.backends.ssh.prepare import make_root, new_root, preflight, upload_tree
+from lab.run.backends.ssh.prepare import make_root, new_root, upload_tree
 from lab.run.backends.ssh.refusals import refusals
 from lab.run.backends.ssh.state import (
     HostState,
@@ -63,7 +71,6 @@ from lab.run.backends.ssh.state import (
     state_path,
     write_state,
 )
-from lab.run.userbuild import tools_on
 from lab.spec.model import Node, Topology
 from lab.spec.netem import Direction, Netem
 
@@ -114,10 +121,10 @@ class SshBackend(Backend):
 
     def up(self, topology: Topology) -> None:
         self._topology = topology
-        unfit = self.topology_problems(topology)
-        if unfit:  # the CLI says so before anything is created; a library caller here
-            raise BackendError(unfit[0])
-        base = topology.source.resolve().parent if topology.source else Path.cwd()
+        refused = self.topology_problems(topology)
+        if refused:  # the CLI says so before anything is created; a library caller here
+            raise BackendError(refused[0])
+        base = key_base(topology)
         for node in topology.nodes:
             assert node.ssh is not None
             self._states[node.name] = HostState(node.name, resolve_keys(node.ssh, base))
@@ -125,35 +132,27 @@ class SshBackend(Backend):
         problems: dict[str, str] = {}
         parallel(list(topology.nodes), lambda n: self._connect_and_check(n, problems))
         if problems:
-            lines = [
-                f"  node {name} ({self._states[name].target}): {problems[name]}"
-                for name in (n.name for n in topology.nodes)
-                if name in problems
-            ]
-            count = len(lines)
-            raise BackendError(
-                f"{count} host{'s' if count != 1 else ''} cannot run the lab; nothing was "
-                "started:\n" + "\n".join(lines)
-            )
+            targets = {name: str(state.target) for name, state in self._states.items()}
+            raise BackendError(unfit(host_lines(topology, problems, targets)))
         parallel(list(self._remotes.values()), self._prepare)
 
+    @classmethod
+    def host_problems(cls, topology: Topology) -> list[str]:
+        """Pre-flight alone (see ``check.check_hosts``): nothing is made on the hosts."""
+        options = Options(cls.known_hosts or default_known_hosts(), cls.accept_new)
+        lines = check_hosts(topology, options, new_run_id())
+        return [unfit(lines)] if lines else []
+
     def _connect_and_check(self, node: Node, problems: dict[str, str]) -> None:
+        assert self._topology is not None
         state = self._states[node.name]
-        try:
-            host = Host(state.target, self._options())
-        except BackendError as exc:
-            problems[node.name] = str(exc)
-            return
-        r = RemoteNode(self.run_id, state, host)
-        with self._lock:
-            self._remotes[node.name] = r
-        try:
-            assert self._topology is not None
-            found = preflight(r, node, tools_on(self._topology, node.name))
-        except BackendError as exc:
-            found = [str(exc)]
+        r, found = connect_and_check(self.run_id, state, node, self._topology, self._options())
+        if r is not None:
+            with self._lock:
+                self._remotes[node.name] = r
         if found:
-            problems[node.name] = "; ".join(found)
+            with self._lock:
+                problems[node.name] = "; ".join(found)
 
     def _prepare(self, r: RemoteNode) -> None:
         """A private temp dir, recorded before it is made, then the programs uploaded."""

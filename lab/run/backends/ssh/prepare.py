@@ -58,19 +58,37 @@ def make_root(r: RemoteNode, root: str) -> None:
             f.write(remote.LAUNCH)
 
 
-def preflight(r: RemoteNode, node: Node, tools: Sequence[str] = ()) -> list[str]:
+def preflight(
+    r: RemoteNode,
+    node: Node,
+    tools: Sequence[str] = (),
+    ports: Sequence[tuple[str, int]] = (),
+) -> list[str]:
     """Everything this host lacks for the lab, all of it, from one command; also learns
     its interfaces, whether commands need sudo, and the interpreter's real path. ``tools``
-    are the commands the user programs it runs need (their compilers)."""
+    are the commands the user programs it runs need (their compilers); ``ports`` the
+    (protocol, port) its services will listen on, which must be free."""
     python = r.state.target.python
     argv = ["sh", "-c", remote.PREFLIGHT, "sh", python, *tools]
     found = remote.parse_preflight(r.check(argv, "pre-flight", timeout=PREFLIGHT_TIMEOUT))
-    problems = _access_problems(r, found)
+    problems = _access_problems(r, found) + port_problems(found, ports)
     python_problem = _python_problem(python, found.version)
     if python_problem:
         return [*problems, python_problem]
     r.state.python = found.executable or None
     return problems + _network_problems(r, node, found)
+
+
+def port_problems(found: remote.Found, ports: Sequence[tuple[str, int]]) -> list[str]:
+    """A service's port already taken on the host: by another lab on the same machine (a
+    run elsewhere, a grading under way) or by a program of the host's. Its server would
+    fail to bind, or another's clients would reach it."""
+    taken = sorted(set(ports) & found.listening)
+    return [
+        f"{proto} port {port} is already in use on this host (another lab running there, "
+        "or a program of its own): stop it, or choose another port"
+        for proto, port in taken
+    ]
 
 
 def _access_problems(r: RemoteNode, found: remote.Found) -> list[str]:

@@ -137,6 +137,7 @@ print(json.dumps({"killed": sorted(killed), "left": sorted(targets), "removed": 
 #   python X.Y EXECUTABLE       the interpreter's version and real path ("python none")
 #   addr LINE                   a line of `ip -o -4 addr show` (secondary addresses too)
 #   route LINE                  a line of /proc/net/route
+#   listen LINE                 a line of `ss -Hlntu`: a TCP or UDP port taken on the host
 # ``$as`` is left unquoted on purpose: it is empty or the three constant words of sudo.
 PREFLIGHT = r"""
 py=$1; shift
@@ -149,6 +150,7 @@ $as "$py" -c 'import sys; print("python %d.%d %s" % (sys.version_info[:2] + (sys
   2>/dev/null || echo "python none"
 PATH="$PATH:/usr/sbin:/sbin" ip -o -4 addr show 2>/dev/null | sed 's/^/addr /'
 sed 's/^/route /' /proc/net/route
+$as ss -Hlntu 2>/dev/null | sed 's/^/listen /'
 """
 
 # The Debian package of each tool, for the message that says what to install.
@@ -169,6 +171,7 @@ class Found:
     executable: str | None = None
     addresses: dict[str, str] = field(default_factory=dict)  # IPv4 address -> interface
     gateway: str | None = None
+    listening: set[tuple[str, int]] = field(default_factory=set)  # (tcp|udp, port) taken
 
 
 def parse_preflight(text: str) -> Found:
@@ -190,6 +193,8 @@ def parse_preflight(text: str) -> Found:
             addr_lines.append(rest)
         elif kind == "route":
             route_lines.append(rest)
+        elif kind == "listen":
+            found.listening |= parse_listening(rest)
     found.addresses = parse_ip_addr(addr_lines)
     found.gateway = parse_route(route_lines)
     return found
@@ -207,6 +212,16 @@ def parse_ip_addr(lines: Iterable[str]) -> dict[str, str]:
         name = words[1].split("@", 1)[0]
         found.setdefault(words[3].split("/", 1)[0], name)
     return found
+
+
+def parse_listening(line: str) -> set[tuple[str, int]]:
+    """The (protocol, port) of a line of ``ss -Hlntu`` (``tcp LISTEN 0 128 0.0.0.0:9999
+    0.0.0.0:*``, ``udp UNCONN 0 0 [::]:8080 [::]:*``); empty for a line it cannot read."""
+    words = line.split()
+    if len(words) < 5 or words[0] not in ("tcp", "udp"):
+        return set()
+    port = words[4].rsplit(":", 1)[-1]
+    return {(words[0], int(port))} if port.isdigit() else set()
 
 
 def parse_route(lines: Iterable[str]) -> str | None:
