@@ -1,0 +1,90 @@
+"""The lab's languages: every text a user reads, looked up by a stable id in a catalogue
+per language (``lab/i18n/<lang>.json``, one flat object of id -> text).
+
+A text names its values as ``str.format`` fields (``{count}``, ``{t:.1f}``); every language
+has the same ids and, per id, the same field names (tests/i18n checks both). The language
+of a page or a summary is chosen once at the edge (``--lang``, else the locale) and held
+for the code that writes it by :func:`using`; :func:`t` reads it. summary.json never holds
+a translated text: its checks and claims keep their stable English names, and the report
+translates them when it draws them.
+
+Standard library only, like ``lab/data``: any layer may import it.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from functools import cache
+from importlib.resources import files
+
+LANGS = ("en", "zh")
+DEFAULT_LANG = "en"
+# Where the locale is read from, the first one set wins (as in POSIX).
+LOCALE_VARS = ("LC_ALL", "LC_MESSAGES", "LANG")
+
+_current: ContextVar[str] = ContextVar("lab_lang", default=DEFAULT_LANG)
+
+
+@cache
+def catalogue(lang: str) -> Mapping[str, str]:
+    """Every message of ``lang``, by id."""
+    if lang not in LANGS:
+        raise ValueError(f"no language {lang!r}; there are: {', '.join(LANGS)}")
+    text = files("lab.i18n").joinpath(f"{lang}.json").read_text(encoding="utf-8")
+    messages = json.loads(text)
+    if not isinstance(messages, dict):
+        raise ValueError(f"lab/i18n/{lang}.json: not an object of id -> text")
+    return {str(k): str(v) for k, v in messages.items()}
+
+
+def choose_lang(given: str | None, environ: Mapping[str, str]) -> str:
+    """The language asked for: ``given`` (``--lang``) when there is one, else the locale's
+    (``zh_CN.UTF-8``, ``zh_TW``, ``zh`` -> ``zh``), else English."""
+    if given:
+        return given
+    for var in LOCALE_VARS:
+        value = environ.get(var, "")
+        if value:
+            return "zh" if value.lower().startswith("zh") else DEFAULT_LANG
+    return DEFAULT_LANG
+
+
+def current_lang() -> str:
+    return _current.get()
+
+
+@contextmanager
+def using(lang: str) -> Iterator[None]:
+    """Texts from ``lang``'s catalogue inside the block (this thread or task only)."""
+    catalogue(lang)  # an unknown language fails here, not at its first text
+    token = _current.set(lang)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def t(key: str, /, **params: object) -> str:
+    """The message ``key`` in the current language, its fields filled from ``params``."""
+    return catalogue(_current.get())[key].format(**params)
+
+
+def t_or(key: str, fallback: str, /, **params: object) -> str:
+    """Like :func:`t`, but ``fallback`` (already a finished text) when no catalogue has
+    ``key``: names made by users or by code not yet translated (a check's name) stay as
+    they are."""
+    template = catalogue(_current.get()).get(key)
+    return fallback if template is None else template.format(**params)
+
+
+def fields(template: str) -> frozenset[str]:
+    """The names of a message's fields: ``"{n} of {total:.1f}"`` -> ``{"n", "total"}``."""
+    return frozenset(
+        name.split(".")[0].split("[")[0]
+        for _text, name, _spec, _conv in string.Formatter().parse(template)
+        if name is not None
+    )
