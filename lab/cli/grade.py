@@ -8,6 +8,7 @@ import argparse
 import json
 from pathlib import Path
 
+from lab.cli.lang import add_lang_option
 from lab.cli.progress import progress_printer
 from lab.errors import UsageError
 
@@ -42,6 +43,7 @@ def add_grade_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     p.add_argument("--json", action="store_true", help="print the grade(s) as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_lang_option(p)
     p.set_defaults(func=cmd_grade)
 
 

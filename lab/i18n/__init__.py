@@ -3,10 +3,11 @@ per language (``lab/i18n/<lang>.json``, one flat object of id -> text).
 
 A text names its values as ``str.format`` fields (``{count}``, ``{t:.1f}``); every language
 has the same ids and, per id, the same field names (tests/i18n checks both). The language
-of a page or a summary is chosen once at the edge (``--lang``, else the locale) and held
-for the code that writes it by :func:`using`; :func:`t` reads it. summary.json never holds
-a translated text: its checks and claims keep their stable English names, and the report
-translates them when it draws them.
+of a command is chosen once at the edge (``--lang``, else the locale) and set for the
+whole process by :func:`set_lang` (the run's worker threads print progress lines too);
+:func:`using` holds another one for a block, in its own thread. :func:`t` reads it.
+summary.json never holds a translated text: its checks and claims keep their stable
+English names, and the report translates them when it draws them.
 
 Standard library only, like ``lab/data``: any layer may import it.
 """
@@ -26,7 +27,8 @@ DEFAULT_LANG = "en"
 # Where the locale is read from, the first one set wins (as in POSIX).
 LOCALE_VARS = ("LC_ALL", "LC_MESSAGES", "LANG")
 
-_current: ContextVar[str] = ContextVar("lab_lang", default=DEFAULT_LANG)
+_current: ContextVar[str | None] = ContextVar("lab_lang", default=None)
+_process_lang = [DEFAULT_LANG]  # set_lang's choice, for every thread
 
 
 @cache
@@ -53,8 +55,14 @@ def choose_lang(given: str | None, environ: Mapping[str, str]) -> str:
     return DEFAULT_LANG
 
 
+def set_lang(lang: str) -> None:
+    """The language of this process's texts, outside any :func:`using` block."""
+    catalogue(lang)
+    _process_lang[0] = lang
+
+
 def current_lang() -> str:
-    return _current.get()
+    return _current.get() or _process_lang[0]
 
 
 @contextmanager
@@ -70,14 +78,14 @@ def using(lang: str) -> Iterator[None]:
 
 def t(key: str, /, **params: object) -> str:
     """The message ``key`` in the current language, its fields filled from ``params``."""
-    return catalogue(_current.get())[key].format(**params)
+    return catalogue(current_lang())[key].format(**params)
 
 
 def t_or(key: str, fallback: str, /, **params: object) -> str:
     """Like :func:`t`, but ``fallback`` (already a finished text) when no catalogue has
     ``key``: names made by users or by code not yet translated (a check's name) stay as
     they are."""
-    template = catalogue(_current.get()).get(key)
+    template = catalogue(current_lang()).get(key)
     return fallback if template is None else template.format(**params)
 
 
@@ -88,3 +96,13 @@ def fields(template: str) -> frozenset[str]:
         for _text, name, _spec, _conv in string.Formatter().parse(template)
         if name is not None
     )
+
+
+def translated(key: str, english: str) -> str:
+    """``english`` in the current language: the text of ``key`` when ``english`` is what the
+    English catalogue holds for it, else ``english`` itself. A shipped experiment's
+    description is translated; a user's own, or one edited after ``lab init``, is shown as
+    written."""
+    if catalogue(DEFAULT_LANG).get(key) != english:
+        return english
+    return catalogue(current_lang())[key]
