@@ -11,6 +11,7 @@ from pathlib import Path
 from lab.cli.lang import add_lang_option
 from lab.cli.progress import progress_printer
 from lab.errors import UsageError
+from lab.i18n import current_lang
 
 DEFAULT_TIME_LIMIT = 600.0  # seconds per submission of a class
 
@@ -116,6 +117,7 @@ def _grade_class(args: argparse.Namespace, folder: Path, port: int, weights: Pat
         args.out = str(Path("results") / f"grade-{folder.resolve().name}-{stamp}")
     out_dir = _results_folder(args.out)
     options = ["--as", args.model, "--port", str(port), "--backend", args.backend]
+    options += ["--lang", current_lang()]  # each submission's pages in the class's language
     if weights is not None:
         options += ["--weights", str(weights.resolve())]
     say = progress_printer() if not args.quiet else (lambda _m: None)

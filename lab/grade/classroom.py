@@ -19,6 +19,7 @@ from pathlib import Path
 
 from lab.grade.output import class_html, grade_html, grades_csv
 from lab.grade.score import Grade, Row
+from lab.i18n import t
 
 STOP_GRACE = 60.0  # seconds a stopped submission's grader has to tear its lab down
 CSV_FILE = "grades.csv"
@@ -68,7 +69,7 @@ def grade_class(
 
     def one(index: int, sub: Path) -> Grade:
         with lock:
-            say(f"[{index}/{len(subs)}] {sub.name}")
+            say(t("grade.progress", index=index, total=len(subs), name=sub.name))
         grade = _grade_apart(sub, out_dir / sub.name, options, time_limit)
         page = out_dir / sub.name / "grade.html"
         if not page.is_file():  # stopped, or refused before it could write its own
@@ -76,8 +77,18 @@ def grade_class(
             has_report = (page.parent / "report.html").is_file()
             page.write_text(grade_html(grade, has_report), encoding="utf-8")
         pts = f"{grade.points:g}/{grade.max_points:g} in {grade.seconds:g} s"
+        verdict = t("badge.pass" if grade.passed else "badge.fail")
         with lock:
-            say(f"[{index}/{len(subs)}] {sub.name}: {'PASS' if grade.passed else 'FAIL'} {pts}")
+            say(
+                t(
+                    "grade.progress_done",
+                    index=index,
+                    total=len(subs),
+                    name=sub.name,
+                    verdict=verdict,
+                    points=pts,
+                )
+            )
         return grade
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import string
+import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -106,3 +107,15 @@ def translated(key: str, english: str) -> str:
     if catalogue(DEFAULT_LANG).get(key) != english:
         return english
     return catalogue(current_lang())[key]
+
+
+def columns(text: str) -> int:
+    """Columns ``text`` takes in a terminal: a CJK character takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def pad(text: str, width: int, right: bool = False) -> str:
+    """``text`` padded with spaces to ``width`` terminal columns (``right``: aligned to
+    the right), for tables that line up in every language."""
+    spaces = " " * max(0, width - columns(text))
+    return spaces + text if right else text + spaces

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import unicodedata
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -13,7 +12,7 @@ from lab.errors import LabError, UsageError
 from lab.evidence.connections import connection_evidence
 from lab.evidence.folder import Evidence, unreadable_files
 from lab.evidence.records import TcpRecord, UdpRecord
-from lab.i18n import current_lang, t, t_or, using
+from lab.i18n import current_lang, pad, t, t_or, using
 from lab.report.markup import check_title
 from lab.report.page import render_report
 from lab.report.record import SUMMARY_FILE, ScenarioVerdict, Summary
@@ -227,8 +226,8 @@ def _format_summary(summary: Summary) -> str:
             f"{t('summary.pass' if sc.passed else 'summary.fail')}  {sc.name}  ({sc.service})"
         )
         for c in sc.checks:
-            mark = _pad(t("summary.ok" if c.passed else "summary.fail"), 4)
-            lines.append(f"      {mark}  {_pad(names[c.name], width)} {c.detail}")
+            mark = pad(t("summary.ok" if c.passed else "summary.fail"), 4)
+            lines.append(f"      {mark}  {pad(names[c.name], width)} {c.detail}")
     tm = summary.timings
     lines.append("")
     spent = [
@@ -242,15 +241,6 @@ def _format_summary(summary: Summary) -> str:
     lines += [t("summary.damaged", problem=p) for p in summary.evidence_problems]
     lines.append(verdict_line(summary))
     return "\n".join(lines)
-
-
-def _width(text: str) -> int:
-    """Columns ``text`` takes in a terminal: a CJK character takes two."""
-    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
-
-
-def _pad(text: str, width: int) -> str:
-    return text + " " * max(0, width - _width(text))
 
 
 def verdict_line(summary: Summary) -> str:
