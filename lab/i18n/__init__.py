@@ -20,6 +20,7 @@ import unicodedata
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
+from dataclasses import dataclass, field
 from functools import cache
 from importlib.resources import files
 
@@ -119,3 +120,27 @@ def pad(text: str, width: int, right: bool = False) -> str:
     the right), for tables that line up in every language."""
     spaces = " " * max(0, width - columns(text))
     return spaces + text if right else text + spaces
+
+
+@dataclass(frozen=True)
+class Msg:
+    """A message not yet put into words: its id and its values, any of which may be a
+    message too. The verdict builds these so that a check's evidence reads in the report's
+    language; :func:`english` gives the text summary.json keeps."""
+
+    key: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """In the current language."""
+        values = {k: v.text() if isinstance(v, Msg) else v for k, v in self.params.items()}
+        return t(self.key, **values)
+
+
+def msg(key: str, /, **params: object) -> Msg:
+    return Msg(key, params)
+
+
+def english(message: Msg) -> str:
+    with using(DEFAULT_LANG):
+        return message.text()

@@ -155,7 +155,7 @@ def _damaged(summary: Summary) -> str:
 
 def _facts(summary: Summary, connections: Sequence[TcpRecord]) -> str:
     passed_n = sum(1 for s in summary.scenarios if s.passed)
-    timing_text = ", ".join(
+    timing_text = t("list.sep").join(
         t("report.fact.timing", phase=t_or(f"phase.{k}", k), seconds=float(v))
         for k, v in summary.timings.items()
     )

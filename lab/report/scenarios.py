@@ -84,7 +84,7 @@ def _claims(scenario: Scenario | None) -> str:
 def _checks_table(checks: Iterable[Check]) -> str:
     rows = "".join(
         f'<tr class="{"ok" if c.passed else "bad"}"><td>{badge(c.passed)}'
-        f"</td><td class=claim>{esc(check_title(c.name))}</td><td>{esc(c.detail)}</td></tr>"
+        f"</td><td class=claim>{esc(check_title(c.name))}</td><td>{esc(c.text())}</td></tr>"
         for c in checks
     )
     claim, evidence = esc(t("scenario.col.claim")), esc(t("scenario.col.evidence"))

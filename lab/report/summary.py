@@ -12,7 +12,7 @@ from lab.errors import LabError, UsageError
 from lab.evidence.connections import connection_evidence
 from lab.evidence.folder import Evidence, unreadable_files
 from lab.evidence.records import TcpRecord, UdpRecord
-from lab.i18n import current_lang, pad, t, t_or, using
+from lab.i18n import current_lang, english, msg, pad, t, t_or, using
 from lab.report.markup import check_title
 from lab.report.page import render_report
 from lab.report.record import SUMMARY_FILE, ScenarioVerdict, Summary
@@ -94,20 +94,24 @@ def service_checks(topology: Topology, run: RunRecord, sc: Scenario) -> list[Che
     if info is None or info.ended_before_stop is None:
         return []
     service = topology.service(sc.service)
-    who = f"{service.program} (pid {info.pid}) on {service.node}"
+    who = msg("detail.who", program=service.program, pid=info.pid, node=service.node)
     if info.killed_after_grace:
         return [
             Check(
                 "service stopped on SIGTERM",
                 False,
-                f"{who} did not exit on SIGTERM and was killed after the grace period",
+                f"{english(who)} did not exit on SIGTERM and was killed after the grace period",
             )
         ]
     if not info.ended_before_stop:
-        return [Check("service ran until stopped", True, f"{who} ran until the lab stopped it")]
+        return [Check.said("service ran until stopped", True, msg("detail.service_ran", who=who))]
     how = _status_text(info.exit_status)
     return [
-        Check("service ran until stopped", False, f"{who} ended before the lab stopped it: {how}")
+        Check(
+            "service ran until stopped",
+            False,
+            f"{english(who)} ended before the lab stopped it: {how}",
+        )
     ]
 
 
@@ -170,7 +174,7 @@ def failure_line(summary: Summary) -> str | None:
     """One line naming what failed in a run that ended without an error of its own: the
     first failing check (and how many more), or the first node that could not be read."""
     failed = [
-        f"{sc.name}: {check_title(c.name)}: {c.detail}"
+        f"{sc.name}: {check_title(c.name)}: {c.text()}"
         for sc in summary.scenarios
         for c in sc.checks
         if not c.passed
@@ -227,7 +231,7 @@ def _format_summary(summary: Summary) -> str:
         )
         for c in sc.checks:
             mark = pad(t("summary.ok" if c.passed else "summary.fail"), 4)
-            lines.append(f"      {mark}  {pad(names[c.name], width)} {c.detail}")
+            lines.append(f"      {mark}  {pad(names[c.name], width)} {c.text()}")
     tm = summary.timings
     lines.append("")
     spent = [
@@ -235,7 +239,7 @@ def _format_summary(summary: Summary) -> str:
         for k in ("up", "run", "collect", "down")
         if k in tm
     ]
-    lines.append(t("summary.timings", timings=", ".join(spent)))
+    lines.append(t("summary.timings", timings=t("list.sep").join(spent)))
     if summary.error:
         lines.append(t("summary.error", error=summary.error))
     lines += [t("summary.damaged", problem=p) for p in summary.evidence_problems]

@@ -64,6 +64,9 @@ def test_the_page_and_the_summary_in_chinese(tmp_path: Path) -> None:
     assert "四次挥手" in terminal and "半关闭" in terminal
     assert terminal.splitlines()[-1].startswith("通过：")
     assert "four-way close" in format_summary(chinese, lang="en")
+    # Evidence sentences too, while summary.json keeps them in English.
+    assert "客户端先发出 FIN（主动关闭）" in terminal and "个僵尸子进程" in words
+    assert "the client's FIN came first" in en_json and "主动关闭" not in en_json
 
 
 def test_chinese_in_a_description_and_in_scenario_lines_is_shown_as_written(
