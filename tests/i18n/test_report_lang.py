@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from lab.cli import main
+from lab.errors import TopologyError
 from lab.i18n import set_lang, using
 from lab.report.markup import check_title
 from lab.report.summary import REPORT_FILE, finish_run, format_summary
@@ -132,3 +133,23 @@ def test_a_check_name_is_translated_with_its_bug_suffix() -> None:
         assert check_title("replies (bug)") == "应答（缺陷）"
         assert check_title("a check of tomorrow") == "a check of tomorrow"
     assert check_title("replies (bug)") == "replies (bug)"
+
+
+def test_a_topology_file_may_hold_chinese_in_its_description_and_scenario_lines(
+    tmp_path: Path,
+) -> None:
+    source = (RECORDINGS / "handshake" / TOPOLOGY_FILE).read_text()
+    text = source.replace("send: [hello]", "send: [你好, 世界]").replace(
+        "expect: [HELLO]", "expect: [你好, 世界]"
+    )
+    text = re.sub(r"description: >-\n(  .*\n)+", "description: 三次握手，中文说明\n", text)
+    path = tmp_path / "zh.yaml"
+    path.write_text(text, encoding="utf-8")
+    topology = load_topology(path)
+    assert topology.description == "三次握手，中文说明"
+    assert list(topology.scenarios[0].send) == ["你好", "世界"]
+    assert list(topology.scenarios[0].expect) == ["你好", "世界"]
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(text.replace("name: exp-handshake", "name: 握手"), encoding="utf-8")
+    with pytest.raises(TopologyError, match="bad name '握手'"):
+        load_topology(bad)
