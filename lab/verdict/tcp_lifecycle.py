@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from lab.evidence.analysis.tcp import CLIENT, SERVER, Handshake, TcpConnection
 from lab.evidence.folder import Evidence
-from lab.i18n import msg
+from lab.i18n import Msg, msg
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check, first_failure
 from lab.verdict.scope import Scope, none_seen, sockets, tcp
@@ -93,14 +93,15 @@ def four_way_close(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     return Check.said("four-way close", True, seen)
 
 
-def _close_wait_problem(c: TcpConnection) -> str | None:
+def _close_wait_problem(c: TcpConnection) -> Msg | None:
     cl = c.close
     if cl.first_fin_by != CLIENT or cl.client_fin_index is None:
-        return f"the first FIN was the {cl.first_fin_by or 'nobody'}'s (close {cl.kind})"
+        side = msg(f"side.{cl.first_fin_by or 'nobody'}")
+        return msg("detail.close_wait.first_fin", side=side, kind=cl.kind)
     if cl.server_fin_index is None:
-        return "the server never sent its FIN"
+        return msg("detail.close_wait.no_fin")
     if cl.first_fin_ack_index is None or cl.first_fin_ack_index > cl.server_fin_index:
-        return "the server sent its FIN before acknowledging the client's"
+        return msg("detail.close_wait.fin_first")
     return None
 
 
@@ -114,17 +115,19 @@ def close_wait_on_server(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
         "server passes CLOSE_WAIT",
         conns,
         _close_wait_problem,
-        "client FIN, then the server ACKs it, then (same or later segment) the server's FIN",
+        msg("detail.close_wait.steps"),
     )
     if not check.passed:
         return check
     cl = conns[0].close
-    return Check(
-        check.name,
-        True,
-        f"{check.detail}; e.g. client FIN #{cl.client_fin_index}, server ACK "
-        f"#{cl.first_fin_ack_index}, server FIN #{cl.server_fin_index}",
+    said = msg(
+        "detail.close_wait.ok",
+        all=check.message,
+        fin=cl.client_fin_index,
+        ack=cl.first_fin_ack_index,
+        server_fin=cl.server_fin_index,
     )
+    return Check.said(check.name, True, said)
 
 
 # -- TIME_WAIT -------------------------------------------------------------------------------
@@ -198,14 +201,14 @@ def _after_client_fin(c: TcpConnection) -> tuple[int, int]:
     return sum(s.payload_len for s in later), len(later)
 
 
-def _half_close_problem(c: TcpConnection) -> str | None:
+def _half_close_problem(c: TcpConnection) -> Msg | None:
     cl = c.close
     if cl.first_fin_by != CLIENT:
-        return f"the client did not close first (close {cl.kind})"
+        return msg("detail.half_close.not_first", kind=cl.kind)
     if any(s.has("RST") for s in c.segments):
-        return "a RST ended the connection"
+        return msg("detail.half_close.rst")
     if cl.server_fin_index is None or cl.last_ack_index is None:
-        return "the server's FIN after the client's was never acknowledged by the client"
+        return msg("detail.half_close.no_ack")
     return None
 
 
@@ -220,12 +223,9 @@ def half_close(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
         name,
         conns,
         _half_close_problem,
-        "client FIN, then the server's segments still received and ACKed",
+        msg("detail.half_close.steps"),
     )
     data = sum(_after_client_fin(c)[0] for c in conns)
     segs = sum(_after_client_fin(c)[1] for c in conns)
-    return Check(
-        name,
-        check.passed,
-        f"{check.detail}; {segs} server segments ({data} data bytes) after the client's FIN",
-    )
+    said = msg("detail.half_close.ok", all=check.message, segs=segs, data=data)
+    return Check.said(name, check.passed, said)
