@@ -153,3 +153,14 @@ def test_a_topology_file_may_hold_chinese_in_its_description_and_scenario_lines(
     bad.write_text(text.replace("name: exp-handshake", "name: 握手"), encoding="utf-8")
     with pytest.raises(TopologyError, match="bad name '握手'"):
         load_topology(bad)
+
+
+def test_every_check_of_the_recorded_runs_has_a_chinese_name(tmp_path: Path) -> None:
+    names = set()
+    for name in ("handshake", "close", "fork", "udp", "default"):
+        out = tmp_path / name
+        summary = finish_run(out, replayed(name, out), lang="zh")
+        names |= {c.name for sc in summary.scenarios for c in sc.checks}
+    with using("zh"):
+        untranslated = sorted(n for n in names if check_title(n) == n)
+    assert len(names) > 15 and untranslated == []
