@@ -126,7 +126,7 @@ def _process_trees(snap_dir: Path, node: Node, run: RunRecord | None) -> str:
             continue
         rows = parse_ps(text)
         trees = "".join(_tree(rows, name, pid) for name, pid in services)
-        head = esc(t("hosts.processes_at", phase=phase))
+        head = t("hosts.processes_at", phase=esc(phase))
         out.append(f"<div class=ptree><h4>{head}</h4>{trees}</div>")
     return "<div class=ptrees>" + "".join(out) + "</div>" if out else ""
 
