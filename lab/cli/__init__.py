@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import traceback
 from collections.abc import Callable, Sequence
@@ -16,11 +17,13 @@ from typing import TYPE_CHECKING, Any
 import lab
 from lab.cli.grade import add_grade_parser
 from lab.cli.labs import cmd_clean, cmd_ls
+from lab.cli.lang import add_lang_option
 from lab.cli.live import add_live_commands
 from lab.cli.livenetem import add_netem_command
 from lab.cli.progress import progress_printer
 from lab.cli.sshopts import add_host_key_options, with_host_keys
 from lab.errors import Interrupted, LabError
+from lab.i18n import choose_lang, set_lang, translated
 
 if TYPE_CHECKING:
     from lab.report.record import Summary
@@ -149,7 +152,8 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             impls = ",".join(experiment_impls(name))
             file = experiment_file(name, None)
             assert file is not None
-            print(f"{name:18} {impls:9} {load_topology(file).description}")
+            topo = load_topology(file)
+            print(f"{name:18} {impls:9} {translated(f'description.{topo.name}', topo.description)}")
         return 0
     if args.name not in names:
         raise UsageError(f"no experiment {args.name!r}; there are: {', '.join(names)}")
@@ -217,6 +221,7 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", help="results folder (default results/<topology>-<UTC time>)")
     p.add_argument("--json", action="store_true", help="print summary.json instead of tables")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_lang_option(p)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -254,6 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("report", help="judge a results folder again and rewrite its report")
     p.add_argument("dir")
     p.add_argument("--json", action="store_true")
+    add_lang_option(p)
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser(
@@ -299,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    set_lang(choose_lang(getattr(args, "lang", None), os.environ))
     try:
         code: int = args.func(args)
         return code

@@ -9,9 +9,11 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lab.cli.lang import add_lang_option
 from lab.cli.progress import progress_printer
 from lab.cli.sshopts import add_host_key_options, with_host_keys
 from lab.errors import UsageError
+from lab.i18n import current_lang
 
 if TYPE_CHECKING:
     from lab.grade.hosts import Hosts
@@ -57,6 +59,7 @@ def add_grade_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     p.add_argument("--json", action="store_true", help="print the grade(s) as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
+    add_lang_option(p)
     p.set_defaults(func=cmd_grade)
 
 
@@ -165,6 +168,7 @@ def _grade_class(
         stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
         args.out = str(Path("results") / f"grade-{folder.resolve().name}-{stamp}")
     options = ["--as", args.model, "--port", str(port), "--backend", args.backend]
+    options += ["--lang", current_lang()]  # each submission's pages in the class's language
     if weights is not None:
         options += ["--weights", str(weights.resolve())]
     if hosts is not None:  # before the results folder: unfit hosts are bad input

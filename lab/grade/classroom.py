@@ -21,6 +21,7 @@ from lab.errors import UsageError
 from lab.grade.hosts import Hosts
 from lab.grade.output import class_html, grade_html, grades_csv
 from lab.grade.score import Grade, Row
+from lab.i18n import t
 from lab.run.backends.base import Backend
 
 STOP_GRACE = 60.0  # seconds a stopped submission's grader has to tear its lab down
@@ -97,7 +98,7 @@ def grade_class(
 
     def one(index: int, sub: Path) -> Grade:
         with lock:
-            say(f"[{index}/{len(subs)}] {sub.name}")
+            say(t("grade.progress", index=index, total=len(subs), name=sub.name))
         grade = _grade_apart(sub, out_dir / sub.name, options, time_limit)
         page = out_dir / sub.name / "grade.html"
         if not page.is_file():  # stopped, or refused before it could write its own
@@ -105,8 +106,18 @@ def grade_class(
             has_report = (page.parent / "report.html").is_file()
             page.write_text(grade_html(grade, has_report), encoding="utf-8")
         pts = f"{grade.points:g}/{grade.max_points:g} in {grade.seconds:g} s"
+        verdict = t("badge.pass" if grade.passed else "badge.fail")
         with lock:
-            say(f"[{index}/{len(subs)}] {sub.name}: {'PASS' if grade.passed else 'FAIL'} {pts}")
+            say(
+                t(
+                    "grade.progress_done",
+                    index=index,
+                    total=len(subs),
+                    name=sub.name,
+                    verdict=verdict,
+                    points=pts,
+                )
+            )
         return grade
 
     with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:

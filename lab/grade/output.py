@@ -10,7 +10,8 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from lab.grade.score import Grade, Row, first_line
-from lab.report.markup import badge, esc
+from lab.i18n import columns, current_lang, pad, t, t_or
+from lab.report.markup import badge, check_title, esc
 
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2em;max-width:70em}"
@@ -25,16 +26,24 @@ def _points(value: float) -> str:
 
 
 def grade_table(grade: Grade) -> str:
-    width = max(len(r.claim) for r in grade.rows)
-    lines = [f"{grade.submission} as a {grade.model} server on {grade.backend}", ""]
-    lines.append(f"{'claim':{width}}  verdict     points  evidence")
-    for r in grade.rows:
+    """The grade for people, in the current language (claims keep their English ids in
+    grade.json and JUnit XML)."""
+    names = [check_title(r.claim) for r in grade.rows]
+    width = max(columns(n) for n in [*names, t("grade.col.claim")])
+    head = t("grade.head", submission=grade.submission, model=grade.model, backend=grade.backend)
+    lines = [head, ""]
+    claim, verdict = pad(t("grade.col.claim"), width), pad(t("grade.col.verdict"), 10)
+    points = pad(t("grade.col.points"), 6, right=True)
+    lines.append(f"{claim}  {verdict}  {points}  {t('grade.col.evidence')}")
+    for r, name in zip(grade.rows, names, strict=True):
         pts = f"{_points(r.points)}/{_points(r.max_points)}"
-        lines.append(f"{r.claim:{width}}  {r.verdict:10}  {pts:>6}  {first_line(r.evidence)}")
+        verdict = pad(t_or(f"grade.verdict.{r.verdict}", r.verdict), 10)
+        lines.append(f"{pad(name, width)}  {verdict}  {pts:>6}  {first_line(r.evidence)}")
     total = f"{_points(grade.points)}/{_points(grade.max_points)}"
-    lines += ["", f"{'PASS' if grade.passed else 'FAIL'}  {total} points  in {grade.seconds:g} s"]
+    verdict = t("badge.pass" if grade.passed else "badge.fail")
+    lines += ["", t("grade.total", verdict=verdict, total=total, seconds=grade.seconds)]
     if grade.results:
-        lines.append(f"results: {grade.results}")
+        lines.append(t("grade.results", results=grade.results))
     return "\n".join(lines)
 
 
@@ -67,27 +76,37 @@ def junit_xml(grades: Sequence[Grade]) -> str:
 
 def _verdict(row: Row) -> str:
     if not row.judged:
-        return '<span class="badge na">not judged</span>'
+        return f'<span class="badge na">{esc(t("grade.not_judged"))}</span>'
     return badge(row.passed)
 
 
 def grade_html(grade: Grade, has_report: bool) -> str:
     rows = "".join(
-        f"<tr><td>{esc(r.claim)}</td><td>{_verdict(r)}</td>"
+        f"<tr><td>{esc(check_title(r.claim))}</td><td>{_verdict(r)}</td>"
         f"<td>{esc(_points(r.points))}/{esc(_points(r.max_points))}</td>"
         f"<td><pre>{esc(r.evidence)}</pre></td></tr>"
         for r in grade.rows
     )
-    link = '<p><a href="report.html">The run\'s evidence: report.html</a></p>' if has_report else ""
-    title = f"{grade.submission}: {grade.model} server"
-    return (
-        f'<!doctype html><html lang="en"><head><meta charset="utf-8"><title>{esc(title)}</title>'
-        f"<style>{STYLE}</style></head><body><h1>{esc(title)} {badge(grade.passed)}</h1>"
-        f"<p>{esc(_points(grade.points))}/{esc(_points(grade.max_points))} points on "
-        f"{esc(grade.backend)} in {grade.seconds:g} s</p>{link}"
-        f"<table><tr><th>claim</th><th>verdict</th><th>points</th><th>evidence</th></tr>"
-        f"{rows}</table></body></html>\n"
+    link = f'<p><a href="report.html">{esc(t("grade.report_link"))}</a></p>' if has_report else ""
+    title = t("grade.title", submission=grade.submission, model=grade.model)
+    points = t(
+        "grade.points_line",
+        points=_points(grade.points),
+        max_points=_points(grade.max_points),
+        backend=grade.backend,
+        seconds=grade.seconds,
     )
+    heads = _heads("claim", "verdict", "points", "evidence")
+    return (
+        f'<!doctype html><html lang="{current_lang()}"><head><meta charset="utf-8">'
+        f"<title>{esc(title)}</title><style>{STYLE}</style></head><body>"
+        f"<h1>{esc(title)} {badge(grade.passed)}</h1><p>{esc(points)}</p>{link}"
+        f"<table><tr>{heads}</tr>{rows}</table></body></html>\n"
+    )
+
+
+def _heads(*columns: str) -> str:
+    return "".join(f"<th>{esc(t(f'grade.col.{c}'))}</th>" for c in columns)
 
 
 def grades_csv(grades: Sequence[Grade]) -> str:
@@ -107,9 +126,10 @@ def class_html(grades: Sequence[Grade], links: Sequence[str]) -> str:
         f"<td>{g.seconds:g} s</td><td>{esc(g.verdict)}</td></tr>"
         for g, link in zip(grades, links, strict=True)
     )
+    heads = _heads("submission", "verdict", "points", "time", "first_failure")
     return (
-        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>lab grade</title>'
-        f"<style>{STYLE}</style></head><body><h1>lab grade: {len(grades)} submissions</h1>"
-        "<table><tr><th>submission</th><th>verdict</th><th>points</th><th>time</th>"
-        f"<th>first failure</th></tr>{rows}</table></body></html>\n"
+        f'<!doctype html><html lang="{current_lang()}"><head><meta charset="utf-8">'
+        f"<title>lab grade</title><style>{STYLE}</style></head><body>"
+        f"<h1>{esc(t('grade.class_title', count=len(grades)))}</h1>"
+        f"<table><tr>{heads}</tr>{rows}</table></body></html>\n"
     )

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 
 from lab.evidence.records import SegmentOptions, SegmentRecord, TcpRecord, UdpRecord
+from lab.i18n import t, t_or
 from lab.report.figures import window_chart
 from lab.report.markup import Call, badge, end, esc
 from lab.report.probes import align_calls
@@ -29,10 +30,9 @@ def connections_html(
     conns: Sequence[TcpRecord],
     probes: Mapping[str, Sequence[Call]] | None = None,
 ) -> str:
-    head = (
-        "<div class=connhead><span>id</span><span>client → server</span><span>handshake</span>"
-        "<span>close</span><span>first FIN</span><span>TIME_WAIT</span><span>segments</span></div>"
-    )
+    columns = ("id", "ends", "handshake", "close", "first_fin", "time_wait", "segments")
+    spans = "".join(f"<span>{esc(t(f'conn.col.{c}'))}</span>" for c in columns)
+    head = f"<div class=connhead>{spans}</div>"
     items, drawn, used = [], 0, 0
     for i, c in enumerate(conns):
         diagram = drawn < DIAGRAMS_PER_SCENARIO and used < DIAGRAM_BYTES
@@ -43,13 +43,10 @@ def connections_html(
         items.append(item)
     more = ""
     if drawn < len(conns):
-        more = (
-            f"<p class=note>Diagrams are drawn for the first {drawn} "
-            f"connections; every connection's numbers are in summary.json.</p>"
-        )
+        more = f"<p class=note>{esc(t('conn.diagrams_note', drawn=drawn))}</p>"
     return (
         "<input class=filter hidden type=search "
-        'placeholder="filter connections (host, port, kind)">'
+        f'placeholder="{esc(t("conn.filter"))}">'
         f"<div class=conns>{head}{''.join(items)}</div>{more}"
     )
 
@@ -68,9 +65,9 @@ def _connection(
     summary_row = (
         f"<summary class=connrow><span class=id>{esc(conn.id)}</span>"
         f"<span>{esc(end(conn.client))} → {esc(end(conn.server))}"
-        f"</span><span>{badge(conn.handshake.ok, 'ok', 'bad')}</span>"
-        f"<span>{esc(close.kind)}</span><span>{esc(close.first_fin_by or '-')}</span>"
-        f"<span>{esc(', '.join(close.time_wait_by) or '-')}</span>"
+        f"</span><span>{badge(conn.handshake.ok, t('badge.ok'), t('badge.bad'))}</span>"
+        f"<span>{esc(_kind(close.kind))}</span><span>{esc(_side(close.first_fin_by) or '-')}</span>"
+        f"<span>{esc(', '.join(map(_side, close.time_wait_by)) or '-')}</span>"
         f"<span>{esc(conn.segment_count)}</span></summary>"
     )
     inner = _facts(conn)
@@ -90,62 +87,77 @@ def _handshake_facts(conn: TcpRecord) -> list[str]:
     hs, client, server = conn.handshake, conn.client, conn.server
     mss, ws, win = hs.mss, hs.wscale, hs.windows
     return [
-        f"handshake: {esc(hs.reason)}",
-        (
-            f"ISN client ({esc(client.ip)}:{esc(client.port)}) = "
-            f"<b>{esc(hs.client_isn)}</b>, server ({esc(server.ip)}:"
-            f"{esc(server.port)}) = <b>{esc(hs.server_isn)}</b>; "
-            "seq/ack in the diagram are relative to these"
+        t("conn.fact.handshake", reason=esc(hs.reason)),
+        t(
+            "conn.fact.isn",
+            client=esc(f"{client.ip}:{client.port}"),
+            client_isn=esc(hs.client_isn),
+            server=esc(f"{server.ip}:{server.port}"),
+            server_isn=esc(hs.server_isn),
         ),
-        (
-            f"MSS {esc(mss.client)} / {esc(mss.server)}, window scale "
-            f"{esc(ws.client)} / {esc(ws.server)}, SYN windows "
-            f"{esc(win.client)} / {esc(win.server)} (client / server)"
+        t(
+            "conn.fact.options",
+            mss_c=esc(mss.client),
+            mss_s=esc(mss.server),
+            ws_c=esc(ws.client),
+            ws_s=esc(ws.server),
+            win_c=esc(win.client),
+            win_s=esc(win.server),
         ),
     ]
 
 
 def _close_facts(conn: TcpRecord) -> list[str]:
     close = conn.close
+    reset = t("conn.fact.reset", who=esc(_side(close.reset_by))) if close.reset_by else ""
     return [
-        (
-            f"close: {esc(close.kind)}; first FIN by {esc(close.first_fin_by)}; "
-            f"TIME_WAIT on {esc(', '.join(close.time_wait_by))}"
-            + (f"; reset by {esc(close.reset_by)}" if close.reset_by else "")
-        ),
-        f"evidence {esc(conn.evidence)}; seen in {esc(', '.join(conn.seen_in))}",
+        t(
+            "conn.fact.close",
+            kind=esc(_kind(close.kind)),
+            first=esc(_side(close.first_fin_by)),
+            tw=esc(", ".join(map(_side, close.time_wait_by))),
+        )
+        + reset,
+        t("conn.fact.evidence", evidence=esc(conn.evidence), seen=esc(", ".join(conn.seen_in))),
     ]
+
+
+def _kind(kind: str) -> str:
+    """A close's kind (summary.json's id) in the page's language."""
+    return t_or(f"close.kind.{kind}", kind)
+
+
+def _side(side: str | None) -> str:
+    """``client`` or ``server`` (summary.json's ids) in the page's language."""
+    return "" if side is None else t_or(f"side.{side}", side)
 
 
 def _notable_facts(conn: TcpRecord) -> list[str]:
     """Only what a connection has: a path, retransmissions, a closed window."""
     items = []
     if conn.path is not None:
-        items.append(
-            f"path: <b>{esc(conn.path.summary)}</b> ({esc(' vs '.join(conn.path.captures))})"
-        )
+        captures = esc(t("conn.fact.vs").join(conn.path.captures))
+        items.append(t("conn.fact.path", path=esc(conn.path.summary), captures=captures))
     if conn.retransmissions:
         kinds = [
-            f"{n} {kind}"
+            t(f"conn.fact.{kind}", n=n)
             for n, kind in ((conn.fast_retransmissions, "fast"),
                             (conn.spurious_retransmissions, "spurious"))
             if n
         ]  # fmt: skip
         of = f" ({esc(', '.join(kinds))})" if kinds else ""
-        items.append(
-            f"{esc(conn.retransmissions)} retransmissions{of} of {esc(conn.originals)} "
-            "segments sent once"
-        )
+        n, originals = esc(conn.retransmissions), esc(conn.originals)
+        items.append(t("conn.fact.retrans", n=n, of=of, originals=originals))
     if conn.syn_retransmissions:
-        items.append(
-            f"<b>SYN sent {conn.syn_retransmissions + 1} times</b> (same ISN): "
-            "retransmitted until the server answered"
-        )
+        items.append(t("conn.fact.syn_retrans", times=conn.syn_retransmissions + 1))
     if conn.zero_windows or conn.zero_window_probes:
         items.append(
-            f"window: <b>{esc(conn.zero_windows)}</b> zero-window segments, "
-            f"<b>{esc(conn.zero_window_probes)}</b> zero-window probes, "
-            f"<b>{esc(conn.window_updates)}</b> window updates"
+            t(
+                "conn.fact.window",
+                zero=esc(conn.zero_windows),
+                probes=esc(conn.zero_window_probes),
+                updates=esc(conn.window_updates),
+            )
         )
     return items
 
@@ -161,10 +173,10 @@ def _options_text(opts: SegmentOptions) -> str:
 
 
 def _packet_row(s: SegmentRecord) -> str:
-    direction = "client → server" if s.sender == "client" else "server → client"
+    direction = t("conn.dir.c2s" if s.sender == "client" else "conn.dir.s2c")
     return (
         f"<tr><td>{esc(s.index)}</td><td>{s.t:.6f}</td>"
-        f"<td>{direction}</td><td>{esc(' '.join(s.flags))}</td>"
+        f"<td>{esc(direction)}</td><td>{esc(' '.join(s.flags))}</td>"
         f"<td>{esc(s.seq)}</td><td>{esc(s.ack)}</td><td>{esc(s.len)}</td>"
         f"<td>{esc(s.win)}</td><td>{esc(s.win_bytes)}</td>"
         f"<td>{esc(_options_text(s.options))}</td><td>{esc(s.ttl)}</td>"
@@ -175,14 +187,19 @@ def _packet_row(s: SegmentRecord) -> str:
 def _packet_table(conn: TcpRecord) -> str:
     rows = [_packet_row(s) for s in conn.segments]
     omitted = conn.segments_omitted
-    note = f"<p class=note>{omitted} segments in the middle are left out.</p>" if omitted else ""
+    note = f"<p class=note>{esc(t('conn.omitted', n=omitted))}</p>" if omitted else ""
+    heads = "".join(f"<th>{esc(t(f'conn.col.{c}'))}</th>" for c in PACKET_COLUMNS)
     return (
-        f"<details class=packets><summary>packet table ({len(rows)} segments)</summary>"
-        "<table class=pkts><thead><tr><th>#</th><th>time (s)</th><th>direction</th><th>flags</th>"
-        "<th>seq</th><th>ack</th><th>len</th><th>win</th><th>win bytes</th><th>options</th>"
-        f"<th>TTL</th><th>payload</th></tr></thead><tbody>{''.join(rows)}</tbody></table>"
+        f"<details class=packets><summary>{esc(t('conn.packets', n=len(rows)))}</summary>"
+        f"<table class=pkts><thead><tr>{heads}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
         f"{note}</details>"
     )
+
+
+PACKET_COLUMNS = (
+    "index", "time", "direction", "flags", "seq", "ack", "len", "win", "win_bytes", "options",
+    "ttl", "payload",
+)  # fmt: skip
 
 
 # -- UDP --------------------------------------------------------------------------------
@@ -197,9 +214,9 @@ def udp_table(flows: Iterable[UdpRecord]) -> str:
         f"<td>{esc(', '.join(f.seen_in))}</td></tr>"
         for f in flows
     )
+    columns = ("id", "scenario", "ends", "datagrams", "sizes", "seen_in")
+    heads = "".join(f"<th>{esc(t(f'udp.col.{c}'))}</th>" for c in columns)
     return (
-        "<p class=note>UDP has no handshake and no close: each flow is just datagrams.</p>"
-        "<table class=pkts><thead><tr><th>id</th><th>scenario</th><th>client → server</th>"
-        "<th>datagrams c/s</th><th>sizes</th><th>seen in</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
+        f"<p class=note>{esc(t('udp.note'))}</p>"
+        f"<table class=pkts><thead><tr>{heads}</tr></thead><tbody>{rows}</tbody></table>"
     )

@@ -17,6 +17,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from lab.evidence.records import TcpRecord, WindowEventRecord
+from lab.i18n import t as msg
+from lab.i18n import t_or
 from lab.report.markup import esc
 
 # Rows of a service timeline; connections beyond are left out (the page says so).
@@ -79,8 +81,8 @@ def window_chart(conn: TcpRecord) -> str:
     scale = _window_scale(conn)
     out = [
         f'<svg class="chart window" width={_WC_W} height={_WC_H} viewBox="0 0 {_WC_W} {_WC_H}" '
-        'role=img aria-label="advertised window over time">',
-        f"<text class=ctitle x={_WC_L} y=16>advertised window (bytes) over time</text>",
+        f'role=img aria-label="{esc(msg("fig.window.aria"))}">',
+        f"<text class=ctitle x={_WC_L} y=16>{esc(msg('fig.window.title'))}</text>",
     ]
     out += _axes(scale, "s")
     for side, pts in series.items():
@@ -184,12 +186,17 @@ def _window_legend(series: Mapping[str, object], events: Sequence[WindowEventRec
         k: sum(1 for e in events if e.kind == k)
         for k in ("zero-window", "zero-window-probe", "window-update")
     }
-    sides = " and ".join(f"the {s}'s window" for s in series) or "no window closed"
+    sides = msg("fig.window.and").join(
+        msg("fig.window.side", side=t_or(f"side.{s}", s)) for s in series
+    ) or msg("fig.window.none")
+    zero = esc(_n("fig.window.zero", count["zero-window"]))
+    probes = esc(_n("fig.window.probes", count["zero-window-probe"]))
+    updates = esc(_n("fig.window.updates", count["window-update"]))
     return (
         f'<text class="legend left" x={_WC_L} y=34>{esc(sides)}: '
-        f"<tspan class=zw-mark>●</tspan> {_n(count['zero-window'], 'zero-window segment')}   "
-        f"<tspan class=probe-mark>◆</tspan> {_n(count['zero-window-probe'], 'probe')}   "
-        f"<tspan class=lg-update>○</tspan> {_n(count['window-update'], 'window update')}</text>"
+        f"<tspan class=zw-mark>●</tspan> {zero}   "
+        f"<tspan class=probe-mark>◆</tspan> {probes}   "
+        f"<tspan class=lg-update>○</tspan> {updates}</text>"
     )
 
 
@@ -242,7 +249,7 @@ def service_timeline(
     def x(t: float) -> float:
         return _GT_LABEL + plot * t / span
 
-    waiting = "in accept queue" if model == "iterative" else "waiting"
+    waiting = msg("fig.gantt.queued" if model == "iterative" else "fig.gantt.waiting")
     bottom = _GT_TOP + _GT_ROW * len(rows)
     out = _gantt_head(service, program, waiting, bottom + 34)
     out += _gantt_axis(span, plot, x, bottom)
@@ -251,19 +258,25 @@ def service_timeline(
     out.append("</svg>")
     more = ""
     if len(conns) > TIMELINE_ROWS:
-        more = f"<p class=note>The first {TIMELINE_ROWS} connections are drawn.</p>"
+        more = f"<p class=note>{esc(msg('fig.gantt.more', n=TIMELINE_ROWS))}</p>"
     return "<div class=scroll>" + "".join(out) + "</div>" + more
 
 
 def _gantt_head(service: str, program: str, waiting: str, height: int) -> list[str]:
     return [
         f'<svg class="chart gantt" width={_GT_W} height={height} viewBox="0 0 {_GT_W} {height}" '
-        f'role=img aria-label="connections to {esc(service)} over time">',
-        f"<text class=ctitle x=8 y=16>{esc(service)} ({esc(program)}): its connections "
-        "in time</text>",
-        f"<text class=legend x={_GT_W - 12} y=16>• SYN  × SYN retransmitted  ─ connecting  "
-        f"<tspan class=lg-wait>■</tspan> connected, {waiting}  <tspan class=lg-served>■"
-        "</tspan> served  <tspan class=lg-close>■</tspan> closing</text>",
+        f'role=img aria-label="{esc(msg("fig.gantt.aria", service=service))}">',
+        f"<text class=ctitle x=8 y=16>"
+        f"{esc(msg('fig.gantt.title', service=service, program=program))}</text>",
+        f"<text class=legend x={_GT_W - 12} y=16>"
+        + msg(
+            "fig.gantt.legend",
+            wait="<tspan class=lg-wait>■</tspan>",
+            waiting=esc(waiting),
+            served="<tspan class=lg-served>■</tspan>",
+            closing="<tspan class=lg-close>■</tspan>",
+        )
+        + "</text>",
     ]
 
 
@@ -319,11 +332,13 @@ def _spans(st: _Stages, waiting: str) -> list[_Span]:
     if done is not None:
         until = served_from if served_from is not None else stop
         if until is not None:
-            spans.append(("g-wait", done, until, f"{waiting} {until - done:.2f} s"))
+            waited = msg("fig.gantt.waited", waiting=waiting, seconds=until - done)
+            spans.append(("g-wait", done, until, waited))
     if served_from is not None:
-        spans.append(("g-served", served_from, stop, f"served {(stop or 0) - served_from:.2f} s"))
+        served = msg("fig.gantt.served", seconds=(stop or 0) - served_from)
+        spans.append(("g-served", served_from, stop, served))
     if close is not None:
-        spans.append(("g-close", close, st.end, "closing"))
+        spans.append(("g-close", close, st.end, msg("fig.gantt.closing")))
     return spans
 
 
@@ -361,5 +376,6 @@ def _syn_marks(syns: Sequence[float], at: Callable[[float], float], mid: int) ->
     return out
 
 
-def _n(count: int, noun: str) -> str:
-    return f"{count} {noun}{'s' * (count != 1)}"
+def _n(key: str, count: int) -> str:
+    """``count`` things, the message ``key`` in its singular or plural form."""
+    return msg(f"{key}.{'one' if count == 1 else 'many'}", n=count)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from lab.evidence.analysis import descendants, parse_ps, parse_sockets, states_over_time
 from lab.evidence.analysis.snapshots import ProcessRow, SocketRow
+from lab.i18n import t
 from lab.report.markup import esc, read_text
 from lab.run.record import RunRecord
 from lab.spec.model import Node, Topology
@@ -45,7 +46,7 @@ def hosts_html(out_dir: Path, topology: Topology, run: RunRecord | None) -> str:
         if not states and not procs:
             continue
         parts.append(f"<div class=host><h3>{esc(node.name)}</h3>{states}{procs}</div>")
-    return "".join(parts) or "<p class=note>No snapshots in this folder.</p>"
+    return "".join(parts) or f"<p class=note>{esc(t('hosts.none'))}</p>"
 
 
 def _ports_of(node: Node, topology: Topology) -> list[tuple[int, str]]:
@@ -89,8 +90,9 @@ def _port_states(over: Mapping[str, Mapping[str, int]], port: int, names: str) -
     seen = [s for s in STATE_ORDER if any(over[p].get(s) for p in over)]
     seen += sorted({s for p in over for s in over[p]} - set(STATE_ORDER))
     if not seen:
-        cells = "<tr><td colspan=5 class=note>no sockets on this port</td></tr>"
-        return f"<table class=states><caption>port {port} ({esc(names)})</caption>{cells}</table>"
+        cells = f"<tr><td colspan=5 class=note>{esc(t('hosts.no_sockets'))}</td></tr>"
+        caption = esc(t("hosts.port", port=port, names=names))
+        return f"<table class=states><caption>{caption}</caption>{cells}</table>"
     head = "".join(f"<th>{esc(s)}</th>" for s in seen)
     top = max(max(c.values(), default=0) for c in over.values()) or 1
     body = ""
@@ -102,9 +104,10 @@ def _port_states(over: Mapping[str, Mapping[str, int]], port: int, names: str) -
             style = f' style="background:rgba(9,105,218,{alpha:.2f})"' if n else ""
             cells += f"<td{style}>{n or ''}</td>"
         body += f"<tr><th>{esc(phase)}</th>{cells}</tr>"
+    caption = esc(t("hosts.port_states", port=port, names=names))
     return (
-        f"<table class=states><caption>port {port} ({esc(names)}): sockets per state"
-        f"</caption><thead><tr><th>phase</th>{head}</tr></thead><tbody>{body}</tbody></table>"
+        f"<table class=states><caption>{caption}</caption><thead><tr>"
+        f"<th>{esc(t('hosts.phase'))}</th>{head}</tr></thead><tbody>{body}</tbody></table>"
     )
 
 
@@ -123,14 +126,15 @@ def _process_trees(snap_dir: Path, node: Node, run: RunRecord | None) -> str:
             continue
         rows = parse_ps(text)
         trees = "".join(_tree(rows, name, pid) for name, pid in services)
-        out.append(f"<div class=ptree><h4>processes at '{esc(phase)}'</h4>{trees}</div>")
+        head = t("hosts.processes_at", phase=esc(phase))
+        out.append(f"<div class=ptree><h4>{head}</h4>{trees}</div>")
     return "<div class=ptrees>" + "".join(out) + "</div>" if out else ""
 
 
 def _proc_line(row: ProcessRow) -> str:
     cls = "zombie" if row.zombie else "proc"
-    threads = f", {row.nlwp} threads" if row.nlwp > 1 else ""
-    zombie = " <b>zombie</b>" if row.zombie else ""
+    threads = t("hosts.threads", n=row.nlwp) if row.nlwp > 1 else ""
+    zombie = f" <b>{esc(t('hosts.zombie'))}</b>" if row.zombie else ""
     return (
         f"<span class={cls}>pid {row.pid} [{esc(row.stat)}{threads}]{zombie} "
         f"<code>{esc(row.args)}</code></span>"
@@ -140,7 +144,7 @@ def _proc_line(row: ProcessRow) -> str:
 def _tree(rows: Sequence[ProcessRow], name: str, pid: int) -> str:
     me = next((r for r in rows if r.pid == pid), None)
     if me is None:
-        return f"<p class=note>{esc(name)}: pid {pid} not running</p>"
+        return f"<p class=note>{esc(t('hosts.not_running', name=name, pid=pid))}</p>"
     kids = descendants(rows, pid)
     by_parent: dict[int, list[ProcessRow]] = {}
     for r in kids:
@@ -158,8 +162,8 @@ def _tree(rows: Sequence[ProcessRow], name: str, pid: int) -> str:
 
     dead = sum(1 for r in kids if r.zombie)
     more = len(kids) - (PROCESS_ROWS - budget[0])
-    tail = f"<p class=note>… {more} more processes</p>" if more > 0 else ""
-    count = f"{len(kids)} descendants, {dead} zombies"
+    tail = f"<p class=note>{esc(t('hosts.more', n=more))}</p>" if more > 0 else ""
+    count = esc(t("hosts.descendants", n=len(kids), dead=dead))
     return (
         f"<div class=tree><p><b>{esc(name)}</b> ({count})</p>"
         f"<ul><li>{_proc_line(me)}{branch(pid)}</li></ul>{tail}</div>"

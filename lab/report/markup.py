@@ -16,6 +16,7 @@ from pathlib import Path
 from lab.evidence.analysis.files import EvidenceFileError
 from lab.evidence.analysis.files import read_text as read_evidence_text
 from lab.evidence.records import EndRecord
+from lab.i18n import t, t_or
 
 # A probe program's call as drawn on a sequence diagram: (time, text, failed).
 Call = tuple[float, str, bool]
@@ -37,10 +38,27 @@ def section(title: str, anchor: str, body: str) -> str:
     return f'<section id="{esc(anchor)}"><h2>{esc(title)}</h2>{body}</section>'
 
 
-def badge(passed: bool | None, yes: str = "PASS", no: str = "FAIL") -> str:
+def badge(passed: bool | None, yes: str | None = None, no: str | None = None) -> str:
+    """PASS or FAIL (or ``yes``/``no``), in the page's language."""
     if passed is None:
-        return '<span class="badge na">n/a</span>'
-    return f'<span class="badge {"ok" if passed else "bad"}">{yes if passed else no}</span>'
+        return f'<span class="badge na">{esc(t("badge.na"))}</span>'
+    word = (yes or t("badge.pass")) if passed else (no or t("badge.fail"))
+    return f'<span class="badge {"ok" if passed else "bad"}">{esc(word)}</span>'
+
+
+# The suffixes lab.verdict.bugs gives a spot-the-bug check's name, by catalogue id.
+BUG_SUFFIXES = (("race", " (bug, a race)"), ("bug", " (bug)"))
+
+
+def check_title(name: str) -> str:
+    """A check's name in the current language. summary.json keeps the English name, the
+    check's stable id; a spot-the-bug check is its claim's name with a suffix. A name the
+    catalogue does not know stays as it is."""
+    for suffix, english in BUG_SUFFIXES:
+        if name.endswith(english):
+            base = name[: -len(english)]
+            return t_or(f"check.{base}", base) + t(f"check.suffix.{suffix}")
+    return t_or(f"check.{name}", name)
 
 
 def read_text(path: Path) -> str | None:

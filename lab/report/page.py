@@ -24,6 +24,7 @@ from pathlib import Path
 
 from lab.evidence.folder import Evidence
 from lab.evidence.records import TcpRecord, UdpRecord
+from lab.i18n import current_lang, t, t_or, translated, using
 from lab.report.claim_pictures import claim_pictures
 from lab.report.connections_html import connections_html, udp_table
 from lab.report.figures import service_timeline
@@ -44,10 +45,21 @@ def render_report(
     summary: Summary,
     topology: Topology,
     connections: Sequence[TcpRecord] | None = None,
+    lang: str | None = None,
 ) -> str:
-    """The whole page as one string. ``connections`` are the TCP connections drawn, the
-    summary's own unless given; snapshots and run.json are read from ``out_dir`` when they
-    exist."""
+    """The whole page as one string, in ``lang`` (default: the current language).
+    ``connections`` are the TCP connections drawn, the summary's own unless given;
+    snapshots and run.json are read from ``out_dir`` when they exist."""
+    with using(lang or current_lang()):
+        return _page(out_dir, summary, topology, connections)
+
+
+def _page(
+    out_dir: Path,
+    summary: Summary,
+    topology: Topology,
+    connections: Sequence[TcpRecord] | None,
+) -> str:
     conns = summary.connections if connections is None else connections
     run = _load_run(out_dir)
     by_scenario: dict[str | None, list[TcpRecord]] = {}
@@ -56,14 +68,18 @@ def render_report(
     parts = [
         _head(summary),
         _header(summary, topology, conns),
-        section("Topology", "topology", topology_svg(topology, summary.nodes) + _netem(topology)),
+        section(
+            t("report.section.topology"),
+            "topology",
+            topology_svg(topology, summary.nodes) + _netem(topology),
+        ),
     ]
     timelines = _timelines(topology, conns)
     if timelines:
-        parts.append(section("Connections in time, per service", "timelines", timelines))
+        parts.append(section(t("report.section.timelines"), "timelines", timelines))
     parts += _scenarios(out_dir, summary, topology, run, by_scenario)
     parts += _others(summary.udp_flows, by_scenario.get(None, []))
-    parts.append(section("Hosts", "hosts", hosts_html(out_dir, topology, run)))
+    parts.append(section(t("report.section.hosts"), "hosts", hosts_html(out_dir, topology, run)))
     parts.append(f"<script>\n{asset('report.js')}</script></body></html>\n")
     return "\n".join(parts)
 
@@ -72,13 +88,18 @@ def _netem(topology: Topology) -> str:
     """The impaired links, as netem applied them: what each node received or sent."""
     if not topology.impairments:
         return ""
-    what = {"ingress": "receives from", "egress": "sends on"}
     items = "".join(
-        f"<li>what <b>{esc(i.node)}</b> {what[i.direction]} {esc(i.network)}: "
-        f"{esc(i.netem.describe())}</li>"
+        "<li>"
+        + t(
+            f"report.netem.{i.direction}",
+            node=esc(i.node),
+            network=esc(i.network),
+            netem=esc(i.netem.describe()),
+        )
+        + "</li>"
         for i in topology.impairments
     )
-    return f"<p>Impaired links (netem):</p><ul class=facts>{items}</ul>"
+    return f"<p>{esc(t('report.netem.intro'))}</p><ul class=facts>{items}</ul>"
 
 
 def _load_run(out_dir: Path) -> RunRecord | None:
@@ -91,9 +112,9 @@ def _load_run(out_dir: Path) -> RunRecord | None:
 
 
 def _head(summary: Summary) -> str:
-    title = f"socket-lab: {summary.topology}"
+    title = t("report.title", topology=summary.topology)
     return (
-        "<!DOCTYPE html>\n<html lang=en><head><meta charset=utf-8>"
+        f"<!DOCTYPE html>\n<html lang={current_lang()}><head><meta charset=utf-8>"
         '<meta name=viewport content="width=device-width, initial-scale=1">'
         f"<title>{esc(title)}</title>"
         f"<style>\n{asset('report.css')}\n{asset('figures.css')}\n{asset('anatomy.css')}</style>"
@@ -104,20 +125,22 @@ def _head(summary: Summary) -> str:
 def _header(summary: Summary, topology: Topology, connections: Sequence[TcpRecord]) -> str:
     error = ""
     if summary.error:
-        error = f'<p class="error">error: {esc(summary.error)}</p>'
+        error = f'<p class="error">{esc(t("report.error", error=summary.error))}</p>'
     error += _damaged(summary)
     nav = "".join(
         f'<a href="#sc-{esc(s.name)}" class="{"ok" if s.passed else "bad"}">{esc(s.name)}</a>'
         for s in summary.scenarios
     )
     verdict = summary.passed
+    failed = t("verdict.interrupted" if summary.interrupted else "verdict.failed")
     return (
         f'<header class="{"ok" if verdict else "bad"}"><div class=title>'
         f"<h1>{esc(summary.topology)}</h1>"
-        f"{badge(verdict, 'PASSED', 'INTERRUPTED' if summary.interrupted else 'FAILED')}</div>"
-        f"<p class=desc>{esc(topology.description)}</p>"
+        f"{badge(verdict, t('verdict.passed'), failed)}</div>"
+        f"<p class=desc>{esc(translated(f'description.{topology.name}', topology.description))}</p>"
         f"<dl class=facts>{_facts(summary, connections)}</dl>{error}"
-        f'<nav><a href="#topology">topology</a>{nav}<a href="#hosts">hosts</a></nav></header>'
+        f'<nav><a href="#topology">{esc(t("report.nav.topology"))}</a>{nav}'
+        f'<a href="#hosts">{esc(t("report.nav.hosts"))}</a></nav></header>'
     )
 
 
@@ -126,26 +149,32 @@ def _damaged(summary: Summary) -> str:
     if not summary.evidence_problems:
         return ""
     items = "".join(f"<li>{esc(str(p))}</li>" for p in summary.evidence_problems)
-    return f'<div class="error damaged-evidence">damaged evidence:<ul>{items}</ul></div>'
+    head = esc(t("report.damaged"))
+    return f'<div class="error damaged-evidence">{head}<ul>{items}</ul></div>'
 
 
 def _facts(summary: Summary, connections: Sequence[TcpRecord]) -> str:
     passed_n = sum(1 for s in summary.scenarios if s.passed)
-    timing_text = ", ".join(f"{esc(k)} {float(v):.2f} s" for k, v in summary.timings.items())
+    timing_text = t("list.sep").join(
+        t("report.fact.timing", phase=t_or(f"phase.{k}", k), seconds=float(v))
+        for k, v in summary.timings.items()
+    )
     hs_ok = sum(1 for c in connections if c.handshake.ok)
     hosts = {name: info.host for name, info in summary.nodes.items() if info.host}
+    on = ", ".join(t("report.fact.host_on", node=n, host=h) for n, h in hosts.items())
     facts = [
         ("backend", summary.backend),
-        *([("hosts", ", ".join(f"{n} on {h}" for n, h in hosts.items()))] if hosts else []),
+        *([("hosts", on)] if hosts else []),
         ("run", summary.run_id),
         ("started", summary.started),
-        ("timings", None),
-        ("scenarios", f"{passed_n}/{len(summary.scenarios)} passed"),
-        ("TCP connections", f"{len(connections)} ({hs_ok} with a clean handshake)"),
+        ("timings", timing_text),
+        (
+            "scenarios",
+            t("report.fact.scenarios_passed", passed=passed_n, total=len(summary.scenarios)),
+        ),
+        ("connections", t("report.fact.connections_value", count=len(connections), clean=hs_ok)),
     ]
-    return "".join(
-        f"<dt>{esc(k)}</dt><dd>{timing_text if k == 'timings' else esc(v)}</dd>" for k, v in facts
-    )
+    return "".join(f"<dt>{esc(t(f'report.fact.{k}'))}</dt><dd>{esc(v)}</dd>" for k, v in facts)
 
 
 def _timelines(topology: Topology, connections: Sequence[TcpRecord]) -> str:
@@ -183,12 +212,11 @@ def _others(flows: Sequence[UdpRecord], orphans: Sequence[TcpRecord]) -> list[st
     if orphans:
         out.append(
             section(
-                "Other TCP connections",
+                t("report.section.other"),
                 "other",
-                "<p class=note>Connections in the captures that no scenario made.</p>"
-                + connections_html(orphans),
+                f"<p class=note>{esc(t('report.other_note'))}</p>" + connections_html(orphans),
             )
         )
     if flows:
-        out.append(section("UDP flows", "udp", udp_table(flows)))
+        out.append(section(t("report.section.udp"), "udp", udp_table(flows)))
     return out

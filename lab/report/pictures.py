@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 from lab.evidence.analysis.tcp import CLIENT
 from lab.evidence.folder import Evidence
+from lab.i18n import t as msg
 from lab.report.markup import esc
 from lab.run.record import ProbeResult
 from lab.spec.model import Scenario, Topology
@@ -74,11 +75,10 @@ def segments_picture(ev: Evidence, topo: Topology, sc: Scenario) -> str:
         f'stroke-dasharray="5 3" stroke="currentColor"/>'
         f'<text x="{_L - 4}" y="{y(mss) + 4:.1f}" text-anchor="end">MSS {mss}</text>'
         f'<line x1="{_L}" x2="{_W - _R}" y1="{base}" y2="{base}" stroke="currentColor"/>'
-        f'<text x="{_L}" y="{base + 18}">data segments in capture order (blue: the client\'s '
-        "lines, orange: the server's replies)</text>"
+        f'<text x="{_L}" y="{base + 18}">{esc(msg("pic.segments.legend"))}</text>'
     )
     largest = max(s.payload_len for s in segs)
-    caption = f"{len(segs)} data segments, the largest {largest} bytes; MSS {mss}"
+    caption = msg("pic.segments.caption", count=len(segs), largest=largest, mss=mss)
     return _figure(_svg(h, "".join(bars) + guide, caption), caption)
 
 
@@ -114,7 +114,7 @@ def demux_picture(ev: Evidence, topo: Topology, sc: Scenario) -> str:
             f'<text x="310" y="{y + 15}">child pid {esc(owner)}: {esc(cip)}:{cport} ↔ '
             f"{esc(sip)}:{sport}</text>"
         )
-    caption = f"{len(rows)} connections on one port, each 4-tuple held by one child"
+    caption = msg("pic.demux.caption", count=len(rows))
     return _figure(_svg(h, "".join(parts), caption), caption)
 
 
@@ -159,7 +159,7 @@ def _timeline(marks: Sequence[_Mark], xmax: float, guide: tuple[float, str] | No
             parts.append(
                 f'<text x="{x(m.t):.1f}" y="{label_y}" text-anchor="{anchor}">{esc(m.label)}</text>'
             )
-    return _svg(h, "".join(parts), "time line")
+    return _svg(h, "".join(parts), msg("pic.timeline"))
 
 
 def time_wait_picture(ev: Evidence, topo: Topology, sc: Scenario) -> str:
@@ -172,9 +172,9 @@ def time_wait_picture(ev: Evidence, topo: Topology, sc: Scenario) -> str:
     marks = [_Mark(t, "", "tw-on" if on else "tw-off", filled=on) for t, on in series]
     gone = next((t for t, on in series if not on), None)
     if gone is not None:
-        marks.append(_Mark(gone, f"gone by +{gone:.1f} s", "tw-off", filled=False))
+        marks.append(_Mark(gone, msg("pic.time_wait.gone", t=gone), "tw-off", filled=False))
     svg = _timeline(marks, max(t for t, _ in series), (TWO_MSL, "2MSL = 60 s"))
-    caption = "the client's socket in each watch snapshot (filled: TIME_WAIT; hollow: gone)"
+    caption = msg("pic.time_wait.caption")
     return _figure(svg, caption)
 
 
@@ -194,5 +194,5 @@ def reads_picture(ev: Evidence, topo: Topology, sc: Scenario) -> str:
             marks.append(_Mark(e.at, "SIGUSR1", "signal", filled=False))
     if not marks:
         return ""
-    caption = "the probe's read() returns and signals, seconds from its start"
+    caption = msg("pic.reads.caption")
     return _figure(_timeline(marks, max(m.t for m in marks), None), caption)

@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from lab.evidence.records import TcpRecord
+from lab.i18n import columns, t_or
+from lab.i18n import t as msg
 from lab.report.hosts import socket_snapshot
 from lab.report.markup import esc, read_text
 from lab.report.record import ScenarioVerdict
@@ -44,14 +46,17 @@ def restarts_html(
 
 def _first_start(service: Service, pid: int | None, conns: Sequence[TcpRecord]) -> list[str]:
     node, port = service.node, service.port
+    reuse = msg("rs.yes" if service.option("reuseaddr") else "rs.no")
     first = [
-        f"{service.program} pid {pid} on {node}",
-        f"port {port}, SO_REUSEADDR {'yes' if service.option('reuseaddr') else 'no'}",
+        msg("rs.first.server", program=service.program, pid=pid, node=node),
+        msg("rs.first.port", port=port, reuse=reuse),
     ]
     for c in conns[:1]:
         tw = ", ".join(c.close.time_wait_by)
-        first.append(f"served {c.id}; first FIN by {c.close.first_fin_by}")
-        first.append(f"→ TIME_WAIT on {tw or 'nobody'}" + (f":{port}" if tw == node else ""))
+        side = t_or(f"side.{c.close.first_fin_by}", str(c.close.first_fin_by))
+        first.append(msg("rs.first.served", conn=c.id, side=side))
+        where = (tw or msg("rs.nobody")) + (f":{port}" if tw == node else "")
+        first.append(msg("rs.first.time_wait", where=where))
     return first
 
 
@@ -59,16 +64,14 @@ def _step(out_dir: Path, service: Service, k: int, r: RestartRecord) -> Step:
     node, port = service.node, service.port
     waiting = _time_wait_count(out_dir, node, r.snapshot, port)
     stopped = r.stopped_status
+    count = "none" if waiting is None else ("one" if waiting == 1 else "many")
     lines = [
-        f"previous server stopped (exit {stopped})"
-        if stopped is not None
-        else "previous server had already exited",
-        f"TIME_WAIT on {node}:{port}: "
-        + (f"{waiting} socket{'s' * (waiting != 1)}" if waiting is not None else "no snapshot"),
-        f"new server pid {r.pid}",
-        f"expected: {r.expect or 'to listen'}",
+        msg("rs.stopped", status=stopped) if stopped is not None else msg("rs.exited"),
+        msg(f"rs.time_wait.{count}", node=node, port=port, n=waiting),
+        msg("rs.new", pid=r.pid),
+        msg("rs.expected", what=r.expect or msg("rs.to_listen")),
     ]
-    title = f"restart {k}: SO_REUSEADDR {'yes' if r.reuseaddr else 'no'}"
+    title = msg("rs.title", k=k, reuse=msg("rs.yes" if r.reuseaddr else "rs.no"))
     return (title, lines, _outcome(out_dir, r), r.listening)
 
 
@@ -76,10 +79,10 @@ def _outcome(out_dir: Path, r: RestartRecord) -> str:
     """The listening socket of a restart that bound; why one that did not failed."""
     if r.listening:
         words = r.listen_socket.split()
-        return "listens: " + " ".join(words[:1] + words[3:4])
+        return msg("rs.listens", socket=" ".join(words[:1] + words[3:4]))
     log = (read_text(out_dir / r.log) or "").strip() if r.log else ""
-    why = "EADDRINUSE" if "EADDRINUSE" in log else (log.splitlines() or ["no log"])[-1]
-    return f"bind failed: {why}, exit {r.exit_status}"
+    why = "EADDRINUSE" if "EADDRINUSE" in log else (log.splitlines() or [msg("rs.no_log")])[-1]
+    return msg("rs.bind_failed", why=why, status=r.exit_status)
 
 
 def _time_wait_count(out_dir: Path, node: str, snapshot: str, port: int) -> int | None:
@@ -95,11 +98,11 @@ def restart_timeline(first: Sequence[str], steps: Sequence[Step]) -> str:
     green; one that could not bind, in red)."""
     if not steps:
         return ""
-    boxes: list[Step] = [("server started", list(first), "", True), *steps]
+    boxes: list[Step] = [(msg("rs.started"), list(first), "", True), *steps]
     width = 20 + len(boxes) * (_RS_W + _RS_GAP)
     out = [
         f'<svg class="chart restarts" width={width} height={_RS_H + 20} '
-        f'viewBox="0 0 {width} {_RS_H + 20}" role=img aria-label="restarts">',
+        f'viewBox="0 0 {width} {_RS_H + 20}" role=img aria-label="{esc(msg("rs.aria"))}">',
         '<defs><marker id=rah viewBox="0 0 10 10" refX=10 refY=5 markerWidth=8 markerHeight=8 '
         'orient=auto><path d="M0,0 L10,5 L0,10 z" class=head /></marker></defs>',
     ]
@@ -137,4 +140,9 @@ def _restart_box(i: int, box: Step) -> str:
 
 
 def _clip(text: str, n: int = 40) -> str:
-    return text if len(text) <= n else text[: n - 1] + "…"
+    """``text`` in at most ``n`` columns (a CJK character takes two)."""
+    if columns(text) <= n:
+        return text
+    while columns(text) > n - 1:
+        text = text[:-1]
+    return text + "…"

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 
 from lab.evidence.records import SegmentRecord, TcpRecord
+from lab.i18n import t as msg
+from lab.i18n import t_or
 from lab.report.markup import Call, esc
 
 # Arrows for data and pure ACK segments between the handshake and the close.
@@ -66,12 +68,8 @@ def _phases(
     return list(segments[:hs_end]), list(rest[:cut]), list(rest[cut:])
 
 
-# What a highlighted segment is, by the kind of its window event.
-_EVENT_TAGS = {
-    "zero-window": ("zw", "zero window"),
-    "zero-window-probe": ("probe", "zero-window probe"),
-    "window-update": ("update", "window update"),
-}
+# What a highlighted segment is, by the kind of its window event (its text: seq.tag.KIND).
+_EVENT_TAGS = {"zero-window": "zw", "zero-window-probe": "probe", "window-update": "update"}
 # Segments drawn from the middle of a connection that has highlighted ones: the first few
 # of its data phase, then each highlighted one with the segment before it.
 DATA_HEAD = 6
@@ -84,9 +82,9 @@ def _tags(conn: TcpRecord) -> dict[int, list[tuple[str, str]]]:
     data a side sends after its peer's FIN."""
     tags: dict[int, list[tuple[str, str]]] = {}
     for e in conn.window_events:
-        tag = _EVENT_TAGS.get(e.kind)
-        if tag is not None:
-            tags.setdefault(e.index, []).append(tag)
+        cls = _EVENT_TAGS.get(e.kind)
+        if cls is not None:
+            tags.setdefault(e.index, []).append((cls, msg(f"seq.tag.{e.kind}")))
     for index, tag in _segment_tags(conn.segments):
         tags.setdefault(index, []).append(tag)
     return tags
@@ -101,24 +99,24 @@ def _segment_tags(segments: Sequence[SegmentRecord]) -> Iterator[tuple[int, tupl
     for s in segments:
         flags, side = set(s.flags), s.sender
         if s.retransmission:
-            yield s.index, ("rt", "SYN retransmitted" if flags == {"SYN"} else "retransmission")
+            yield s.index, ("rt", msg("seq.tag.syn_rt" if flags == {"SYN"} else "seq.tag.rt"))
         if "RST" in flags:
             late = side in fin_from and bool(after_fin - {side})
             yield s.index, ("rst", _rst_text(synack, late))
         peer = "server" if side == "client" else "client"
         if s.len and peer in fin_from and side not in after_fin:
             after_fin.add(side)
-            yield s.index, ("late", f"data after the {peer}'s FIN")
+            yield s.index, ("late", msg("seq.tag.late", peer=t_or(f"side.{peer}", peer)))
         if "FIN" in flags:
             fin_from.add(side)
 
 
 def _rst_text(synack: bool, answers_late_data: bool) -> str:
     if not synack:
-        return "RST answers the SYN: port closed"
+        return msg("seq.tag.rst_syn")
     if answers_late_data:
-        return "RST answers data sent after its FIN"
-    return "reset"
+        return msg("seq.tag.rst_late")
+    return msg("seq.tag.reset")
 
 
 def _shown(conn: TcpRecord, tags: Mapping[int, object]) -> list[tuple[int, SegmentRecord]]:
@@ -154,7 +152,7 @@ def sequence_svg(conn: TcpRecord, calls: Sequence[Call] = ()) -> str:
     height = 70 + _STEP * len(lines) + 20
     out = [
         f"<svg class=seq width={_SEQ_W} height={height} "
-        f'viewBox="0 0 {_SEQ_W} {height}" role=img aria-label="sequence diagram">'
+        f'viewBox="0 0 {_SEQ_W} {height}" role=img aria-label="{esc(msg("seq.aria"))}">'
         '<defs><marker id=ah viewBox="0 0 10 10" refX=10 refY=5 markerWidth=7 markerHeight=7 '
         'orient=auto-start-reverse><path d="M0,0 L10,5 L0,10 z" class=head /></marker></defs>'
     ]
@@ -186,7 +184,8 @@ def _lines(conn: TcpRecord, tags: Mapping[int, object], calls: Sequence[Call]) -
 def _lifelines(conn: TcpRecord, height: int) -> list[str]:
     return [
         f"<rect class=life x={x - 85} y=6 width=170 height=40 rx=5 />"
-        f"<text class=lifename x={x} y=23>{esc(side.node or role)} ({role})</text>"
+        f"<text class=lifename x={x} y=23>"
+        f"{esc(msg('seq.role', node=side.node or role, role=t_or(f'side.{role}', role)))}</text>"
         f"<text class=lifeaddr x={x} y=39>{esc(side.ip)}:{esc(side.port)}</text>"
         f"<line class=lifeline x1={x} y1=46 x2={x} y2={height - 6} />"
         for x, side, role in ((_LEFT, conn.client, "client"), (_RIGHT, conn.server, "server"))
@@ -196,9 +195,9 @@ def _lifelines(conn: TcpRecord, height: int) -> list[str]:
 def _draw(line: _Line, y: int, tags: Mapping[int, Sequence[tuple[str, str]]]) -> str:
     if isinstance(line, int):
         return (
-            f"<text class=more x={(_LEFT + _RIGHT) // 2} y={y + 12}>… {line} segment"
-            f"{'s' if line != 1 else ''} …<title>not drawn; the packet table has the first "
-            "and last ones and every highlighted one</title></text>"
+            f"<text class=more x={(_LEFT + _RIGHT) // 2} y={y + 12}>"
+            f"{esc(msg('seq.more.one' if line == 1 else 'seq.more.many', n=line))}"
+            f"<title>{esc(msg('seq.more_title'))}</title></text>"
         )
     if isinstance(line, tuple):
         return _call_row(line, y)

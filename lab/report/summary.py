@@ -12,6 +12,8 @@ from lab.errors import LabError, UsageError
 from lab.evidence.connections import connection_evidence
 from lab.evidence.folder import Evidence, unreadable_files
 from lab.evidence.records import TcpRecord, UdpRecord
+from lab.i18n import current_lang, english, msg, pad, t, t_or, using
+from lab.report.markup import check_title
 from lab.report.page import render_report
 from lab.report.record import SUMMARY_FILE, ScenarioVerdict, Summary
 from lab.run.live import live_scenarios
@@ -92,20 +94,24 @@ def service_checks(topology: Topology, run: RunRecord, sc: Scenario) -> list[Che
     if info is None or info.ended_before_stop is None:
         return []
     service = topology.service(sc.service)
-    who = f"{service.program} (pid {info.pid}) on {service.node}"
+    who = msg("detail.who", program=service.program, pid=info.pid, node=service.node)
     if info.killed_after_grace:
         return [
             Check(
                 "service stopped on SIGTERM",
                 False,
-                f"{who} did not exit on SIGTERM and was killed after the grace period",
+                f"{english(who)} did not exit on SIGTERM and was killed after the grace period",
             )
         ]
     if not info.ended_before_stop:
-        return [Check("service ran until stopped", True, f"{who} ran until the lab stopped it")]
+        return [Check.said("service ran until stopped", True, msg("detail.service_ran", who=who))]
     how = _status_text(info.exit_status)
     return [
-        Check("service ran until stopped", False, f"{who} ended before the lab stopped it: {how}")
+        Check(
+            "service ran until stopped",
+            False,
+            f"{english(who)} ended before the lab stopped it: {how}",
+        )
     ]
 
 
@@ -120,10 +126,11 @@ def _status_text(status: Any) -> str:
     return f"exit status {status}"
 
 
-def finish_run(out_dir: Path, topology: Topology) -> Summary:
+def finish_run(out_dir: Path, topology: Topology, lang: str | None = None) -> Summary:
     """Write summary.json and report.html for a run that just ended (however it ended).
     Evidence that cannot be judged (say a capture cut short) still leaves a summary.json
-    that says so, failed, with what run.json recorded."""
+    that says so, failed, with what run.json recorded. The page is in ``lang`` (default:
+    the current language); summary.json is the same in every language."""
     topology = judged_topology(out_dir, topology)
     try:
         summary = build_summary(out_dir, topology)
@@ -131,10 +138,13 @@ def finish_run(out_dir: Path, topology: Topology) -> Summary:
         summary = _fallback_summary(out_dir, topology, f"{type(exc).__name__}: {exc}")
     doc = summary.to_json()
     (out_dir / SUMMARY_FILE).write_text(json.dumps(doc, indent=2, ensure_ascii=False))
+    lang = lang or current_lang()
     try:
-        html = render_report(out_dir, summary, topology)
+        html = render_report(out_dir, summary, topology, lang=lang)
     except Exception as exc:
-        html = f"<!doctype html><title>report</title><p>no report: {type(exc).__name__}</p>"
+        with using(lang):
+            why = t("report.no_report", error=type(exc).__name__)
+        html = f"<!doctype html><title>report</title><p>{why}</p>"
     (out_dir / REPORT_FILE).write_text(html, encoding="utf-8")
     return summary
 
@@ -164,22 +174,25 @@ def failure_line(summary: Summary) -> str | None:
     """One line naming what failed in a run that ended without an error of its own: the
     first failing check (and how many more), or the first node that could not be read."""
     failed = [
-        f"{sc.name}: {c.name}: {c.detail}"
+        f"{sc.name}: {check_title(c.name)}: {c.text()}"
         for sc in summary.scenarios
         for c in sc.checks
         if not c.passed
     ]
-    failed += [f"node {e.node} ({e.step}): {e.error}" for e in summary.node_errors]
-    failed += [f"damaged evidence: {p}" for p in summary.evidence_problems]
+    failed += [
+        t("failure.node", node=e.node, step=e.step, error=e.error) for e in summary.node_errors
+    ]
+    failed += [t("failure.damaged", problem=p) for p in summary.evidence_problems]
     if summary.passed or not failed:
         return None
-    more = f" (and {len(failed) - 1} more)" if len(failed) > 1 else ""
-    return f"run failed: {failed[0]}{more}"
+    more = t("failure.more", n=len(failed) - 1) if len(failed) > 1 else ""
+    return t("failure.line", first=failed[0], more=more)
 
 
-def regenerate(out_dir: Path) -> Summary:
-    """``lab report DIR``: judge a results folder again from the topology saved in it. A
-    run.json of another version is refused before anything in the folder is written."""
+def regenerate(out_dir: Path, lang: str | None = None) -> Summary:
+    """``lab report DIR``: judge a results folder again from the topology saved in it, and
+    rewrite its summary.json and report.html (in ``lang``) and nothing else. A run.json of
+    another version is refused before anything in the folder is written."""
     from lab.spec.topology import load_topology
 
     source = out_dir / TOPOLOGY_COPY
@@ -193,27 +206,43 @@ def regenerate(out_dir: Path) -> Summary:
         raise UsageError("\n".join([*unreadable, f"{out_dir}: nothing was judged or written"]))
     # The user programs' sources stay where the run found them, not in the folder (their
     # copies are in programs/NAME): the copy of the topology is judged without them.
-    summary = finish_run(out_dir, load_topology(source, sources=False))
+    summary = finish_run(out_dir, load_topology(source, sources=False), lang)
     seal_results(out_dir)  # the rewritten files too: no umask makes them others' to change
     return summary
 
 
-def format_summary(summary: Summary) -> str:
-    """A short table per scenario with its checks, then the verdict and timings."""
-    lines = [f"{summary.topology} on {summary.backend} (run {summary.run_id})", ""]
-    for sc in summary.scenarios:
-        lines.append(f"{'PASS' if sc.passed else 'FAIL'}  {sc.name}  ({sc.service})")
-        for c in sc.checks:
-            lines.append(f"      {'ok  ' if c.passed else 'FAIL'}  {c.name:38} {c.detail}")
-    t = summary.timings
-    lines.append("")
-    lines.append(
-        "timings: "
-        + ", ".join(f"{k} {t[k]:.1f}s" for k in ("up", "run", "collect", "down") if k in t)
+def format_summary(summary: Summary, lang: str | None = None) -> str:
+    """A short table per scenario with its checks, then the verdict and timings, in
+    ``lang`` (default: the current language)."""
+    with using(lang or current_lang()):
+        return _format_summary(summary)
+
+
+def _format_summary(summary: Summary) -> str:
+    head = t(
+        "summary.head", topology=summary.topology, backend=summary.backend, run_id=summary.run_id
     )
+    lines = [head, ""]
+    names = {c.name: check_title(c.name) for sc in summary.scenarios for c in sc.checks}
+    width = 38  # columns of a check's name, CJK characters counted as two
+    for sc in summary.scenarios:
+        lines.append(
+            f"{t('summary.pass' if sc.passed else 'summary.fail')}  {sc.name}  ({sc.service})"
+        )
+        for c in sc.checks:
+            mark = pad(t("summary.ok" if c.passed else "summary.fail"), 4)
+            lines.append(f"      {mark}  {pad(names[c.name], width)} {c.text()}")
+    tm = summary.timings
+    lines.append("")
+    spent = [
+        t("summary.timing", phase=t_or(f"phase.{k}", k), seconds=tm[k])
+        for k in ("up", "run", "collect", "down")
+        if k in tm
+    ]
+    lines.append(t("summary.timings", timings=t("list.sep").join(spent)))
     if summary.error:
-        lines.append(f"error: {summary.error}")
-    lines += [f"damaged evidence: {p}" for p in summary.evidence_problems]
+        lines.append(t("summary.error", error=summary.error))
+    lines += [t("summary.damaged", problem=p) for p in summary.evidence_problems]
     lines.append(verdict_line(summary))
     return "\n".join(lines)
 
@@ -223,13 +252,13 @@ def verdict_line(summary: Summary) -> str:
     interrupted run says so, as its exit status (130 after Ctrl-C) does."""
     count = f"{sum(s.passed for s in summary.scenarios)}/{len(summary.scenarios)}"
     if summary.interrupted:
-        return f"INTERRUPTED ({summary.interrupted}): {count} scenarios passed before the interrupt"
+        return t("verdict.line.interrupted", how=summary.interrupted, count=count)
     if summary.passed:
-        return f"PASSED: {count} scenarios passed"
+        return t("verdict.line.passed", count=count)
     if all(s.passed for s in summary.scenarios):
         if summary.evidence_problems:
-            why = "evidence is damaged"
+            why = t("verdict.why.damaged")
         else:
-            why = "the run failed" if summary.error else "a node could not be read"
-        return f"FAILED: {count} scenarios passed, but {why}"
-    return f"FAILED: {count} scenarios passed"
+            why = t("verdict.why.run_failed" if summary.error else "verdict.why.node")
+        return t("verdict.line.failed_but", count=count, why=why)
+    return t("verdict.line.failed", count=count)

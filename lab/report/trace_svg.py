@@ -14,13 +14,15 @@ import math
 from collections.abc import Sequence
 
 from lab.evidence.records import TcpRecord, TraceRecord
+from lab.i18n import t as msg
+from lab.i18n import t_or
 from lab.report.markup import esc
 
 _W, _H, _L, _R, _T, _B = 860, 320, 84, 24, 46, 44
-_KIND = {
+_KIND = {  # class, mark, what (trace.kind.WHAT)
     0: ("ts-seg", "", "sent"),
     1: ("ts-rt", "R", "retransmitted"),
-    2: ("ts-spur", "S", "spurious retransmission"),
+    2: ("ts-spur", "S", "spurious"),
 }
 
 
@@ -63,12 +65,12 @@ def trace_chart(conn: TcpRecord) -> str:
     def y(v: float) -> float:
         return _T + ph * (1 - (v - lo) / (hi - lo))
 
-    peer = "server" if tr.sender == "client" else "client"
+    peer = t_or("side." + ("server" if tr.sender == "client" else "client"), "")
+    title = msg("trace.title", side=t_or(f"side.{tr.sender}", tr.sender))
     out = [
         f'<svg class="chart trace" width={_W} height={_H} viewBox="0 0 {_W} {_H}" role=img '
-        f'aria-label="time-sequence graph">',
-        f"<text class=ctitle x={_L} y=16>time-sequence graph: the {esc(tr.sender)}'s data "
-        f"(relative sequence number) over time</text>",
+        f'aria-label="{esc(msg("trace.aria"))}">',
+        f"<text class=ctitle x={_L} y=16>{esc(title)}</text>",
         f"<line class=axis x1={_L} y1={_T + ph} x2={_L + pw} y2={_T + ph} />",
         f"<line class=axis x1={_L} y1={_T} x2={_L} y2={_T + ph} />",
     ]
@@ -85,16 +87,17 @@ def trace_chart(conn: TcpRecord) -> str:
         end = x(tmax)
         out.append(
             f'<path class=ts-ack d="{_step(acks, acks[-1][0], end)}">'
-            f"<title>ACK of the {esc(peer)}: last {int(tr.acks[-1][1])}</title></path>"
+            f"<title>{esc(msg('trace.ack', peer=peer, ack=int(tr.acks[-1][1])))}</title></path>"
         )
         out.append(
             f'<path class=ts-win d="{_step(edges, edges[-1][0], end)}">'
-            f"<title>window edge (ACK + advertised window) of the {esc(peer)}</title></path>"
+            f"<title>{esc(msg('trace.edge', peer=peer))}</title></path>"
         )
     for t, start, stop, kind in tr.segments:
         cls, mark, what = _KIND.get(int(kind), _KIND[0])
         px, top, bottom = x(t), y(stop), y(start)
-        title = f"{what} at {t:.6g} s: bytes {int(start)}..{int(stop)}"
+        what = msg(f"trace.kind.{what}")
+        title = msg("trace.segment", what=what, t=t, start=int(start), stop=int(stop))
         out.append(
             f"<line class={cls} x1={px:.1f} y1={bottom:.1f} x2={px:.1f} "
             f"y2={min(top, bottom - 1):.1f}><title>{esc(title)}</title></line>"
@@ -109,12 +112,13 @@ def trace_chart(conn: TcpRecord) -> str:
 def _legend(tr: TraceRecord, clipped: bool) -> str:
     count = {k: sum(1 for p in tr.segments if p[3] == k) for k in (0, 1, 2)}
     notes = [
-        f"<tspan class=ts-seg-mark>|</tspan> {count[0]} sent",
-        f"<tspan class=ts-rt-mark>R</tspan> {count[1]} retransmitted",
-        f"<tspan class=ts-spur-mark>S</tspan> {count[2]} spurious",
+        f"<tspan class=ts-seg-mark>|</tspan> {esc(msg('trace.legend.sent', n=count[0]))}",
+        f"<tspan class=ts-rt-mark>R</tspan> {esc(msg('trace.legend.retransmitted', n=count[1]))}",
+        f"<tspan class=ts-spur-mark>S</tspan> {esc(msg('trace.legend.spurious', n=count[2]))}",
         "<tspan class=ts-ack-mark>—</tspan> ACK",
-        "<tspan class=ts-win-mark>- -</tspan> window edge" + (" (clipped)" if clipped else ""),
+        "<tspan class=ts-win-mark>- -</tspan> "
+        + esc(msg("trace.legend.edge") + (msg("trace.legend.clipped") if clipped else "")),
     ]
     if tr.thinned:
-        notes.append("(originals thinned)")
+        notes.append(esc(msg("trace.legend.thinned")))
     return f'<text class="legend left" x={_L} y=34>{"   ".join(notes)}</text>'

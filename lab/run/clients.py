@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from lab.errors import BackendError
+from lab.i18n import t
 from lab.run.collect import wait_until
 from lab.run.impair import Impairer
 from lab.run.record import (
@@ -69,7 +70,7 @@ class ClientSteps:
                 # One run.json for the clients that ended together, not one each.
                 if done == len(futures) or not futures[done].done():
                     self.checkpoint()
-                self.say(f"clients finished: {done}/{len(jobs)}")
+                self.say(t("progress.clients_finished", done=done, total=len(jobs)))
         finally:
             pool.shutdown(wait=False, cancel_futures=True)
             impairer.stop()

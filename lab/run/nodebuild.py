@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lab.errors import BackendError, TopologyError
+from lab.i18n import t
 from lab.run.session import Progress, Session
 from lab.run.userbuild import (
     BUILD_TIMEOUT,
@@ -26,7 +27,7 @@ def build_on_nodes(session: Session, out_dir: Path, say: Progress) -> dict[str, 
     problems: list[str] = []
     for program in used_programs(session.topology):
         nodes = nodes_running(session.topology, program.name)
-        say(f"building {program.name} on {', '.join(nodes)}")
+        say(t("progress.building_on", program=program.name, nodes=", ".join(nodes)))
         result = _build(session, program, nodes, out_dir)
         if isinstance(result, Built):
             built[program.name] = result

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from lab.errors import Interrupted, LabError, UsageError
+from lab.i18n import t, t_or
 from lab.run.backends.base import Backend, Proc
 from lab.run.clients import ClientSteps
 from lab.run.collect import (
@@ -128,7 +129,7 @@ def _build_programs(session: Session, say: Progress) -> dict[str, Built]:
             f"user programs ({names}) are not yet supported on {session.backend.name}: "
             "use --backend netns, docker or ssh"
         )
-    say(f"building {', '.join(p.name for p in programs)}")
+    say(t("progress.building", programs=", ".join(p.name for p in programs)))
     try:
         return build_all(programs, root)
     except BaseException:
@@ -165,7 +166,7 @@ class Flow(ServiceSteps, ClientSteps):
         self.s.check_signal()
         self.record.failed_step = name  # cleared when the run completes
         self.checkpoint()
-        self.say(name)
+        self.say(t_or(f"step.{name}", name))
 
     def checkpoint(self) -> None:
         """Write run.json as the run stands: a run killed outright (SIGKILL, a power cut)
@@ -230,7 +231,7 @@ class Flow(ServiceSteps, ClientSteps):
         "snapshot: NAME"; otherwise the step under way before goes on."""
         self.s.check_signal()
         outer, self.record.failed_step = self.record.failed_step, f"snapshot: {name}"
-        self.say(f"snapshot: {name}")
+        self.say(t("progress.snapshot", name=name))
         servers = {s.node for s in self.s.topology.services}
         others = [n.name for n in self.s.topology.nodes if n.name not in servers]
         # One queue, the servers' nodes at its head: taken first, with no wait between.

@@ -7,6 +7,7 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 
 from lab.errors import BackendError
+from lab.i18n import t
 from lab.run.backends.base import Proc
 from lab.run.collect import read_node_file, wait_until
 from lab.run.record import RunRecord, ServiceRecord
@@ -88,7 +89,14 @@ class ServiceSteps:
                 f"did not listen on {service.protocol} port {service.port} within "
                 f"{LISTEN_TIMEOUT:g} s"
             ) from None
-        self.say(f"service {service.name} listening on {service.node}:{service.port}")
+        self.say(
+            t(
+                "progress.listening",
+                service=service.name,
+                node=service.node,
+                port=service.port,
+            )
+        )
 
     def service_argv(self, service: Service) -> list[str]:
         """A lab program's argument list, or a user program's, bounded (``userbuild``)."""

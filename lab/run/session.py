@@ -22,6 +22,7 @@ from types import FrameType, TracebackType
 from typing import Any
 
 from lab.errors import BackendError, Interrupted
+from lab.i18n import t
 from lab.run.backends.base import (
     RUN_ID_RE,
     Backend,
@@ -168,7 +169,7 @@ class Session:
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self._install_signal_handlers()
         self._register()
-        self.progress(f"run {self.run_id}: results in {self.out_dir}")
+        self.progress(t("progress.results", run_id=self.run_id, out_dir=self.out_dir))
         return self
 
     def __exit__(
@@ -221,7 +222,7 @@ class Session:
             raise Interrupted(self.pending_signal)
 
     def bring_up(self) -> None:
-        self.progress(f"bringing up {len(self.topology.nodes)} nodes ({self.backend.name})")
+        self.progress(t("progress.up", count=len(self.topology.nodes), backend=self.backend.name))
         note = self.backend.impairment_note(self.topology)
         if note:
             self.progress(note)
@@ -242,7 +243,7 @@ class Session:
                 except Exception as exc:  # keep going: teardown must reach down()
                     errors.append(exc)
         with self.timings.measure("down"):
-            self.progress("tearing down")
+            self.progress(t("progress.down"))
             try:
                 self.backend.down()
             except Exception as exc:
@@ -289,10 +290,10 @@ class Session:
                 self.backend.fetch(node, self.workdir(node), self.node_dir(node))
             except (BackendError, OSError) as exc:  # a lost host, a file unreadable
                 self.fetch_errors[node] = str(exc)
-                self.progress(f"warning: collecting {node}: {exc}")
+                self.progress(t("progress.collect_warning", node=node, error=exc))
 
         with self.timings.measure("collect"):
-            self.progress("collecting artifacts")
+            self.progress(t("progress.collect"))
             # Several nodes at once: on Docker and SSH each copy is mostly waiting.
             with ThreadPoolExecutor(FETCH_PARALLEL) as pool:
                 list(pool.map(fetch, [node.name for node in self.topology.nodes]))

@@ -33,6 +33,7 @@ R = TypeVar("R")
 _JSON_NAME = "json"
 # Metadata naming the field whose None leaves this one out of the JSON (itself by default).
 _OMIT_IF_NONE = "omit_if_none"
+_TRANSIENT = "transient"
 # Where a record read from JSON keeps the keys it was read with.
 _KEYS = "_json_keys"
 # No record nests deeper than a few levels (Any fields hold small values): anything deeper
@@ -64,8 +65,19 @@ def omit_if_none(unless: str | None = None) -> dict[str, Any]:
     return {_OMIT_IF_NONE: unless or True}
 
 
+def transient() -> dict[str, Any]:
+    """Field metadata: the field is no part of the JSON (not written, not read, not in the
+    schema); it needs a default. E.g. what a record carries for this process only."""
+    return {_TRANSIENT: True}
+
+
 def _name(f: dataclasses.Field[Any]) -> str:
     return str(f.metadata.get(_JSON_NAME, f.name))
+
+
+def _fields(cls: Any) -> list[dataclasses.Field[Any]]:
+    """A record's fields that are in its JSON."""
+    return [f for f in dataclasses.fields(cls) if not f.metadata.get(_TRANSIENT)]
 
 
 @functools.cache
@@ -162,7 +174,7 @@ def _decode_union(tp: Any, value: Any, where: str) -> Any:
 def _decode_record(cls: type, value: Any, where: str) -> Any:
     if not isinstance(value, dict):
         raise _Mismatch(where, "expected an object")
-    fields = {_name(f): f for f in dataclasses.fields(cls)}
+    fields = {_name(f): f for f in _fields(cls)}
     for key in value:
         if key not in fields:
             raise _Mismatch(_join(where, key), "unexpected key")
@@ -189,7 +201,7 @@ def to_json(value: Any) -> Any:
 
 
 def _encode_record(record: Any) -> dict[str, Any]:
-    fields = {_name(f): f for f in dataclasses.fields(record)}
+    fields = {_name(f): f for f in _fields(record)}
     keys: tuple[str, ...] | None = getattr(record, _KEYS, None)
     out: dict[str, Any] = {}
     for key in keys if keys is not None else tuple(fields):
@@ -242,7 +254,7 @@ def _record_schema(cls: type, defs: dict[str, Any]) -> dict[str, Any]:
         defs[name] = {}  # placeholder: a record may (indirectly) contain itself
         props: dict[str, Any] = {}
         required: list[str] = []
-        for f in dataclasses.fields(cls):
+        for f in _fields(cls):
             props[_name(f)] = _schema(_hints(cls)[f.name], defs)
             if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                 required.append(_name(f))

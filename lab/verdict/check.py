@@ -7,24 +7,41 @@ the built-in checks and the claims can import each other's parts without a cycle
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from lab.evidence.analysis.tcp import TcpConnection
+from lab.i18n import Msg, english, msg
+from lab.spec.codec import transient
 
 
 @dataclass(frozen=True)
 class Check:
+    """A check's outcome: its name (a stable English id), whether it passed, and its
+    evidence in English. The report shows both in its own language."""
+
     name: str
     passed: bool
     detail: str
+    message: Msg | None = field(default=None, compare=False, repr=False, metadata=transient())
+
+    @classmethod
+    def said(cls, name: str, passed: bool, message: Msg) -> Check:
+        return cls(name, passed, english(message), message)
+
+    def text(self) -> str:
+        """The evidence in the current language (English where there is no message)."""
+        return self.detail if self.message is None else self.message.text()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {"name": self.name, "passed": self.passed, "detail": self.detail}
 
 
 def first_failure(
-    name: str, conns: list[TcpConnection], why: Callable[[TcpConnection], str | None], ok: str
+    name: str,
+    conns: list[TcpConnection],
+    why: Callable[[TcpConnection], str | Msg | None],
+    ok: str | Msg,
 ) -> Check:
     """Pass when ``why`` finds nothing wrong with any connection; else show the first."""
     for conn in conns:
@@ -32,5 +49,8 @@ def first_failure(
         if problem is not None:
             bad = sum(1 for c in conns if why(c) is not None)
             where = f"{conn.client} -> {conn.server}"
-            return Check(name, False, f"{bad}/{len(conns)} connections fail; {where}: {problem}")
-    return Check(name, True, f"{len(conns)}/{len(conns)} connections: {ok}")
+            said = msg(
+                "detail.connections_fail", bad=bad, total=len(conns), where=where, problem=problem
+            )
+            return Check.said(name, False, said)
+    return Check.said(name, True, msg("detail.connections_ok", n=len(conns), ok=ok))

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from lab.evidence.analysis.pcap import flows_between
 from lab.evidence.folder import Evidence
+from lab.i18n import msg
 from lab.run.record import ClientRecord, ConnectionOutcome
 from lab.spec.model import Scenario, Service, Topology
 from lab.verdict.accept_queue import one_at_a_time
@@ -96,12 +97,12 @@ def check_replies(ev: Evidence, sc: Scenario) -> Check:
             else:
                 problems.append(_reply_problem(node, conn, expected))
     total = sc.total_connections
-    detail = f"{good}/{total} connections got {_short(expected)}"
-    if sc.server_closes_after:
-        detail += " and then the server's close"
+    key = "detail.replies_closed" if sc.server_closes_after else "detail.replies"
+    said = msg(key, good=good, total=total, expected=_short(expected))
     if problems:
-        detail += "; " + "; ".join(problems[:3]) + (" ..." if len(problems) > 3 else "")
-    return Check("replies", good == total and not problems, detail)
+        listed = "; ".join(problems[:3]) + (" ..." if len(problems) > 3 else "")
+        said = msg("detail.and_problems", said=said, problems=listed)
+    return Check.said("replies", good == total and not problems, said)
 
 
 def _why_no_result(client: ClientRecord | None) -> str:
@@ -149,10 +150,10 @@ def check_capture(topo: Topology, ev: Evidence, sc: Scenario, service: Service) 
         if files and not here:
             problems.append(f"none in {', '.join(files)}")
     ok = not problems and seen > 0
-    detail = f"{seen} {service.protocol.upper()} packets of the scenario in the captures"
+    said = msg("detail.captured", seen=seen, protocol=service.protocol.upper())
     if problems:
-        detail += "; " + "; ".join(problems[:3])
-    return Check("captured", ok, detail)
+        said = msg("detail.and_problems", said=said, problems="; ".join(problems[:3]))
+    return Check.said("captured", ok, said)
 
 
 def _frames_text(ev: Evidence, path: Path) -> str:

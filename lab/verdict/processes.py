@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from lab.evidence.analysis.snapshots import ProcessRow, children, zombies
 from lab.evidence.folder import Evidence
+from lab.i18n import msg
 from lab.spec.model import Scenario, Service, Topology
 from lab.verdict.check import Check
 
@@ -51,13 +52,8 @@ def fork_checks(topo: Topology, ev: Evidence, service: Service) -> list[Check]:
     during = ev.processes(service.node, "during")
     if held and not service.option("double_fork") and during is not None:
         kids = _live_children(during, pid)
-        checks.append(
-            Check(
-                "one child per connection",
-                len(kids) == held,
-                f"{len(kids)} live children of pid {pid} for {held} held connections",
-            )
-        )
+        said = msg("detail.live_children", kids=len(kids), pid=pid, held=held)
+        checks.append(Check.said("one child per connection", len(kids) == held, said))
     return [*checks, _reaping(topo, ev, service, pid)]
 
 
@@ -65,14 +61,14 @@ def _reaping(topo: Topology, ev: Evidence, service: Service, pid: int) -> Check:
     """Zombies after the clients left: none, or with ``--no-reap`` one per connection."""
     after = ev.processes(service.node, "after")
     if after is None:
-        return Check("children reaped", False, "no 'after' snapshot")
+        return Check.said("children reaped", False, msg("detail.no_after"))
     dead = zombies(after, pid)
     if service.option("no_reap"):
         want = 0 if service.option("double_fork") else served_connections(topo, service)
-        detail = f"{len(dead)} zombie children of pid {pid}, expected {want}"
-        return Check("zombies kept (--no-reap)", len(dead) == want, detail)
-    detail = f"{len(dead)} zombie children of pid {pid} after the clients left"
-    return Check("children reaped", not dead, detail)
+        said = msg("detail.zombies_expected", count=len(dead), pid=pid, want=want)
+        return Check.said("zombies kept (--no-reap)", len(dead) == want, said)
+    said = msg("detail.zombies_after", count=len(dead), pid=pid, how="")
+    return Check.said("children reaped", not dead, said)
 
 
 def thread_checks(topo: Topology, ev: Evidence, service: Service) -> list[Check]:
@@ -83,8 +79,8 @@ def thread_checks(topo: Topology, ev: Evidence, service: Service) -> list[Check]
         return [] if held == 0 else [Check("one process", False, "no 'during' evidence")]
     found, kids, threads = _threads(during, pid)
     ok = found and not kids and threads >= held + 1
-    detail = f"pid {pid}: {kids} child processes, {threads} threads for {held} held connections"
-    return [Check("one process, a thread per connection", ok, detail)]
+    said = msg("detail.threads", pid=pid, kids=kids, threads=threads, held=held)
+    return [Check.said("one process, a thread per connection", ok, said)]
 
 
 # -- the claims --------------------------------------------------------------------------------
@@ -101,11 +97,8 @@ def n_children(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     if not held:
         return Check(name, False, "no scenario holds connections on the service (set hold)")
     kids = _live_children(during, pid)
-    return Check(
-        name,
-        len(kids) == held,
-        f"{len(kids)} live children of pid {pid} for {held} held connections",
-    )
+    said = msg("detail.live_children", kids=len(kids), pid=pid, held=held)
+    return Check.said(name, len(kids) == held, said)
 
 
 def _zombie_count(topo: Topology, ev: Evidence, sc: Scenario) -> tuple[int, int | None, str]:
@@ -124,9 +117,9 @@ def children_reaped(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     if problem:
         return Check(name, False, problem)
     service = topo.service(sc.service)
-    how = " (no SIGCHLD handler: --no-reap)" if service.option("no_reap") else ""
-    detail = f"{count} zombie children of pid {pid}{how} after the clients left"
-    return Check(name, count == 0, detail)
+    how = msg("detail.no_reap") if service.option("no_reap") else ""
+    said = msg("detail.zombies_after", count=count, pid=pid, how=how)
+    return Check.said(name, count == 0, said)
 
 
 def zombies_kept(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
@@ -136,7 +129,8 @@ def zombies_kept(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     if problem:
         return Check(name, False, problem)
     want = served_connections(topo, topo.service(sc.service))
-    return Check(name, count == want, f"{count} zombie children of pid {pid}, expected {want}")
+    said = msg("detail.zombies_expected", count=count, pid=pid, want=want)
+    return Check.said(name, count == want, said)
 
 
 def one_process_n_threads(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
@@ -149,9 +143,7 @@ def one_process_n_threads(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     if pid is None or during is None or not held:
         return Check(name, False, "no server pid, no 'during' snapshot or no held connections")
     found, kids, threads = _threads(during, pid)
-    return Check(
-        name,
-        found and not kids and threads == held + 1,
-        f"pid {pid}: {kids} child processes, {threads} threads for {held} held "
-        f"connections (expected {held + 1})",
+    said = msg(
+        "detail.threads_expected", pid=pid, kids=kids, threads=threads, held=held, want=held + 1
     )
+    return Check.said(name, found and not kids and threads == held + 1, said)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from lab.evidence.analysis.tcp import CLIENT, SERVER, Handshake, TcpConnection
 from lab.evidence.folder import Evidence
+from lab.i18n import Msg, msg
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check, first_failure
 from lab.verdict.scope import Scope, none_seen, sockets, tcp
@@ -41,7 +42,7 @@ def _handshake_example(hs: Handshake) -> str:
         hs.server_mss, hs.server_wscale, hs.server_sack_permitted, hs.server_timestamps
     )
     return (
-        f"e.g. SYN seq={hs.client_isn} {c_opts}, "
+        f"SYN seq={hs.client_isn} {c_opts}, "
         f"SYN-ACK seq={hs.server_isn} ack={hs.syn_ack_acknowledges}={hs.client_isn}+1 "
         f"{s_opts} ✓, ACK ack={hs.ack_acknowledges}={hs.server_isn}+1 ✓"
     )
@@ -52,18 +53,15 @@ def handshake(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     scope, conns = tcp(topo, ev, sc)
     if not conns:
         return none_seen("handshake", scope)
-    check = first_failure("handshake", conns, _handshake_problem, "SYN, SYN-ACK, ACK")
+    check = first_failure("handshake", conns, _handshake_problem, msg("detail.handshake.steps"))
     if not check.passed:
         return check
-    return Check("handshake", True, f"{check.detail}; {_handshake_example(conns[0].handshake)}")
+    example = _handshake_example(conns[0].handshake)
+    said = msg("detail.handshake.ok", all=check.message, example=example)
+    return Check.said("handshake", True, said)
 
 
 # -- the close -------------------------------------------------------------------------------
-
-_CLOSE_FORMS = {
-    "four-way": "four-way: FIN, ACK, FIN, ACK in four segments",
-    "three-way": "three-way: FIN, FIN+ACK, ACK, the ACK riding on the FIN",
-}
 
 
 def four_way_close(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
@@ -86,25 +84,26 @@ def four_way_close(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
             return f"close was {c.close.kind}: {steps}"
         return None
 
-    ok = "FIN and ACK each way"
-    if delay:
-        ok += f", in four segments as the server waits {delay:g} s after EOF"
+    ok = msg("detail.close.ok_delay", delay=delay) if delay else msg("detail.close.ok")
     check = first_failure("four-way close", conns, why, ok)
     if not check.passed:
         return check
-    seen = sorted({_CLOSE_FORMS.get(c.close.kind, c.close.kind) for c in conns})
+    # The forms seen, by id: "four-way", "three-way" or both (no other passes).
+    forms = msg("close.forms." + "+".join(sorted({c.close.kind for c in conns})))
     steps = " -> ".join(s.description for s in conns[0].close.steps)
-    return Check("four-way close", True, f"{check.detail} ({', '.join(seen)}); e.g. {steps}")
+    seen = msg("detail.close.seen", all=check.message, forms=forms, steps=steps)
+    return Check.said("four-way close", True, seen)
 
 
-def _close_wait_problem(c: TcpConnection) -> str | None:
+def _close_wait_problem(c: TcpConnection) -> Msg | None:
     cl = c.close
     if cl.first_fin_by != CLIENT or cl.client_fin_index is None:
-        return f"the first FIN was the {cl.first_fin_by or 'nobody'}'s (close {cl.kind})"
+        side = msg(f"side.{cl.first_fin_by or 'nobody'}")
+        return msg("detail.close_wait.first_fin", side=side, kind=cl.kind)
     if cl.server_fin_index is None:
-        return "the server never sent its FIN"
+        return msg("detail.close_wait.no_fin")
     if cl.first_fin_ack_index is None or cl.first_fin_ack_index > cl.server_fin_index:
-        return "the server sent its FIN before acknowledging the client's"
+        return msg("detail.close_wait.fin_first")
     return None
 
 
@@ -118,17 +117,19 @@ def close_wait_on_server(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
         "server passes CLOSE_WAIT",
         conns,
         _close_wait_problem,
-        "client FIN, then the server ACKs it, then (same or later segment) the server's FIN",
+        msg("detail.close_wait.steps"),
     )
     if not check.passed:
         return check
     cl = conns[0].close
-    return Check(
-        check.name,
-        True,
-        f"{check.detail}; e.g. client FIN #{cl.client_fin_index}, server ACK "
-        f"#{cl.first_fin_ack_index}, server FIN #{cl.server_fin_index}",
+    said = msg(
+        "detail.close_wait.ok",
+        all=check.message,
+        fin=cl.client_fin_index,
+        ack=cl.first_fin_ack_index,
+        server_fin=cl.server_fin_index,
     )
+    return Check.said(check.name, True, said)
 
 
 # -- TIME_WAIT -------------------------------------------------------------------------------
@@ -144,7 +145,7 @@ def closed_first_by(name: str, conns: list[TcpConnection], side: str) -> Check:
             if c.close.time_wait_by == (side,)
             else f"close {c.close.kind}, TIME_WAIT goes to {c.close.time_wait_by or 'nobody'}"
         ),
-        f"the {side}'s FIN came first",
+        msg("detail.fin_first", side=msg(f"side.{side}")),
     )
 
 
@@ -199,13 +200,16 @@ def time_wait_on_client(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     server_rows = sockets(ev, scope.service.node, "after") or []
     server_tw = [r for r in server_rows if r.state == "TIME_WAIT" and r.remote.port in scope.ports]
     missing = sorted(scope.ports - in_tw)
-    detail = (
-        f"{wire.detail}; after: {len(scope.ports & in_tw)}/{len(scope.ports)} client sockets "
-        f"in TIME_WAIT, {len(server_tw)} on the server"
+    said = msg(
+        "detail.time_wait",
+        wire=wire.message,
+        tw=len(scope.ports & in_tw),
+        total=len(scope.ports),
+        server=len(server_tw),
     )
     if missing:
-        detail += f"; not in TIME_WAIT: client ports {missing[:5]}"
-    return Check(name, not missing and not server_tw and bool(scope.ports), detail)
+        said = msg("detail.time_wait.missing", said=said, ports=missing[:5])
+    return Check.said(name, not missing and not server_tw and bool(scope.ports), said)
 
 
 # -- the half-close --------------------------------------------------------------------------
@@ -218,14 +222,14 @@ def _after_client_fin(c: TcpConnection) -> tuple[int, int]:
     return sum(s.payload_len for s in later), len(later)
 
 
-def _half_close_problem(c: TcpConnection) -> str | None:
+def _half_close_problem(c: TcpConnection) -> Msg | None:
     cl = c.close
     if cl.first_fin_by != CLIENT:
-        return f"the client did not close first (close {cl.kind})"
+        return msg("detail.half_close.not_first", kind=cl.kind)
     if any(s.has("RST") for s in c.segments):
-        return "a RST ended the connection"
+        return msg("detail.half_close.rst")
     if cl.server_fin_index is None or cl.last_ack_index is None:
-        return "the server's FIN after the client's was never acknowledged by the client"
+        return msg("detail.half_close.no_ack")
     return None
 
 
@@ -240,12 +244,9 @@ def half_close(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
         name,
         conns,
         _half_close_problem,
-        "client FIN, then the server's segments still received and ACKed",
+        msg("detail.half_close.steps"),
     )
     data = sum(_after_client_fin(c)[0] for c in conns)
     segs = sum(_after_client_fin(c)[1] for c in conns)
-    return Check(
-        name,
-        check.passed,
-        f"{check.detail}; {segs} server segments ({data} data bytes) after the client's FIN",
-    )
+    said = msg("detail.half_close.ok", all=check.message, segs=segs, data=data)
+    return Check.said(name, check.passed, said)

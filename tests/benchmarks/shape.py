@@ -25,10 +25,11 @@ MAX_P90_FUNCTION_LINES = 30
 
 # Import order of the flow: a module may import its own layer and the ones before it.
 LAYERS = ("spec", "deploy", "run", "evidence", "verdict", "report", "grade", "cli")
-# Importable from any layer; they import nothing of the lab but each other.
-SHARED = frozenset({"lab", "lab.errors", "lab.data"})
+# Importable from any layer; they import nothing of the lab but each other. lab.i18n holds
+# the user-facing texts, which every layer from the run's progress lines to the report needs.
+SHARED = frozenset({"lab", "lab.errors", "lab.data", "lab.i18n"})
 # Run inside containers and on bare hosts: the standard library and themselves only.
-STDLIB_ONLY = ("lab.programs", "lab.data", "lab")
+STDLIB_ONLY = ("lab.programs", "lab.data", "lab.i18n", "lab")
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -13,6 +13,7 @@ from typing import Any
 import jsonschema
 import pytest
 
+from lab.i18n import msg
 from lab.report.record import ScenarioVerdict, Summary
 from lab.report.schemas import SCHEMAS, schema_text
 from lab.run.record import (
@@ -25,7 +26,7 @@ from lab.run.record import (
     ScenarioRecord,
     ServiceRecord,
 )
-from lab.spec.codec import RecordError
+from lab.spec.codec import RecordError, from_json, json_schema, to_json
 from lab.verdict.checks import Check
 from tests.labcli import ROOT, lab
 from tests.results_schema import RUN_SCHEMA, SUMMARY_SCHEMA, assert_valid_results
@@ -191,3 +192,16 @@ def test_lab_report_refuses_a_folder_of_another_version(
     assert len(lines) == 1 and "run.json" in lines[0] and said in lines[0], done.stderr
     assert "run the topology again" in lines[0] and "Traceback" not in done.stderr
     assert {p.name: p.read_bytes() for p in tmp_path.iterdir()} == before
+
+
+def test_a_checks_message_is_no_part_of_its_json() -> None:
+    said = Check.said("children reaped", True, msg("detail.no_after"))
+    assert said.message is not None
+    doc = {"name": "children reaped", "passed": True, "detail": "no 'after' snapshot"}
+    assert to_json(said) == doc
+    back = from_json(Check, doc, "summary.json")
+    assert back == said and back.message is None
+    with pytest.raises(RecordError, match="message: unexpected key"):
+        from_json(Check, {**doc, "message": "detail.no_after"}, "summary.json")
+    schema = json_schema(Check, "check")["$defs"]["Check"]
+    assert sorted(schema["properties"]) == ["detail", "name", "passed"]

@@ -8,6 +8,7 @@ import shutil
 import struct
 import subprocess
 import zlib
+from collections.abc import Mapping
 from pathlib import Path
 
 from tests.conftest import require
@@ -81,8 +82,11 @@ def distinct_colours(rows: list[bytes], bpp: int) -> int:
     return len(colours)
 
 
-def screenshot(page: Path, shot: Path, width: int, height: int) -> None:
-    """Headless Chromium draws ``page`` into ``shot`` (PNG) at that window size."""
+def screenshot(
+    page: Path, shot: Path, width: int, height: int, env: Mapping[str, str] | None = None
+) -> None:
+    """Headless Chromium draws ``page`` into ``shot`` (PNG) at that window size, with
+    ``env`` as its environment when given (say, another FONTCONFIG_FILE)."""
     browser = shutil.which("chromium")
     require(browser is not None, "needs chromium (apt-get install -y chromium)")
     assert browser is not None
@@ -92,5 +96,6 @@ def screenshot(page: Path, shot: Path, width: int, height: int) -> None:
         capture_output=True,
         text=True,
         timeout=120,
+        env=None if env is None else dict(env),
     )
     assert proc.returncode == 0, proc.stderr[-2000:]

@@ -1,0 +1,146 @@
+"""The lab's languages: every text a user reads, looked up by a stable id in a catalogue
+per language (``lab/i18n/<lang>.json``, one flat object of id -> text).
+
+A text names its values as ``str.format`` fields (``{count}``, ``{t:.1f}``); every language
+has the same ids and, per id, the same field names (tests/i18n checks both). The language
+of a command is chosen once at the edge (``--lang``, else the locale) and set for the
+whole process by :func:`set_lang` (the run's worker threads print progress lines too);
+:func:`using` holds another one for a block, in its own thread. :func:`t` reads it.
+summary.json never holds a translated text: its checks and claims keep their stable
+English names, and the report translates them when it draws them.
+
+Standard library only, like ``lab/data``: any layer may import it.
+"""
+
+from __future__ import annotations
+
+import json
+import string
+import unicodedata
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
+from functools import cache
+from importlib.resources import files
+
+LANGS = ("en", "zh")
+DEFAULT_LANG = "en"
+# Where the locale is read from, the first one set wins (as in POSIX).
+LOCALE_VARS = ("LC_ALL", "LC_MESSAGES", "LANG")
+
+_current: ContextVar[str | None] = ContextVar("lab_lang", default=None)
+_process_lang = [DEFAULT_LANG]  # set_lang's choice, for every thread
+
+
+@cache
+def catalogue(lang: str) -> Mapping[str, str]:
+    """Every message of ``lang``, by id."""
+    if lang not in LANGS:
+        raise ValueError(f"no language {lang!r}; there are: {', '.join(LANGS)}")
+    text = files("lab.i18n").joinpath(f"{lang}.json").read_text(encoding="utf-8")
+    messages = json.loads(text)
+    if not isinstance(messages, dict):
+        raise ValueError(f"lab/i18n/{lang}.json: not an object of id -> text")
+    return {str(k): str(v) for k, v in messages.items()}
+
+
+def choose_lang(given: str | None, environ: Mapping[str, str]) -> str:
+    """The language asked for: ``given`` (``--lang``) when there is one, else the locale's
+    (``zh_CN.UTF-8``, ``zh_TW``, ``zh`` -> ``zh``), else English."""
+    if given:
+        return given
+    for var in LOCALE_VARS:
+        value = environ.get(var, "")
+        if value:
+            return "zh" if value.lower().startswith("zh") else DEFAULT_LANG
+    return DEFAULT_LANG
+
+
+def set_lang(lang: str) -> None:
+    """The language of this process's texts, outside any :func:`using` block."""
+    catalogue(lang)
+    _process_lang[0] = lang
+
+
+def current_lang() -> str:
+    return _current.get() or _process_lang[0]
+
+
+@contextmanager
+def using(lang: str) -> Iterator[None]:
+    """Texts from ``lang``'s catalogue inside the block (this thread or task only)."""
+    catalogue(lang)  # an unknown language fails here, not at its first text
+    token = _current.set(lang)
+    try:
+        yield
+    finally:
+        _current.reset(token)
+
+
+def t(key: str, /, **params: object) -> str:
+    """The message ``key`` in the current language, its fields filled from ``params``."""
+    return catalogue(current_lang())[key].format(**params)
+
+
+def t_or(key: str, fallback: str, /, **params: object) -> str:
+    """Like :func:`t`, but ``fallback`` (already a finished text) when no catalogue has
+    ``key``: names made by users or by code not yet translated (a check's name) stay as
+    they are."""
+    template = catalogue(current_lang()).get(key)
+    return fallback if template is None else template.format(**params)
+
+
+def fields(template: str) -> frozenset[str]:
+    """The names of a message's fields: ``"{n} of {total:.1f}"`` -> ``{"n", "total"}``."""
+    return frozenset(
+        name.split(".")[0].split("[")[0]
+        for _text, name, _spec, _conv in string.Formatter().parse(template)
+        if name is not None
+    )
+
+
+def translated(key: str, english: str) -> str:
+    """``english`` in the current language: the text of ``key`` when ``english`` is what the
+    English catalogue holds for it, else ``english`` itself. A shipped experiment's
+    description is translated; a user's own, or one edited after ``lab init``, is shown as
+    written."""
+    if catalogue(DEFAULT_LANG).get(key) != english:
+        return english
+    return catalogue(current_lang())[key]
+
+
+def columns(text: str) -> int:
+    """Columns ``text`` takes in a terminal: a CJK character takes two."""
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def pad(text: str, width: int, right: bool = False) -> str:
+    """``text`` padded with spaces to ``width`` terminal columns (``right``: aligned to
+    the right), for tables that line up in every language."""
+    spaces = " " * max(0, width - columns(text))
+    return spaces + text if right else text + spaces
+
+
+@dataclass(frozen=True)
+class Msg:
+    """A message not yet put into words: its id and its values, any of which may be a
+    message too. The verdict builds these so that a check's evidence reads in the report's
+    language; :func:`english` gives the text summary.json keeps."""
+
+    key: str
+    params: Mapping[str, object] = field(default_factory=dict)
+
+    def text(self) -> str:
+        """In the current language."""
+        values = {k: v.text() if isinstance(v, Msg) else v for k, v in self.params.items()}
+        return t(self.key, **values)
+
+
+def msg(key: str, /, **params: object) -> Msg:
+    return Msg(key, params)
+
+
+def english(message: Msg) -> str:
+    with using(DEFAULT_LANG):
+        return message.text()
