@@ -329,3 +329,20 @@ def test_captures_hold_the_whole_conversation(
         assert flags[-1] == ack, (node, flags)
         interfaces = (tmp_path / node / "interfaces.json").read_text()
         assert pcap.stem in interfaces
+
+
+def test_a_capped_log_keeps_whole_lines_up_to_its_cap_and_shows_no_more(tmp_path: Path) -> None:
+    from lab.programs.supervise_children import LogFile, pump
+
+    log = LogFile(tmp_path / "user.log", cap=10)
+    read, write = os.pipe()
+    shown_r, shown_w = os.pipe()
+    with os.fdopen(write, "wb") as out:
+        out.write(b"1234\n5678\nabcdef\nxy\n")
+    thread = pump(os.fdopen(read, "rb"), shown_w, b"p| ", log)
+    thread.join(timeout=EVENT_TIMEOUT)
+    os.close(shown_w)
+    with os.fdopen(shown_r, "rb") as shown:
+        assert shown.read() == b"p| 1234\np| 5678\n"
+    assert (tmp_path / "user.log").read_bytes() == b"1234\n5678\n"
+    assert log.truncated
