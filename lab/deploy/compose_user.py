@@ -101,7 +101,10 @@ def build_options(topology: Topology, node: str) -> list[str]:
         }
         options += ["--build", json.dumps(spec, separators=(",", ":"))]
     everyone = builders(topology)
-    return options + (["--builders", ",".join(everyone)] if everyone else [])
+    if not everyone:
+        return options
+    most = max(len(programs_on(topology, n)) for n in everyone)
+    return [*options, "--builders", ",".join(everyone), "--most-builds", str(most)]
 
 
 def service_argv(topology: Topology, service: Service) -> list[str]:

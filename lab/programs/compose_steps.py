@@ -42,6 +42,7 @@ from lab.programs.userprog import (
 
 STOP_TIMEOUT = 10.0  # seconds a lab program has to stop on SIGTERM
 RESTART_TIMEOUT = 20.0  # seconds a restarted service has to listen or exit
+STEP_MARGIN = 60.0  # seconds beyond the builds' own bounds that a node waits for them
 
 
 @dataclass(frozen=True)
@@ -109,6 +110,7 @@ def add_step_options(parser: argparse.ArgumentParser) -> None:
         help="JSON: a user program this node builds",
     )
     parser.add_argument("--builders", default="", help="the nodes that build, comma-separated")
+    parser.add_argument("--most-builds", type=int, default=1, help="most programs a node builds")
     parser.add_argument(
         "--user-service",
         action="append",
@@ -200,19 +202,19 @@ class NodeSteps:
             raise SuperviseError("; ".join(failures))
         if self.args.build:
             self.mark("built")
-        self.wait_all("built", everyone)
-
+        # Builds run one after another on a node, each bounded: the wait is the longest.
+        self.wait_all("built", everyone, BUILD_TIMEOUT * self.most_builds() + STEP_MARGIN)
         sync: Path = self.args.sync
-
-        def marked(step: str, node: str) -> bool:
-            return (sync / f"{step}.{node}").exists()
-
-        # A builder that failed before it had built (a build, or the node itself).
-        failed = [n for n in everyone if not marked("built", n) and marked("failed", n)]
+        # A builder that failed (a build, or the node itself) or never said it had built.
+        failed = [n for n in everyone if not (sync / f"built.{n}").exists()]
         if failed:
             raise SuperviseError(
                 f"the user's programs did not build on {', '.join(failed)}: nothing was run"
             )
+
+    def most_builds(self) -> int:
+        """The most programs one builder builds (``--most-builds``, written by lab compose)."""
+        return max(1, int(self.args.most_builds))
 
     def build_one(self, spec: ProgramBuild) -> str | None:
         """Build one program; what went wrong, or None."""
