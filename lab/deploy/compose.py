@@ -42,6 +42,7 @@ from lab.deploy.compose_user import (
     restart_options,
     service_argv,
     source_mounts,
+    user_caps,
     user_client_argv,
     user_service_options,
 )
@@ -209,8 +210,9 @@ def node_entry(topology: Topology, node: Node, image: str) -> dict[str, Any]:
         "tmpfs": [TMPFS_EXEC if node.name in builders(topology) else "/tmp"],
         "cap_drop": ["ALL"],
         # NET_ADMIN: the default route; NET_RAW: tcpdump's packet sockets; SETUID and
-        # SETGID: tcpdump -Z root still calls setgid/initgroups/setuid before capturing.
-        "cap_add": ["NET_ADMIN", "NET_RAW", "SETUID", "SETGID"],
+        # SETGID: tcpdump -Z root still calls setgid/initgroups/setuid before capturing (and
+        # userprog drops to nobody); KILL where the user's programs run (``user_caps``).
+        "cap_add": ["NET_ADMIN", "NET_RAW", "SETUID", "SETGID", *user_caps(topology, node.name)],
         "security_opt": ["no-new-privileges:true"],
         "mem_limit": MEMORY_LIMIT,
         "pids_limit": pids_limit(topology, node.name),

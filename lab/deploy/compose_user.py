@@ -55,6 +55,12 @@ def builders(topology: Topology) -> list[str]:
     return [n.name for n in topology.nodes if n.name in running]
 
 
+def user_caps(topology: Topology, node: str) -> list[str]:
+    """KILL where the user's programs run: they run as ``nobody``, and the node (root
+    without its other capabilities) stops them, its clients' copies and its servers."""
+    return ["KILL"] if node in builders(topology) else []
+
+
 def programs_on(topology: Topology, node: str) -> list[UserProgram]:
     return [p for p in used_programs(topology) if node in nodes_running(topology, p.name)]
 

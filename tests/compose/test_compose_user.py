@@ -12,8 +12,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from lab.deploy.compose import compose_dict
 from lab.deploy.compose_user import SHIPPED_IN_IMAGE, SOURCES_IN_CONTAINER, TMPFS_EXEC
 from lab.programs import compose_record
@@ -73,6 +71,9 @@ def test_each_node_builds_what_it_runs_from_sources_it_can_reach(tmp_path: Path)
         assert entry["tmpfs"] == [TMPFS_EXEC]
         assert options(entry, "--builders") == ["server,c1"]
     assert idle["tmpfs"] == ["/tmp"] and options(idle, "--builders") == ["server,c1"]
+    # The node signals its programs, which run as nobody: only where they run.
+    assert "KILL" in server["cap_add"] and "KILL" in client["cap_add"]
+    assert "KILL" not in idle["cap_add"]
     assert builds(idle) == []
     # Run bounded and unprivileged, as lab run runs them.
     ((_, _, serve),) = jobs_of(server)
@@ -187,7 +188,6 @@ capture: {enabled: true, filter: "tcp"}
 """
 
 
-@pytest.mark.slow
 def test_the_service_node_restarts_its_server_and_lab_report_judges_it(
     two_namespaces: tuple[str, str], tmp_path: Path
 ) -> None:
