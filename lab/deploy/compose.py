@@ -211,7 +211,7 @@ def node_entry(topology: Topology, node: Node, image: str) -> dict[str, Any]:
         "cap_drop": ["ALL"],
         # NET_ADMIN: the default route; NET_RAW: tcpdump's packet sockets; SETUID and
         # SETGID: tcpdump -Z root still calls setgid/initgroups/setuid before capturing (and
-        # userprog drops to nobody); KILL where the user's programs run (``user_caps``).
+        # userprog drops to nobody); what the user's programs need where they run (user_caps).
         "cap_add": ["NET_ADMIN", "NET_RAW", "SETUID", "SETGID", *user_caps(topology, node.name)],
         "security_opt": ["no-new-privileges:true"],
         "mem_limit": MEMORY_LIMIT,

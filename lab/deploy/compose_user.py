@@ -57,8 +57,14 @@ def builders(topology: Topology) -> list[str]:
 
 def user_caps(topology: Topology, node: str) -> list[str]:
     """KILL where the user's programs run: they run as ``nobody``, and the node (root
-    without its other capabilities) stops them, its clients' copies and its servers."""
-    return ["KILL"] if node in builders(topology) else []
+    without its other capabilities) stops them. Where a user's client runs, also what
+    ``lab.programs.userclient`` needs to read each copy's socket in ``/proc/PID/fd`` (a
+    folder of nobody's, mode 0500, its links behind a ptrace check): without them no
+    client port is known, and the checks find none of the scenario's packets."""
+    caps = ["KILL"] if node in builders(topology) else []
+    if any(node in sc.clients for sc in topology.scenarios if sc.client_program):
+        caps += ["DAC_READ_SEARCH", "SYS_PTRACE"]
+    return caps
 
 
 def programs_on(topology: Topology, node: str) -> list[UserProgram]:
