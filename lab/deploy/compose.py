@@ -18,34 +18,42 @@ docker-compose 1.29 both read it, with ``init``, ``mem_limit``, ``pids_limit`` a
 
 from __future__ import annotations
 
-import itertools
-import json
-from collections.abc import Iterable, Sequence
 from ipaddress import IPv4Address
 from typing import Any
-
-import yaml
 
 from lab.deploy.compose_phases import (
     DONE,
     PREPARE,
+    PYTHON,
     RESULTS_IN_CONTAINER,
     RESULTS_ROOT,
     ComposeError,
     lab_services,
     phase_options,
+    program_argv,
     refuse_unsupported,
     start_after,
 )
+from lab.deploy.compose_user import (
+    CLIENT_REPLY_TIMEOUT,
+    TMPFS_EXEC,
+    build_options,
+    builders,
+    restart_options,
+    service_argv,
+    source_mounts,
+    user_caps,
+    user_client_argv,
+    user_service_options,
+)
+from lab.deploy.compose_yaml import Command, emit
 from lab.spec.model import Network, Node, Scenario, Service, Topology
 
-__all__ = ["ComposeError", "compose_dict", "compose_text"]
+__all__ = ["Command", "ComposeError", "compose_dict", "compose_text", "emit"]
 
 DEFAULT_IMAGE = "socket-lab-node:latest"
 DEFAULT_REPORT_IMAGE = "socket-lab-report:latest"
-PYTHON = "python3"
 RESULTS_MOUNT = f"./results:{RESULTS_ROOT}"
-CLIENT_REPLY_TIMEOUT = 10  # seconds a client waits for each reply, as in ``lab run``
 MEMORY_LIMIT = "256m"
 # Processes and threads a node needs besides its servers' and clients' own per-connection
 # ones (supervisor, tcpdumps, pumping threads, health checks).
@@ -60,10 +68,6 @@ REGENERATE = "lab compose {source} > compose.yaml"
 # -- what runs on a node --------------------------------------------------------------------
 
 
-def program_argv(program: str, args: Iterable[str]) -> list[str]:
-    return [PYTHON, "-m", f"lab.programs.{program}", *args]
-
-
 def client_argv(topology: Topology, scenario: Scenario, node: str) -> list[str]:
     """The client command ``lab run`` uses (``lab.run.clients``), printing JSON."""
     service = topology.service(scenario.service)
@@ -73,6 +77,8 @@ def client_argv(topology: Topology, scenario: Scenario, node: str) -> list[str]:
         port = str(topology.scenario_port(scenario))
         probe = [scenario.probe, "--host", target, "--port", port, "--json", "--attempts", "10"]
         return program_argv("probe", [*probe, *timeout])
+    if scenario.client_program is not None:
+        return user_client_argv(topology, scenario, target)
     count = str(scenario.concurrency)
     common = ["--host", target, "--port", str(service.port), "--count", count, "--json"]
     common += timeout
@@ -120,10 +126,12 @@ def supervise_argv(topology: Topology, node: Node) -> Command:
             options.append(f"--filter={capture.filter}")  # one word, even if it starts with '-'
     if node.gateway is not None:
         options += ["--gateway", str(node.gateway)]
+    options += build_options(topology, node.name) + user_service_options(topology, node.name)
+    options += restart_options(topology, node.name)
     options += [*listen_args(topology, node.name), "--"]
     jobs: list[list[str]] = []
     for service in services_on(topology, node.name):
-        server = program_argv(service.program, service.args())
+        server = service_argv(topology, service)
         jobs.append(["serve", service.name, str(len(server)), *server])
     names = job_names(topology, node.name)
     for sc in scenarios_of(topology, node.name):
@@ -199,11 +207,12 @@ def node_entry(topology: Topology, node: Node, image: str) -> dict[str, Any]:
         # tini as PID 1: passes docker stop's SIGTERM to the supervisor, reaps orphans.
         "init": True,
         "read_only": True,
-        "tmpfs": ["/tmp"],
+        "tmpfs": [TMPFS_EXEC if node.name in builders(topology) else "/tmp"],
         "cap_drop": ["ALL"],
         # NET_ADMIN: the default route; NET_RAW: tcpdump's packet sockets; SETUID and
-        # SETGID: tcpdump -Z root still calls setgid/initgroups/setuid before capturing.
-        "cap_add": ["NET_ADMIN", "NET_RAW", "SETUID", "SETGID"],
+        # SETGID: tcpdump -Z root still calls setgid/initgroups/setuid before capturing (and
+        # userprog drops to nobody); what the user's programs need where they run (user_caps).
+        "cap_add": ["NET_ADMIN", "NET_RAW", "SETUID", "SETGID", *user_caps(topology, node.name)],
         "security_opt": ["no-new-privileges:true"],
         "mem_limit": MEMORY_LIMIT,
         "pids_limit": pids_limit(topology, node.name),
@@ -211,7 +220,7 @@ def node_entry(topology: Topology, node: Node, image: str) -> dict[str, Any]:
     if node.router:
         entry["sysctls"] = {"net.ipv4.ip_forward": "1"}
     entry["labels"] = {LABEL_TOPOLOGY: topology.name, LABEL_NODE: node.name}
-    entry["volumes"] = [RESULTS_MOUNT]
+    entry["volumes"] = [RESULTS_MOUNT, *source_mounts(topology, node.name)]
     entry["networks"] = {
         iface.network: {"ipv4_address": str(iface.address)} for iface in node.interfaces
     }
@@ -264,99 +273,3 @@ def compose_text(
     ``source`` is how the header names the topology file (default: ``topology.source`` as
     it was given). Raises ``ComposeError`` for a topology compose cannot order."""
     return header(topology, source) + emit(compose_dict(topology, image, report_image))
-
-
-# -- YAML out ---------------------------------------------------------------------------------
-# A small emitter instead of yaml.dump, so that a long command reads one job per line.
-# A scalar is written plain only if YAML reads it back as the same string; otherwise as a
-# JSON string, which is also a valid YAML double-quoted scalar.
-
-FLOW_WIDTH = 100
-# Characters that end or start something inside a flow list, or a comment; ':' and ' '
-# too, which not every YAML parser takes unquoted inside a flow list.
-_FLOW_SPECIAL = frozenset(",[]{}#\"'&*!|>%@`: ")
-
-
-class Command(list[str]):
-    """An argument list with layout: ``breaks`` are the indices where a new line starts.
-    It is a plain list of strings to everything but the emitter."""
-
-    def __init__(self, parts: Iterable[Sequence[str]]) -> None:
-        groups = [list(p) for p in parts if p]
-        super().__init__(word for group in groups for word in group)
-        starts, total = [], 0
-        for group in groups:
-            starts.append(total)
-            total += len(group)
-        self.breaks = tuple(starts[1:])
-
-
-def scalar(value: object) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    text = str(value)
-    if text and text.strip() == text and not _FLOW_SPECIAL & set(text):
-        try:
-            if yaml.safe_load(f"[{text}]") == [text]:
-                return text
-        except yaml.YAMLError:
-            pass
-    return json.dumps(text, ensure_ascii=False)
-
-
-def emit(data: dict[str, Any]) -> str:
-    """YAML for nested dicts and lists of strings, integers and booleans."""
-    return "".join(_mapping(data, 0))
-
-
-def _mapping(data: dict[str, Any], indent: int) -> list[str]:
-    pad = " " * indent
-    out: list[str] = []
-    for key, value in data.items():
-        head = f"{pad}{scalar(key)}:"
-        if isinstance(value, dict):
-            out.append(head + "\n")
-            out += _mapping(value, indent + 2)
-        elif isinstance(value, Command):
-            out += _command(head, value, indent + 2)
-        elif isinstance(value, list):
-            out += _sequence(head, value, indent + 2)
-        else:
-            out.append(f"{head} {scalar(value)}\n")
-    return out
-
-
-def _sequence(head: str, items: list[Any], indent: int) -> list[str]:
-    if all(isinstance(i, str | int | bool) for i in items):
-        return _command(head, Command([items]), indent)
-    out = [head + "\n"]
-    for item in items:
-        if not isinstance(item, dict):
-            raise TypeError(f"cannot emit a list item of type {type(item).__name__}")
-        inner = _mapping(item, indent + 2)
-        out.append(" " * indent + "- " + inner[0].lstrip())
-        out += inner[1:]
-    return out
-
-
-def _command(head: str, command: Command, indent: int) -> list[str]:
-    """A flow list: on the key's line if it fits, else one group per line (wrapped)."""
-    words = [scalar(w) for w in command]
-    one_line = f"{head} [{', '.join(words)}]"
-    if len(one_line) <= FLOW_WIDTH and not command.breaks:
-        return [one_line + "\n"]
-    pad = " " * indent
-    bounds = [0, *command.breaks, len(words)]
-    lines: list[str] = []
-    for start, end in itertools.pairwise(bounds):
-        line = pad
-        for word in words[start:end]:
-            if line != pad and len(line) + len(word) + 2 > FLOW_WIDTH:
-                lines.append(line.rstrip())
-                line = pad + "  "
-            line += word + ", "
-        lines.append(line.rstrip())
-    body = "\n".join(lines).rstrip(",") + "]"
-    return [f"{head} [\n{body}\n"]

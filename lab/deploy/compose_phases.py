@@ -5,6 +5,7 @@ has completed). See ``lab.programs.compose_node`` and ``lab.programs.compose_rec
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any
 
 from lab.errors import LabError
@@ -16,6 +17,11 @@ SYNC_IN_CONTAINER = f"{RESULTS_IN_CONTAINER}/.sync"
 PREPARE = "prepare"
 REPORT = "report"
 DONE = {"condition": "service_completed_successfully"}
+PYTHON = "python3"
+
+
+def program_argv(program: str, args: Iterable[str]) -> list[str]:
+    return [PYTHON, "-m", f"lab.programs.{program}", *args]
 
 
 class ComposeError(LabError):
@@ -26,19 +32,11 @@ class ComposeError(LabError):
 
 def refuse_unsupported(topology: Topology) -> None:
     """What the compose lab does not do yet, said before anything is written."""
-    users = [s.program for s in topology.services if s.user is not None]
-    users += [sc.client_program for sc in topology.scenarios if sc.client_program]
-    if users:
-        names = ", ".join(dict.fromkeys(users))
-        raise ComposeError(
-            f"user programs ({names}) are not yet supported by compose: they are built by `lab run`"
-        )
-    steps = [f"restart in scenario {sc.name}" for sc in topology.scenarios if sc.restart]
-    steps += [f"impair in scenario {sc.name}" for sc in topology.scenarios if sc.impair]
+    steps = [f"impair in scenario {sc.name}" for sc in topology.scenarios if sc.impair]
     steps += [f"netem on network {i.network}" for i in topology.impairments]
     if steps:
         # netem on what a node receives is set on the host's end of its link, which no
-        # container reaches; restarts are driven from outside the nodes.
+        # container reaches.
         raise ComposeError(
             f"{', '.join(dict.fromkeys(steps))}: not supported by compose (it is done from "
             "outside the nodes); use `lab run`"

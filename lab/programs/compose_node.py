@@ -6,11 +6,13 @@ marker files in a folder they all mount (``--sync``): a node writes ``STEP.NODE`
 has done a step, and waits for the other nodes' markers before the next one. The steps,
 in ``lab run``'s order::
 
+    user programs built (if any)         -> built.NODE      (nodes given by --builders)
     captures, snapshot "before"          -> before.NODE     (all: then services start)
     services listening                   -> listening.NODE  (all: then clients start)
     held connections established         -> held.NODE       (nodes given by --held-nodes)
     snapshot "during"                    -> during.NODE
     clients finished                     -> clients.NODE    (nodes given by --client-nodes)
+    (the node's services restarted, for --restart)
     servers' children exited             -> settled.NODE    (all: then "after" snapshots)
     snapshot "after"                     -> after.NODE      (all: then services stop)
     services stopped                     -> stopped.NODE    (all: then the "final" snapshot)
@@ -41,6 +43,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from lab.programs.compose_steps import NodeSteps, add_step_options
 from lab.programs.supervise import (
     Job,
     Stopped,
@@ -51,7 +54,7 @@ from lab.programs.supervise import (
     say,
     split_argv,
 )
-from lab.programs.supervise_children import Child
+from lab.programs.supervise_children import Child, LogFile
 from lab.programs.supervise_net import capture_interfaces, open_ports
 
 # The snapshot commands of ``lab.run.collect.SNAPSHOTS`` (a test keeps them the same).
@@ -76,6 +79,7 @@ def add_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--held-timeout", type=float, default=5.0)
     parser.add_argument("--start-after", action="append", default=[], help="JOB=SECONDS")
     parser.add_argument("--step-timeout", type=float, default=STEP_TIMEOUT)
+    add_step_options(parser)
     return parser
 
 
@@ -83,8 +87,9 @@ def names(text: str) -> list[str]:
     return [n for n in text.split(",") if n]
 
 
-class PhasedNode(Supervisor):
-    """A ``Supervisor`` that takes the snapshots and keeps in step with the other nodes."""
+class PhasedNode(NodeSteps, Supervisor):
+    """A ``Supervisor`` that takes the snapshots and keeps in step with the other nodes;
+    builds the user's programs and restarts services (``NodeSteps``)."""
 
     def __init__(self, args: argparse.Namespace, jobs: list[Job]) -> None:
         super().__init__(args, jobs)
@@ -95,6 +100,7 @@ class PhasedNode(Supervisor):
         self.services: dict[str, dict[str, object]] = {}
         self.clients: dict[str, dict[str, object]] = {}
         self.servers: dict[str, Child] = {}
+        self.user_logs: dict[str, LogFile] = {}
 
     # -- keeping in step --------------------------------------------------------------------
     def mark(self, step: str) -> None:
@@ -156,6 +162,7 @@ class PhasedNode(Supervisor):
         everyone = names(self.args.nodes)
         assert self.out_dir is not None
         self.out_dir.mkdir(parents=True, exist_ok=True)
+        self.build_programs()
         if self.args.gateway:
             self.set_gateway()
         interfaces = capture_interfaces()
@@ -175,6 +182,7 @@ class PhasedNode(Supervisor):
             thread.join()
         self.mark("clients")
         self.wait_all("clients", names(self.args.client_nodes), CLIENT_TIMEOUT)
+        self.run_restarts()
         self.settle()
         self.mark("settled")  # every server's children gone before any node's "after"
         self.wait_all("settled", everyone)
@@ -286,8 +294,7 @@ class PhasedNode(Supervisor):
             info = self.services[name]
             info["ended_before_stop"] = child.proc.poll() is not None
             child.signal(signal.SIGTERM)
-            status = child.wait(10.0)
-            info["exit_status"] = status
+            info.update(self.stopped(name, child))
         self.children = [c for c in self.children if c in self.captures]
 
 

@@ -114,17 +114,11 @@ def run_record(plan: dict[str, Any], facts: dict[str, dict[str, Any]]) -> dict[s
         if "ended_before_stop" in ran:
             entry["ended_before_stop"] = ran["ended_before_stop"]
             entry["exit_status"] = ran.get("exit_status")
+        for key in ("restarted_as", "killed_after_grace", "log_truncated"):
+            if key in ran:
+                entry[key] = ran[key]
         services[name] = entry
-    scenarios = {
-        name: {
-            "service": sc["service"],
-            "clients": {
-                node: client_record((facts.get(node) or {}).get("clients", {}).get(job))
-                for node, job in sc["clients"].items()
-            },
-        }
-        for name, sc in plan["scenarios"].items()
-    }
+    scenarios = {name: scenario_record(plan, facts, name) for name in plan["scenarios"]}
     began = [f["started"] for f in facts.values() if "started" in f]
     ended = [f["ended"] for f in facts.values() if "ended" in f]
     every = [(facts.get(name) or {}).get("phases", []) for name in plan["nodes"]]
@@ -148,6 +142,25 @@ def run_record(plan: dict[str, Any], facts: dict[str, dict[str, Any]]) -> dict[s
         "interrupted": None,
         "node_errors": node_errors,
     }
+
+
+def scenario_record(
+    plan: dict[str, Any], facts: dict[str, dict[str, Any]], name: str
+) -> dict[str, Any]:
+    """A scenario's clients, and its restarts as the service's node did them."""
+    sc = plan["scenarios"][name]
+    record: dict[str, Any] = {
+        "service": sc["service"],
+        "clients": {
+            node: client_record((facts.get(node) or {}).get("clients", {}).get(job))
+            for node, job in sc["clients"].items()
+        },
+    }
+    server = facts.get(plan["services"][sc["service"]]["node"]) or {}
+    restarts = (server.get("restarts") or {}).get(name)
+    if restarts:
+        record["restarts"] = restarts
+    return record
 
 
 def hand_over(root: Path, folder: Path) -> None:

@@ -46,17 +46,28 @@ class Child:
 
 
 class LogFile:
-    """One job's log, written by both of its pump threads a whole line at a time."""
+    """One job's log, written by both of its pump threads a whole line at a time. With a
+    ``cap`` (a user's program: ``lab run`` caps its log), the lines past it are dropped
+    and ``truncated`` says so."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, cap: int | None = None) -> None:
         self.file = path.open("wb")
         self.lock = threading.Lock()
         self.writers = 0
+        self.room = cap
+        self.truncated = False
 
-    def write(self, line: bytes) -> None:
+    def write(self, line: bytes) -> bool:
+        """Whether the line was kept."""
         with self.lock:
+            if self.room is not None:
+                if len(line) > self.room or self.truncated:
+                    self.truncated = True
+                    return False
+                self.room -= len(line)
             self.file.write(line)
             self.file.flush()
+            return True
 
     def release(self) -> None:
         with self.lock:
@@ -79,9 +90,9 @@ def pump(
     def run() -> None:
         for raw in iter(stream.readline, b""):
             line = raw if raw.endswith(b"\n") else raw + b"\n"
-            os.write(sink, prefix + line)
-            if log is not None:
-                log.write(line)
+            # A line past a capped log's end is not shown either: a flood stops here.
+            if log is None or log.write(line):
+                os.write(sink, prefix + line)
             if on_line is not None:
                 on_line(line)
         stream.close()

@@ -23,9 +23,23 @@ from __future__ import annotations
 import argparse
 import os
 import pwd
+import re
 import resource
 import signal
+import stat
 import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+# The bounds of a user's program, wherever the lab builds and runs it (``lab run`` on every
+# backend, and the compose lab's nodes).
+RUN_USER = "nobody"
+NPROC = 256  # processes of the run user, RLIMIT_NPROC
+ADDRESS_SPACE = 4 << 30  # bytes, RLIMIT_AS (a thread's stack counts: 8 MiB each)
+LOG_CAP = 4 << 20  # bytes of output a user program may write, RLIMIT_FSIZE
+STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for a user's server
+BUILD_TIMEOUT = 300.0  # seconds one build may take
+MAX_BUILD_LOG = 1 << 20  # bytes of compiler output kept
 
 
 def user_ids(user: str) -> tuple[int, int]:
@@ -40,6 +54,43 @@ def user_ids(user: str) -> tuple[int, int]:
 def limit(which: int, value: int) -> None:
     if value > 0:
         resource.setrlimit(which, (value, value))
+
+
+def bounded(python: str, folder: str, argv: Sequence[str]) -> list[str]:
+    """The argument list that starts a built program in ``folder``: bounded, unprivileged."""
+    return [
+        python, "-m", "lab.programs.userprog", "--dir", folder, "--user", RUN_USER,
+        "--nproc", str(NPROC), "--as", str(ADDRESS_SPACE), "--fsize", str(LOG_CAP),
+        "--", *argv,
+    ]  # fmt: skip
+
+
+def shown_as(output: str, names: Iterable[tuple[str, str]]) -> str:
+    """Compiler output with the build folder's file names put back as the topology wrote
+    them: ``names`` pairs each copied name with its written path (``server.c:5:3:`` ->
+    ``student/server.c:5:3:``)."""
+    for name, written in names:
+        if written == name:
+            continue
+        pattern = re.compile(r"(?<![\w./-])" + re.escape(name) + r"(?=[:/])")
+        shown = written.rstrip("/").replace("\\", "\\\\")
+        output = pattern.sub(shown, output)
+    return output
+
+
+def open_to_all(folder: Path) -> None:
+    """Let the unprivileged run user read a build folder and run what is executable."""
+    for dirpath, _dirs, files in os.walk(folder):
+        os.chmod(dirpath, 0o755)  # noqa: S103 - the run user reads the program
+        for f in files:
+            path = Path(dirpath) / f
+            mode = path.lstat().st_mode
+            if stat.S_ISREG(mode):
+                extra = 0o111 if mode & stat.S_IXUSR else 0
+                os.chmod(path, (mode & 0o7777) | 0o444 | extra)
+    for parent in (folder.parent, folder.parent.parent):
+        mode = parent.stat().st_mode & 0o7777
+        os.chmod(parent, mode | 0o111)  # noqa: S103 - traverse only: the folder is not listed
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -10,25 +10,29 @@ and unprivileged) is ``command`` here too, so that servers and clients start ali
 
 from __future__ import annotations
 
-import os
-import re
 import shutil
-import stat
 import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
 from lab.errors import TopologyError
+from lab.programs.userprog import (
+    BUILD_TIMEOUT,
+    LOG_CAP,
+    MAX_BUILD_LOG,
+    STOP_GRACE,
+    bounded,
+    open_to_all,
+    shown_as,
+)
 from lab.spec.model import Topology, UserProgram
 
-BUILD_TIMEOUT = 300.0  # seconds one build may take
-MAX_BUILD_LOG = 1 << 20  # bytes of compiler output kept
-RUN_USER = "nobody"
-NPROC = 256  # processes of the run user, RLIMIT_NPROC
-ADDRESS_SPACE = 4 << 30  # bytes, RLIMIT_AS (a thread's stack counts: 8 MiB each)
-LOG_CAP = 4 << 20  # bytes of output a user program may write, RLIMIT_FSIZE
-STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for a user's server
+__all__ = [
+    "BUILD_TIMEOUT", "LOG_CAP", "MAX_BUILD_LOG", "STOP_GRACE", "Built", "build_all",
+    "build_failure", "command", "keep_evidence", "nodes_running", "tools_on",
+    "used_programs",
+]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -103,7 +107,7 @@ def _build(program: UserProgram, folder: Path) -> Built | str:
     log = folder.parent / f"{program.name}.build.log"
     if not program.build:
         log.write_text("nothing to build\n")
-        _open_to_all(folder)
+        open_to_all(folder)
         return Built(program, folder, log)
     try:
         done = subprocess.run(
@@ -123,7 +127,7 @@ def _build(program: UserProgram, folder: Path) -> Built | str:
     log.write_text(f"$ {' '.join(program.build)}\n{output}exit status {done.returncode}\n")
     if done.returncode != 0:
         return build_failure(program, done.returncode, output)
-    _open_to_all(folder)
+    open_to_all(folder)
     return Built(program, folder, log)
 
 
@@ -135,28 +139,8 @@ def build_failure(program: UserProgram, status: int, output: str, where: str = "
 def as_written(output: str, program: UserProgram) -> str:
     """Compiler output with the build folder's file names put back as the topology wrote
     them (``server.c:5:3:`` -> ``student/server.c:5:3:``)."""
-    for src, written in zip(program.sources, program.written, strict=False):
-        if written == src.name:
-            continue
-        pattern = re.compile(r"(?<![\w./-])" + re.escape(src.name) + r"(?=[:/])")
-        shown = written.rstrip("/").replace("\\", "\\\\")
-        output = pattern.sub(shown, output)
-    return output
-
-
-def _open_to_all(folder: Path) -> None:
-    """Let the unprivileged run user read the folder and run what is executable."""
-    for dirpath, _dirs, files in os.walk(folder):
-        os.chmod(dirpath, 0o755)  # noqa: S103 - the run user reads the program
-        for f in files:
-            path = Path(dirpath) / f
-            mode = path.lstat().st_mode
-            if stat.S_ISREG(mode):
-                extra = 0o111 if mode & stat.S_IXUSR else 0
-                os.chmod(path, (mode & 0o7777) | 0o444 | extra)
-    for parent in (folder.parent, folder.parent.parent):
-        mode = parent.stat().st_mode & 0o7777
-        os.chmod(parent, mode | 0o111)  # noqa: S103 - traverse only: the folder is not listed
+    names = zip((src.name for src in program.sources), program.written, strict=False)
+    return shown_as(output, names)
 
 
 def keep_evidence(built: dict[str, Built], out_dir: Path) -> None:
@@ -170,9 +154,4 @@ def keep_evidence(built: dict[str, Built], out_dir: Path) -> None:
 def command(python: str, built: Built, node: str, argv: Sequence[str]) -> list[str]:
     """The argument list that starts a built program on a node: bounded, unprivileged, in
     its folder."""
-    folder = str(built.folder_on(node))
-    return [
-        python, "-m", "lab.programs.userprog", "--dir", folder, "--user", RUN_USER,
-        "--nproc", str(NPROC), "--as", str(ADDRESS_SPACE), "--fsize", str(LOG_CAP),
-        "--", *argv,
-    ]  # fmt: skip
+    return bounded(python, str(built.folder_on(node)), argv)

@@ -95,3 +95,32 @@ def test_what_a_client_got_is_shown_per_connection() -> None:
         "connection 1 from None: got nothing (ECONNREFUSED)",
     ]
     assert compose_node.reply_lines("Traceback ...\nError") == ["Traceback ...", "Error"]
+
+
+def test_the_restarts_and_a_user_servers_end_are_in_run_json_as_lab_run_writes_them() -> None:
+    command = compose_dict(load_topology(REPO / "topologies/experiments/errors.yaml"))
+    words = list(command["services"]["report"]["command"])
+    plan = json.loads(words[words.index("--plan") + 1])
+    restart = {"service": "restartable", "reuseaddr": False, "expect": "EADDRINUSE",
+               "stopped_status": -15, "snapshot": "restart-restart-1", "pid": 31,
+               "log": "server/service-restartable-restart-1.log", "listening": False,
+               "listen_socket": "", "exit_status": 1}  # fmt: skip
+    server = server_facts()
+    server["services"] = {
+        "restartable": {"pid": 20, "log": "service-restartable.log", "ended_before_stop": False,
+                        "exit_status": -15, "restarted_as": [32], "killed_after_grace": False,
+                        "log_truncated": True},
+    }  # fmt: skip
+    server["restarts"] = {"restart": [restart]}
+    record = RunRecord.from_json(compose_record.run_record(plan, {"server": server}))
+    (done,) = record.scenarios["restart"].restarts or []
+    assert (done.snapshot, done.listening, done.exit_status, done.pid) == (
+        "restart-restart-1",
+        False,
+        1,
+        31,
+    )
+    service = record.services["restartable"]
+    assert service.restarted_as == [32] and service.log_truncated is True
+    assert service.killed_after_grace is False
+    assert record.scenarios["refused"].restarts is None  # only the scenario that restarts

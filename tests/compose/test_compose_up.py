@@ -153,3 +153,24 @@ def test_up_twice_keeps_the_first_results_under_their_time(project: Project) -> 
 )
 def test_up_ends_with_a_results_folder_lab_report_passes(project: Project) -> None:
     check_results(project, project.up())
+
+
+@pytest.mark.docker
+@pytest.mark.slow
+@pytest.mark.parametrize("project", ["experiments/c/fork.yaml"], indirect=True, ids=["c-fork"])
+def test_the_users_programs_are_built_in_their_nodes_and_judged_as_in_lab_run(
+    project: Project,
+) -> None:
+    out = check_results(project, project.up())
+    # Built in the nodes from the image's copy of the course's C sources; the first node
+    # that runs each program keeps its folder and build log, as lab run keeps them.
+    for name in ("fork-server", "str-cli"):
+        kept = out / "programs" / name
+        assert (kept / name).is_file() and (kept / "wrap.c").is_file(), name
+        assert (kept / "build.log").read_text().rstrip().endswith("exit status 0"), name
+    record = load_run(out)
+    assert record.services["reaping"].program == "fork-server"
+    assert record.services["reaping"].killed_after_grace is False
+    judged = json.loads((out / "summary.json").read_text())
+    names = {c["name"] for s in judged["scenarios"] for c in s["checks"]}
+    assert {"N connections, N children", "children reaped"} <= names, names

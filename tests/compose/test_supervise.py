@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import signal
 import socket
 import subprocess
@@ -285,30 +284,6 @@ def test_a_server_node_is_healthy_until_signalled_then_stops_its_children(
 # -- captures between two namespaces -------------------------------------------------------------
 
 
-@pytest.fixture
-def two_namespaces(root: None) -> Iterator[tuple[str, str]]:
-    """Namespaces ``a`` (10.99.7.1) and ``b`` (10.99.7.2) joined by a veth pair."""
-    tag = secrets.token_hex(3)
-    a, b = f"svt-{tag}-a", f"svt-{tag}-b"
-
-    def run(*argv: str) -> None:
-        subprocess.run([*argv], check=True, capture_output=True)
-
-    try:
-        run("ip", "netns", "add", a)
-        run("ip", "netns", "add", b)
-        run("ip", "link", "add", f"svt{tag}a", "netns", a, "type", "veth",
-            "peer", "name", f"svt{tag}b", "netns", b)  # fmt: skip
-        for ns, dev, addr in ((a, f"svt{tag}a", "10.99.7.1"), (b, f"svt{tag}b", "10.99.7.2")):
-            run("ip", "-n", ns, "addr", "add", f"{addr}/24", "dev", dev)
-            run("ip", "-n", ns, "link", "set", dev, "up")
-            run("ip", "-n", ns, "link", "set", "lo", "up")
-        yield a, b
-    finally:
-        for ns in (a, b):
-            subprocess.run(["ip", "netns", "delete", ns], capture_output=True)
-
-
 def tcp_flags_to(pcap: Path, port: int) -> list[int]:
     flags = []
     with pcap.open("rb") as f:
@@ -354,3 +329,20 @@ def test_captures_hold_the_whole_conversation(
         assert flags[-1] == ack, (node, flags)
         interfaces = (tmp_path / node / "interfaces.json").read_text()
         assert pcap.stem in interfaces
+
+
+def test_a_capped_log_keeps_whole_lines_up_to_its_cap_and_shows_no_more(tmp_path: Path) -> None:
+    from lab.programs.supervise_children import LogFile, pump
+
+    log = LogFile(tmp_path / "user.log", cap=10)
+    read, write = os.pipe()
+    shown_r, shown_w = os.pipe()
+    with os.fdopen(write, "wb") as out:
+        out.write(b"1234\n5678\nabcdef\nxy\n")
+    thread = pump(os.fdopen(read, "rb"), shown_w, b"p| ", log)
+    thread.join(timeout=EVENT_TIMEOUT)
+    os.close(shown_w)
+    with os.fdopen(shown_r, "rb") as shown:
+        assert shown.read() == b"p| 1234\np| 5678\n"
+    assert (tmp_path / "user.log").read_bytes() == b"1234\n5678\n"
+    assert log.truncated

@@ -178,24 +178,6 @@ services:
     assert topo.program("abs").sources == (elsewhere / "solo.py",)
 
 
-FORK = """\
-programs:
-  my-fork:
-    sources: [student/server.c, student/wrap.c, student/wrap.h]
-    model: fork
-services:
-  s: {node: server, program: my-fork, port: 9999}
-"""
-
-
-def test_compose_refuses_user_programs(tmp_path: Path) -> None:
-    proc = lab("compose", str(write(tmp_path, FORK)))
-    assert proc.returncode == 2
-    assert proc.stderr.strip() == (
-        "lab: user programs (my-fork) are not yet supported by compose: they are built by `lab run`"
-    )
-
-
 def test_a_folder_source_is_walked_and_messages_name_it_as_written(tmp_path: Path) -> None:
     proj = tmp_path / "my proj"
     (proj / "sub").mkdir(parents=True)
