@@ -16,9 +16,11 @@ from tests.results_schema import assert_valid_results
 pytestmark = pytest.mark.slow
 
 
-@pytest.mark.parametrize("name", ["c.yaml", *BUG_NAMES])
+# The iterative experiment's client is the course's str_cli: a user's client program.
+@pytest.mark.parametrize("name", ["c.yaml", "iterative", *BUG_NAMES])
 def test_c_run_passes_on_docker(docker_engine: None, tmp_path: Path, name: str) -> None:
     args = ["run", "topologies/c.yaml"] if name == "c.yaml" else ["experiment", name]
+    args += ["--impl", "c"] if name == "iterative" else []
     out = tmp_path / "out"
     done = lab(*args, "--backend", "docker", "--out", str(out), "--json", "--quiet", timeout=400)
     summary = json.loads(done.stdout) if done.stdout.startswith("{") else None

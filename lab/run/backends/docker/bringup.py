@@ -20,6 +20,9 @@ from lab.run.backends.docker.engine import (
 from lab.spec.model import Network, Node, Topology
 
 CAPABILITIES = ["NET_ADMIN", "NET_RAW", "SETUID", "SETGID", "CHOWN", "KILL"]
+# Where a user's client program runs: lab.programs.userclient reads each copy's socket in
+# /proc/PID/fd, a folder of nobody's (mode 0500) whose links are behind a ptrace check.
+USER_CLIENT_CAPABILITIES = ["DAC_READ_SEARCH", "SYS_PTRACE"]
 MEMORY_LIMIT = "256m"
 PIDS_LIMIT = 1024  # the thread server's threads count here too
 SUBNET_LABEL = "socket-lab.subnet"
@@ -122,6 +125,12 @@ def create_network(
     return None
 
 
+def user_client_capabilities(topology: Topology, node: str) -> list[str]:
+    """What a node running a user's client program needs besides the lab's own."""
+    runs_one = any(node in sc.clients for sc in topology.scenarios if sc.client_program)
+    return USER_CLIENT_CAPABILITIES if runs_one else []
+
+
 def create_node(
     api: docker.APIClient, run_id: str, topology: Topology, node: Node, image: str
 ) -> None:
@@ -131,7 +140,7 @@ def create_node(
         network_mode=object_name(run_id, first.network),
         init=True,
         cap_drop=["ALL"],
-        cap_add=CAPABILITIES,
+        cap_add=CAPABILITIES + user_client_capabilities(topology, node.name),
         mem_limit=MEMORY_LIMIT,
         pids_limit=PIDS_LIMIT,
         # Explicit either way: a new network namespace inherits the host's setting,
