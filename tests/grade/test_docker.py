@@ -4,12 +4,13 @@ like on netns, and nothing of the run left behind."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.grade.util import STUDENT, grade
+from tests.grade.util import GRADE, STUDENT, grade
 
 
 @pytest.mark.slow
@@ -21,8 +22,48 @@ def test_a_submission_is_graded_on_docker(docker_engine: None, tmp_path: Path) -
     assert graded.code == 0
     assert isinstance(graded.doc, dict) and graded.doc["backend"] == "docker"
     run_id = json.loads((out / "run.json").read_text())["run_id"]
-    left = subprocess.run(
+    assert containers_of(run_id) == ""
+
+
+def containers_of(run_id: str) -> str:
+    return subprocess.run(
         ["docker", "ps", "-aq", "--filter", f"label=socket-lab.run={run_id}"],
         capture_output=True, text=True, check=True,
-    ).stdout  # fmt: skip
-    assert left.strip() == ""
+    ).stdout.strip()  # fmt: skip
+
+
+# A small class on Docker: the good one, one that does not compile, one that crashes.
+CLASS = {
+    "good": [STUDENT / "server.c", STUDENT / "wrap.c", STUDENT / "wrap.h"],
+    "broken": [STUDENT / "broken.c"],
+    "crash": [GRADE / "crash_first.py"],
+}
+
+
+@pytest.mark.slow
+def test_a_class_is_graded_on_docker(docker_engine: None, tmp_path: Path) -> None:
+    folder = tmp_path / "class"
+    for name, files in CLASS.items():
+        (folder / name).mkdir(parents=True)
+        for f in files:
+            shutil.copy(f, folder / name / f.name)
+    out = tmp_path / "out"
+    graded = grade(
+        str(folder), "--as", "fork", "--backend", "docker", "--out", str(out), "--jobs", "2",
+        timeout=600,
+    )  # fmt: skip
+    assert graded.code == 1, graded.stderr[-3000:]
+    assert isinstance(graded.doc, list)
+    by_name = {g["submission"]: g for g in graded.doc}
+    assert sorted(by_name) == sorted(CLASS)
+    assert by_name["good"]["passed"] is True, by_name["good"]["verdict"]
+    # Failed and judged: what follows a failure (a build that never listened) is not judged.
+    failed = {name: {r["claim"] for r in g["rows"] if not r["passed"] and r["judged"]}
+              for name, g in by_name.items()}  # fmt: skip
+    assert failed["broken"] == {"builds and listens"}, failed
+    assert "service ran until stopped" in failed["crash"], failed
+    assert 'href="good/grade.html"' in (out / "index.html").read_text()
+    for name in CLASS:
+        run = out / name / "run.json"
+        if run.is_file():
+            assert containers_of(json.loads(run.read_text())["run_id"]) == ""
