@@ -53,6 +53,7 @@ STOP_GRACE_SECONDS = 3.0
 # Blocked from fork() until the child's pid is recorded: SIGCHLD so the child cannot be
 # reaped before it is known, SIGTERM/SIGINT so shutdown cannot begin with it untracked.
 _FORK_WINDOW = {signal.SIGCHLD, signal.SIGTERM, signal.SIGINT}
+_STOP_SIGNALS = {signal.SIGTERM, signal.SIGINT}
 # signal.pthread_sigmask is a Python wrapper that turns the old mask it returns into a set
 # of Signals members, one enum lookup per signal. Twice per connection in the parent, right
 # after fork(), that is code and objects touched while every page is shared copy-on-write
@@ -93,16 +94,23 @@ class ForkServer:
 
     # -- reaping -------------------------------------------------------------------------
     def on_sigchld(self, signum: int, frame: FrameType | None) -> None:
-        """Reap every child that has exited: one SIGCHLD may stand for several exits."""
+        """Reap every child that has exited: one SIGCHLD may stand for several exits.
+        SIGTERM/SIGINT wait while a child is reaped, forgotten and logged: the shutdown
+        they raise, landing between the forgetting and the log, would leave a child that
+        shutdown can no longer account for."""
         while True:
+            old_mask = _sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
             try:
-                pid, raw = os.waitpid(-1, os.WNOHANG)
-            except ChildProcessError:
-                return
-            if pid == 0:
-                return
-            self.children.discard(pid)
-            log(f"reaped pid={pid} status={_status(raw)}")
+                try:
+                    pid, raw = os.waitpid(-1, os.WNOHANG)
+                except ChildProcessError:
+                    return
+                if pid == 0:
+                    return
+                self.children.discard(pid)
+                log(f"reaped pid={pid} status={_status(raw)}")
+            finally:
+                _sigmask(signal.SIG_SETMASK, old_mask)
 
     def stop_children(self) -> None:
         """SIGTERM every unreaped child, reap each (SIGKILL after the grace period)."""
