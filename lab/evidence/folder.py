@@ -39,6 +39,13 @@ class EvidenceProblem:
         return f"{self.file}: {Damage(self.problem, self.offset, self.record)}"
 
 
+def _relative(root: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:  # a capture named by an absolute path in a hand-edited run.json
+        return str(path)
+
+
 @dataclass(frozen=True)
 class _Watch:
     files: set[Path] = field(default_factory=set)
@@ -64,10 +71,7 @@ class Evidence:
         return cls(root, load_run(root))
 
     def _rel(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(self.root))
-        except ValueError:
-            return str(path)
+        return _relative(self.root, path)
 
     def _used(self, path: Path) -> None:
         for watch in self._watches:
@@ -150,10 +154,11 @@ class Evidence:
         return self.problems()
 
 
-def unreadable_files(root: Path, record: RunRecord) -> list[str]:
-    """The evidence files of a results folder that no reader will open, one line each
-    ("DIR/server/eth0.pcap: a symbolic link (to /dev/zero); ..."): links, FIFOs, devices and
-    files beyond the size bound. Nothing is opened; a missing file is not listed here."""
+def unreadable_files(root: Path, record: RunRecord) -> list[EvidenceProblem]:
+    """The evidence files of a results folder that no reader will open, ``file`` relative to
+    ``root`` ("server/eth0.pcap": "a symbolic link (to /dev/zero); ..."): links, FIFOs,
+    devices and files beyond the size bound. Nothing is opened; a missing file is not
+    listed here."""
     nodes = sorted({c.node for c in record.captures} | set(record.nodes))
     limits: list[tuple[Path, int]] = [
         (root / c.node / c.file, MAX_CAPTURE_BYTES) for c in record.captures
@@ -164,9 +169,21 @@ def unreadable_files(root: Path, record: RunRecord) -> list[str]:
             continue
         for pattern in ("*.log", "snapshots/*"):
             limits += [(p, MAX_TEXT_BYTES) for p in sorted(folder.glob(pattern))]
-    lines = []
+    found = []
     for path, limit in dict(limits).items():
         why = refusal(path, limit)
         if why is not None:
-            lines.append(f"{path}: {why}")
-    return lines
+            found.append(EvidenceProblem(_relative(root, path), why))
+    return found
+
+
+def refused_line(root: Path, refused: list[EvidenceProblem]) -> str:
+    """One line for a folder that is not judged because of ``refused`` (not empty): the
+    first file in full with its problem, the others by name, and that nothing was done."""
+    first, *others = refused
+    line = f"{root / first.file}: {first.problem}"
+    if others:
+        named = "; ".join(f"{p.file} ({p.problem})" for p in others)
+        files = "file" if len(others) == 1 else "files"
+        line += f"; {len(others)} more {files} refused likewise: {named}"
+    return f"{line}; nothing in {root} was judged or written"

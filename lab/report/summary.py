@@ -10,7 +10,7 @@ from typing import Any
 
 from lab.errors import LabError, UsageError
 from lab.evidence.connections import connection_evidence
-from lab.evidence.folder import Evidence, unreadable_files
+from lab.evidence.folder import Evidence, refused_line, unreadable_files
 from lab.evidence.records import TcpRecord, UdpRecord
 from lab.i18n import current_lang, english, msg, pad, t, t_or, using
 from lab.report.markup import check_title
@@ -203,7 +203,7 @@ def regenerate(out_dir: Path, lang: str | None = None) -> Summary:
         raise LabError(f"{out_dir}: not a results folder of `lab run` (no run.json/topology.yaml)")
     unreadable = unreadable_files(out_dir, load_run(out_dir))
     if unreadable:
-        raise UsageError("\n".join([*unreadable, f"{out_dir}: nothing was judged or written"]))
+        raise UsageError(refused_line(out_dir, unreadable))
     # The user programs' sources stay where the run found them, not in the folder (their
     # copies are in programs/NAME): the copy of the topology is judged without them.
     summary = finish_run(out_dir, load_topology(source, sources=False), lang)

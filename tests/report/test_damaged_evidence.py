@@ -204,9 +204,25 @@ def test_unreadable_evidence_file_is_one_line_and_exit_2_and_nothing_written(
     before = _hashes(folder)
     proc = lab("report", str(folder), timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert f"{target}: {want}" in proc.stderr, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 2 and "nothing was judged or written" in lines[1], proc.stderr
+    (line,) = proc.stderr.strip().splitlines()  # one line: the file, its problem, the outcome
+    assert line.startswith(f"lab: {target}: {want}"), proc.stderr
+    assert line.endswith(f"nothing in {folder} was judged or written"), proc.stderr
+    assert _hashes(folder) == before
+
+
+def test_several_unreadable_files_are_still_one_line(folder: Path) -> None:
+    pcap = folder / SERVER_PCAP
+    pcap.unlink()
+    pcap.symlink_to("/dev/zero")
+    fifo = folder / "server" / "snapshots" / "during.ps.txt"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    before = _hashes(folder)
+    proc = lab("report", str(folder), timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"lab: {pcap}: a symbolic link (to /dev/zero)"), line
+    assert "1 more file refused likewise: server/snapshots/during.ps.txt (a FIFO" in line, line
     assert _hashes(folder) == before
 
 
