@@ -50,7 +50,7 @@ def build_summary(out_dir: Path, topology: Topology) -> Summary:
     passed = (
         run.error is None
         and not run.node_errors
-        and not damaged
+        and not any(p.fails_checks for p in damaged)
         and all(s.passed for s in scenarios)
     )
     connections, udp_flows = connection_evidence(out_dir, topology, run)
@@ -182,7 +182,7 @@ def failure_line(summary: Summary) -> str | None:
     failed += [
         t("failure.node", node=e.node, step=e.step, error=e.error) for e in summary.node_errors
     ]
-    failed += [t("failure.damaged", problem=p) for p in summary.evidence_problems]
+    failed += [t("failure.damaged", problem=p) for p in summary.evidence_problems if p.fails_checks]
     if summary.passed or not failed:
         return None
     more = t("failure.more", n=len(failed) - 1) if len(failed) > 1 else ""
@@ -256,7 +256,7 @@ def verdict_line(summary: Summary) -> str:
     if summary.passed:
         return t("verdict.line.passed", count=count)
     if all(s.passed for s in summary.scenarios):
-        if summary.evidence_problems:
+        if any(p.fails_checks for p in summary.evidence_problems):
             why = t("verdict.why.damaged")
         else:
             why = t("verdict.why.run_failed" if summary.error else "verdict.why.node")

@@ -104,6 +104,7 @@ def test_capture_cut_mid_record_is_located_and_fails(folder: Path) -> None:
             "problem": f"cut short: {caplen // 2} of its {caplen} bytes",
             "offset": offset,
             "record": number,
+            "fails_checks": True,
         }
     ]
     # Every scenario reads the server's capture: none of its captured checks passes.
@@ -226,11 +227,32 @@ def test_several_unreadable_files_are_still_one_line(folder: Path) -> None:
     assert _hashes(folder) == before
 
 
-def test_snapshot_that_is_not_utf8_is_read_with_replacement(folder: Path) -> None:
+def test_snapshot_that_is_not_utf8_is_said_where_but_fails_nothing(folder: Path) -> None:
     snapshot = folder / "server" / "snapshots" / "during.ps.txt"
-    # A program name in Latin-1, as `ps` prints it: the rest of the snapshot is evidence.
-    snapshot.write_bytes(snapshot.read_bytes() + b"99999 1 S 1 /usr/bin/caf\xe9 --\xff\n")
+    # A program name in Latin-1, as `ps` prints it: the rest of the snapshot is evidence, and
+    # a name's bytes are the program's own business, so no check fails for them.
+    good = snapshot.read_bytes()
+    snapshot.write_bytes(good + b"99999 1 S 1 /usr/bin/caf\xe9 --\xff\n")
     proc = lab("report", str(folder))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and "UnicodeDecodeError" not in proc.stdout
-    assert _summary(folder)["evidence_problems"] == []
+    rel = "server/snapshots/during.ps.txt"
+    offset = len(good) + len(b"99999 1 S 1 /usr/bin/caf")
+    where = f"{rel}: at byte {offset}: not UTF-8 (2 places read as U+FFFD)"
+    assert where in proc.stdout, proc.stdout
+    summary = _summary(folder)
+    assert summary["passed"] is True
+    assert summary["evidence_problems"] == [
+        {
+            "file": rel,
+            "problem": "not UTF-8 (2 places read as U+FFFD)",
+            "offset": offset,
+            "record": None,
+            "fails_checks": False,
+        }
+    ]
+    scenarios = summary["scenarios"]
+    assert isinstance(scenarios, list)
+    noted = [c for sc in scenarios for c in sc["checks"] if where in str(c["detail"])]
+    assert noted and all(c["passed"] is True for c in noted)
+    assert where in (folder / "report.html").read_text()
