@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from lab.evidence.analysis.files import (
@@ -17,7 +17,8 @@ from lab.evidence.analysis.files import (
     MAX_TEXT_BYTES,
     Damage,
     EvidenceFileError,
-    read_text,
+    decode_text,
+    read_bytes,
     refusal,
 )
 from lab.evidence.analysis.pcap import Packet, read_capture
@@ -28,15 +29,25 @@ from lab.run.record import RunRecord, load_run
 @dataclass(frozen=True)
 class EvidenceProblem:
     """A damaged or unreadable evidence file: ``file`` relative to the results folder, the
-    byte ``offset`` and ``record`` (frame number) where the damage is, when known."""
+    byte ``offset`` and ``record`` (frame number) where the damage is, when known.
+    ``fails_checks`` is False when nothing was lost (a snapshot's bytes that are not UTF-8,
+    read as U+FFFD): it is said wherever damage is, but no check or run fails for it."""
 
     file: str
     problem: str
     offset: int | None = None
     record: int | None = None
+    fails_checks: bool = True
 
     def __str__(self) -> str:
         return f"{self.file}: {Damage(self.problem, self.offset, self.record)}"
+
+
+def _relative(root: Path, path: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:  # a capture named by an absolute path in a hand-edited run.json
+        return str(path)
 
 
 @dataclass(frozen=True)
@@ -64,10 +75,7 @@ class Evidence:
         return cls(root, load_run(root))
 
     def _rel(self, path: Path) -> str:
-        try:
-            return str(path.relative_to(self.root))
-        except ValueError:
-            return str(path)
+        return _relative(self.root, path)
 
     def _used(self, path: Path) -> None:
         for watch in self._watches:
@@ -82,16 +90,22 @@ class Evidence:
         return self.text(self.root / node / "snapshots" / f"{phase}.{kind}.txt")
 
     def text(self, path: Path) -> str | None:
-        """A snapshot's or log's text, undecodable bytes replaced; None when the run left
-        no such file, or (then also a problem) when the file cannot be read."""
+        """A snapshot's or log's text, undecodable bytes replaced (and said as a problem that
+        fails nothing); None when the run left no such file, or (then also a problem) when
+        the file cannot be read."""
         if not path.exists() and not path.is_symlink():
             return None
         self._used(path)
         try:
-            return read_text(path)
+            data = read_bytes(path, MAX_TEXT_BYTES)
         except EvidenceFileError as exc:
             self._refused(path, exc)
             return None
+        text, damage = decode_text(data)
+        if damage is not None:
+            found = EvidenceProblem(self._rel(path), damage.problem, damage.offset)
+            self._problems[path] = [replace(found, fails_checks=False)]
+        return text
 
     def processes(self, node: str, phase: str) -> list[ProcessRow] | None:
         text = self.snapshot(node, phase, "ps")
@@ -144,16 +158,27 @@ class Evidence:
         ]
 
     def all_problems(self) -> list[EvidenceProblem]:
-        """Every capture of the run read (once), then every problem found in any file."""
+        """Every capture and snapshot of the run read (a capture once), then every problem
+        found in any file."""
         for capture in self.record.captures:
             self.packets(self.root / capture.node / capture.file)
+        for node in sorted(self.record.nodes):
+            folder = self.root / node / "snapshots"
+            if not folder.is_symlink() and folder.is_dir():
+                for path in sorted(folder.glob("*.txt")):
+                    self.text(path)
         return self.problems()
 
+    def failing_problems(self, paths: set[Path] | None = None) -> list[EvidenceProblem]:
+        """The problems that fail the checks reading their files (see ``fails_checks``)."""
+        return [p for p in self.problems(paths) if p.fails_checks]
 
-def unreadable_files(root: Path, record: RunRecord) -> list[str]:
-    """The evidence files of a results folder that no reader will open, one line each
-    ("DIR/server/eth0.pcap: a symbolic link (to /dev/zero); ..."): links, FIFOs, devices and
-    files beyond the size bound. Nothing is opened; a missing file is not listed here."""
+
+def unreadable_files(root: Path, record: RunRecord) -> list[EvidenceProblem]:
+    """The evidence files of a results folder that no reader will open, ``file`` relative to
+    ``root`` ("server/eth0.pcap": "a symbolic link (to /dev/zero); ..."): links, FIFOs,
+    devices and files beyond the size bound. Nothing is opened; a missing file is not
+    listed here."""
     nodes = sorted({c.node for c in record.captures} | set(record.nodes))
     limits: list[tuple[Path, int]] = [
         (root / c.node / c.file, MAX_CAPTURE_BYTES) for c in record.captures
@@ -164,9 +189,21 @@ def unreadable_files(root: Path, record: RunRecord) -> list[str]:
             continue
         for pattern in ("*.log", "snapshots/*"):
             limits += [(p, MAX_TEXT_BYTES) for p in sorted(folder.glob(pattern))]
-    lines = []
+    found = []
     for path, limit in dict(limits).items():
         why = refusal(path, limit)
         if why is not None:
-            lines.append(f"{path}: {why}")
-    return lines
+            found.append(EvidenceProblem(_relative(root, path), why))
+    return found
+
+
+def refused_line(root: Path, refused: list[EvidenceProblem]) -> str:
+    """One line for a folder that is not judged because of ``refused`` (not empty): the
+    first file in full with its problem, the others by name, and that nothing was done."""
+    first, *others = refused
+    line = f"{root / first.file}: {first.problem}"
+    if others:
+        named = "; ".join(f"{p.file} ({p.problem})" for p in others)
+        files = "file" if len(others) == 1 else "files"
+        line += f"; {len(others)} more {files} refused likewise: {named}"
+    return f"{line}; nothing in {root} was judged or written"

@@ -50,7 +50,7 @@ class Summary:
     scenarios: list[ScenarioVerdict] = field(default_factory=list)
     connections: list[TcpRecord] = field(default_factory=list)
     udp_flows: list[UdpRecord] = field(default_factory=list)
-    # Damaged or unreadable evidence files; a folder with any does not pass.
+    # Damaged or unreadable evidence files; a folder with any that fails_checks does not pass.
     evidence_problems: list[EvidenceProblem] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:

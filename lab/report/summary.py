@@ -10,7 +10,7 @@ from typing import Any
 
 from lab.errors import LabError, UsageError
 from lab.evidence.connections import connection_evidence
-from lab.evidence.folder import Evidence, unreadable_files
+from lab.evidence.folder import Evidence, refused_line, unreadable_files
 from lab.evidence.records import TcpRecord, UdpRecord
 from lab.i18n import current_lang, english, msg, pad, t, t_or, using
 from lab.report.markup import check_title
@@ -50,7 +50,7 @@ def build_summary(out_dir: Path, topology: Topology) -> Summary:
     passed = (
         run.error is None
         and not run.node_errors
-        and not damaged
+        and not any(p.fails_checks for p in damaged)
         and all(s.passed for s in scenarios)
     )
     connections, udp_flows = connection_evidence(out_dir, topology, run)
@@ -182,7 +182,7 @@ def failure_line(summary: Summary) -> str | None:
     failed += [
         t("failure.node", node=e.node, step=e.step, error=e.error) for e in summary.node_errors
     ]
-    failed += [t("failure.damaged", problem=p) for p in summary.evidence_problems]
+    failed += [t("failure.damaged", problem=p) for p in summary.evidence_problems if p.fails_checks]
     if summary.passed or not failed:
         return None
     more = t("failure.more", n=len(failed) - 1) if len(failed) > 1 else ""
@@ -203,7 +203,7 @@ def regenerate(out_dir: Path, lang: str | None = None) -> Summary:
         raise LabError(f"{out_dir}: not a results folder of `lab run` (no run.json/topology.yaml)")
     unreadable = unreadable_files(out_dir, load_run(out_dir))
     if unreadable:
-        raise UsageError("\n".join([*unreadable, f"{out_dir}: nothing was judged or written"]))
+        raise UsageError(refused_line(out_dir, unreadable))
     # The user programs' sources stay where the run found them, not in the folder (their
     # copies are in programs/NAME): the copy of the topology is judged without them.
     summary = finish_run(out_dir, load_topology(source, sources=False), lang)
@@ -256,7 +256,7 @@ def verdict_line(summary: Summary) -> str:
     if summary.passed:
         return t("verdict.line.passed", count=count)
     if all(s.passed for s in summary.scenarios):
-        if summary.evidence_problems:
+        if any(p.fails_checks for p in summary.evidence_problems):
             why = t("verdict.why.damaged")
         else:
             why = t("verdict.why.run_failed" if summary.error else "verdict.why.node")

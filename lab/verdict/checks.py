@@ -71,9 +71,14 @@ def judged_on_sound_evidence(ev: Evidence, make: Callable[[], list[Check]]) -> l
     file and where the damage is."""
     with ev.watching() as used:
         checks = make()
-    damage = ev.problems(used)
-    if not damage:
+    found = ev.problems(used)
+    damage = [p for p in found if p.fails_checks]
+    if not found:
         return checks
+    if not damage:
+        # Nothing lost (bytes read as U+FFFD): the checks stand, and say what they read.
+        notes = "; ".join(map(str, found))
+        return [Check(c.name, c.passed, f"{c.detail}; note: {notes}") for c in checks]
     more = f" (and {len(damage) - 2} more)" if len(damage) > 2 else ""
     note = "not judged on damaged evidence: " + "; ".join(map(str, damage[:2])) + more
     return [Check(c.name, False, f"{c.detail}; {note}") for c in checks]

@@ -3,7 +3,7 @@ files: topology files, captures, snapshots. Each ``fuzz_*.py`` module here is a 
 
     python3 -m tests.fuzz.fuzz_NAME -max_total_time=600     # longer, by hand
 
-``test_fuzz.py`` runs every target for a bounded time (``SOCKET_LAB_FUZZ_SECONDS``, 30 by
+``test_fuzz.py`` runs every target for a bounded time (``SOCKET_LAB_FUZZ_SECONDS``, 60 by
 default) from its seed corpus. A target fails on any exception other than the lab's own
 located error (``lab.errors.LabError``).
 """

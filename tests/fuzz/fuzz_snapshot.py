@@ -4,6 +4,7 @@ checks ask of their rows."""
 
 from __future__ import annotations
 
+from lab.evidence.analysis.files import decode_text
 from lab.evidence.analysis.snapshots import (
     descendants,
     parse_netstat,
@@ -17,7 +18,9 @@ from tests.fuzz.harness import main
 
 
 def target(data: bytes) -> None:
-    text = data.decode("utf-8", errors="replace")
+    text, damage = decode_text(data)
+    # Where the damage is said, the byte there is in the file.
+    assert damage is None or 0 <= (damage.offset or 0) < len(data), damage
     rows = parse_sockets(text)
     states_over_time({"during": rows, "udp": parse_ss(text, "udp"), "nt": parse_netstat(text)})
     for row in rows:

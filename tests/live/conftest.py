@@ -68,12 +68,14 @@ def ssh_lab(
     worlds: Callable[..., World],
     tmp_path: Path,
 ) -> Callable[[Path], SshLab]:
-    """Hosts for the topology file given, brought up (and torn down at the end)."""
+    """Hosts for the topology file given, brought up (and torn down at the end). Each call
+    makes hosts of its own, its topology and known_hosts files in their folder: two labs'
+    files never overwrite each other."""
 
     def make(source: Path) -> SshLab:
         world = worlds(load_topology(source))
-        topology = ssh_topology(world, source, tmp_path / f"ssh-{source.name}")
-        known = world.known_hosts(tmp_path / "kh")
+        topology = ssh_topology(world, source, world.dir / f"ssh-{source.name}")
+        known = world.known_hosts(world.dir / "kh")
         return SshLab(world, topology, known, {"SOCKET_LAB_STATE": os.environ["SOCKET_LAB_STATE"]})
 
     return make

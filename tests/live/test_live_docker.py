@@ -1,7 +1,7 @@
 """The live lab's walkthrough on Docker: ``lab up``, a shell on client1 (an interactive
 ``docker exec``), ``nc`` to the fork server by hand, the node image's hand tools, ``lab
-exec`` exit codes, ``lab capture`` read back with tshark, ``lab snapshot``, ``lab down`` and
-the report."""
+exec`` exit codes, ``lab capture`` read back with tshark, ``lab snapshot``, ``lab scenario``,
+``lab down`` and the report."""
 
 from __future__ import annotations
 
@@ -78,6 +78,8 @@ def test_walkthrough_on_docker(tmp_path: Path, docker_env: dict[str, str]) -> No
         text=True,
     )
     assert read.returncode == 0 and len(read.stdout.splitlines()) == 1, read.stdout
+    ran = lab("scenario", "fork-echo", env=env)  # one of the file's scenarios, with its checks
+    assert ran.returncode == 0, ran.stdout + ran.stderr
 
     started = time.monotonic()
     down = lab("down", env=env)
@@ -88,6 +90,7 @@ def test_walkthrough_on_docker(tmp_path: Path, docker_env: dict[str, str]) -> No
     conn = next(c for c in summary["connections"] if str(c["client"]["port"]) == client_port)
     assert conn["handshake"]["ok"] and conn["server"]["port"] == 9999
     assert client_port in (out / "report.html").read_text()
+    assert [(s["name"], s["passed"]) for s in summary["scenarios"]] == [("fork-echo", True)]
     held = (out / "client1" / "snapshots" / "held.netstat.txt").read_text()
     assert re.search(rf"{SERVER}:9999\s+ESTABLISHED", held)
     assert containers(rid) == []

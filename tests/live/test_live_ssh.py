@@ -2,7 +2,7 @@
 own sshd, see tests/ssh/hosts.py): ``lab up``, a shell on client1 over an interactive
 channel, ``nc`` to the fork server by hand, ``lab exec`` exit codes and stdin,
 ``lab capture`` read back with tshark, ``lab snapshot``, ``lab scenario``, ``lab down`` and
-the report."""
+the report; two labs at once; a lab whose supervisor was killed; a shell killed."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import pytest
 from tests.labcli import ROOT, lab
 from tests.live.conftest import SshLab
 from tests.live.terminal import Terminal, up_at_terminal
+from tests.ssh.hosts import run_processes
 from tests.ssh.test_ssh import DEFAULT, assert_nothing_left
 
 SERVER = "10.77.1.10"
@@ -117,3 +118,41 @@ def test_stale_lab_and_killed_shell_over_ssh(
         lab("down", env=env)
     assert (out / "summary.json").is_file() and (out / "server" / "eth0.pcap").is_file()
     assert_nothing_left(str(state["run_id"]))
+
+
+def test_two_labs_at_once_over_ssh(ssh_lab: Callable[[Path], SshLab], tmp_path: Path) -> None:
+    labs = [ssh_lab(DEFAULT), ssh_lab(DEFAULT)]  # each on hosts of its own
+    env = labs[0].env  # one registry holds both
+    registry = Path(env["SOCKET_LAB_STATE"], "live")
+    try:
+        for live, out in zip(labs, ("one", "two"), strict=True):
+            started = lab("up", *live.up_args(tmp_path / out), env=env)
+            assert started.returncode == 0, started.stdout + started.stderr
+        states = [json.loads(p.read_text()) for p in registry.glob("*.json")]
+        first, second = sorted(states, key=lambda s: str(s["out"]))  # "one", "two"
+        assert (first["name"], second["name"]) == ("default", "default-2")
+        vague = lab("exec", "client1", "--", "true", env=env)
+        assert vague.returncode == 2 and "name one" in vague.stderr
+        listed = lab("ls", env=env).stdout
+        assert "live lab default," in listed and "live lab default-2," in listed
+        # The same lab address answers in each lab, and each lab's command reaches its own
+        # machine: the one whose management address its hosts were given.
+        for live, which in zip(labs, ("default", str(second["run_id"])), strict=True):
+            reply = lab(
+                "exec", which, "client1", "--", "sh", "-c",
+                f"echo a | nc -q1 {SERVER} 9999; ip -4 -o addr show dev mgmt0", env=env,
+            )  # fmt: skip
+            assert reply.stdout.startswith("A\n"), reply.stdout + reply.stderr
+            assert f" {live.world.hosts['client1'].address}/30 " in reply.stdout
+        assert lab("down", "default-2", env=env).returncode == 0
+        assert_nothing_left(str(second["run_id"]))
+        alive = lab("exec", "server", "--", "ss", "-Hltn", "sport", "=", ":9999", env=env)
+        assert "LISTEN" in alive.stdout, alive.stderr  # now the only one, still serving
+        assert run_processes(str(first["run_id"])) != []
+        assert lab("down", env=env).returncode == 0
+    finally:
+        for path in registry.glob("*.json"):
+            lab("down", path.stem, env=env)
+    assert_nothing_left(str(first["run_id"]))
+    assert (tmp_path / "one" / "summary.json").is_file()
+    assert (tmp_path / "two" / "summary.json").is_file()

@@ -104,6 +104,7 @@ def test_capture_cut_mid_record_is_located_and_fails(folder: Path) -> None:
             "problem": f"cut short: {caplen // 2} of its {caplen} bytes",
             "offset": offset,
             "record": number,
+            "fails_checks": True,
         }
     ]
     # Every scenario reads the server's capture: none of its captured checks passes.
@@ -204,17 +205,54 @@ def test_unreadable_evidence_file_is_one_line_and_exit_2_and_nothing_written(
     before = _hashes(folder)
     proc = lab("report", str(folder), timeout=60)
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert f"{target}: {want}" in proc.stderr, proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 2 and "nothing was judged or written" in lines[1], proc.stderr
+    (line,) = proc.stderr.strip().splitlines()  # one line: the file, its problem, the outcome
+    assert line.startswith(f"lab: {target}: {want}"), proc.stderr
+    assert line.endswith(f"nothing in {folder} was judged or written"), proc.stderr
     assert _hashes(folder) == before
 
 
-def test_snapshot_that_is_not_utf8_is_read_with_replacement(folder: Path) -> None:
+def test_several_unreadable_files_are_still_one_line(folder: Path) -> None:
+    pcap = folder / SERVER_PCAP
+    pcap.unlink()
+    pcap.symlink_to("/dev/zero")
+    fifo = folder / "server" / "snapshots" / "during.ps.txt"
+    fifo.unlink()
+    os.mkfifo(fifo)
+    before = _hashes(folder)
+    proc = lab("report", str(folder), timeout=60)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    (line,) = proc.stderr.strip().splitlines()
+    assert line.startswith(f"lab: {pcap}: a symbolic link (to /dev/zero)"), line
+    assert "1 more file refused likewise: server/snapshots/during.ps.txt (a FIFO" in line, line
+    assert _hashes(folder) == before
+
+
+def test_snapshot_that_is_not_utf8_is_said_where_but_fails_nothing(folder: Path) -> None:
     snapshot = folder / "server" / "snapshots" / "during.ps.txt"
-    # A program name in Latin-1, as `ps` prints it: the rest of the snapshot is evidence.
-    snapshot.write_bytes(snapshot.read_bytes() + b"99999 1 S 1 /usr/bin/caf\xe9 --\xff\n")
+    # A program name in Latin-1, as `ps` prints it: the rest of the snapshot is evidence, and
+    # a name's bytes are the program's own business, so no check fails for them.
+    good = snapshot.read_bytes()
+    snapshot.write_bytes(good + b"99999 1 S 1 /usr/bin/caf\xe9 --\xff\n")
     proc = lab("report", str(folder))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Traceback" not in proc.stderr and "UnicodeDecodeError" not in proc.stdout
-    assert _summary(folder)["evidence_problems"] == []
+    rel = "server/snapshots/during.ps.txt"
+    offset = len(good) + len(b"99999 1 S 1 /usr/bin/caf")
+    where = f"{rel}: at byte {offset}: not UTF-8 (2 places read as U+FFFD)"
+    assert where in proc.stdout, proc.stdout
+    summary = _summary(folder)
+    assert summary["passed"] is True
+    assert summary["evidence_problems"] == [
+        {
+            "file": rel,
+            "problem": "not UTF-8 (2 places read as U+FFFD)",
+            "offset": offset,
+            "record": None,
+            "fails_checks": False,
+        }
+    ]
+    scenarios = summary["scenarios"]
+    assert isinstance(scenarios, list)
+    noted = [c for sc in scenarios for c in sc["checks"] if where in str(c["detail"])]
+    assert noted and all(c["passed"] is True for c in noted)
+    assert where in (folder / "report.html").read_text()

@@ -131,4 +131,18 @@ def read_bytes(path: Path, limit: int) -> bytes:
 def read_text(path: Path, limit: int = MAX_TEXT_BYTES) -> str:
     """A snapshot or log as text. Bytes that are not UTF-8 (a program name in another
     encoding in ``ps`` output) become U+FFFD: the rest of the snapshot is still evidence."""
-    return read_bytes(path, limit).decode("utf-8", errors="replace")
+    return decode_text(read_bytes(path, limit))[0]
+
+
+def decode_text(data: bytes) -> tuple[str, Damage | None]:
+    """``data`` as text, bytes that are not UTF-8 read as U+FFFD, and where the first such
+    byte is (None when all of it is UTF-8). Linear in the size, however many bad bytes."""
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        first = exc.start
+    text = data.decode("utf-8", errors="replace")
+    # Each undecodable sequence became one U+FFFD; those the file itself held are not counted.
+    places = text.count("\ufffd") - data.count("\ufffd".encode())
+    many = f"{places} places" if places > 1 else "1 place"
+    return text, Damage(f"not UTF-8 ({many} read as U+FFFD)", offset=first)
