@@ -41,6 +41,17 @@ def refuse_unsupported(topology: Topology) -> None:
             f"{', '.join(dict.fromkeys(steps))}: not supported by compose (it is done from "
             "outside the nodes); use `lab run`"
         )
+    missing = [f"mtu on network {n.name}" for n in topology.networks if n.mtu is not None]
+    missing += [f"watch in scenario {sc.name}" for sc in topology.scenarios if sc.watch]
+    missing += [
+        f"claim ephemeral-ports in scenario {sc.name}"
+        for sc in topology.scenarios
+        if "ephemeral-ports" in sc.claims
+    ]
+    if missing:
+        # Not yet done by the compose nodes: a compose file without them would fail its
+        # checks rather than say why.
+        raise ComposeError(f"{', '.join(missing)}: not supported by compose yet; use `lab run`")
     taken = {PREPARE, REPORT} & {n.name for n in topology.nodes}
     if taken:
         raise ComposeError(

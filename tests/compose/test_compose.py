@@ -22,27 +22,12 @@ from lab.deploy.compose import (
 from lab.programs.supervise import parse_jobs, split_argv
 from lab.spec.model import Interface, Network, Node, Scenario, Service, Topology
 from lab.spec.topology import load_topology
+from tests.compose.shipped import REFUSED, SHIPPED, shipped_id
 from tests.conftest import require
 
 REPO = Path(__file__).resolve().parents[2]
 CHECKED_IN = REPO / "compose.yaml"
 DEFAULT = "topologies/default.yaml"
-# Compose files are made for the topologies whose steps all happen inside the nodes (no
-# netem): the user's programs are built in the nodes, a restart is done by its node.
-REFUSED = {
-    "experiments/reorder": "netem on network lan",
-    "experiments/retransmission": "netem on network lan",
-    "experiments/rtt": "netem on network lan",
-    "experiments/slow-start": "netem on network lan",
-}
-ALL = sorted((REPO / "topologies").rglob("*.yaml"))
-
-
-def shipped_id(path: Path) -> str:
-    return path.relative_to(REPO / "topologies").with_suffix("").as_posix()
-
-
-SHIPPED = [p for p in ALL if shipped_id(p) not in REFUSED]
 # Upper bound for the lab to run its demos; never a speed assertion.
 UP_TIMEOUT = 180.0
 

@@ -17,6 +17,7 @@ from lab.deploy.compose import compose_text
 from lab.report.summary import regenerate
 from lab.run.record import load_run
 from lab.spec.topology import load_topology
+from tests.compose.shipped import SHIPPED, shipped_id
 from tests.compose.test_compose import REPO, compose_tool
 from tests.conftest import require
 from tests.report.png import distinct_colours, read_png, screenshot
@@ -146,11 +147,27 @@ def test_up_twice_keeps_the_first_results_under_their_time(project: Project) -> 
     assert json.loads((again.parent / kept[0] / "run.json").read_text())["started"] == started
 
 
+# Every shipped topology compose takes, but those with tests of their own here.
+OWN_TESTS = {"default", "experiments/c/fork"}
+# Made by compose but failing a check there (the report service exits 1): expected to fail
+# until it is found why, and to say so once it passes.
+FAILS_UNDER_COMPOSE = {"experiments/fork"}
+OTHERS = [
+    pytest.param(
+        f"{name}.yaml",
+        id=name,
+        marks=[pytest.mark.xfail(strict=True, reason="fails a check under compose")]
+        if name in FAILS_UNDER_COMPOSE
+        else [],
+    )
+    for name in (shipped_id(p) for p in SHIPPED)
+    if name not in OWN_TESTS
+]
+
+
 @pytest.mark.docker
 @pytest.mark.slow
-@pytest.mark.parametrize(
-    "project", ["routed.yaml", "experiments/close.yaml"], indirect=True, ids=["routed", "close"]
-)
+@pytest.mark.parametrize("project", OTHERS, indirect=True)
 def test_up_ends_with_a_results_folder_lab_report_passes(project: Project) -> None:
     check_results(project, project.up())
 
