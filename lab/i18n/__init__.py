@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import string
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -133,12 +133,32 @@ class Msg:
 
     def text(self) -> str:
         """In the current language."""
-        values = {k: v.text() if isinstance(v, Msg) else v for k, v in self.params.items()}
+        values = {k: _text(v) for k, v in self.params.items()}
         return t(self.key, **values)
+
+
+@dataclass(frozen=True)
+class Join:
+    """Texts (messages or finished strings) put in words one after the other, with the
+    separator the id ``sep`` holds in the current language (``"; "`` in English)."""
+
+    parts: tuple[object, ...]
+    sep: str = "sep.semicolon"
+
+    def text(self) -> str:
+        return t(self.sep).join(str(_text(p)) for p in self.parts)
+
+
+def _text(value: object) -> object:
+    return value.text() if isinstance(value, Msg | Join) else value
 
 
 def msg(key: str, /, **params: object) -> Msg:
     return Msg(key, params)
+
+
+def join(parts: Iterable[object], sep: str = "sep.semicolon") -> Join:
+    return Join(tuple(parts), sep)
 
 
 def english(message: Msg) -> str:

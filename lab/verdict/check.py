@@ -29,6 +29,10 @@ class Check:
     def said(cls, name: str, passed: bool, message: Msg) -> Check:
         return cls(name, passed, english(message), message)
 
+    def evidence(self) -> Msg | str:
+        """The evidence to quote in another check's: its message, else its English."""
+        return self.detail if self.message is None else self.message
+
     def text(self) -> str:
         """The evidence in the current language (English where there is no message)."""
         return self.detail if self.message is None else self.message.text()
