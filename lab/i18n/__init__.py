@@ -157,6 +157,13 @@ def msg(key: str, /, **params: object) -> Msg:
     return Msg(key, params)
 
 
+def known(text: str) -> Msg | str:
+    """``text`` as the message ``said.<text>`` when the catalogues hold that id: a fixed
+    English sentence (no values) translated by its own words, like a check's name."""
+    key = f"said.{text}"
+    return Msg(key) if catalogue(DEFAULT_LANG).get(key) == text else text
+
+
 def join(parts: Iterable[object], sep: str = "sep.semicolon") -> Join:
     return Join(tuple(parts), sep)
 
