@@ -35,7 +35,8 @@ def bind_picture(ev: Evidence, topo: Topology, sc: Scenario) -> str:
             f"<td>{'yes' if covers else 'no'}</td><td>{esc(seen)}</td></tr>"
         )
     return (
-        f"<h3>Bound to {esc(service.bind)} ({esc(said)})</h3><table class=binding><thead><tr>"
+        f"<h3>Bound to {esc(service.bind)} ({esc(said.text())})</h3>"
+        "<table class=binding><thead><tr>"
         "<th>network</th><th>server address</th><th>covered by the listening socket</th>"
         f"<th>the scenario's SYNs answered by</th></tr></thead><tbody>{''.join(rows)}</tbody>"
         "</table>"
