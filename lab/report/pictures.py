@@ -20,7 +20,7 @@ from lab.i18n import t as msg
 from lab.report.markup import esc
 from lab.run.record import ProbeResult
 from lab.spec.model import Scenario, Topology
-from lab.verdict.demux import during_snapshots, established, four_tuple
+from lab.verdict.demux import During, during_snapshots, established, four_tuple
 from lab.verdict.scope import scenario_clients, scope, tcp
 from lab.verdict.timewait import TWO_MSL, time_wait_series
 
@@ -89,7 +89,7 @@ def demux_picture(ev: Evidence, topo: Topology, sc: Scenario) -> str:
     """The server's parent with its listening socket, and a box per child with the
     4-tuple it holds (the 'during' snapshots)."""
     during = during_snapshots(topo, ev, sc)
-    if isinstance(during, str):
+    if not isinstance(during, During):
         return ""
     rows = established(scope(topo, ev, sc), during)[:20]
     if not rows:
