@@ -10,6 +10,7 @@ byte and field row has a ``<title>`` or class a test can find (``hx``, ``f-key``
 
 from __future__ import annotations
 
+import re
 import sys
 from ipaddress import IPv4Address
 
@@ -48,6 +49,15 @@ def _layer_text(layer: str) -> str:
     return t("pic.layer", osi=osi, osi_name=_word(osi_name), tcpip=_word(tcpip))
 
 
+_COUNTS = re.compile(r"\b(\d+) (bytes|words)\b")
+
+
+def _value(text: str) -> str:
+    """A field's value as the frame's reader wrote it ("5 words = 20 bytes"), its counts
+    in the current language."""
+    return _COUNTS.sub(lambda m: t(f"pic.n_{m.group(2)}", n=int(m.group(1))), text)
+
+
 def _word(name: str) -> str:
     """A layer's, header's or field's name in the current language (as written if none)."""
     return t_or(f"pic.word.{name}", name)
@@ -74,7 +84,7 @@ def _byte(i: int, b: int, owner: tuple[int, Field] | None) -> str:
         i=i,
         layer=_word(f.layer),
         name=_word(f.name),
-        value=f.value,
+        value=_value(f.value),
         layers=_layer_text(f.layer),
     )
     return f'<span class="hx {_CLASS[f.layer]}{shade}{key}" title="{esc(title)}">{b:02x}</span>'
@@ -104,7 +114,8 @@ def field_table(frame: TcpFrame) -> str:
         f"<td>{esc(LAYERS[f.layer][0])} {esc(_word(LAYERS[f.layer][1]))}</td>"
         f"<td>{esc(_word(LAYERS[f.layer][2]))}</td><td>{esc(_word(f.name))}</td>"
         f"<td>{f.start}–{f.end - 1}</td>"
-        f"<td class=mono>{esc(_short_hex(frame.bytes_of(f)))}</td><td>{esc(f.value)}</td></tr>"
+        f"<td class=mono>{esc(_short_hex(frame.bytes_of(f)))}</td>"
+        f"<td>{esc(_value(f.value))}</td></tr>"
         for f in frame.fields
     )
     heads = ("header", "osi", "tcpip", "field", "bytes", "hex", "value")

@@ -5,12 +5,16 @@ protocol's own words, which the course keeps as they are."""
 
 from __future__ import annotations
 
+import html
 import re
+import struct
 from pathlib import Path
 
 import pytest
 
+from lab.evidence.frames import TcpFrame, take_apart
 from lab.i18n import set_lang, using
+from lab.report.anatomy_html import field_table, hex_view
 from lab.report.summary import REPORT_FILE, finish_run
 from lab.run.backends.fake import fake_backend
 from lab.run.backends.tape import TOPOLOGY_FILE
@@ -28,7 +32,7 @@ ALLOWED = frozenset(
         "TIME_WAIT", "CLOSE_WAIT", "LISTEN", "ESTABLISHED", "SYN-ACK", "ACKs",
         "sackOK", "wscale", "after", "during", "before", "watch", "expect",
         "SIGCHLD", "SIGTERM", "SA_RESTART", "SHUT_WR", "reuseaddr", "backlog",
-        "read", "pid", "python", "netem", "delay",
+        "read", "pid", "python", "netem", "delay", "EtherType",
     }
 )  # fmt: skip
 # What a sentence quotes: payloads and log lines in quotes, paths and commands in a
@@ -80,3 +84,33 @@ def test_english_words_finds_a_sentence_and_passes_names_and_quotes() -> None:
     assert english_words(said, topology) == []
     said = "3/3 connections fail; ok"
     assert english_words(said, topology) == ["connections", "fail"]
+
+
+def _frame() -> TcpFrame:
+    """An Ethernet/IPv4/TCP frame carrying ``hello\\n``, as a capture would hold it."""
+    payload = b"hello\n"
+    tcp = struct.pack("!HHIIBBHHH", 40000, 9000, 1, 1, 5 << 4, 0x18, 64240, 0, 0)
+    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 40 + len(payload), 1, 0x4000, 64, 6, 0,
+                     bytes([10, 0, 0, 2]), bytes([10, 0, 0, 1]))  # fmt: skip
+    eth = bytes.fromhex("02000000000102000000000208 00".replace(" ", ""))
+    frame = take_apart("server/eth0.pcap", 4, eth + ip + tcp + payload)
+    assert frame is not None
+    return frame
+
+
+def test_the_frame_drawings_speak_chinese_and_english_as_before() -> None:
+    frame = _frame()
+    with using("zh"):
+        drawn = hex_view(frame) + field_table(frame)
+    words = re.sub(r"<[^>]+>|\b(class|title)=\"[^\"]*\"", " ", drawn)
+    titles = " ".join(re.findall(r'title="([^"]*)"', drawn))
+    left = english_words(html.unescape(words + " " + titles), _topology())
+    assert left == [], left
+    assert "目的端口" in drawn and "传输层" in drawn and "载荷" in drawn
+    english = hex_view(frame) + field_table(frame)
+    assert "<th>OSI layer</th>" in english and "destination port" in english
+    assert "OSI 4 transport, TCP/IP transport" in english
+
+
+def _topology() -> Topology:
+    return load_topology(RECORDINGS / "handshake" / TOPOLOGY_FILE)
