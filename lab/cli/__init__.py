@@ -23,7 +23,7 @@ from lab.cli.livenetem import add_netem_command
 from lab.cli.progress import progress_printer
 from lab.cli.sshopts import add_host_key_options, with_host_keys
 from lab.errors import Interrupted, LabError
-from lab.i18n import choose_lang, set_lang, translated
+from lab.i18n import choose_lang, set_lang, t, translated
 
 if TYPE_CHECKING:
     from lab.report.record import Summary
@@ -313,7 +313,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lab: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("lab: interrupted", file=sys.stderr)
+        print(f"lab: {t('cli.interrupted')}", file=sys.stderr)
         return 130
     except LabError as exc:
         if args.debug:
@@ -329,8 +329,7 @@ def _print_error(exc: LabError) -> None:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         count = len(exc.problems)
-        print(
-            f"lab: {count} problem{'s' if count != 1 else ''}; nothing was created", file=sys.stderr
-        )
+        key = "cli.problems.one" if count == 1 else "cli.problems.many"
+        print(f"lab: {t(key, count=count)}", file=sys.stderr)
     else:
-        print(f"lab: {exc}", file=sys.stderr)
+        print(f"lab: {exc.text()}", file=sys.stderr)

@@ -188,13 +188,15 @@ def regenerate(out_dir: Path, lang: str | None = None) -> Summary:
 
     source = out_dir / TOPOLOGY_COPY
     # Present in any form (a FIFO, a link to a device): the readers say what is wrong.
+    not_results = msg("error.not_results", folder=str(out_dir))
     if not (out_dir / RUN_FILE).is_symlink() and not (out_dir / RUN_FILE).exists():
-        raise LabError(f"{out_dir}: not a results folder of `lab run` (no run.json/topology.yaml)")
+        raise LabError.said(not_results)
     if not source.is_symlink() and not source.exists():
-        raise LabError(f"{out_dir}: not a results folder of `lab run` (no run.json/topology.yaml)")
+        raise LabError.said(not_results)
     unreadable = unreadable_files(out_dir, load_run(out_dir))
     if unreadable:
-        raise UsageError("\n".join([*unreadable, f"{out_dir}: nothing was judged or written"]))
+        nothing = msg("error.nothing_judged", folder=str(out_dir))
+        raise UsageError.said(msg("error.lines", lines="\n".join(unreadable), last=nothing))
     # The user programs' sources stay where the run found them, not in the folder (their
     # copies are in programs/NAME): the copy of the topology is judged without them.
     summary = finish_run(out_dir, load_topology(source, sources=False), lang)

@@ -8,10 +8,12 @@ from __future__ import annotations
 import html
 import re
 import struct
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from lab.cli import main
 from lab.evidence.frames import TcpFrame, take_apart
 from lab.i18n import set_lang, using
 from lab.report.anatomy_html import field_table, hex_view
@@ -57,8 +59,11 @@ def replayed(name: str, out: Path) -> Topology:
 
 
 @pytest.fixture(autouse=True)
-def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def _state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The run registry in the test's own folder; the process's language put back."""
     monkeypatch.setenv("SOCKET_LAB_STATE", str(tmp_path / "state"))
+    yield
+    set_lang("en")
 
 
 @pytest.mark.parametrize("name", ["handshake", "close", "fork", "udp", "default"])
@@ -114,3 +119,21 @@ def test_the_frame_drawings_speak_chinese_and_english_as_before() -> None:
 
 def _topology() -> Topology:
     return load_topology(RECORDINGS / "handshake" / TOPOLOGY_FILE)
+
+
+def test_the_clis_refusals_in_chinese_keep_their_paths_and_exit_codes(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["report", "--lang", "zh", str(tmp_path)]) == 1
+    said = capsys.readouterr().err
+    assert said == f"lab: {tmp_path}：不是 `lab run` 的结果目录（没有 run.json/topology.yaml）\n"
+    broken = Path(__file__).resolve().parents[1] / "cli" / "broken.yaml"
+    out = tmp_path / "o"
+    assert main(["run", str(broken), "--lang", "zh", "--backend", "netns", "--out", str(out)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines[-1].startswith("lab: ") and lines[-1].endswith("个问题；没有创建任何东西")
+    assert any(line.startswith(f"{broken}:") or "broken.yaml:" in line for line in lines)
+    assert not out.exists()
+    set_lang("en")
+    assert main(["report", str(tmp_path)]) == 1
+    assert "not a results folder of `lab run`" in capsys.readouterr().err
