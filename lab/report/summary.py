@@ -12,7 +12,7 @@ from lab.errors import LabError, UsageError
 from lab.evidence.connections import connection_evidence
 from lab.evidence.folder import Evidence, unreadable_files
 from lab.evidence.records import TcpRecord, UdpRecord
-from lab.i18n import Msg, current_lang, msg, pad, t, t_or, using
+from lab.i18n import Msg, current_lang, english, msg, pad, reread, t, t_or, using
 from lab.report.markup import check_title
 from lab.report.page import render_report
 from lab.report.record import SUMMARY_FILE, ScenarioVerdict, Summary
@@ -157,7 +157,7 @@ def _fallback_summary(out_dir: Path, topology: Topology, why: str) -> Summary:
     except RecordError as exc:  # not even run.json is readable: say so, and why
         run = RunRecord("?", topology.name, "?", "?", str(out_dir), error=str(exc))
     summary = _summary(topology, run, False, scenarios, [], [])
-    summary.error = run.error or f"could not judge the evidence: {why}"
+    summary.error = run.error or english(msg("error.not_judged", why=why))
     return summary
 
 
@@ -196,7 +196,7 @@ def regenerate(out_dir: Path, lang: str | None = None) -> Summary:
     unreadable = unreadable_files(out_dir, load_run(out_dir))
     if unreadable:
         nothing = msg("error.nothing_judged", folder=str(out_dir))
-        raise UsageError.said(msg("error.lines", lines="\n".join(unreadable), last=nothing))
+        raise UsageError.said(msg("text.lines", lines="\n".join(unreadable), last=nothing))
     # The user programs' sources stay where the run found them, not in the folder (their
     # copies are in programs/NAME): the copy of the topology is judged without them.
     summary = finish_run(out_dir, load_topology(source, sources=False), lang)
@@ -234,7 +234,7 @@ def _format_summary(summary: Summary) -> str:
     ]
     lines.append(t("summary.timings", timings=t("list.sep").join(spent)))
     if summary.error:
-        lines.append(t("summary.error", error=summary.error))
+        lines.append(t("summary.error", error=reread(summary.error, "error.")))
     lines += [t("summary.damaged", problem=p) for p in summary.evidence_problems]
     lines.append(verdict_line(summary))
     return "\n".join(lines)

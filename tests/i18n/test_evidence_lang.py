@@ -15,7 +15,7 @@ import pytest
 
 from lab.cli import main
 from lab.evidence.frames import TcpFrame, take_apart
-from lab.i18n import set_lang, using
+from lab.i18n import english, msg, reread, set_lang, using
 from lab.report.anatomy_html import field_table, hex_view
 from lab.report.summary import REPORT_FILE, finish_run
 from lab.run.backends.fake import fake_backend
@@ -137,3 +137,14 @@ def test_the_clis_refusals_in_chinese_keep_their_paths_and_exit_codes(
     set_lang("en")
     assert main(["report", str(tmp_path)]) == 1
     assert "not a results folder of `lab run`" in capsys.readouterr().err
+
+
+def test_a_recorded_english_error_is_reread_in_chinese_or_left_as_it_is() -> None:
+    said = msg("error.never_listened", service="echo", program="echo_server", node="server",
+               protocol="tcp", port=9000, timeout=5.0)  # fmt: skip
+    recorded = english(said)  # what run.json keeps
+    with using("zh"):
+        assert reread(recorded, "error.") == said.text()
+        assert "5 秒内没有在 tcp 端口 9000 上监听" in reread(recorded, "error.")
+        assert reread("the host is on fire", "error.") == "the host is on fire"
+    assert reread(recorded, "error.") == recorded
