@@ -34,8 +34,10 @@ class Check:
         return known(self.detail) if self.message is None else self.message
 
     def text(self) -> str:
-        """The evidence in the current language (English where there is no message)."""
-        return _text(known(self.detail) if self.message is None else self.message)
+        """The evidence in the current language: its message, else its English detail
+        translated by its own words when the catalogues know it (``said.<English>``),
+        else as it is."""
+        return _text(self.evidence())
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "passed": self.passed, "detail": self.detail}

@@ -25,7 +25,8 @@ def check_probes(ev: Evidence, sc: Scenario) -> Check:
     """Each client's probe ran its sequence and ended with ``expect_error`` (or none)."""
     outcome = scenario_clients(ev, sc)
     want = sc.expect_error or "no error"
-    good, problems = 0, list[Msg]()
+    good = 0
+    problems: list[Msg] = []
     for node in sc.clients:
         client = outcome.get(node)
         if client is None or client.result is None:
