@@ -3,12 +3,29 @@
 from __future__ import annotations
 
 import signal
+from typing import Self
+
+from lab.i18n import Msg, english
 
 
 class LabError(Exception):
-    """Base of every error the lab reports to a user. ``exit_code`` is what the CLI returns."""
+    """Base of every error the lab reports to a user. ``exit_code`` is what the CLI returns.
+
+    Its text (``str``) is English, as run.json records it; one made by :meth:`said` also
+    keeps its message, which the CLI prints in the user's language (:meth:`text`)."""
 
     exit_code = 1
+    message: Msg | None = None
+
+    @classmethod
+    def said(cls, message: Msg) -> Self:
+        error = cls(english(message))
+        error.message = message
+        return error
+
+    def text(self) -> str:
+        """The error in the current language (its English text where it has no message)."""
+        return str(self) if self.message is None else self.message.text()
 
 
 class TopologyError(LabError):

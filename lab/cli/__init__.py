@@ -23,7 +23,7 @@ from lab.cli.livenetem import add_netem_command
 from lab.cli.progress import progress_printer
 from lab.cli.sshopts import add_host_key_options, with_host_keys
 from lab.errors import Interrupted, LabError
-from lab.i18n import choose_lang, set_lang, translated
+from lab.i18n import choose_lang, msg, set_lang, t, translated
 
 if TYPE_CHECKING:
     from lab.report.record import Summary
@@ -156,14 +156,15 @@ def cmd_experiment(args: argparse.Namespace) -> int:
             print(f"{name:18} {impls:9} {translated(f'description.{topo.name}', topo.description)}")
         return 0
     if args.name not in names:
-        raise UsageError(f"no experiment {args.name!r}; there are: {', '.join(names)}")
+        raise UsageError.said(msg("experiment.none", name=args.name, names=", ".join(names)))
     file = experiment_file(args.name, args.impl)
     if file is None:
         have = [n for n in names if args.impl in experiment_impls(n)]
-        raise UsageError(
-            f"experiment {args.name!r} has no {args.impl} implementation (it has: "
-            f"{', '.join(experiment_impls(args.name))}); with --impl {args.impl}: {', '.join(have)}"
+        impls = ", ".join(experiment_impls(args.name))
+        said = msg(
+            "experiment.no_impl", name=args.name, impl=args.impl, impls=impls, have=", ".join(have)
         )
+        raise UsageError.said(said)
     args.file = str(file)
     return cmd_run(args)
 
@@ -313,7 +314,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"lab: {exc}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
-        print("lab: interrupted", file=sys.stderr)
+        print(f"lab: {t('cli.interrupted')}", file=sys.stderr)
         return 130
     except LabError as exc:
         if args.debug:
@@ -329,8 +330,7 @@ def _print_error(exc: LabError) -> None:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         count = len(exc.problems)
-        print(
-            f"lab: {count} problem{'s' if count != 1 else ''}; nothing was created", file=sys.stderr
-        )
+        key = "cli.problems.one" if count == 1 else "cli.problems.many"
+        print(f"lab: {t(key, count=count)}", file=sys.stderr)
     else:
-        print(f"lab: {exc}", file=sys.stderr)
+        print(f"lab: {exc.text()}", file=sys.stderr)

@@ -38,7 +38,7 @@ def grade_table(grade: Grade) -> str:
     for r, name in zip(grade.rows, names, strict=True):
         pts = f"{_points(r.points)}/{_points(r.max_points)}"
         verdict = pad(t_or(f"grade.verdict.{r.verdict}", r.verdict), 10)
-        lines.append(f"{pad(name, width)}  {verdict}  {pts:>6}  {first_line(r.evidence)}")
+        lines.append(f"{pad(name, width)}  {verdict}  {pts:>6}  {first_line(r.text())}")
     total = f"{_points(grade.points)}/{_points(grade.max_points)}"
     verdict = t("badge.pass" if grade.passed else "badge.fail")
     lines += ["", t("grade.total", verdict=verdict, total=total, seconds=grade.seconds)]
@@ -84,7 +84,7 @@ def grade_html(grade: Grade, has_report: bool) -> str:
     rows = "".join(
         f"<tr><td>{esc(check_title(r.claim))}</td><td>{_verdict(r)}</td>"
         f"<td>{esc(_points(r.points))}/{esc(_points(r.max_points))}</td>"
-        f"<td><pre>{esc(r.evidence)}</pre></td></tr>"
+        f"<td><pre>{esc(r.text())}</pre></td></tr>"
         for r in grade.rows
     )
     link = f'<p><a href="report.html">{esc(t("grade.report_link"))}</a></p>' if has_report else ""

@@ -5,11 +5,12 @@ shape given with ``--weights``)."""
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from lab.errors import UsageError
 from lab.grade.flow import GRADE_NPROC, NOT_ANSWERED, TCP_CASES, UDP_CASES, GradeFacts, Health
+from lab.i18n import Msg, known
 from lab.report.record import Summary
 from lab.run.record import RunRecord
 from lab.run.userbuild import LOG_CAP
@@ -90,6 +91,14 @@ class Row:
     points: float
     max_points: float
     judged: bool = True
+    # The evidence as the check said it, for the grade's readers in their language;
+    # grade.json and JUnit keep the English ``evidence``.
+    said: Msg | str | None = field(default=None, compare=False, repr=False)
+
+    def text(self) -> str:
+        """The evidence in the current language (as ``evidence`` where there is none)."""
+        said = known(self.evidence) if self.said is None else self.said
+        return said if isinstance(said, str) else said.text()
 
     @property
     def verdict(self) -> str:
@@ -123,7 +132,9 @@ class Grade:
         return sum(r.max_points for r in self.rows)
 
     def to_json(self) -> dict[str, object]:
-        doc = asdict(self)
+        doc = asdict(replace(self, rows=tuple(replace(r, said=None) for r in self.rows)))
+        for row in doc["rows"]:
+            del row["said"]
         doc.update(passed=self.passed, points=self.points, max_points=self.max_points)
         return doc
 
@@ -155,6 +166,7 @@ def score(
     """Rows for every expected claim: judged where the evidence is, failed where the run
     never got that far (the evidence says why)."""
     judged: dict[str, tuple[bool, str]] = {}
+    said: dict[str, Msg | str] = {}  # a check's English evidence -> its message
     failed_in: dict[str, int] = {}  # claim -> the scenario (by order) where it failed first
     if error is None or (record is not None and record.failed_step not in BEFORE_LISTENING):
         judged[LISTENS] = (True, "built, started, listened")
@@ -178,6 +190,7 @@ def score(
                 ok, detail = judged.get(name, (True, ""))
                 if ok and (not check.passed or not detail):
                     judged[name] = (check.passed, check.detail)
+                    said[check.detail] = check.evidence()
                 if not check.passed:
                     failed_in.setdefault(name, index)
     judged.update(_hostile(facts))
@@ -225,7 +238,7 @@ def score(
     ]
     if error is not None and rows[0].passed:  # the run failed after it listened
         rows.append(_row(weights, "the run ended cleanly", False, error))
-    return rows
+    return [replace(r, said=said.get(r.evidence)) for r in rows]
 
 
 def _after_crash(

@@ -15,9 +15,10 @@ Standard library only, like ``lab/data``: any layer may import it.
 from __future__ import annotations
 
 import json
+import re
 import string
 import unicodedata
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -133,12 +134,73 @@ class Msg:
 
     def text(self) -> str:
         """In the current language."""
-        values = {k: v.text() if isinstance(v, Msg) else v for k, v in self.params.items()}
+        values = {k: _text(v) for k, v in self.params.items()}
         return t(self.key, **values)
+
+
+@dataclass(frozen=True)
+class Join:
+    """Texts (messages or finished strings) put in words one after the other, with the
+    separator the id ``sep`` holds in the current language (``"; "`` in English)."""
+
+    parts: tuple[object, ...]
+    sep: str = "sep.semicolon"
+
+    def text(self) -> str:
+        return t(self.sep).join(str(_text(p)) for p in self.parts)
+
+
+def _text(value: object) -> object:
+    return value.text() if isinstance(value, Msg | Join) else value
 
 
 def msg(key: str, /, **params: object) -> Msg:
     return Msg(key, params)
+
+
+def known(text: str) -> Msg | str:
+    """``text`` as the message ``said.<text>`` when the catalogues hold that id: a fixed
+    English sentence (no values) translated by its own words, like a check's name."""
+    key = f"said.{text}"
+    return Msg(key) if catalogue(DEFAULT_LANG).get(key) == text else text
+
+
+def reread(text: str, prefix: str) -> str:
+    """``text``, an English message of an id starting with ``prefix`` as a record kept it
+    (run.json's error), in the current language; ``text`` itself when no such message
+    reads back as exactly ``text``."""
+    for key, template in catalogue(DEFAULT_LANG).items():
+        if key.startswith(prefix):
+            values = _parse(template, text)
+            if values is not None:
+                return t(key, **values)
+    return text
+
+
+def _parse(template: str, text: str) -> dict[str, object] | None:
+    """The values that make ``template`` give ``text``, or None."""
+    pattern, names = "", []
+    specs: dict[str, str] = {}
+    for literal, name, spec, _conv in string.Formatter().parse(template):
+        pattern += re.escape(literal)
+        if name is not None:
+            pattern += f"(?P<{name}>.+?)" if name not in names else f"(?P={name})"
+            names.append(name)
+            specs[name] = spec or ""
+    found = re.fullmatch(pattern, text, re.DOTALL)
+    if found is None:
+        return None
+    values: dict[str, object] = {}
+    for name, value in found.groupdict().items():
+        try:
+            values[name] = float(value) if specs.get(name) else value
+        except ValueError:
+            return None
+    return values if template.format(**values) == text else None
+
+
+def join(parts: Iterable[object], sep: str = "sep.semicolon") -> Join:
+    return Join(tuple(parts), sep)
 
 
 def english(message: Msg) -> str:

@@ -10,11 +10,13 @@ byte and field row has a ``<title>`` or class a test can find (``hx``, ``f-key``
 
 from __future__ import annotations
 
+import re
 import sys
 from ipaddress import IPv4Address
 
 from lab.evidence.folder import Evidence
 from lab.evidence.frames import LAYERS, Field, TcpFrame
+from lab.i18n import t, t_or
 from lab.report.markup import esc
 from lab.spec.model import Scenario, Topology
 from lab.verdict.anatomy import first_data_segment
@@ -44,7 +46,21 @@ def scenario_frame(ev: Evidence, topo: Topology, sc: Scenario) -> TcpFrame | Non
 
 def _layer_text(layer: str) -> str:
     osi, osi_name, tcpip = LAYERS[layer]
-    return f"OSI {osi} {osi_name}, TCP/IP {tcpip}"
+    return t("pic.layer", osi=osi, osi_name=_word(osi_name), tcpip=_word(tcpip))
+
+
+_COUNTS = re.compile(r"\b(\d+) (bytes|words)\b")
+
+
+def _value(text: str) -> str:
+    """A field's value as the frame's reader wrote it ("5 words = 20 bytes"), its counts
+    in the current language."""
+    return _COUNTS.sub(lambda m: t(f"pic.n_{m.group(2)}", n=int(m.group(1))), text)
+
+
+def _word(name: str) -> str:
+    """A layer's, header's or field's name in the current language (as written if none)."""
+    return t_or(f"pic.word.{name}", name)
 
 
 def _owner(frame: TcpFrame) -> list[tuple[int, Field] | None]:
@@ -59,11 +75,18 @@ def _owner(frame: TcpFrame) -> list[tuple[int, Field] | None]:
 
 def _byte(i: int, b: int, owner: tuple[int, Field] | None) -> str:
     if owner is None:
-        return f'<span class="hx pad" title="byte {i}: not in any header">{b:02x}</span>'
+        return f'<span class="hx pad" title="{esc(t("pic.byte_pad", i=i))}">{b:02x}</span>'
     n, f = owner
     key = " f-key" if f.name in KEY_FIELDS else ""
     shade = f" s{n % 2}"
-    title = f"byte {i}: {f.layer} {f.name} = {f.value} ({_layer_text(f.layer)})"
+    title = t(
+        "pic.byte",
+        i=i,
+        layer=_word(f.layer),
+        name=_word(f.name),
+        value=_value(f.value),
+        layers=_layer_text(f.layer),
+    )
     return f'<span class="hx {_CLASS[f.layer]}{shade}{key}" title="{esc(title)}">{b:02x}</span>'
 
 
@@ -78,7 +101,7 @@ def hex_view(frame: TcpFrame) -> str:
         )
         rows.append(f'<div class="hxrow"><span class="hxoff">{start:04x}</span>{cells}</div>')
     legend = "".join(
-        f'<span class="hx {c} s0">{esc(layer)}</span> {esc(_layer_text(layer))} '
+        f'<span class="hx {c} s0">{esc(_word(layer))}</span> {esc(_layer_text(layer))} '
         for layer, c in _CLASS.items()
     )
     return f'<div class="hexview">{"".join(rows)}<p class="hxlegend">{legend}</p></div>'
@@ -87,16 +110,17 @@ def hex_view(frame: TcpFrame) -> str:
 def field_table(frame: TcpFrame) -> str:
     rows = "".join(
         f'<tr class="{_CLASS[f.layer]}{" f-key" if f.name in KEY_FIELDS else ""}">'
-        f"<td>{esc(f.layer)}</td><td>{esc(LAYERS[f.layer][0])} {esc(LAYERS[f.layer][1])}</td>"
-        f"<td>{esc(LAYERS[f.layer][2])}</td><td>{esc(f.name)}</td><td>{f.start}–{f.end - 1}</td>"
-        f"<td class=mono>{esc(_short_hex(frame.bytes_of(f)))}</td><td>{esc(f.value)}</td></tr>"
+        f"<td>{esc(_word(f.layer))}</td>"
+        f"<td>{esc(LAYERS[f.layer][0])} {esc(_word(LAYERS[f.layer][1]))}</td>"
+        f"<td>{esc(_word(LAYERS[f.layer][2]))}</td><td>{esc(_word(f.name))}</td>"
+        f"<td>{f.start}–{f.end - 1}</td>"
+        f"<td class=mono>{esc(_short_hex(frame.bytes_of(f)))}</td>"
+        f"<td>{esc(_value(f.value))}</td></tr>"
         for f in frame.fields
     )
-    return (
-        '<table class="fields"><thead><tr><th>header</th><th>OSI layer</th><th>TCP/IP layer'
-        "</th><th>field</th><th>bytes</th><th>hex</th><th>value</th></tr></thead>"
-        f"<tbody>{rows}</tbody></table>"
-    )
+    heads = ("header", "osi", "tcpip", "field", "bytes", "hex", "value")
+    head = "".join(f"<th>{esc(t('pic.fields.' + h))}</th>" for h in heads)
+    return f'<table class="fields"><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>'
 
 
 def _short_hex(data: bytes) -> str:
@@ -108,10 +132,8 @@ def anatomy_picture(ev: Evidence, topo: Topology, sc: Scenario) -> str:
     frame = scenario_frame(ev, topo, sc)
     if frame is None:
         return ""
-    return (
-        f"<h3>One frame, layer by layer (frame {frame.index} of {esc(frame.capture)}, "
-        f"{len(frame.data)} bytes)</h3>" + hex_view(frame) + field_table(frame)
-    )
+    title = t("pic.frame", index=frame.index, capture=frame.capture, size=len(frame.data))
+    return f"<h3>{esc(title)}</h3>" + hex_view(frame) + field_table(frame)
 
 
 def _order_row(what: str, value: int, size: int, wire: bytes) -> str:
@@ -135,13 +157,13 @@ def byte_order_picture(ev: Evidence, topo: Topology, sc: Scenario) -> str:
     port = frame.field("TCP", "destination port")
     addr = frame.field("IPv4", "destination address")
     port_wire, addr_wire = frame.bytes_of(port), frame.bytes_of(addr)
-    rows = _order_row("server port", int.from_bytes(port_wire, "big"), 2, port_wire)
-    rows += _order_row("server address", int.from_bytes(addr_wire, "big"), 4, addr_wire)
+    rows = _order_row(t("pic.order.port"), int.from_bytes(port_wire, "big"), 2, port_wire)
+    rows += _order_row(t("pic.order.address"), int.from_bytes(addr_wire, "big"), 4, addr_wire)
+    order = t(f"detail.order.{sys.byteorder}")
+    title = t("pic.order.title", index=frame.index, capture=frame.capture, order=order)
+    heads = ("what", "value", "hex", "wire", "memory", "misread", "undone")
+    head = "".join(f"<th>{esc(t('pic.order.' + h, order=order))}</th>" for h in heads)
     return (
-        f"<h3>Byte order (frame {frame.index} of {esc(frame.capture)}; this host is "
-        f"{esc(sys.byteorder)}-endian)</h3><table class=byteorder><thead><tr><th>what</th>"
-        "<th>value</th><th>hex</th><th>on the wire (network order, big-endian)</th>"
-        f"<th>in this host's memory ({esc(sys.byteorder)}-endian)</th><th>the wire's bytes "
-        "read in host order</th><th>undone by</th></tr></thead>"
+        f"<h3>{esc(title)}</h3><table class=byteorder><thead><tr>{head}</tr></thead>"
         f"<tbody>{rows}</tbody></table>"
     )

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from lab.evidence.folder import Evidence
+from lab.i18n import t, t_or
 from lab.report.markup import esc
 from lab.spec.model import Scenario, Topology
 from lab.verdict.binding import answer, listener, port_range
@@ -28,17 +29,22 @@ def bind_picture(ev: Evidence, topo: Topology, sc: Scenario) -> str:
         ip = str(iface.address)
         got = [answer(c) for c in conns if c.server.ip == ip]
         covers = bound is not None and bound in ("0.0.0.0", ip)
-        seen = ", ".join(f"{g} x{got.count(g)}" for g in sorted(set(got))) or "no SYN"
+        seen = t("sep.comma").join(
+            f"{t_or('said.' + g, g)} x{got.count(g)}" for g in sorted(set(got))
+        ) or t("pic.bind.no_syn")
         rows.append(
             f'<tr class="{"ok" if covers else "bad"}"><td>{esc(iface.network)}</td>'
             f"<td class=mono>{esc(ip)}:{service.port}</td>"
-            f"<td>{'yes' if covers else 'no'}</td><td>{esc(seen)}</td></tr>"
+            f"<td>{esc(t('pic.bind.yes' if covers else 'pic.bind.no'))}</td>"
+            f"<td>{esc(seen)}</td></tr>"
         )
+    title = t("pic.bind.title", bind=service.bind, said=said.text())
+    head = "".join(
+        f"<th>{esc(t('pic.bind.' + h))}</th>" for h in ("network", "address", "covered", "answered")
+    )
     return (
-        f"<h3>Bound to {esc(service.bind)} ({esc(said)})</h3><table class=binding><thead><tr>"
-        "<th>network</th><th>server address</th><th>covered by the listening socket</th>"
-        f"<th>the scenario's SYNs answered by</th></tr></thead><tbody>{''.join(rows)}</tbody>"
-        "</table>"
+        f"<h3>{esc(title)}</h3><table class=binding><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
     )
 
 
@@ -61,23 +67,23 @@ def ephemeral_picture(ev: Evidence, topo: Topology, sc: Scenario) -> str:
         low, high = span
         marks = "".join(
             f'<line class="eph-port" x1="{_x(p, width):.1f}" y1="18" x2="{_x(p, width):.1f}" '
-            f'y2="46"><title>{esc(node)} port {p}</title></line>'
+            f'y2="46"><title>{esc(t("pic.eph.port", node=node, port=p))}</title></line>'
             for p in ports
         )
         out.append(
             f'<svg class="chart eph" width="{width}" height="72" role="img">'
             f'<rect class="eph-all" x="10" y="26" width="{width - 20}" height="12"/>'
             f'<rect class="eph-range" x="{_x(low, width):.1f}" y="22" '
-            f'width="{_x(high, width) - _x(low, width):.1f}" height="20"><title>ephemeral range '
-            f"{low}-{high}</title></rect>{marks}"
+            f'width="{_x(high, width) - _x(low, width):.1f}" height="20">'
+            f"<title>{esc(t('pic.eph.range', low=low, high=high))}</title></rect>{marks}"
             f'<text class="tick" x="10" y="62">0</text>'
             f'<text class="tick" x="{_x(low, width):.1f}" y="62">{low}</text>'
             f'<text class="tick" x="{_x(high, width):.1f}" y="62">{high}</text>'
             f'<text class="tick" x="{width - 10}" y="62">65535</text>'
-            f'<text class="legend left" x="10" y="12">{esc(node)}: ports {esc(ports)} in '
-            f"ip_local_port_range {low}-{high}</text></svg>"
+            f'<text class="legend left" x="10" y="12">'
+            f"{esc(t('pic.eph.legend', node=node, ports=ports, low=low, high=high))}</text></svg>"
         )
     if not out:
         return ""
-    head = "<h3>Client ports in the kernel's ephemeral range</h3>"
+    head = f"<h3>{esc(t('pic.eph.title'))}</h3>"
     return f"{head}<div class=scroll>{''.join(out)}</div>"

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from lab.evidence.folder import Evidence
 from lab.evidence.records import TcpRecord, UdpRecord
-from lab.i18n import current_lang, t, t_or, translated, using
+from lab.i18n import current_lang, reread, t, t_or, translated, using
 from lab.report.claim_pictures import claim_pictures
 from lab.report.connections_html import connections_html, udp_table
 from lab.report.figures import service_timeline
@@ -125,7 +125,8 @@ def _head(summary: Summary) -> str:
 def _header(summary: Summary, topology: Topology, connections: Sequence[TcpRecord]) -> str:
     error = ""
     if summary.error:
-        error = f'<p class="error">{esc(t("report.error", error=summary.error))}</p>'
+        said = reread(summary.error, "error.")
+        error = f'<p class="error">{esc(t("report.error", error=said))}</p>'
     error += _damaged(summary)
     nav = "".join(
         f'<a href="#sc-{esc(s.name)}" class="{"ok" if s.passed else "bad"}">{esc(s.name)}</a>'

@@ -20,7 +20,7 @@ from lab.i18n import t as msg
 from lab.report.markup import esc
 from lab.run.record import ProbeResult
 from lab.spec.model import Scenario, Topology
-from lab.verdict.demux import during_snapshots, established, four_tuple
+from lab.verdict.demux import During, during_snapshots, established, four_tuple
 from lab.verdict.scope import scenario_clients, scope, tcp
 from lab.verdict.timewait import TWO_MSL, time_wait_series
 
@@ -65,10 +65,11 @@ def segments_picture(ev: Evidence, topo: Topology, sc: Scenario) -> str:
     for k, s in enumerate(segs):
         x = _L + k * step
         who = "client" if s.sender == CLIENT else "server"
+        bar = msg("pic.segments.bar", index=s.index, who=msg("side." + who), n=s.payload_len)
         bars.append(
             f'<rect class="seg-{who}" x="{x:.1f}" y="{y(s.payload_len):.1f}" '
             f'width="{max(step - 2, 1):.1f}" height="{base - y(s.payload_len):.1f}">'
-            f"<title>#{s.index} {who}: {s.payload_len} bytes</title></rect>"
+            f"<title>{esc(bar)}</title></rect>"
         )
     guide = (
         f'<line class=mss-line x1="{_L}" x2="{_W - _R}" y1="{y(mss):.1f}" y2="{y(mss):.1f}" '
@@ -89,7 +90,7 @@ def demux_picture(ev: Evidence, topo: Topology, sc: Scenario) -> str:
     """The server's parent with its listening socket, and a box per child with the
     4-tuple it holds (the 'during' snapshots)."""
     during = during_snapshots(topo, ev, sc)
-    if isinstance(during, str):
+    if not isinstance(during, During):
         return ""
     rows = established(scope(topo, ev, sc), during)[:20]
     if not rows:
@@ -107,12 +108,12 @@ def demux_picture(ev: Evidence, topo: Topology, sc: Scenario) -> str:
         y = 15 + k * row_h
         owner = ", ".join(str(p) for p in sorted(during.owners(row)))
         cip, cport, sip, sport = four_tuple(row)
+        holds = msg("pic.demux.holds", pid=owner, tuple=f"{cip}:{cport} - {sip}:{sport}")
+        child = msg("pic.demux.child", pid=owner, tuple=f"{cip}:{cport} ↔ {sip}:{sport}")
         parts.append(
             f'<line x1="200" y1="{mid:.0f}" x2="300" y2="{y + 11}" stroke="currentColor"/>'
             f'<rect class=child x="300" y="{y}" width="520" height="22" rx="4">'
-            f"<title>pid {esc(owner)} holds {esc(cip)}:{cport} - {esc(sip)}:{sport}</title></rect>"
-            f'<text x="310" y="{y + 15}">child pid {esc(owner)}: {esc(cip)}:{cport} ↔ '
-            f"{esc(sip)}:{sport}</text>"
+            f'<title>{esc(holds)}</title></rect><text x="310" y="{y + 15}">{esc(child)}</text>'
         )
     caption = msg("pic.demux.caption", count=len(rows))
     return _figure(_svg(h, "".join(parts), caption), caption)

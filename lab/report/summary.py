@@ -12,7 +12,7 @@ from lab.errors import LabError, UsageError
 from lab.evidence.connections import connection_evidence
 from lab.evidence.folder import Evidence, refused_line, unreadable_files
 from lab.evidence.records import TcpRecord, UdpRecord
-from lab.i18n import current_lang, english, msg, pad, t, t_or, using
+from lab.i18n import Msg, current_lang, english, msg, pad, reread, t, t_or, using
 from lab.report.markup import check_title
 from lab.report.page import render_report
 from lab.report.record import SUMMARY_FILE, ScenarioVerdict, Summary
@@ -37,7 +37,8 @@ def build_summary(out_dir: Path, topology: Topology) -> Summary:
     scenarios = []
     for sc in topology.scenarios:
         if run.failed_step:
-            checks = [Check("run completed", False, f"stopped during {run.failed_step}")]
+            said = msg("detail.stopped_during", step=run.failed_step)
+            checks = [Check.said("run completed", False, said)]
         else:
             ran = [
                 judged(c, sc.bug, "service-ran") if c.name == BUILTIN_CHECKS["service-ran"] else c
@@ -96,34 +97,24 @@ def service_checks(topology: Topology, run: RunRecord, sc: Scenario) -> list[Che
     service = topology.service(sc.service)
     who = msg("detail.who", program=service.program, pid=info.pid, node=service.node)
     if info.killed_after_grace:
-        return [
-            Check(
-                "service stopped on SIGTERM",
-                False,
-                f"{english(who)} did not exit on SIGTERM and was killed after the grace period",
-            )
-        ]
+        said = msg("detail.service_killed", who=who)
+        return [Check.said("service stopped on SIGTERM", False, said)]
     if not info.ended_before_stop:
         return [Check.said("service ran until stopped", True, msg("detail.service_ran", who=who))]
     how = _status_text(info.exit_status)
-    return [
-        Check(
-            "service ran until stopped",
-            False,
-            f"{english(who)} ended before the lab stopped it: {how}",
-        )
-    ]
+    said = msg("detail.service_ended", who=who, how=how)
+    return [Check.said("service ran until stopped", False, said)]
 
 
-def _status_text(status: Any) -> str:
+def _status_text(status: Any) -> Msg:
     if not isinstance(status, int):
-        return "exit status unknown"
+        return msg("detail.status.unknown")
     if status < 0:
         try:
-            return f"killed by {signal.Signals(-status).name}"
+            return msg("detail.status.killed_by", name=signal.Signals(-status).name)
         except ValueError:
-            return f"killed by signal {-status}"
-    return f"exit status {status}"
+            return msg("detail.status.killed_by_signal", n=-status)
+    return msg("detail.status.exit", n=status)
 
 
 def finish_run(out_dir: Path, topology: Topology, lang: str | None = None) -> Summary:
@@ -159,14 +150,14 @@ def judged_topology(out_dir: Path, topology: Topology) -> Topology:
 
 
 def _fallback_summary(out_dir: Path, topology: Topology, why: str) -> Summary:
-    check = Check("evidence judged", False, f"could not judge the evidence: {why}")
+    check = Check.said("evidence judged", False, msg("detail.not_judged_at_all", why=why))
     scenarios = [ScenarioVerdict(sc.name, sc.service, False, [check]) for sc in topology.scenarios]
     try:
         run = load_run(out_dir)
     except RecordError as exc:  # not even run.json is readable: say so, and why
         run = RunRecord("?", topology.name, "?", "?", str(out_dir), error=str(exc))
     summary = _summary(topology, run, False, scenarios, [], [])
-    summary.error = run.error or f"could not judge the evidence: {why}"
+    summary.error = run.error or english(msg("error.not_judged", why=why))
     return summary
 
 
@@ -197,10 +188,11 @@ def regenerate(out_dir: Path, lang: str | None = None) -> Summary:
 
     source = out_dir / TOPOLOGY_COPY
     # Present in any form (a FIFO, a link to a device): the readers say what is wrong.
+    not_results = msg("error.not_results", folder=str(out_dir))
     if not (out_dir / RUN_FILE).is_symlink() and not (out_dir / RUN_FILE).exists():
-        raise LabError(f"{out_dir}: not a results folder of `lab run` (no run.json/topology.yaml)")
+        raise LabError.said(not_results)
     if not source.is_symlink() and not source.exists():
-        raise LabError(f"{out_dir}: not a results folder of `lab run` (no run.json/topology.yaml)")
+        raise LabError.said(not_results)
     unreadable = unreadable_files(out_dir, load_run(out_dir))
     if unreadable:
         raise UsageError(refused_line(out_dir, unreadable))
@@ -241,7 +233,7 @@ def _format_summary(summary: Summary) -> str:
     ]
     lines.append(t("summary.timings", timings=t("list.sep").join(spent)))
     if summary.error:
-        lines.append(t("summary.error", error=summary.error))
+        lines.append(t("summary.error", error=reread(summary.error, "error.")))
     lines += [t("summary.damaged", problem=p) for p in summary.evidence_problems]
     lines.append(verdict_line(summary))
     return "\n".join(lines)

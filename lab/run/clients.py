@@ -138,7 +138,7 @@ class ClientSteps:
             result = self.s.run(node, self.client_argv(sc, node), timeout=timeout)
         except BackendError as exc:
             clients[node] = ClientRecord(None, None, "", str(exc))
-            self.say(f"warning: client of {sc.name} on {node}: {exc}")
+            self.say(t("warning.client", scenario=sc.name, node=node, error=exc.text()))
             return
         parsed: ClientResult | ProbeResult | None
         try:
@@ -174,7 +174,7 @@ class ClientSteps:
                 most=HELD_PROBE_EVERY,
             )
         except BackendError as exc:
-            self.say(f"warning: {exc}")
+            self.say(t("warning.line", text=exc.text()))
 
     def accepted(self, service: Service, count: int) -> bool:
         """At least ``count`` connections are ESTABLISHED on the service and its accept

@@ -110,7 +110,7 @@ def run_lab(
     finally:
         # However the run ended, the evidence is its owner's alone.
         for problem in seal_results(out_dir):
-            say(f"warning: {problem}")
+            say(t("warning.line", text=problem))
     return record
 
 
@@ -177,7 +177,8 @@ class Flow(ServiceSteps, ClientSteps):
             self.record.save(self.s.out_dir)
         except OSError as exc:
             if not self.checkpoint_failed:
-                self.say(f"warning: cannot update {self.s.out_dir / 'run.json'}: {exc}")
+                path = self.s.out_dir / "run.json"
+                self.say(t("warning.no_update", path=str(path), error=exc))
             self.checkpoint_failed = True
 
     def run(self) -> None:
@@ -245,7 +246,7 @@ class Flow(ServiceSteps, ClientSteps):
         """Note nodes that could not be read in a step; the run goes on with the others."""
         for node, error in sorted(errors.items()):
             self.record.node_errors.append(NodeError(node, step, error))
-            self.say(f"warning: {step}: {node}: {error}")
+            self.say(t("warning.node", step=step, node=node, error=error))
 
     # -- restarts ------------------------------------------------------------------------
     def run_restarts(self) -> None:

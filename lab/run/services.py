@@ -7,7 +7,7 @@ import signal
 from concurrent.futures import ThreadPoolExecutor
 
 from lab.errors import BackendError
-from lab.i18n import t
+from lab.i18n import msg, t
 from lab.run.backends.base import Proc
 from lab.run.collect import read_node_file, wait_until
 from lab.run.record import RunRecord, ServiceRecord
@@ -68,9 +68,14 @@ class ServiceSteps:
             self.s.check_signal()
             if not proc.running():
                 text = read_node_file(self.s, service.node, self.s.workdir(service.node) / log)
-                raise BackendError(
-                    f"service {service.name} ({service.program}) on {service.node} exited "
-                    f"before listening: {text.strip()[-500:]}"
+                raise BackendError.said(
+                    msg(
+                        "error.exited_before_listening",
+                        service=service.name,
+                        program=service.program,
+                        node=service.node,
+                        log=text.strip()[-500:],
+                    )
                 )
             return bool(self.listen_socket(service))
 
@@ -84,11 +89,16 @@ class ServiceSteps:
         except BackendError as exc:
             if not proc.running() or "timed out" not in str(exc):
                 raise
-            raise BackendError(
-                f"service {service.name} ({service.program}) on {service.node} is running but "
-                f"did not listen on {service.protocol} port {service.port} within "
-                f"{LISTEN_TIMEOUT:g} s"
-            ) from None
+            said = msg(
+                "error.never_listened",
+                service=service.name,
+                program=service.program,
+                node=service.node,
+                protocol=service.protocol,
+                port=service.port,
+                timeout=LISTEN_TIMEOUT,
+            )
+            raise BackendError.said(said) from None
         self.say(
             t(
                 "progress.listening",
@@ -134,9 +144,7 @@ class ServiceSteps:
         status = proc.wait(STOP_GRACE)
         info.killed_after_grace = status is None
         if status is None:
-            self.say(
-                f"warning: service {name} did not stop within {STOP_GRACE:g} s of SIGTERM: killed"
-            )
+            self.say(t("warning.not_stopped", service=name, grace=STOP_GRACE))
             status = proc.stop(timeout=STOP_GRACE, signum=signal.SIGKILL)
         info.exit_status = status
         self.note_truncated_log(name, info)
@@ -147,7 +155,7 @@ class ServiceSteps:
         size = self.s.run(info.node, ["stat", "-c", "%s", str(path)], timeout=10.0).stdout.strip()
         if size.isdigit() and int(size) >= LOG_CAP:
             info.log_truncated = True
-            self.say(f"warning: service {name}'s log was cut at {LOG_CAP} bytes")
+            self.say(t("warning.log_cut", service=name, cap=LOG_CAP))
 
     def settle(self) -> None:
         """After the clients: wait until every fork server's children have exited, so the
@@ -171,4 +179,4 @@ class ServiceSteps:
                     most=PROBE_EVERY,
                 )
             except BackendError as exc:
-                self.say(f"warning: {exc}")
+                self.say(t("warning.line", text=exc.text()))

@@ -9,6 +9,7 @@ from itertools import pairwise
 
 from lab.evidence.analysis.tcp import CLIENT, SERVER, Segment, TcpConnection, tcp_connections
 from lab.evidence.folder import Evidence
+from lab.i18n import Msg, join, msg
 from lab.spec.model import Scenario, Service, Topology
 from lab.verdict.check import Check, first_failure
 from lab.verdict.scope import Scope, none_seen, tcp
@@ -59,12 +60,12 @@ def _served_until(c: TcpConnection) -> float:
 # -- served in turn --------------------------------------------------------------------------
 
 
-def _in_turn(c: TcpConnection, others: list[TcpConnection]) -> tuple[str | None, str]:
+def _in_turn(c: TcpConnection, others: list[TcpConnection]) -> tuple[Msg | str | None, Msg | None]:
     """(problem, note): whether ``c`` connected while another was served and got its first
     reply only after that other one ended; the note says by how much."""
     done, reply = c.handshake.ack_time, _first_reply(c)
     if done is None or reply is None:
-        return "no complete handshake or no reply", ""
+        return "no complete handshake or no reply", None
     busy = [
         o
         for o in others
@@ -73,14 +74,13 @@ def _in_turn(c: TcpConnection, others: list[TcpConnection]) -> tuple[str | None,
         and _served_until(o) > done
     ]
     if not busy:
-        return "no other connection was being served when its handshake completed", ""
+        return "no other connection was being served when its handshake completed", None
     o = max(busy, key=_served_until)
     fin = _fin_time(o, o.close.server_fin_index)
     if fin is None or reply < fin:
-        return f"first reply at +{reply - done:.2f} s, before {o.client} was done", ""
-    return None, (
-        f"{c.client}: handshake done {fin - done:.2f} s before {o.client}'s server FIN, "
-        f"first reply {reply - fin:.3f} s after it"
+        return msg("detail.turn.early", t=reply - done, other=o.client), None
+    return None, msg(
+        "detail.turn.note", client=c.client, wait=fin - done, other=o.client, after=reply - fin
     )
 
 
@@ -93,16 +93,17 @@ def served_in_turn(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     if not conns:
         return none_seen(name, scope)
     others = _others(ev, scope, conns)
-    notes: list[str] = []
+    notes: list[Msg] = []
 
-    def why(c: TcpConnection) -> str | None:
+    def why(c: TcpConnection) -> Msg | str | None:
         problem, note = _in_turn(c, others)
         notes.extend([note] if note else [])
         return problem
 
     check = first_failure(name, conns, why, "connected while another was served, then served")
-    detail = check.detail + (f"; e.g. {notes[0]}" if check.passed and notes else "")
-    return Check(name, check.passed, detail)
+    if not (check.passed and notes):
+        return check
+    return Check.said(name, True, msg("detail.then_eg", said=check.evidence(), x=notes[0]))
 
 
 # -- SYN retransmitted -----------------------------------------------------------------------
@@ -128,16 +129,22 @@ def _client_syns(c: TcpConnection) -> list[Segment]:
     return [s for s in c.segments if s.sender == CLIENT and s.has("SYN") and not s.has("ACK")]
 
 
-def _syn_example(c: TcpConnection, others: list[TcpConnection], backlog: int) -> str:
+def _syn_example(c: TcpConnection, others: list[TcpConnection], backlog: int) -> Msg:
     """When one connection sent its SYN, how the queue stood at the first, when answered."""
     syns = _client_syns(c)
     waiting, served = _queued_at(others, syns[0].time)
-    times = ", ".join(f"+{s.time - syns[0].time:.1f} s" for s in syns)
+    times = join((msg("detail.plus_s1", t=s.time - syns[0].time) for s in syns), "sep.comma")
     answered = c.handshake.syn_ack_time
-    return (
-        f"e.g. {c.client}: SYN seq={c.handshake.client_isn} sent {len(syns)} times ({times}), "
-        f"SYN-ACK at +{(answered or syns[0].time) - syns[0].time:.1f} s; at the first SYN "
-        f"{waiting} connections waited (backlog {backlog}) and {served} was served"
+    return msg(
+        "detail.syn.example",
+        client=c.client,
+        isn=c.handshake.client_isn,
+        n=len(syns),
+        times=times,
+        t=(answered or syns[0].time) - syns[0].time,
+        waiting=waiting,
+        backlog=backlog,
+        served=served,
     )
 
 
@@ -153,19 +160,21 @@ def syn_retransmitted(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     others = _others(ev, scope, conns)
     again = [c for c in conns if c.handshake.syn_retransmissions > 0]
     if not again:
-        return Check(name, False, f"0/{len(conns)} connections had their SYN sent again")
-    problems: list[str] = []
+        return Check.said(name, False, msg("detail.syn.none_again", total=len(conns)))
+    problems: list[Msg] = []
     for c in again:
         waiting, _ = _queued_at(others, _client_syns(c)[0].time)
         if waiting < backlog:
-            problems.append(f"{c.client}: {waiting} connections waiting at its first SYN")
-    detail = (
-        f"{len(again)}/{len(conns)} connections sent their SYN again; "
-        f"{_syn_example(again[0], others, backlog)}"
+            problems.append(msg("detail.syn.waiting", client=c.client, waiting=waiting))
+    said = msg(
+        "detail.syn.again",
+        n=len(again),
+        total=len(conns),
+        example=_syn_example(again[0], others, backlog),
     )
     if problems:
-        detail += "; not with a full queue: " + "; ".join(problems[:3])
-    return Check(name, not problems, detail)
+        said = msg("detail.syn.not_full", said=said, problems=join(problems[:3]))
+    return Check.said(name, not problems, said)
 
 
 # -- one client at a time (an iterative server's built-in check) -----------------------------
@@ -190,13 +199,9 @@ def one_at_a_time(topo: Topology, ev: Evidence, service: Service) -> Check:
         key=lambda t: (t[0], t[1]),
     )
     if not served:
-        return Check(name, False, f"no served connection to {service.name} in the captures")
+        return Check.said(name, False, msg("detail.turn.none_served", service=service.name))
     for (_, end, a), (start, _, b) in pairwise(served):
         if start < end:
-            return Check(
-                name,
-                False,
-                f"{b.client} got its first reply {end - start:.3f} s before the server was "
-                f"done with {a.client}: two clients served at once",
-            )
-    return Check(name, True, f"{len(served)} connections served one after the other")
+            said = msg("detail.turn.at_once", b=b.client, t=end - start, a=a.client)
+            return Check.said(name, False, said)
+    return Check.said(name, True, msg("detail.turn.in_turn", n=len(served)))

@@ -14,6 +14,7 @@ from ipaddress import IPv4Address
 
 from lab.evidence.folder import Evidence
 from lab.evidence.frames import TcpFrame, tcp_frames
+from lab.i18n import Msg, join, msg
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check
 from lab.verdict.scope import Scope, scope
@@ -39,12 +40,13 @@ def first_data_segment(ev: Evidence, found: Scope) -> TcpFrame | None:
 
 
 def _none(name: str, found: Scope) -> Check:
-    return Check(
-        name,
-        False,
-        f"no data segment of the scenario's clients {sorted(found.client_ips)} (ports "
-        f"{sorted(found.ports)}) in the captures of {found.service.node}",
+    said = msg(
+        "detail.anatomy.none",
+        ips=sorted(found.client_ips),
+        ports=sorted(found.ports),
+        node=found.service.node,
     )
+    return Check.said(name, False, said)
 
 
 def _stream(sc: Scenario) -> bytes:
@@ -60,7 +62,7 @@ def _server_address(topo: Topology, sc: Scenario, client_ip: str) -> str | None:
     return None
 
 
-def _mac_problems(ev: Evidence, found: Scope, f: TcpFrame) -> list[str]:
+def _mac_problems(ev: Evidence, found: Scope, f: TcpFrame) -> list[Msg]:
     """The frame's MACs are the two ends' own: the server's replies on the connection come
     from the destination MAC and go to the source MAC."""
     replies = [
@@ -70,44 +72,52 @@ def _mac_problems(ev: Evidence, found: Scope, f: TcpFrame) -> list[str]:
         == (f.dst_ip, f.dst_port, f.src_ip, f.src_port)
     ]
     if not replies:
-        return ["no frame of the server's on this connection to compare MACs with"]
+        return [msg("said.no frame of the server's on this connection to compare MACs with")]
     r = replies[0]
     if (r.src_mac, r.dst_mac) != (f.dst_mac, f.src_mac):
-        return [
-            f"MACs {f.src_mac}->{f.dst_mac}, but the server's reply went {r.src_mac}->{r.dst_mac}"
-        ]
+        sent, back = f"{f.src_mac}->{f.dst_mac}", f"{r.src_mac}->{r.dst_mac}"
+        return [msg("detail.anatomy.macs", sent=sent, back=back)]
     return []
 
 
-def _problems(topo: Topology, ev: Evidence, sc: Scenario, found: Scope, f: TcpFrame) -> list[str]:
+def _problems(topo: Topology, ev: Evidence, sc: Scenario, found: Scope, f: TcpFrame) -> list[Msg]:
     out = _mac_problems(ev, found, f)
     if f.ethertype != 0x0800:
-        out.append(f"EtherType 0x{f.ethertype:04x}, not 0x0800 (IPv4)")
+        out.append(msg("detail.anatomy.ethertype", type=f.ethertype))
     if not f.ip_checksum_ok:
-        out.append("IPv4 header checksum does not add up")
+        out.append(msg("said.IPv4 header checksum does not add up"))
     want_ip = _server_address(topo, sc, f.src_ip)
     if f.dst_ip != want_ip:
-        out.append(f"destination address {f.dst_ip}, not the server's {want_ip}")
+        out.append(msg("detail.anatomy.address", ip=f.dst_ip, want=want_ip))
     if f.dst_port != found.service.port:
-        out.append(f"destination port {f.dst_port}, not the service's {found.service.port}")
+        out.append(msg("detail.anatomy.port", port=f.dst_port, want=found.service.port))
     if f.tcp_checksum == "bad":
-        out.append("TCP checksum neither valid nor the pseudo-header sum left for offload")
-    if not _stream(sc).startswith(f.payload):
         out.append(
-            f"payload {f.payload[:40]!r} is not what the client sends ({_stream(sc)[:40]!r})"
+            msg("said.TCP checksum neither valid nor the pseudo-header sum left for offload")
         )
+    if not _stream(sc).startswith(f.payload):
+        got, want = repr(f.payload[:40]), repr(_stream(sc)[:40])
+        out.append(msg("detail.anatomy.payload", got=got, want=want))
     return out
 
 
-def describe(f: TcpFrame) -> str:
+def describe(f: TcpFrame) -> Msg:
     """The frame in one line, layer by layer."""
-    cksum = {"valid": "valid", "offload": "pseudo-header sum (checksum offload)", "bad": "bad"}
-    return (
-        f"frame {f.index} of {f.capture}: Ethernet {f.src_mac}->{f.dst_mac} type "
-        f"0x{f.ethertype:04x} | IPv4 {f.src_ip}->{f.dst_ip} header checksum "
-        f"{'ok' if f.ip_checksum_ok else 'bad'} | TCP {f.src_port}->{f.dst_port} seq {f.seq} "
-        f"{'+'.join(f.flags)} window {f.window} checksum {cksum[f.tcp_checksum]} | payload "
-        f"{len(f.payload)} bytes {f.payload[:40]!r}"
+    return msg(
+        "detail.anatomy.frame",
+        index=f.index,
+        capture=f.capture,
+        macs=f"{f.src_mac}->{f.dst_mac}",
+        type=f.ethertype,
+        ips=f"{f.src_ip}->{f.dst_ip}",
+        ip_ok=msg("badge.ok" if f.ip_checksum_ok else "badge.bad"),
+        ports=f"{f.src_port}->{f.dst_port}",
+        seq=f.seq,
+        flags="+".join(f.flags),
+        window=f.window,
+        cksum=msg(f"detail.anatomy.cksum.{f.tcp_checksum}"),
+        size=len(f.payload),
+        payload=repr(f.payload[:40]),
     )
 
 
@@ -122,21 +132,22 @@ def frame_anatomy(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     if f is None:
         return _none(name, found)
     problems = _problems(topo, ev, sc, found, f)
-    detail = describe(f)
-    return Check(name, not problems, "; ".join([*problems, detail]))
+    said = msg("detail.all", items=join([*problems, describe(f)]))
+    return Check.said(name, not problems, said)
 
 
 def _hex(data: bytes) -> str:
     return " ".join(f"{b:02x}" for b in data)
 
 
-def _host(value: int, size: int) -> str:
+def _host(value: int, size: int) -> Msg:
     """How this machine holds ``value`` in memory, and the integer the wire's bytes of it
     would give if read in host order without ntohs/ntohl."""
     mem = value.to_bytes(size, sys.byteorder)
     misread = int.from_bytes(value.to_bytes(size, "big"), sys.byteorder)
     fn = "ntohs" if size == 2 else "ntohl"
-    return f"in this {sys.byteorder}-endian host's memory {_hex(mem)}; read without {fn}: {misread}"
+    order = msg(f"detail.order.{sys.byteorder}")
+    return msg("detail.order.host", order=order, mem=_hex(mem), fn=fn, misread=misread)
 
 
 def byte_order(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
@@ -152,23 +163,31 @@ def byte_order(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     address = _server_address(topo, sc, f.src_ip) or ""
     wire_port = f.bytes_of(f.field("TCP", "destination port"))
     wire_addr = f.bytes_of(f.field("IPv4", "destination address"))
-    problems = []
+    problems: list[Msg] = []
     if wire_port != struct.pack("!H", port):
-        swapped = (
-            " (its little-endian bytes: htons missing)"
-            if wire_port == struct.pack("<H", port)
-            else ""
-        )
+        swapped = msg("detail.order.swapped") if wire_port == struct.pack("<H", port) else ""
         problems.append(
-            f"port bytes {_hex(wire_port)} read in network order are "
-            f"{int.from_bytes(wire_port, 'big')}, not {port}{swapped}"
+            msg(
+                "detail.order.port",
+                wire=_hex(wire_port),
+                read=int.from_bytes(wire_port, "big"),
+                port=port,
+                swapped=swapped,
+            )
         )
     if address and wire_addr != IPv4Address(address).packed:
-        problems.append(f"address bytes {_hex(wire_addr)} are not {address} in network order")
+        problems.append(msg("detail.order.address", wire=_hex(wire_addr), address=address))
     number = int(IPv4Address(address or 0))
-    detail = (
-        f"frame {f.index} of {f.capture}: port {port} (0x{port:04x}) on the wire "
-        f"{_hex(wire_port)}, {_host(port, 2)}; address {address} (0x{number:08x}) "
-        f"on the wire {_hex(wire_addr)}, {_host(number, 4)}"
+    detail = msg(
+        "detail.order.ok",
+        index=f.index,
+        capture=f.capture,
+        port=port,
+        wire_port=_hex(wire_port),
+        host_port=_host(port, 2),
+        address=address,
+        number=number,
+        wire_addr=_hex(wire_addr),
+        host_addr=_host(number, 4),
     )
-    return Check(name, not problems, "; ".join([*problems, detail]))
+    return Check.said(name, not problems, msg("detail.all", items=join([*problems, detail])))

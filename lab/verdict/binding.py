@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from lab.evidence.analysis.tcp import SERVER, TcpConnection
 from lab.evidence.folder import Evidence
+from lab.i18n import Msg, english, join, msg
 from lab.run.portrange import PORT_RANGE_KIND, PORT_RANGE_PHASE
 from lab.spec.model import ANY_ADDRESS, Scenario, Topology
 from lab.verdict.check import Check
@@ -28,17 +29,17 @@ def answer(conn: TcpConnection) -> str:
     return "nothing"
 
 
-def listener(ev: Evidence, node: str, port: int) -> tuple[str | None, str]:
+def listener(ev: Evidence, node: str, port: int) -> tuple[str | None, Msg]:
     """The address the service's listening socket is bound to, from the node's ``after``
     snapshot (the clients gone, the servers still up); None and why when it is not seen."""
     rows = sockets(ev, node, "after")
     if rows is None:
-        return None, f"no 'after' socket snapshot of {node}"
+        return None, msg("detail.no_after_of", node=node)
     for row in rows:
         if row.state == "LISTEN" and row.local.port == port and row.proto == "tcp":
             ip = ANY_ADDRESS if row.local.ip in ("*", ANY_ADDRESS) else row.local.ip
-            return ip, f"listening on {ip}:{port} ('after' snapshot)"
-    return None, f"no listening socket on port {port} in {node}'s 'after' snapshot"
+            return ip, msg("detail.bind.listening", ip=ip, port=port)
+    return None, msg("detail.bind.no_listener", port=port, node=node)
 
 
 def bind_address(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
@@ -54,19 +55,28 @@ def bind_address(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     if not conns:
         return none_seen(name, found, "SYNs")
     listening, said = listener(ev, service.node, service.port)
-    problems = [] if listening == bound else [f"{said}, not on {bound}"]
+    problems = [] if listening == bound else [msg("detail.bind.not_on", said=said, bound=bound)]
     seen: dict[tuple[str, str], int] = {}
     for conn in conns:
         got = answer(conn)
         want = "SYN-ACK" if bound in (ANY_ADDRESS, conn.server.ip) else "RST"
         seen[(conn.server.ip, got)] = seen.get((conn.server.ip, got), 0) + 1
         if got != want:
-            problems.append(f"SYN to {conn.server.ip} answered by {got}, expected {want}")
-    answers = "; ".join(
-        f"SYN to {ip} answered by {got} x{n}" for (ip, got), n in sorted(seen.items())
+            problems.append(
+                msg("detail.bind.wrong", ip=conn.server.ip, got=_answer(got), want=_answer(want))
+            )
+    answers = join(
+        msg("detail.bind.answered", ip=ip, got=_answer(got), n=n)
+        for (ip, got), n in sorted(seen.items())
     )
-    detail = f"bound to {bound}: {said}; {answers}"
-    return Check(name, not problems, "; ".join([*dict.fromkeys(problems), detail]))
+    detail = msg("detail.bind.ok", bound=bound, said=said, answers=answers)
+    once = {english(p): p for p in problems}  # each problem once, in order
+    return Check.said(name, not problems, msg("detail.all", items=join([*once.values(), detail])))
+
+
+def _answer(got: str) -> Msg | str:
+    """An answer to a SYN as :func:`answer` names it; "nothing" in words."""
+    return msg("said.nothing") if got == "nothing" else got
 
 
 def port_range(ev: Evidence, node: str) -> tuple[int, int] | None:
@@ -95,27 +105,29 @@ def ephemeral_ports(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     conns = tcp_on(ev, found.service.node, found)
     if not conns:
         return none_seen(name, found)
-    problems: list[str] = []
-    parts: list[str] = []
+    problems: list[Msg] = []
+    parts: list[Msg] = []
     for node in sc.clients:
         ips = {str(i.address) for i in topo.node(node).interfaces}
         wire = sorted(c.client.port for c in conns if c.client.ip in ips)
         span = port_range(ev, node)
         if span is None:
-            problems.append(f"no ephemeral range read on {node} (snapshots/before.portrange.txt)")
+            problems.append(msg("detail.ports.no_range", node=node))
             continue
         low, high = span
         outside = [p for p in wire if not low <= p <= high]
         if outside:
-            problems.append(f"{node}: ports {outside} outside its range {low}-{high}")
+            problems.append(
+                msg("detail.ports.outside", node=node, ports=outside, low=low, high=high)
+            )
         if len(set(wire)) != len(wire):
-            problems.append(f"{node}: a port used twice among {wire}")
+            problems.append(msg("detail.ports.twice", node=node, ports=wire))
         ss = _ss_ports(ev, node, found.service.port)
         missing = sorted(set(wire) - (ss or set()))
         if ss is None or missing:
-            problems.append(f"{node}: ports {missing or wire} not in its 'during' snapshot")
-        parts.append(f"{node}: range {low}-{high}, ports {wire} (capture and ss)")
+            problems.append(msg("detail.ports.not_during", node=node, ports=missing or wire))
+        parts.append(msg("detail.ports.range", node=node, low=low, high=high, ports=wire))
     unseen = client_ports(ev, sc) - {c.client.port for c in conns}
     if unseen:
-        problems.append(f"the clients' ports {sorted(unseen)} are not in the server's capture")
-    return Check(name, not problems, "; ".join([*problems, *parts]))
+        problems.append(msg("detail.ports.unseen", ports=sorted(unseen)))
+    return Check.said(name, not problems, msg("detail.all", items=join([*problems, *parts])))

@@ -10,6 +10,7 @@ rule of ``lab.verdict.checks``, so that a damaged capture never passes as "the b
 
 from __future__ import annotations
 
+from lab.i18n import msg
 from lab.spec.model import Bug
 from lab.verdict.check import Check
 from lab.verdict.scope import saw_nothing
@@ -18,25 +19,16 @@ from lab.verdict.scope import saw_nothing
 def as_bug(check: Check, bug: Bug, race: bool = False) -> Check:
     """``check``, judged as one that the bug should make fail. A check that failed for
     want of any of the scenario's traffic shows nothing, the bug no more than the rest."""
+    detail = check.evidence()
     if saw_nothing(check):
-        return Check(f"{check.name} (bug)", False, f"nothing to show the bug by: {check.detail}")
+        return Check.said(f"{check.name} (bug)", False, msg("bug.nothing", detail=detail))
     if race:
         name = f"{check.name} (bug, a race)"
-        if check.passed:
-            return Check(
-                name,
-                True,
-                f"the race was won this run, the bug did not show ({bug.what}); it shows only "
-                f"now and then: {check.detail}",
-            )
-        return Check(name, True, f"the race was lost this run: {bug.what}; {check.detail}")
+        key = "bug.race_won" if check.passed else "bug.race_lost"
+        return Check.said(name, True, msg(key, what=bug.what, detail=detail))
     name = f"{check.name} (bug)"
-    if check.passed:
-        return Check(
-            name, False, f"expected to fail, but held: the bug did not show ({bug.what}); "
-            f"{check.detail}"
-        )  # fmt: skip
-    return Check(name, True, f"fails as expected, this is the bug: {bug.what}; {check.detail}")
+    key = "bug.held" if check.passed else "bug.fails"
+    return Check.said(name, not check.passed, msg(key, what=bug.what, detail=detail))
 
 
 def judged(check: Check, bug: Bug | None, key: str) -> Check:

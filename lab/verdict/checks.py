@@ -14,7 +14,7 @@ from pathlib import Path
 
 from lab.evidence.analysis.pcap import flows_between
 from lab.evidence.folder import Evidence
-from lab.i18n import msg
+from lab.i18n import Msg, join, msg
 from lab.run.record import ClientRecord, ConnectionOutcome
 from lab.spec.model import Scenario, Service, Topology
 from lab.verdict.accept_queue import one_at_a_time
@@ -77,21 +77,30 @@ def judged_on_sound_evidence(ev: Evidence, make: Callable[[], list[Check]]) -> l
         return checks
     if not damage:
         # Nothing lost (bytes read as U+FFFD): the checks stand, and say what they read.
-        notes = "; ".join(map(str, found))
-        return [Check(c.name, c.passed, f"{c.detail}; note: {notes}") for c in checks]
-    more = f" (and {len(damage) - 2} more)" if len(damage) > 2 else ""
-    note = "not judged on damaged evidence: " + "; ".join(map(str, damage[:2])) + more
-    return [Check(c.name, False, f"{c.detail}; {note}") for c in checks]
+        notes = "; ".join(map(str, found))  # located paths, as written
+        return [
+            Check.said(c.name, c.passed, msg("detail.noted", detail=c.evidence(), notes=notes))
+            for c in checks
+        ]
+    more = msg("detail.and_more", n=len(damage) - 2) if len(damage) > 2 else ""
+    note = "; ".join(map(str, damage[:2]))  # located paths, as written
+    return [
+        Check.said(
+            c.name, False, msg("detail.not_judged", detail=c.evidence(), damage=note, more=more)
+        )
+        for c in checks
+    ]
 
 
 # -- replies ---------------------------------------------------------------------------
 def check_replies(ev: Evidence, sc: Scenario) -> Check:
     outcome = scenario_clients(ev, sc)
-    expected, good, problems = list(sc.expected_replies), 0, []
+    expected, good = list(sc.expected_replies), 0
+    problems: list[Msg | str] = []
     for node in sc.clients:
         client = outcome.get(node)
         if client is None or client.result is None:
-            problems.append(f"{node}: no client result ({_why_no_result(client)})")
+            problems.append(msg("detail.no_result", node=node, why=_why_no_result(client)))
             continue
         for conn in line_connections(client):
             if conn.error is None and conn.replies == expected:
@@ -105,26 +114,26 @@ def check_replies(ev: Evidence, sc: Scenario) -> Check:
     key = "detail.replies_closed" if sc.server_closes_after else "detail.replies"
     said = msg(key, good=good, total=total, expected=_short(expected))
     if problems:
-        listed = "; ".join(problems[:3]) + (" ..." if len(problems) > 3 else "")
+        listed = msg("detail.more" if len(problems) > 3 else "detail.all", items=join(problems[:3]))
         said = msg("detail.and_problems", said=said, problems=listed)
     return Check.said("replies", good == total and not problems, said)
 
 
-def _why_no_result(client: ClientRecord | None) -> str:
+def _why_no_result(client: ClientRecord | None) -> Msg | str:
     """The client's own error, else the last line of its stderr, else that it never ran."""
     if client is not None and client.error:
         return client.error
     last = client.stderr.strip().splitlines()[-1:] if client is not None else []
-    return last[0] if last else "did not run"
+    return last[0] if last else msg("detail.did_not_run")
 
 
-def _reply_problem(node: str, conn: ConnectionOutcome, expected: list[str]) -> str:
+def _reply_problem(node: str, conn: ConnectionOutcome, expected: list[str]) -> Msg | str:
     where = f"{node} #{conn.index}"
     if conn.error:
         return f"{where}: {conn.error}"
     if conn.closed_early:
-        return f"{where}: server closed early after {len(conn.replies)} replies"
-    return f"{where}: got {_short(conn.replies)}"
+        return msg("detail.closed_early", where=where, n=len(conn.replies))
+    return msg("detail.got", where=where, replies=_short(conn.replies))
 
 
 def _short(lines: Iterable[str], limit: int = 60) -> str:
@@ -139,7 +148,8 @@ def check_capture(topo: Topology, ev: Evidence, sc: Scenario, service: Service) 
     truncated server capture is not made up for by the clients' ones."""
     server_ips = {str(i.address) for i in topo.node(service.node).interfaces}
     client_ips = {str(i.address) for n in sc.clients for i in topo.node(n).interfaces}
-    problems, seen = [], 0
+    problems: list[Msg] = []
+    seen = 0
     port = topo.scenario_port(sc)  # a probe may dial a port the service does not use
     for node in sorted({service.node, *sc.clients}):
         here, files = 0, []
@@ -150,19 +160,21 @@ def check_capture(topo: Topology, ev: Evidence, sc: Scenario, service: Service) 
                 for server in server_ips
                 for client in client_ips
             )
-            files.append(f"{node}/{path.name} ({_frames_text(ev, path)})")
+            files.append(
+                msg("detail.file", path=f"{node}/{path.name}", frames=_frames_text(ev, path))
+            )
         seen += here
         if files and not here:
-            problems.append(f"none in {', '.join(files)}")
+            problems.append(msg("detail.none_in", files=join(files, "sep.comma")))
     ok = not problems and seen > 0
     said = msg("detail.captured", seen=seen, protocol=service.protocol.upper())
     if problems:
-        said = msg("detail.and_problems", said=said, problems="; ".join(problems[:3]))
+        said = msg("detail.and_problems", said=said, problems=join(problems[:3]))
     return Check.said("captured", ok, said)
 
 
-def _frames_text(ev: Evidence, path: Path) -> str:
+def _frames_text(ev: Evidence, path: Path) -> Msg:
     frames = ev.frames(path)
     if frames:
-        return f"{frames} frame{'s' if frames > 1 else ''}"
-    return "unreadable" if ev.problems({path}) else "0 frames: only the file header"
+        return msg("detail.frames.many" if frames > 1 else "detail.frames.one", n=frames)
+    return msg("detail.frames.unreadable" if ev.problems({path}) else "detail.frames.none")

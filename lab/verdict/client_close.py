@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from lab.evidence.analysis.tcp import CLIENT, SERVER, Segment, TcpConnection
 from lab.evidence.folder import Evidence
+from lab.i18n import Msg, join, msg
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check
 from lab.verdict.scope import line_connections, none_seen, scenario_clients, tcp
@@ -23,20 +24,20 @@ def _after_server_fin(c: TcpConnection) -> tuple[Segment | None, list[Segment]]:
     return fin, [s for s in later if s.sender == CLIENT and s.payload_len > 0]
 
 
-def _wire(conns: list[TcpConnection]) -> tuple[bool, str]:
+def _wire(conns: list[TcpConnection]) -> tuple[bool, Msg]:
     """The server closed first on every connection; what the client sent after that."""
     for c in conns:
         fin, data = _after_server_fin(c)
         client_fin = next((s for s in c.segments if s.sender == CLIENT and s.has("FIN")), None)
         if fin is None or (client_fin is not None and client_fin.time < fin.time):
-            return False, f"{c.client}: the server did not close first"
+            return False, msg("detail.early.not_first", client=c.client)
     fin, data = _after_server_fin(conns[0])
     sent = b"".join(s.payload for s in data)
     reset = any(s.sender == SERVER and s.has("RST") for s in conns[0].segments)
-    return True, (
-        f"the server's FIN came first (#{fin.index if fin else '?'}); after it the client "
-        f"sent {len(data)} data segment(s) ({sent[:40]!r})" + (", answered by RST" if reset else "")
+    said = msg(
+        "detail.early.wire", index=fin.index if fin else "?", n=len(data), sent=repr(sent[:40])
     )
+    return True, msg("detail.early.rst", said=said) if reset else said
 
 
 def close_noticed(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
@@ -47,17 +48,18 @@ def close_noticed(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     if not conns:
         return none_seen(name, scope)
     wire_ok, wire = _wire(conns)
-    problems: list[str] = []
+    problems: list[Msg] = []
     said = ""
     for node, client in sorted(scenario_clients(ev, sc).items()):
         words = client.stderr.strip()
         for conn in line_connections(client):
             if conn.error is None or not conn.error.startswith("exited"):
-                why = conn.error or "it got every reply"
-                problems.append(f"{node} #{conn.index}: {why}, having said nothing of the close")
+                why = conn.error or msg("said.it got every reply")
+                problems.append(msg("detail.early.silent", where=f"{node} #{conn.index}", why=why))
             elif not words:
-                problems.append(f"{node} #{conn.index}: {conn.error}, with nothing on stderr")
+                where = f"{node} #{conn.index}"
+                problems.append(msg("detail.early.no_stderr", where=where, why=conn.error))
         said = said or words.splitlines()[-1] if words else said
     if problems:
-        return Check(name, False, f"{wire}; " + "; ".join(problems[:3]))
-    return Check(name, wire_ok, f"{wire}; then the client stopped, saying {said!r}")
+        return Check.said(name, False, msg("detail.then", a=wire, b=join(problems[:3])))
+    return Check.said(name, wire_ok, msg("detail.early.stopped", wire=wire, said=repr(said)))

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from lab.evidence.analysis.snapshots import ProcessRow, SocketRow
 from lab.evidence.analysis.tcp import CLIENT, SERVER, TcpConnection
 from lab.evidence.folder import Evidence
+from lab.evidence.phrases import phrase
+from lab.i18n import Msg, msg
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check
 from lab.verdict.processes import service_pid
@@ -37,13 +39,13 @@ class During:
         return {r.pid for r in self.processes if r.ppid == self.pid and not r.zombie}
 
 
-def during_snapshots(topo: Topology, ev: Evidence, sc: Scenario) -> During | str:
+def during_snapshots(topo: Topology, ev: Evidence, sc: Scenario) -> During | Msg:
     service = topo.service(sc.service)
     pid = service_pid(ev, service)
     rows = sockets(ev, service.node, "during")
     procs = ev.processes(service.node, "during")
     if pid is None or rows is None or procs is None:
-        return f"no server pid or no 'during' snapshots of {service.node}"
+        return msg("detail.demux.no_during", node=service.node)
     return During(pid, rows, procs)
 
 
@@ -60,13 +62,13 @@ def established(found: Scope, during: During) -> list[SocketRow]:
     ]
 
 
-def _owner_problem(row: SocketRow, during: During, kids: set[int]) -> str | None:
+def _owner_problem(row: SocketRow, during: During, kids: set[int]) -> Msg | None:
     owners = during.owners(row)
     if len(owners) != 1:
-        return f"held by {len(owners)} processes {sorted(owners)}"
+        return msg("detail.demux.owners", n=len(owners), pids=sorted(owners))
     (owner,) = owners
     if owner not in kids:
-        return f"held by pid {owner}, not a live child of the server (pid {during.pid})"
+        return msg("detail.demux.not_child", owner=owner, pid=during.pid)
     return None
 
 
@@ -74,17 +76,17 @@ def _stream(c: TcpConnection, sender: str) -> bytes:
     return b"".join(s.payload for s in c.segments if s.sender == sender and not s.retransmission)
 
 
-def _capture_problem(conns: list[TcpConnection]) -> str | None:
+def _capture_problem(conns: list[TcpConnection]) -> Msg | None:
     """The 4-tuple's segments make one connection, and the server's bytes on it are its own
     client's bytes upper-cased (the echo of that connection, no other's)."""
     if len(conns) != 1:
-        return f"{len(conns)} connections with this 4-tuple in the capture"
+        return msg("detail.demux.tuple_conns", n=len(conns))
     c = conns[0]
     if not c.handshake.ok:
-        return f"no handshake: {c.handshake.reason}"
+        return msg("detail.demux.no_handshake", reason=phrase(c.handshake.reason))
     sent, back = _stream(c, CLIENT), _stream(c, SERVER)
     if not sent or back != sent.upper():
-        return f"the server's {len(back)} bytes are not its client's {len(sent)} upper-cased"
+        return msg("detail.demux.not_echo", back=len(back), sent=len(sent))
     return None
 
 
@@ -93,13 +95,13 @@ def connection_per_child(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     different child for each, and its segments in the capture are that connection's."""
     name = "a 4-tuple per child"
     during = during_snapshots(topo, ev, sc)
-    if isinstance(during, str):
-        return Check(name, False, during)
+    if isinstance(during, Msg):
+        return Check.said(name, False, during)
     found = scope(topo, ev, sc)
     rows = established(found, during)
     want = sc.total_connections
     if len(rows) != want:
-        return Check(name, False, f"{len(rows)} of the {want} connections ESTABLISHED in 'during'")
+        return Check.said(name, False, msg("detail.demux.established", n=len(rows), want=want))
     kids = during.children()
     captured = tcp_on(ev, found.service.node, found)
     for row in rows:
@@ -108,16 +110,14 @@ def connection_per_child(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
             [c for c in captured if c.four_tuple == tup]
         )
         if problem:
-            return Check(name, False, f"{tup[0]}:{tup[1]} -> {tup[2]}:{tup[3]}: {problem}")
+            where = f"{tup[0]}:{tup[1]} -> {tup[2]}:{tup[3]}"
+            return Check.said(name, False, msg("detail.node_said", node=where, said=problem))
     owners = sorted(next(iter(during.owners(r))) for r in rows)
     if len(set(owners)) != len(owners):
-        return Check(name, False, f"children {owners} share connections")
+        return Check.said(name, False, msg("detail.demux.share", owners=owners))
     pairs = ", ".join(f":{r.remote.port}->pid {next(iter(during.owners(r)))}" for r in rows)
-    detail = (
-        f"{len(rows)} connections, {len(set(owners))} children of pid {during.pid} ({pairs}); "
-        "each 4-tuple's segments are one connection carrying its own client's echo"
-    )
-    return Check(name, True, detail)
+    said = msg("detail.demux.ok", n=len(rows), kids=len(set(owners)), pid=during.pid, pairs=pairs)
+    return Check.said(name, True, said)
 
 
 def listener_with_parent(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
@@ -125,17 +125,21 @@ def listener_with_parent(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     closed its copy after fork)."""
     name = "listener stays with the parent"
     during = during_snapshots(topo, ev, sc)
-    if isinstance(during, str):
-        return Check(name, False, during)
+    if isinstance(during, Msg):
+        return Check.said(name, False, during)
     port = topo.service(sc.service).port
     listening = [r for r in during.sockets if r.state == "LISTEN" and r.local.port == port]
     if len(listening) != 1:
-        return Check(name, False, f"{len(listening)} listening sockets on port {port}")
+        return Check.said(name, False, msg("detail.demux.listeners", n=len(listening), port=port))
     owners = during.owners(listening[0])
     kids = during.children()
     ok = owners == {during.pid} and bool(kids)
-    detail = (
-        f"LISTEN on port {port} held by pids {sorted(owners)}; the server is pid {during.pid}, "
-        f"its {len(kids)} live children hold {'none' if not owners & kids else 'it too'}"
+    said = msg(
+        "detail.demux.listener",
+        port=port,
+        owners=sorted(owners),
+        pid=during.pid,
+        kids=len(kids),
+        hold=msg("detail.demux.none" if not owners & kids else "detail.demux.too"),
     )
-    return Check(name, ok, detail)
+    return Check.said(name, ok, said)

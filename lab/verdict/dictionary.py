@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from lab.evidence.analysis.tcp import CLIENT, SERVER
 from lab.evidence.folder import Evidence
+from lab.i18n import msg
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check
 from lab.verdict.scope import none_seen, tcp
@@ -27,14 +28,15 @@ def utf8_on_wire(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
         stream = b"".join(s.payload for s in c.data_segments if s.sender == SERVER)
         missing = [w for w in wanted if w.encode("utf-8") + b"\n" not in stream]
         if missing:
-            return Check(
-                name,
-                False,
-                f"{c.client} -> {c.server}: server sent {stream[:80]!r}; missing "
-                f"{', '.join(f'{w} ({_hex(w)})' for w in missing)}",
+            said = msg(
+                "detail.utf8.missing",
+                ends=f"{c.client} -> {c.server}",
+                stream=repr(stream[:80]),
+                missing=", ".join(f"{w} ({_hex(w)})" for w in missing),
             )
+            return Check.said(name, False, said)
     shown = ", ".join(f"{w} = {_hex(w)}" for w in wanted)
-    return Check(name, True, f"{len(conns)} connections; server -> client bytes: {shown}")
+    return Check.said(name, True, msg("detail.utf8.ok", n=len(conns), shown=shown))
 
 
 def one_reply_per_line(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
@@ -53,11 +55,15 @@ def one_reply_per_line(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
             sum(p.count(b"\n") for p in answered),
         )
         if lines_in != lines_out:
-            return Check(
-                name,
-                False,
-                f"{c.client} -> {c.server}: the client sent {lines_in} lines "
-                f"({b''.join(asked)[:60]!r}, {len(asked)} segments), the server answered "
-                f"{lines_out} ({b''.join(answered)[:60]!r}, {len(answered)} segments)",
+            said = msg(
+                "detail.lines.differ",
+                ends=f"{c.client} -> {c.server}",
+                lines_in=lines_in,
+                asked=repr(b"".join(asked)[:60]),
+                n_asked=len(asked),
+                lines_out=lines_out,
+                answered=repr(b"".join(answered)[:60]),
+                n_answered=len(answered),
             )
-    return Check(name, True, f"{len(conns)} connections: one reply line per request line")
+            return Check.said(name, False, said)
+    return Check.said(name, True, msg("detail.lines.ok", n=len(conns)))

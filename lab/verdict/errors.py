@@ -11,6 +11,7 @@ from dataclasses import replace
 from lab.evidence.analysis.snapshots import SocketRow
 from lab.evidence.analysis.tcp import CLIENT, SERVER, Segment, TcpConnection
 from lab.evidence.folder import Evidence
+from lab.i18n import Msg, join, known, msg
 from lab.run.record import ProbeResult, RestartRecord
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check, first_failure
@@ -24,12 +25,14 @@ def check_probes(ev: Evidence, sc: Scenario) -> Check:
     """Each client's probe ran its sequence and ended with ``expect_error`` (or none)."""
     outcome = scenario_clients(ev, sc)
     want = sc.expect_error or "no error"
-    good, problems = 0, []
+    good = 0
+    problems: list[Msg] = []
     for node in sc.clients:
         client = outcome.get(node)
         if client is None or client.result is None:
-            why = client.stderr.strip().splitlines()[-1:] if client is not None else []
-            problems.append(f"{node}: no probe result ({(why or ['did not run'])[0]})")
+            last = client.stderr.strip().splitlines()[-1:] if client is not None else []
+            why = last[0] if last else msg("detail.did_not_run")
+            problems.append(msg("detail.probe.no_result", node=node, why=why))
             continue
         # A line client's result in a probe's place reads as a sequence not completed.
         probe = client.result if isinstance(client.result, ProbeResult) else None
@@ -38,33 +41,40 @@ def check_probes(ev: Evidence, sc: Scenario) -> Check:
         if got == want and completed:
             good += 1
         else:
-            done = "" if completed else " (sequence not completed)"
-            problems.append(f"{node}: {got}{done}")
-    detail = f"{good}/{len(sc.clients)} {sc.probe} probes ended with {want}"
+            done = "" if completed else msg("detail.probe.incomplete")
+            problems.append(msg("detail.probe.got", node=node, got=known(got), done=done))
+    said = msg(
+        "detail.probe.ended", good=good, total=len(sc.clients), probe=sc.probe, want=known(want)
+    )
     if problems:
-        detail += "; " + "; ".join(problems[:3])
-    return Check("probe", good == len(sc.clients), detail)
+        said = msg("detail.then", a=said, b=join(problems[:3]))
+    return Check.said("probe", good == len(sc.clients), said)
 
 
 def check_restarts(ev: Evidence, sc: Scenario) -> Check:
     """Each restart did what the file says: listened, or exited naming ``expect``."""
     done = _scenario_restarts(ev, sc)
-    problems = []
+    problems: list[Msg] = []
     for i, want in enumerate(sc.restart, start=1):
         got = done[i - 1] if i <= len(done) else None
         if got is None:
-            problems.append(f"#{i} was not done")
+            problems.append(msg("detail.restart.not_done", i=i))
             continue
         log = ev.root / got.log
         text = ev.text(log) or ""
         if want.expect is None and not got.listening:
-            problems.append(f"#{i} did not listen (exit {got.exit_status})")
+            problems.append(msg("detail.restart.no_listen", i=i, status=got.exit_status))
         elif want.expect is not None and (got.listening or want.expect not in text):
-            problems.append(f"#{i} did not fail with {want.expect} (log: {text.strip()[-80:]!r})")
-    detail = f"{len(sc.restart) - len(problems)}/{len(sc.restart)} restarts as expected"
+            log_end = repr(text.strip()[-80:])
+            problems.append(msg("detail.restart.no_fail", i=i, want=want.expect, log=log_end))
+    said = msg(
+        "detail.restart.as_expected",
+        good=len(sc.restart) - len(problems),
+        total=len(sc.restart),
+    )
     if problems:
-        detail += "; " + "; ".join(problems)
-    return Check("restarts", not problems, detail)
+        said = msg("detail.then", a=said, b=join(problems))
+    return Check.said("restarts", not problems, said)
 
 
 # -- what the probes reported --------------------------------------------------------------
@@ -87,21 +97,22 @@ def _probe_results(ev: Evidence, sc: Scenario) -> dict[str, ProbeResult]:
     return out
 
 
-def _reported(ev: Evidence, sc: Scenario, errno_name: str) -> tuple[bool, str]:
+def _reported(ev: Evidence, sc: Scenario, errno_name: str) -> tuple[bool, Msg]:
     """Whether every client's probe ended with ``errno_name``, and the failing call(s)."""
     results = _probe_results(ev, sc)
-    said = []
+    said: list[Msg] = []
     for node in sc.clients:
         result = results.get(node)
         if result is None:
-            return False, f"{node} left no probe report"
+            return False, msg("detail.probe.no_report", node=node)
         # The probe's one connection; a report without it failed no call and no errno.
         conn = result.connections[0] if result.connections else None
         failed = [e for e in (conn.events if conn else []) if e.error]
-        said.append(f"{node}: {failed[-1].detail if failed else 'no call failed'}")
+        call = failed[-1].detail if failed else msg("said.no call failed")
+        said.append(msg("detail.node_said", node=node, said=call))
         if (conn.error if conn else None) != errno_name:
-            return False, "; ".join(said)
-    return True, "; ".join(said)
+            return False, msg("detail.all", items=join(said))
+    return True, msg("detail.all", items=join(said))
 
 
 def _seg_text(seg: Segment) -> str:
@@ -111,7 +122,7 @@ def _seg_text(seg: Segment) -> str:
 # -- refused by RST --------------------------------------------------------------------------
 
 
-def _refusal_problem(c: TcpConnection) -> str | None:
+def _refusal_problem(c: TcpConnection) -> Msg | str | None:
     syn = next((s for s in c.segments if s.sender == CLIENT and s.flags == ("SYN",)), None)
     if syn is None:
         return "no SYN from the client captured"
@@ -121,7 +132,7 @@ def _refusal_problem(c: TcpConnection) -> str | None:
     if rst is None:
         return "the server never answered the SYN with RST"
     if not rst.has("ACK") or rst.ack != (syn.seq + 1) % (1 << 32):
-        return f"the RST ({_seg_text(rst)}) does not acknowledge SYN seq + 1 = {syn.seq + 1}"
+        return msg("detail.refused.rst_ack", rst=_seg_text(rst), want=syn.seq + 1)
     return None
 
 
@@ -135,12 +146,12 @@ def refused_by_rst(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
         return none_seen(name, found, "SYNs")
     wire = first_failure(name, conns, _refusal_problem, "SYN answered by RST+ACK")
     said_ok, said = _reported(ev, sc, "ECONNREFUSED")
-    detail = f"{wire.detail}; {said}"
+    detail = msg("detail.then", a=wire.evidence(), b=said)
     if wire.passed:
         syn = next(s for s in conns[0].segments if s.flags == ("SYN",))
         rst = next(s for s in conns[0].segments if s.has("RST"))
-        detail = f"{wire.detail}: SYN seq={syn.seq} -> RST+ACK ack={rst.ack}; {said}"
-    return Check(name, wire.passed and said_ok, detail)
+        detail = msg("detail.refused.ok", wire=wire.evidence(), seq=syn.seq, ack=rst.ack, said=said)
+    return Check.said(name, wire.passed and said_ok, detail)
 
 
 # -- EPIPE after a reset ---------------------------------------------------------------------
@@ -162,10 +173,10 @@ def _reset_sequence(c: TcpConnection) -> _Found:
     return fin, data, None
 
 
-def _reset_problem(c: TcpConnection) -> str | None:
+def _reset_problem(c: TcpConnection) -> Msg | str | None:
     fin, data, rst = _reset_sequence(c)
     if fin is None or c.close.first_fin_by != SERVER:
-        return f"the server did not close first (close {c.close.kind})"
+        return msg("detail.epipe.not_first", kind=msg(f"close.kind.{c.close.kind}"))
     if data is None:
         return "the client wrote nothing after the server's FIN"
     if rst is None:
@@ -182,14 +193,19 @@ def epipe_after_reset(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
         return none_seen(name, found)
     wire = first_failure(name, conns, _reset_problem, "server FIN, client data, server RST")
     said_ok, said = _reported(ev, sc, "EPIPE")
-    detail = f"{wire.detail}; {said}"
+    detail = msg("detail.then", a=wire.evidence(), b=said)
     fin, data, rst = _reset_sequence(conns[0])
     if wire.passed and fin is not None and data is not None and rst is not None:
-        detail = (
-            f"{wire.detail}: server FIN #{fin.index}, client data ({data.payload_len} bytes) "
-            f"#{data.index}, server RST #{rst.index}; then {said}"
+        detail = msg(
+            "detail.epipe.ok",
+            wire=wire.evidence(),
+            fin=fin.index,
+            size=data.payload_len,
+            data=data.index,
+            rst=rst.index,
+            said=said,
         )
-    return Check(name, wire.passed and said_ok, detail)
+    return Check.said(name, wire.passed and said_ok, detail)
 
 
 # -- restarts and TIME_WAIT ------------------------------------------------------------------
@@ -216,28 +232,31 @@ def _log(ev: Evidence, restart: RestartRecord) -> str:
     return (ev.text(ev.root / restart.log) or "").strip()
 
 
-def _restart_time_wait(
-    ev: Evidence, scope: Scope, restart: RestartRecord
-) -> tuple[str | None, str]:
+_Found2 = tuple[Msg | None, Msg | str]
+
+
+def _restart_time_wait(ev: Evidence, scope: Scope, restart: RestartRecord) -> _Found2:
     """(problem, fact) about the TIME_WAIT the restart met, from its snapshot."""
     port, node = scope.service.port, scope.service.node
     tw = _time_wait_at(ev, node, restart.snapshot, port)
     if tw is None:
-        return f"no snapshot {restart.snapshot!r} of {node}", ""
+        return msg("detail.restart.no_snapshot", snapshot=repr(restart.snapshot), node=node), ""
     ours = [r for r in tw if r.remote.port in scope.ports]
-    fact = f"{len(tw)} TIME_WAIT on {node}:{port} at the restart ({len(ours)} of the scenario)"
-    return (None if ours else f"{fact}: none of the scenario's connections"), fact
+    fact = msg("detail.restart.tw", n=len(tw), node=node, port=port, ours=len(ours))
+    return (None if ours else msg("detail.restart.none_ours", fact=fact)), fact
 
 
-def _bind_refused(ev: Evidence, scope: Scope, restart: RestartRecord) -> tuple[str | None, str]:
+def _bind_refused(ev: Evidence, scope: Scope, restart: RestartRecord) -> _Found2:
     """(problem, fact): the restart met the scenario's TIME_WAIT and failed with
     EADDRINUSE, exit status 1."""
     problem, fact = _restart_time_wait(ev, scope, restart)
     log = _log(ev, restart)
     if problem is None and restart.listening:
-        problem = f"{fact}, yet the start without reuseaddr listens"
+        problem = msg("detail.restart.listens", fact=fact)
     if problem is None and ("EADDRINUSE" not in log or restart.exit_status != 1):
-        problem = f"{fact}; exit {restart.exit_status}, log {log[-100:]!r}"
+        problem = msg(
+            "detail.restart.exit", fact=fact, status=restart.exit_status, log=repr(log[-100:])
+        )
     return problem, fact
 
 
@@ -258,27 +277,26 @@ def eaddrinuse_in_time_wait(topo: Topology, ev: Evidence, sc: Scenario) -> Check
     for r in tries:
         problem, fact = _bind_refused(ev, found, r)
         if problem is not None:
-            return Check(name, False, f"{wire.detail}; {problem}")
+            return Check.said(name, False, msg("detail.then", a=wire.evidence(), b=problem))
     last = tries[-1]
-    detail = (
-        f"{wire.detail}; {fact}; restart without reuseaddr: exit {last.exit_status}, "
-        f"log {_log(ev, last).splitlines()[-1]!r}"
+    said = msg(
+        "detail.restart.refused",
+        wire=wire.evidence(),
+        fact=fact,
+        status=last.exit_status,
+        log=repr(_log(ev, last).splitlines()[-1]),
     )
-    return Check(name, True, detail)
+    return Check.said(name, True, said)
 
 
-def _rebound(ev: Evidence, scope: Scope, restart: RestartRecord) -> tuple[str | None, str]:
+def _rebound(ev: Evidence, scope: Scope, restart: RestartRecord) -> _Found2:
     """(problem, fact): the restart met the scenario's TIME_WAIT and listened anyway."""
     problem, fact = _restart_time_wait(ev, scope, restart)
     if problem is None and not restart.listening:
-        problem = (
-            f"{fact}, yet the start with reuseaddr did not listen: {_log(ev, restart)[-100:]!r}"
-        )
+        log = repr(_log(ev, restart)[-100:])
+        problem = msg("detail.restart.no_rebind", fact=fact, log=log)
         if not scope.service.option("reuseaddr"):
-            problem += (
-                " (the first server had no reuseaddr: Linux requires SO_REUSEADDR on "
-                "the TIME_WAIT socket as well, inherited from its listener)"
-            )
+            problem = msg("detail.restart.first_no_reuse", said=problem)
     return problem, fact
 
 
@@ -294,6 +312,6 @@ def reuseaddr_rebinds(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     for r in tries:
         problem, fact = _rebound(ev, found, r)
         if problem is not None:
-            return Check(name, False, problem)
+            return Check.said(name, False, problem)
     listen = " ".join(tries[-1].listen_socket.split())
-    return Check(name, True, f"{fact}; restart with reuseaddr listens: {listen}")
+    return Check.said(name, True, msg("detail.restart.rebinds", fact=fact, listen=listen))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from lab.evidence.analysis.tcp import CLIENT, SERVER, TcpConnection
 from lab.evidence.folder import Evidence
+from lab.i18n import Msg, english, join, msg
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check, first_failure
 from lab.verdict.scope import Scope, none_seen, scope, tcp_on
@@ -38,15 +39,23 @@ def _none(name: str, found: Scope) -> Check:
 # -- retransmission -------------------------------------------------------------------------
 
 
+def _in_english(problem: Msg | None) -> str | None:
+    return None if problem is None else english(problem)
+
+
 def retransmission_problem(c: TcpConnection) -> str | None:
     """Why ``c`` does not show the client's lost data sent again the course's way."""
+    return _in_english(_retransmission_why(c))
+
+
+def _retransmission_why(c: TcpConnection) -> Msg | None:
     mine = [r for r in c.retransmissions if r.sender == CLIENT and r.payload_len > 0]
     if not mine:
-        return f"the client sent {c.originals} segments and none of its data twice"
+        return msg("detail.resend.none", n=c.originals)
     for r in mine:
         first = next((s for s in c.segments if s.index == r.original_index), None)
         if first is None or first.relative_seq != r.relative_seq:
-            return f"#{r.index} resends sequence {r.relative_seq}, never sent from there before"
+            return msg("detail.resend.new_seq", index=r.index, seq=r.relative_seq)
     for r in mine:
         if r.kind == "timeout" and r.attempt > 2:
             before = next(
@@ -64,25 +73,33 @@ def retransmission_problem(c: TcpConnection) -> str | None:
             # about as long after it. From the third on, each wait doubles.
             factor = DOUBLING if r.attempt > 3 else PROBE_THEN_RTO
             if r.since_previous < factor * before.since_previous:
-                return (
-                    f"sequence {r.relative_seq}: send {r.attempt} came "
-                    f"{r.since_previous:.3f} s after the previous, which came "
-                    f"{before.since_previous:.3f} s after its own: the timer did not "
-                    + ("double" if r.attempt > 3 else "hold (it shrank)")
+                return msg(
+                    "detail.resend.timer",
+                    seq=r.relative_seq,
+                    attempt=r.attempt,
+                    since=r.since_previous,
+                    before=before.since_previous,
+                    did=msg("detail.resend.double" if r.attempt > 3 else "detail.resend.hold"),
                 )
     return None
 
 
-def retransmission_figures(c: TcpConnection) -> str:
+def retransmission_figures(c: TcpConnection) -> Msg:
     """The retransmissions the claim read: when, of which sequence number, after how long."""
     mine = [r for r in c.retransmissions if r.sender == CLIENT and r.payload_len > 0]
-    shown = "; ".join(
-        f"seq {r.relative_seq} {r.kind} #{r.attempt} after {r.since_previous or 0:.3f} s"
-        + (f" ({r.duplicate_acks} dup ACKs)" if r.kind == "fast" else "")
+    shown = join(
+        msg(
+            "detail.resend.one",
+            seq=r.relative_seq,
+            kind=msg(f"detail.resend.kind.{r.kind}"),
+            attempt=r.attempt,
+            since=r.since_previous or 0,
+            dups=msg("detail.resend.dups", n=r.duplicate_acks) if r.kind == "fast" else "",
+        )
         for r in mine[:8]
     )
-    more = f" (+{len(mine) - 8} more)" if len(mine) > 8 else ""
-    return f"{len(mine)} resent of {c.originals} sent once: {shown}{more}"
+    more = msg("detail.resend.more", n=len(mine) - 8) if len(mine) > 8 else ""
+    return msg("detail.resend.all", n=len(mine), once=c.originals, shown=shown, more=more)
 
 
 def retransmitted(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
@@ -94,12 +111,13 @@ def retransmitted(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     if not conns:
         return _none(name, found)
     check = first_failure(
-        name, conns, retransmission_problem, "lost data resent from the same sequence number"
+        name, conns, _retransmission_why, "lost data resent from the same sequence number"
     )
     if not check.passed:
         return check
     busiest = max(conns, key=lambda c: len(c.retransmissions))
-    return Check(name, True, f"{check.detail}; {retransmission_figures(busiest)}")
+    said = msg("detail.then", a=check.evidence(), b=retransmission_figures(busiest))
+    return Check.said(name, True, said)
 
 
 # -- round trip time ------------------------------------------------------------------------
@@ -121,18 +139,19 @@ def expected_rtt(topo: Topology, client: str, server: str) -> float:
 
 def rtt_problem(c: TcpConnection, rtt: float) -> str | None:
     """Why ``c``'s handshake or data ACKs do not take one round trip of ``rtt`` seconds."""
+    return _in_english(_rtt_why(c, rtt))
+
+
+def _rtt_why(c: TcpConnection, rtt: float) -> Msg | None:
     if rtt <= 0:
         # Without a delay the claim would hold on any LAN: it would show nothing.
-        return "the topology adds no delay between client and server (netem `delay`)"
+        return msg("said.the topology adds no delay between client and server (netem `delay`)")
     hs = c.handshake
     if hs.syn_time is None or hs.syn_ack_time is None:
-        return "no SYN and SYN-ACK in the client's capture"
+        return msg("said.no SYN and SYN-ACK in the client's capture")
     took = hs.syn_ack_time - hs.syn_time
     if not rtt <= took <= rtt + RTT_SLACK:
-        return (
-            f"the SYN-ACK came {took * 1000:.1f} ms after the SYN, not one round trip "
-            f"({rtt * 1000:.0f} ms)"
-        )
+        return msg("detail.rtt.syn_ack", took=took * 1000, rtt=rtt * 1000)
     for seg in c.data_segments:
         if seg.sender != CLIENT or seg.retransmission:
             continue
@@ -146,20 +165,17 @@ def rtt_problem(c: TcpConnection, rtt: float) -> str | None:
             None,
         )
         if ack is None:
-            return f"the client's data #{seg.index} was never acknowledged"
+            return msg("detail.rtt.never_acked", index=seg.index)
         waited = ack.time - seg.time
         if waited < rtt:
-            return (
-                f"the client's data #{seg.index} was acknowledged {waited * 1000:.1f} ms later, "
-                f"less than a round trip ({rtt * 1000:.0f} ms)"
-            )
+            return msg("detail.rtt.early", index=seg.index, waited=waited * 1000, rtt=rtt * 1000)
     return None
 
 
-def rtt_figures(c: TcpConnection) -> str:
+def rtt_figures(c: TcpConnection) -> Msg:
     hs = c.handshake
     took = (hs.syn_ack_time or 0) - (hs.syn_time or 0)
-    return f"SYN -> SYN-ACK {took * 1000:.1f} ms"
+    return msg("detail.rtt.took", took=took * 1000)
 
 
 def one_round_trip(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
@@ -174,12 +190,12 @@ def one_round_trip(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     check = first_failure(
         name,
         conns,
-        lambda c: rtt_problem(c, rtt),
-        f"handshake and data ACKs took one round trip ({rtt * 1000:.0f} ms)",
+        lambda c: _rtt_why(c, rtt),
+        msg("detail.rtt.ok", rtt=rtt * 1000),
     )
     if not check.passed:
         return check
-    return Check(name, True, f"{check.detail}; {rtt_figures(conns[0])}")
+    return Check.said(name, True, msg("detail.then", a=check.evidence(), b=rtt_figures(conns[0])))
 
 
 # -- slow start -----------------------------------------------------------------------------
@@ -214,16 +230,17 @@ def flight_per_round(c: TcpConnection) -> list[int]:
 
 
 def slow_start_problem(c: TcpConnection) -> str | None:
+    return _in_english(_slow_start_why(c))
+
+
+def _slow_start_why(c: TcpConnection) -> Msg | None:
     rounds = flight_per_round(c)
     if len(rounds) < GROWING_ROUNDS + 1:
-        return f"the client's data took {len(rounds)} round trips, too few to see growth"
+        return msg("detail.slow.few", n=len(rounds))
     first = rounds[: GROWING_ROUNDS + 1]
     for k in range(1, len(first)):
         if first[k] < GROWTH * first[k - 1]:
-            return (
-                f"bytes in flight per round trip {first}: round {k + 1} is not "
-                f"{GROWTH} times round {k}"
-            )
+            return msg("detail.slow.flat", first=first, k1=k + 1, growth=GROWTH, k=k)
     return None
 
 
@@ -235,9 +252,9 @@ def slow_start(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     if not conns:
         return _none(name, found)
     check = first_failure(
-        name, conns, slow_start_problem, "bytes in flight grew round trip after round trip"
+        name, conns, _slow_start_why, "bytes in flight grew round trip after round trip"
     )
     if not check.passed:
         return check
     shown = flight_per_round(max(conns, key=lambda c: c.client_bytes))[:12]
-    return Check(name, True, f"{check.detail}; bytes in flight per round trip: {shown}")
+    return Check.said(name, True, msg("detail.slow.ok", said=check.evidence(), shown=shown))

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from lab.evidence.analysis.tcp import CLIENT, SERVER, Segment, TcpConnection
 from lab.evidence.folder import Evidence
+from lab.i18n import Msg, known, msg
 from lab.run.record import ProbeEvent, ProbeResult
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check
@@ -34,51 +35,60 @@ class _Run:
         return next(fins, None)
 
 
-def _run(topo: Topology, ev: Evidence, sc: Scenario) -> _Run | str:
+def _run(topo: Topology, ev: Evidence, sc: Scenario) -> _Run | Msg:
     client = scenario_clients(ev, sc).get(sc.clients[0])
     result = client.result if client is not None else None
     if not isinstance(result, ProbeResult) or not result.connections:
-        return f"{sc.clients[0]} left no probe report"
+        return msg("detail.probe.no_report", node=sc.clients[0])
     _, conns = tcp(topo, ev, sc)
     if len(conns) != 1:
-        return f"{len(conns)} connections of the probe in the server's capture, expected 1"
+        return msg("detail.read.conns", n=len(conns))
     return _Run(result.connections[0].events, conns[0])
 
 
-def _said(e: ProbeEvent | None) -> str:
+def _said(e: ProbeEvent | None) -> Msg:
     if e is None:
-        return "no such read in the probe's record"
-    return f"read() returned {e.bytes}" + (f" ({e.error})" if e.error else "")
+        return msg("said.no such read in the probe's record")
+    error = msg("detail.read.errno", error=e.error) if e.error else ""
+    return msg("detail.read.returned", n=e.bytes, error=error)
+
+
+# (problem, what held): a step's verdict, the problem None when it held.
+_Verdict = tuple[Msg | None, Msg | str]
 
 
 def _judge(topo: Topology, ev: Evidence, sc: Scenario, name: str, step: str) -> Check:
     run = _run(topo, ev, sc)
-    if isinstance(run, str):
-        return Check(name, False, run)
+    if isinstance(run, Msg):
+        return Check.said(name, False, run)
     problem, ok = _STEPS[step](run)
-    return Check(name, problem is None, problem or ok)
+    return Check.said(name, problem is None, problem or _known_msg(ok))
 
 
-def _bytes(run: _Run) -> tuple[str | None, str]:
+def _known_msg(text: Msg | str) -> Msg:
+    return text if isinstance(text, Msg) else msg("detail.all", items=known(text))
+
+
+def _bytes(run: _Run) -> _Verdict:
     e, replies = run.read("bytes"), run.replies()
     if e is None or e.error or not e.bytes or e.bytes <= 0:
         return _said(e), ""
     if not replies or replies[0].payload_len != e.bytes:
         got = replies[0].payload_len if replies else 0
-        return f"{_said(e)} but the server's first data segment carries {got} bytes", ""
-    return None, f"read() returned {e.bytes} = the server's #{replies[0].index} ({e.line!r})"
+        return msg("detail.read.first_segment", said=_said(e), n=got), ""
+    return None, msg("detail.read.bytes", n=e.bytes, index=replies[0].index, line=repr(e.line))
 
 
-def _quiet_while(run: _Run, e: ProbeEvent) -> str | None:
+def _quiet_while(run: _Run, e: ProbeEvent) -> Msg | None:
     """No server data between the first reply and the reply to the line sent after the
     signals: nothing was there to read while EAGAIN or EINTR came back."""
     replies = run.replies()
     if len(replies) != 2:
-        return f"{_said(e)}, but the server sent {len(replies)} data segments, expected 2"
+        return msg("detail.read.segments", said=_said(e), n=len(replies))
     return None
 
 
-def _eagain(run: _Run) -> tuple[str | None, str]:
+def _eagain(run: _Run) -> _Verdict:
     e = run.read("eagain")
     if e is None or e.bytes != -1 or e.error != "EAGAIN":
         return _said(e), ""
@@ -88,57 +98,48 @@ def _eagain(run: _Run) -> tuple[str | None, str]:
     )
 
 
-def _signal_during(run: _Run, step: str, e: ProbeEvent) -> ProbeEvent | str:
+def _signal_during(run: _Run, step: str, e: ProbeEvent) -> ProbeEvent | Msg:
     """The signal sent after the read of ``step`` began and before it returned."""
     began = next((x.at for x in run.events if x.call == "reading" and x.detail == step), None)
     if began is None:
-        return f"{_said(e)}, but the probe's record has no start of that read"
+        return msg("detail.read.no_start", said=_said(e))
     during = [s for s in run.events if s.call == "signal" and began <= s.at <= e.at]
     if not during:
-        return f"{_said(e)}, but no signal was sent while it waited"
+        return msg("detail.read.no_signal", said=_said(e))
     return during[0]
 
 
-def _eintr(run: _Run) -> tuple[str | None, str]:
+def _eintr(run: _Run) -> _Verdict:
     e = run.read("eintr")
     if e is None or e.bytes != -1 or e.error != "EINTR":
         return _said(e), ""
     sig = _signal_during(run, "eintr", e)
-    if isinstance(sig, str):
+    if isinstance(sig, Msg):
         return sig, ""
-    ok = f"blocking read() returned -1 (EINTR) at +{e.at:.3f} s, the signal sent at "
-    return _quiet_while(
-        run, e
-    ), ok + f"+{sig.at:.3f} s (no SA_RESTART); no server data beside the two replies"
+    return _quiet_while(run, e), msg("detail.read.eintr", at=e.at, sig=sig.at)
 
 
-def _restart(run: _Run) -> tuple[str | None, str]:
+def _restart(run: _Run) -> _Verdict:
     e = run.read("restart")
     replies = run.replies()
     if e is None or e.error or not e.bytes or e.bytes <= 0:
         return _said(e), ""
     sig = _signal_during(run, "restart", e)
-    if isinstance(sig, str):
+    if isinstance(sig, Msg):
         return sig, ""
     if len(replies) < 2 or replies[-1].payload_len != e.bytes:
-        return f"{_said(e)}, but no server segment of {e.bytes} bytes follows the first", ""
-    return None, (
-        f"with SA_RESTART, the read() the signal hit at +{sig.at:.3f} s went on and "
-        f"returned {e.bytes} at +{e.at:.3f} s = the server's #{replies[-1].index}"
-    )
+        return msg("detail.read.no_follow", said=_said(e), n=e.bytes), ""
+    return None, msg("detail.read.restart", sig=sig.at, n=e.bytes, at=e.at, index=replies[-1].index)
 
 
-def _eof(run: _Run) -> tuple[str | None, str]:
+def _eof(run: _Run) -> _Verdict:
     e, fin, client_fin = run.read("eof"), run.fin(SERVER), run.fin(CLIENT)
     if e is None or e.bytes != 0 or e.error:
         return _said(e), ""
     if fin is None:
-        return "read() returned 0, but the server's FIN is not in the capture", ""
+        return msg("said.read() returned 0, but the server's FIN is not in the capture"), ""
     client_fin = next(s for s in run.conn.segments if s.sender == CLIENT and "FIN" in s.flags)
-    return None, (
-        f"read() returned 0 after the server's FIN #{fin.index} (answering the client's "
-        f"SHUT_WR FIN #{client_fin.index})"
-    )
+    return None, msg("detail.read.eof", fin=fin.index, client_fin=client_fin.index)
 
 
 _STEPS = {"bytes": _bytes, "eagain": _eagain, "eintr": _eintr, "restart": _restart, "eof": _eof}

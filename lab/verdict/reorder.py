@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 from lab.evidence.analysis.tcp import CLIENT, SERVER, TcpConnection
 from lab.evidence.folder import Evidence
+from lab.i18n import Msg, msg
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check, first_failure
 from lab.verdict.scope import none_seen, tcp
@@ -44,14 +45,14 @@ def reordering(c: TcpConnection) -> Reordering:
     return Reordering(ahead, dups, sacked)
 
 
-def _problem(c: TcpConnection) -> str | None:
+def _problem(c: TcpConnection) -> Msg | str | None:
     r = reordering(c)
     if not r.ahead:
         return "the client's data always arrived in order at the server"
     if not r.duplicate_acks:
-        return f"{r.ahead} segments arrived ahead of a gap, and no duplicate ACK followed"
+        return msg("detail.reorder.no_dup", n=r.ahead)
     if not r.with_sack:
-        return f"{r.duplicate_acks} duplicate ACKs, none with a SACK block"
+        return msg("detail.reorder.no_sack", n=r.duplicate_acks)
     return None
 
 
@@ -66,9 +67,11 @@ def reordered(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     if not check.passed:
         return check
     r = reordering(max(conns, key=lambda c: reordering(c).ahead))
-    return Check(
-        name,
-        True,
-        f"{check.detail}; {r.ahead} segments ahead of a gap, {r.duplicate_acks} duplicate "
-        f"ACKs, {r.with_sack} with SACK",
+    said = msg(
+        "detail.reorder.ok",
+        said=check.evidence(),
+        ahead=r.ahead,
+        dups=r.duplicate_acks,
+        sack=r.with_sack,
     )
+    return Check.said(name, True, said)

@@ -13,6 +13,7 @@ from lab.evidence.analysis.snapshots import SocketRow, parse_sockets
 from lab.evidence.analysis.tcp import CLIENT, TcpConnection, tcp_connections
 from lab.evidence.analysis.udp import UdpFlow, udp_flows
 from lab.evidence.folder import Evidence
+from lab.i18n import msg
 from lab.run.record import ClientRecord, ClientResult, ConnectionOutcome
 from lab.spec.model import Scenario, Service, Topology
 from lab.verdict.check import Check
@@ -138,13 +139,20 @@ def saw_nothing(check: Check) -> bool:
 _NONE_SEEN = " of the scenario to "
 
 
+# What none_seen looked for, by its English name.
+_WHAT = {"TCP connections": "what.tcp", "UDP datagrams": "what.udp", "SYNs": "what.syns"}
+
+
 def none_seen(name: str, scope: Scope, what: str = "TCP connections") -> Check:
-    return Check(
-        name,
-        False,
-        f"no {what}{_NONE_SEEN}{scope.service.name} (port {scope.service.port}) "
-        f"in the captures of {scope.service.node} (client ports {sorted(scope.ports)})",
+    said = msg(
+        "detail.none_seen",
+        what=msg(_WHAT[what]),
+        service=scope.service.name,
+        port=scope.service.port,
+        node=scope.service.node,
+        ports=sorted(scope.ports),
     )
+    return Check.said(name, False, said)
 
 
 def sockets(ev: Evidence, node: str, phase: str) -> list[SocketRow] | None:

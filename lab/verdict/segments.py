@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from lab.evidence.analysis.tcp import CLIENT, SERVER, TcpConnection
 from lab.evidence.folder import Evidence
+from lab.i18n import Msg, msg
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check, first_failure
 from lab.verdict.scope import none_seen, tcp
@@ -27,13 +28,13 @@ def link_mtu(topo: Topology, sc: Scenario) -> int:
     return topo.network(server.interfaces[0].network).mtu or DEFAULT_MTU
 
 
-def _mss_problem(c: TcpConnection, want: int) -> str | None:
+def _mss_problem(c: TcpConnection, want: int) -> Msg | str | None:
     hs = c.handshake
     if hs.syn_index is None or hs.syn_ack_index is None:
         return "no SYN and SYN-ACK in the capture"
     got = {"SYN": hs.client_mss, "SYN-ACK": hs.server_mss}
     wrong = [f"{k} MSS {v}" for k, v in got.items() if v != want]
-    return f"{', '.join(wrong)}, expected {want}" if wrong else None
+    return msg("detail.mss.wrong", wrong=", ".join(wrong), want=want) if wrong else None
 
 
 def mss_follows_mtu(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
@@ -44,7 +45,7 @@ def mss_follows_mtu(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     if not conns:
         return none_seen(name, scope)
     want = mtu - HEADERS
-    ok = f"SYN and SYN-ACK announce MSS {want} = MTU {mtu} - {HEADERS}"
+    ok = msg("detail.mss.ok", want=want, mtu=mtu, headers=HEADERS)
     return first_failure(name, conns, lambda c: _mss_problem(c, want), ok)
 
 
@@ -67,16 +68,17 @@ def _sizes(c: TcpConnection, sender: str) -> _Sizes:
     return _Sizes(peer_mss, sizes)
 
 
-def _within_problem(c: TcpConnection) -> str | None:
+def _within_problem(c: TcpConnection) -> Msg | None:
     for sender in (CLIENT, SERVER):
         got = _sizes(c, sender)
+        side = msg(f"side.{sender}")
         if got.mss is None:
-            return f"no MSS announced to the {sender}"
+            return msg("detail.mss.none_to", side=side)
         if got.largest > got.mss:
-            return f"a {sender} segment carries {got.largest} bytes, more than MSS {got.mss}"
+            return msg("detail.mss.larger", side=side, n=got.largest, mss=got.mss)
         # Else nothing had to be cut: the claim would hold for any MSS.
         if sum(got.sizes) <= got.mss:
-            return f"the {sender} sent {sum(got.sizes)} bytes, no more than MSS {got.mss}"
+            return msg("detail.mss.small", side=side, n=sum(got.sizes), mss=got.mss)
     return None
 
 
@@ -98,9 +100,15 @@ def segments_within_mss(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
         return check
     sent = _sizes(conns[0], CLIENT)
     back = _sizes(conns[0], SERVER)
-    detail = (
-        f"{len(conns)} connections; writes of {write} bytes left as {len(sent.sizes)} client "
-        f"segments of at most {sent.largest} bytes (MSS {sent.mss}) for {sum(sent.sizes)} "
-        f"bytes; replies as {len(back.sizes)} server segments of at most {back.largest}"
+    said = msg(
+        "detail.mss.within",
+        n=len(conns),
+        write=write,
+        segs=len(sent.sizes),
+        largest=sent.largest,
+        mss=sent.mss,
+        total=sum(sent.sizes),
+        back=len(back.sizes),
+        back_largest=back.largest,
     )
-    return Check(name, True, detail)
+    return Check.said(name, True, said)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from lab.evidence.analysis.tcp import CLIENT, SERVER, Handshake, TcpConnection
 from lab.evidence.folder import Evidence
+from lab.evidence.phrases import phrase, steps
 from lab.i18n import Msg, msg
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check, first_failure
@@ -23,12 +24,12 @@ def _options(mss: int | None, wscale: int | None, sack: bool, ts: bool) -> str:
     return "<" + " ".join(parts) + ">"
 
 
-def _handshake_problem(c: TcpConnection) -> str | None:
+def _handshake_problem(c: TcpConnection) -> Msg | str | None:
     hs = c.handshake
     if not hs.ok:
-        return hs.reason
+        return phrase(hs.reason)
     if hs.client_mss is None or hs.server_mss is None:
-        return "a SYN without the MSS option"
+        return msg("detail.handshake.no_mss")
     return None
 
 
@@ -76,12 +77,14 @@ def four_way_close(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     delay = scope.service.option("close_delay") or 0
     kinds = ("four-way",) if delay else ("four-way", "three-way")
 
-    def why(c: TcpConnection) -> str | None:
+    def why(c: TcpConnection) -> Msg | None:
         if c.close.kind not in kinds or not c.close.complete:
-            steps = "; ".join(s.description for s in c.close.steps) or "no FIN or RST"
+            said: object = steps((s.description for s in c.close.steps), "sep.semicolon")
+            if not c.close.steps:
+                said = msg("detail.close.no_fin")
             if c.close.kind == "three-way" and delay:
-                steps += f" (three segments although the server waits {delay:g} s after EOF)"
-            return f"close was {c.close.kind}: {steps}"
+                said = msg("detail.close.three_despite_delay", steps=said, delay=delay)
+            return msg("detail.close.was", kind=msg(f"close.kind.{c.close.kind}"), steps=said)
         return None
 
     ok = msg("detail.close.ok_delay", delay=delay) if delay else msg("detail.close.ok")
@@ -90,8 +93,8 @@ def four_way_close(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
         return check
     # The forms seen, by id: "four-way", "three-way" or both (no other passes).
     forms = msg("close.forms." + "+".join(sorted({c.close.kind for c in conns})))
-    steps = " -> ".join(s.description for s in conns[0].close.steps)
-    seen = msg("detail.close.seen", all=check.message, forms=forms, steps=steps)
+    example = steps((s.description for s in conns[0].close.steps), "sep.arrow")
+    seen = msg("detail.close.seen", all=check.message, forms=forms, steps=example)
     return Check.said("four-way close", True, seen)
 
 
@@ -143,10 +146,24 @@ def closed_first_by(name: str, conns: list[TcpConnection], side: str) -> Check:
         lambda c: (
             None
             if c.close.time_wait_by == (side,)
-            else f"close {c.close.kind}, TIME_WAIT goes to {c.close.time_wait_by or 'nobody'}"
+            else msg(
+                "detail.time_wait.goes_to",
+                kind=msg(f"close.kind.{c.close.kind}"),
+                who=_sides(c.close.time_wait_by),
+            )
         ),
         msg("detail.fin_first", side=msg(f"side.{side}")),
     )
+
+
+def _sides(sides: tuple[str, ...]) -> object:
+    """The sides that end in TIME_WAIT, said as the analysis's tuple: ``('client',)``."""
+    named = [msg(f"side.{s}") if s in (CLIENT, SERVER) else s for s in sides]
+    if len(named) == 1:
+        return msg("detail.sides1", a=named[0])
+    if len(named) == 2:
+        return msg("detail.sides2", a=named[0], b=named[1])
+    return str(sides) if sides else msg("side.nobody")
 
 
 @dataclass(frozen=True)
@@ -170,20 +187,20 @@ def closed_first(
     return ClosedFirst(scope, conns, wire) if wire.passed else wire
 
 
-def _client_time_wait(ev: Evidence, sc: Scenario, scope: Scope) -> tuple[set[int], str]:
+def _client_time_wait(ev: Evidence, sc: Scenario, scope: Scope) -> tuple[set[int], Msg | None]:
     """The client ports in TIME_WAIT towards the service after the run, or the missing
     snapshot that keeps them from being known."""
     in_tw: set[int] = set()
     for node in sc.clients:
         rows = sockets(ev, node, "after")
         if rows is None:
-            return set(), f"no 'after' socket snapshot of {node}"
+            return set(), msg("detail.no_after_of", node=node)
         in_tw |= {
             r.local.port
             for r in rows
             if r.state == "TIME_WAIT" and r.remote.port == scope.service.port
         }
-    return in_tw, ""
+    return in_tw, None
 
 
 def time_wait_on_client(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
@@ -195,8 +212,8 @@ def time_wait_on_client(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
         return first
     scope, wire = first.scope, first.wire
     in_tw, problem = _client_time_wait(ev, sc, scope)
-    if problem:
-        return Check(name, False, problem)
+    if problem is not None:
+        return Check.said(name, False, problem)
     server_rows = sockets(ev, scope.service.node, "after") or []
     server_tw = [r for r in server_rows if r.state == "TIME_WAIT" and r.remote.port in scope.ports]
     missing = sorted(scope.ports - in_tw)

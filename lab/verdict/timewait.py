@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from lab.evidence.analysis.tcp import CLIENT, TcpConnection
 from lab.evidence.folder import Evidence
+from lab.i18n import Msg, join, known, msg
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check
 from lab.verdict.scope import Scope, sockets
@@ -71,25 +72,25 @@ def time_wait_series(ev: Evidence, sc: Scenario, c: TcpConnection) -> list[tuple
     return [(w.time - closed, _in_time_wait(ev, node, w.phase, c)) for w in ev.record.watch or []]
 
 
-def _problem(seen: _Seen) -> str | None:
+def _problem(seen: _Seen) -> Msg | str | None:
     if not seen.after:
         return "not in TIME_WAIT in the client's 'after' snapshot"
     if seen.last is None:
         return "in no watch snapshot (is `watch` set?)"
     if seen.gone is None:
-        return f"still in TIME_WAIT at the last watch snapshot, +{seen.watched:.1f} s"
+        return msg("detail.2msl.still", t=seen.watched)
     if seen.last < TWO_MSL - SLACK or seen.gone > TWO_MSL + SLACK:
-        return f"lasted {_span(seen)}, not about {TWO_MSL:.0f} s"
+        return msg("detail.2msl.lasted", span=_span(seen), msl=TWO_MSL)
     return None
 
 
-def _span(seen: _Seen) -> str:
+def _span(seen: _Seen) -> Msg:
     assert seen.last is not None and seen.gone is not None
     mid = (seen.last + seen.gone) / 2
-    return f"about {mid:.0f} s (seen at +{seen.last:.1f} s, gone at +{seen.gone:.1f} s)"
+    return msg("detail.2msl.span", mid=mid, last=seen.last, gone=seen.gone)
 
 
-def _judge(ev: Evidence, sc: Scenario, found: Scope, c: TcpConnection) -> str | _Seen | None:
+def _judge(ev: Evidence, sc: Scenario, found: Scope, c: TcpConnection) -> Msg | str | _Seen | None:
     closed = close_time(c)
     if closed is None:
         return "no last ACK or FIN of the close in the capture"
@@ -110,11 +111,12 @@ def time_wait_2msl(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
         got = _judge(ev, sc, found, c)
         if not isinstance(got, _Seen):
             where = f"{c.client} -> {c.server}"
-            return Check(name, False, f"{where}: {got or 'no evidence'}")
+            why = known(got) if isinstance(got, str) else got or msg("said.no evidence")
+            return Check.said(name, False, msg("detail.node_said", node=where, said=why))
         spans.append(_span(got))
     server = sockets(ev, found.service.node, "after") or []
     held = [r for r in server if r.state == "TIME_WAIT" and r.local.port == found.service.port]
-    detail = f"{wire.detail}; client TIME_WAIT lasted {'; '.join(spans)} after the last ACK"
+    said = msg("detail.2msl.ok", wire=wire.evidence(), spans=join(spans))
     if held:
-        return Check(name, False, f"{detail}; but the server holds {len(held)} in TIME_WAIT")
-    return Check(name, True, detail)
+        return Check.said(name, False, msg("detail.2msl.server", said=said, n=len(held)))
+    return Check.said(name, True, said)

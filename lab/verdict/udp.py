@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lab.evidence.analysis.udp import UdpFlow
 from lab.evidence.folder import Evidence
+from lab.i18n import msg
 from lab.spec.model import Scenario, Topology
 from lab.verdict.check import Check
 from lab.verdict.scope import Scope, client_sent, none_seen, scope, sockets, udp
@@ -33,15 +34,21 @@ def no_handshake(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
         return client_sent(found, f, f.datagrams[0].sender) and f.datagrams[0].payload == first
 
     bad = [f for f in flows if not opens_right(f)]
-    detail = (
-        f"{len(flows)} flows, each opened by the client's datagram {first!r} "
-        f"({len(first)} bytes); {tcp} TCP segments on port {found.service.port}"
+    said = msg(
+        "detail.udp.opened",
+        flows=len(flows),
+        first=repr(first),
+        size=len(first),
+        tcp=tcp,
+        port=found.service.port,
     )
     if bad:
         d = bad[0].datagrams[0]
         who = "client" if client_sent(found, bad[0], d.sender) else "server"
-        detail += f"; {bad[0].client} <-> {bad[0].server} began with the {who}'s {d.payload!r}"
-    return Check(name, not bad and not tcp, detail)
+        ends = f"{bad[0].client} <-> {bad[0].server}"
+        began = msg("detail.udp.began", ends=ends, who=msg(f"side.{who}"), payload=repr(d.payload))
+        said = msg("detail.and_problems", said=said, problems=began)
+    return Check.said(name, not bad and not tcp, said)
 
 
 def no_time_wait(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
@@ -51,17 +58,17 @@ def no_time_wait(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     for node in {found.service.node, *sc.clients}:
         rows = sockets(ev, node, "after")
         if rows is None:
-            return Check("no TIME_WAIT", False, f"no 'after' socket snapshot of {node}")
+            return Check.said("no TIME_WAIT", False, msg("detail.no_after_of", node=node))
         port = found.service.port
         left += [
             f"{node} {r.local}->{r.remote} {r.state}"
             for r in rows
             if r.state == "TIME_WAIT" and port in (r.local.port, r.remote.port)
         ]
-    detail = f"{len(left)} TIME_WAIT sockets on port {found.service.port} after the clients left"
+    said = msg("detail.udp.time_wait", n=len(left), port=found.service.port)
     if left:
-        detail += ": " + ", ".join(left[:3])
-    return Check("no TIME_WAIT", not left, detail)
+        said = msg("detail.listed", said=said, items=", ".join(left[:3]))
+    return Check.said("no TIME_WAIT", not left, said)
 
 
 def datagram_boundaries(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
@@ -75,19 +82,23 @@ def datagram_boundaries(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     for f in flows:
         got_c, got_s = _payloads(found, f)
         if not _exchanges(got_c, got_s, sent, back):
-            return Check(
-                name,
-                False,
-                f"{f.client} -> {f.server}: client datagrams {got_c!r}, server {got_s!r}; "
-                f"expected {sent!r} and {back!r}",
+            said = msg(
+                "detail.udp.datagrams",
+                ends=f"{f.client} -> {f.server}",
+                got_c=repr(got_c),
+                got_s=repr(got_s),
+                sent=repr(sent),
+                back=repr(back),
             )
+            return Check.said(name, False, said)
     sizes = [len(s) for s in sent]
-    detail = f"{len(flows)} flows: client datagrams of {sizes} bytes, echoed one for one"
+    said = msg("detail.udp.echoed", flows=len(flows), sizes=sizes)
     reused = [(f, k) for f in flows if (k := _exchanges(*_payloads(found, f), sent, back)) > 1]
     if reused:
         f, k = reused[0]
-        detail += f"; {f.client} was given to {k} clients in turn ({k} exchanges)"
-    return Check(name, True, detail)
+        again = msg("detail.udp.reused", client=f.client, k=k)
+        said = msg("detail.and_problems", said=said, problems=again)
+    return Check.said(name, True, said)
 
 
 def _exchanges(got_c: list[bytes], got_s: list[bytes], sent: list[bytes], back: list[bytes]) -> int:
