@@ -40,18 +40,9 @@ def used_programs(topology: Topology) -> list[UserProgram]:
     return [p for p in topology.programs if p.name in names]
 
 
-def nodes_running(topology: Topology, name: str) -> list[str]:
-    """The nodes a user program runs on: its services' nodes and its scenarios' clients."""
-    nodes = [s.node for s in topology.services if s.user is not None and s.program == name]
-    for sc in topology.scenarios:
-        if sc.client_program == name:
-            nodes += sc.clients
-    return list(dict.fromkeys(nodes))
-
-
 def builders(topology: Topology) -> list[str]:
     """The nodes that build at least one program, in the topology's order of nodes."""
-    running = {n for p in used_programs(topology) for n in nodes_running(topology, p.name)}
+    running = {n for p in used_programs(topology) for n in topology.nodes_running(p.name)}
     return [n.name for n in topology.nodes if n.name in running]
 
 
@@ -68,7 +59,7 @@ def user_caps(topology: Topology, node: str) -> list[str]:
 
 
 def programs_on(topology: Topology, node: str) -> list[UserProgram]:
-    return [p for p in used_programs(topology) if node in nodes_running(topology, p.name)]
+    return [p for p in used_programs(topology) if node in topology.nodes_running(p.name)]
 
 
 def folder(name: str) -> str:
@@ -109,7 +100,7 @@ def build_options(topology: Topology, node: str) -> list[str]:
             "written": list(program.written),
             "build": list(program.build),
             "folder": folder(program.name),
-            "keep": nodes_running(topology, program.name)[0] == node,
+            "keep": topology.nodes_running(program.name)[0] == node,
         }
         options += ["--build", json.dumps(spec, separators=(",", ":"))]
     everyone = builders(topology)

@@ -16,7 +16,6 @@ from lab.run.userbuild import (
     MAX_BUILD_LOG,
     Built,
     build_failure,
-    nodes_running,
     used_programs,
 )
 from lab.spec.model import UserProgram
@@ -26,7 +25,7 @@ def build_on_nodes(session: Session, out_dir: Path, say: Progress) -> dict[str, 
     built: dict[str, Built] = {}
     problems: list[str] = []
     for program in used_programs(session.topology):
-        nodes = nodes_running(session.topology, program.name)
+        nodes = session.topology.nodes_running(program.name)
         say(t("progress.building_on", program=program.name, nodes=", ".join(nodes)))
         result = _build(session, program, nodes, out_dir)
         if isinstance(result, Built):

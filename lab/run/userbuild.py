@@ -30,7 +30,7 @@ from lab.spec.model import Topology, UserProgram
 
 __all__ = [
     "BUILD_TIMEOUT", "LOG_CAP", "MAX_BUILD_LOG", "STOP_GRACE", "Built", "build_all",
-    "build_failure", "command", "keep_evidence", "nodes_running", "tools_on",
+    "build_failure", "command", "keep_evidence", "tools_on",
     "used_programs",
 ]  # fmt: skip
 
@@ -49,22 +49,13 @@ class Built:
         return self.on.get(node, self.folder)
 
 
-def nodes_running(topology: Topology, name: str) -> list[str]:
-    """The nodes a user program runs on: its services' nodes and its scenarios' clients."""
-    nodes = [s.node for s in topology.services if s.user is not None and s.program == name]
-    for sc in topology.scenarios:
-        if sc.client_program == name:
-            nodes += sc.clients
-    return list(dict.fromkeys(nodes))
-
-
 def tools_on(topology: Topology, node: str) -> list[str]:
     """The commands a node needs for the user programs it runs: each build's compiler and
     each run's interpreter (not the program itself, which the build makes or the sources
     bring). For the ssh pre-flight, which names what a host lacks."""
     tools: list[str] = []
     for program in used_programs(topology):
-        if node not in nodes_running(topology, program.name):
+        if node not in topology.nodes_running(program.name):
             continue
         tools += program.build[:1]
         if "/" not in program.run[0]:

@@ -288,6 +288,14 @@ class Topology:
                 return p
         raise KeyError(name)
 
+    def nodes_running(self, program: str) -> list[str]:
+        """The nodes a user program runs on: its services' nodes and its scenarios' clients."""
+        nodes = [s.node for s in self.services if s.user is not None and s.program == program]
+        for sc in self.scenarios:
+            if sc.client_program == program:
+                nodes += sc.clients
+        return list(dict.fromkeys(nodes))
+
     def node(self, name: str) -> Node:
         for n in self.nodes:
             if n.name == name:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import csv
 import json
-import shutil
 from pathlib import Path
 
 import pytest
 
-from tests.grade.util import GRADE, STUDENT, grade, junit_cases
+from tests.grade.util import GRADE, STUDENT, class_folder, grade, junit_cases
 from tests.leftovers import netns_objects
 
 CLASS = {
@@ -42,11 +41,7 @@ JOBS = 2  # graded at once, each in its own process, run and uid
 
 @pytest.mark.slow
 def test_a_class_is_graded_one_isolated_row_each(root: None, tmp_path: Path) -> None:
-    folder = tmp_path / "class"
-    for name, files in CLASS.items():
-        (folder / name).mkdir(parents=True)
-        for f in files:
-            shutil.copy(f, folder / name / f.name)
+    folder = class_folder(tmp_path / "class", CLASS)
     out, junit = tmp_path / "out", tmp_path / "class.xml"
     graded = grade(
         str(folder), "--as", "fork", "--out", str(out), "--junit", str(junit),
@@ -83,9 +78,7 @@ def test_a_class_is_graded_one_isolated_row_each(root: None, tmp_path: Path) -> 
 def test_a_submission_over_its_time_limit_is_stopped_and_torn_down(
     root: None, tmp_path: Path
 ) -> None:
-    folder = tmp_path / "class"
-    (folder / "sleeper").mkdir(parents=True)
-    shutil.copy(GRADE / "sleeper.py", folder / "sleeper" / "sleeper.py")
+    folder = class_folder(tmp_path / "class", {"sleeper": [GRADE / "sleeper.py"]})
     out = tmp_path / "out"
     graded = grade(str(folder), "--as", "fork", "--out", str(out), "--time-limit", "8")
     assert graded.code == 1

@@ -4,13 +4,12 @@ like on netns, and nothing of the run left behind."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
-from tests.grade.util import GRADE, STUDENT, grade
+from tests.grade.util import GRADE, STUDENT, class_folder, grade
 
 
 @pytest.mark.slow
@@ -42,11 +41,7 @@ CLASS = {
 
 @pytest.mark.slow
 def test_a_class_is_graded_on_docker(docker_engine: None, tmp_path: Path) -> None:
-    folder = tmp_path / "class"
-    for name, files in CLASS.items():
-        (folder / name).mkdir(parents=True)
-        for f in files:
-            shutil.copy(f, folder / name / f.name)
+    folder = class_folder(tmp_path / "class", CLASS)
     out = tmp_path / "out"
     graded = grade(
         str(folder), "--as", "fork", "--backend", "docker", "--out", str(out), "--jobs", "2",

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import xml.etree.ElementTree as ET
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from tests.labcli import lab
@@ -12,7 +14,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 STUDENT = FIXTURES / "student"  # students' programs (tests/userprog)
 GRADE = FIXTURES / "grade"  # submissions made for lab grade, good and bad
 
-__all__ = ["GRADE", "STUDENT", "Graded", "grade", "junit_cases"]
+__all__ = ["GRADE", "STUDENT", "Graded", "class_folder", "grade", "junit_cases"]
 
 
 class Graded:
@@ -54,3 +56,12 @@ def junit_cases(path: Path) -> dict[tuple[str, str], str | None]:
             key = (suite.get("name", ""), case.get("name", ""))
             out[key] = None if failure is None else failure.get("message", "")
     return out
+
+
+def class_folder(folder: Path, submissions: Mapping[str, Sequence[Path]]) -> Path:
+    """A class folder: one sub-folder per submission, holding copies of its files."""
+    for name, files in submissions.items():
+        (folder / name).mkdir(parents=True)
+        for f in files:
+            shutil.copy(f, folder / name / f.name)
+    return folder
