@@ -5,6 +5,7 @@ killed one is cleaned (its objects gone, its evidence collected into its folder)
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 import time
@@ -50,6 +51,13 @@ capture: {{enabled: true, filter: "tcp"}}
     return path
 
 
+def not_cleaned(said: str) -> set[str]:
+    """The runs a bare `lab clean` could not remove. It sees the whole machine: one that is
+    not this class's (a Docker network the engine keeps stuck, say) makes it exit 1, which
+    says nothing about the class."""
+    return set(re.findall(r"^\s+run ([0-9a-f]{6}): ", said, re.M))
+
+
 def progress(log: Path) -> str:
     return log.read_text(errors="replace") if log.exists() else ""
 
@@ -90,7 +98,10 @@ def test_twenty_labs_one_killed_one_bare_clean(root: None, tmp_path: Path) -> No
         dead_id = run_id_of(outs[VICTIM])
         assert netns_objects(dead_id), "the killed lab should have left its namespaces"
         cleaned = lab("clean")
-        assert cleaned.returncode == 0, cleaned.stdout + cleaned.stderr
+        class_runs = {run_id_of(out) for out in outs if (out / "run.json").is_file()}
+        stuck = not_cleaned(cleaned.stdout + cleaned.stderr)
+        ok = cleaned.returncode == 0 or (bool(stuck) and not stuck & class_runs)
+        assert ok, cleaned.stdout + cleaned.stderr
         assert netns_objects(dead_id) == [] and processes_of_run(dead_id) == []
         assert list(outs[VICTIM].glob("server/*.pcap")), "the killed lab's evidence was lost"
         record = json.loads((outs[VICTIM] / "run.json").read_text())
