@@ -45,6 +45,7 @@ def remove_labelled(client: docker.DockerClient, match: Mapping[str, str]) -> li
     api = client.api
     with engine("listing the lab's containers"):
         containers = api.containers(all=True, filters={"label": labels})
+    leave_networks(api, containers)
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
         futures = [pool.submit(_remove_container, api, c) for c in containers]
         removed = [item for f in futures if (item := f.result()) is not None]
@@ -53,13 +54,19 @@ def remove_labelled(client: docker.DockerClient, match: Mapping[str, str]) -> li
     return removed + _remove_networks(api, networks)
 
 
+def leave_networks(api: docker.APIClient, containers: list[Mapping[str, Any]]) -> None:
+    """Disconnect every container from its networks, one at a time. Endpoints leaving one
+    network at once (force-removed attached containers, or parallel disconnects: both
+    were seen) can leave the engine counting an endpoint that no longer exists; the
+    network then cannot be removed until the engine restarts."""
+    for c in containers:
+        for net in (c.get("NetworkSettings") or {}).get("Networks") or {}:
+            with suppress(docker.errors.APIError):
+                api.disconnect_container_from_network(c["Id"], net, force=True)
+
+
 def _remove_container(api: docker.APIClient, c: Mapping[str, Any]) -> str | None:
     name = str(c["Names"][0]).lstrip("/")
-    # Disconnect first: force-removing many attached containers at once can leave
-    # the engine counting endpoints that no longer exist, and the network stuck.
-    for net in (c.get("NetworkSettings") or {}).get("Networks") or {}:
-        with suppress(docker.errors.APIError):
-            api.disconnect_container_from_network(c["Id"], net, force=True)
     with engine(f"removing container {name}"), suppress(docker.errors.NotFound):
         api.remove_container(c["Id"], force=True, v=True)
         return f"container {name}"
