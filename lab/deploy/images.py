@@ -150,14 +150,21 @@ _LAYERS: dict[str, Callable[[], tuple[str, str, list[Path]]]] = {
 }
 
 
+# Images of other inputs kept besides the current one: two checkouts of the lab on one
+# machine (a teacher's and a student's, or two branches) each keep theirs.
+KEEP_OTHERS = 3
+
+
 def _prune(
     client: docker.DockerClient, kind: str, repo: str, keep: str, progress: Progress
 ) -> None:
-    """Untag images of this kind of older inputs, so that edits to the lab do not pile up
-    images. One a container still uses is left alone (the engine refuses, and that is fine)."""
-    for image in client.images.list(filters={"label": [f"{IMAGE_LABEL}={kind}"]}):
-        if (image.labels or {}).get(HASH_LABEL) == keep:
-            continue
+    """Untag images of this kind beyond the current one and the ``KEEP_OTHERS`` newest of
+    other inputs, so that edits to the lab do not pile up images. One a container still
+    uses is left alone (the engine refuses, and that is fine)."""
+    images = client.images.list(filters={"label": [f"{IMAGE_LABEL}={kind}"]})
+    others = [i for i in images if (i.labels or {}).get(HASH_LABEL) != keep]
+    others.sort(key=lambda i: str(i.attrs.get("Created", "")), reverse=True)
+    for image in others[KEEP_OTHERS:]:
         for tag in image.tags:
             if tag.startswith(repo + ":"):
                 with suppress(docker.errors.APIError):

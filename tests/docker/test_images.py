@@ -16,7 +16,7 @@ from lab.deploy.image_inputs import (
     packages,
     program_files,
 )
-from lab.deploy.images import build_images, node_image, report_image
+from lab.deploy.images import _prune, build_images, node_image, report_image
 from tests.docker.conftest import TEST_LABEL
 
 
@@ -143,3 +143,40 @@ def test_host_apt_source_reads_deb822_and_one_line_files(tmp_path: Path) -> None
 def test_package_list_ignores_comments(tmp_path: Path) -> None:
     (tmp_path / "packages.txt").write_text("# tools\npython3  # the lab's programs\n\n iproute2\n")
     assert packages(tmp_path) == ["python3", "iproute2"]
+
+
+class _Image:
+    def __init__(self, digest: str, created: str) -> None:
+        self.labels = {"socket-lab.image": "node", "socket-lab.hash": digest}
+        self.attrs = {"Created": created}
+        self.tags = [f"socket-lab-node:{digest}"]
+
+
+class _Images:
+    def __init__(self, images: list[_Image]) -> None:
+        self.images = images
+        self.removed: list[str] = []
+
+    def list(self, filters: dict[str, list[str]]) -> list[_Image]:
+        assert filters == {"label": ["socket-lab.image=node"]}
+        return self.images
+
+    def remove(self, tag: str) -> None:
+        self.removed.append(tag)
+
+
+class _Client:
+    def __init__(self, images: list[_Image]) -> None:
+        self.images = _Images(images)
+
+
+def test_a_build_keeps_the_newest_images_of_other_inputs() -> None:
+    # Two checkouts on one machine must not keep removing each other's images.
+    dates = [f"2026-01-0{d}T00:00:00Z" for d in range(1, 7)]
+    images = [_Image(f"h{n}", day) for n, day in enumerate(dates)]
+    client = _Client(images)
+    said: list[str] = []
+    _prune(client, "node", "socket-lab-node", keep="h0", progress=said.append)  # type: ignore[arg-type]
+    # h0 is current; of h1..h5 the three newest (h5, h4, h3) stay.
+    assert client.images.removed == ["socket-lab-node:h2", "socket-lab-node:h1"]
+    assert said == [f"removed superseded {t}" for t in client.images.removed]
