@@ -72,10 +72,6 @@ def _owner_problem(row: SocketRow, during: During, kids: set[int]) -> Msg | None
     return None
 
 
-def _stream(c: TcpConnection, sender: str) -> bytes:
-    return b"".join(s.payload for s in c.segments if s.sender == sender and not s.retransmission)
-
-
 def _capture_problem(conns: list[TcpConnection]) -> Msg | None:
     """The 4-tuple's segments make one connection, and the server's bytes on it are its own
     client's bytes upper-cased (the echo of that connection, no other's)."""
@@ -84,7 +80,7 @@ def _capture_problem(conns: list[TcpConnection]) -> Msg | None:
     c = conns[0]
     if not c.handshake.ok:
         return msg("detail.demux.no_handshake", reason=phrase(c.handshake.reason))
-    sent, back = _stream(c, CLIENT), _stream(c, SERVER)
+    sent, back = c.stream(CLIENT), c.stream(SERVER)
     if not sent or back != sent.upper():
         return msg("detail.demux.not_echo", back=len(back), sent=len(sent))
     return None

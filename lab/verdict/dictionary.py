@@ -25,7 +25,7 @@ def utf8_on_wire(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     if not conns:
         return none_seen(name, scope)
     for c in conns:
-        stream = b"".join(s.payload for s in c.data_segments if s.sender == SERVER)
+        stream = c.stream(SERVER)
         missing = [w for w in wanted if w.encode("utf-8") + b"\n" not in stream]
         if missing:
             said = msg(

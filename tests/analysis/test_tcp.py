@@ -201,3 +201,31 @@ def test_port_reuse_with_new_isn_is_a_new_connection(wire, tcp_handshake, tmp_pa
     conns = tcp_connections(read_packets(w.write(tmp_path / "c.pcap")))
     assert [c.handshake.client_isn for c in conns] == [1000, 90000]
     assert [c.close.kind for c in conns] == ["three-way", "none"]
+
+
+def test_stream_takes_new_bytes_from_a_repacketised_retransmission(wire, tcp_handshake, tmp_path):
+    # Linux may resend a lost segment merged with the next one: the resend is a
+    # retransmission, yet its second half was never on the wire before.
+    w = wire()
+    tcp_handshake(w, 1000, 5000)
+    w.tcp("c", "PA", 1001, 5001, b"hello\n")
+    w.tcp("c", "PA", 1001, 5001, b"hello\nworld\n")
+    w.tcp("c", "PA", 1007, 5001, b"world\n")  # a copy of bytes already had adds nothing
+    w.tcp("s", "A", 5001, 1013)
+    w.tcp("s", "PA", 5001, 1013, b"HELLO\nWORLD\n")
+    conn = one_connection(w, tmp_path / "c.pcap")
+
+    assert [s.retransmission for s in conn.data_segments[:3]] == [False, True, True]
+    assert conn.stream("client") == b"hello\nworld\n"
+    assert conn.stream("server") == b"HELLO\nWORLD\n"
+
+
+def test_stream_stops_at_bytes_the_capture_never_saw(wire, tcp_handshake, tmp_path):
+    w = wire()
+    tcp_handshake(w, 1000, 5000)
+    w.tcp("c", "PA", 1001, 5001, b"one\n")
+    w.tcp("c", "PA", 1009, 5001, b"three\n")  # bytes 1005..1008 were not captured
+    conn = one_connection(w, tmp_path / "c.pcap")
+
+    assert conn.stream("client") == b"one\n"
+    assert conn.stream("server") == b""

@@ -199,6 +199,25 @@ class TcpConnection(ToDict):
     def data_segments(self) -> tuple[Segment, ...]:
         return tuple(s for s in self.segments if s.payload_len > 0)
 
+    def stream(self, sender: str) -> bytes:
+        """The bytes ``sender`` sent, put together by sequence number up to the first gap.
+
+        A retransmission adds what no earlier copy carried: the capture may have missed the
+        original (then the resend is the only copy), or the resend may be cut differently
+        from it. Copies of bytes already had add nothing."""
+        parts = sorted(
+            (s for s in self.segments if s.sender == sender and s.payload),
+            key=lambda s: (s.relative_seq, s.index),
+        )
+        out = bytearray()
+        end = parts[0].relative_seq if parts else 0
+        for s in parts:
+            if s.relative_seq > end:
+                break  # bytes between were never captured
+            out += s.payload[end - s.relative_seq :]
+            end = max(end, s.relative_seq + len(s.payload))
+        return bytes(out)
+
     @property
     def duration(self) -> float:
         return self.end_time - self.start_time
