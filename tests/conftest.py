@@ -13,6 +13,13 @@ import pytest
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
+# The suite asserts English texts: a developer's own language must not choose the lab's
+# (LC_ALL, LC_MESSAGES, LANG) or the tools' (LANGUAGE). A test that wants another
+# language says so in the environment it gives the command.
+for _var in ("LANGUAGE", "LC_ALL", "LC_MESSAGES"):
+    os.environ.pop(_var, None)
+os.environ["LANG"] = "C.UTF-8"
+
 
 def require(condition: bool, reason: str) -> None:
     """Skip (or, in CI, fail) the calling test unless ``condition`` holds."""

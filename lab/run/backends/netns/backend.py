@@ -43,6 +43,11 @@ from lab.run.backends.netns.teardown import remove_run, run_processes
 from lab.spec.model import Node, Topology
 from lab.spec.netem import Direction, Netem
 
+# Every variable that picks a language or a locale for the node's commands.
+_LOCALE_VARS = frozenset(
+    {"LANG", "LANGUAGE", "LC_ALL", "LC_MESSAGES", "LC_CTYPE", "LC_NUMERIC", "LC_TIME"}
+)
+
 
 class NetnsBackend(Backend):
     """Nodes are network namespaces on this host, networks are Linux bridges."""
@@ -253,8 +258,12 @@ class NetnsBackend(Backend):
             return subprocess.Popen(full, **options)
 
     def _env(self) -> dict[str, str]:
-        """The caller's environment, with the directory holding ``lab`` first on PYTHONPATH."""
-        env = dict(os.environ)
+        """The caller's environment, with the directory holding ``lab`` first on PYTHONPATH
+        and the C locale (UTF-8): netstat, ss and ps must print the headers and words the
+        snapshot readers know, whatever language the user's terminal speaks; a Docker node
+        has no locale of its own either."""
+        env = {k: v for k, v in os.environ.items() if k not in _LOCALE_VARS}
+        env["LC_ALL"] = "C.UTF-8"
         src = str(Path(lab.__file__).resolve().parent.parent)
         parts = [src, *(p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p and p != src)]
         env["PYTHONPATH"] = os.pathsep.join(parts)
