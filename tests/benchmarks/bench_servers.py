@@ -37,7 +37,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -127,52 +127,74 @@ class Sample:
     generator_cpu: float | None
 
 
+def _listening_port(log: Path, server: subprocess.Popen[bytes], wait: float = 20.0) -> int | None:
+    """The port of the server's ``listening tcp`` line, once its log has it."""
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and server.poll() is None:
+        match = re.search(rb"^listening tcp [\d.]+:(\d+)", log.read_bytes(), re.MULTILINE)
+        if match:
+            return int(match.group(1))
+        time.sleep(0.02)
+    return None
+
+
 def run_once(
     argv: list[str], column: Column, make_generator: Callable[[int, Column], list[str]],
     duration: float,
 ) -> Sample:  # fmt: skip
-    """One fresh server (port 0: the kernel picks), one generator run."""
-    server = subprocess.Popen(
-        argv,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        preexec_fn=_server_limits,
-        start_new_session=True,  # so that stopping it also stops its children
-    )
-    try:
-        assert server.stderr is not None
-        match = re.search(r"^listening tcp [\d.]+:(\d+)", server.stderr.readline())
-        if match is None:
-            return Sample(None, 0, None)
-        # The server's log is not read from here on: a pipe that nobody reads would fill
-        # and block a server that logs every connection, so it goes to a reader thread.
-        threading.Thread(target=server.stderr.read, daemon=True).start()
-        done = subprocess.run(
-            make_generator(int(match.group(1)), column),
-            capture_output=True, text=True, timeout=duration + 180,
-        )  # fmt: skip
-        doc = json.loads(done.stdout.splitlines()[-1])
-        value = doc.get(column.figure)
-        errors = doc.get("errors", 0)
-        if isinstance(errors, dict):  # the Python generator counts them by kind
-            errors = sum(errors.values())
-        cpu = doc.get("generator_cpu")
-        return Sample(
-            float(value) if value is not None else None,
-            int(errors),
-            float(cpu) if cpu is not None else None,
-        )
-    finally:
+    """One fresh server (port 0: the kernel picks), one generator run. The server logs to a
+    file, as every service of a lab does: a pipe would need a reader, whose wake-ups on
+    each of the lab servers' log lines the bare servers (which log nothing) never cause."""
+    with tempfile.TemporaryDirectory(prefix="bench-servers-") as tmp:
+        log = Path(tmp) / "server.log"
+        with open(log, "wb") as out:
+            server = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=out,
+                preexec_fn=_server_limits,
+                start_new_session=True,  # so that stopping it also stops its children
+            )
         try:
-            os.killpg(server.pid, signal.SIGTERM)
-            server.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(30)
-        except ProcessLookupError:
-            server.wait(30)
+            return _drive(server, log, column, make_generator, duration)
+        finally:
+            _stop(server)
+
+
+def _drive(
+    server: subprocess.Popen[bytes], log: Path, column: Column,
+    make_generator: Callable[[int, Column], list[str]], duration: float,
+) -> Sample:  # fmt: skip
+    port = _listening_port(log, server)
+    if port is None:
+        return Sample(None, 0, None)
+    done = subprocess.run(
+        make_generator(port, column),
+        capture_output=True, text=True, timeout=duration + 180,
+    )  # fmt: skip
+    doc = json.loads(done.stdout.splitlines()[-1])
+    value = doc.get(column.figure)
+    errors = doc.get("errors", 0)
+    if isinstance(errors, dict):  # the Python generator counts them by kind
+        errors = sum(errors.values())
+    cpu = doc.get("generator_cpu")
+    return Sample(
+        float(value) if value is not None else None,
+        int(errors),
+        float(cpu) if cpu is not None else None,
+    )
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    try:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(server.pid, signal.SIGKILL)
+        server.wait(30)
+    except ProcessLookupError:
+        server.wait(30)
 
 
 def _fmt(value: float | None) -> str:
