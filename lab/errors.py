@@ -5,7 +5,7 @@ from __future__ import annotations
 import signal
 from typing import Self
 
-from lab.i18n import Msg, english
+from lab.i18n import Msg, Reread, english
 
 
 class LabError(Exception):
@@ -29,13 +29,26 @@ class LabError(Exception):
 
 
 class TopologyError(LabError):
-    """A topology file is invalid. Carries every problem found, each already located."""
+    """A topology file is invalid. Carries every problem found, each already located:
+    ``problems`` in English, ``messages`` (when made by :meth:`said_all`) as said, for
+    the CLI to print in the user's language."""
 
     exit_code = 2
 
-    def __init__(self, problems: list[str]) -> None:
+    def __init__(self, problems: list[str], messages: list[Msg | Reread] | None = None) -> None:
         self.problems = list(problems)
+        self.messages: list[Msg | Reread] = list(messages or [])
         super().__init__("\n".join(self.problems))
+
+    @classmethod
+    def said_all(cls, messages: list[Msg]) -> TopologyError:
+        return cls([english(m) for m in messages], list(messages))
+
+    def lines(self) -> list[str]:
+        """Every problem in the current language (its English where it has no message)."""
+        if len(self.messages) != len(self.problems):
+            return [Reread(p, "spec.").text() for p in self.problems]
+        return [m.text() for m in self.messages]
 
 
 class UsageError(LabError):

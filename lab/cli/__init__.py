@@ -12,12 +12,12 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import lab
 from lab.cli.grade import add_grade_parser
 from lab.cli.labs import cmd_clean, cmd_ls
-from lab.cli.lang import add_lang_option
+from lab.cli.lang import LabParser, add_lang_everywhere, add_lang_option, lang_of
 from lab.cli.live import add_live_commands
 from lab.cli.livenetem import add_netem_command
 from lab.cli.progress import progress_printer
@@ -226,12 +226,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = LabParser(
         prog="lab", description="socket-lab: run the course's socket programs on real networks."
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--version", action="version", version=f"socket-lab {lab.__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True),
+    )
 
     p = sub.add_parser("run", help="bring a topology up, run it, check it, tear it down")
     p.add_argument("file", help="topology file, e.g. topologies/default.yaml")
@@ -300,12 +303,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_live_commands(sub, add_run_options)
     add_netem_command(sub)
+    add_lang_everywhere(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
+    set_lang(lang_of(words, os.environ))  # argparse's refusals are in it too
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     set_lang(choose_lang(getattr(args, "lang", None), os.environ))
     try:
         code: int = args.func(args)
@@ -327,7 +333,7 @@ def _print_error(exc: LabError) -> None:
     from lab.errors import TopologyError
 
     if isinstance(exc, TopologyError):
-        for problem in exc.problems:
+        for problem in exc.lines():
             print(problem, file=sys.stderr)
         count = len(exc.problems)
         key = "cli.problems.one" if count == 1 else "cli.problems.many"

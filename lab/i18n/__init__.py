@@ -150,8 +150,23 @@ class Join:
         return t(self.sep).join(str(_text(p)) for p in self.parts)
 
 
+@dataclass(frozen=True)
+class Reread:
+    """An English text a record kept (a run's error), put into words by :func:`reread`
+    only when it is shown: in the language of that moment."""
+
+    english: str
+    prefix: str | tuple[str, ...] = "error."
+
+    def text(self) -> str:
+        return reread(self.english, self.prefix)
+
+    def __str__(self) -> str:
+        return self.english
+
+
 def _text(value: object) -> object:
-    return value.text() if isinstance(value, Msg | Join) else value
+    return value.text() if isinstance(value, Msg | Join | Reread) else value
 
 
 def msg(key: str, /, **params: object) -> Msg:
@@ -165,7 +180,7 @@ def known(text: str) -> Msg | str:
     return Msg(key) if catalogue(DEFAULT_LANG).get(key) == text else text
 
 
-def reread(text: str, prefix: str) -> str:
+def reread(text: str, prefix: str | tuple[str, ...]) -> str:
     """``text``, an English message of an id starting with ``prefix`` as a record kept it
     (run.json's error), in the current language; ``text`` itself when no such message
     reads back as exactly ``text``."""
@@ -173,7 +188,7 @@ def reread(text: str, prefix: str) -> str:
         if key.startswith(prefix):
             values = _parse(template, text)
             if values is not None:
-                return t(key, **values)
+                return t(key, **_reread_values(values, prefix, text))
     return text
 
 
@@ -188,7 +203,8 @@ def _parse(template: str, text: str) -> dict[str, object] | None:
             names.append(name)
             specs[name] = spec or ""
     found = re.fullmatch(pattern, text, re.DOTALL)
-    if found is None:
+    if found is None or not any(literal for literal, *_ in string.Formatter().parse(template)):
+        # A message that is only its values ("{error}") would read any text back.
         return None
     values: dict[str, object] = {}
     for name, value in found.groupdict().items():
@@ -197,6 +213,16 @@ def _parse(template: str, text: str) -> dict[str, object] | None:
         except ValueError:
             return None
     return values if template.format(**values) == text else None
+
+
+def _reread_values(
+    values: dict[str, object], prefix: str | tuple[str, ...], whole: str
+) -> dict[str, object]:
+    """A message's values that are themselves messages of ``prefix`` (an error quoted in
+    another), read back too."""
+    return {
+        k: reread(v, prefix) if isinstance(v, str) and v != whole else v for k, v in values.items()
+    }
 
 
 def join(parts: Iterable[object], sep: str = "sep.semicolon") -> Join:
