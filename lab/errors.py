@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import re
 import signal
 from typing import Self
 
-from lab.i18n import Msg, Reread, english
+from lab.i18n import DEFAULT_LANG, Msg, Reread, current_lang, english
 
 
 class LabError(Exception):
@@ -45,10 +46,26 @@ class TopologyError(LabError):
         return cls([english(m) for m in messages], list(messages))
 
     def lines(self) -> list[str]:
-        """Every problem in the current language (its English where it has no message)."""
-        if len(self.messages) != len(self.problems):
-            return [Reread(p, "spec.").text() for p in self.problems]
-        return [m.text() for m in self.messages]
+        """Every problem in the current language: its message, else its English read back
+        by the catalogue's ``spec.`` messages after its location, which stays as it is."""
+        if len(self.messages) == len(self.problems):
+            return [m.text() for m in self.messages]
+        if current_lang() == DEFAULT_LANG:
+            return list(self.problems)
+        return [_located(p) for p in self.problems]
+
+
+# A located problem: ``FILE:LINE: key.path: message`` (the path ``(document)``, or keys
+# and ``[N]`` indexes and ``["odd key"]``s, as lab.spec.yamlread renders it).
+_PART = r'(?:[A-Za-z0-9_-]+|\[\d+\]|\["(?:[^"\\]|\\.)*"\])'
+LOCATED = re.compile(rf"(.*?:\d+: (?:\(document\)|{_PART}(?:\.?{_PART})*): )(.*)", re.DOTALL)
+
+
+def _located(problem: str) -> str:
+    found = LOCATED.fullmatch(problem)
+    if found is None:
+        return Reread(problem, "spec.").text()
+    return found.group(1) + Reread(found.group(2), "spec.").text()
 
 
 class UsageError(LabError):

@@ -182,8 +182,9 @@ def known(text: str) -> Msg | str:
 
 def reread(text: str, prefix: str | tuple[str, ...]) -> str:
     """``text``, an English message of an id starting with ``prefix`` as a record kept it
-    (run.json's error), in the current language; ``text`` itself when no such message
-    reads back as exactly ``text``."""
+    (run.json's error, a topology's problem), in the current language; ``text`` itself
+    when no such message reads back as exactly ``text``. The first message that does, in
+    the catalogue's order, is taken: a narrower one goes before a wider one."""
     for key, template in catalogue(DEFAULT_LANG).items():
         if key.startswith(prefix):
             values = _parse(template, text)
@@ -192,24 +193,50 @@ def reread(text: str, prefix: str | tuple[str, ...]) -> str:
     return text
 
 
-def _parse(template: str, text: str) -> dict[str, object] | None:
-    """The values that make ``template`` give ``text``, or None."""
+# The fields whose values are messages of their own (a hint, a kind, an error quoted in
+# another), read back too; the others (names, keys, numbers) are the user's own words.
+NESTED_FIELDS = frozenset(
+    {"got", "want", "hint", "rule", "what", "why", "kind", "known", "where", "error",
+     "detail", "context", "evidence", "status", "limit", "problem"}
+)  # fmt: skip
+
+
+@cache
+def _pattern(template: str) -> tuple[re.Pattern[str], frozenset[str]] | None:
+    """The regular expression that reads ``template``'s values back, and the names of
+    its fields with a format spec (numbers); None for a message that is only its values
+    ("{error}"), which would read any text back."""
     pattern, names = "", []
-    specs: dict[str, str] = {}
+    specs: set[str] = set()
+    literal_text = ""
     for literal, name, spec, _conv in string.Formatter().parse(template):
         pattern += re.escape(literal)
+        literal_text += literal
         if name is not None:
-            pattern += f"(?P<{name}>.+?)" if name not in names else f"(?P={name})"
+            # A hint follows a value with nothing between: it is told by its parenthesis.
+            value = r" \(.+\)" if name == "hint" else ".+?"
+            pattern += f"(?P<{name}>{value})" if name not in names else f"(?P={name})"
             names.append(name)
-            specs[name] = spec or ""
-    found = re.fullmatch(pattern, text, re.DOTALL)
-    if found is None or not any(literal for literal, *_ in string.Formatter().parse(template)):
-        # A message that is only its values ("{error}") would read any text back.
+            if spec:
+                specs.add(name)
+    if not literal_text.strip():
+        return None
+    return re.compile(pattern, re.DOTALL), frozenset(specs)
+
+
+def _parse(template: str, text: str) -> dict[str, object] | None:
+    """The values that make ``template`` give ``text``, or None."""
+    compiled = _pattern(template)
+    if compiled is None:
+        return None
+    regex, specs = compiled
+    found = regex.fullmatch(text)
+    if found is None:
         return None
     values: dict[str, object] = {}
     for name, value in found.groupdict().items():
         try:
-            values[name] = float(value) if specs.get(name) else value
+            values[name] = float(value) if name in specs else value
         except ValueError:
             return None
     return values if template.format(**values) == text else None
@@ -218,10 +245,10 @@ def _parse(template: str, text: str) -> dict[str, object] | None:
 def _reread_values(
     values: dict[str, object], prefix: str | tuple[str, ...], whole: str
 ) -> dict[str, object]:
-    """A message's values that are themselves messages of ``prefix`` (an error quoted in
-    another), read back too."""
+    """A message's values that are themselves messages of ``prefix``, read back too."""
     return {
-        k: reread(v, prefix) if isinstance(v, str) and v != whole else v for k, v in values.items()
+        k: reread(v, prefix) if k in NESTED_FIELDS and isinstance(v, str) and v != whole else v
+        for k, v in values.items()
     }
 
 
