@@ -6,7 +6,11 @@ import re
 import signal
 from typing import Self
 
-from lab.i18n import DEFAULT_LANG, Msg, Reread, current_lang, english
+from lab.i18n import DEFAULT_LANG, Msg, Reread, current_lang, english, reread
+
+# The messages an error raised without one (in English, as run.json keeps it) is read
+# back by, for the user's language.
+READ_BACK = ("error.", "live.", "backend.")
 
 
 class LabError(Exception):
@@ -25,8 +29,14 @@ class LabError(Exception):
         return error
 
     def text(self) -> str:
-        """The error in the current language (its English text where it has no message)."""
-        return str(self) if self.message is None else self.message.text()
+        """The error in the current language: its message, else its English read back by
+        the catalogue (as it is when no message reads it)."""
+        return read_back(str(self)) if self.message is None else self.message.text()
+
+
+def read_back(text: str) -> str:
+    """An English text of the lab's (an error, a live lab's reply) in the current language."""
+    return text if current_lang() == DEFAULT_LANG else reread(text, READ_BACK)
 
 
 class TopologyError(LabError):
