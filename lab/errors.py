@@ -6,7 +6,7 @@ import re
 import signal
 from typing import Self
 
-from lab.i18n import DEFAULT_LANG, Msg, Reread, current_lang, english, reread
+from lab.i18n import DEFAULT_LANG, Join, Msg, Reread, current_lang, english, join, reread
 
 # The messages an error raised without one (in English, as run.json keeps it) is read
 # back by, for the user's language.
@@ -37,6 +37,12 @@ class LabError(Exception):
 def read_back(text: str) -> str:
     """An English text of the lab's (an error, a live lab's reply) in the current language."""
     return text if current_lang() == DEFAULT_LANG else reread(text, READ_BACK)
+
+
+def read_back_all(texts: list[str]) -> Join:
+    """English problems (a backend's refusals), each read back when shown, one after the
+    other."""
+    return join(Reread(text, READ_BACK) for text in texts)
 
 
 class TopologyError(LabError):
@@ -73,8 +79,8 @@ LOCATED = re.compile(rf"(.*?:\d+: (?:\(document\)|{_PART}(?:\.?{_PART})*): )(.*)
 
 def _located(problem: str) -> str:
     found = LOCATED.fullmatch(problem)
-    if found is None:
-        return Reread(problem, "spec.").text()
+    if found is None:  # a build's failure, say
+        return Reread(problem, ("spec.", *READ_BACK)).text()
     return found.group(1) + Reread(found.group(2), "spec.").text()
 
 

@@ -22,7 +22,7 @@ from lab.cli.live import add_live_commands
 from lab.cli.livenetem import add_netem_command
 from lab.cli.progress import progress_printer
 from lab.cli.sshopts import add_host_key_options, with_host_keys
-from lab.errors import Interrupted, LabError
+from lab.errors import Interrupted, LabError, read_back_all
 from lab.i18n import choose_lang, msg, set_lang, t, translated
 
 if TYPE_CHECKING:
@@ -68,7 +68,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     backend_cls = with_host_keys(args, choose_backend(_backend_name(args, topology)))
     mismatch = backend_cls.topology_problems(topology)
     if mismatch:
-        raise UsageError(f"{args.file}: {'; '.join(mismatch)}; nothing was created")
+        said = msg("live.nothing_created", file=args.file, problems=read_back_all(mismatch))
+        raise UsageError.said(said)
     given_existed = args.out is not None and Path(args.out).exists()
     out_dir = claim_results_folder(topology, args.out)
     say = progress_printer() if not args.quiet else (lambda _m: None)

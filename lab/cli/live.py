@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from lab.cli.progress import progress_printer
-from lab.errors import Interrupted, LabError, UsageError, read_back
+from lab.errors import Interrupted, LabError, UsageError, read_back, read_back_all
 from lab.i18n import msg, pad, t
 
 if TYPE_CHECKING:
@@ -53,7 +53,7 @@ def cmd_up(args: argparse.Namespace) -> int:
         raise UsageError.said(msg("live.ssh_options"))
     mismatch = backend_cls.topology_problems(topology)
     if mismatch:
-        problems = "; ".join(mismatch)
+        problems = read_back_all(mismatch)
         raise UsageError.said(msg("live.nothing_created", file=args.file, problems=problems))
     name = unique_name(args.name or topology.name)
     live_dir().mkdir(parents=True, exist_ok=True)
@@ -88,36 +88,38 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _table(state: LiveState) -> str:
-    head = t("live.table.head", name=state.name, run=state.run_id, backend=state.backend,
+    head = t("livecli.table.head", name=state.name, run=state.run_id, backend=state.backend,
              out=state.out)  # fmt: skip
-    node_, iface_ = pad(t("live.table.node"), 10), pad(t("live.table.interface"), 10)
-    lines = [head, "", f"{node_} {iface_} {t('live.table.address')}"]
+    node_, iface_ = pad(t("livecli.table.node"), 10), pad(t("livecli.table.interface"), 10)
+    lines = [head, "", f"{node_} {iface_} {t('livecli.table.address')}"]
     for node in state.nodes:
         for iface, addr in node.addresses.items():
             lines.append(f"{node.name:10} {iface:10} {addr}")
     if state.services:
-        service, program = pad(t("live.table.service"), 10), pad(t("live.table.program"), 14)
-        lines += ["", f"{service} {program} {t('live.table.where')}"]
+        service, program = pad(t("livecli.table.service"), 10), pad(t("livecli.table.program"), 14)
+        lines += ["", f"{service} {program} {t('livecli.table.where')}"]
         for svc in state.services:
             sname, program, where = svc.split(" ", 2)
             address, _, node_name = where.rpartition(" on ")
             if address:
-                where = t("live.table.on", where=address, node=node_name)
+                where = t("livecli.table.on", where=address, node=node_name)
             lines.append(f"{sname:10} {program:14} {where}")
     first = next((n.name for n in state.nodes if n.name != "server"), state.nodes[0].name)
     lab = state.name
     lines += [
         "",
-        t("live.table.get_in"),
-        f"  lab shell {lab} {first}                  {t('live.table.shell')}",
-        f"  lab exec {lab} {first} -- netstat -tn    {t('live.table.exec')}",
+        t("livecli.table.get_in"),
+        f"  lab shell {lab} {first}                  {t('livecli.table.shell')}",
+        f"  lab exec {lab} {first} -- netstat -tn    {t('livecli.table.exec')}",
         f"  lab capture {lab} {first} eth0 | tshark -r -",
-        f"  lab snapshot {lab} [NAME]       {t('live.table.snapshot')}",
+        f"  lab snapshot {lab} [NAME]       {t('livecli.table.snapshot')}",
     ]
     if state.scenarios:
         names = ", ".join(state.scenarios)
-        lines.append(f"  lab scenario {lab} NAME         {t('live.table.scenario', names=names)}")
-    lines.append(f"  lab down {lab}                   {t('live.table.down')}")
+        lines.append(
+            f"  lab scenario {lab} NAME         {t('livecli.table.scenario', names=names)}"
+        )
+    lines.append(f"  lab down {lab}                   {t('livecli.table.down')}")
     if state.backend == "netns":
         missing = [
             f"{tool} (apt-get install {pkg})"
@@ -125,7 +127,7 @@ def _table(state: LiveState) -> str:
             if shutil.which(tool) is None
         ]
         if missing:
-            lines.append(t("live.table.missing", missing=", ".join(missing)))
+            lines.append(t("livecli.table.missing", missing=", ".join(missing)))
     return "\n".join(lines)
 
 
@@ -176,9 +178,9 @@ def _exec_on(state: LiveState, node: str, cmd: list[str], *, tty: bool) -> NoRet
     if state.backend == "netns" and "/" not in cmd[0] and shutil.which(cmd[0]) is None:
         pkg = _hand_tools().get(cmd[0])
         said = (
-            t("live.not_installed_pkg", program=cmd[0], package=pkg)
+            t("livecli.not_installed_pkg", program=cmd[0], package=pkg)
             if pkg
-            else t("live.not_installed", program=cmd[0])
+            else t("livecli.not_installed", program=cmd[0])
         )
         print(f"lab: {said}", file=sys.stderr)
         raise SystemExit(127)
@@ -300,11 +302,11 @@ def _down_stale(state: LiveState) -> int:
     from lab.run.cleanup import clean
     from lab.run.livestate import forget_live
 
-    said = t("live.stale_down", name=state.name, run=state.run_id, pid=state.pid)
+    said = t("livecli.stale_down", name=state.name, run=state.run_id, pid=state.pid)
     print(said, file=sys.stderr)
     result = clean(usable_backends(), state.run_id, progress=progress_printer())
     for line in result.removed:
-        print(t("live.removed", what=line))
+        print(t("livecli.removed", what=line))
     for line in result.problems:
         print(f"lab: {read_back(line)}", file=sys.stderr)
     if result.problems:
@@ -314,10 +316,10 @@ def _down_stale(state: LiveState) -> int:
     try:
         summary = regenerate(out)
     except LabError as exc:
-        print(f"lab: {t('live.no_report', folder=out, error=exc.text())}", file=sys.stderr)
+        print(f"lab: {t('livecli.no_report', folder=out, error=exc.text())}", file=sys.stderr)
         return 1
     print(format_summary(summary))
-    print(t("live.report", path=out / "report.html"))
+    print(t("livecli.report", path=out / "report.html"))
     return 0 if summary.passed else 1
 
 

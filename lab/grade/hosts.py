@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from lab.errors import TopologyError, UsageError
+from lab.errors import TopologyError, UsageError, read_back_all
 from lab.grade.submission import NODE_NAMES
 from lab.i18n import Msg, msg
 from lab.run.backends.base import Backend
@@ -72,4 +72,4 @@ def refuse_unfit(topology: Topology, backend_cls: type[Backend], where: str) -> 
     port taken), found by a pre-flight that leaves nothing on them."""
     problems = backend_cls.topology_problems(topology) or backend_cls.host_problems(topology)
     if problems:
-        raise UsageError(f"{where}: {'; '.join(problems)}")
+        raise UsageError.said(msg("plain.where", where=where, problems=read_back_all(problems)))

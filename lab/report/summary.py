@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lab.errors import LabError, UsageError
+from lab.errors import READ_BACK, LabError, UsageError
 from lab.evidence.connections import connection_evidence
 from lab.evidence.folder import Evidence, refused_line, unreadable_files
 from lab.evidence.records import TcpRecord, UdpRecord
@@ -233,7 +233,7 @@ def _format_summary(summary: Summary) -> str:
     ]
     lines.append(t("summary.timings", timings=t("list.sep").join(spent)))
     if summary.error:
-        lines.append(t("summary.error", error=reread(summary.error, "error.")))
+        lines.append(t("summary.error", error=reread(summary.error, READ_BACK)))
     lines += [t("summary.damaged", problem=p) for p in summary.evidence_problems]
     lines.append(verdict_line(summary))
     return "\n".join(lines)
