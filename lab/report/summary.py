@@ -195,7 +195,7 @@ def regenerate(out_dir: Path, lang: str | None = None) -> Summary:
         raise LabError.said(not_results)
     unreadable = unreadable_files(out_dir, load_run(out_dir))
     if unreadable:
-        raise UsageError(refused_line(out_dir, unreadable))
+        raise UsageError.said(refused_line(out_dir, unreadable))
     # The user programs' sources stay where the run found them, not in the folder (their
     # copies are in programs/NAME): the copy of the topology is judged without them.
     summary = finish_run(out_dir, load_topology(source, sources=False), lang)
