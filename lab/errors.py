@@ -10,7 +10,7 @@ from lab.i18n import DEFAULT_LANG, Join, Msg, Reread, current_lang, english, joi
 
 # The messages an error raised without one (in English, as run.json keeps it) is read
 # back by, for the user's language.
-READ_BACK = ("error.", "live.", "backend.")
+READ_BACK = ("error.", "live.", "backend.", "spec.")
 
 
 class LabError(Exception):

@@ -36,7 +36,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"file": args.file, "valid": True, "problems": []}))
     else:
-        print(f"{args.file}: valid ({len(topo.nodes)} nodes, {len(topo.scenarios)} scenarios)")
+        counts = {"nodes": len(topo.nodes), "scenarios": len(topo.scenarios)}
+        print(t("cli.valid", file=args.file, **counts))
     return 0
 
 
@@ -213,7 +214,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UsageError(f"{dest}: exists and is not an empty folder; give a new or empty one")
     copies = copy_topologies(dest)
-    print(f"{dest}: {len(copies)} files; try `lab validate {dest / 'default.yaml'}`")
+    print(t("cli.init_done", folder=dest, count=len(copies), default=dest / "default.yaml"))
     return 0
 
 

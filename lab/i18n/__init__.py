@@ -185,11 +185,12 @@ def reread(text: str, prefix: str | tuple[str, ...]) -> str:
     (run.json's error, a topology's problem), in the current language; ``text`` itself
     when no such message reads back as exactly ``text``. The first message that does, in
     the catalogue's order, is taken: a narrower one goes before a wider one."""
-    for key, template in catalogue(DEFAULT_LANG).items():
-        if key.startswith(prefix):
-            values = _parse(template, text)
-            if values is not None:
-                return t(key, **_reread_values(values, prefix, text))
+    for one in (prefix,) if isinstance(prefix, str) else prefix:  # the first prefix first
+        for key, template in catalogue(DEFAULT_LANG).items():
+            if key.startswith(one):
+                values = _parse(template, text)
+                if values is not None:
+                    return t(key, **_reread_values(values, prefix, text))
     return text
 
 
