@@ -64,3 +64,11 @@ def test_validate_and_init_say_what_they_did_in_chinese(tmp_path: Path) -> None:
         made.stdout.startswith(f"{tmp_path / 'mine'}：")
         and "个文件；试试 `lab validate" in made.stdout
     )
+
+
+def test_lab_clean_of_a_run_that_left_nothing_in_chinese(tmp_path: Path) -> None:
+    env = {"SOCKET_LAB_STATE": str(tmp_path / "state")}
+    chinese = lab("clean", "--lang", "zh", "--run-id", "0f0f0f", env=env)
+    assert (chinese.returncode, chinese.stdout) == (0, "没有需要清理的\n"), chinese.stderr
+    english = lab("clean", "--run-id", "0f0f0f", env=env)
+    assert (english.returncode, english.stdout) == (0, "nothing to clean\n"), english.stderr
