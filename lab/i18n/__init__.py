@@ -186,12 +186,17 @@ def reread(text: str, prefix: str | tuple[str, ...]) -> str:
     when no such message reads back as exactly ``text``. The first message that does, in
     the catalogue's order, is taken: a narrower one goes before a wider one."""
     for one in (prefix,) if isinstance(prefix, str) else prefix:  # the first prefix first
-        for key, template in catalogue(DEFAULT_LANG).items():
-            if key.startswith(one):
-                values = _parse(template, text)
-                if values is not None:
-                    return t(key, **_reread_values(values, prefix, text))
+        for key, template in _english_of(one):
+            values = _parse(template, text)
+            if values is not None:
+                return t(key, **_reread_values(values, prefix, text))
     return text
+
+
+@cache
+def _english_of(prefix: str) -> tuple[tuple[str, str], ...]:
+    """The English messages whose ids start with ``prefix``, in the catalogue's order."""
+    return tuple((k, v) for k, v in catalogue(DEFAULT_LANG).items() if k.startswith(prefix))
 
 
 # The fields whose values are messages of their own (a hint, a kind, an error quoted in
