@@ -73,6 +73,13 @@ def test_every_grading_row_in_chinese_leaves_no_english_sentence() -> None:
     left = {k: [w for w in ws if not any(w in c.split() for c in fake)] for k, ws in left.items()}
     assert {k: w for k, w in left.items() if w} == {}
     texts = " ".join(said.values())
+    with using("zh"):
+        assert check_title("hostile: churn") == "恶意客户端：churn"
+        listens = "service graded (submission) on server is running but did not listen on tcp "
+        listens += "port 9999 within 20 s; it listens on tcp port 10000 instead"
+        row = Row("builds and listens", False, listens, 0, 10)
+        assert row.text().endswith("它实际监听的是 tcp 端口 10000"), row.text()
+    assert check_title("hostile: churn") == "hostile: churn"
     for term in ("僵尸子进程", "在 500 个客户端 期间崩溃", "宽限期后被 SIGKILL 杀死", "进程数上限"):
         assert term in texts, term
     # grade.json's evidence stays the English it was.
