@@ -338,7 +338,8 @@ def _hostile(facts: GradeFacts) -> dict[str, tuple[bool, Said]]:
     out: dict[str, tuple[bool, Said]] = {}
     for case in facts.cases:
         h = case.health
-        problems: list[Said] = list(case.problems)  # the hostile client's own words
+        # The hostile client's findings, in its English (grade-run.json keeps them so).
+        problems: list[Said | Reread] = [Reread(p, "hostile.") for p in case.problems]
         if not h.alive:
             problems.append(msg("grade.ev.gone"))
         else:

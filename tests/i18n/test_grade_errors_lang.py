@@ -205,3 +205,19 @@ def test_a_hosts_file_without_the_graders_nodes_in_chinese(tmp_path: Path) -> No
     english = _refusal(*given)
     assert "nodes: no node 'c1': grading over ssh needs nodes server, c1, c2 and c3" in english
     assert "nodes.server: no `ssh:` target: grading over ssh needs" in english
+
+
+def test_the_hostile_clients_findings_in_chinese() -> None:
+    unanswered = "afterwards, a normal client was not answered: ConnectionRefusedError: refused"
+    wrong = "a line of exactly MAX_LINE bytes: wrong reply (0 bytes, b''...)"
+    findings = [unanswered, wrong, "only 412 of 1000 connections established"]
+    base = Health(alive=True, fds=4, rss_kib=1000)
+    facts = GradeFacts(base, [CaseResult("idle_1000", findings, {}, Health(True, 0, 0, 4, 1000))])
+    row = next(r for r in score("thread", read_weights(), None, None, facts, None)
+               if r.claim == "hostile: idle_1000")  # fmt: skip
+    assert row.evidence == "; ".join(findings)  # grade.json: as the hostile client said it
+    with using("zh"):
+        said = row.text()
+    assert said.startswith("之后，一个普通客户端没有得到应答：ConnectionRefusedError"), said
+    assert "恰好 MAX_LINE 字节的一行：应答错误（0 字节，b''……）" in said, said
+    assert said.endswith("1000 个连接中只建立了 412 个"), said
