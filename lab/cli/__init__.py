@@ -22,7 +22,7 @@ from lab.cli.live import add_live_commands
 from lab.cli.livenetem import add_netem_command
 from lab.cli.progress import progress_printer
 from lab.cli.sshopts import add_host_key_options, with_host_keys
-from lab.errors import Interrupted, LabError, read_back_all
+from lab.errors import Interrupted, LabError, read_back, read_back_all
 from lab.i18n import choose_lang, msg, set_lang, t, translated
 
 if TYPE_CHECKING:
@@ -319,7 +319,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         code: int = args.func(args)
         return code
     except Interrupted as exc:
-        print(f"lab: {exc}", file=sys.stderr)
+        print(f"lab: {read_back(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"lab: {t('cli.interrupted')}", file=sys.stderr)

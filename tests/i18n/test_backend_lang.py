@@ -105,3 +105,14 @@ def test_lab_run_without_a_docker_engine_in_chinese_and_in_english(tmp_path: Pat
         f"lab: Docker engine not reachable at {NOWHERE} — is it running? use --backend netns\n"
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_an_interrupted_run_is_said_in_chinese() -> None:
+    import signal
+
+    from lab.errors import Interrupted
+
+    said = str(Interrupted(signal.SIGTERM))
+    with using("zh"):
+        assert read_back(said) == "被 SIGTERM 中断；实验室已拆除"
+    assert read_back(said) == "interrupted by SIGTERM; the run was torn down"
