@@ -12,17 +12,17 @@ import sys
 import traceback
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import lab
 from lab.cli.grade import add_grade_parser
 from lab.cli.labs import cmd_clean, cmd_ls
-from lab.cli.lang import add_lang_option
+from lab.cli.lang import LabParser, add_lang_everywhere, add_lang_option, lang_of
 from lab.cli.live import add_live_commands
 from lab.cli.livenetem import add_netem_command
 from lab.cli.progress import progress_printer
 from lab.cli.sshopts import add_host_key_options, with_host_keys
-from lab.errors import Interrupted, LabError
+from lab.errors import Interrupted, LabError, read_back, read_back_all
 from lab.i18n import choose_lang, msg, set_lang, t, translated
 
 if TYPE_CHECKING:
@@ -36,7 +36,8 @@ def cmd_validate(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps({"file": args.file, "valid": True, "problems": []}))
     else:
-        print(f"{args.file}: valid ({len(topo.nodes)} nodes, {len(topo.scenarios)} scenarios)")
+        counts = {"nodes": len(topo.nodes), "scenarios": len(topo.scenarios)}
+        print(t("cli.valid", file=args.file, **counts))
     return 0
 
 
@@ -68,7 +69,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     backend_cls = with_host_keys(args, choose_backend(_backend_name(args, topology)))
     mismatch = backend_cls.topology_problems(topology)
     if mismatch:
-        raise UsageError(f"{args.file}: {'; '.join(mismatch)}; nothing was created")
+        said = msg("live.nothing_created", file=args.file, problems=read_back_all(mismatch))
+        raise UsageError.said(said)
     given_existed = args.out is not None and Path(args.out).exists()
     out_dir = claim_results_folder(topology, args.out)
     say = progress_printer() if not args.quiet else (lambda _m: None)
@@ -212,7 +214,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     if dest.exists() and (not dest.is_dir() or any(dest.iterdir())):
         raise UsageError(f"{dest}: exists and is not an empty folder; give a new or empty one")
     copies = copy_topologies(dest)
-    print(f"{dest}: {len(copies)} files; try `lab validate {dest / 'default.yaml'}`")
+    print(t("cli.init_done", folder=dest, count=len(copies), default=dest / "default.yaml"))
     return 0
 
 
@@ -226,12 +228,15 @@ def add_run_options(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = LabParser(
         prog="lab", description="socket-lab: run the course's socket programs on real networks."
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     parser.add_argument("--version", action="version", version=f"socket-lab {lab.__version__}")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = cast(
+        "argparse._SubParsersAction[argparse.ArgumentParser]",
+        parser.add_subparsers(dest="command", required=True),
+    )
 
     p = sub.add_parser("run", help="bring a topology up, run it, check it, tear it down")
     p.add_argument("file", help="topology file, e.g. topologies/default.yaml")
@@ -300,18 +305,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_live_commands(sub, add_run_options)
     add_netem_command(sub)
+    add_lang_everywhere(parser)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = sys.argv[1:] if argv is None else list(argv)
+    set_lang(lang_of(words, os.environ))  # argparse's refusals are in it too
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(words)
     set_lang(choose_lang(getattr(args, "lang", None), os.environ))
     try:
         code: int = args.func(args)
         return code
     except Interrupted as exc:
-        print(f"lab: {exc}", file=sys.stderr)
+        print(f"lab: {read_back(str(exc))}", file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print(f"lab: {t('cli.interrupted')}", file=sys.stderr)
@@ -327,7 +335,7 @@ def _print_error(exc: LabError) -> None:
     from lab.errors import TopologyError
 
     if isinstance(exc, TopologyError):
-        for problem in exc.problems:
+        for problem in exc.lines():
             print(problem, file=sys.stderr)
         count = len(exc.problems)
         key = "cli.problems.one" if count == 1 else "cli.problems.many"

@@ -13,7 +13,7 @@ from lab.cli.lang import add_lang_option
 from lab.cli.progress import progress_printer
 from lab.cli.sshopts import add_host_key_options, with_host_keys
 from lab.errors import UsageError
-from lab.i18n import current_lang
+from lab.i18n import current_lang, msg, t
 
 if TYPE_CHECKING:
     from lab.grade.hosts import Hosts
@@ -70,16 +70,16 @@ def cmd_grade(args: argparse.Namespace) -> int:
 
     port = args.port if args.port is not None else DEFAULT_PORTS[args.model]
     if not 1 <= port <= 65535:
-        raise UsageError(f"--port {port}: must be 1-65535")
+        raise UsageError.said(msg("grade.flag.port", port=port))
     if args.jobs < 1:
-        raise UsageError(f"--jobs {args.jobs}: must be at least 1")
+        raise UsageError.said(msg("grade.flag.jobs", jobs=args.jobs))
     if args.time_limit <= 0:
-        raise UsageError(f"--time-limit {args.time_limit:g}: must be > 0")
+        raise UsageError.said(msg("grade.flag.time_limit", limit=args.time_limit))
     weights_path = Path(args.weights) if args.weights else None
     weights = read_weights(weights_path)  # a bad file is refused before anything runs
     paths = [Path(p) for p in args.path]
     if args.junit and Path(args.junit).is_dir():
-        raise UsageError(f"--junit {args.junit}: is a folder; give a file")
+        raise UsageError.said(msg("grade.flag.junit_folder", junit=args.junit))
     hosts = _hosts(args)
     if len(paths) == 1 and is_class_folder(paths[0]):
         return _grade_class(args, paths[0], port, weights_path, hosts)
@@ -101,13 +101,10 @@ def _hosts(args: argparse.Namespace) -> Hosts | None:
         }
         given = [option for option, value in ssh_only.items() if value]
         if given:
-            raise UsageError(f"{given[0]} applies to --backend ssh, not {args.backend}")
+            raise UsageError.said(msg("grade.flag.ssh_only", flag=given[0], backend=args.backend))
         return None
     if not args.hosts:
-        raise UsageError(
-            "--backend ssh needs --hosts FILE: a topology file whose nodes server, c1, c2 "
-            "and c3 are the machines, each with an `ssh:` target (see README, lab grade)"
-        )
+        raise UsageError.said(msg("grade.flag.needs_hosts"))
     return read_hosts(Path(args.hosts))
 
 
@@ -182,12 +179,10 @@ def _grade_class(
     if args.json:
         print(json.dumps([g.to_json() for g in grades], indent=2, ensure_ascii=False))
     else:
-        width = max(len(g.submission) for g in grades)
-        for g in grades:
-            verdict = "PASS" if g.passed else "FAIL"
-            pts = f"{g.points:g}/{g.max_points:g}"
-            print(f"{g.submission:{width}}  {verdict}  {pts:>8}  {g.seconds:6.1f} s  {g.verdict}")
-        print(f"\ngrades.csv and index.html in {out_dir}", file=sys.stdout)
+        from lab.grade.output import class_table
+
+        print(class_table(grades))
+        print("\n" + t("grade.class_files", folder=out_dir), file=sys.stdout)
     return 0 if all(g.passed for g in grades) else 1
 
 
@@ -200,10 +195,7 @@ def _class_on_hosts(args: argparse.Namespace, folder: Path, port: int, hosts: Ho
     from lab.run.backends import choose_backend
 
     if args.jobs > 1:
-        raise UsageError(
-            f"--jobs {args.jobs}: over ssh the submissions are graded one at a time (they "
-            "would share the hosts' port, captures and CPUs); leave --jobs out"
-        )
+        raise UsageError.said(msg("grade.flag.jobs_ssh", jobs=args.jobs))
     backend_cls = with_host_keys(args, choose_backend("ssh"))
     class_preflight(folder, args.model, port, hosts, backend_cls)
     options = ["--hosts", str(hosts.source.resolve())]

@@ -9,6 +9,8 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from lab.cli.progress import progress_printer
+from lab.errors import read_back
+from lab.i18n import t
 
 if TYPE_CHECKING:
     from lab.run.backends.base import Backend
@@ -47,19 +49,16 @@ def cmd_clean(args: argparse.Namespace) -> int:
             )
         )
     else:
-        nothing = "nothing removed" if result.problems else "nothing to clean"
-        print("\n".join(result.removed) if result.removed else nothing)
+        nothing = t("labs.nothing_removed" if result.problems else "labs.nothing_to_clean")
+        removed = [read_back(line) for line in result.removed]
+        print("\n".join(removed) if removed else nothing)
         for line in result.collected:
-            print(f"evidence collected: {line}")
+            print(t("labs.collected", what=line))
         for line, r in zip(spared, result.spared, strict=True):
-            print(f"left alone: {line} (to remove it: `lab clean --run-id {r.run_id} --force`)")
+            print(t("labs.left_alone", what=read_back(line), run=r.run_id))
     if result.problems:
-        lines = "".join(f"\n  {p}" for p in result.problems)
-        print(
-            f"lab: not cleaned (once the cause below is gone, `lab clean` again removes "
-            f"what is left):{lines}",
-            file=sys.stderr,
-        )
+        lines = "".join(f"\n  {read_back(p)}" for p in result.problems)
+        print(f"lab: {t('labs.not_cleaned', lines=lines)}", file=sys.stderr)
         return 1
     return 0
 
@@ -110,12 +109,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2))
         return 0
     if not rows:
-        print("no labs running")
+        print(t("labs.none"))
     for r in rows:
-        state = f"running (pid {r.get('pid')})" if r.get("alive") else "orphaned (run `lab clean`)"
+        state = t("labs.running", pid=r.get("pid")) if r.get("alive") else t("labs.orphaned")
         if r.get("live"):
             how = f"`lab down {r['live']}`"
-            state = f"live lab {r['live']}, " + (state if r.get("alive") else f"stale (run {how})")
+            also = state if r.get("alive") else t("labs.stale", how=how)
+            state = t("labs.live", name=r["live"], state=also)
         print(
             f"{r['run_id']}  {r.get('backend', '?'):7} {r.get('topology', '?'):12} "
             f"{r.get('started', '')}  {state}  {r.get('objects', '')}"

@@ -15,10 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from lab.cli.progress import progress_printer
-from lab.errors import Interrupted, LabError, UsageError
+from lab.errors import Interrupted, LabError, UsageError, read_back, read_back_all
+from lab.i18n import msg, pad, t
 
 if TYPE_CHECKING:
-    from lab.run.livestate import LiveState
+    from lab.run.livestate import LiveState, Reply
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
@@ -32,7 +33,7 @@ def cmd_up(args: argparse.Namespace) -> int:
 
     topology = load_topology(Path(args.file))
     if args.name is not None and not NAME_RE.match(args.name):
-        raise UsageError(f"--name {args.name!r}: 1-32 lower-case letters, digits and '-'")
+        raise UsageError.said(msg("live.bad_name", name=repr(args.name)))
     if args.out is not None:
         claim_results_folder(topology, args.out, create=False)
     backend_name = str(args.backend)
@@ -49,10 +50,11 @@ def cmd_up(args: argparse.Namespace) -> int:
             known_hosts=known, accept_new=args.accept_new_host_keys
         )
     elif args.known_hosts or args.accept_new_host_keys:
-        raise UsageError("--accept-new-host-keys and --known-hosts apply to --backend ssh")
+        raise UsageError.said(msg("live.ssh_options"))
     mismatch = backend_cls.topology_problems(topology)
     if mismatch:
-        raise UsageError(f"{args.file}: {'; '.join(mismatch)}; nothing was created")
+        problems = read_back_all(mismatch)
+        raise UsageError.said(msg("live.nothing_created", file=args.file, problems=problems))
     name = unique_name(args.name or topology.name)
     live_dir().mkdir(parents=True, exist_ok=True)
     out_dir = claim_results_folder(topology, args.out)
@@ -86,32 +88,38 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _table(state: LiveState) -> str:
-    lines = [
-        f"lab {state.name} (run {state.run_id}) is up on {state.backend}; results in {state.out}",
-        "",
-        f"{'NODE':10} {'INTERFACE':10} ADDRESS",
-    ]
+    head = t("livecli.table.head", name=state.name, run=state.run_id, backend=state.backend,
+             out=state.out)  # fmt: skip
+    node_, iface_ = pad(t("livecli.table.node"), 10), pad(t("livecli.table.interface"), 10)
+    lines = [head, "", f"{node_} {iface_} {t('livecli.table.address')}"]
     for node in state.nodes:
         for iface, addr in node.addresses.items():
             lines.append(f"{node.name:10} {iface:10} {addr}")
     if state.services:
-        lines += ["", f"{'SERVICE':10} {'PROGRAM':14} WHERE"]
+        service, program = pad(t("livecli.table.service"), 10), pad(t("livecli.table.program"), 14)
+        lines += ["", f"{service} {program} {t('livecli.table.where')}"]
         for svc in state.services:
             sname, program, where = svc.split(" ", 2)
+            address, _, node_name = where.rpartition(" on ")
+            if address:
+                where = t("livecli.table.on", where=address, node=node_name)
             lines.append(f"{sname:10} {program:14} {where}")
     first = next((n.name for n in state.nodes if n.name != "server"), state.nodes[0].name)
     lab = state.name
     lines += [
         "",
-        "get in:",
-        f"  lab shell {lab} {first}                  an interactive shell on the node",
-        f"  lab exec {lab} {first} -- netstat -tn    one command (-t for a terminal)",
+        t("livecli.table.get_in"),
+        f"  lab shell {lab} {first}                  {t('livecli.table.shell')}",
+        f"  lab exec {lab} {first} -- netstat -tn    {t('livecli.table.exec')}",
         f"  lab capture {lab} {first} eth0 | tshark -r -",
-        f"  lab snapshot {lab} [NAME]       netstat, ss and ps on every node",
+        f"  lab snapshot {lab} [NAME]       {t('livecli.table.snapshot')}",
     ]
     if state.scenarios:
-        lines.append(f"  lab scenario {lab} NAME         one of: {', '.join(state.scenarios)}")
-    lines.append(f"  lab down {lab}                   final snapshot, evidence, report")
+        names = ", ".join(state.scenarios)
+        lines.append(
+            f"  lab scenario {lab} NAME         {t('livecli.table.scenario', names=names)}"
+        )
+    lines.append(f"  lab down {lab}                   {t('livecli.table.down')}")
     if state.backend == "netns":
         missing = [
             f"{tool} (apt-get install {pkg})"
@@ -119,7 +127,7 @@ def _table(state: LiveState) -> str:
             if shutil.which(tool) is None
         ]
         if missing:
-            lines.append(f"note: the nodes use this host's tools; missing: {', '.join(missing)}")
+            lines.append(t("livecli.table.missing", missing=", ".join(missing)))
     return "\n".join(lines)
 
 
@@ -134,10 +142,9 @@ def _live(which: str | None, *, alive: bool = True) -> LiveState:
 
     state = find_live(which)
     if alive and not state.alive():
-        raise LabError(
-            f"lab {state.name} ({state.run_id}) is stale: its supervisor (pid {state.pid}) "
-            f"is gone; `lab down {state.name}` cleans it and writes its report"
-        )
+        said = msg("live.stale_pid", name=state.name, run=state.run_id, pid=state.pid,
+                   again=state.name)  # fmt: skip
+        raise LabError.said(said)
     return state
 
 
@@ -151,7 +158,7 @@ def _split(words: list[str], usage: str) -> tuple[str | None, str, list[str]]:
         if len(head) == 2 and not cmd:
             head, cmd = words[:1], words[1:]
     if len(head) not in (1, 2):
-        raise UsageError(f"usage: {usage}")
+        raise UsageError.said(msg("live.usage", usage=usage))
     lab = head[0] if len(head) == 2 else None
     return lab, head[-1], cmd
 
@@ -170,26 +177,27 @@ def _exec_on(state: LiveState, node: str, cmd: list[str], *, tty: bool) -> NoRet
     argv = node_command(state, node, cmd, tty=tty)
     if state.backend == "netns" and "/" not in cmd[0] and shutil.which(cmd[0]) is None:
         pkg = _hand_tools().get(cmd[0])
-        hint = f": apt-get install {pkg}" if pkg else ""
-        print(
-            f"lab: {cmd[0]}: not installed on this host (netns nodes use the host's tools){hint}",
-            file=sys.stderr,
+        said = (
+            t("livecli.not_installed_pkg", program=cmd[0], package=pkg)
+            if pkg
+            else t("livecli.not_installed", program=cmd[0])
         )
+        print(f"lab: {said}", file=sys.stderr)
         raise SystemExit(127)
     sys.stdout.flush()
     sys.stderr.flush()
     try:
         os.execvp(argv[0], argv)  # noqa: S606 (an argument list; no shell)
     except OSError as exc:
-        raise LabError(f"cannot run {argv[0]}: {exc}") from exc
+        raise LabError.said(msg("live.cannot_run", program=argv[0], error=exc)) from exc
 
 
 def cmd_exec(args: argparse.Namespace) -> int:
     lab, node, cmd = _split(args.words, "lab exec [-t] [LAB] NODE -- CMD...")
     if not cmd:
-        raise UsageError("lab exec: no command given (lab exec [-t] [LAB] NODE -- CMD...)")
+        raise UsageError.said(msg("live.exec_nothing"))
     if args.tty and not sys.stdin.isatty():
-        raise UsageError("lab exec -t: stdin is not a terminal; leave -t off to pipe into it")
+        raise UsageError.said(msg("live.exec_tty"))
     state = _live(lab)
     # `docker exec` and ssh forward no signal: at a terminal the command gets one, so that Ctrl-C
     # stops it and not only the client (a netns command shares this terminal already).
@@ -199,7 +207,7 @@ def cmd_exec(args: argparse.Namespace) -> int:
 
 def cmd_shell(args: argparse.Namespace) -> int:
     if len(args.words) not in (1, 2):
-        raise UsageError("usage: lab shell [LAB] NODE")
+        raise UsageError.said(msg("live.usage", usage="lab shell [LAB] NODE"))
     state = _live(args.words[0] if len(args.words) == 2 else None)
     node = args.words[-1]
     prompt = f"[{state.name}:{node}] \\w\\$ "
@@ -212,7 +220,7 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
 def cmd_capture(args: argparse.Namespace) -> int:
     if len(args.words) not in (1, 2, 3):
-        raise UsageError("usage: lab capture [LAB] NODE [IFACE] [-w FILE]")
+        raise UsageError.said(msg("live.usage", usage="lab capture [LAB] NODE [IFACE] [-w FILE]"))
     words = list(args.words)
     state = None
     if len(words) == 3 or (len(words) == 2 and not words[1].startswith("eth")):
@@ -223,16 +231,17 @@ def cmd_capture(args: argparse.Namespace) -> int:
     iface = words[1] if len(words) == 2 else next(iter(node.addresses), "eth0")
     if iface not in node.addresses:
         have = ", ".join(node.addresses)
-        raise UsageError(f"node {node.name} has no interface {iface!r}; it has {have}")
+        said = msg("live.no_iface", node=node.name, iface=repr(iface), have=have)
+        raise UsageError.said(said)
     if args.write is not None:
         try:
             fd = os.open(args.write, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
         except OSError as exc:
-            raise UsageError(f"-w {args.write}: {exc}") from exc
+            raise UsageError.said(msg("live.write_file", file=args.write, error=exc)) from exc
         os.dup2(fd, 1)
         os.close(fd)
     elif sys.stdout.isatty():
-        raise UsageError("lab capture: stdout is a terminal; pipe it (| tshark -r -) or use -w")
+        raise UsageError.said(msg("live.capture_tty"))
     cmd = ["tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-s", "262144", "-w", "-"]
     _exec_on(state, node.name, cmd, tty=False)
 
@@ -241,7 +250,7 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     from lab.run.livestate import check_phase_name, request
 
     if len(args.words) > 2:
-        raise UsageError("usage: lab snapshot [LAB] [NAME]")
+        raise UsageError.said(msg("live.usage", usage="lab snapshot [LAB] [NAME]"))
     words = list(args.words)
     lab = words.pop(0) if len(words) == 2 else None
     if len(words) == 1 and lab is None and _is_lab(words[0]):
@@ -249,11 +258,13 @@ def cmd_snapshot(args: argparse.Namespace) -> int:
     name = words[0] if words else ""
     if name:
         check_phase_name(name)
-    reply = request(_live(lab), "snapshot", name)
-    print(
-        reply.message if reply.ok else f"lab: {reply.message}",
-        file=sys.stdout if reply.ok else sys.stderr,
-    )
+    return answer(request(_live(lab), "snapshot", name))
+
+
+def answer(reply: Reply) -> int:
+    """A live lab's reply (its supervisor's English) printed in the current language."""
+    said = read_back(reply.message)
+    print(said if reply.ok else f"lab: {said}", file=sys.stdout if reply.ok else sys.stderr)
     return reply.exit_code
 
 
@@ -267,14 +278,9 @@ def cmd_scenario(args: argparse.Namespace) -> int:
     from lab.run.livestate import request
 
     if len(args.words) not in (1, 2):
-        raise UsageError("usage: lab scenario [LAB] NAME")
+        raise UsageError.said(msg("live.usage", usage="lab scenario [LAB] NAME"))
     state = _live(args.words[0] if len(args.words) == 2 else None)
-    reply = request(state, "scenario", args.words[-1])
-    print(
-        reply.message if reply.ok else f"lab: {reply.message}",
-        file=sys.stdout if reply.ok else sys.stderr,
-    )
-    return reply.exit_code
+    return answer(request(state, "scenario", args.words[-1]))
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -283,7 +289,7 @@ def cmd_down(args: argparse.Namespace) -> int:
     state = _live(args.lab, alive=False)
     if state.alive():
         reply = request(state, "down")
-        print(reply.message if reply.ok else f"lab: {reply.message}")
+        print(read_back(reply.message) if reply.ok else f"lab: {read_back(reply.message)}")
         return reply.exit_code
     return _down_stale(state)
 
@@ -296,16 +302,13 @@ def _down_stale(state: LiveState) -> int:
     from lab.run.cleanup import clean
     from lab.run.livestate import forget_live
 
-    print(
-        f"lab {state.name} ({state.run_id}) is stale: its supervisor (pid {state.pid}) is "
-        "gone; collecting what is left and removing it",
-        file=sys.stderr,
-    )
+    said = t("livecli.stale_down", name=state.name, run=state.run_id, pid=state.pid)
+    print(said, file=sys.stderr)
     result = clean(usable_backends(), state.run_id, progress=progress_printer())
     for line in result.removed:
-        print(f"removed {line}")
+        print(t("livecli.removed", what=line))
     for line in result.problems:
-        print(f"lab: {line}", file=sys.stderr)
+        print(f"lab: {read_back(line)}", file=sys.stderr)
     if result.problems:
         return 1
     forget_live(state.run_id)
@@ -313,10 +316,10 @@ def _down_stale(state: LiveState) -> int:
     try:
         summary = regenerate(out)
     except LabError as exc:
-        print(f"lab: {out}: no report: {exc}", file=sys.stderr)
+        print(f"lab: {t('livecli.no_report', folder=out, error=exc.text())}", file=sys.stderr)
         return 1
     print(format_summary(summary))
-    print(f"report: {out / 'report.html'}")
+    print(t("livecli.report", path=out / "report.html"))
     return 0 if summary.passed else 1
 
 

@@ -7,7 +7,8 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
-from lab.errors import UsageError
+from lab.errors import UsageError, read_back
+from lab.i18n import msg
 
 if TYPE_CHECKING:
     from lab.run.livestate import Reply
@@ -29,24 +30,20 @@ def cmd_netem(args: argparse.Namespace) -> int:
     words = list(args.words)
     if args.show:
         if len(words) > 1 or args.clear:
-            raise UsageError(f"usage: {USAGE}")
+            raise UsageError.said(msg("live.usage", usage=USAGE))
         return _answer(request(_live(words[0] if words else None), "netem-show"))
     if len(words) not in (2, 3):
-        raise UsageError(f"usage: {USAGE}")
+        raise UsageError.said(msg("live.usage", usage=USAGE))
     values = {key: getattr(args, key) for key in KEYS}
     given = any(v is not None for v in values.values()) or args.limit is not None
     if args.clear == given:
-        why = "--clear takes no values" if given else "nothing to change"
-        raise UsageError(f"lab netem: {why}: give impairments (--delay, --loss...) or --clear")
+        raise UsageError.said(msg("live.netem_clear_values" if given else "live.netem_nothing"))
     netem = None if args.clear else netem_from_options(values, args.limit)
     state = _live(words[0] if len(words) == 3 else None)
     node = state.node(words[-2])
     network = _network(node.name, node.interfaces, words[-1])
     if state.backend == "ssh" and not args.allow_impair_ssh:
-        raise UsageError(
-            f"lab netem: {node.name} is a real machine (ssh backend): changing its interface "
-            "needs --allow-impair-ssh; `lab down` puts the interface back"
-        )
+        raise UsageError.said(msg("live.netem_ssh", node=node.name))
     req = NetemRequest(node.name, network, args.direction, netem)
     return _answer(request(state, "netem", req.to_arg()))
 
@@ -57,12 +54,13 @@ def _network(node: str, interfaces: dict[str, str], word: str) -> str:
         if word in (iface, network):
             return network
     have = ", ".join(f"{i} ({n})" for n, i in interfaces.items())
-    raise UsageError(f"lab netem: node {node} has no interface {word!r}; it has {have}")
+    raise UsageError.said(msg("live.netem_no_iface", node=node, word=repr(word), have=have))
 
 
 def _answer(reply: Reply) -> int:
+    said = read_back(reply.message)
     print(
-        reply.message if reply.ok else f"lab: {reply.message}",
+        said if reply.ok else f"lab: {said}",
         file=sys.stdout if reply.ok else sys.stderr,
     )
     return reply.exit_code

@@ -13,7 +13,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from lab.cli.progress import progress_printer
-from lab.errors import Interrupted, LabError
+from lab.errors import Interrupted, LabError, read_back
+from lab.i18n import t
 
 if TYPE_CHECKING:
     from lab.run.backends.base import Backend
@@ -104,7 +105,7 @@ def _run_live(
         failure = exc
     if not flows:
         if failure is not None:
-            print(f"lab: {failure}", file=sys.stderr)
+            print(f"lab: {_said(failure)}", file=sys.stderr)
         return failure.exit_code if failure is not None else 1
     flow = flows[0]
     forget_live(flow.s.run_id)
@@ -113,14 +114,20 @@ def _run_live(
     code = 0
     if written:
         summary = written[-1]
-        message = f"{format_summary(summary)}\nreport: {out_dir.resolve() / 'report.html'}"
+        report = t("livecli.report", path=out_dir.resolve() / "report.html")
+        message = f"{format_summary(summary)}\n{report}"
         code = 0 if summary.passed else 1
     else:
         message = f"lab {name}: {failure}"
     if failure is not None:
-        print(f"lab: {failure}", file=sys.stderr)
+        print(f"lab: {_said(failure)}", file=sys.stderr)
         code = failure.exit_code
     if flow.down_conn is not None:
         send_reply(flow.down_conn, Reply(failure is None, message, code))
         flow.down_conn.close()
     return code
+
+
+def _said(failure: BaseException) -> str:
+    """The error that ended the lab, in the lab's language."""
+    return failure.text() if isinstance(failure, LabError) else read_back(str(failure))

@@ -23,6 +23,7 @@ from lab.evidence.analysis.files import (
 )
 from lab.evidence.analysis.pcap import Packet, read_capture
 from lab.evidence.analysis.snapshots import ProcessRow, parse_ps
+from lab.i18n import Msg, Reread, join, msg
 from lab.run.record import RunRecord, load_run
 
 
@@ -197,13 +198,18 @@ def unreadable_files(root: Path, record: RunRecord) -> list[EvidenceProblem]:
     return found
 
 
-def refused_line(root: Path, refused: list[EvidenceProblem]) -> str:
+def refused_line(root: Path, refused: list[EvidenceProblem]) -> Msg:
     """One line for a folder that is not judged because of ``refused`` (not empty): the
     first file in full with its problem, the others by name, and that nothing was done."""
     first, *others = refused
-    line = f"{root / first.file}: {first.problem}"
-    if others:
-        named = "; ".join(f"{p.file} ({p.problem})" for p in others)
-        files = "file" if len(others) == 1 else "files"
-        line += f"; {len(others)} more {files} refused likewise: {named}"
-    return f"{line}; nothing in {root} was judged or written"
+    problem = Reread(first.problem, "evidence.")
+    if not others:
+        return msg("evline.refused", path=root / first.file, problem=problem, root=root)
+    named = join(
+        (msg("evline.refused_other", file=p.file, problem=Reread(p.problem, "evidence."))
+         for p in others),
+        "sep.semicolon",
+    )  # fmt: skip
+    key = "evline.refused_more_one" if len(others) == 1 else "evline.refused_more"
+    return msg(key, path=root / first.file, problem=problem, count=len(others), named=named,
+               root=root)  # fmt: skip

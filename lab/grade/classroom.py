@@ -21,7 +21,7 @@ from lab.errors import UsageError
 from lab.grade.hosts import Hosts
 from lab.grade.output import class_html, grade_html, grades_csv
 from lab.grade.score import Grade, Row
-from lab.i18n import t
+from lab.i18n import english, msg, t
 from lab.run.backends.base import Backend
 
 STOP_GRACE = 60.0  # seconds a stopped submission's grader has to tear its lab down
@@ -105,7 +105,11 @@ def grade_class(
             page.parent.mkdir(parents=True, exist_ok=True)
             has_report = (page.parent / "report.html").is_file()
             page.write_text(grade_html(grade, has_report), encoding="utf-8")
-        pts = f"{grade.points:g}/{grade.max_points:g} in {grade.seconds:g} s"
+        pts = t(
+            "grade.progress_points",
+            points=f"{grade.points:g}/{grade.max_points:g}",
+            seconds=grade.seconds,
+        )
         verdict = t("badge.pass" if grade.passed else "badge.fail")
         with lock:
             say(
@@ -151,7 +155,8 @@ def _grade_apart(sub: Path, out: Path, options: Sequence[str], limit: float) -> 
     except (ValueError, KeyError, TypeError, AssertionError):
         grade = None
     if timed_out:
-        row = Row("within the time limit", False, f"stopped after {limit:g} s", 0.0, 0.0)
+        said = msg("grade.ev.stopped_after", limit=limit)
+        row = Row("within the time limit", False, english(said), 0.0, 0.0, said=said)
         base = grade.rows if grade is not None else ()
         return Grade(
             sub.name,
@@ -160,10 +165,10 @@ def _grade_apart(sub: Path, out: Path, options: Sequence[str], limit: float) -> 
             (*base, row),
             limit,
             str(out),
-            f"over the time limit of {limit:g} s",
+            english(msg("grade.line.over_time_limit", limit=limit)),
         )
     if grade is None:
-        why = (stderr.strip().splitlines() or ["no grade"])[-1]
+        why = (stderr.strip().splitlines() or [english(msg("grade.no_grade"))])[-1]
         row = Row("graded", False, why, 0.0, 0.0)
         return Grade(sub.name, _model(options), "", (row,), 0.0, str(out), why)
     return grade

@@ -14,6 +14,7 @@ from lab.grade.hosts import Hosts, on_hosts
 from lab.grade.output import grade_html
 from lab.grade.score import Grade, Weights, first_line, score
 from lab.grade.submission import Submission, grading_topology
+from lab.i18n import english, msg
 from lab.report.record import Summary
 from lab.report.summary import finish_run
 from lab.run.backends.base import Backend
@@ -50,7 +51,7 @@ def grade_one(
         except Interrupted:
             raise
         except Exception as exc:  # the grade is still written, with what is known
-            error = error or f"the run could not be judged: {exc}"
+            error = error or english(msg("error.run_not_judged", why=exc))
     rows = score(model, weights, summary, record, load_facts(out_dir), error)
     failed = [r for r in rows if r.failed] or [r for r in rows if not r.passed]
     verdict = (

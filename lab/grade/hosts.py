@@ -10,14 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from lab.errors import TopologyError, UsageError
+from lab.errors import TopologyError, UsageError, read_back_all
 from lab.grade.submission import NODE_NAMES
+from lab.i18n import Msg, msg
 from lab.run.backends.base import Backend
 from lab.run.backends.ssh.state import resolve_keys
 from lab.spec.model import Capture, Network, Node, Topology
 from lab.spec.topology import load_topology
-
-NEEDS = "grading over ssh needs nodes server, c1, c2 and c3, each an existing machine"
 
 
 @dataclass(frozen=True)
@@ -34,26 +33,20 @@ def read_hosts(path: Path) -> Hosts:
     """The hosts file read and checked; every problem at once, as a ``TopologyError``
     (exit 2) located in the file."""
     topology = load_topology(path, sources=False)  # its programs are not used
-    problems = []
+    problems: list[Msg] = []
     for name in NODE_NAMES:
         try:
             node = topology.node(name)
         except KeyError:
-            problems.append(f"{path}: nodes: no node {name!r}: {NEEDS} with an `ssh:` target")
+            problems.append(msg("grade.hosts.no_node", path=path, name=repr(name)))
             continue
         if node.ssh is None:
-            problems.append(
-                f"{path}: nodes.{name}: no `ssh:` target: {NEEDS} reached over SSH "
-                "(`ssh: {host: ..., user: ...}`, see topologies/README.md)"
-            )
+            problems.append(msg("grade.hosts.no_ssh", path=path, name=name))
     impaired = sorted({i.node for i in topology.impairments if i.node in NODE_NAMES})
     if impaired:
-        problems.append(
-            f"{path}: netem on {', '.join(impaired)}: grading impairs no link (the ssh backend "
-            "would not either): remove `netem`"
-        )
+        problems.append(msg("grade.hosts.netem", path=path, nodes=", ".join(impaired)))
     if problems:
-        raise TopologyError(problems)
+        raise TopologyError.said_all(problems)
     base = path.resolve().parent
     nodes = tuple(topology.node(name) for name in NODE_NAMES)
     nodes = tuple(replace(n, ssh=resolve_keys(n.ssh, base)) for n in nodes if n.ssh)
@@ -79,4 +72,4 @@ def refuse_unfit(topology: Topology, backend_cls: type[Backend], where: str) -> 
     port taken), found by a pre-flight that leaves nothing on them."""
     problems = backend_cls.topology_problems(topology) or backend_cls.host_problems(topology)
     if problems:
-        raise UsageError(f"{where}: {'; '.join(problems)}")
+        raise UsageError.said(msg("plain.where", where=where, problems=read_back_all(problems)))

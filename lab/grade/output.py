@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 from collections.abc import Sequence
 
 from lab.grade.score import Grade, Row, first_line
-from lab.i18n import columns, current_lang, pad, t, t_or
+from lab.i18n import DEFAULT_LANG, columns, current_lang, pad, reread, t, t_or
 from lab.report.markup import badge, check_title, esc
 
 STYLE = (
@@ -105,6 +105,31 @@ def grade_html(grade: Grade, has_report: bool) -> str:
     )
 
 
+def verdict_text(grade: Grade) -> str:
+    """The grade's one line (grade.json's ``verdict``, English) in the current language:
+    the row it quotes put in words again, else read back by the catalogue."""
+    if current_lang() == DEFAULT_LANG:
+        return grade.verdict
+    for r in grade.rows:
+        if grade.verdict == f"{r.claim}: {first_line(r.evidence)}":
+            return t("plain.claim_line", claim=check_title(r.claim), evidence=first_line(r.text()))
+    return reread(grade.verdict, "grade.line.")
+
+
+def class_table(grades: Sequence[Grade]) -> str:
+    """A class's grades, one line per submission, in the current language."""
+    width = max(columns(g.submission) for g in grades)
+    lines = []
+    for g in grades:
+        verdict = pad(t("badge.pass" if g.passed else "badge.fail"), 4)
+        pts = f"{g.points:g}/{g.max_points:g}"
+        seconds = pad(t("grade.seconds_col", seconds=f"{g.seconds:6.1f}"), 8)
+        lines.append(
+            f"{pad(g.submission, width)}  {verdict}  {pts:>8}  {seconds}  {verdict_text(g)}"
+        )
+    return "\n".join(lines)
+
+
 def _heads(*columns: str) -> str:
     return "".join(f"<th>{esc(t(f'grade.col.{c}'))}</th>" for c in columns)
 
@@ -123,7 +148,7 @@ def class_html(grades: Sequence[Grade], links: Sequence[str]) -> str:
     rows = "".join(
         f'<tr><td><a href="{esc(link)}">{esc(g.submission)}</a></td><td>{badge(g.passed)}</td>'
         f"<td>{esc(_points(g.points))}/{esc(_points(g.max_points))}</td>"
-        f"<td>{g.seconds:g} s</td><td>{esc(g.verdict)}</td></tr>"
+        f"<td>{esc(t('grade.seconds', seconds=g.seconds))}</td><td>{esc(verdict_text(g))}</td></tr>"
         for g, link in zip(grades, links, strict=True)
     )
     heads = _heads("submission", "verdict", "points", "time", "first_failure")

@@ -10,13 +10,15 @@ from pathlib import Path
 
 from lab.errors import UsageError
 from lab.grade.flow import GRADE_NPROC, NOT_ANSWERED, TCP_CASES, UDP_CASES, GradeFacts, Health
-from lab.i18n import Msg, known
+from lab.i18n import Msg, Reread, english, join, known, msg, reread
 from lab.report.record import Summary
 from lab.run.record import RunRecord
 from lab.run.userbuild import LOG_CAP
 
 WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 SCENARIO_LABELS = {"one": "1 client", "fifty": "50 clients", "five-hundred": "500 clients"}
+# Evidence: a message (its English kept in grade.json), or an English text as it is.
+Said = Msg | str
 FD_SLACK = 2  # descriptors a server may hold beyond its baseline (a log reopened, say)
 RSS_SLACK_KIB = 64 << 10  # memory growth allowed over the whole battery
 LISTENS = "builds and listens"
@@ -59,11 +61,12 @@ def read_weights(path: Path | None = None) -> Weights:
     try:
         doc = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError) as exc:
-        raise UsageError(f"{path}: cannot read the weights: {exc}") from None
+        raise UsageError.said(msg("grade.weights.unreadable", path=path, why=exc)) from None
     except json.JSONDecodeError as exc:
-        raise UsageError(f"{path}:{exc.lineno}:{exc.colno}: not JSON: {exc.msg}") from None
+        where = f"{path}:{exc.lineno}:{exc.colno}"
+        raise UsageError.said(msg("grade.weights.not_json", where=where, why=exc.msg)) from None
     if not isinstance(doc, dict):
-        raise UsageError(f'{path}: weights must be an object {{"default": N, "claims": {{...}}}}')
+        raise UsageError.said(msg("grade.weights.not_object", path=path))
     claims = doc.get("claims", {})
     default = doc.get("default", weights.default)
     bad = [k for k, v in claims.items() if not _number(v)] if isinstance(claims, dict) else []
@@ -71,7 +74,7 @@ def read_weights(path: Path | None = None) -> Weights:
         where = (
             f"claims.{bad[0]}" if bad else ("claims" if not isinstance(claims, dict) else "default")
         )
-        raise UsageError(f"{path}: {where}: points must be a number >= 0")
+        raise UsageError.said(msg("grade.weights.not_points", path=path, where=where))
     return Weights(float(default), {**weights.claims, **{k: float(v) for k, v in claims.items()}})
 
 
@@ -96,9 +99,12 @@ class Row:
     said: Msg | str | None = field(default=None, compare=False, repr=False)
 
     def text(self) -> str:
-        """The evidence in the current language (as ``evidence`` where there is none)."""
+        """The evidence in the current language; one read back from grade.json is read by
+        its words (a fixed sentence, a grading message, a run's error), else as it is."""
         said = known(self.evidence) if self.said is None else self.said
-        return said if isinstance(said, str) else said.text()
+        if isinstance(said, Msg):
+            return said.text()
+        return reread(said, ("grade.ev.", "error."))
 
     @property
     def verdict(self) -> str:
@@ -139,9 +145,10 @@ class Grade:
         return doc
 
 
-def _row(weights: Weights, claim: str, passed: bool, evidence: str, judged: bool = True) -> Row:
+def _row(weights: Weights, claim: str, passed: bool, evidence: Said, judged: bool = True) -> Row:
     most = weights.of(claim)
-    return Row(claim, passed, evidence, most if passed else 0.0, most, judged)
+    said, text = (evidence, english(evidence)) if isinstance(evidence, Msg) else (None, evidence)
+    return Row(claim, passed, text, most if passed else 0.0, most, judged, said)
 
 
 def expected_claims(model: str, tcp: bool) -> list[str]:
@@ -165,8 +172,7 @@ def score(
 ) -> list[Row]:
     """Rows for every expected claim: judged where the evidence is, failed where the run
     never got that far (the evidence says why)."""
-    judged: dict[str, tuple[bool, str]] = {}
-    said: dict[str, Msg | str] = {}  # a check's English evidence -> its message
+    judged: dict[str, tuple[bool, Said]] = {}
     failed_in: dict[str, int] = {}  # claim -> the scenario (by order) where it failed first
     if error is None or (record is not None and record.failed_step not in BEFORE_LISTENING):
         judged[LISTENS] = (True, "built, started, listened")
@@ -189,8 +195,7 @@ def score(
                 )
                 ok, detail = judged.get(name, (True, ""))
                 if ok and (not check.passed or not detail):
-                    judged[name] = (check.passed, check.detail)
-                    said[check.detail] = check.evidence()
+                    judged[name] = (check.passed, _checks(check.evidence(), check.detail))
                 if not check.passed:
                     failed_in.setdefault(name, index)
     judged.update(_hostile(facts))
@@ -198,17 +203,18 @@ def score(
         judged[IDLE] = _idle(facts.baseline)
     if record is not None and record.services:
         info = next(iter(record.services.values()))
-        cut = f"cut at {LOG_CAP} bytes: it wrote without end" if info.log_truncated else ""
-        judged[LOG] = (not cut, cut or "under the cap")
+        cut = msg("grade.ev.log_cut", cap=LOG_CAP)
+        judged[LOG] = (False, cut) if info.log_truncated else (True, "under the cap")
     if record is not None and record.services:
         judged[SIGTERM] = _sigterm(record, facts)
-    if error is not None and LISTENS not in judged:
-        judged[LISTENS] = (False, error)
-    why = f"not reached: {error}" if error else None
+    failure = _error(error)
+    if failure is not None and LISTENS not in judged:
+        judged[LISTENS] = (False, failure)
+    why: Said | None = msg("grade.ev.not_reached", error=failure) if failure else None
     if facts.baseline is not None and not facts.baseline.alive:
-        why = "not run: the server had exited before the hostile clients"
+        why = msg("grade.ev.not_run_exited")
     if facts.cases and NOT_ANSWERED in " ".join(facts.cases[-1].problems):
-        why = f"not run: the server no longer answered after hostile: {facts.cases[-1].case}"
+        why = msg("grade.ev.not_run_unanswered", case=facts.cases[-1].case)
     explained = _wrong_words(model, judged, failed_in, record)
     if not judged.get(LISTENS, (True, ""))[0]:
         # Never listened: what failed besides (SIGTERM, the run's own checks) follows.
@@ -236,17 +242,30 @@ def score(
         for c, ev in sorted(explained.items())
         if c not in planned
     ]
-    if error is not None and rows[0].passed:  # the run failed after it listened
-        rows.append(_row(weights, "the run ended cleanly", False, error))
-    return [replace(r, said=said.get(r.evidence)) for r in rows]
+    if failure is not None and rows[0].passed:  # the run failed after it listened
+        rows.append(_row(weights, "the run ended cleanly", False, failure))
+    return rows
+
+
+def _checks(said: Msg | str, detail: str) -> Said:
+    """A check's evidence: its message (whose English is the check's detail), else the
+    detail itself."""
+    return said if isinstance(said, Msg) and english(said) == detail else detail
+
+
+def _error(error: str | None) -> Said | None:
+    """The run's error (English, as run.json keeps it), read in the grade's language."""
+    if error is None:
+        return None
+    return msg("plain.error", error=Reread(error)) if error else error
 
 
 def _after_crash(
-    judged: dict[str, tuple[bool, str]],
+    judged: dict[str, tuple[bool, Said]],
     failed_in: dict[str, int],
     record: RunRecord | None,
     facts: GradeFacts,
-) -> str | None:
+) -> Said | None:
     """A server that crashed fails one claim, RAN, whose evidence says where it ended;
     what failed because of the crash (the replies of the clients it left, the hostile
     cases after it, SIGTERM) is removed from ``judged``: not judged. Returns the reason
@@ -264,25 +283,27 @@ def _after_crash(
     else:
         dead = [c.case for c in facts.cases if not c.health.alive]
         if dead:
-            where = f"hostile: {dead[0]}"
+            where = msg("grade.where.hostile", case=dead[0])
         elif facts.baseline is not None and not facts.baseline.alive:
-            where = "after the clients, before the hostile ones"
+            where = msg("grade.where.before_hostile")
     gone = {f"hostile: {c.case}" for c in facts.cases if not c.health.alive}
     for name in gone | {SIGTERM, IDLE}:
         if name in judged and not judged[name][0]:
             del judged[name]
-    status = f" (status {info.exit_status})" if info.exit_status is not None else ""
+    status: Said = ""
+    if info.exit_status is not None:
+        status = msg("grade.ev.status", status=info.exit_status)
     ok, evidence = judged[RAN]
-    judged[RAN] = (ok, f"{evidence}; it ended{status} during {where}")
-    return f"not judged: the server had crashed{status} during {where}"
+    judged[RAN] = (ok, msg("grade.ev.ended_during", evidence=evidence, status=status, where=where))
+    return msg("grade.ev.crashed_during", status=status, where=where)
 
 
 def _wrong_words(
     model: str,
-    judged: dict[str, tuple[bool, str]],
+    judged: dict[str, tuple[bool, Said]],
     failed_in: dict[str, int],
     record: RunRecord | None,
-) -> dict[str, str]:
+) -> dict[str, Said]:
     """A dictionary server whose translations are wrong on the wire (the claim UTF-8 on
     the wire failed) fails the replies too, for the same reason; when every connection of
     a scenario was answered (none refused or cut), its replies row is not judged again:
@@ -291,15 +312,15 @@ def _wrong_words(
     if model != "dict" or record is None or judged.get(utf8, (True, ""))[0]:
         return {}
     cut, _ = _crash_scenario(record)
-    out: dict[str, str] = {}
+    out: dict[str, Said] = {}
     for name, index in failed_in.items():
         if name.startswith("replies: ") and (cut is None or index < cut):
             del judged[name]
-            out[name] = f"not judged: every connection was answered; the words: see {utf8}"
+            out[name] = msg("grade.ev.words_wrong", claim=msg(f"check.{utf8}"))
     return out
 
 
-def _crash_scenario(record: RunRecord) -> tuple[int | None, str]:
+def _crash_scenario(record: RunRecord) -> tuple[int | None, Said]:
     """The first scenario (by order) one of whose connections was refused, reset or closed
     before its replies: where the server was gone; (None, "after the clients") if none."""
     for index, (name, scenario) in enumerate(record.scenarios.items()):
@@ -307,52 +328,55 @@ def _crash_scenario(record: RunRecord) -> tuple[int | None, str]:
             result = client.result
             conns = getattr(result, "connections", []) if result is not None else []
             if client.error or any(c.error or getattr(c, "closed_early", False) for c in conns):
-                return index, SCENARIO_LABELS.get(name, name)
-    return None, "after the clients"
+                label = SCENARIO_LABELS.get(name)
+                return index, msg(f"grade.where.{name}") if label else name
+    return None, msg("grade.where.after_clients")
 
 
-def _hostile(facts: GradeFacts) -> dict[str, tuple[bool, str]]:
+def _hostile(facts: GradeFacts) -> dict[str, tuple[bool, Said]]:
     base = facts.baseline or Health(alive=True)
-    out: dict[str, tuple[bool, str]] = {}
+    out: dict[str, tuple[bool, Said]] = {}
     for case in facts.cases:
         h = case.health
-        problems = list(case.problems)
+        # The hostile client's findings, in its English (grade-run.json keeps them so).
+        problems: list[Said | Reread] = [Reread(p, "hostile.") for p in case.problems]
         if not h.alive:
-            problems.append("the server is gone")
+            problems.append(msg("grade.ev.gone"))
         else:
             if h.zombies > base.zombies:
-                problems.append(f"{h.zombies} zombie children (were {base.zombies})")
+                problems.append(msg("grade.ev.zombies", now=h.zombies, were=base.zombies))
             if h.fds > base.fds + FD_SLACK:
-                problems.append(f"{h.fds} open descriptors (were {base.fds})")
+                problems.append(msg("grade.ev.fds", now=h.fds, were=base.fds))
             if h.rss_kib > base.rss_kib + RSS_SLACK_KIB:
-                problems.append(f"resident memory {h.rss_kib} KiB (was {base.rss_kib} KiB)")
-        fine = f"answered after; {h.zombies} zombies, {h.fds} fds, {h.rss_kib} KiB"
-        out[f"hostile: {case.case}"] = (not problems, "; ".join(problems) or fine)
+                problems.append(msg("grade.ev.rss", now=h.rss_kib, were=base.rss_kib))
+        fine = msg("grade.ev.hostile_fine", zombies=h.zombies, fds=h.fds, rss=h.rss_kib)
+        said: Said = msg("plain.joined", problems=join(problems)) if problems else fine
+        out[f"hostile: {case.case}"] = (not problems, said)
     return out
 
 
-def _idle(base: Health) -> tuple[bool, str]:
+def _idle(base: Health) -> tuple[bool, Said]:
     """Once every client has gone, a server has no live child (a thread server none at
     all). A fork bomb is stopped by the process limit and said to be."""
     if base.children == 0:
-        return True, "no live child once the clients had gone"
+        return True, msg("grade.ev.idle_ok")
     near = base.children >= GRADE_NPROC - 50  # the user's other processes count too
-    limit = f"; stopped by the process limit ({GRADE_NPROC})" if near else ""
-    return False, f"{base.children} live children with no client connected{limit}"
+    limit: Said = msg("grade.ev.nproc_limit", limit=GRADE_NPROC) if near else ""
+    return False, msg("grade.ev.idle_children", children=base.children, limit=limit)
 
 
-def _sigterm(record: RunRecord, facts: GradeFacts) -> tuple[bool, str]:
+def _sigterm(record: RunRecord, facts: GradeFacts) -> tuple[bool, Said]:
     info = next(iter(record.services.values()))
     if info.ended_before_stop:
-        return False, f"the server had already exited (status {info.exit_status}) before SIGTERM"
+        return False, msg("grade.ev.exited_before_sigterm", status=info.exit_status)
     if info.ended_before_stop is None:
-        return False, "the run ended before the server was stopped"
+        return False, msg("grade.ev.not_stopped")
     if info.killed_after_grace:
-        return False, "the server ignored SIGTERM: killed with SIGKILL after the grace period"
+        return False, msg("grade.ev.ignored_sigterm")
     if facts.left_after_stop:
-        return False, f"children left running after SIGTERM: pids {facts.left_after_stop}"
+        return False, msg("grade.ev.children_left", pids=facts.left_after_stop)
     kids = len(facts.children_at_stop)
-    return True, f"exited with status {info.exit_status}; {kids} children, none left"
+    return True, msg("grade.ev.sigterm_ok", status=info.exit_status, children=kids)
 
 
 def first_line(evidence: str) -> str:

@@ -150,8 +150,23 @@ class Join:
         return t(self.sep).join(str(_text(p)) for p in self.parts)
 
 
+@dataclass(frozen=True)
+class Reread:
+    """An English text a record kept (a run's error), put into words by :func:`reread`
+    only when it is shown: in the language of that moment."""
+
+    english: str
+    prefix: str | tuple[str, ...] = "error."
+
+    def text(self) -> str:
+        return reread(self.english, self.prefix)
+
+    def __str__(self) -> str:
+        return self.english
+
+
 def _text(value: object) -> object:
-    return value.text() if isinstance(value, Msg | Join) else value
+    return value.text() if isinstance(value, Msg | Join | Reread) else value
 
 
 def msg(key: str, /, **params: object) -> Msg:
@@ -165,38 +180,82 @@ def known(text: str) -> Msg | str:
     return Msg(key) if catalogue(DEFAULT_LANG).get(key) == text else text
 
 
-def reread(text: str, prefix: str) -> str:
+def reread(text: str, prefix: str | tuple[str, ...]) -> str:
     """``text``, an English message of an id starting with ``prefix`` as a record kept it
-    (run.json's error), in the current language; ``text`` itself when no such message
-    reads back as exactly ``text``."""
-    for key, template in catalogue(DEFAULT_LANG).items():
-        if key.startswith(prefix):
+    (run.json's error, a topology's problem), in the current language; ``text`` itself
+    when no such message reads back as exactly ``text``. The first message that does, in
+    the catalogue's order, is taken: a narrower one goes before a wider one."""
+    for one in (prefix,) if isinstance(prefix, str) else prefix:  # the first prefix first
+        for key, template in _english_of(one):
             values = _parse(template, text)
             if values is not None:
-                return t(key, **values)
+                return t(key, **_reread_values(values, prefix, text))
     return text
+
+
+@cache
+def _english_of(prefix: str) -> tuple[tuple[str, str], ...]:
+    """The English messages whose ids start with ``prefix``, in the catalogue's order."""
+    return tuple((k, v) for k, v in catalogue(DEFAULT_LANG).items() if k.startswith(prefix))
+
+
+# The fields whose values are messages of their own (a hint, a kind, an error quoted in
+# another), read back too; the others (names, keys, numbers) are the user's own words.
+NESTED_FIELDS = frozenset(
+    {"got", "want", "hint", "rule", "what", "why", "kind", "known", "where", "error",
+     "detail", "context", "evidence", "status", "limit", "problem"}
+)  # fmt: skip
+
+
+@cache
+def _pattern(template: str) -> tuple[re.Pattern[str], frozenset[str]] | None:
+    """The regular expression that reads ``template``'s values back, and the names of
+    its fields with a format spec (numbers); None for a message that is only its values
+    ("{error}"), which would read any text back."""
+    pattern, names = "", []
+    specs: set[str] = set()
+    literal_text = ""
+    for literal, name, spec, _conv in string.Formatter().parse(template):
+        pattern += re.escape(literal)
+        literal_text += literal
+        if name is not None:
+            # A hint follows a value with nothing between: it is told by its parenthesis.
+            value = r" \(.+\)" if name == "hint" else ".+?"
+            pattern += f"(?P<{name}>{value})" if name not in names else f"(?P={name})"
+            names.append(name)
+            if spec:
+                specs.add(name)
+    if not literal_text.strip():
+        return None
+    return re.compile(pattern, re.DOTALL), frozenset(specs)
 
 
 def _parse(template: str, text: str) -> dict[str, object] | None:
     """The values that make ``template`` give ``text``, or None."""
-    pattern, names = "", []
-    specs: dict[str, str] = {}
-    for literal, name, spec, _conv in string.Formatter().parse(template):
-        pattern += re.escape(literal)
-        if name is not None:
-            pattern += f"(?P<{name}>.+?)" if name not in names else f"(?P={name})"
-            names.append(name)
-            specs[name] = spec or ""
-    found = re.fullmatch(pattern, text, re.DOTALL)
+    compiled = _pattern(template)
+    if compiled is None:
+        return None
+    regex, specs = compiled
+    found = regex.fullmatch(text)
     if found is None:
         return None
     values: dict[str, object] = {}
     for name, value in found.groupdict().items():
         try:
-            values[name] = float(value) if specs.get(name) else value
+            values[name] = float(value) if name in specs else value
         except ValueError:
             return None
     return values if template.format(**values) == text else None
+
+
+def _reread_values(
+    values: dict[str, object], prefix: str | tuple[str, ...], whole: str
+) -> dict[str, object]:
+    """A message's values that are themselves messages of ``prefix``, read back too."""
+    return {
+        k: reread(v, prefix) if k in NESTED_FIELDS and isinstance(v, str) and v != whole else v
+        for k, v in values.items()
+    }
 
 
 def join(parts: Iterable[object], sep: str = "sep.semicolon") -> Join:

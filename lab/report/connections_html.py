@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import fields
 
+from lab.evidence.phrases import phrase
 from lab.evidence.records import SegmentOptions, SegmentRecord, TcpRecord, UdpRecord
 from lab.i18n import t, t_or
 from lab.report.figures import window_chart
@@ -83,11 +84,17 @@ def _facts(conn: TcpRecord) -> str:
     return "<ul class=facts>" + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
 
+def _phrase(text: str) -> str:
+    """The analysis's phrase (English in summary.json) in the current language."""
+    said = phrase(text)
+    return said if isinstance(said, str) else said.text()
+
+
 def _handshake_facts(conn: TcpRecord) -> list[str]:
     hs, client, server = conn.handshake, conn.client, conn.server
     mss, ws, win = hs.mss, hs.wscale, hs.windows
     return [
-        t("conn.fact.handshake", reason=esc(hs.reason)),
+        t("conn.fact.handshake", reason=esc(_phrase(hs.reason))),
         t(
             "conn.fact.isn",
             client=esc(f"{client.ip}:{client.port}"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from lab.evidence.analysis import descendants, parse_ps, parse_sockets, states_over_time
 from lab.evidence.analysis.snapshots import ProcessRow, SocketRow
-from lab.i18n import t
+from lab.i18n import t, t_or
 from lab.report.markup import esc, read_text
 from lab.run.record import RunRecord
 from lab.spec.model import Node, Topology
@@ -103,12 +103,19 @@ def _port_states(over: Mapping[str, Mapping[str, int]], port: int, names: str) -
             alpha = 0.12 + 0.6 * n / top if n else 0
             style = f' style="background:rgba(9,105,218,{alpha:.2f})"' if n else ""
             cells += f"<td{style}>{n or ''}</td>"
-        body += f"<tr><th>{esc(phase)}</th>{cells}</tr>"
+        body += f"<tr>{_phase_head(phase)}{cells}</tr>"
     caption = esc(t("hosts.port_states", port=port, names=names))
     return (
         f"<table class=states><caption>{caption}</caption><thead><tr>"
         f"<th>{esc(t('hosts.phase'))}</th>{head}</tr></thead><tbody>{body}</tbody></table>"
     )
+
+
+def _phase_head(phase: str) -> str:
+    """A snapshot phase in the current language, its own name (the files') in the title."""
+    label = t_or(f"snap.phase.{phase}", phase)
+    title = f' title="{esc(phase)}"' if label != phase else ""
+    return f"<th{title}>{esc(label)}</th>"
 
 
 def _process_trees(snap_dir: Path, node: Node, run: RunRecord | None) -> str:
@@ -126,7 +133,9 @@ def _process_trees(snap_dir: Path, node: Node, run: RunRecord | None) -> str:
             continue
         rows = parse_ps(text)
         trees = "".join(_tree(rows, name, pid) for name, pid in services)
-        head = t("hosts.processes_at", phase=esc(phase))
+        label = t_or(f"snap.phase.{phase}", phase)
+        named = label if label == phase else t("snap.phase.named", label=label, phase=phase)
+        head = t("hosts.processes_at", phase=esc(named))
         out.append(f"<div class=ptree><h4>{head}</h4>{trees}</div>")
     return "<div class=ptrees>" + "".join(out) + "</div>" if out else ""
 

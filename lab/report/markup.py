@@ -58,6 +58,9 @@ def check_title(name: str) -> str:
         if name.endswith(english):
             base = name[: -len(english)]
             return t_or(f"check.{base}", base) + t(f"check.suffix.{suffix}")
+    family, _, case = name.partition(": ")
+    if family == "hostile" and case:  # lab grade's hostile clients, one claim per case
+        return t("check_family.hostile", case=case)
     return t_or(f"check.{name}", name)
 
 

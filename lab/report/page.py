@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from lab.errors import READ_BACK
 from lab.evidence.folder import Evidence
 from lab.evidence.records import TcpRecord, UdpRecord
 from lab.i18n import current_lang, reread, t, t_or, translated, using
@@ -125,7 +126,7 @@ def _head(summary: Summary) -> str:
 def _header(summary: Summary, topology: Topology, connections: Sequence[TcpRecord]) -> str:
     error = ""
     if summary.error:
-        said = reread(summary.error, "error.")
+        said = reread(summary.error, READ_BACK)
         error = f'<p class="error">{esc(t("report.error", error=said))}</p>'
     error += _damaged(summary)
     nav = "".join(

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from lab.errors import LabError, UsageError
+from lab.errors import READ_BACK, LabError, UsageError
 from lab.evidence.connections import connection_evidence
 from lab.evidence.folder import Evidence, refused_line, unreadable_files
 from lab.evidence.records import TcpRecord, UdpRecord
@@ -195,7 +195,7 @@ def regenerate(out_dir: Path, lang: str | None = None) -> Summary:
         raise LabError.said(not_results)
     unreadable = unreadable_files(out_dir, load_run(out_dir))
     if unreadable:
-        raise UsageError(refused_line(out_dir, unreadable))
+        raise UsageError.said(refused_line(out_dir, unreadable))
     # The user programs' sources stay where the run found them, not in the folder (their
     # copies are in programs/NAME): the copy of the topology is judged without them.
     summary = finish_run(out_dir, load_topology(source, sources=False), lang)
@@ -233,7 +233,7 @@ def _format_summary(summary: Summary) -> str:
     ]
     lines.append(t("summary.timings", timings=t("list.sep").join(spent)))
     if summary.error:
-        lines.append(t("summary.error", error=reread(summary.error, "error.")))
+        lines.append(t("summary.error", error=reread(summary.error, READ_BACK)))
     lines += [t("summary.damaged", problem=p) for p in summary.evidence_problems]
     lines.append(verdict_line(summary))
     return "\n".join(lines)

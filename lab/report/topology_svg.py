@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from lab.i18n import t
 from lab.report.markup import esc
 from lab.run.record import NodeRecord
 from lab.spec.model import Node, Topology
@@ -45,7 +46,7 @@ def topology_svg(topology: Topology, nodes_info: Mapping[str, NodeRecord]) -> st
     y = drawing.y
     svg = (
         f"<svg class=topo width={width} height={y} "
-        f'viewBox="0 0 {width} {y}" role=img aria-label="topology">'
+        f'viewBox="0 0 {width} {y}" role=img aria-label="{esc(t("fig.topology_label"))}">'
         + "".join(_links(drawing, topology))
         + "".join(drawing.bars)
         + "".join(drawing.boxes)

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError, UsageError
+from lab.i18n import msg
 from lab.run.backends.base import Backend
 from lab.run.livenetem import LiveImpairments, NetemRequest
 from lab.run.livestate import (
@@ -103,7 +104,7 @@ class LiveFlow(Flow):
             name = arg or f"hand-{len(self.hand_phases) + 1}"
             check_phase_name(name)
             if name in self.hand_phases:
-                raise UsageError(f"a snapshot named {name!r} was taken already in this lab")
+                raise UsageError.said(msg("live.snapshot_taken", name=repr(name)))
             self.phase(name)
             self.hand_phases.append(name)
             self.mark()
@@ -121,7 +122,7 @@ class LiveFlow(Flow):
                 n.name: dict(self.s.backend.interfaces(n.name)) for n in self.s.topology.nodes
             }
             return self.impairments.show(ifaces)
-        raise UsageError(f"unknown request {op!r}")
+        raise UsageError.said(msg("live.unknown_request", op=repr(op)))
 
     def scenario(self, name: str) -> str:
         """One of the file's scenarios against the running services, as ``lab run`` runs
@@ -131,11 +132,13 @@ class LiveFlow(Flow):
             sc = next(s for s in topo.scenarios if s.name == name)
         except StopIteration:
             names = ", ".join(s.name for s in topo.scenarios) or "none"
-            raise UsageError(f"no scenario {name!r} in this lab; it has: {names}") from None
+            said = msg("live.no_scenario", name=repr(name), names=names)
+            raise UsageError.said(said) from None
         if name in self.scenarios_run:
-            raise UsageError(f"scenario {name!r} was run already in this lab")
+            raise UsageError.said(msg("live.scenario_again", name=repr(name)))
         if sc.service not in self.servers:
-            raise UsageError(f"scenario {name!r}: its service {sc.service} is not running")
+            said = msg("live.scenario_no_service", name=repr(name), service=sc.service)
+            raise UsageError.said(said)
         # Its `impair` steps put back what the links carry now, `lab netem`'s changes too.
         now = self.impairments.current()
         self.s.topology = replace(topo, scenarios=(sc,), impairments=now)
@@ -225,7 +228,4 @@ def state_of(flow: LiveFlow, name: str, sock_path: Path, pid: int, start: int | 
 
 def refuse_backend(backend_cls: type[Backend]) -> None:
     if backend_cls.name not in ("netns", "docker", "ssh"):
-        raise UsageError(
-            f"lab up: the {backend_cls.name} backend has no live mode; "
-            "use --backend netns, docker or ssh (nothing was created)"
-        )
+        raise UsageError.said(msg("live.no_live_mode", backend=backend_cls.name))

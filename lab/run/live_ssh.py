@@ -21,6 +21,7 @@ from typing import Any
 import paramiko
 
 from lab.errors import BackendError, LabError, UsageError
+from lab.i18n import msg
 from lab.run.backends.ssh.conn import Host, Options
 from lab.run.backends.ssh.node import RemoteNode
 from lab.run.backends.ssh.state import read_state, state_from, state_path
@@ -31,10 +32,10 @@ def ssh_attach(run_id: str, node: str, argv: list[str], *, tty: bool) -> int:
     without one, as after a Ctrl-C here)."""
     data = read_state(state_path(run_id))
     if data is None:
-        raise LabError(f"run {run_id}: no ssh state file at {state_path(run_id)}")
+        raise LabError.said(msg("live.no_ssh_state", run=run_id, path=state_path(run_id)))
     info = data.get("hosts", {}).get(node)
     if info is None:
-        raise UsageError(f"run {run_id} has no host for node {node!r}")
+        raise UsageError.said(msg("live.no_ssh_host", run=run_id, node=repr(node)))
     hs = state_from(node, info)
     host = Host(hs.target, Options(Path(str(data["known_hosts"])), False))
     try:
@@ -80,7 +81,7 @@ def _pump(chan: paramiko.Channel, line: str, *, tty: bool) -> int:
             if chan.closed and not chan.exit_status_ready():
                 break
     except (OSError, EOFError, paramiko.SSHException) as exc:
-        raise BackendError(f"the connection to the node ended: {exc}") from None
+        raise BackendError.said(msg("live.connection_ended", error=exc)) from None
     finally:
         if saved is not None:
             termios.tcsetattr(stdin, termios.TCSADRAIN, saved)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from lab.errors import UsageError
+from lab.i18n import msg
 from lab.run.backends.base import Backend
 from lab.spec.model import Topology
 from lab.spec.netem import DIRECTIONS, Direction, Impairment, Netem
@@ -44,7 +45,7 @@ class NetemRequest:
             netem = Netem(**data["netem"]) if data["netem"] is not None else None
             return cls(str(data["node"]), str(data["network"]), direction, netem)
         except (ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"lab netem: a malformed request ({exc})") from None
+            raise UsageError.said(msg("live.netem_malformed", error=exc)) from None
 
 
 @dataclass
@@ -63,9 +64,11 @@ class LiveImpairments:
         node = next((n for n in topology.nodes if n.name == req.node), None)
         if node is None:
             names = ", ".join(n.name for n in topology.nodes)
-            raise UsageError(f"lab netem: no node {req.node!r}; the lab has {names}")
+            said = msg("live.netem_no_node", node=repr(req.node), names=names)
+            raise UsageError.said(said)
         if req.network not in {i.network for i in node.interfaces}:
-            raise UsageError(f"lab netem: node {req.node} has no interface on {req.network!r}")
+            said = msg("live.netem_no_network", node=req.node, network=repr(req.network))
+            raise UsageError.said(said)
         # An all-zero impairment is none: the qdisc is removed rather than kept idle.
         netem = None if req.netem == Netem() else req.netem
         backend.set_netem(req.node, req.network, req.direction, netem)

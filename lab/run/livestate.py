@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import LabError, UsageError
+from lab.i18n import msg
 from lab.run.backends.base import RUN_ID_RE, Owner
 from lab.run.record import write_atomically
 from lab.run.session import registry_dir
@@ -61,7 +62,8 @@ class LiveState:
             if n.name == name:
                 return n
         names = ", ".join(n.name for n in self.nodes)
-        raise UsageError(f"lab {self.name} ({self.run_id}) has no node {name!r}; it has {names}")
+        said = msg("live.no_node", name=self.name, run=self.run_id, node=repr(name), names=names)
+        raise UsageError.said(said)
 
     @classmethod
     def from_json(cls, data: Any) -> LiveState | None:
@@ -104,16 +106,17 @@ def find_live(which: str | None) -> LiveState:
         if len(states) == 1:
             return states[0]
         if not states:
-            raise UsageError("no live lab: start one with `lab up FILE`")
+            raise UsageError.said(msg("live.none"))
         names = ", ".join(f"{s.name} ({s.run_id})" for s in states)
-        raise UsageError(f"{len(states)} live labs ({names}): name one, by name or run id")
+        raise UsageError.said(msg("live.which", count=len(states), names=names))
     found = [s for s in states if which in (s.run_id, s.name)]
     if len(found) == 1:
         return found[0]
     if not found:
-        raise UsageError(f"no live lab {which!r} (`lab ls` lists them)")
+        raise UsageError.said(msg("live.unknown", which=repr(which)))
     ids = ", ".join(s.run_id for s in found)
-    raise UsageError(f"{len(found)} live labs are named {which!r}: give the run id ({ids})")
+    said = msg("live.same_name", count=len(found), which=repr(which), ids=ids)
+    raise UsageError.said(said)
 
 
 def unique_name(wanted: str) -> str:
@@ -123,15 +126,13 @@ def unique_name(wanted: str) -> str:
         name = wanted if n == 1 else f"{wanted}-{n}"
         if name not in taken:
             return name
-    raise UsageError(f"999 live labs are named {wanted!r}")
+    raise UsageError.said(msg("live.too_many", name=repr(wanted)))
 
 
 def check_phase_name(name: str) -> None:
     if not PHASE_RE.match(name) or name in RESERVED_PHASES:
-        raise UsageError(
-            f"snapshot name {name!r}: use 1-32 lower-case letters, digits and '-', "
-            f"not one of {', '.join(sorted(RESERVED_PHASES))}"
-        )
+        reserved = ", ".join(sorted(RESERVED_PHASES))
+        raise UsageError.said(msg("live.bad_snapshot_name", name=repr(name), reserved=reserved))
 
 
 # -- talking to the supervisor ------------------------------------------------------------
@@ -145,7 +146,7 @@ class Reply:
 def request(state: LiveState, op: str, arg: str = "", *, timeout: float | None = None) -> Reply:
     """Send one request to a live lab's supervisor and wait for its reply."""
     if not state.alive():
-        raise LabError(f"lab {state.name} ({state.run_id}) is stale: its supervisor is gone")
+        raise LabError.said(msg("live.stale", name=state.name, run=state.run_id))
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         try:
@@ -153,9 +154,10 @@ def request(state: LiveState, op: str, arg: str = "", *, timeout: float | None =
             sock.sendall(json.dumps({"op": op, "arg": arg}).encode() + b"\n")
             data = read_line(sock)
         except OSError as exc:
-            raise LabError(f"lab {state.name} ({state.run_id}): {exc}") from exc
+            said = msg("live.request_failed", name=state.name, run=state.run_id, error=exc)
+            raise LabError.said(said) from exc
     if not data:
-        raise LabError(f"lab {state.name} ({state.run_id}): the supervisor ended without a reply")
+        raise LabError.said(msg("live.no_reply", name=state.name, run=state.run_id))
     reply = json.loads(data)
     return Reply(bool(reply["ok"]), str(reply["message"]), int(reply.get("exit_code", 0)))
 
@@ -194,7 +196,7 @@ def node_command(state: LiveState, node: str, argv: list[str], *, tty: bool) -> 
     stdin, stdout and exit status passed through (``tty``: with a terminal)."""
     state.node(node)
     if not argv:
-        raise UsageError("no command given: `lab exec [LAB] NODE -- CMD...`")
+        raise UsageError.said(msg("live.no_command"))
     if state.backend == "netns":
         from lab.run.backends.netns.names import ns_name
 
@@ -204,4 +206,4 @@ def node_command(state: LiveState, node: str, argv: list[str], *, tty: bool) -> 
 
         flags = ["-i", "-t"] if tty else ["-i"]
         return ["docker", "exec", *flags, object_name(state.run_id, node), *argv]
-    raise UsageError(f"lab {state.name}: the {state.backend} backend has no live mode")
+    raise UsageError.said(msg("live.backend_no_live", name=state.name, backend=state.backend))

@@ -23,33 +23,16 @@ from lab.run.backends.tape import TOPOLOGY_FILE
 from lab.run.runner import run_lab
 from lab.spec.model import Topology
 from lab.spec.topology import load_topology
+from tests.i18n import words
 
 RECORDINGS = Path(__file__).resolve().parents[1] / "fixtures" / "recordings"
 
-# Words a Chinese sentence of the lab may hold: the protocol's and the system's names
-# (TIME_WAIT, SACK, EADDRINUSE ...), the snapshots' phases as the run names them, and
-# the ones a program prints (its name, ``pid``).
-ALLOWED = frozenset(
-    {
-        "TIME_WAIT", "CLOSE_WAIT", "LISTEN", "ESTABLISHED", "SYN-ACK", "ACKs",
-        "sackOK", "wscale", "after", "during", "before", "watch", "expect",
-        "SIGCHLD", "SIGTERM", "SA_RESTART", "SHUT_WR", "reuseaddr", "backlog",
-        "read", "pid", "python", "netem", "delay", "EtherType",
-    }
-)  # fmt: skip
-# What a sentence quotes: payloads and log lines in quotes, paths and commands in a
-# node's own words.
-_QUOTED = re.compile(r"b?'[^']*'|b?\"[^\"]*\"|`[^`]*`|\S*/\S*")
-_WORD = re.compile(r"[A-Za-z_][A-Za-z_-]{3,}")
-
 
 def english_words(text: str, topology: Topology) -> list[str]:
-    """The ASCII words of 4+ letters in ``text`` that are neither quoted nor a name of
-    the topology's nor one of :data:`ALLOWED`."""
+    """The words of ``text`` left in English that are not a name of the topology's."""
     names = {n.name for n in topology.nodes} | {s.name for s in topology.services}
     names |= {s.name for s in topology.scenarios} | {s.program for s in topology.services}
-    words = _WORD.findall(_QUOTED.sub(" ", text))
-    return [w for w in words if w not in ALLOWED and w not in names and not w.isupper()]
+    return words.english_words(text, names)
 
 
 def replayed(name: str, out: Path) -> Topology:
