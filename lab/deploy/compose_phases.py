@@ -72,7 +72,11 @@ def phase_options(topology: Topology, node: str) -> list[str]:
         service = topology.service(name)
         if service.node == node:
             # Fork and thread servers: also until a child or thread serves each connection.
-            served = name if service.model in ("fork", "thread") else ""
+            # Not a double fork: its grandchildren serve, no longer its children, and were
+            # waited for in vain until the connections had ended (the checks do not count
+            # them either).
+            serves = service.model in ("fork", "thread") and not service.option("double_fork")
+            served = name if serves else ""
             options += ["--held", f"tcp:{service.port}:{count}:{served}"]
     holds = [sc.hold for sc in topology.scenarios if sc.hold > 0]
     options += ["--held-timeout", str(max(min(holds), 5.0) if holds else 5.0)]

@@ -40,7 +40,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from lab.programs.compose_steps import NodeSteps, add_step_options
@@ -243,26 +243,30 @@ class PhasedNode(NodeSteps, Supervisor):
 
     def wait_held(self) -> None:
         """Until this node's held connections are established and accepted, then until the
-        other serving nodes' are: the "during" snapshot is taken while they are held."""
-        for spec in self.args.held:
-            _, port, count, job = spec.split(":")
-            server = self.servers.get(job)
-            pid = server.proc.pid if server is not None else None
-
-            def established(
-                port: str = port, count: int = int(count), pid: int | None = pid
-            ) -> bool:
-                return held(port, count) and (pid is None or serving(pid) >= count)
-
+        other serving nodes' are: the "during" snapshot is taken while they are held. One
+        wait for all the node's ports, as ``lab run`` waits: one after another, each port
+        with its own timeout, a port that never got there let the others' holds end."""
+        waits = [self.held_wait(spec) for spec in self.args.held]
+        if waits:
+            ports = ", ".join(spec.split(":")[1] for spec in self.args.held)
             try:
                 self.wait_for(
-                    established, self.args.held_timeout, f"{count} held connections on {port}"
+                    lambda: all(wait() for wait in waits),
+                    self.args.held_timeout,
+                    f"the held connections on {ports}",
                 )
             except SuperviseError as exc:
                 say(f"warning: {exc}")  # as lab run: the checks say what the snapshot shows
-        if self.args.held:
             self.mark("held")
         self.wait_all("held", names(self.args.held_nodes), self.args.held_timeout + 5.0)
+
+    def held_wait(self, spec: str) -> Callable[[], bool]:
+        """Whether the connections of one ``--held`` (tcp:PORT:COUNT:SERVICE) are held: and
+        served by as many children or threads when SERVICE is given."""
+        _, port, count, job = spec.split(":")
+        server = self.servers.get(job)
+        pid = server.proc.pid if server is not None else None
+        return lambda: held(port, int(count)) and (pid is None or serving(pid) >= int(count))
 
     def settle(self) -> None:
         """Until the servers' children have exited (or are zombies, if not reaped), so the

@@ -204,6 +204,14 @@ def test_a_scenario_named_like_a_service_on_its_node_gets_its_own_job_name() -> 
     assert names == ["sa", "sa-client"]
 
 
+def test_the_during_snapshot_waits_for_children_of_fork_servers_but_a_double_forks() -> None:
+    command = compose_dict(load_topology(REPO / "topologies/experiments/fork.yaml"))
+    argv = list(command["services"]["server"]["command"])
+    held = [argv[i + 1] for i, word in enumerate(argv) if word == "--held"]
+    # A double fork's grandchildren are not its children: waiting for them outlasted the hold.
+    assert held == ["tcp:9001:3:reaping", "tcp:9002:3:no-reap", "tcp:9003:3:"]
+
+
 # -- the compose tool --------------------------------------------------------------------------
 
 
