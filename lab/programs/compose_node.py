@@ -6,7 +6,8 @@ marker files in a folder they all mount (``--sync``): a node writes ``STEP.NODE`
 has done a step, and waits for the other nodes' markers before the next one. The steps,
 in ``lab run``'s order::
 
-    user programs built (if any)         -> built.NODE      (nodes given by --builders)
+    links' MTU (--mtu), user programs built (if any)
+                                         -> built.NODE      (nodes given by --builders)
     captures, snapshot "before"          -> before.NODE     (all: then services start)
     services listening                   -> listening.NODE  (all: then clients start)
     held connections established         -> held.NODE       (nodes given by --held-nodes)
@@ -14,7 +15,8 @@ in ``lab run``'s order::
     clients finished                     -> clients.NODE    (nodes given by --client-nodes)
     (the node's services restarted, for --restart)
     servers' children exited             -> settled.NODE    (all: then "after" snapshots)
-    snapshot "after"                     -> after.NODE      (all: then services stop)
+    snapshot "after"                     -> after.NODE      (all: then the watch)
+    the watch's snapshots (--watch)                         (then services stop)
     services stopped                     -> stopped.NODE    (all: then the "final" snapshot)
     snapshot "final", captures stopped   -> final.NODE
 
@@ -43,6 +45,7 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from lab.programs.compose_snapshots import NodeSnapshots, add_snapshot_options
 from lab.programs.compose_steps import NodeSteps, add_step_options
 from lab.programs.supervise import (
     Job,
@@ -55,14 +58,8 @@ from lab.programs.supervise import (
     split_argv,
 )
 from lab.programs.supervise_children import Child, LogFile
-from lab.programs.supervise_net import capture_interfaces, open_ports
+from lab.programs.supervise_net import capture_interfaces, interface_with, open_ports
 
-# The snapshot commands of ``lab.run.collect.SNAPSHOTS`` (a test keeps them the same).
-SNAPSHOTS: dict[str, list[str]] = {
-    "netstat": ["netstat", "-tanup"],
-    "ss": ["ss", "-tanpi"],
-    "ps": ["ps", "-e", "-o", "pid=,ppid=,stat=,nlwp=,args="],
-}
 NODE_FILE = "node.json"
 STEP_TIMEOUT = 120.0
 SETTLE_TIMEOUT = 10.0
@@ -79,7 +76,9 @@ def add_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--held-timeout", type=float, default=5.0)
     parser.add_argument("--start-after", action="append", default=[], help="JOB=SECONDS")
     parser.add_argument("--step-timeout", type=float, default=STEP_TIMEOUT)
+    parser.add_argument("--mtu", action="append", default=[], help="ADDRESS=MTU of a link")
     add_step_options(parser)
+    add_snapshot_options(parser)
     return parser
 
 
@@ -87,15 +86,16 @@ def names(text: str) -> list[str]:
     return [n for n in text.split(",") if n]
 
 
-class PhasedNode(NodeSteps, Supervisor):
-    """A ``Supervisor`` that takes the snapshots and keeps in step with the other nodes;
-    builds the user's programs and restarts services (``NodeSteps``)."""
+class PhasedNode(NodeSnapshots, NodeSteps, Supervisor):
+    """A ``Supervisor`` that keeps in step with the other nodes; takes the snapshots
+    (``NodeSnapshots``), builds the user's programs and restarts services (``NodeSteps``)."""
 
     def __init__(self, args: argparse.Namespace, jobs: list[Job]) -> None:
         super().__init__(args, jobs)
         self.node: str = args.node
         self.facts: dict[str, object] = {"node": self.node, "started": time.time()}
         self.phases: list[str] = []
+        self.watched: list[dict[str, object]] = []
         self.errors: list[list[str]] = []
         self.services: dict[str, dict[str, object]] = {}
         self.clients: dict[str, dict[str, object]] = {}
@@ -125,26 +125,13 @@ class PhasedNode(NodeSteps, Supervisor):
         say(f"warning: {step}: {error}")
 
     # -- evidence -----------------------------------------------------------------------------
-    def snapshot(self, phase: str) -> None:
-        assert self.out_dir is not None
-        folder = self.out_dir / "snapshots"
-        folder.mkdir(parents=True, exist_ok=True)
-        for kind, argv in SNAPSHOTS.items():
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
-            if done.returncode != 0 and not done.stdout.strip():
-                self.note(f"snapshot: {phase}", f"{kind}: exit status {done.returncode}")
-                continue
-            text = done.stdout if done.returncode == 0 else done.stdout + done.stderr
-            (folder / f"{phase}.{kind}.txt").write_text(text)
-        self.phases.append(phase)
-        say(f"snapshot: {phase}")
-
     def write_facts(self) -> None:
         if self.out_dir is None:
             return
         self.facts.update(
             ended=time.time(),
             phases=self.phases,
+            watch=self.watched,
             errors=self.errors,
             services=self.services,
             clients=self.clients,
@@ -163,6 +150,7 @@ class PhasedNode(NodeSteps, Supervisor):
         assert self.out_dir is not None
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.build_programs()
+        self.set_mtus()
         if self.args.gateway:
             self.set_gateway()
         interfaces = capture_interfaces()
@@ -189,6 +177,7 @@ class PhasedNode(NodeSteps, Supervisor):
         self.snapshot("after")
         self.mark("after")
         self.wait_all("after", everyone)
+        self.watch()
         self.stop_services()
         self.mark("stopped")
         self.wait_all("stopped", everyone)
@@ -196,6 +185,21 @@ class PhasedNode(NodeSteps, Supervisor):
         self.wait_for_quiet()
         self.mark("final")
         return 0
+
+    def set_mtus(self) -> None:
+        """The MTU of each ``--mtu`` link (the engine's network has it too) and one segment
+        per packet, as ``lab run`` sets them: the captures show the segments the link
+        carries, not the many-MSS packets the interface would hand to tcpdump."""
+        for spec in self.args.mtu:
+            address, mtu = spec.split("=", 1)
+            dev = interface_with(address)
+            if dev is None:
+                raise SuperviseError(f"no interface with the address {address} (for its MTU)")
+            argv = ["ip", "link", "set", "dev", dev, "mtu", mtu, "gso_max_segs", "1"]
+            done = subprocess.run(argv, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise SuperviseError(f"{' '.join(argv)}: {done.stderr.strip()}")
+            say(f"{dev}: MTU {mtu}, one segment per packet")
 
     def start_services(self) -> None:
         wanted = set(self.args.listen)
