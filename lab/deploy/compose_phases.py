@@ -35,9 +35,10 @@ def refuse_unsupported(topology: Topology) -> None:
     """What the compose lab cannot do, said before anything is written."""
     steps = [f"impair in scenario {sc.name}" for sc in topology.scenarios if sc.impair]
     steps += [f"netem on network {i.network}" for i in topology.impairments]
+    where = f"{topology.source.as_posix()}: " if topology.source is not None else ""
     if steps:
         raise ComposeError(
-            f"{', '.join(dict.fromkeys(steps))}: not supported by compose: an impairment is "
+            f"{where}{', '.join(dict.fromkeys(steps))}: not supported by compose: an impairment is "
             "the kernel's netem qdisc (sch_netem), set from outside the nodes on the host's "
             "end of each link, which no container of a compose file reaches; use `lab run` "
             "on a kernel that has netem"
@@ -45,7 +46,8 @@ def refuse_unsupported(topology: Topology) -> None:
     taken = {PREPARE, REPORT} & {n.name for n in topology.nodes}
     if taken:
         raise ComposeError(
-            f"node name {', '.join(sorted(taken))} is the compose lab's own service: rename it"
+            f"{where}node name {', '.join(sorted(taken))} is the compose lab's own service: "
+            "rename it"
         )
 
 

@@ -62,8 +62,10 @@ def test_header_says_it_is_generated_and_how_to_regenerate() -> None:
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
 def test_what_compose_cannot_do_is_refused_with_the_reason(name: str) -> None:
+    path = REPO / "topologies" / f"{name}.yaml"
     with pytest.raises(ComposeError, match=f"{REFUSED[name]}: not supported by compose") as got:
-        compose_text(load_topology(REPO / "topologies" / f"{name}.yaml"))
+        compose_text(load_topology(path))
+    assert str(got.value).startswith(f"{path.as_posix()}: "), "said where"
     assert "the kernel's netem qdisc" in str(got.value)
     assert "use `lab run` on a kernel that has netem" in str(got.value)
 
