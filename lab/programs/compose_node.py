@@ -10,6 +10,7 @@ in ``lab run``'s order::
                                          -> built.NODE      (nodes given by --builders)
     captures, snapshot "before"          -> before.NODE     (all: then services start)
     services listening                   -> listening.NODE  (all: then clients start)
+    (every client of the node ended      -> ran.NODE, when it happens)
     held connections established         -> held.NODE       (nodes given by --held-nodes)
     snapshot "during"                    -> during.NODE
     clients finished                     -> clients.NODE    (nodes given by --client-nodes)
@@ -34,7 +35,6 @@ delay, with their JSON output kept. Standard library only: this runs inside the 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
@@ -42,7 +42,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 from lab.programs.compose_snapshots import NodeSnapshots, add_snapshot_options
@@ -62,8 +62,6 @@ from lab.programs.supervise_net import capture_interfaces, interface_with, open_
 
 NODE_FILE = "node.json"
 STEP_TIMEOUT = 120.0
-SETTLE_TIMEOUT = 10.0
-REAP_GRACE = 1.0  # seconds a server that reaps may take to do it
 CLIENT_TIMEOUT = 300.0
 
 
@@ -101,6 +99,8 @@ class PhasedNode(NodeSnapshots, NodeSteps, Supervisor):
         self.clients: dict[str, dict[str, object]] = {}
         self.servers: dict[str, Child] = {}
         self.user_logs: dict[str, LogFile] = {}
+        self.running = 0  # clients not yet ended
+        self.lock = threading.Lock()
 
     # -- keeping in step --------------------------------------------------------------------
     def mark(self, step: str) -> None:
@@ -218,6 +218,7 @@ class PhasedNode(NodeSnapshots, NodeSteps, Supervisor):
     def start_clients(self) -> list[threading.Thread]:
         delays = dict(item.split("=", 1) for item in self.args.start_after)
         threads = []
+        self.running = sum(1 for j in self.jobs if j.kind == "client")
         for job in (j for j in self.jobs if j.kind == "client"):
             delay = float(delays.get(job.name, "0"))
             thread = threading.Thread(target=self.run_client, args=(job, delay), daemon=True)
@@ -244,58 +245,10 @@ class PhasedNode(NodeSnapshots, NodeSteps, Supervisor):
         for line in reply_lines(str(outcome["stdout"])):
             os.write(1, f"{job.name}| {line}\n".encode("utf-8", "replace"))
         say(f"client {job.name}: exit {outcome['returncode']}")
-
-    def wait_held(self) -> None:
-        """Until this node's held connections are established and accepted, then until the
-        other serving nodes' are: the "during" snapshot is taken while they are held. One
-        wait for all the node's ports, as ``lab run`` waits: one after another, each port
-        with its own timeout, a port that never got there let the others' holds end."""
-        waits = [self.held_wait(spec) for spec in self.args.held]
-        if waits:
-            ports = ", ".join(spec.split(":")[1] for spec in self.args.held)
-            try:
-                self.wait_for(
-                    lambda: all(wait() for wait in waits),
-                    self.args.held_timeout,
-                    f"the held connections on {ports}",
-                )
-            except SuperviseError as exc:
-                say(f"warning: {exc}")  # as lab run: the checks say what the snapshot shows
-            self.mark("held")
-        self.wait_all("held", names(self.args.held_nodes), self.args.held_timeout + 5.0)
-
-    def held_wait(self, spec: str) -> Callable[[], bool]:
-        """Whether the connections of one ``--held`` (tcp:PORT:COUNT:SERVICE) are held: and
-        served by as many children or threads when SERVICE is given."""
-        _, port, count, job = spec.split(":")
-        server = self.servers.get(job)
-        pid = server.proc.pid if server is not None else None
-        return lambda: held(port, int(count)) and (pid is None or serving(pid) >= int(count))
-
-    def settle(self) -> None:
-        """Until the servers' children have exited (or are zombies, if not reaped), so the
-        "after" snapshot shows how they were reaped, not a child still closing; then, for
-        a moment, until the zombies are reaped: a server that reaps does it as the
-        SIGCHLD arrives, and the snapshot here follows at once (in ``lab run`` the latency
-        of reaching a node covers that moment). A server that does not reap keeps them."""
-        for name, child in self.servers.items():
-            probe = ["ps", "-o", "stat=", "--ppid", str(child.proc.pid)]
-
-            def states(probe: list[str] = probe) -> list[str]:
-                run = subprocess.run(probe, capture_output=True, text=True, check=False)
-                return run.stdout.split()
-
-            try:
-                self.wait_for(
-                    lambda: all(s.startswith("Z") for s in states()),
-                    SETTLE_TIMEOUT,
-                    f"{name}'s children to exit",
-                )
-            except SuperviseError as exc:
-                self.note("settle", str(exc))
-                continue
-            with contextlib.suppress(SuperviseError):
-                self.wait_for(lambda: not states(), REAP_GRACE, f"{name}'s children reaped")
+        with self.lock:
+            self.running -= 1
+            if self.running == 0:
+                self.mark("ran")  # a server waiting for a first connection waits no more
 
     def stop_services(self) -> None:
         for name, child in self.servers.items():
@@ -304,18 +257,6 @@ class PhasedNode(NodeSnapshots, NodeSteps, Supervisor):
             child.signal(signal.SIGTERM)
             info.update(self.stopped(name, child))
         self.children = [c for c in self.children if c in self.captures]
-
-
-def held(port: str, count: int) -> bool:
-    """``count`` connections ESTABLISHED on ``port`` and none waiting to be accepted (as
-    ``lab.run.clients`` waits for them)."""
-    est = ["ss", "-Htn", "state", "established", "sport", "=", f":{port}"]
-    rows = subprocess.run(est, capture_output=True, text=True, check=False).stdout.splitlines()
-    if len(rows) < count:
-        return False
-    listen = ["ss", "-Hltn", "sport", "=", f":{port}"]
-    out = subprocess.run(listen, capture_output=True, text=True, check=False).stdout
-    return all(line.split()[1] == "0" for line in out.splitlines())
 
 
 def reply_lines(stdout: str) -> list[str]:
@@ -333,16 +274,6 @@ def reply_lines(stdout: str) -> list[str]:
         error = f" ({conn['error']})" if conn.get("error") else ""
         lines.append(f"connection {conn.get('index')} from {conn.get('local')}: {got}{error}")
     return lines
-
-
-def serving(pid: int) -> int:
-    """Connections a fork or thread server can be serving: its children and its threads
-    besides the one that accepts."""
-    argv = ["ps", "-o", "nlwp=", "-p", str(pid)]
-    threads = subprocess.run(argv, capture_output=True, text=True, check=False).stdout.split()
-    argv = ["ps", "-o", "pid=", "--ppid", str(pid)]
-    children = subprocess.run(argv, capture_output=True, text=True, check=False).stdout.split()
-    return len(children) + (int(threads[0]) - 1 if threads and threads[0].isdigit() else 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

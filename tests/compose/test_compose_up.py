@@ -138,7 +138,9 @@ def check_results(lab: Project, up: subprocess.CompletedProcess[str]) -> Path:
     """The run ended with every service completed and a folder lab report passes."""
     assert up.returncode == 0, up_failure(lab, up)
     codes = lab.exit_codes()
-    assert codes and all(code == 0 for code in codes.values()), (codes, up_failure(lab, up))
+    assert codes and all(code == 0 for code in codes.values()), (
+        f"exit codes: {codes}\n{up_failure(lab, up)}"
+    )
     # The report service judged the folder in a node: up alone ends with the page.
     assert "the report: results/compose/report.html" in up.stdout, up_failure(lab, up)
     out = lab.folder / "results" / "compose"
