@@ -1,6 +1,6 @@
-"""``docker-compose up`` (v1) for real: the default lab, the routed one and an experiment end
-with a results folder that ``lab report`` judges as it judges ``lab run``'s, and ``down``
-leaves nothing of the project behind."""
+"""``docker-compose up`` (v1) for real: every shipped topology compose takes (all but the
+netem ones, ``shipped.REFUSED``) ends with a results folder that ``lab report`` judges as it
+judges ``lab run``'s, its checks passing, and ``down`` leaves nothing of the project behind."""
 
 from __future__ import annotations
 
