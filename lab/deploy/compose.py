@@ -60,6 +60,7 @@ MEMORY_LIMIT = "256m"
 BASE_PIDS = 128
 LABEL_TOPOLOGY = "socket-lab.topology"
 MASQUERADE = "com.docker.network.bridge.enable_ip_masquerade"
+MTU = "com.docker.network.driver.mtu"
 LABEL_NODE = "socket-lab.node"
 HEALTHCHECK = {"interval": "1s", "timeout": "5s", "retries": 60}
 REGENERATE = "lab compose {source} > compose.yaml"
@@ -178,12 +179,18 @@ def bridge_gateway(topology: Topology, network: Network) -> IPv4Address:
     )
 
 
+def mtu_option(network: Network) -> dict[str, str]:
+    """The engine's MTU of the network's interfaces, as ``lab run --backend docker`` sets
+    it (each node also sets it, with one segment per packet: ``--mtu``)."""
+    return {} if network.mtu is None else {MTU: str(network.mtu)}
+
+
 def network_entry(topology: Topology, network: Network) -> dict[str, Any]:
     return {
         "driver": "bridge",
         # No NAT: nothing leaves the lab's bridges through the host (``internal`` would
         # also drop the packets a router container forwards).
-        "driver_opts": {MASQUERADE: "false"},
+        "driver_opts": {MASQUERADE: "false", **mtu_option(network)},
         "labels": {LABEL_TOPOLOGY: topology.name},
         "ipam": {
             "driver": "default",

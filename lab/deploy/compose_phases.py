@@ -18,6 +18,7 @@ PREPARE = "prepare"
 REPORT = "report"
 DONE = {"condition": "service_completed_successfully"}
 PYTHON = "python3"
+PORT_RANGE_CLAIM = "ephemeral-ports"  # as ``lab.run.portrange`` (a test keeps them the same)
 
 
 def program_argv(program: str, args: Iterable[str]) -> list[str]:
@@ -31,31 +32,22 @@ class ComposeError(LabError):
 
 
 def refuse_unsupported(topology: Topology) -> None:
-    """What the compose lab does not do yet, said before anything is written."""
+    """What the compose lab cannot do, said before anything is written."""
     steps = [f"impair in scenario {sc.name}" for sc in topology.scenarios if sc.impair]
     steps += [f"netem on network {i.network}" for i in topology.impairments]
+    where = f"{topology.source.as_posix()}: " if topology.source is not None else ""
     if steps:
-        # netem on what a node receives is set on the host's end of its link, which no
-        # container reaches.
         raise ComposeError(
-            f"{', '.join(dict.fromkeys(steps))}: not supported by compose (it is done from "
-            "outside the nodes); use `lab run`"
+            f"{where}{', '.join(dict.fromkeys(steps))}: not supported by compose: an impairment is "
+            "the kernel's netem qdisc (sch_netem), set from outside the nodes on the host's "
+            "end of each link, which no container of a compose file reaches; use `lab run` "
+            "on a kernel that has netem"
         )
-    missing = [f"mtu on network {n.name}" for n in topology.networks if n.mtu is not None]
-    missing += [f"watch in scenario {sc.name}" for sc in topology.scenarios if sc.watch]
-    missing += [
-        f"claim ephemeral-ports in scenario {sc.name}"
-        for sc in topology.scenarios
-        if "ephemeral-ports" in sc.claims
-    ]
-    if missing:
-        # Not yet done by the compose nodes: a compose file without them would fail its
-        # checks rather than say why.
-        raise ComposeError(f"{', '.join(missing)}: not supported by compose yet; use `lab run`")
     taken = {PREPARE, REPORT} & {n.name for n in topology.nodes}
     if taken:
         raise ComposeError(
-            f"node name {', '.join(sorted(taken))} is the compose lab's own service: rename it"
+            f"{where}node name {', '.join(sorted(taken))} is the compose lab's own service: "
+            "rename it"
         )
 
 
@@ -72,10 +64,31 @@ def phase_options(topology: Topology, node: str) -> list[str]:
         service = topology.service(name)
         if service.node == node:
             # Fork and thread servers: also until a child or thread serves each connection.
-            served = name if service.model in ("fork", "thread") else ""
+            # Not a double fork: its grandchildren serve, no longer its children, and were
+            # waited for in vain until the connections had ended (the checks do not count
+            # them either).
+            serves = service.model in ("fork", "thread") and not service.option("double_fork")
+            served = name if serves else ""
             options += ["--held", f"tcp:{service.port}:{count}:{served}"]
     holds = [sc.hold for sc in topology.scenarios if sc.hold > 0]
     options += ["--held-timeout", str(max(min(holds), 5.0) if holds else 5.0)]
+    return options + evidence_options(topology, node)
+
+
+def evidence_options(topology: Topology, node: str) -> list[str]:
+    """The node's links with an MTU; the watch (every node, as ``lab run`` snapshots
+    them all); the port range read on the clients of an ``ephemeral-ports`` claim."""
+    me = topology.node(node)
+    options = [
+        f"--mtu={iface.address}={mtu}"
+        for iface in me.interfaces
+        if (mtu := topology.network(iface.network).mtu) is not None
+    ]
+    longest = max((sc.watch for sc in topology.scenarios), default=0.0)
+    if longest > 0:
+        options += ["--watch", str(longest)]
+    if any(PORT_RANGE_CLAIM in sc.claims and node in sc.clients for sc in topology.scenarios):
+        options.append("--port-range")
     return options
 
 

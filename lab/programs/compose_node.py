@@ -6,15 +6,18 @@ marker files in a folder they all mount (``--sync``): a node writes ``STEP.NODE`
 has done a step, and waits for the other nodes' markers before the next one. The steps,
 in ``lab run``'s order::
 
-    user programs built (if any)         -> built.NODE      (nodes given by --builders)
+    links' MTU (--mtu), user programs built (if any)
+                                         -> built.NODE      (nodes given by --builders)
     captures, snapshot "before"          -> before.NODE     (all: then services start)
     services listening                   -> listening.NODE  (all: then clients start)
+    (every client of the node ended      -> ran.NODE, when it happens)
     held connections established         -> held.NODE       (nodes given by --held-nodes)
     snapshot "during"                    -> during.NODE
     clients finished                     -> clients.NODE    (nodes given by --client-nodes)
     (the node's services restarted, for --restart)
     servers' children exited             -> settled.NODE    (all: then "after" snapshots)
-    snapshot "after"                     -> after.NODE      (all: then services stop)
+    snapshot "after"                     -> after.NODE      (all: then the watch)
+    the watch's snapshots (--watch)                         (then services stop)
     services stopped                     -> stopped.NODE    (all: then the "final" snapshot)
     snapshot "final", captures stopped   -> final.NODE
 
@@ -32,7 +35,6 @@ delay, with their JSON output kept. Standard library only: this runs inside the 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import signal
@@ -43,6 +45,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from lab.programs.compose_snapshots import NodeSnapshots, add_snapshot_options
 from lab.programs.compose_steps import NodeSteps, add_step_options
 from lab.programs.supervise import (
     Job,
@@ -55,18 +58,10 @@ from lab.programs.supervise import (
     split_argv,
 )
 from lab.programs.supervise_children import Child, LogFile
-from lab.programs.supervise_net import capture_interfaces, open_ports
+from lab.programs.supervise_net import capture_interfaces, interface_with, open_ports
 
-# The snapshot commands of ``lab.run.collect.SNAPSHOTS`` (a test keeps them the same).
-SNAPSHOTS: dict[str, list[str]] = {
-    "netstat": ["netstat", "-tanup"],
-    "ss": ["ss", "-tanpi"],
-    "ps": ["ps", "-e", "-o", "pid=,ppid=,stat=,nlwp=,args="],
-}
 NODE_FILE = "node.json"
 STEP_TIMEOUT = 120.0
-SETTLE_TIMEOUT = 10.0
-REAP_GRACE = 1.0  # seconds a server that reaps may take to do it
 CLIENT_TIMEOUT = 300.0
 
 
@@ -79,7 +74,9 @@ def add_options(parser: argparse.ArgumentParser) -> argparse.ArgumentParser:
     parser.add_argument("--held-timeout", type=float, default=5.0)
     parser.add_argument("--start-after", action="append", default=[], help="JOB=SECONDS")
     parser.add_argument("--step-timeout", type=float, default=STEP_TIMEOUT)
+    parser.add_argument("--mtu", action="append", default=[], help="ADDRESS=MTU of a link")
     add_step_options(parser)
+    add_snapshot_options(parser)
     return parser
 
 
@@ -87,20 +84,23 @@ def names(text: str) -> list[str]:
     return [n for n in text.split(",") if n]
 
 
-class PhasedNode(NodeSteps, Supervisor):
-    """A ``Supervisor`` that takes the snapshots and keeps in step with the other nodes;
-    builds the user's programs and restarts services (``NodeSteps``)."""
+class PhasedNode(NodeSnapshots, NodeSteps, Supervisor):
+    """A ``Supervisor`` that keeps in step with the other nodes; takes the snapshots
+    (``NodeSnapshots``), builds the user's programs and restarts services (``NodeSteps``)."""
 
     def __init__(self, args: argparse.Namespace, jobs: list[Job]) -> None:
         super().__init__(args, jobs)
         self.node: str = args.node
         self.facts: dict[str, object] = {"node": self.node, "started": time.time()}
         self.phases: list[str] = []
+        self.watched: list[dict[str, object]] = []
         self.errors: list[list[str]] = []
         self.services: dict[str, dict[str, object]] = {}
         self.clients: dict[str, dict[str, object]] = {}
         self.servers: dict[str, Child] = {}
         self.user_logs: dict[str, LogFile] = {}
+        self.running = 0  # clients not yet ended
+        self.lock = threading.Lock()
 
     # -- keeping in step --------------------------------------------------------------------
     def mark(self, step: str) -> None:
@@ -125,26 +125,13 @@ class PhasedNode(NodeSteps, Supervisor):
         say(f"warning: {step}: {error}")
 
     # -- evidence -----------------------------------------------------------------------------
-    def snapshot(self, phase: str) -> None:
-        assert self.out_dir is not None
-        folder = self.out_dir / "snapshots"
-        folder.mkdir(parents=True, exist_ok=True)
-        for kind, argv in SNAPSHOTS.items():
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=20, check=False)
-            if done.returncode != 0 and not done.stdout.strip():
-                self.note(f"snapshot: {phase}", f"{kind}: exit status {done.returncode}")
-                continue
-            text = done.stdout if done.returncode == 0 else done.stdout + done.stderr
-            (folder / f"{phase}.{kind}.txt").write_text(text)
-        self.phases.append(phase)
-        say(f"snapshot: {phase}")
-
     def write_facts(self) -> None:
         if self.out_dir is None:
             return
         self.facts.update(
             ended=time.time(),
             phases=self.phases,
+            watch=self.watched,
             errors=self.errors,
             services=self.services,
             clients=self.clients,
@@ -163,6 +150,7 @@ class PhasedNode(NodeSteps, Supervisor):
         assert self.out_dir is not None
         self.out_dir.mkdir(parents=True, exist_ok=True)
         self.build_programs()
+        self.set_mtus()
         if self.args.gateway:
             self.set_gateway()
         interfaces = capture_interfaces()
@@ -189,6 +177,7 @@ class PhasedNode(NodeSteps, Supervisor):
         self.snapshot("after")
         self.mark("after")
         self.wait_all("after", everyone)
+        self.watch()
         self.stop_services()
         self.mark("stopped")
         self.wait_all("stopped", everyone)
@@ -196,6 +185,21 @@ class PhasedNode(NodeSteps, Supervisor):
         self.wait_for_quiet()
         self.mark("final")
         return 0
+
+    def set_mtus(self) -> None:
+        """The MTU of each ``--mtu`` link (the engine's network has it too) and one segment
+        per packet, as ``lab run`` sets them: the captures show the segments the link
+        carries, not the many-MSS packets the interface would hand to tcpdump."""
+        for spec in self.args.mtu:
+            address, mtu = spec.split("=", 1)
+            dev = interface_with(address)
+            if dev is None:
+                raise SuperviseError(f"no interface with the address {address} (for its MTU)")
+            argv = ["ip", "link", "set", "dev", dev, "mtu", mtu, "gso_max_segs", "1"]
+            done = subprocess.run(argv, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                raise SuperviseError(f"{' '.join(argv)}: {done.stderr.strip()}")
+            say(f"{dev}: MTU {mtu}, one segment per packet")
 
     def start_services(self) -> None:
         wanted = set(self.args.listen)
@@ -214,6 +218,7 @@ class PhasedNode(NodeSteps, Supervisor):
     def start_clients(self) -> list[threading.Thread]:
         delays = dict(item.split("=", 1) for item in self.args.start_after)
         threads = []
+        self.running = sum(1 for j in self.jobs if j.kind == "client")
         for job in (j for j in self.jobs if j.kind == "client"):
             delay = float(delays.get(job.name, "0"))
             thread = threading.Thread(target=self.run_client, args=(job, delay), daemon=True)
@@ -240,54 +245,10 @@ class PhasedNode(NodeSteps, Supervisor):
         for line in reply_lines(str(outcome["stdout"])):
             os.write(1, f"{job.name}| {line}\n".encode("utf-8", "replace"))
         say(f"client {job.name}: exit {outcome['returncode']}")
-
-    def wait_held(self) -> None:
-        """Until this node's held connections are established and accepted, then until the
-        other serving nodes' are: the "during" snapshot is taken while they are held."""
-        for spec in self.args.held:
-            _, port, count, job = spec.split(":")
-            server = self.servers.get(job)
-            pid = server.proc.pid if server is not None else None
-
-            def established(
-                port: str = port, count: int = int(count), pid: int | None = pid
-            ) -> bool:
-                return held(port, count) and (pid is None or serving(pid) >= count)
-
-            try:
-                self.wait_for(
-                    established, self.args.held_timeout, f"{count} held connections on {port}"
-                )
-            except SuperviseError as exc:
-                say(f"warning: {exc}")  # as lab run: the checks say what the snapshot shows
-        if self.args.held:
-            self.mark("held")
-        self.wait_all("held", names(self.args.held_nodes), self.args.held_timeout + 5.0)
-
-    def settle(self) -> None:
-        """Until the servers' children have exited (or are zombies, if not reaped), so the
-        "after" snapshot shows how they were reaped, not a child still closing; then, for
-        a moment, until the zombies are reaped: a server that reaps does it as the
-        SIGCHLD arrives, and the snapshot here follows at once (in ``lab run`` the latency
-        of reaching a node covers that moment). A server that does not reap keeps them."""
-        for name, child in self.servers.items():
-            probe = ["ps", "-o", "stat=", "--ppid", str(child.proc.pid)]
-
-            def states(probe: list[str] = probe) -> list[str]:
-                run = subprocess.run(probe, capture_output=True, text=True, check=False)
-                return run.stdout.split()
-
-            try:
-                self.wait_for(
-                    lambda: all(s.startswith("Z") for s in states()),
-                    SETTLE_TIMEOUT,
-                    f"{name}'s children to exit",
-                )
-            except SuperviseError as exc:
-                self.note("settle", str(exc))
-                continue
-            with contextlib.suppress(SuperviseError):
-                self.wait_for(lambda: not states(), REAP_GRACE, f"{name}'s children reaped")
+        with self.lock:
+            self.running -= 1
+            if self.running == 0:
+                self.mark("ran")  # a server waiting for a first connection waits no more
 
     def stop_services(self) -> None:
         for name, child in self.servers.items():
@@ -296,18 +257,6 @@ class PhasedNode(NodeSteps, Supervisor):
             child.signal(signal.SIGTERM)
             info.update(self.stopped(name, child))
         self.children = [c for c in self.children if c in self.captures]
-
-
-def held(port: str, count: int) -> bool:
-    """``count`` connections ESTABLISHED on ``port`` and none waiting to be accepted (as
-    ``lab.run.clients`` waits for them)."""
-    est = ["ss", "-Htn", "state", "established", "sport", "=", f":{port}"]
-    rows = subprocess.run(est, capture_output=True, text=True, check=False).stdout.splitlines()
-    if len(rows) < count:
-        return False
-    listen = ["ss", "-Hltn", "sport", "=", f":{port}"]
-    out = subprocess.run(listen, capture_output=True, text=True, check=False).stdout
-    return all(line.split()[1] == "0" for line in out.splitlines())
 
 
 def reply_lines(stdout: str) -> list[str]:
@@ -325,16 +274,6 @@ def reply_lines(stdout: str) -> list[str]:
         error = f" ({conn['error']})" if conn.get("error") else ""
         lines.append(f"connection {conn.get('index')} from {conn.get('local')}: {got}{error}")
     return lines
-
-
-def serving(pid: int) -> int:
-    """Connections a fork or thread server can be serving: its children and its threads
-    besides the one that accepts."""
-    argv = ["ps", "-o", "nlwp=", "-p", str(pid)]
-    threads = subprocess.run(argv, capture_output=True, text=True, check=False).stdout.split()
-    argv = ["ps", "-o", "pid=", "--ppid", str(pid)]
-    children = subprocess.run(argv, capture_output=True, text=True, check=False).stdout.split()
-    return len(children) + (int(threads[0]) - 1 if threads and threads[0].isdigit() else 0)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

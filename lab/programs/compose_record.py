@@ -123,7 +123,7 @@ def run_record(plan: dict[str, Any], facts: dict[str, dict[str, Any]]) -> dict[s
     ended = [f["ended"] for f in facts.values() if "ended" in f]
     every = [(facts.get(name) or {}).get("phases", []) for name in plan["nodes"]]
     phases = [p for p in ("before", "during", "after", "final") if all(p in e for e in every)]
-    return {
+    run = {
         "schema_version": RUN_SCHEMA_VERSION,
         "run_id": secrets.token_hex(3),
         "topology": plan["topology"],
@@ -142,6 +142,19 @@ def run_record(plan: dict[str, Any], facts: dict[str, dict[str, Any]]) -> dict[s
         "interrupted": None,
         "node_errors": node_errors,
     }
+    watch = watch_record(plan, facts)
+    return {**run, "watch": watch} if watch else run
+
+
+def watch_record(plan: dict[str, Any], facts: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each round of a ``watch`` once, at the time its first node began it: every node
+    takes a round at the same moment, and ``lab run`` keeps the time a round began."""
+    began: dict[str, float] = {}
+    for name in plan["nodes"]:
+        for taken in (facts.get(name) or {}).get("watch", []):
+            phase, at = str(taken["phase"]), float(taken["time"])
+            began[phase] = min(began.get(phase, at), at)
+    return [{"phase": phase, "time": at} for phase, at in sorted(began.items())]
 
 
 def scenario_record(

@@ -72,3 +72,8 @@ def interface_address(name: str) -> str | None:
 def capture_interfaces() -> list[str]:
     """Every interface but loopback, by index (eth0, eth1, ... in a container)."""
     return [name for _, name in sorted(socket.if_nameindex()) if name != "lo"]
+
+
+def interface_with(address: str) -> str | None:
+    """The interface that has ``address``, or None."""
+    return next((n for n in capture_interfaces() if interface_address(n) == address), None)

@@ -62,8 +62,12 @@ def test_header_says_it_is_generated_and_how_to_regenerate() -> None:
 
 @pytest.mark.parametrize("name", sorted(REFUSED))
 def test_what_compose_cannot_do_is_refused_with_the_reason(name: str) -> None:
-    with pytest.raises(ComposeError, match=f"{REFUSED[name]}: not supported by compose"):
-        compose_text(load_topology(REPO / "topologies" / f"{name}.yaml"))
+    path = REPO / "topologies" / f"{name}.yaml"
+    with pytest.raises(ComposeError, match=f"{REFUSED[name]}: not supported by compose") as got:
+        compose_text(load_topology(path))
+    assert str(got.value).startswith(f"{path.as_posix()}: "), "said where"
+    assert "the kernel's netem qdisc" in str(got.value)
+    assert "use `lab run` on a kernel that has netem" in str(got.value)
 
 
 @pytest.mark.parametrize("path", SHIPPED, ids=shipped_id)
@@ -202,6 +206,45 @@ def test_a_scenario_named_like_a_service_on_its_node_gets_its_own_job_name() -> 
     topo = Topology(topo.name, topo.networks, topo.nodes, topo.services, scenarios, text="x: 1\n")
     names = [name for _, name, _ in jobs_of(compose_dict(topo)["services"]["a"])]
     assert names == ["sa", "sa-client"]
+
+
+def test_the_during_snapshot_waits_for_children_of_fork_servers_but_a_double_forks() -> None:
+    command = compose_dict(load_topology(REPO / "topologies/experiments/fork.yaml"))
+    argv = list(command["services"]["server"]["command"])
+    held = [argv[i + 1] for i, word in enumerate(argv) if word == "--held"]
+    # A double fork's grandchildren are not its children: waiting for them outlasted the hold.
+    assert held == ["tcp:9001:3:reaping", "tcp:9002:3:no-reap", "tcp:9003:3:"]
+
+
+def node_command(name: str, node: str) -> list[str]:
+    topo = load_topology(REPO / "topologies" / f"{name}.yaml")
+    return list(compose_dict(topo)["services"][node]["command"])
+
+
+def test_a_network_mtu_is_the_engines_and_each_node_sets_it_on_its_link() -> None:
+    topo = load_topology(REPO / "topologies/experiments/mss.yaml")
+    assert compose_dict(topo)["networks"]["lan"]["driver_opts"] == {
+        "com.docker.network.bridge.enable_ip_masquerade": "false",
+        "com.docker.network.driver.mtu": "576",
+    }
+    assert "--mtu=10.77.141.10=576" in node_command("experiments/mss", "server")
+    assert "--mtu=10.77.141.11=576" in node_command("experiments/mss", "client")
+    default = compose_dict(load_topology(REPO / DEFAULT))
+    assert all(
+        "com.docker.network.driver.mtu" not in net["driver_opts"]
+        for net in default["networks"].values()
+    )
+    assert not any(w.startswith("--mtu") for w in node_command("default", "server"))
+
+
+def test_every_node_watches_for_the_longest_watch_and_clients_read_their_port_range() -> None:
+    for node in ("server", "client"):
+        command = node_command("experiments/time-wait", node)
+        assert command[command.index("--watch") + 1] == "66.0"
+        assert "--port-range" not in command
+    assert "--port-range" in node_command("experiments/ephemeral-port", "client")
+    assert "--port-range" not in node_command("experiments/ephemeral-port", "server")
+    assert "--watch" not in node_command("experiments/ephemeral-port", "client")
 
 
 # -- the compose tool --------------------------------------------------------------------------

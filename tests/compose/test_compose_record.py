@@ -7,8 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from lab.deploy import compose_phases
 from lab.deploy.compose import compose_dict
-from lab.programs import compose_node, compose_record
+from lab.programs import compose_node, compose_record, compose_snapshots
+from lab.run import portrange, watch
 from lab.run.collect import SNAPSHOTS
 from lab.run.record import RUN_SCHEMA_VERSION, RunRecord
 from lab.spec.topology import load_topology
@@ -22,8 +24,38 @@ def the_plan() -> dict[str, Any]:
 
 
 def test_the_nodes_take_the_snapshots_lab_run_takes_and_write_its_run_json_version() -> None:
-    assert compose_node.SNAPSHOTS == SNAPSHOTS
+    assert compose_snapshots.SNAPSHOTS == SNAPSHOTS
     assert compose_record.RUN_SCHEMA_VERSION == RUN_SCHEMA_VERSION
+    assert compose_snapshots.PORT_RANGE_FILE == portrange.PORT_RANGE_FILE
+    assert (compose_snapshots.PORT_RANGE_PHASE, compose_snapshots.PORT_RANGE_KIND) == (
+        portrange.PORT_RANGE_PHASE,
+        portrange.PORT_RANGE_KIND,
+    )
+    assert compose_phases.PORT_RANGE_CLAIM == portrange.PORT_RANGE_CLAIM
+    assert compose_snapshots.WATCH_EVERY == watch.WATCH_EVERY
+
+
+def test_the_watch_takes_the_rounds_lab_run_takes() -> None:
+    rounds = [phase for phase, _ in watch.watch_times(0.05, every=0.01)]
+    assert [phase for phase, _ in compose_snapshots.watch_phases(0.05, every=0.01)] == rounds
+    assert compose_snapshots.watch_phases(66.0)[-1] == ("watch-033", 66.0)
+    assert compose_snapshots.watch_phases(0.0) == []
+
+
+def test_a_watch_round_is_recorded_once_at_the_time_its_first_node_began_it() -> None:
+    plan = the_plan()
+
+    def rounds(first: float, second: float) -> list[dict[str, Any]]:
+        return [{"phase": "watch-001", "time": first}, {"phase": "watch-002", "time": second}]
+
+    server = {**server_facts(), "watch": rounds(110.02, 112.0)}
+    client = {"started": 100.0, "ended": 107.0, "watch": rounds(110.0, 112.01)}
+    data = compose_record.run_record(plan, {"server": server, "client1": client})
+    record = RunRecord.from_json(data)
+    assert [(w.phase, w.time) for w in record.watch or []] == [
+        ("watch-001", 110.0), ("watch-002", 112.0),
+    ]  # fmt: skip
+    assert "watch" not in compose_record.run_record(plan, {"server": server_facts()})
 
 
 def server_facts() -> dict[str, Any]:

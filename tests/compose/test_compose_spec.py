@@ -76,7 +76,8 @@ def test_the_network_wiring_is_the_topology(path: Path) -> None:
     for net in topology.networks:
         entry = data["networks"][net.name]
         assert entry["driver"] == "bridge" and "internal" not in entry
-        assert entry["driver_opts"] == {MASQUERADE: "false"}
+        mtu = {} if net.mtu is None else {"com.docker.network.driver.mtu": str(net.mtu)}
+        assert entry["driver_opts"] == {MASQUERADE: "false", **mtu}
         (config,) = entry["ipam"]["config"]
         assert config["subnet"] == str(net.subnet)
     for node in topology.nodes:

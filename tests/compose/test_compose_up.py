@@ -1,10 +1,11 @@
-"""``docker-compose up`` (v1) for real: the default lab, the routed one and an experiment end
-with a results folder that ``lab report`` judges as it judges ``lab run``'s, and ``down``
-leaves nothing of the project behind."""
+"""``docker-compose up`` (v1) for real: every shipped topology compose takes (all but the
+netem ones, ``shipped.REFUSED``) ends with a results folder that ``lab report`` judges as it
+judges ``lab run``'s, its checks passing, and ``down`` leaves nothing of the project behind."""
 
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import subprocess
 from collections.abc import Iterator
@@ -98,16 +99,53 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]
     assert project_objects(lab.client, lab.name) == []
 
 
+# A line of the report service in the output of `up`: `report_1  | ` (v1), `report-1  | ` (v2).
+REPORT_LINE = re.compile(r"^report[-_]\d+\s*\| ?(.*)$")
+
+
+def report_output(stdout: str) -> str:
+    """Everything the report service printed (the verdict of every check), in full."""
+    return "\n".join(m[1] for m in map(REPORT_LINE.match, stdout.splitlines()) if m)
+
+
+def failed_checks(out: Path) -> list[str]:
+    """The checks summary.json says failed, with their detail, and the run's own error."""
+    try:
+        judged = json.loads((out / "summary.json").read_text())
+    except (OSError, ValueError) as exc:
+        return [f"no summary.json: {exc}"]
+    failed = [
+        f"{s['name']}: {c['name']}: {c['detail']}"
+        for s in judged["scenarios"]
+        for c in s["checks"]
+        if not c["passed"]
+    ]
+    errors = [f"{key}: {judged[key]}" for key in ("error", "node_errors") if judged.get(key)]
+    return errors + failed
+
+
+def up_failure(lab: Project, up: subprocess.CompletedProcess[str]) -> str:
+    """Why `up` did not end with a passing report: the failing checks and the report
+    service's output in full, then the end of the rest."""
+    failed = "\n".join(failed_checks(lab.folder / "results" / "compose"))
+    return (
+        f"failing checks:\n{failed}\n\nthe report service said:\n{report_output(up.stdout)}"
+        f"\n\nend of up's output:\n{up.stdout[-3000:]}\n{up.stderr[-2000:]}"
+    )
+
+
 def check_results(lab: Project, up: subprocess.CompletedProcess[str]) -> Path:
     """The run ended with every service completed and a folder lab report passes."""
-    assert up.returncode == 0, up.stdout[-3000:] + up.stderr[-3000:]
+    assert up.returncode == 0, up_failure(lab, up)
     codes = lab.exit_codes()
-    assert codes and all(code == 0 for code in codes.values()), (codes, up.stdout[-4000:])
+    assert codes and all(code == 0 for code in codes.values()), (
+        f"exit codes: {codes}\n{up_failure(lab, up)}"
+    )
     # The report service judged the folder in a node: up alone ends with the page.
-    assert "the report: results/compose/report.html" in up.stdout, up.stdout[-3000:]
+    assert "the report: results/compose/report.html" in up.stdout, up_failure(lab, up)
     out = lab.folder / "results" / "compose"
     judged = json.loads((out / "summary.json").read_text())
-    assert judged["passed"] is True, up.stdout[-3000:]
+    assert judged["passed"] is True, up_failure(lab, up)
     assert (out / "report.html").stat().st_size > 0
     record = load_run(out)
     assert record.backend == "compose" and record.phases == list(PHASES)
@@ -149,17 +187,8 @@ def test_up_twice_keeps_the_first_results_under_their_time(project: Project) -> 
 
 # Every shipped topology compose takes, but those with tests of their own here.
 OWN_TESTS = {"default", "experiments/c/fork"}
-# Made by compose but failing a check there (the report service exits 1): expected to fail
-# until it is found why, and to say so once it passes.
-FAILS_UNDER_COMPOSE = {"experiments/fork"}
 OTHERS = [
-    pytest.param(
-        f"{name}.yaml",
-        id=name,
-        marks=[pytest.mark.xfail(strict=True, reason="fails a check under compose")]
-        if name in FAILS_UNDER_COMPOSE
-        else [],
-    )
+    pytest.param(f"{name}.yaml", id=name)
     for name in (shipped_id(p) for p in SHIPPED)
     if name not in OWN_TESTS
 ]
