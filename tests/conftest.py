@@ -73,7 +73,7 @@ def docker_engine() -> None:
 
 # Tests are put in their tier by the capability fixtures they use, so that `-m netns`
 # and `-m docker` select every test that needs root or the engine, marked or not.
-TIER_OF_FIXTURE = {"root": "netns", "docker_engine": "docker"}
+TIER_OF_FIXTURE = {"root": "netns", "docker_engine": "docker", "two_engines": "swarm"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -104,7 +104,8 @@ SHARED_FOLDERS = frozenset({"experiments", "report", "programs", "compose"})
 def worker_group(nodeid: str) -> str:
     """The group of a test, by its id: the ssh tier's hosts are one set per machine (their
     management network is fixed), so every test that uses them (its file or its parameter
-    says ssh) is in one group; Docker's experiments are a group of their own; a shared
+    says ssh) is in one group; so is the swarm tier's (the machine's engine can be in one
+    swarm at a time, made once per worker); Docker's experiments are a group of their own; a shared
     folder is one group; any other file is one group, which keeps its module fixtures to
     one worker."""
     path, _, name = nodeid.partition("::")
@@ -112,6 +113,8 @@ def worker_group(nodeid: str) -> str:
     folder = parts[1] if len(parts) > 2 else ""
     if "ssh" in (folder, *Path(path).stem.split("_")) or "[ssh" in name or "-ssh]" in name:
         return "ssh"
+    if folder == "swarm" or "[swarm" in name or "-swarm]" in name:
+        return "swarm"
     if folder == "experiments" and "[docker-" in name:
         return "experiments-docker"
     return folder if folder in SHARED_FOLDERS else path

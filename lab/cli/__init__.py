@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import lab
+from lab.cli.engines import add_engines_option
 from lab.cli.grade import add_grade_parser
 from lab.cli.labs import cmd_clean, cmd_ls
 from lab.cli.lang import add_lang_option
@@ -48,9 +49,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from lab.cli.engines import choose
     from lab.cli.preload import preload
     from lab.errors import UsageError
-    from lab.run.backends import choose_backend
     from lab.run.outdir import claim_results_folder
     from lab.run.record import RUN_FILE
     from lab.run.runner import run_lab
@@ -65,7 +66,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Bad input first, whatever the machine: a given --out is checked (not created) here.
     if args.out is not None:
         claim_results_folder(topology, args.out, create=False)
-    backend_cls = with_host_keys(args, choose_backend(_backend_name(args, topology)))
+    backend_cls = with_host_keys(args, choose(args, _backend_name(args, topology)))
     mismatch = backend_cls.topology_problems(topology)
     if mismatch:
         raise UsageError(f"{args.file}: {'; '.join(mismatch)}; nothing was created")
@@ -217,8 +218,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", default="auto", choices=["auto", "netns", "docker", "ssh"])
+    p.add_argument("--backend", default="auto", choices=["auto", "netns", "docker", "ssh", "swarm"])
     add_host_key_options(p)
+    add_engines_option(p)
     p.add_argument("--out", help="results folder (default results/<topology>-<UTC time>)")
     p.add_argument("--json", action="store_true", help="print summary.json instead of tables")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
