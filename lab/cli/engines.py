@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from lab.errors import BackendUnavailable, UsageError
-from lab.run.backends.base import Backend
+
+if TYPE_CHECKING:  # a plain import would load the backends for `lab validate` too
+    from lab.run.backends.base import Backend
 
 
 def add_engines_option(p: argparse.ArgumentParser) -> None:
