@@ -89,7 +89,7 @@ def load_engines(path: Path) -> EnginesFile:
 
 
 def _engine(path: Path, name: str, line: int, value: Node) -> EngineSpec:
-    tls: Tls | None = None
+    tls_node: Node | None = None
     if isinstance(value, MappingNode):
         fields = {k.value: v for k, v in value.value if isinstance(k, ScalarNode)}
         unknown = sorted(set(fields) - {"url", "tls"})
@@ -97,9 +97,7 @@ def _engine(path: Path, name: str, line: int, value: Node) -> EngineSpec:
             raise _fail(path, value, f"{name}: unknown key {unknown[0]!r} (known keys: url, tls)")
         if "url" not in fields:
             raise _fail(path, value, f"{name}: needs a url")
-        url_node = fields["url"]
-        if "tls" in fields:
-            tls = _tls(path, name, fields["tls"])
+        url_node, tls_node = fields["url"], fields.get("tls")
     else:
         url_node = value
     url = url_node.value if isinstance(url_node, ScalarNode) else None
@@ -108,13 +106,14 @@ def _engine(path: Path, name: str, line: int, value: Node) -> EngineSpec:
             path, url_node, f"{name}: bad URL {url!r}: one of unix://PATH, tcp://HOST:PORT "
             "(with tls), ssh://USER@HOST"
         )  # fmt: skip
-    if url.startswith("tcp://") and tls is None:
+    if url.startswith("tcp://") and tls_node is None:
         raise _fail(
             path, url_node, f"{name}: a tcp:// engine needs `tls: {{ca, cert, key}}` "
             "(a plain tcp:// engine gives root on its machine to anyone who reaches it)"
         )  # fmt: skip
-    if tls is not None and not url.startswith("tcp://"):
-        raise _fail(path, url_node, f"{name}: tls applies to tcp:// engines only")
+    if tls_node is not None and not url.startswith("tcp://"):
+        raise _fail(path, tls_node, f"{name}: tls applies to tcp:// engines only")
+    tls = _tls(path, name, tls_node) if tls_node is not None else None
     return EngineSpec(name, url, tls, line)
 
 
