@@ -276,6 +276,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(its evidence so far is kept)",
     )
     p.add_argument("--json", action="store_true")
+    add_engines_option(p)
     p.set_defaults(func=cmd_clean)
 
     p = sub.add_parser("compose", help="print a compose file that runs a topology live")
@@ -298,6 +299,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ls", help="list running labs")
     p.add_argument("--json", action="store_true")
+    add_engines_option(p)
     p.set_defaults(func=cmd_ls)
 
     add_live_commands(sub, add_run_options)
