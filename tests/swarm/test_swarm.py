@@ -15,9 +15,12 @@ from pathlib import Path
 import docker
 import pytest
 
+from lab.deploy.images import node_image
 from lab.run.backends.base import new_run_id
 from lab.run.backends.docker import RUN_LABEL
 from lab.run.backends.swarm import ENGINE_LABEL, SwarmBackend
+from lab.run.backends.swarm.cluster import open_cluster
+from lab.run.backends.swarm.images import ensure_image, has_image
 from lab.spec.model import Interface, Network, Node, Topology
 from lab.spec.topology import load_topology
 from tests.labcli import ROOT, lab
@@ -207,3 +210,24 @@ def test_an_engine_named_for_another_node_is_refused(
     )
     assert done.returncode != 0
     assert f"reaches swarm node {two_engines.worker_host}" in done.stderr
+
+
+def test_the_node_image_is_sent_only_where_missing(
+    two_engines: TwoEngines, swarm_backend: type[SwarmBackend]
+) -> None:
+    image = node_image()
+    assert image is not None
+    assert swarm_backend.engines_file is not None
+    cluster = open_cluster(swarm_backend.engines_file)
+    try:
+        worker = cluster.by_name(two_engines.worker_host)
+        # The worker is the tests' own engine: its copy may go, and is sent again.
+        if has_image(worker.api, image):
+            worker.api.remove_image(image)  # type: ignore[no-untyped-call]
+        assert not has_image(worker.api, image)
+        assert ensure_image(cluster, image) == [two_engines.worker_host]
+        assert has_image(worker.api, image)
+        # Current everywhere (its tag carries the inputs' hash): nothing is sent.
+        assert ensure_image(cluster, image) == []
+    finally:
+        cluster.close()

@@ -107,8 +107,11 @@ class TwoEngines:
         for sub in ("data", "exec"):
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.steps.append("root")
-        config = self.root / "daemon.json"
-        config.write_text("{}\n")
+        (self.root / "daemon.json").write_text("{}\n")
+        self._spawn_engine()
+        self.steps.append("dockerd")
+
+    def _spawn_engine(self) -> None:
         argv = [
             "nsenter", f"--net=/run/netns/{self.netns}", "--",
             "/usr/sbin/dockerd",
@@ -116,13 +119,13 @@ class TwoEngines:
             "--exec-root", str(self.root / "exec"),
             "--host", self.worker_url,
             "--pidfile", str(self.root / "docker.pid"),
-            "--config-file", str(config),
+            "--config-file", str(self.root / "daemon.json"),
             "--storage-driver", "vfs",
             "--iptables=false", "--bridge=none",
             "--containerd-namespace", f"slabtest-{self.tag}",
             "--containerd-plugins-namespace", f"slabtest-{self.tag}-plugins",
         ]  # fmt: skip
-        log = (self.root / "dockerd.log").open("w")
+        log = (self.root / "dockerd.log").open("a")
         proc = subprocess.Popen(
             argv,
             stdout=log,
@@ -133,13 +136,25 @@ class TwoEngines:
         log.close()
         # nsenter execs dockerd: the PID is the engine's own.
         self.pid = proc.pid
-        self.steps.append("dockerd")
         deadline = time.monotonic() + START_WAIT
         while self.docker(self.worker_url, "version", check=False).returncode != 0:
             if proc.poll() is not None or time.monotonic() > deadline:
                 tail = (self.root / "dockerd.log").read_text()[-2000:]
                 raise RuntimeError(f"the second dockerd did not start: {tail}")
             time.sleep(0.3)
+
+    def kill_worker(self) -> None:
+        """SIGKILL the second engine, as a machine that stops answering."""
+        assert self.pid is not None
+        os.kill(self.pid, signal.SIGKILL)
+        os.waitpid(self.pid, 0)
+        self.pid = None
+
+    def restart_worker(self) -> None:
+        """Start the second engine again on its folders; it is back in the swarm when the
+        manager says it is ready."""
+        self._spawn_engine()
+        self._wait_ready()
 
     def _own_hostname(self) -> None:
         """In the child, before exec: a UTS namespace of its own, so that the second engine
@@ -163,6 +178,9 @@ class TwoEngines:
                     "--advertise-addr", self.worker_addr, f"{self.manager_addr}:2377")  # fmt: skip
         self.manager_host = self._info(self.manager_url)["Name"]
         self.worker_host = self._info(self.worker_url)["Name"]
+        self._wait_ready()
+
+    def _wait_ready(self) -> None:
         deadline = time.monotonic() + START_WAIT
         while True:
             nodes = self.docker(self.manager_url, "node", "ls", "--format", "{{json .}}")
