@@ -62,6 +62,8 @@ def test_a_killed_engine_is_named_and_the_other_cleaned(
     assert any("snapshot: before" in line for line in seen), said
     assert proc.returncode == 1, said
     assert two_engines.worker_host in rest, said
+    # Each failed command on a lost node says where that node was.
+    assert f"is on engine {two_engines.worker_host} ({two_engines.worker_url})" in said
     run_id = run_id_of(out)
     run = json.loads((out / "run.json").read_text())
     assert any(two_engines.worker_host in str(e) for e in run.get("teardown_errors", [])), run

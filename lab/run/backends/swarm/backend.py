@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
-from pathlib import Path
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path, PurePosixPath
 
 import docker
 
 from lab.deploy.images import node_image
-from lab.errors import BackendError, UsageError
-from lab.run.backends.base import Owner
+from lab.errors import BackendError, CommandTimeout, UsageError
+from lab.run.backends.base import Completed, Owner, Proc
 from lab.run.backends.docker import bringup
 from lab.run.backends.docker import netem as netem_mod
 from lab.run.backends.docker.backend import DockerBackend
@@ -119,6 +120,34 @@ class SwarmBackend(DockerBackend):
         if where is None:
             raise BackendError(f"no node {node!r} in this lab")
         return where.api
+
+    def run(
+        self, node: str, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None
+    ) -> Completed:
+        with self._named(node):
+            return super().run(node, argv, timeout=timeout, input=input)
+
+    def spawn(self, node: str, argv: Sequence[str], *, log: PurePosixPath) -> Proc:
+        with self._named(node):
+            return super().spawn(node, argv, log=log)
+
+    def fetch(self, node: str, remote_dir: PurePosixPath, local_dir: Path) -> None:
+        with self._named(node):
+            super().fetch(node, remote_dir, local_dir)
+
+    @contextmanager
+    def _named(self, node: str) -> Iterator[None]:
+        """An engine's error on a node, with the engine named: the one that stopped
+        answering is what the user has to see to."""
+        try:
+            yield
+        except CommandTimeout:
+            raise
+        except BackendError as exc:
+            where = self._where.get(node)
+            if where is None or where.where() in str(exc):
+                raise
+            raise BackendError(f"{exc} (node {node} is on {where.where()})") from exc
 
     def node_info(self, node: str) -> Mapping[str, str]:
         where = self._where.get(node)

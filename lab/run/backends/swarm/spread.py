@@ -83,10 +83,23 @@ def remove_run(cluster: Cluster, match: Mapping[str, str]) -> list[str]:
         try:
             removed += _remove_networks(managers[0], match)
         except BackendError as exc:
-            errors.append(f"{managers[0].where()}: {exc}")
+            errors.append(f"{managers[0].where()}: {_network_hint(exc, cluster, match)}")
     if errors:
         raise BackendError("; ".join(errors))
     return removed
+
+
+def _network_hint(exc: BackendError, cluster: Cluster, match: Mapping[str, str]) -> str:
+    """A network held by a task is still attached on an engine (one that stopped
+    answering, say): it can go once that engine is back, not by restarting this one."""
+    if "in use by task" not in str(exc):
+        return str(exc)
+    run = f" --run-id {match[RUN_LABEL]}" if RUN_LABEL in match else ""
+    return (
+        f"{str(exc).split(' (the engine still counts')[0]} (still attached on another "
+        f"engine of the swarm: once every engine answers, `lab clean --engines "
+        f"{cluster.file.path}{run}` removes it)"
+    )
 
 
 def _remove_networks(manager: Engine, match: Mapping[str, str]) -> list[str]:
