@@ -6,11 +6,14 @@ from __future__ import annotations
 
 from ipaddress import IPv4Network
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from lab.errors import UsageError
 from lab.run.backends.swarm import SwarmBackend, load_engines
+from lab.run.backends.swarm.cluster import refusal
+from lab.run.backends.swarm.enginesfile import EngineSpec
 from lab.run.backends.swarm.placement import place
 from lab.spec.model import Interface, Network, Node, Scenario, Service, Topology
 from tests.labcli import ROOT, lab
@@ -146,3 +149,29 @@ def test_a_router_between_server_and_client_is_balanced() -> None:
     where = place(topo, ["m", "w"], {})
     assert where["srv"] != where["cli"]
     assert set(where.values()) == {"m", "w"}
+
+
+def info(
+    state: str, name: str = "vm", node_id: str = "b59k67f0t15v8pc1gis39rc3f"
+) -> dict[str, Any]:
+    """The fields of an engine's /info that the refusals read, as the engine reports them."""
+    return {"Name": name, "Swarm": {"LocalNodeState": state, "NodeID": node_id}}
+
+
+def test_an_engine_out_of_swarm_mode_or_named_for_another_node_is_refused() -> None:
+    spec = EngineSpec("vm", "unix:///var/run/docker.sock")
+    said = refusal(spec, info("inactive", node_id=""))
+    assert said is not None
+    assert said.startswith("engine vm (unix:///var/run/docker.sock) is not in swarm mode")
+    assert "never makes one" in said
+    assert refusal(spec, info("active")) is None
+    # By ID, or a prefix of 12 characters or more; a shorter prefix is not enough.
+    assert refusal(EngineSpec("b59k67f0t15v8pc1gis39rc3f", "unix:///x"), info("active")) is None
+    assert refusal(EngineSpec("b59k67f0t15v", "unix:///x"), info("active")) is None
+    short = refusal(EngineSpec("b59k67", "unix:///x"), info("active"))
+    assert short is not None and "reaches swarm node vm" in short
+    other = refusal(EngineSpec("node-2", "unix:///x"), info("active"))
+    assert other == (
+        "engine node-2 (unix:///x): that URL reaches swarm node vm "
+        "(ID b59k67f0t15v8pc1gis39rc3f), not node-2"
+    )

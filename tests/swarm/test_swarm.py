@@ -6,7 +6,10 @@ however it ends."""
 from __future__ import annotations
 
 import json
+import re
 import signal
+import subprocess
+import sys
 import textwrap
 from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
@@ -90,6 +93,40 @@ def test_shipped_topologies_pass_across_both_engines(
     assert leftovers(clients, run_id_of(out)) == []
 
 
+@pytest.mark.slow
+def test_two_labs_of_one_topology_at_once_across_the_engines(
+    engines_file: Path, clients: dict[str, docker.DockerClient], tmp_path: Path
+) -> None:
+    """The same topology twice at once: the same subnets, addresses and node names on the
+    same engines, each run on its own overlay networks; both pass and both clean up. Held
+    connections are held longer than the shipped 2 s: two labs at once on a shared machine
+    can take that long to reach the "during" snapshot."""
+    topology = tmp_path / "default.yaml"
+    text = (TOPOLOGIES / "default.yaml").read_text()
+    longer, held = re.subn(r"hold: 2\b", "hold: 8", text)
+    assert held == 2
+    topology.write_text(longer)
+    argv = [sys.executable, "-m", "lab.cli", "run", str(topology),
+            "--backend", "swarm", "--engines", str(engines_file), "--quiet"]  # fmt: skip
+    procs = [
+        subprocess.Popen(
+            [*argv, "--out", str(tmp_path / f"run{k}")],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for k in range(2)
+    ]
+    for proc in procs:
+        out, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, (out[-2000:], err[-2000:])
+    ids = {run_id_of(tmp_path / f"run{k}") for k in range(2)}
+    assert len(ids) == 2
+    for rid in ids:
+        assert leftovers(clients, rid) == []
+
+
 def routed() -> Topology:
     left, right = IPv4Network("10.30.1.0/24"), IPv4Network("10.30.2.0/24")
     return Topology(
@@ -162,7 +199,13 @@ def test_each_container_runs_on_its_placed_engine_and_mss_shows_the_overlay(
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("when", "signum", "code"),
-    [("snapshot: before", signal.SIGINT, 130), ("scenario", signal.SIGTERM, 1)],
+    [
+        ("bringing up", signal.SIGINT, 130),
+        ("snapshot: before", signal.SIGINT, 130),
+        ("scenario", signal.SIGTERM, 1),
+        ("clients finished", signal.SIGINT, 130),
+        ("tearing down", signal.SIGTERM, 1),
+    ],
 )
 def test_a_signalled_run_leaves_nothing_on_either_engine(
     engines_file: Path,

@@ -3,11 +3,12 @@ and which of them is a manager (the one that creates and removes the overlay net
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import docker
 import docker.tls
@@ -71,13 +72,33 @@ def _open(spec: EngineSpec) -> Engine:
     except BaseException:
         client.close()
         raise
+    try:
+        problem = refusal(spec, info)
+    except BaseException:
+        client.close()
+        raise
+    if problem is not None:
+        client.close()
+        raise UsageError(problem)
+    swarm = info.get("Swarm") or {}
+    return Engine(
+        spec,
+        client,
+        str(swarm.get("NodeID") or ""),
+        str(info.get("Name") or ""),
+        bool(swarm.get("ControlAvailable")),
+    )
+
+
+def refusal(spec: EngineSpec, info: Mapping[str, Any]) -> str | None:
+    """Why the engine that answered ``info`` (the engine API's /info) cannot be the engine
+    of ``spec``: not in a swarm, or another swarm node than the file names."""
     swarm = info.get("Swarm") or {}
     node_id, hostname = str(swarm.get("NodeID") or ""), str(info.get("Name") or "")
-    found = Engine(spec, client, node_id, hostname, bool(swarm.get("ControlAvailable")))
+    where = f"engine {spec.name or hostname} ({spec.url})"
     if swarm.get("LocalNodeState") != "active":
-        client.close()
-        raise UsageError(
-            f"{found.where()} is not in swarm mode (state: {swarm.get('LocalNodeState')}); "
+        return (
+            f"{where} is not in swarm mode (state: {swarm.get('LocalNodeState')}); "
             "the lab uses a swarm you run and never makes one: `docker swarm init` there, "
             "or choose --backend docker"
         )
@@ -85,12 +106,8 @@ def _open(spec: EngineSpec) -> Engine:
         len(spec.name) >= ID_PREFIX and node_id.startswith(spec.name)
     )
     if spec.name and not named:
-        client.close()
-        raise UsageError(
-            f"{found.where()}: that URL reaches swarm node {hostname} (ID {node_id}), "
-            f"not {spec.name}"
-        )
-    return found
+        return f"{where}: that URL reaches swarm node {hostname} (ID {node_id}), not {spec.name}"
+    return None
 
 
 @dataclass
