@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,36 @@ def docker_engine() -> None:
 
     reason = DockerBackend.available()
     require(reason is None, reason or "")
+
+
+@pytest.fixture(scope="session")
+def two_engines() -> Iterator[Any]:
+    """A two-engine Docker Swarm for the whole session (tests/swarm/twoengines.py): the
+    machine's engine its manager, a second engine in a namespace its worker; all of it
+    removed afterwards, pass or fail. Defined here, once: the machine's engine can be in
+    one swarm only, so every module that uses it must share this one."""
+    from tests.swarm.twoengines import TwoEngines, needs
+
+    require(needs() is None, needs() or "")
+    swarm = TwoEngines()
+    try:
+        try:
+            swarm.start()
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            require(False, f"cannot make a two-engine swarm here: {exc}")
+        yield swarm
+    finally:
+        problems = swarm.stop()
+    assert problems == [], problems
+
+
+@pytest.fixture(scope="session")
+def swarm_backend(two_engines: Any, tmp_path_factory: pytest.TempPathFactory) -> type[Any]:
+    """The swarm backend on both engines of the session's swarm."""
+    from lab.run.backends.swarm import SwarmBackend, load_engines
+
+    folder = tmp_path_factory.mktemp("swarm")
+    return SwarmBackend.configured(load_engines(two_engines.engines_file(folder)))
 
 
 # Tests are put in their tier by the capability fixtures they use, so that `-m netns`

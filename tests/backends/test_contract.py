@@ -22,7 +22,6 @@ from lab.run.backends import backend_class
 from lab.run.backends.base import Backend, new_run_id
 from lab.spec.model import Interface, Network, Node, Topology
 from tests.ssh.hosts import MGMT_NET, ssh_hosts
-from tests.swarm.twoengines import swarm_backend, two_engines
 
 BACKENDS = ["netns", "docker", "ssh", "swarm"]
 
@@ -35,7 +34,7 @@ CAPABILITY = {
     "ssh": "ssh_hosts",
     "swarm": "swarm_backend",
 }
-__all__ = ["ssh_hosts", "swarm_backend", "two_engines"]
+__all__ = ["ssh_hosts"]
 
 A = IPv4Address
 

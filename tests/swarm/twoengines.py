@@ -6,7 +6,8 @@ over a veth, with its own data root, exec root, socket, pid file and an empty co
 and joins as a worker. Everything made is undone in ``stop``, which is safe to call after
 any partial ``start``: the swarm left on both engines, the second engine stopped by its PID,
 its folders, namespace and veth removed, and the ``docker_gwbridge`` and ``ingress``
-networks that the swarm made on the machine's engine removed.
+networks that the swarm made on the machine's engine removed. The session fixtures that
+make it (``two_engines``, ``swarm_backend``) are in tests/conftest.py.
 """
 
 from __future__ import annotations
@@ -20,14 +21,8 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
-import pytest
-
-from lab.run.backends.swarm import SwarmBackend, load_engines
-from tests.conftest import require
 
 # The veth's /30 and the swarm's own address pool: outside every lab subnet (topologies use
 # 10.77/16, the tests 10.20-10.30, Docker's placeholders 198.18/15).
@@ -276,10 +271,7 @@ class TwoEngines:
             problems.append(f"folder {self.root} still there")
 
 
-# -- fixtures --------------------------------------------------------------------------------
-
-
-def _needs() -> str | None:
+def needs() -> str | None:
     """Why this machine cannot make the second engine (None: it can)."""
     if os.geteuid() != 0:
         return "needs root for a second Docker engine in a network namespace"
@@ -287,29 +279,3 @@ def _needs() -> str | None:
         if tool is None or not Path(tool).exists():
             return f"needs {tool or 'nsenter and docker'} for a second Docker engine"
     return None
-
-
-@pytest.fixture(scope="session")
-def two_engines() -> Iterator[TwoEngines]:
-    """A two-engine swarm for the whole session: the machine's engine as its manager and a
-    second engine in a namespace as its worker; all of it removed afterwards, pass or fail."""
-    require(_needs() is None, _needs() or "")
-    swarm = TwoEngines()
-    try:
-        try:
-            swarm.start()
-        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
-            require(False, f"cannot make a two-engine swarm here: {exc}")
-        yield swarm
-    finally:
-        problems = swarm.stop()
-    assert problems == [], problems
-
-
-@pytest.fixture(scope="session")
-def swarm_backend(
-    two_engines: TwoEngines, tmp_path_factory: pytest.TempPathFactory
-) -> type[SwarmBackend]:
-    """The swarm backend on both engines of the session's swarm."""
-    folder = tmp_path_factory.mktemp("swarm")
-    return SwarmBackend.configured(load_engines(two_engines.engines_file(folder)))
