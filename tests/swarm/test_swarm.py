@@ -85,6 +85,11 @@ def test_shipped_topologies_pass_across_both_engines(
     assert set(engine_of.values()) == {two_engines.manager_host, two_engines.worker_host}
     summary = json.loads((out / "summary.json").read_text())
     assert summary["passed"] is True
+    # The report names each node's engine, and says why the MSS is 1398.
+    page = (out / "report.html").read_text()
+    for node, engine in engine_of.items():
+        assert f"{node} on swarm engine {engine}" in page
+    assert "MTU 1450, so TCP&#x27;s MSS is 1398" in page or "MTU 1450, so TCP's MSS is 1398" in page
     topo = load_topology(TOPOLOGIES / f"{topology}.yaml")
     server_of = {sv.name: sv.node for sv in topo.services}
     for sc in topo.scenarios:
@@ -253,6 +258,31 @@ def test_an_engine_named_for_another_node_is_refused(
     )
     assert done.returncode != 0
     assert f"reaches swarm node {two_engines.worker_host}" in done.stderr
+
+
+def test_lab_ls_lists_a_run_with_its_containers_on_each_engine(
+    two_engines: TwoEngines,
+    swarm_backend: type[SwarmBackend],
+    engines_file: Path,
+    clients: dict[str, docker.DockerClient],
+) -> None:
+    backend = swarm_backend(new_run_id())
+    try:
+        backend.up(routed())
+        done = lab("ls", "--engines", str(engines_file), "--json")
+        assert done.returncode == 0, done.stderr
+        rows = {r["run_id"]: r for r in json.loads(done.stdout)}
+        what = rows[backend.run_id]["objects"]
+        on = {backend.engine_of(n) for n in ("h1", "r", "h2")}
+        assert len(on) == 2
+        for engine in on:
+            count = sum(1 for n in ("h1", "r", "h2") if backend.engine_of(n) == engine)
+            assert f"{count} on {engine}" in what, what
+        assert "2 networks" in what
+        assert rows[backend.run_id]["backend"] == "swarm"
+    finally:
+        backend.down()
+    assert leftovers(clients, backend.run_id) == []
 
 
 def test_the_node_image_is_sent_only_where_missing(
