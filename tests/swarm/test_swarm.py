@@ -21,7 +21,7 @@ import pytest
 from lab.deploy.images import node_image
 from lab.run.backends.base import new_run_id
 from lab.run.backends.docker import RUN_LABEL
-from lab.run.backends.swarm import ENGINE_LABEL, SwarmBackend
+from lab.run.backends.swarm import ENGINE_LABEL, SwarmBackend, load_engines
 from lab.run.backends.swarm.cluster import open_cluster
 from lab.run.backends.swarm.images import ensure_image, has_image
 from lab.spec.model import Interface, Network, Node, Topology
@@ -304,3 +304,34 @@ def test_the_node_image_is_sent_only_where_missing(
         assert ensure_image(cluster, image) == []
     finally:
         cluster.close()
+
+
+def test_an_engine_over_tcp_with_tls_runs_its_nodes(
+    two_engines: TwoEngines, clients: dict[str, docker.DockerClient], tmp_path: Path
+) -> None:
+    """The second engine reached at tcp:// with the tests' own CA and client certificate."""
+    engines = two_engines.tls_engines_file(tmp_path)
+    out = tmp_path / "tls"
+    done = lab(
+        "run", str(TOPOLOGIES / "routed.yaml"), "--backend", "swarm",
+        "--engines", str(engines), "--out", str(out), timeout=600,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    run = json.loads((out / "run.json").read_text())
+    hosts = {str(r.get("host")) for r in run["nodes"].values()}
+    assert f"swarm engine {two_engines.worker_host}" in hosts
+    assert leftovers(clients, run_id_of(out)) == []
+    # A command's stdin reaches a node over TLS too (where a TLS socket cannot half-close).
+    backend = SwarmBackend.configured(load_engines(engines))(new_run_id())
+    net = IPv4Network("10.20.0.0/24")
+    node = Node("h1", (Interface("lan", net[10]),), engine=two_engines.worker_host)
+    try:
+        backend.up(Topology("lan", (Network("lan", net),), (node,)))
+        echoed = backend.run("h1", [backend.python, "-c", "print(input()[::-1])"], input="abc\n")
+        assert (echoed.returncode, echoed.stdout) == (0, "cba\n")
+        assert echoed.argv == (backend.python, "-c", "print(input()[::-1])")
+        plain = backend.run("h1", ["sh", "-c", "echo out; echo err >&2; exit 3"])
+        assert (plain.returncode, plain.stdout, plain.stderr) == (3, "out\n", "err\n")
+    finally:
+        backend.down()
+    assert leftovers(clients, backend.run_id) == []

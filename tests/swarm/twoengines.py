@@ -30,6 +30,7 @@ LINK_NET = "10.248"
 SWARM_POOL = "10.249.0.0/16"
 START_WAIT = 60.0
 CLONE_NEWUTS = 0x04000000
+TLS_PORT = 2376
 
 
 def _run(*argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
@@ -103,6 +104,7 @@ class TwoEngines:
             (self.root / sub).mkdir(parents=True, exist_ok=True)
         self.steps.append("root")
         (self.root / "daemon.json").write_text("{}\n")
+        self._certs()
         self._spawn_engine()
         self.steps.append("dockerd")
 
@@ -113,6 +115,11 @@ class TwoEngines:
             "--data-root", str(self.root / "data"),
             "--exec-root", str(self.root / "exec"),
             "--host", self.worker_url,
+            "--host", f"tcp://{self.worker_addr}:{TLS_PORT}",
+            "--tlsverify",
+            "--tlscacert", str(self.tls / "ca.pem"),
+            "--tlscert", str(self.tls / "server-cert.pem"),
+            "--tlskey", str(self.tls / "server-key.pem"),
             "--pidfile", str(self.root / "docker.pid"),
             "--config-file", str(self.root / "daemon.json"),
             "--storage-driver", "vfs",
@@ -137,6 +144,87 @@ class TwoEngines:
                 tail = (self.root / "dockerd.log").read_text()[-2000:]
                 raise RuntimeError(f"the second dockerd did not start: {tail}")
             time.sleep(0.3)
+
+    @property
+    def tls(self) -> Path:
+        return self.root / "tls"
+
+    @property
+    def worker_tcp(self) -> str:
+        return f"tcp://{self.worker_addr}:{TLS_PORT}"
+
+    def _certs(self) -> None:
+        """A CA of the tests' own, the second engine's server certificate (for its veth
+        address) and a client certificate: its engine is also reached over TCP with TLS."""
+        d = self.tls
+        d.mkdir(mode=0o700)
+        ssl = ["openssl"]
+        _run(
+            *ssl,
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "2",
+            "-subj",
+            "/CN=slabtest-ca",
+            "-keyout",
+            str(d / "ca-key.pem"),
+            "-out",
+            str(d / "ca.pem"),
+        )
+        for who, ext in (
+            ("server", f"subjectAltName=IP:{self.worker_addr}"),
+            ("client", "extendedKeyUsage=clientAuth"),
+        ):
+            _run(
+                *ssl,
+                "req",
+                "-newkey",
+                "rsa:2048",
+                "-nodes",
+                "-subj",
+                f"/CN=slabtest-{who}",
+                "-keyout",
+                str(d / f"{who}-key.pem"),
+                "-out",
+                str(d / f"{who}.csr"),
+            )
+            (d / f"{who}.ext").write_text(ext + "\n")
+            _run(
+                *ssl,
+                "x509",
+                "-req",
+                "-in",
+                str(d / f"{who}.csr"),
+                "-CA",
+                str(d / "ca.pem"),
+                "-CAkey",
+                str(d / "ca-key.pem"),
+                "-CAcreateserial",
+                "-days",
+                "2",
+                "-extfile",
+                str(d / f"{who}.ext"),
+                "-out",
+                str(d / f"{who}-cert.pem"),
+            )
+
+    def tls_engines_file(self, folder: Path) -> Path:
+        """An ``--engines`` file that reaches the second engine over TCP with TLS."""
+        path = folder / "engines-tls.yaml"
+        d = self.tls
+        path.write_text(
+            f"{json.dumps(self.manager_host)}: {json.dumps(self.manager_url)}\n"
+            f"{json.dumps(self.worker_host)}:\n"
+            f"  url: {json.dumps(self.worker_tcp)}\n"
+            f"  tls: {{ca: {json.dumps(str(d / 'ca.pem'))}, "
+            f"cert: {json.dumps(str(d / 'client-cert.pem'))}, "
+            f"key: {json.dumps(str(d / 'client-key.pem'))}}}\n"
+        )
+        return path
 
     def kill_worker(self) -> None:
         """SIGKILL the second engine, as a machine that stops answering."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path, PurePosixPath
 
 import docker
@@ -25,6 +26,11 @@ from lab.spec.model import Node, Topology
 from lab.spec.netem import Direction, Netem
 
 ENGINE_LABEL = "socket-lab.engine"
+# argv[1] is the command's stdin, the rest the command; its exit status is the command's.
+FEED_STDIN = (
+    "import subprocess, sys; "
+    "sys.exit(subprocess.run(sys.argv[2:], input=sys.argv[1].encode()).returncode)"
+)
 NAME = "swarm"
 
 
@@ -124,8 +130,15 @@ class SwarmBackend(DockerBackend):
     def run(
         self, node: str, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None
     ) -> Completed:
+        where = self._where.get(node)
+        if input is None or where is None or where.spec.tls is None:
+            with self._named(node):
+                return super().run(node, argv, timeout=timeout, input=input)
+        # Over TLS stdin cannot be ended (no half-close): the node's Python feeds it.
+        fed = [self.python, "-c", FEED_STDIN, input, *argv]
         with self._named(node):
-            return super().run(node, argv, timeout=timeout, input=input)
+            done = super().run(node, fed, timeout=timeout)
+        return replace(done, argv=tuple(argv))
 
     def spawn(self, node: str, argv: Sequence[str], *, log: PurePosixPath) -> Proc:
         with self._named(node):

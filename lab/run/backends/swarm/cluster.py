@@ -19,6 +19,7 @@ from lab.run.backends.swarm.enginesfile import EnginesFile, EngineSpec
 
 TIMEOUT = 60  # seconds per engine request: a load of the node image is one request
 ID_PREFIX = 12  # the shortest ID prefix an engines file may name a swarm node by
+BOOT_API_VERSION = "1.24"  # only for asking a TLS engine its own version
 
 
 @dataclass
@@ -60,8 +61,20 @@ def client_for(spec: EngineSpec) -> docker.DockerClient:
             ca_cert=str(spec.tls.ca),
             verify=True,
         )
-    with engine(f"connecting to the engine of {spec.name or 'DOCKER_HOST'} at {spec.url}"):
-        return docker.DockerClient(base_url=spec.url, tls=tls, timeout=TIMEOUT)
+    what = f"connecting to the engine of {spec.name or 'DOCKER_HOST'} at {spec.url}"
+    if spec.tls is None:
+        with engine(what):
+            return docker.DockerClient(base_url=spec.url, timeout=TIMEOUT)
+    with engine(what):
+        # The API version is asked once the session is set: requests would otherwise put
+        # REQUESTS_CA_BUNDLE (the system's CAs) before the file's CA on every request, and
+        # refuse the engine's certificate.
+        client = docker.DockerClient(
+            base_url=spec.url, tls=tls, timeout=TIMEOUT, version=BOOT_API_VERSION
+        )
+        client.api.trust_env = False
+        client.api._version = str(client.version()["ApiVersion"])  # type: ignore[attr-defined]
+    return client
 
 
 def _open(spec: EngineSpec) -> Engine:
