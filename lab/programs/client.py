@@ -32,6 +32,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from lab.programs.barrier import add_barrier_option, barrier_or_exit
 from lab.programs.common import port_number, positive_int
 from lab.programs.wrap import (
     MAX_LINE,
@@ -307,6 +308,7 @@ def add_common_options(parser: argparse.ArgumentParser, timeout: float) -> None:
         help=f"seconds to wait for each reply (default {timeout:g})",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
+    add_barrier_option(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -356,6 +358,7 @@ def input_lines(send: list[str] | None, count: int) -> Iterable[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    barrier_or_exit(args.barrier)
     opts = Options(
         args.host,
         args.port,

@@ -13,6 +13,7 @@ import signal
 import sys
 from collections.abc import Iterable
 
+from lab.programs.barrier import barrier_or_exit
 from lab.programs.client import (
     Outcome,
     Printer,
@@ -138,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.role == "server":
         return serve(args.host, args.port)
+    barrier_or_exit(args.barrier)
     lines = input_lines(args.send, args.count)
     say = Printer(enabled=not args.json, prefixed=args.count > 1)
     outcomes = run_many(

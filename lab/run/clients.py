@@ -9,6 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from lab.errors import BackendError
 from lab.i18n import t
+from lab.run.barrier import BARRIER_TIMEOUT, StartBarrier
 from lab.run.collect import wait_until
 from lab.run.impair import Impairer
 from lab.run.record import (
@@ -42,6 +43,7 @@ class ClientSteps:
     record: RunRecord
     say: Progress
     built: dict[str, Built]
+    barriers: dict[str, StartBarrier]
 
     def phase(self, name: str) -> None:
         raise NotImplementedError
@@ -52,6 +54,7 @@ class ClientSteps:
     def run_scenarios(self) -> None:
         topo = self.s.topology
         jobs = [(sc, node) for sc in topo.scenarios for node in sc.clients]
+        self.barriers = start_barriers(topo.scenarios)
         for sc in topo.scenarios:
             self.record.scenarios[sc.name] = ScenarioRecord(sc.service)
         self.checkpoint()
@@ -72,6 +75,8 @@ class ClientSteps:
                     self.checkpoint()
                 self.say(t("progress.clients_finished", done=done, total=len(jobs)))
         finally:
+            for barrier in self.barriers.values():
+                barrier.close()  # a client still waiting at one is told not to go
             pool.shutdown(wait=False, cancel_futures=True)
             impairer.stop()
             self.checkpoint()
@@ -90,18 +95,22 @@ class ClientSteps:
             steps += list(zip(sc.impair, records, strict=True))
         return Impairer(self.s.backend, self.s.topology, steps)
 
-    def client_argv(self, sc: Scenario, node: str) -> list[str]:
+    def client_argv(self, sc: Scenario, node: str, *, gated: bool = False) -> list[str]:
+        """The client's argument list; ``gated``: it waits at its scenario's start barrier."""
         service = self.s.topology.service(sc.service)
         target = str(self.s.topology.target_address(service, node))
+        # The client's own bound on the wait: the run answers it well before.
+        barrier = ["--barrier", f"{2 * BARRIER_TIMEOUT:g}"] if gated else []
         if sc.probe is not None:
             port = str(self.s.topology.scenario_port(sc))
             probe = [sc.probe, "--host", target, "--port", port, "--json", "--attempts", "10"]
-            return self.s.program("probe", [*probe, "--timeout", str(CLIENT_REPLY_TIMEOUT)])
+            probe += [*barrier, "--timeout", str(CLIENT_REPLY_TIMEOUT)]
+            return self.s.program("probe", probe)
         n = str(sc.concurrency)
         if sc.client_program is not None:
-            return self.user_client_argv(sc, node, target, service)
+            return self.user_client_argv(sc, node, target, service, barrier)
         common = ["--host", target, "--port", str(service.port), "--count", n, "--json"]
-        common += ["--timeout", str(CLIENT_REPLY_TIMEOUT)]
+        common += [*barrier, "--timeout", str(CLIENT_REPLY_TIMEOUT)]
         sends = [arg for line in sc.send for arg in ("--send", line)]
         if service.protocol == "udp":
             return self.s.program("udp_echo", ["client", *common, *sends])
@@ -111,12 +120,14 @@ class ClientSteps:
         extra += _client_knobs(sc)
         return self.s.program("client", [*common, *extra, *sends])
 
-    def user_client_argv(self, sc: Scenario, node: str, target: str, service: Service) -> list[str]:
+    def user_client_argv(
+        self, sc: Scenario, node: str, target: str, service: Service, barrier: list[str]
+    ) -> list[str]:
         """``lab.programs.userclient`` driving the user's client program (bounded)."""
         name = sc.client_program or ""
         run = self.s.topology.program(name).argv(target, service.port, client=True)
         inner = command(self.s.backend.python, self.built[name], node, run)
-        args = ["--host", target, "--port", str(service.port), "--name", name]
+        args = ["--host", target, "--port", str(service.port), "--name", name, *barrier]
         args += ["--count", str(sc.concurrency), "--hold", str(sc.hold)]
         args += ["--timeout", str(CLIENT_REPLY_TIMEOUT), "--protocol", service.protocol]
         args += [arg for line in sc.send for arg in ("--send", line)]
@@ -134,11 +145,21 @@ class ClientSteps:
         if sc.probe is not None:  # a connect and a wait for the server's close, each bounded
             timeout += 2 * CLIENT_REPLY_TIMEOUT
         clients = self.record.scenarios[sc.name].clients
+        barrier = self.barriers.get(sc.name)
         try:
-            result = self.s.run(node, self.client_argv(sc, node), timeout=timeout)
+            if barrier is None:
+                result = self.s.run(node, self.client_argv(sc, node), timeout=timeout)
+            else:
+                argv = self.client_argv(sc, node, gated=True)
+                arrival = barrier.arrival(node)
+                result = self.s.backend.run_gated(
+                    node, argv, timeout=timeout + BARRIER_TIMEOUT, arrival=arrival
+                )
         except BackendError as exc:
             clients[node] = ClientRecord(None, None, "", str(exc))
             self.say(t("warning.client", scenario=sc.name, node=node, error=exc.text()))
+            if barrier is not None:
+                barrier.depart(node, exc.text())
             return
         parsed: ClientResult | ProbeResult | None
         try:
@@ -147,13 +168,18 @@ class ClientSteps:
             parsed = None
         why = None if parsed is not None else _no_result(result.returncode, result.stderr)
         clients[node] = ClientRecord(result.returncode, parsed, result.stderr[-2000:], why)
+        if barrier is not None:
+            barrier.depart(node, why or f"exit status {result.returncode}")
 
     def wait_for_held_connections(self) -> None:
         """Block until every held connection is ESTABLISHED on its server, so that the
         "during" snapshot shows them; give up (and let the checks say so) after a while."""
+        self.settle_barriers()
         expected: dict[str, int] = {}
         for sc in self.s.topology.scenarios:
             service = self.s.topology.service(sc.service)
+            if sc.name in self.barriers and self.barriers[sc.name].broken is not None:
+                continue  # its clients were told not to connect: the warning said why
             if sc.hold > 0 and service.protocol == "tcp":
                 expected[sc.service] = expected.get(sc.service, 0) + sc.total_connections
         if not expected:
@@ -176,6 +202,15 @@ class ClientSteps:
         except BackendError as exc:
             self.say(t("warning.line", text=exc.text()))
 
+    def settle_barriers(self) -> None:
+        """Wait until every scenario's clients are all ready (or their barrier broke, said
+        as a warning): the held connections are looked for only from then on."""
+        for barrier in self.barriers.values():
+            while not barrier.settle(0.2):
+                self.s.check_signal()
+            if barrier.broken is not None:
+                self.say(t("warning.line", text=barrier.broken))
+
     def accepted(self, service: Service, count: int) -> bool:
         """At least ``count`` connections are ESTABLISHED on the service and its accept
         queue is empty. ss counts a connection as ESTABLISHED while it still waits in the
@@ -187,6 +222,18 @@ class ClientSteps:
         listen = self.s.run(service.node, ["ss", "-Hltn", "sport", "=", port], timeout=10.0)
         # LISTEN rows: State Recv-Q Send-Q ...; for a listener Recv-Q is the accept queue.
         return all(line.split()[1] == "0" for line in listen.stdout.splitlines())
+
+
+def start_barriers(scenarios: tuple[Scenario, ...]) -> dict[str, StartBarrier]:
+    """A start barrier for each scenario with more than one client (one is always ready
+    with itself)."""
+    return {
+        sc.name: StartBarrier(
+            sc.name, sc.clients, timeout=BARRIER_TIMEOUT, start_after=sc.start_after
+        )
+        for sc in scenarios
+        if len(sc.clients) > 1
+    }
 
 
 def _client_knobs(sc: Scenario) -> list[str]:

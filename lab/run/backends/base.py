@@ -20,16 +20,27 @@ import re
 import secrets
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from signal import SIGKILL, SIGTERM
 
 from lab.errors import BackendError, UsageError
+from lab.programs.barrier import READY
 from lab.spec.model import Node, Topology
 from lab.spec.netem import Direction, Netem
 
 RUN_ID_RE = re.compile(r"^[0-9a-f]{6}$")
+READY_LINE = READY.encode() + b"\n"
+# Called when a command waiting at a start barrier (``lab.programs.barrier``) says it is
+# ready; blocks until its scenario's clients all are, and returns the line to answer.
+Arrival = Callable[[], str]
+
+
+def ready_said(err: bytes) -> tuple[bool, bytes]:
+    """Whether a command's stderr so far holds its ready line; the stderr without it."""
+    head, found, tail = err.partition(READY_LINE)
+    return bool(found), head + tail
 
 
 def new_run_id() -> str:
@@ -247,6 +258,18 @@ class Backend(ABC):
         """Run a command on a node in the foreground. Raises ``CommandTimeout`` (after
         killing the command) when it does not finish in time. A non-zero exit is not an
         error: look at ``Completed.returncode``."""
+
+    def run_gated(
+        self, node: str, argv: Sequence[str], *, timeout: float, arrival: Arrival
+    ) -> Completed:
+        """``run`` for a command that waits at a start barrier: once it says it is ready
+        (on stderr), ``arrival()`` decides what it reads on stdin. The backends whose
+        commands really run override this to pass on the moment it is ready; here (a
+        replayed run) the command is taken as ready as it starts."""
+        answer = arrival()
+        done = self.run(node, argv, timeout=timeout, input=answer + "\n")
+        _, err = ready_said(done.stderr.encode())
+        return Completed(done.argv, done.returncode, done.stdout, err.decode())
 
     @abstractmethod
     def spawn(self, node: str, argv: Sequence[str], *, log: PurePosixPath) -> Proc:

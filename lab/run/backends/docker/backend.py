@@ -19,7 +19,15 @@ import docker
 
 from lab.deploy.images import node_image
 from lab.errors import BackendError, CommandTimeout, UsageError
-from lab.run.backends.base import RUN_ID_RE, Backend, Completed, Owner, Proc, copy_missing
+from lab.run.backends.base import (
+    RUN_ID_RE,
+    Arrival,
+    Backend,
+    Completed,
+    Owner,
+    Proc,
+    copy_missing,
+)
 from lab.run.backends.docker import bringup, teardown
 from lab.run.backends.docker import netem as netem_mod
 from lab.run.backends.docker.engine import (
@@ -233,17 +241,33 @@ class DockerBackend(Backend):
     def run(
         self, node: str, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None
     ) -> Completed:
+        return self._exec(node, argv, timeout, input, None)
+
+    def run_gated(
+        self, node: str, argv: Sequence[str], *, timeout: float, arrival: Arrival
+    ) -> Completed:
+        return self._exec(node, argv, timeout, None, arrival)
+
+    def _exec(
+        self,
+        node: str,
+        argv: Sequence[str],
+        timeout: float,
+        input: str | None,
+        arrival: Arrival | None,
+    ) -> Completed:
         # The node enforces the timeout itself, so a command never outlives it there.
         limited = ["timeout", "-k", str(KILL_GRACE), f"{max(timeout, 0.01):g}", *argv]
         what = f"running {argv[0] if argv else '?'} on {node}"
         started = time.monotonic()
+        stdin = input is not None or arrival is not None
         with engine(what):
             exec_id = self._api.exec_create(
-                self._name(node), limited, stdin=input is not None, stdout=True, stderr=True
+                self._name(node), limited, stdin=stdin, stdout=True, stderr=True
             )["Id"]
             sock = self._api.exec_start(exec_id, socket=True)
         try:
-            stdout, stderr = talk(sock, input, timeout + KILL_GRACE + ENGINE_SLACK)
+            stdout, stderr = talk(sock, input, timeout + KILL_GRACE + ENGINE_SLACK, arrival)
         except TimeoutError as exc:
             raise CommandTimeout(f"{what}: the engine did not answer in time") from exc
         except OSError as exc:

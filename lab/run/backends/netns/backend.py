@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -16,6 +18,7 @@ from lab.errors import BackendError, CommandTimeout
 from lab.run.backends import kernel
 from lab.run.backends.base import (
     RUN_ID_RE,
+    Arrival,
     Backend,
     Completed,
     Owner,
@@ -38,7 +41,7 @@ from lab.run.backends.netns.names import (
     run_dirs,
 )
 from lab.run.backends.netns.nonetem import NO_NETEM_NOTE, netem_problems
-from lab.run.backends.netns.proc import NetnsProc, kill_group, wait_for_exec
+from lab.run.backends.netns.proc import NetnsProc, kill_group, read_until_ready, wait_for_exec
 from lab.run.backends.netns.teardown import remove_run, run_processes
 from lab.spec.model import Node, Topology
 from lab.spec.netem import Direction, Netem
@@ -184,6 +187,44 @@ class NetnsBackend(Backend):
             kill_group(proc)
             raise
         return Completed(tuple(argv), proc.returncode, out, err)
+
+    def run_gated(
+        self, node: str, argv: Sequence[str], *, timeout: float, arrival: Arrival
+    ) -> Completed:
+        full = self._exec_argv(node, argv)
+        try:
+            proc = self._popen(
+                node,
+                full,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=self._env(),
+                cwd=self._cwd(node),
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise BackendError(f"cannot run {argv[0]!r} on {node}: {exc}") from exc
+        deadline = time.monotonic() + timeout
+        try:
+            said, head = read_until_ready(proc, deadline)
+            stdin, proc.stdin = proc.stdin, None  # communicate() would flush it, closed
+            assert stdin is not None
+            with contextlib.suppress(BrokenPipeError):  # ended meanwhile: its status says
+                if said:
+                    stdin.write((arrival() + "\n").encode())
+                stdin.close()
+            out, err = proc.communicate(timeout=max(deadline - time.monotonic(), 0.01))
+        except subprocess.TimeoutExpired:
+            kill_group(proc)
+            raise CommandTimeout(
+                f"{' '.join(argv)} on {node} did not finish within {timeout:g} s"
+            ) from None
+        except BaseException:
+            kill_group(proc)
+            raise
+        text = (out.decode(errors="replace"), (head + err).decode(errors="replace"))
+        return Completed(tuple(argv), proc.returncode, *text)
 
     def spawn(self, node: str, argv: Sequence[str], *, log: PurePosixPath) -> Proc:
         full = self._exec_argv(node, argv)

@@ -1,0 +1,91 @@
+"""The start barrier of a scenario's clients, the run's side (the client's side is
+``lab.programs.barrier``).
+
+Every client of a scenario says when it is ready, before connecting; none is told to go
+until all are, so their held connections overlap however late one node's exec starts, and
+the "during" snapshot sees them together. The wait is bounded: a client that never
+starts, or ends before it is ready, stops the scenario's clients with a message naming
+it, rather than leaving them to hold their connections alone.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+
+from lab.i18n import t
+from lab.programs.barrier import GO
+from lab.run.backends.base import Arrival
+
+# Seconds a scenario's clients have, from its start, to be ready: a 250-client scenario
+# takes about 30 s to start on two busy cores.
+BARRIER_TIMEOUT = 60.0
+
+
+class StartBarrier:
+    """One scenario's barrier; its clients arrive from the threads that run them."""
+
+    def __init__(
+        self, scenario: str, nodes: Sequence[str], *, timeout: float, start_after: float = 0.0
+    ) -> None:
+        self.scenario = scenario
+        self.timeout = timeout
+        self.expected = frozenset(nodes)
+        self.arrived: set[str] = set()
+        self.broken: str | None = None  # why the clients must not go
+        self._deadline = time.monotonic() + start_after + timeout
+        self._cond = threading.Condition()
+
+    def arrival(self, node: str) -> Arrival:
+        """What the backend calls once the client on ``node`` says it is ready."""
+        return lambda: self.arrive(node)
+
+    def arrive(self, node: str) -> str:
+        """The client on ``node`` is ready: wait for the others; the line to answer it."""
+        with self._cond:
+            self.arrived.add(node)
+            self._cond.notify_all()
+            self._settle(self._deadline)
+            return GO if self.broken is None else self.broken
+
+    def depart(self, node: str, why: str) -> None:
+        """The client on ``node`` has ended (``why``): if it never arrived, the others
+        cannot wait for it."""
+        with self._cond:
+            if node not in self.arrived:
+                self._break(t("error.barrier_ended", scenario=self.scenario, node=node, why=why))
+
+    def close(self) -> None:
+        """The run is stopping: release every client still waiting, telling it not to go."""
+        with self._cond:
+            if not self.expected <= self.arrived:
+                self._break(t("error.barrier_stopped", scenario=self.scenario))
+
+    def settle(self, most: float) -> bool:
+        """Wait at most ``most`` seconds for the barrier to open or break; whether it did."""
+        with self._cond:
+            return self._settle(min(self._deadline, time.monotonic() + most))
+
+    def _settle(self, until: float) -> bool:
+        while self.broken is None and not self.expected <= self.arrived:
+            now = time.monotonic()
+            if now >= self._deadline:
+                missing = ", ".join(sorted(self.expected - self.arrived))
+                said = t(
+                    "error.barrier_timeout",
+                    scenario=self.scenario,
+                    nodes=missing,
+                    timeout=self.timeout,
+                )
+                self._break(said)
+            elif now >= until:
+                return False
+            else:
+                self._cond.wait(min(until, self._deadline) - now)
+        return True
+
+    def _break(self, why: str) -> None:
+        if self.broken is None:
+            self.broken = " ".join(why.split())  # one line: it is written to the clients
+            self._cond.notify_all()
