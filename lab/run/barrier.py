@@ -10,6 +10,7 @@ it, rather than leaving them to hold their connections alone.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections.abc import Sequence
@@ -33,20 +34,29 @@ class StartBarrier:
         self.timeout = timeout
         self.expected = frozenset(nodes)
         self.arrived: set[str] = set()
+        self.start_after = start_after
         self.broken: str | None = None  # why the clients must not go
-        self._deadline = time.monotonic() + start_after + timeout
+        # Counted from the scenario's start: its clients may start earlier, and wait.
+        self._deadline: float | None = None
         self._cond = threading.Condition()
 
     def arrival(self, node: str) -> Arrival:
         """What the backend calls once the client on ``node`` says it is ready."""
         return lambda: self.arrive(node)
 
+    def release(self) -> None:
+        """The scenario starts: its clients go once all are ready."""
+        with self._cond:
+            self._deadline = time.monotonic() + self.start_after + self.timeout
+            self._cond.notify_all()
+
     def arrive(self, node: str) -> str:
-        """The client on ``node`` is ready: wait for the others; the line to answer it."""
+        """The client on ``node`` is ready: wait for the scenario's start and the other
+        clients; the line to answer it."""
         with self._cond:
             self.arrived.add(node)
             self._cond.notify_all()
-            self._settle(self._deadline)
+            self._settle(math.inf)
             return GO if self.broken is None else self.broken
 
     def depart(self, node: str, why: str) -> None:
@@ -59,18 +69,19 @@ class StartBarrier:
     def close(self) -> None:
         """The run is stopping: release every client still waiting, telling it not to go."""
         with self._cond:
-            if not self.expected <= self.arrived:
+            if not self.is_open:
                 self._break(t("error.barrier_stopped", scenario=self.scenario))
 
     def settle(self, most: float) -> bool:
         """Wait at most ``most`` seconds for the barrier to open or break; whether it did."""
         with self._cond:
-            return self._settle(min(self._deadline, time.monotonic() + most))
+            return self._settle(time.monotonic() + most)
 
     def _settle(self, until: float) -> bool:
-        while self.broken is None and not self.expected <= self.arrived:
+        while self.broken is None and not self.is_open:
             now = time.monotonic()
-            if now >= self._deadline:
+            deadline = math.inf if self._deadline is None else self._deadline
+            if now >= deadline:
                 missing = ", ".join(sorted(self.expected - self.arrived))
                 said = t(
                     "error.barrier_timeout",
@@ -82,8 +93,13 @@ class StartBarrier:
             elif now >= until:
                 return False
             else:
-                self._cond.wait(min(until, self._deadline) - now)
+                wait = min(until, deadline) - now
+                self._cond.wait(None if wait == math.inf else wait)
         return True
+
+    @property
+    def is_open(self) -> bool:
+        return self._deadline is not None and self.expected <= self.arrived
 
     def _break(self, why: str) -> None:
         if self.broken is None:

@@ -4,11 +4,15 @@ ends, and the wait for held connections so that the "during" snapshot shows them
 from __future__ import annotations
 
 import signal
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 
 from lab.errors import BackendError
 from lab.i18n import t
+from lab.run.backends import sockets
+from lab.run.backends.base import Proc
 from lab.run.barrier import BARRIER_TIMEOUT, StartBarrier
 from lab.run.collect import wait_until
 from lab.run.impair import Impairer
@@ -21,6 +25,7 @@ from lab.run.record import (
     ScenarioRecord,
     parse_client_output,
 )
+from lab.run.services import LISTEN_TIMEOUT, QUICK_PROBE_EVERY
 from lab.run.session import Progress, Session
 from lab.run.userbuild import Built, command
 from lab.spec.codec import RecordError
@@ -43,7 +48,8 @@ class ClientSteps:
     record: RunRecord
     say: Progress
     built: dict[str, Built]
-    barriers: dict[str, StartBarrier]
+    servers: dict[str, Proc]
+    launched: Launch | None = None
 
     def phase(self, name: str) -> None:
         raise NotImplementedError
@@ -51,33 +57,53 @@ class ClientSteps:
     def checkpoint(self) -> None:
         """Write run.json as it stands (the run's flow does; nothing by default)."""
 
-    def run_scenarios(self) -> None:
+    def launch_clients(self) -> None:
+        """Start every scenario's clients; each waits at its scenario's start barrier
+        until ``run_scenarios`` lets them go. Started while the services start, their
+        interpreters' start-up is no longer part of the scenarios' time."""
         topo = self.s.topology
         jobs = [(sc, node) for sc in topo.scenarios for node in sc.clients]
-        self.barriers = start_barriers(topo.scenarios)
+        pool = ThreadPoolExecutor(max_workers=max(1, min(len(jobs), MAX_CLIENTS)))
+        launch = Launch(pool, start_barriers(topo.scenarios), threading.Event())
+        self.launched = launch
+        launch.futures = [pool.submit(self.run_client, sc, node) for sc, node in jobs]
+
+    def abandon_clients(self) -> None:
+        """The run stops before its scenarios: clients waiting at a barrier are told not
+        to go, and end (their commands' ends are not recorded: no scenario ran)."""
+        launch, self.launched = self.launched, None
+        if launch is not None:
+            launch.close()
+
+    def run_scenarios(self) -> None:
+        topo = self.s.topology
         for sc in topo.scenarios:
             self.record.scenarios[sc.name] = ScenarioRecord(sc.service)
         self.checkpoint()
-        if not jobs:
+        if self.launched is None:
+            self.launch_clients()
+        launch = self.launched
+        assert launch is not None
+        self.launched = None  # this run's: a live lab's next scenario launches its own
+        if not launch.futures:
+            launch.close()
             self.phase("during")
             return
         impairer = self.impairer()
-        pool = ThreadPoolExecutor(max_workers=min(len(jobs), MAX_CLIENTS))
         try:
             impairer.start()
-            futures = [pool.submit(self.run_client, sc, node) for sc, node in jobs]
-            self.wait_for_held_connections()
+            launch.start()
+            self.wait_for_held_connections(launch.barriers)
             self.phase("during")
+            futures = launch.futures
             for done, future in enumerate(futures, start=1):
                 future.result()
                 # One run.json for the clients that ended together, not one each.
                 if done == len(futures) or not futures[done].done():
                     self.checkpoint()
-                self.say(t("progress.clients_finished", done=done, total=len(jobs)))
+                self.say(t("progress.clients_finished", done=done, total=len(futures)))
         finally:
-            for barrier in self.barriers.values():
-                barrier.close()  # a client still waiting at one is told not to go
-            pool.shutdown(wait=False, cancel_futures=True)
+            launch.close()  # a client still waiting at a barrier is told not to go
             impairer.stop()
             self.checkpoint()
         impairer.raise_errors()
@@ -137,29 +163,33 @@ class ClientSteps:
         """Run one client to its end and record it. A client that cannot run or dies (its
         node gone, its command timed out) is recorded with the reason, not raised: the
         other clients, the snapshots and the collection go on, and the checks say why."""
+        launch = self.launched
+        assert launch is not None
         if sc.start_after > 0:
             # Scenarios start together; this one joins later (e.g. while another holds
             # the only connection an iterative server serves).
+            launch.started.wait()
             time.sleep(sc.start_after)
+        if launch.closed:
+            return  # the run stopped before this scenario began
+        # Bounded by the barrier's own wait, and by the services' start before it.
         timeout = 30.0 + sc.hold + sc.pause_reading + CLIENT_REPLY_TIMEOUT * len(sc.send)
+        timeout += BARRIER_TIMEOUT + LISTEN_TIMEOUT
         if sc.probe is not None:  # a connect and a wait for the server's close, each bounded
             timeout += 2 * CLIENT_REPLY_TIMEOUT
-        clients = self.record.scenarios[sc.name].clients
-        barrier = self.barriers.get(sc.name)
+        barrier = launch.barriers[sc.name]
+        argv = self.client_argv(sc, node, gated=True)
         try:
-            if barrier is None:
-                result = self.s.run(node, self.client_argv(sc, node), timeout=timeout)
-            else:
-                argv = self.client_argv(sc, node, gated=True)
-                arrival = barrier.arrival(node)
-                result = self.s.backend.run_gated(
-                    node, argv, timeout=timeout + BARRIER_TIMEOUT, arrival=arrival
-                )
+            result = self.s.backend.run_gated(
+                node, argv, timeout=timeout, arrival=barrier.arrival(node)
+            )
         except BackendError as exc:
-            clients[node] = ClientRecord(None, None, "", str(exc))
-            self.say(t("warning.client", scenario=sc.name, node=node, error=exc.text()))
-            if barrier is not None:
-                barrier.depart(node, exc.text())
+            barrier.depart(node, exc.text())
+            if launch.started.is_set():
+                self.record.scenarios[sc.name].clients[node] = ClientRecord(
+                    None, None, "", str(exc)
+                )
+                self.say(t("warning.client", scenario=sc.name, node=node, error=exc.text()))
             return
         parsed: ClientResult | ProbeResult | None
         try:
@@ -167,18 +197,19 @@ class ClientSteps:
         except (ValueError, RecordError):
             parsed = None
         why = None if parsed is not None else _no_result(result.returncode, result.stderr)
-        clients[node] = ClientRecord(result.returncode, parsed, result.stderr[-2000:], why)
-        if barrier is not None:
-            barrier.depart(node, why or f"exit status {result.returncode}")
+        barrier.depart(node, why or f"exit status {result.returncode}")
+        if launch.started.is_set():
+            record = ClientRecord(result.returncode, parsed, result.stderr[-2000:], why)
+            self.record.scenarios[sc.name].clients[node] = record
 
-    def wait_for_held_connections(self) -> None:
+    def wait_for_held_connections(self, barriers: dict[str, StartBarrier]) -> None:
         """Block until every held connection is ESTABLISHED on its server, so that the
         "during" snapshot shows them; give up (and let the checks say so) after a while."""
-        self.settle_barriers()
+        self.settle_barriers(barriers)
         expected: dict[str, int] = {}
         for sc in self.s.topology.scenarios:
             service = self.s.topology.service(sc.service)
-            if sc.name in self.barriers and self.barriers[sc.name].broken is not None:
+            if barriers[sc.name].broken is not None:
                 continue  # its clients were told not to connect: the warning said why
             if sc.hold > 0 and service.protocol == "tcp":
                 expected[sc.service] = expected.get(sc.service, 0) + sc.total_connections
@@ -197,24 +228,37 @@ class ClientSteps:
                 established,
                 timeout=max(shortest_hold, 5.0),
                 what="held connections",
-                most=HELD_PROBE_EVERY,
+                interval=self.held_probe_every(expected),
+                most=self.held_probe_every(expected),
             )
         except BackendError as exc:
             self.say(t("warning.line", text=exc.text()))
 
-    def settle_barriers(self) -> None:
+    def settle_barriers(self, barriers: dict[str, StartBarrier]) -> None:
         """Wait until every scenario's clients are all ready (or their barrier broke, said
         as a warning): the held connections are looked for only from then on."""
-        for barrier in self.barriers.values():
+        for barrier in barriers.values():
             while not barrier.settle(0.2):
                 self.s.check_signal()
             if barrier.broken is not None:
                 self.say(t("warning.line", text=barrier.broken))
 
+    def held_probe_every(self, expected: dict[str, int]) -> float:
+        """Seconds between two looks: short where a look starts no command."""
+        for name in expected:
+            service, proc = self.s.topology.service(name), self.servers.get(name)
+            if proc is None or self.s.backend.sockets(service.node, "tcp", proc) is None:
+                return HELD_PROBE_EVERY
+        return QUICK_PROBE_EVERY
+
     def accepted(self, service: Service, count: int) -> bool:
         """At least ``count`` connections are ESTABLISHED on the service and its accept
         queue is empty. ss counts a connection as ESTABLISHED while it still waits in the
         queue, before the server has accepted it (and forked or started a thread for it)."""
+        proc = self.servers.get(service.name)
+        rows = self.s.backend.sockets(service.node, "tcp", proc) if proc is not None else None
+        if rows is not None:
+            return sockets.accepted(rows, service.port, count)
         port = f":{service.port}"
         est = ["ss", "-Htn", "state", "established", "sport", "=", port]
         if len(self.s.run(service.node, est, timeout=10.0).stdout.splitlines()) < count:
@@ -225,15 +269,36 @@ class ClientSteps:
 
 
 def start_barriers(scenarios: tuple[Scenario, ...]) -> dict[str, StartBarrier]:
-    """A start barrier for each scenario with more than one client (one is always ready
-    with itself)."""
+    """A start barrier for each scenario: its clients go together, once it starts."""
     return {
         sc.name: StartBarrier(
             sc.name, sc.clients, timeout=BARRIER_TIMEOUT, start_after=sc.start_after
         )
         for sc in scenarios
-        if len(sc.clients) > 1
     }
+
+
+@dataclass
+class Launch:
+    """The clients of a run, started ahead of their scenarios (``launch_clients``)."""
+
+    pool: ThreadPoolExecutor
+    barriers: dict[str, StartBarrier]
+    started: threading.Event  # the scenarios have started: their clients may go
+    futures: list[Future[None]] = field(default_factory=list)
+    closed: bool = False
+
+    def start(self) -> None:
+        self.started.set()
+        for barrier in self.barriers.values():
+            barrier.release()
+
+    def close(self) -> None:
+        self.closed = not self.started.is_set()
+        for barrier in self.barriers.values():
+            barrier.close()
+        self.started.set()  # a client that starts late finds its barrier closed
+        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _client_knobs(sc: Scenario) -> list[str]:

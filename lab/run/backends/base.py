@@ -27,6 +27,7 @@ from signal import SIGKILL, SIGTERM
 
 from lab.errors import BackendError, UsageError
 from lab.programs.barrier import READY
+from lab.run.backends.sockets import SocketRow
 from lab.spec.model import Node, Topology
 from lab.spec.netem import Direction, Netem
 
@@ -275,6 +276,17 @@ class Backend(ABC):
     def spawn(self, node: str, argv: Sequence[str], *, log: PurePosixPath) -> Proc:
         """Start a command in the background on a node; its stdout and stderr go to ``log``,
         a path on the node (normally under ``workdir``)."""
+
+    def sockets(self, node: str, protocol: str, proc: Proc) -> list[SocketRow] | None:
+        """The ``protocol`` ("tcp", "udp") sockets of the network stack ``proc`` runs in on
+        ``node``, read without starting a command there; None where that cannot be done
+        (by default): the caller then asks ``ss`` on the node."""
+        return None
+
+    def local_path(self, node: str, path: PurePosixPath) -> Path | None:
+        """Where a file of ``node`` can be read on this host directly; None (by default)
+        where it cannot, and a command on the node reads it."""
+        return None
 
     @abstractmethod
     def workdir(self, node: str) -> PurePosixPath:

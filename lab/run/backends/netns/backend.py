@@ -43,6 +43,7 @@ from lab.run.backends.netns.names import (
 from lab.run.backends.netns.nonetem import NO_NETEM_NOTE, netem_problems
 from lab.run.backends.netns.proc import NetnsProc, kill_group, read_until_ready, wait_for_exec
 from lab.run.backends.netns.teardown import remove_run, run_processes
+from lab.run.backends.sockets import SocketRow, parse_proc_net
 from lab.spec.model import Node, Topology
 from lab.spec.netem import Direction, Netem
 
@@ -250,6 +251,27 @@ class NetnsBackend(Backend):
 
     def workdir(self, node: str) -> PurePosixPath:
         return PurePosixPath(BASE_DIR / self.run_id / node)
+
+    def sockets(self, node: str, protocol: str, proc: Proc) -> list[SocketRow] | None:
+        # /proc/PID/net is the network namespace PID runs in: the node's, for a process
+        # started there; read with no `ss` started. The PID is this process's child, not
+        # reaped while it runs, so it is never another's.
+        self._node(node)
+        if not isinstance(proc, NetnsProc) or proc.node != node or not proc.running():
+            return None
+        try:
+            rows = parse_proc_net(Path(f"/proc/{proc.pid}/net/{protocol}").read_text())
+        except OSError:
+            return None
+        with contextlib.suppress(FileNotFoundError):  # a kernel without IPv6 has no table
+            rows += parse_proc_net(Path(f"/proc/{proc.pid}/net/{protocol}6").read_text())
+        return rows
+
+    def local_path(self, node: str, path: PurePosixPath) -> Path | None:
+        # The nodes share this host's file system; their own files are under the run's.
+        self._node(node)
+        local = Path(path)
+        return local if local.is_relative_to(BASE_DIR / self.run_id) else None
 
     def build_root(self) -> Path | None:
         # The nodes share this host's file system: a program built here runs on any node.
