@@ -20,7 +20,6 @@ from lab.programs.client import (
     add_common_options,
     input_lines,
     report,
-    run_many,
 )
 from lab.programs.common import (
     Shutdown,
@@ -30,6 +29,7 @@ from lab.programs.common import (
     peer_text,
     port_number,
 )
+from lab.programs.many import run_many
 from lab.programs.wrap import (
     CallError,
     address_text,
