@@ -10,7 +10,6 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
 from ipaddress import IPv4Network
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -30,6 +29,7 @@ from lab.run.backends.base import (
 )
 from lab.run.backends.docker import bringup, teardown
 from lab.run.backends.docker import netem as netem_mod
+from lab.run.backends.docker.archive import extract, readable
 from lab.run.backends.docker.engine import (
     ENGINE_ERRORS,
     NODE_LABEL,
@@ -42,7 +42,9 @@ from lab.run.backends.docker.engine import (
     object_name,
     owner_of_label,
 )
+from lab.run.backends.docker.hostview import HostView
 from lab.run.backends.docker.proc import READ_PID_SCRIPT, SPAWN_SCRIPT, DockerProc, talk
+from lab.run.backends.sockets import SocketRow
 from lab.spec.model import Node, Topology
 from lab.spec.netem import Direction, Netem
 
@@ -66,6 +68,7 @@ class DockerBackend(Backend):
         self._ifaces: dict[str, dict[str, str]] = {}
         self._spawned = 0
         self._placeholders: list[IPv4Network] = []
+        self._host = HostView(self._inspect_node)
 
     # -- engine access -------------------------------------------------------------------
     @property
@@ -171,6 +174,19 @@ class DockerBackend(Backend):
     def down(self) -> None:
         teardown.remove_labelled(self._client, {RUN_LABEL: self.run_id})
         self._ifaces.clear()
+        self._host.forget()
+
+    def _inspect_node(self, node: str) -> Mapping[str, Any]:
+        with engine(f"inspecting node {node}"):
+            info: Mapping[str, Any] = self._api.inspect_container(self._name(node))
+        return info
+
+    def sockets(self, node: str, protocol: str, proc: Proc) -> list[SocketRow] | None:
+        # Every process of a node shares its container's network stack.
+        return self._host.sockets(node, protocol) if proc.node == node else None
+
+    def local_path(self, node: str, path: PurePosixPath) -> Path | None:
+        return self._host.path(node, path)
 
     @classmethod
     def clean(cls, run_id: str | None = None) -> list[str]:
@@ -214,7 +230,7 @@ class DockerBackend(Backend):
                         for chunk in stream:
                             buf.write(chunk)
                         buf.seek(0)
-                        cls._extract(buf, Path(tmp))
+                        extract(buf, Path(tmp))
                         count = copy_missing(Path(tmp), out_dir / node)
                 collected.append(f"{node}: {count} file{'s' if count != 1 else ''}")
         finally:
@@ -319,10 +335,13 @@ class DockerBackend(Backend):
                 "Id"
             ]
             self._api.exec_start(exec_id, detach=True)
-        done = self.run(node, ["sh", "-c", READ_PID_SCRIPT, "sh", str(pidfile)], timeout=10)
-        if not done.ok or not done.stdout.strip().isdigit():
-            raise BackendError(f"docker: {what}: no pid ({done.stderr.strip()})")
-        return DockerProc(self, self._api, node, argv, exec_id, int(done.stdout.strip()))
+        pid = self._host.read_pid(node, pidfile, timeout=10)
+        if pid is None:
+            done = self.run(node, ["sh", "-c", READ_PID_SCRIPT, "sh", str(pidfile)], timeout=10)
+            if not done.ok or not done.stdout.strip().isdigit():
+                raise BackendError(f"docker: {what}: no pid ({done.stderr.strip()})")
+            pid = int(done.stdout.strip())
+        return DockerProc(self, self._api, node, argv, exec_id, pid)
 
     def program_dir(self, node: str, name: str) -> PurePosixPath:
         return WORK_ROOT / self.run_id / "programs" / name
@@ -335,7 +354,7 @@ class DockerBackend(Backend):
         # Links are followed, as a copy would; everything readable by the run user.
         with tarfile.open(fileobj=buf, mode="w", dereference=True) as archive:
             for src in sources:
-                archive.add(str(src), arcname=src.name, filter=_readable)
+                archive.add(str(src), arcname=src.name, filter=readable)
         with engine(f"copying the sources of {folder.name} to {node}"):
             self._api.put_archive(self._name(node), str(folder), buf.getvalue())
 
@@ -347,25 +366,7 @@ class DockerBackend(Backend):
                 for chunk in stream:
                     buf.write(chunk)
                 buf.seek(0)
-                self._extract(buf, local_dir)
-
-    @staticmethod
-    def _extract(buf: io.IOBase | Any, local_dir: Path) -> None:
-        """Unpack the engine's archive of a directory into ``local_dir``, safely: the "data"
-        filter refuses absolute paths, ``..``, device files and links leaving the target;
-        such members are skipped."""
-        with tarfile.open(fileobj=buf, mode="r|") as archive:
-            for member in archive:
-                # Members are "<dir's base name>/...": keep what is below the directory.
-                parts = PurePosixPath(member.name).parts
-                rel = PurePosixPath(*parts[1:]) if len(parts) > 1 else None
-                if rel is None:
-                    continue
-                member.name = str(rel)
-                # A member the filter refuses (say a link to /etc/passwd) is left out: it
-                # is nothing the lab wrote, and must not stop the rest from being copied.
-                with suppress(tarfile.FilterError):
-                    archive.extract(member, local_dir, filter="data")
+                extract(buf, local_dir)
 
     def interfaces(self, node: str) -> Mapping[str, str]:
         if node not in self._ifaces:
@@ -381,10 +382,3 @@ class DockerBackend(Backend):
         if len(result) != len(macs):
             raise BackendError(f"docker: node {node}: interfaces not found for {sorted(macs)}")
         return result
-
-
-def _readable(member: tarfile.TarInfo) -> tarfile.TarInfo:
-    member.uid = member.gid = 0
-    member.uname = member.gname = "root"
-    member.mode = (member.mode & 0o755) | (0o755 if member.isdir() else 0o444)
-    return member
