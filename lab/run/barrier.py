@@ -56,7 +56,10 @@ class StartBarrier:
         with self._cond:
             self.arrived.add(node)
             self._cond.notify_all()
-            self._settle(math.inf)
+            # Bounded even before the scenario starts: a run that neither starts it nor
+            # closes the barrier (a bug) must not keep its clients' threads forever.
+            if not self._settle(time.monotonic() + 2 * self.timeout + self.start_after):
+                self._break(t("error.barrier_stopped", scenario=self.scenario))
             return GO if self.broken is None else self.broken
 
     def depart(self, node: str, why: str) -> None:

@@ -76,17 +76,21 @@ class ClientSteps:
             launch.close()
 
     def run_scenarios(self) -> None:
-        topo = self.s.topology
-        for sc in topo.scenarios:
-            self.record.scenarios[sc.name] = ScenarioRecord(sc.service)
-        self.checkpoint()
         if self.launched is None:
             self.launch_clients()
         launch = self.launched
         assert launch is not None
         self.launched = None  # this run's: a live lab's next scenario launches its own
+        try:
+            self.run_launched(launch)
+        finally:
+            launch.close()  # whatever stopped the run: no client waits at a barrier
+
+    def run_launched(self, launch: Launch) -> None:
+        for sc in self.s.topology.scenarios:
+            self.record.scenarios[sc.name] = ScenarioRecord(sc.service)
+        self.checkpoint()
         if not launch.futures:
-            launch.close()
             self.phase("during")
             return
         impairer = self.impairer()

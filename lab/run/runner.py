@@ -188,10 +188,9 @@ class Flow(ServiceSteps, ClientSteps):
             try:
                 self.start_all(clients_ahead=True)
                 self.step("scenarios")
-            except BaseException:
-                self.abandon_clients()
-                raise
-            self.run_scenarios()
+                self.run_scenarios()
+            finally:
+                self.abandon_clients()  # stopped before the scenarios: none may wait
             self.run_restarts()
             self.settle()
             self.phase("after")
