@@ -24,6 +24,8 @@ SNAPSHOTS: dict[str, list[str]] = {
     "ps": ["ps", "-e", "-o", "pid=,ppid=,stat=,nlwp=,args="],
 }
 
+CAPTURE_BUDGET_KIB = 64 * 1024
+DEFAULT_BUFFER_KIB = 2048  # tcpdump's own
 PARALLEL = 16  # commands in flight at once across nodes (a node's three, and more)
 
 
@@ -93,6 +95,8 @@ def start_captures(session: Session) -> list[CaptureHandle]:
     if not cap.enabled:
         return []
     handles: list[CaptureHandle] = []
+    count = sum(len(session.backend.interfaces(n.name)) for n in session.topology.nodes)
+    buffer_kib = capture_buffer_kib(count)
     for node in session.topology.nodes:
         workdir = session.workdir(node.name)
         for network, ifname in session.backend.interfaces(node.name).items():
@@ -100,7 +104,7 @@ def start_captures(session: Session) -> list[CaptureHandle]:
             # --immediate-mode: without it the last packets sit in the kernel's ring buffer
             # (about a second) and are lost when tcpdump is stopped right after the traffic.
             argv = ["tcpdump", "-i", ifname, "-n", "-U", "--immediate-mode"]
-            argv += ["-s", str(cap.snaplen)]
+            argv += ["-B", str(buffer_kib), "-s", str(cap.snaplen)]
             argv += ["-w", str(workdir / pcap), "-Z", "root"]
             if cap.filter:
                 argv.append(cap.filter)
@@ -112,6 +116,15 @@ def start_captures(session: Session) -> list[CaptureHandle]:
     with ThreadPoolExecutor(PARALLEL) as pool:
         list(pool.map(lambda item: _wait_listening(session, *item), by_node.items()))
     return handles
+
+
+def capture_buffer_kib(captures: int) -> int:
+    """Each capture's kernel buffer (tcpdump -B, KiB): the run's captures share
+    ``CAPTURE_BUDGET_KIB``, none below tcpdump's default. A scenario's clients start
+    together, and a busy machine may not run tcpdump for a while: the default 2 MiB
+    (a few dozen frames of a veth's 64 KiB offloaded packets) overflowed, and the kernel
+    dropped packets of the evidence."""
+    return max(DEFAULT_BUFFER_KIB, CAPTURE_BUDGET_KIB // max(captures, 1))
 
 
 def _wait_listening(session: Session, node: str, handles: list[CaptureHandle]) -> None:
