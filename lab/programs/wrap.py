@@ -18,7 +18,10 @@ import errno
 import os
 import socket
 import sys
-from typing import NoReturn
+
+TYPE_CHECKING = False  # typing itself is not imported: it costs every program's start-up
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 # Longest request line a server accepts, in bytes, not counting the terminating "\n".
 MAX_LINE = 65536

@@ -54,7 +54,8 @@ def build_summary(out_dir: Path, topology: Topology) -> Summary:
         and not any(p.fails_checks for p in damaged)
         and all(s.passed for s in scenarios)
     )
-    connections, udp_flows = connection_evidence(out_dir, topology, run)
+    # Each capture decoded once: the checks' reads serve the records too.
+    connections, udp_flows = connection_evidence(out_dir, topology, run, ev.packets)
     summary = _summary(topology, run, passed, scenarios, connections, udp_flows)
     summary.evidence_problems = damaged
     return summary
