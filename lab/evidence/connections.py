@@ -15,13 +15,12 @@ Everything here is a pure function of the folder's files and ``run.json``; the r
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lab.evidence.analysis import (
     Endpoint,
-    Packet,
     TcpConnection,
     UdpFlow,
     match_connections,
@@ -44,8 +43,6 @@ from lab.evidence.tcp_record import SEGMENTS_TAIL as SEGMENTS_TAIL
 from lab.evidence.tcp_record import Names, Seen, tcp_record
 from lab.run.record import RunRecord
 from lab.spec.model import Topology
-
-PacketReader = Callable[[Path], list[Packet]]
 
 
 @dataclass(frozen=True)
@@ -74,16 +71,14 @@ def _captures(out_dir: Path, run: RunRecord) -> list[_Capture]:
     return [_Capture(c.node, c.network, rel, out_dir / rel) for c, rel in rels]
 
 
-def _sightings(
-    out_dir: Path, run: RunRecord, read: PacketReader | None
-) -> tuple[list[Sighting], list[Sighting]]:
+def _sightings(out_dir: Path, run: RunRecord) -> tuple[list[Sighting], list[Sighting]]:
     """TCP and UDP sightings of every readable capture, in capture order. An unreadable or
     missing capture contributes nothing (summary.json's evidence problems report it)."""
     tcp: list[Sighting] = []
     udp: list[Sighting] = []
     for cap in _captures(out_dir, run):
         try:
-            packets = (read or read_packets)(cap.path)
+            packets = read_packets(cap.path)
         except (EvidenceFileError, OSError):
             continue
         tcp += [Sighting(cap.rel, cap.node, cap.network, c) for c in tcp_connections(packets)]
@@ -279,18 +274,17 @@ def connection_records(out_dir: Path, topology: Topology, run: RunRecord) -> lis
 
 
 def connection_evidence(
-    out_dir: Path, topology: Topology, run: RunRecord, read: PacketReader | None = None
+    out_dir: Path, topology: Topology, run: RunRecord
 ) -> tuple[list[TcpRecord], list[UdpRecord]]:
     """``(connections, udp_flows)``: the TCP records of :func:`connection_records` and one
-    record per UDP flow, reading each capture once; with ``read``, the packets another
-    reader of the folder decoded already (``Evidence.packets``)."""
-    return _records(out_dir, topology, run, read)
+    record per UDP flow, reading each capture once."""
+    return _records(out_dir, topology, run)
 
 
 def _records(
-    out_dir: Path, topology: Topology, run: RunRecord, read: PacketReader | None = None
+    out_dir: Path, topology: Topology, run: RunRecord
 ) -> tuple[list[TcpRecord], list[UdpRecord]]:
-    tcp, udp = _sightings(out_dir, run, read)
+    tcp, udp = _sightings(out_dir, run)
     hosts = _host_names(topology)
     index = _ScenarioIndex.build(topology, run)
     groups = _group(tcp)

@@ -21,16 +21,18 @@ connection got a reply per line without error.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import socket
 import sys
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any, TextIO
 
-from lab.programs.barrier import add_barrier_option, barrier_or_exit
 from lab.programs.common import port_number, positive_int
-from lab.programs.many import run_many
 from lab.programs.wrap import (
     MAX_LINE,
     CallError,
@@ -45,25 +47,21 @@ from lab.programs.wrap import (
     writen,
 )
 
-# Typing's and dataclasses' imports cost a client (hundreds at once, on a busy machine) more
-# than the rest of its start-up: the annotations need typing only when checked.
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from typing import Any, TextIO
-
 CLOSED_EARLY = "server closed the connection early"
+# Each waiting connection is one thread; a small stack lets hundreds of them coexist.
+THREAD_STACK_BYTES = 512 * 1024
 
 
+@dataclass
 class Outcome:
     """What happened on one connection (or one UDP client socket)."""
 
-    def __init__(self, index: int) -> None:
-        self.index = index
-        self.local: str | None = None
-        self.sent: list[str] = []
-        self.replies: list[str] = []
-        self.error: str | None = None
-        self.closed_early = False
+    index: int
+    local: str | None = None
+    sent: list[str] = field(default_factory=list)
+    replies: list[str] = field(default_factory=list)
+    error: str | None = None
+    closed_early: bool = False
 
     @property
     def ok(self) -> bool:
@@ -101,26 +99,31 @@ def decode_line(data: bytes) -> str:
     return data.rstrip(b"\r\n").decode("utf-8", "replace")
 
 
+def raise_fd_limit() -> None:
+    """Many connections at once need many descriptors: lift the soft limit to the hard one."""
+    try:
+        import resource
+    except ImportError:  # not on Linux: nothing to lift
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY:
+        hard = max(soft, 1 << 20)  # the kernel's usual nr_open; "unlimited" is refused
+    if soft < hard:
+        # On failure the soft limit stays; connections beyond it report EMFILE.
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+@dataclass(frozen=True)
 class Options:
-    def __init__(
-        self,
-        host: str,
-        port: int,
-        timeout: float,
-        hold: float,
-        half_close: bool,
-        reuseaddr: bool,
-        rcvbuf: int = 0,
-        pause_reading: float = 0.0,
-    ) -> None:
-        self.host = host
-        self.port = port
-        self.timeout = timeout
-        self.hold = hold
-        self.half_close = half_close
-        self.reuseaddr = reuseaddr
-        self.rcvbuf = rcvbuf
-        self.pause_reading = pause_reading
+    host: str
+    port: int
+    timeout: float
+    hold: float
+    half_close: bool
+    reuseaddr: bool
+    rcvbuf: int = 0
+    pause_reading: float = 0.0
 
     @property
     def server(self) -> str:
@@ -263,6 +266,15 @@ def stdin_lines(stream: TextIO) -> Iterator[str]:
         yield line.rstrip("\r\n")
 
 
+def run_many(count: int, concurrency: int, one: Callable[[int], Outcome]) -> list[Outcome]:
+    """Run ``one(index)`` for every index, ``concurrency`` at a time, in threads."""
+    raise_fd_limit()
+    if concurrency > 1:
+        threading.stack_size(THREAD_STACK_BYTES)
+    with ThreadPoolExecutor(max_workers=min(concurrency, count)) as pool:
+        return list(pool.map(one, range(count)))
+
+
 def report(program: str, server: str, outcomes: Sequence[Outcome], as_json: bool) -> int:
     ok = sum(1 for o in outcomes if o.ok)
     if as_json:
@@ -295,7 +307,6 @@ def add_common_options(parser: argparse.ArgumentParser, timeout: float) -> None:
         help=f"seconds to wait for each reply (default {timeout:g})",
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object at the end")
-    add_barrier_option(parser)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -345,7 +356,6 @@ def input_lines(send: list[str] | None, count: int) -> Iterable[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    barrier_or_exit(args.barrier)
     opts = Options(
         args.host,
         args.port,

@@ -8,26 +8,23 @@ The words live in ``dictionary.tsv`` next to this file (word<TAB>translation).
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Mapping
+from pathlib import Path
 
 from lab.programs.common import parse_server_args, tcp_server_parser
 from lab.programs.thread_server import run_threaded
 from lab.programs.wrap import tcp_listener
 
 DEFAULT_PORT = 8080
-# Found next to the module, so copying the lab/ directory to a host is enough. (os.path,
-# not pathlib: pathlib's imports would double the server's start-up.)
-DATA_FILE = os.path.join(os.path.dirname(__file__), "dictionary.tsv")
+# Found next to the module, so copying the lab/ directory to a host is enough.
+DATA_FILE = Path(__file__).with_name("dictionary.tsv")
 
 
-def load_dictionary(path: str | os.PathLike[str] = DATA_FILE) -> dict[str, str]:
+def load_dictionary(path: Path = DATA_FILE) -> dict[str, str]:
     """word -> translation; blank lines and lines starting with '#' are skipped."""
     table: dict[str, str] = {}
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
-    for number, raw in enumerate(text.splitlines(), 1):
+    for number, raw in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
         if not raw.strip() or raw.startswith("#"):
             continue
         word, sep, translation = raw.partition("\t")

@@ -35,7 +35,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from lab.programs import read_probe
-from lab.programs.barrier import add_barrier_option, barrier_or_exit
 from lab.programs.common import port_number, positive_int
 from lab.programs.wrap import (
     MAX_LINE,
@@ -230,7 +229,6 @@ def build_parser() -> argparse.ArgumentParser:
         "--attempts", type=positive_int, default=20, help="epipe: writes at most (20)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
-    add_barrier_option(parser)
     return parser
 
 
@@ -245,7 +243,6 @@ def _human(report: Report) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    barrier_or_exit(args.barrier)
     # Python already ignores SIGPIPE; said here because the epipe probe depends on it.
     signal.signal(signal.SIGPIPE, signal.SIG_IGN)
     opts = Options(args.host, args.port, args.timeout, args.pause, args.attempts)

@@ -13,13 +13,13 @@ import signal
 import sys
 from collections.abc import Iterable
 
-from lab.programs.barrier import barrier_or_exit
 from lab.programs.client import (
     Outcome,
     Printer,
     add_common_options,
     input_lines,
     report,
+    run_many,
 )
 from lab.programs.common import (
     Shutdown,
@@ -29,7 +29,6 @@ from lab.programs.common import (
     peer_text,
     port_number,
 )
-from lab.programs.many import run_many
 from lab.programs.wrap import (
     CallError,
     address_text,
@@ -139,7 +138,6 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.role == "server":
         return serve(args.host, args.port)
-    barrier_or_exit(args.barrier)
     lines = input_lines(args.send, args.count)
     say = Printer(enabled=not args.json, prefixed=args.count > 1)
     outcomes = run_many(

@@ -32,8 +32,6 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from lab.programs.barrier import add_barrier_option, barrier_or_exit
-
 
 @dataclass
 class Copy:
@@ -192,13 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hold", type=float, default=0.0)
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--protocol", choices=("tcp", "udp"), default="tcp")
-    add_barrier_option(parser)
     parser.add_argument("command", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     command = args.command[1:] if args.command[:1] == ["--"] else args.command
     if not command:
         parser.error("no command after --")
-    barrier_or_exit(args.barrier)
     copies = [Copy(i) for i in range(args.count)]
     threads = []
     for copy in copies:

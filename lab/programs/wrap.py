@@ -18,10 +18,7 @@ import errno
 import os
 import socket
 import sys
-
-TYPE_CHECKING = False  # typing itself is not imported: it costs every program's start-up
-if TYPE_CHECKING:
-    from typing import NoReturn
+from typing import NoReturn
 
 # Longest request line a server accepts, in bytes, not counting the terminating "\n".
 MAX_LINE = 65536

@@ -54,8 +54,7 @@ def build_summary(out_dir: Path, topology: Topology) -> Summary:
         and not any(p.fails_checks for p in damaged)
         and all(s.passed for s in scenarios)
     )
-    # Each capture decoded once: the checks' reads serve the records too.
-    connections, udp_flows = connection_evidence(out_dir, topology, run, ev.packets)
+    connections, udp_flows = connection_evidence(out_dir, topology, run)
     summary = _summary(topology, run, passed, scenarios, connections, udp_flows)
     summary.evidence_problems = damaged
     return summary

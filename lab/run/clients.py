@@ -4,16 +4,11 @@ ends, and the wait for held connections so that the "during" snapshot shows them
 from __future__ import annotations
 
 import signal
-import threading
 import time
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
 
 from lab.errors import BackendError
 from lab.i18n import t
-from lab.run.backends import sockets
-from lab.run.backends.base import Proc
-from lab.run.barrier import BARRIER_TIMEOUT, StartBarrier
 from lab.run.collect import wait_until
 from lab.run.impair import Impairer
 from lab.run.record import (
@@ -25,7 +20,6 @@ from lab.run.record import (
     ScenarioRecord,
     parse_client_output,
 )
-from lab.run.services import LISTEN_TIMEOUT, QUICK_PROBE_EVERY
 from lab.run.session import Progress, Session
 from lab.run.userbuild import Built, command
 from lab.spec.codec import RecordError
@@ -48,8 +42,6 @@ class ClientSteps:
     record: RunRecord
     say: Progress
     built: dict[str, Built]
-    servers: dict[str, Proc]
-    launched: Launch | None = None
 
     def phase(self, name: str) -> None:
         raise NotImplementedError
@@ -57,57 +49,30 @@ class ClientSteps:
     def checkpoint(self) -> None:
         """Write run.json as it stands (the run's flow does; nothing by default)."""
 
-    def launch_clients(self) -> None:
-        """Start every scenario's clients; each waits at its scenario's start barrier
-        until ``run_scenarios`` lets them go. Started while the services start, their
-        interpreters' start-up is no longer part of the scenarios' time."""
+    def run_scenarios(self) -> None:
         topo = self.s.topology
         jobs = [(sc, node) for sc in topo.scenarios for node in sc.clients]
-        pool = ThreadPoolExecutor(max_workers=max(1, min(len(jobs), MAX_CLIENTS)))
-        launch = Launch(pool, start_barriers(topo.scenarios), threading.Event())
-        self.launched = launch
-        launch.futures = [pool.submit(self.run_client, sc, node) for sc, node in jobs]
-
-    def abandon_clients(self) -> None:
-        """The run stops before its scenarios: clients waiting at a barrier are told not
-        to go, and end (their commands' ends are not recorded: no scenario ran)."""
-        launch, self.launched = self.launched, None
-        if launch is not None:
-            launch.close()
-
-    def run_scenarios(self) -> None:
-        if self.launched is None:
-            self.launch_clients()
-        launch = self.launched
-        assert launch is not None
-        self.launched = None  # this run's: a live lab's next scenario launches its own
-        try:
-            self.run_launched(launch)
-        finally:
-            launch.close()  # whatever stopped the run: no client waits at a barrier
-
-    def run_launched(self, launch: Launch) -> None:
-        for sc in self.s.topology.scenarios:
+        for sc in topo.scenarios:
             self.record.scenarios[sc.name] = ScenarioRecord(sc.service)
         self.checkpoint()
-        if not launch.futures:
+        if not jobs:
             self.phase("during")
             return
         impairer = self.impairer()
+        pool = ThreadPoolExecutor(max_workers=min(len(jobs), MAX_CLIENTS))
         try:
             impairer.start()
-            launch.start()
-            self.wait_for_held_connections(launch.barriers)
+            futures = [pool.submit(self.run_client, sc, node) for sc, node in jobs]
+            self.wait_for_held_connections()
             self.phase("during")
-            futures = launch.futures
             for done, future in enumerate(futures, start=1):
                 future.result()
                 # One run.json for the clients that ended together, not one each.
                 if done == len(futures) or not futures[done].done():
                     self.checkpoint()
-                self.say(t("progress.clients_finished", done=done, total=len(futures)))
+                self.say(t("progress.clients_finished", done=done, total=len(jobs)))
         finally:
-            launch.close()  # a client still waiting at a barrier is told not to go
+            pool.shutdown(wait=False, cancel_futures=True)
             impairer.stop()
             self.checkpoint()
         impairer.raise_errors()
@@ -125,22 +90,18 @@ class ClientSteps:
             steps += list(zip(sc.impair, records, strict=True))
         return Impairer(self.s.backend, self.s.topology, steps)
 
-    def client_argv(self, sc: Scenario, node: str, *, gated: bool = False) -> list[str]:
-        """The client's argument list; ``gated``: it waits at its scenario's start barrier."""
+    def client_argv(self, sc: Scenario, node: str) -> list[str]:
         service = self.s.topology.service(sc.service)
         target = str(self.s.topology.target_address(service, node))
-        # The client's own bound on the wait: the run answers it well before.
-        barrier = ["--barrier", f"{2 * BARRIER_TIMEOUT:g}"] if gated else []
         if sc.probe is not None:
             port = str(self.s.topology.scenario_port(sc))
             probe = [sc.probe, "--host", target, "--port", port, "--json", "--attempts", "10"]
-            probe += [*barrier, "--timeout", str(CLIENT_REPLY_TIMEOUT)]
-            return self.s.program("probe", probe)
+            return self.s.program("probe", [*probe, "--timeout", str(CLIENT_REPLY_TIMEOUT)])
         n = str(sc.concurrency)
         if sc.client_program is not None:
-            return self.user_client_argv(sc, node, target, service, barrier)
+            return self.user_client_argv(sc, node, target, service)
         common = ["--host", target, "--port", str(service.port), "--count", n, "--json"]
-        common += [*barrier, "--timeout", str(CLIENT_REPLY_TIMEOUT)]
+        common += ["--timeout", str(CLIENT_REPLY_TIMEOUT)]
         sends = [arg for line in sc.send for arg in ("--send", line)]
         if service.protocol == "udp":
             return self.s.program("udp_echo", ["client", *common, *sends])
@@ -150,14 +111,12 @@ class ClientSteps:
         extra += _client_knobs(sc)
         return self.s.program("client", [*common, *extra, *sends])
 
-    def user_client_argv(
-        self, sc: Scenario, node: str, target: str, service: Service, barrier: list[str]
-    ) -> list[str]:
+    def user_client_argv(self, sc: Scenario, node: str, target: str, service: Service) -> list[str]:
         """``lab.programs.userclient`` driving the user's client program (bounded)."""
         name = sc.client_program or ""
         run = self.s.topology.program(name).argv(target, service.port, client=True)
         inner = command(self.s.backend.python, self.built[name], node, run)
-        args = ["--host", target, "--port", str(service.port), "--name", name, *barrier]
+        args = ["--host", target, "--port", str(service.port), "--name", name]
         args += ["--count", str(sc.concurrency), "--hold", str(sc.hold)]
         args += ["--timeout", str(CLIENT_REPLY_TIMEOUT), "--protocol", service.protocol]
         args += [arg for line in sc.send for arg in ("--send", line)]
@@ -167,33 +126,19 @@ class ClientSteps:
         """Run one client to its end and record it. A client that cannot run or dies (its
         node gone, its command timed out) is recorded with the reason, not raised: the
         other clients, the snapshots and the collection go on, and the checks say why."""
-        launch = self.launched
-        assert launch is not None
         if sc.start_after > 0:
             # Scenarios start together; this one joins later (e.g. while another holds
             # the only connection an iterative server serves).
-            launch.started.wait()
             time.sleep(sc.start_after)
-        if launch.closed:
-            return  # the run stopped before this scenario began
-        # Bounded by the barrier's own wait, and by the services' start before it.
         timeout = 30.0 + sc.hold + sc.pause_reading + CLIENT_REPLY_TIMEOUT * len(sc.send)
-        timeout += BARRIER_TIMEOUT + LISTEN_TIMEOUT
         if sc.probe is not None:  # a connect and a wait for the server's close, each bounded
             timeout += 2 * CLIENT_REPLY_TIMEOUT
-        barrier = launch.barriers[sc.name]
-        argv = self.client_argv(sc, node, gated=True)
+        clients = self.record.scenarios[sc.name].clients
         try:
-            result = self.s.backend.run_gated(
-                node, argv, timeout=timeout, arrival=barrier.arrival(node)
-            )
+            result = self.s.run(node, self.client_argv(sc, node), timeout=timeout)
         except BackendError as exc:
-            barrier.depart(node, exc.text())
-            if launch.started.is_set():
-                self.record.scenarios[sc.name].clients[node] = ClientRecord(
-                    None, None, "", str(exc)
-                )
-                self.say(t("warning.client", scenario=sc.name, node=node, error=exc.text()))
+            clients[node] = ClientRecord(None, None, "", str(exc))
+            self.say(t("warning.client", scenario=sc.name, node=node, error=exc.text()))
             return
         parsed: ClientResult | ProbeResult | None
         try:
@@ -201,20 +146,14 @@ class ClientSteps:
         except (ValueError, RecordError):
             parsed = None
         why = None if parsed is not None else _no_result(result.returncode, result.stderr)
-        barrier.depart(node, why or f"exit status {result.returncode}")
-        if launch.started.is_set():
-            record = ClientRecord(result.returncode, parsed, result.stderr[-2000:], why)
-            self.record.scenarios[sc.name].clients[node] = record
+        clients[node] = ClientRecord(result.returncode, parsed, result.stderr[-2000:], why)
 
-    def wait_for_held_connections(self, barriers: dict[str, StartBarrier]) -> None:
+    def wait_for_held_connections(self) -> None:
         """Block until every held connection is ESTABLISHED on its server, so that the
         "during" snapshot shows them; give up (and let the checks say so) after a while."""
-        self.settle_barriers(barriers)
         expected: dict[str, int] = {}
         for sc in self.s.topology.scenarios:
             service = self.s.topology.service(sc.service)
-            if barriers[sc.name].broken is not None:
-                continue  # its clients were told not to connect: the warning said why
             if sc.hold > 0 and service.protocol == "tcp":
                 expected[sc.service] = expected.get(sc.service, 0) + sc.total_connections
         if not expected:
@@ -232,37 +171,15 @@ class ClientSteps:
                 established,
                 timeout=max(shortest_hold, 5.0),
                 what="held connections",
-                interval=self.held_probe_every(expected),
-                most=self.held_probe_every(expected),
+                most=HELD_PROBE_EVERY,
             )
         except BackendError as exc:
             self.say(t("warning.line", text=exc.text()))
-
-    def settle_barriers(self, barriers: dict[str, StartBarrier]) -> None:
-        """Wait until every scenario's clients are all ready (or their barrier broke, said
-        as a warning): the held connections are looked for only from then on."""
-        for barrier in barriers.values():
-            while not barrier.settle(0.2):
-                self.s.check_signal()
-            if barrier.broken is not None:
-                self.say(t("warning.line", text=barrier.broken))
-
-    def held_probe_every(self, expected: dict[str, int]) -> float:
-        """Seconds between two looks: short where a look starts no command."""
-        for name in expected:
-            service, proc = self.s.topology.service(name), self.servers.get(name)
-            if proc is None or self.s.backend.sockets(service.node, "tcp", proc) is None:
-                return HELD_PROBE_EVERY
-        return QUICK_PROBE_EVERY
 
     def accepted(self, service: Service, count: int) -> bool:
         """At least ``count`` connections are ESTABLISHED on the service and its accept
         queue is empty. ss counts a connection as ESTABLISHED while it still waits in the
         queue, before the server has accepted it (and forked or started a thread for it)."""
-        proc = self.servers.get(service.name)
-        rows = self.s.backend.sockets(service.node, "tcp", proc) if proc is not None else None
-        if rows is not None:
-            return sockets.accepted(rows, service.port, count)
         port = f":{service.port}"
         est = ["ss", "-Htn", "state", "established", "sport", "=", port]
         if len(self.s.run(service.node, est, timeout=10.0).stdout.splitlines()) < count:
@@ -270,39 +187,6 @@ class ClientSteps:
         listen = self.s.run(service.node, ["ss", "-Hltn", "sport", "=", port], timeout=10.0)
         # LISTEN rows: State Recv-Q Send-Q ...; for a listener Recv-Q is the accept queue.
         return all(line.split()[1] == "0" for line in listen.stdout.splitlines())
-
-
-def start_barriers(scenarios: tuple[Scenario, ...]) -> dict[str, StartBarrier]:
-    """A start barrier for each scenario: its clients go together, once it starts."""
-    return {
-        sc.name: StartBarrier(
-            sc.name, sc.clients, timeout=BARRIER_TIMEOUT, start_after=sc.start_after
-        )
-        for sc in scenarios
-    }
-
-
-@dataclass
-class Launch:
-    """The clients of a run, started ahead of their scenarios (``launch_clients``)."""
-
-    pool: ThreadPoolExecutor
-    barriers: dict[str, StartBarrier]
-    started: threading.Event  # the scenarios have started: their clients may go
-    futures: list[Future[None]] = field(default_factory=list)
-    closed: bool = False
-
-    def start(self) -> None:
-        self.started.set()
-        for barrier in self.barriers.values():
-            barrier.release()
-
-    def close(self) -> None:
-        self.closed = not self.started.is_set()
-        for barrier in self.barriers.values():
-            barrier.close()
-        self.started.set()  # a client that starts late finds its barrier closed
-        self.pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _client_knobs(sc: Scenario) -> list[str]:

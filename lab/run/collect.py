@@ -24,9 +24,7 @@ SNAPSHOTS: dict[str, list[str]] = {
     "ps": ["ps", "-e", "-o", "pid=,ppid=,stat=,nlwp=,args="],
 }
 
-CAPTURE_BUDGET_KIB = 64 * 1024
-DEFAULT_BUFFER_KIB = 2048  # tcpdump's own
-PARALLEL = 16  # commands in flight at once across nodes (a node's three, and more)
+PARALLEL = 8  # commands in flight at once across nodes
 
 
 def wait_until(
@@ -95,8 +93,6 @@ def start_captures(session: Session) -> list[CaptureHandle]:
     if not cap.enabled:
         return []
     handles: list[CaptureHandle] = []
-    count = sum(len(session.backend.interfaces(n.name)) for n in session.topology.nodes)
-    buffer_kib = capture_buffer_kib(count)
     for node in session.topology.nodes:
         workdir = session.workdir(node.name)
         for network, ifname in session.backend.interfaces(node.name).items():
@@ -104,7 +100,7 @@ def start_captures(session: Session) -> list[CaptureHandle]:
             # --immediate-mode: without it the last packets sit in the kernel's ring buffer
             # (about a second) and are lost when tcpdump is stopped right after the traffic.
             argv = ["tcpdump", "-i", ifname, "-n", "-U", "--immediate-mode"]
-            argv += ["-B", str(buffer_kib), "-s", str(cap.snaplen)]
+            argv += ["-s", str(cap.snaplen)]
             argv += ["-w", str(workdir / pcap), "-Z", "root"]
             if cap.filter:
                 argv.append(cap.filter)
@@ -118,15 +114,6 @@ def start_captures(session: Session) -> list[CaptureHandle]:
     return handles
 
 
-def capture_buffer_kib(captures: int) -> int:
-    """Each capture's kernel buffer (tcpdump -B, KiB): the run's captures share
-    ``CAPTURE_BUDGET_KIB``, none below tcpdump's default. A scenario's clients start
-    together, and a busy machine may not run tcpdump for a while: the default 2 MiB
-    (a few dozen frames of a veth's 64 KiB offloaded packets) overflowed, and the kernel
-    dropped packets of the evidence."""
-    return max(DEFAULT_BUFFER_KIB, CAPTURE_BUDGET_KIB // max(captures, 1))
-
-
 def _wait_listening(session: Session, node: str, handles: list[CaptureHandle]) -> None:
     logs = [str(session.workdir(node) / f"tcpdump-{h.interface}.log") for h in handles]
 
@@ -135,27 +122,10 @@ def _wait_listening(session: Session, node: str, handles: list[CaptureHandle]) -
             if not h.proc.running():
                 text = read_node_file(session, node, PurePosixPath(logs[handles.index(h)]))
                 raise BackendError(f"tcpdump on {node}:{h.interface} exited: {text.strip()}")
-        return _read_logs(session, node, logs).count("listening on") >= len(handles)
+        out = session.run(node, ["cat", *logs], timeout=10.0).stdout
+        return out.count("listening on") >= len(handles)
 
     wait_until(ready, timeout=20.0, what=f"tcpdump to start on {node}")
-
-
-def _read_logs(session: Session, node: str, logs: list[str]) -> str:
-    """The logs' text, read on this host where the backend allows (no command started),
-    else by ``cat`` on the node."""
-    local = [session.backend.local_path(node, PurePosixPath(log)) for log in logs]
-    if any(path is None for path in local):
-        return session.run(node, ["cat", *logs], timeout=10.0).stdout
-    text = ""
-    for path in local:
-        assert path is not None
-        try:
-            text += path.read_text(errors="replace")
-        except FileNotFoundError:
-            continue  # not made yet: the process is still starting
-        except OSError:  # not readable from here after all: ask the node
-            return session.run(node, ["cat", *logs], timeout=10.0).stdout
-    return text
 
 
 def stop_captures(handles: Iterable[CaptureHandle]) -> dict[str, str]:

@@ -253,9 +253,7 @@ class RunRecord:
         # The version leads the file, where a reader of another version looks first.
         return {"schema_version": data.pop("schema_version"), **data}
 
-    def save(self, out_dir: Path, unless: str | None = None) -> str:
-        """Write run.json; the text written. Not written when it is ``unless`` (what the
-        caller wrote last): the file holds that already, and each write waits on the disk."""
+    def save(self, out_dir: Path) -> None:
         # After an interrupt a client's thread may still record its outcome meanwhile
         # ("dictionary changed size during iteration"): take the picture again.
         for attempt in range(5):
@@ -265,9 +263,7 @@ class RunRecord:
             except RuntimeError:
                 if attempt == 4:
                     raise
-        if text != unless:
-            write_atomically(out_dir / RUN_FILE, text)
-        return text
+        write_atomically(out_dir / RUN_FILE, text)
 
     @classmethod
     def from_json(cls, data: Any, source: str = RUN_FILE) -> RunRecord:

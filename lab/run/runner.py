@@ -161,7 +161,6 @@ class Flow(ServiceSteps, ClientSteps):
         self.captures: list[CaptureHandle] = []
         self.servers: dict[str, Proc] = {}
         self.checkpoint_failed = False
-        self.saved: str | None = None  # run.json as the last checkpoint wrote it
 
     def step(self, name: str) -> None:
         self.s.check_signal()
@@ -175,7 +174,7 @@ class Flow(ServiceSteps, ClientSteps):
         folder that cannot be written to is said once and does not stop the run: run.json
         is written again as it ends, where the failure is reported."""
         try:
-            self.saved = self.record.save(self.s.out_dir, unless=self.saved)
+            self.record.save(self.s.out_dir)
         except OSError as exc:
             if not self.checkpoint_failed:
                 path = self.s.out_dir / "run.json"
@@ -185,12 +184,9 @@ class Flow(ServiceSteps, ClientSteps):
     def run(self) -> None:
         self.bring_up()
         with self.s.timings.measure("run"):
-            try:
-                self.start_all(clients_ahead=True)
-                self.step("scenarios")
-                self.run_scenarios()
-            finally:
-                self.abandon_clients()  # stopped before the scenarios: none may wait
+            self.start_all()
+            self.step("scenarios")
+            self.run_scenarios()
             self.run_restarts()
             self.settle()
             self.phase("after")
@@ -213,10 +209,8 @@ class Flow(ServiceSteps, ClientSteps):
         self.record.nodes = {n.name: self.node_record(n.name) for n in self.s.topology.nodes}
         self.checkpoint()
 
-    def start_all(self, *, clients_ahead: bool = False) -> None:
-        """Captures on every interface, the "before" snapshots, then the services; with
-        ``clients_ahead`` the scenarios' clients start alongside the services, waiting at
-        their barriers (``launch_clients``)."""
+    def start_all(self) -> None:
+        """Captures on every interface, the "before" snapshots, then the services."""
         self.step("capture start")
         self.captures = start_captures(self.s)
         self.record.captures = [
@@ -224,8 +218,6 @@ class Flow(ServiceSteps, ClientSteps):
         ]
         self.phase("before")
         self.step("services")
-        if clients_ahead:
-            self.launch_clients()
         self.start_services(self.s.topology.services)
         self.checkpoint()
 

@@ -8,7 +8,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from lab.errors import BackendError
 from lab.i18n import msg, t
-from lab.run.backends import sockets
 from lab.run.backends.base import Proc
 from lab.run.collect import read_node_file, wait_until
 from lab.run.record import RunRecord, ServiceRecord
@@ -18,7 +17,6 @@ from lab.spec.model import Service
 
 LISTEN_TIMEOUT = 20.0  # seconds a service has to listen after it starts
 PROBE_EVERY = 0.05  # seconds at most between two looks at a starting service's sockets
-QUICK_PROBE_EVERY = 0.005  # the same, where a look starts no command (``Backend.sockets``)
 PARALLEL = 16  # services started or stopped at once
 
 
@@ -79,17 +77,14 @@ class ServiceSteps:
                         log=text.strip()[-500:],
                     )
                 )
-            return self.listens(service, proc)
+            return bool(self.listen_socket(service))
 
-        # Read from the kernel's tables, a look costs next to nothing: look often.
-        quick = self.s.backend.sockets(service.node, service.protocol, proc) is not None
         try:
             wait_until(
                 listening,
                 timeout=LISTEN_TIMEOUT,
                 what=f"service {service.name} to listen",
-                interval=QUICK_PROBE_EVERY if quick else 0.02,
-                most=QUICK_PROBE_EVERY if quick else PROBE_EVERY,
+                most=PROBE_EVERY,
             )
         except BackendError as exc:
             if not proc.running() or "timed out" not in str(exc):
@@ -120,14 +115,6 @@ class ServiceSteps:
         host = str(self.s.topology.node(service.node).interfaces[0].address)
         run = service.user.argv(host, service.port, client=False)
         return command(self.s.backend.python, self.built[service.program], service.node, run)
-
-    def listens(self, service: Service, proc: Proc) -> bool:
-        """Whether the service listens: read from the kernel's tables where the backend
-        can (no command started, so it is looked at often), else asked of ``ss``."""
-        rows = self.s.backend.sockets(service.node, service.protocol, proc)
-        if rows is None:
-            return bool(self.listen_socket(service))
-        return sockets.listening(rows, service.protocol, service.port)
 
     def listen_socket(self, service: Service) -> str:
         """The service's listening socket as ``ss`` shows it on its node, "" if none."""

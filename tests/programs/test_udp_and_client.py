@@ -5,7 +5,6 @@ from __future__ import annotations
 import socket
 import subprocess
 import threading
-from pathlib import Path
 
 from tests.programs.conftest import HOST, ServerFactory, children_of, program, run_client
 
@@ -120,7 +119,7 @@ def test_dictionary_data_file() -> None:
     table = load_dictionary()
     assert len(table) >= 200
     assert table["hello"] == "你好" and table["world"] == "世界" and table["love"] == "爱"
-    raw = [line for line in Path(DATA_FILE).read_text(encoding="utf-8").splitlines() if line]
+    raw = [line for line in DATA_FILE.read_text(encoding="utf-8").splitlines() if line]
     words = [line.split("\t")[0] for line in raw if not line.startswith("#")]
     assert len(words) == len(set(words)) == len(table)
 

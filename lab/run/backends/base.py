@@ -20,28 +20,16 @@ import re
 import secrets
 import shutil
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from signal import SIGKILL, SIGTERM
 
 from lab.errors import BackendError, UsageError
-from lab.programs.barrier import READY
-from lab.run.backends.sockets import SocketRow
 from lab.spec.model import Node, Topology
 from lab.spec.netem import Direction, Netem
 
 RUN_ID_RE = re.compile(r"^[0-9a-f]{6}$")
-READY_LINE = READY.encode() + b"\n"
-# Called when a command waiting at a start barrier (``lab.programs.barrier``) says it is
-# ready; blocks until its scenario's clients all are, and returns the line to answer.
-Arrival = Callable[[], str]
-
-
-def ready_said(err: bytes) -> tuple[bool, bytes]:
-    """Whether a command's stderr so far holds its ready line; the stderr without it."""
-    head, found, tail = err.partition(READY_LINE)
-    return bool(found), head + tail
 
 
 def new_run_id() -> str:
@@ -260,33 +248,10 @@ class Backend(ABC):
         killing the command) when it does not finish in time. A non-zero exit is not an
         error: look at ``Completed.returncode``."""
 
-    def run_gated(
-        self, node: str, argv: Sequence[str], *, timeout: float, arrival: Arrival
-    ) -> Completed:
-        """``run`` for a command that waits at a start barrier: once it says it is ready
-        (on stderr), ``arrival()`` decides what it reads on stdin. The backends whose
-        commands really run override this to pass on the moment it is ready; here (a
-        replayed run) the command is taken as ready as it starts."""
-        answer = arrival()
-        done = self.run(node, argv, timeout=timeout, input=answer + "\n")
-        _, err = ready_said(done.stderr.encode())
-        return Completed(done.argv, done.returncode, done.stdout, err.decode())
-
     @abstractmethod
     def spawn(self, node: str, argv: Sequence[str], *, log: PurePosixPath) -> Proc:
         """Start a command in the background on a node; its stdout and stderr go to ``log``,
         a path on the node (normally under ``workdir``)."""
-
-    def sockets(self, node: str, protocol: str, proc: Proc) -> list[SocketRow] | None:
-        """The ``protocol`` ("tcp", "udp") sockets of the network stack ``proc`` runs in on
-        ``node``, read without starting a command there; None where that cannot be done
-        (by default): the caller then asks ``ss`` on the node."""
-        return None
-
-    def local_path(self, node: str, path: PurePosixPath) -> Path | None:
-        """Where a file of ``node`` can be read on this host directly; None (by default)
-        where it cannot, and a command on the node reads it."""
-        return None
 
     @abstractmethod
     def workdir(self, node: str) -> PurePosixPath:

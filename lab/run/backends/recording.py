@@ -17,7 +17,7 @@ from signal import SIGTERM
 from typing import TypeVar
 
 from lab.errors import BackendError
-from lab.run.backends.base import Arrival, Backend, Completed, Proc
+from lab.run.backends.base import Backend, Completed, Proc
 from lab.run.backends.tape import (
     FILES_DIR,
     TOPOLOGY_FILE,
@@ -147,22 +147,8 @@ class RecordingBackend(Backend):
     def run(
         self, node: str, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None
     ) -> Completed:
-        return self._record(
-            node, argv, lambda: self.inner.run(node, argv, timeout=timeout, input=input)
-        )
-
-    def run_gated(
-        self, node: str, argv: Sequence[str], *, timeout: float, arrival: Arrival
-    ) -> Completed:
-        # Recorded as a plain command: a replay takes it as ready as it starts.
-        def gated() -> Completed:
-            return self.inner.run_gated(node, argv, timeout=timeout, arrival=arrival)
-
-        return self._record(node, argv, gated)
-
-    def _record(self, node: str, argv: Sequence[str], call: Callable[[], Completed]) -> Completed:
         try:
-            done = call()
+            done = self.inner.run(node, argv, timeout=timeout, input=input)
         except BackendError as exc:
             self._recorder.add(RunCall(node, tuple(argv), raised=Raised.of(exc)))
             raise

@@ -10,6 +10,7 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from ipaddress import IPv4Network
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -18,18 +19,9 @@ import docker
 
 from lab.deploy.images import node_image
 from lab.errors import BackendError, CommandTimeout, UsageError
-from lab.run.backends.base import (
-    RUN_ID_RE,
-    Arrival,
-    Backend,
-    Completed,
-    Owner,
-    Proc,
-    copy_missing,
-)
+from lab.run.backends.base import RUN_ID_RE, Backend, Completed, Owner, Proc, copy_missing
 from lab.run.backends.docker import bringup, teardown
 from lab.run.backends.docker import netem as netem_mod
-from lab.run.backends.docker.archive import readable, unpack
 from lab.run.backends.docker.engine import (
     ENGINE_ERRORS,
     NODE_LABEL,
@@ -42,9 +34,7 @@ from lab.run.backends.docker.engine import (
     object_name,
     owner_of_label,
 )
-from lab.run.backends.docker.hostview import HostView
 from lab.run.backends.docker.proc import READ_PID_SCRIPT, SPAWN_SCRIPT, DockerProc, talk
-from lab.run.backends.sockets import SocketRow
 from lab.spec.model import Node, Topology
 from lab.spec.netem import Direction, Netem
 
@@ -68,7 +58,6 @@ class DockerBackend(Backend):
         self._ifaces: dict[str, dict[str, str]] = {}
         self._spawned = 0
         self._placeholders: list[IPv4Network] = []
-        self._host = HostView(self._inspect_node)
 
     # -- engine access -------------------------------------------------------------------
     @property
@@ -189,19 +178,6 @@ class DockerBackend(Backend):
     def down(self) -> None:
         teardown.remove_labelled(self._client, {RUN_LABEL: self.run_id})
         self._ifaces.clear()
-        self._host.forget()
-
-    def _inspect_node(self, node: str) -> Mapping[str, Any]:
-        with engine(f"inspecting node {node}"):
-            info: Mapping[str, Any] = self._node_api(node).inspect_container(self._name(node))
-        return info
-
-    def sockets(self, node: str, protocol: str, proc: Proc) -> list[SocketRow] | None:
-        # Every process of a node shares its container's network stack.
-        return self._host.sockets(node, protocol) if proc.node == node else None
-
-    def local_path(self, node: str, path: PurePosixPath) -> Path | None:
-        return self._host.path(node, path)
 
     @classmethod
     def clean(cls, run_id: str | None = None) -> list[str]:
@@ -247,8 +223,11 @@ class DockerBackend(Backend):
                 continue
             with engine(f"copying the work folder of {node}"):
                 stream, _ = client.api.get_archive(c["Id"], str(WORK_ROOT / run_id / node))
-                with tempfile.TemporaryDirectory() as tmp:
-                    unpack(stream, Path(tmp))
+                with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as buf:
+                    for chunk in stream:
+                        buf.write(chunk)
+                    buf.seek(0)
+                    cls._extract(buf, Path(tmp))
                     count = copy_missing(Path(tmp), out_dir / node)
             collected.append(f"{node}: {count} file{'s' if count != 1 else ''}")
         return collected
@@ -273,33 +252,17 @@ class DockerBackend(Backend):
     def run(
         self, node: str, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None
     ) -> Completed:
-        return self._exec(node, argv, timeout, input, None)
-
-    def run_gated(
-        self, node: str, argv: Sequence[str], *, timeout: float, arrival: Arrival
-    ) -> Completed:
-        return self._exec(node, argv, timeout, None, arrival)
-
-    def _exec(
-        self,
-        node: str,
-        argv: Sequence[str],
-        timeout: float,
-        input: str | None,
-        arrival: Arrival | None,
-    ) -> Completed:
         # The node enforces the timeout itself, so a command never outlives it there.
         limited = ["timeout", "-k", str(KILL_GRACE), f"{max(timeout, 0.01):g}", *argv]
         what = f"running {argv[0] if argv else '?'} on {node}"
         started = time.monotonic()
-        stdin = input is not None or arrival is not None
         with engine(what):
             exec_id = self._node_api(node).exec_create(
-                self._name(node), limited, stdin=stdin, stdout=True, stderr=True
+                self._name(node), limited, stdin=input is not None, stdout=True, stderr=True
             )["Id"]
             sock = self._node_api(node).exec_start(exec_id, socket=True)
         try:
-            stdout, stderr = talk(sock, input, timeout + KILL_GRACE + ENGINE_SLACK, arrival)
+            stdout, stderr = talk(sock, input, timeout + KILL_GRACE + ENGINE_SLACK)
         except TimeoutError as exc:
             raise CommandTimeout(f"{what}: the engine did not answer in time") from exc
         except OSError as exc:
@@ -353,13 +316,10 @@ class DockerBackend(Backend):
                 self._name(node), command, stdout=False, stderr=False
             )["Id"]
             self._node_api(node).exec_start(exec_id, detach=True)
-        pid = self._host.read_pid(node, pidfile, timeout=10)
-        if pid is None:
-            done = self.run(node, ["sh", "-c", READ_PID_SCRIPT, "sh", str(pidfile)], timeout=10)
-            if not done.ok or not done.stdout.strip().isdigit():
-                raise BackendError(f"docker: {what}: no pid ({done.stderr.strip()})")
-            pid = int(done.stdout.strip())
-        return DockerProc(self, self._node_api(node), node, argv, exec_id, pid)
+        done = self.run(node, ["sh", "-c", READ_PID_SCRIPT, "sh", str(pidfile)], timeout=10)
+        if not done.ok or not done.stdout.strip().isdigit():
+            raise BackendError(f"docker: {what}: no pid ({done.stderr.strip()})")
+        return DockerProc(self, self._node_api(node), node, argv, exec_id, int(done.stdout.strip()))
 
     def program_dir(self, node: str, name: str) -> PurePosixPath:
         return WORK_ROOT / self.run_id / "programs" / name
@@ -372,7 +332,7 @@ class DockerBackend(Backend):
         # Links are followed, as a copy would; everything readable by the run user.
         with tarfile.open(fileobj=buf, mode="w", dereference=True) as archive:
             for src in sources:
-                archive.add(str(src), arcname=src.name, filter=readable)
+                archive.add(str(src), arcname=src.name, filter=_readable)
         with engine(f"copying the sources of {folder.name} to {node}"):
             self._node_api(node).put_archive(self._name(node), str(folder), buf.getvalue())
 
@@ -380,7 +340,29 @@ class DockerBackend(Backend):
         local_dir.mkdir(parents=True, exist_ok=True)
         with engine(f"copying {remote_dir} from {node}"):
             stream, _ = self._node_api(node).get_archive(self._name(node), str(remote_dir))
-            unpack(stream, local_dir)
+            with tempfile.TemporaryFile() as buf:
+                for chunk in stream:
+                    buf.write(chunk)
+                buf.seek(0)
+                self._extract(buf, local_dir)
+
+    @staticmethod
+    def _extract(buf: io.IOBase | Any, local_dir: Path) -> None:
+        """Unpack the engine's archive of a directory into ``local_dir``, safely: the "data"
+        filter refuses absolute paths, ``..``, device files and links leaving the target;
+        such members are skipped."""
+        with tarfile.open(fileobj=buf, mode="r|") as archive:
+            for member in archive:
+                # Members are "<dir's base name>/...": keep what is below the directory.
+                parts = PurePosixPath(member.name).parts
+                rel = PurePosixPath(*parts[1:]) if len(parts) > 1 else None
+                if rel is None:
+                    continue
+                member.name = str(rel)
+                # A member the filter refuses (say a link to /etc/passwd) is left out: it
+                # is nothing the lab wrote, and must not stop the rest from being copied.
+                with suppress(tarfile.FilterError):
+                    archive.extract(member, local_dir, filter="data")
 
     def interfaces(self, node: str) -> Mapping[str, str]:
         if node not in self._ifaces:
@@ -396,3 +378,10 @@ class DockerBackend(Backend):
         if len(result) != len(macs):
             raise BackendError(f"docker: node {node}: interfaces not found for {sorted(macs)}")
         return result
+
+
+def _readable(member: tarfile.TarInfo) -> tarfile.TarInfo:
+    member.uid = member.gid = 0
+    member.uname = member.gname = "root"
+    member.mode = (member.mode & 0o755) | (0o755 if member.isdir() else 0o444)
+    return member

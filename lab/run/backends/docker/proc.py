@@ -13,7 +13,7 @@ import docker
 import docker.errors
 
 from lab.errors import BackendError
-from lab.run.backends.base import Arrival, Backend, Proc, ready_said
+from lab.run.backends.base import Backend, Proc
 from lab.run.backends.docker.engine import ENGINE_ERRORS
 
 # The spawn wrapper: positional parameters are the pidfile, the log, then the command.
@@ -53,43 +53,19 @@ def read_streams(raw: socket.socket) -> tuple[bytes, bytes]:
         (err if header[0] == 2 else out).extend(payload)
 
 
-def read_until_ready(raw: socket.socket) -> tuple[bool, bytes, bytes]:
-    """Read an attached exec's frames until it says it is ready at its start barrier
-    (True) or its output ends (False); stdout and stderr so far, less the ready line."""
-    out, err = bytearray(), bytearray()
-    while True:
-        said, rest = ready_said(bytes(err))
-        if said:
-            return True, bytes(out), rest
-        header = read_exactly(raw, 8)
-        if len(header) < 8:
-            return False, bytes(out), bytes(err)
-        payload = read_exactly(raw, int.from_bytes(header[4:8], "big"))
-        (err if header[0] == 2 else out).extend(payload)
-
-
-def talk(
-    sock: Any, data: str | None, limit: float, arrival: Arrival | None = None
-) -> tuple[bytes, bytes]:
-    """Write ``data`` to an attached exec's stdin, close it, read stdout and stderr. With
-    ``arrival``, what is written is its answer once the command says it is ready."""
+def talk(sock: Any, data: str | None, limit: float) -> tuple[bytes, bytes]:
+    """Write ``data`` to an attached exec's stdin, close it, read stdout and stderr."""
     raw: socket.socket = getattr(sock, "_sock", sock)  # the SDK wraps it in a SocketIO
     raw.settimeout(limit)
-    head_out = head_err = b""
     try:
-        if arrival is not None:
-            said, head_out, head_err = read_until_ready(raw)
-            data = arrival() + "\n" if said else None
         if data is not None:
             raw.sendall(data.encode())
         # A TLS socket cannot be half-closed: its shutdown drops the TLS layer, and the
-        # output would be read as raw records. Without stdin there is nothing to end, and
-        # a client at its start barrier reads one line, not to the end.
-        if (data is not None and arrival is None) or not isinstance(raw, ssl.SSLSocket):
+        # output would be read as raw records. Without stdin there is nothing to end.
+        if data is not None or not isinstance(raw, ssl.SSLSocket):
             with suppress(OSError):
                 raw.shutdown(socket.SHUT_WR)
-        out, err = read_streams(raw)
-        return head_out + out, head_err + err
+        return read_streams(raw)
     finally:
         sock.close()
 

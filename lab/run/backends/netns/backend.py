@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
 import subprocess
 import sys
-import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -18,7 +16,6 @@ from lab.errors import BackendError, CommandTimeout
 from lab.run.backends import kernel
 from lab.run.backends.base import (
     RUN_ID_RE,
-    Arrival,
     Backend,
     Completed,
     Owner,
@@ -41,9 +38,8 @@ from lab.run.backends.netns.names import (
     run_dirs,
 )
 from lab.run.backends.netns.nonetem import NO_NETEM_NOTE, netem_problems
-from lab.run.backends.netns.proc import NetnsProc, kill_group, read_until_ready, wait_for_exec
+from lab.run.backends.netns.proc import NetnsProc, kill_group, wait_for_exec
 from lab.run.backends.netns.teardown import remove_run, run_processes
-from lab.run.backends.sockets import SocketRow, parse_proc_net
 from lab.spec.model import Node, Topology
 from lab.spec.netem import Direction, Netem
 
@@ -194,44 +190,6 @@ class NetnsBackend(Backend):
             raise
         return Completed(tuple(argv), proc.returncode, out, err)
 
-    def run_gated(
-        self, node: str, argv: Sequence[str], *, timeout: float, arrival: Arrival
-    ) -> Completed:
-        full = self._exec_argv(node, argv)
-        try:
-            proc = self._popen(
-                node,
-                full,
-                stdin=subprocess.PIPE,
-                stdout=subprocess.PIPE,
-                stderr=subprocess.PIPE,
-                env=self._env(),
-                cwd=self._cwd(node),
-                start_new_session=True,
-            )
-        except OSError as exc:
-            raise BackendError(f"cannot run {argv[0]!r} on {node}: {exc}") from exc
-        deadline = time.monotonic() + timeout
-        try:
-            said, head = read_until_ready(proc, deadline)
-            stdin, proc.stdin = proc.stdin, None  # communicate() would flush it, closed
-            assert stdin is not None
-            with contextlib.suppress(BrokenPipeError):  # ended meanwhile: its status says
-                if said:
-                    stdin.write((arrival() + "\n").encode())
-                stdin.close()
-            out, err = proc.communicate(timeout=max(deadline - time.monotonic(), 0.01))
-        except subprocess.TimeoutExpired:
-            kill_group(proc)
-            raise CommandTimeout(
-                f"{' '.join(argv)} on {node} did not finish within {timeout:g} s"
-            ) from None
-        except BaseException:
-            kill_group(proc)
-            raise
-        text = (out.decode(errors="replace"), (head + err).decode(errors="replace"))
-        return Completed(tuple(argv), proc.returncode, *text)
-
     def spawn(self, node: str, argv: Sequence[str], *, log: PurePosixPath) -> Proc:
         full = self._exec_argv(node, argv)
         path = Path(log)
@@ -256,27 +214,6 @@ class NetnsBackend(Backend):
 
     def workdir(self, node: str) -> PurePosixPath:
         return PurePosixPath(BASE_DIR / self.run_id / node)
-
-    def sockets(self, node: str, protocol: str, proc: Proc) -> list[SocketRow] | None:
-        # /proc/PID/net is the network namespace PID runs in: the node's, for a process
-        # started there; read with no `ss` started. The PID is this process's child, not
-        # reaped while it runs, so it is never another's.
-        self._node(node)
-        if not isinstance(proc, NetnsProc) or proc.node != node or not proc.running():
-            return None
-        try:
-            rows = parse_proc_net(Path(f"/proc/{proc.pid}/net/{protocol}").read_text())
-        except OSError:
-            return None
-        with contextlib.suppress(FileNotFoundError):  # a kernel without IPv6 has no table
-            rows += parse_proc_net(Path(f"/proc/{proc.pid}/net/{protocol}6").read_text())
-        return rows
-
-    def local_path(self, node: str, path: PurePosixPath) -> Path | None:
-        # The nodes share this host's file system; their own files are under the run's.
-        self._node(node)
-        local = Path(path)
-        return local if local.is_relative_to(BASE_DIR / self.run_id) else None
 
     def build_root(self) -> Path | None:
         # The nodes share this host's file system: a program built here runs on any node.

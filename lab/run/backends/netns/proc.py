@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-import select
 import signal
 import subprocess
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-from lab.run.backends.base import Proc, ready_said
+from lab.run.backends.base import Proc
 
 EXEC_WAIT = 5.0  # seconds spawn() waits for `ip netns exec` to become the program
 
@@ -77,28 +75,7 @@ def wait_for_exec(popen: subprocess.Popen[bytes], full: Sequence[str] | None, ne
         time.sleep(0.001)
 
 
-def read_until_ready(proc: subprocess.Popen[bytes], deadline: float) -> tuple[bool, bytes]:
-    """Read a command's stderr until it says it is ready at its start barrier (True) or
-    closes it (False); what it wrote there, less the ready line. Read from the descriptor
-    itself: ``communicate`` reads the rest from there, and would miss a buffered copy."""
-    assert proc.stderr is not None
-    fd = proc.stderr.fileno()
-    err = b""
-    while True:
-        said, rest = ready_said(err)
-        if said:
-            return True, rest
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise subprocess.TimeoutExpired(proc.args, 0)
-        if select.select([fd], [], [], remaining)[0]:
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                return False, err
-            err += chunk
-
-
-def kill_group(proc: subprocess.Popen[Any]) -> None:
+def kill_group(proc: subprocess.Popen[str]) -> None:
     """Kill a command started in its own session, with all its children; reap it."""
     with contextlib.suppress(ProcessLookupError):
         os.killpg(proc.pid, signal.SIGKILL)

@@ -40,7 +40,6 @@ from typing import Any
 from lab.errors import BackendError, CommandTimeout, UsageError
 from lab.run.backends.base import (
     RUN_ID_RE,
-    Arrival,
     Backend,
     Completed,
     Owner,
@@ -270,28 +269,13 @@ class SshBackend(Backend):
     def run(
         self, node: str, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None
     ) -> Completed:
-        data = input.encode() if input is not None else None
-        return self._execute(node, argv, timeout, data, None)
-
-    def run_gated(
-        self, node: str, argv: Sequence[str], *, timeout: float, arrival: Arrival
-    ) -> Completed:
-        return self._execute(node, argv, timeout, None, arrival)
-
-    def _execute(
-        self,
-        node: str,
-        argv: Sequence[str],
-        timeout: float,
-        data: bytes | None,
-        arrival: Arrival | None,
-    ) -> Completed:
         r = self._remote(node)
         with self._lock:
             self._spawned += 1
             tag = f"{self.run_id}-{self._spawned}"
         line = r.command(argv, cwd=r.root / "work", env=r.lab_env(f"{TAG}={tag}"))
-        done = r.host.execute(line, timeout=timeout, input=data, arrival=arrival)
+        data = input.encode() if input is not None else None
+        done = r.host.execute(line, timeout=timeout, input=data)
         if done is None:
             r.reap(f"{TAG}={tag}", "")
             raise CommandTimeout(f"{' '.join(argv)} on {node} did not finish within {timeout:g} s")

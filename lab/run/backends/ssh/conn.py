@@ -17,6 +17,7 @@ import base64
 import contextlib
 import hashlib
 import os
+import select
 import socket
 import stat
 import threading
@@ -28,8 +29,6 @@ from pathlib import Path
 import paramiko
 
 from lab.errors import BackendError
-from lab.run.backends.base import Arrival
-from lab.run.backends.ssh.channel import read_all, read_until_ready
 from lab.spec.model import SshTarget
 
 CONNECT_TIMEOUT = 10.0  # seconds to connect, exchange keys and authenticate
@@ -271,17 +270,10 @@ class Host:
         return HostLost(f"host {self.target} is unreachable ({self.lost})")
 
     def execute(
-        self,
-        command: str,
-        *,
-        timeout: float,
-        input: bytes | None = None,
-        arrival: Arrival | None = None,
+        self, command: str, *, timeout: float, input: bytes | None = None
     ) -> tuple[int, bytes, bytes] | None:
         """Run a command line; (exit status, stdout, stderr), or None when ``timeout``
-        passed first (the command may still be running: the caller stops it). With
-        ``arrival``, its answer is the input, once the command says it is ready."""
-        deadline = time.monotonic() + timeout
+        passed first (the command may still be running: the caller stops it)."""
         with self._slots:
             try:
                 chan = self._transport().open_session(timeout=CHANNEL_TIMEOUT)
@@ -289,20 +281,12 @@ class Host:
                 raise self._mark_lost(exc) from None
             try:
                 chan.exec_command(command)
-                head = b""
-                if arrival is not None:
-                    ready = read_until_ready(chan, deadline)
-                    if ready is None:
-                        return None
-                    said, head = ready
-                    input = (arrival() + "\n").encode() if said else None
                 if input:
                     chan.sendall(input)
                 chan.shutdown_write()
-                streams = read_all(chan, deadline)
+                streams = _read_all(chan, time.monotonic() + timeout)
                 if streams is None:
                     return None
-                streams = (streams[0], head + streams[1])
                 code = chan.recv_exit_status()
                 if code == -1:  # closed without a status: the connection went
                     raise self._mark_lost("the connection dropped")
@@ -373,3 +357,22 @@ class Host:
         self._client.close()
         if self._jump is not None:
             self._jump.close()
+
+
+def _read_all(chan: paramiko.Channel, deadline: float) -> tuple[bytes, bytes] | None:
+    """Read a channel's stdout and stderr until its end; None once ``deadline`` passes."""
+    out, err = bytearray(), bytearray()
+    while True:
+        while chan.recv_ready():
+            out += chan.recv(1 << 16)
+        while chan.recv_stderr_ready():
+            err += chan.recv_stderr(1 << 16)
+        if (chan.eof_received or chan.closed) and not (
+            chan.recv_ready() or chan.recv_stderr_ready()
+        ):
+            return bytes(out), bytes(err)
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return None
+        # The channel's fileno is a pipe set when data, EOF or close arrive.
+        select.select([chan], [], [], min(remaining, 1.0))
