@@ -51,13 +51,7 @@ def run_id_of(results: Path) -> str:
 
 
 def signal_lab_run_at(
-    topology: Path,
-    out: Path,
-    when: str,
-    signum: int,
-    cwd: Path,
-    backend: str = "netns",
-    extra: tuple[str, ...] = (),
+    topology: Path, out: Path, when: str, signum: int, cwd: Path, backend: str = "netns"
 ) -> tuple[subprocess.Popen[str], list[str]]:
     """Start `lab run` and send ``signum`` when a progress line contains ``when``.
     Returns the process (signalled, not yet waited for) and the progress lines read so far."""
@@ -74,7 +68,6 @@ def signal_lab_run_at(
             backend,
             "--out",
             str(out),
-            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
