@@ -168,6 +168,11 @@ def _exec_on(state: LiveState, node: str, cmd: list[str], *, tty: bool) -> NoRet
     and a Ctrl-C or a killed shell reaches only it, never the lab."""
     from lab.run.livestate import node_command
 
+    # A script's background job inherits SIGINT and SIGQUIT ignored, and an ignored signal
+    # survives exec: the node's command would then never stop on Ctrl-C or `kill -INT`.
+    # It is the user's foreground command, so it gets them as a terminal would give them.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGQUIT, signal.SIG_DFL)
     if state.backend == "ssh":
         from lab.run.live_ssh import ssh_attach
 
