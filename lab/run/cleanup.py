@@ -26,6 +26,7 @@ from pathlib import Path
 from lab.errors import BackendError, LabError, UsageError
 from lab.run.backends.base import RUN_ID_RE, Backend
 from lab.run.record import CleanedRecord, load_run
+from lab.run.sealing import seal_results
 from lab.run.session import RegisteredRun, forget_run, registered_runs
 
 PROCESS_GRACE = 5.0  # seconds clean waits for a removed run's processes to exit
@@ -166,6 +167,8 @@ def _remove_run(
     keep_entry = bool(problems)
     if entry is not None and out is not None and out.is_dir():
         _mark(out, entry, collected, problems)
+        # What was collected is evidence like a finished run's: the user's, not others' to change.
+        problems += seal_results(out)
     result.problems += [f"run {rid}: {p}" for p in problems]
     if entry is not None and not keep_entry and forget_run(rid):
         result.removed.append(f"registry: run {rid}")

@@ -130,8 +130,11 @@ def test_clean_of_a_killed_run_keeps_what_it_did(root: None, tmp_path: Path) -> 
         assert "before" in record["phases"]
         assert record["failed_step"] is not None
         assert not list((out).glob("*/*.pcap")), "the evidence is still on the nodes"
-        cleaned = lab("clean", "--run-id", run_id)
+        # Under sudo, what clean collects is handed to the user who asked, like a run's results.
+        cleaned = lab("clean", "--run-id", run_id, env={"SUDO_UID": "65534", "SUDO_GID": "65534"})
         assert cleaned.returncode == 0, cleaned.stderr
+        collected = [p for p in out.rglob("*") if not p.is_symlink()]
+        assert {(p.stat().st_uid, p.stat().st_mode & 0o002) for p in collected} == {(65534, 0)}
         # Checked at once: clean returns when the run's processes are gone, not before.
         assert processes_of_run(run_id) == []
         assert live_pids(out) == []
