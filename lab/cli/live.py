@@ -227,8 +227,9 @@ def cmd_capture(args: argparse.Namespace) -> int:
     if len(args.words) not in (1, 2, 3):
         raise UsageError.said(msg("live.usage", usage="lab capture [LAB] NODE [IFACE] [-w FILE]"))
     words = list(args.words)
-    state = None
-    if len(words) == 3 or (len(words) == 2 and not words[1].startswith("eth")):
+    # Two words are LAB NODE when the first names a live lab, else NODE IFACE: a real host's
+    # interfaces are named ens3 or enp0s3 as often as eth0.
+    if len(words) == 3 or (len(words) == 2 and _is_lab(words[0])):
         state = _live(words.pop(0))
     else:
         state = _live(None)

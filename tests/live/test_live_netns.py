@@ -241,6 +241,9 @@ def test_bad_input_on_a_live_lab(tmp_path: Path, env: dict[str, str]) -> None:
         (("snapshot", "final"), "not one of"),
         (("scenario", "nosuch"), "no scenario 'nosuch'"),
         (("capture", "server", "eth9", "-w", str(tmp_path / "x.pcap")), "no interface 'eth9'"),
+        # a real host's interface name, not taken for a lab's
+        (("capture", "server", "ens3", "-w", str(tmp_path / "x.pcap")), "no interface 'ens3'"),
+        (("capture", "default", "server", "ens3"), "no interface 'ens3'"),
         (("down", "nosuch"), "no live lab 'nosuch'"),
         (("exec", "-t", "client1", "--", "true"), "stdin is not a terminal"),
     ]
