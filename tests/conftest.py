@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -78,9 +79,39 @@ def docker_engine() -> None:
     require(reason is None, reason or "")
 
 
+@pytest.fixture(scope="session")
+def two_engines() -> Iterator[Any]:
+    """A two-engine Docker Swarm for the whole session (tests/swarm/twoengines.py): the
+    machine's engine its manager, a second engine in a namespace its worker; all of it
+    removed afterwards, pass or fail. Defined here, once: the machine's engine can be in
+    one swarm only, so every module that uses it must share this one."""
+    from tests.swarm.twoengines import TwoEngines, needs
+
+    require(needs() is None, needs() or "")
+    swarm = TwoEngines()
+    try:
+        try:
+            swarm.start()
+        except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
+            require(False, f"cannot make a two-engine swarm here: {exc}")
+        yield swarm
+    finally:
+        problems = swarm.stop()
+    assert problems == [], problems
+
+
+@pytest.fixture(scope="session")
+def swarm_backend(two_engines: Any, tmp_path_factory: pytest.TempPathFactory) -> type[Any]:
+    """The swarm backend on both engines of the session's swarm."""
+    from lab.run.backends.swarm import SwarmBackend, load_engines
+
+    folder = tmp_path_factory.mktemp("swarm")
+    return SwarmBackend.configured(load_engines(two_engines.engines_file(folder)))
+
+
 # Tests are put in their tier by the capability fixtures they use, so that `-m netns`
 # and `-m docker` select every test that needs root or the engine, marked or not.
-TIER_OF_FIXTURE = {"root": "netns", "docker_engine": "docker"}
+TIER_OF_FIXTURE = {"root": "netns", "docker_engine": "docker", "two_engines": "swarm"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -111,7 +142,8 @@ SHARED_FOLDERS = frozenset({"experiments", "report", "programs", "compose"})
 def worker_group(nodeid: str) -> str:
     """The group of a test, by its id: the ssh tier's hosts are one set per machine (their
     management network is fixed), so every test that uses them (its file or its parameter
-    says ssh) is in one group; Docker's experiments are a group of their own; a shared
+    says ssh) is in one group; so is the swarm tier's (the machine's engine can be in one
+    swarm at a time, made once per worker); Docker's experiments are a group of their own; a shared
     folder is one group; any other file is one group, which keeps its module fixtures to
     one worker."""
     path, _, name = nodeid.partition("::")
@@ -119,6 +151,8 @@ def worker_group(nodeid: str) -> str:
     folder = parts[1] if len(parts) > 2 else ""
     if "ssh" in (folder, *Path(path).stem.split("_")) or "[ssh" in name or "-ssh]" in name:
         return "ssh"
+    if folder == "swarm" or "[swarm" in name or "-swarm]" in name:
+        return "swarm"
     if folder == "experiments" and "[docker-" in name:
         return "experiments-docker"
     return folder if folder in SHARED_FOLDERS else path

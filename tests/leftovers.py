@@ -51,7 +51,13 @@ def run_id_of(results: Path) -> str:
 
 
 def signal_lab_run_at(
-    topology: Path, out: Path, when: str, signum: int, cwd: Path, backend: str = "netns"
+    topology: Path,
+    out: Path,
+    when: str,
+    signum: int,
+    cwd: Path,
+    backend: str = "netns",
+    extra: tuple[str, ...] = (),
 ) -> tuple[subprocess.Popen[str], list[str]]:
     """Start `lab run` and send ``signum`` when a progress line contains ``when``.
     Returns the process (signalled, not yet waited for) and the progress lines read so far."""
@@ -68,6 +74,7 @@ def signal_lab_run_at(
             backend,
             "--out",
             str(out),
+            *extra,
         ],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import lab
+from lab.cli.engines import add_engines_option
 from lab.cli.grade import add_grade_parser
 from lab.cli.labs import cmd_clean, cmd_ls
 from lab.cli.lang import LabParser, add_lang_everywhere, add_lang_option, lang_of
@@ -49,9 +50,9 @@ def cmd_schema(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from lab.cli.engines import choose
     from lab.cli.preload import preload
     from lab.errors import UsageError
-    from lab.run.backends import choose_backend
     from lab.run.outdir import claim_results_folder
     from lab.run.record import RUN_FILE
     from lab.run.runner import run_lab
@@ -66,7 +67,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Bad input first, whatever the machine: a given --out is checked (not created) here.
     if args.out is not None:
         claim_results_folder(topology, args.out, create=False)
-    backend_cls = with_host_keys(args, choose_backend(_backend_name(args, topology)))
+    backend_cls = with_host_keys(args, choose(args, _backend_name(args, topology)))
     mismatch = backend_cls.topology_problems(topology)
     if mismatch:
         said = msg("live.nothing_created", file=args.file, problems=read_back_all(mismatch))
@@ -219,8 +220,9 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--backend", default="auto", choices=["auto", "netns", "docker", "ssh"])
+    p.add_argument("--backend", default="auto", choices=["auto", "netns", "docker", "ssh", "swarm"])
     add_host_key_options(p)
+    add_engines_option(p)
     p.add_argument("--out", help="results folder (default results/<topology>-<UTC time>)")
     p.add_argument("--json", action="store_true", help="print summary.json instead of tables")
     p.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -279,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(its evidence so far is kept)",
     )
     p.add_argument("--json", action="store_true")
+    add_engines_option(p)
     p.set_defaults(func=cmd_clean)
 
     p = sub.add_parser("compose", help="print a compose file that runs a topology live")
@@ -301,6 +304,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("ls", help="list running labs")
     p.add_argument("--json", action="store_true")
+    add_engines_option(p)
     p.set_defaults(func=cmd_ls)
 
     add_live_commands(sub, add_run_options)

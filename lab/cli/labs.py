@@ -25,7 +25,9 @@ def cmd_clean(args: argparse.Namespace) -> int:
 
     if args.run_id is not None:
         check_run_id(args.run_id)  # before any backend is asked
-    result = clean(usable_backends(), args.run_id, force=args.force, progress=progress_printer())
+    result = clean(
+        usable_backends(args.engines), args.run_id, force=args.force, progress=progress_printer()
+    )
     # A live lab's state file goes with its run, once the run is gone (never a live one's).
     failed = " ".join(result.problems)
     for state in live_states():
@@ -63,30 +65,45 @@ def cmd_clean(args: argparse.Namespace) -> int:
     return 0
 
 
-def usable_backends() -> dict[str, type[Backend]]:
+def usable_backends(engines: str | None = None) -> dict[str, type[Backend]]:
     """The backends clean may ask: those usable here, and netns always (its objects are
-    found by name, and a missing tool is reported as a problem, not a crash)."""
-    from lab.run.backends import BACKENDS, backend_class
+    found by name, and a missing tool is reported as a problem, not a crash); the swarm
+    backend always too when given an engines file (each engine that answers is cleaned,
+    and one that does not is reported)."""
+    from lab.run.backends import BACKENDS
 
     usable: dict[str, type[Backend]] = {}
     for name in BACKENDS:
         try:
-            cls = backend_class(name)
+            cls = _backend(name, engines)
         except ImportError:
             continue
-        if cls.available() is None or name == "netns":
+        if name == "netns" or (name == "swarm" and engines) or cls.available() is None:
             usable[name] = cls
     return usable
 
 
+def _backend(name: str, engines: str | None) -> type[Backend]:
+    """The backend class ``name``; the swarm backend on the engines of ``engines``."""
+    from lab.run.backends import backend_class
+
+    if name != "swarm" or not engines:
+        return backend_class(name)
+    from pathlib import Path
+
+    from lab.run.backends.swarm import SwarmBackend, load_engines
+
+    return SwarmBackend.configured(load_engines(Path(engines)))
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
-    from lab.run.backends import BACKENDS, backend_class
+    from lab.run.backends import BACKENDS
     from lab.run.session import registered_runs
 
     runs: dict[str, dict[str, Any]] = {r.run_id: asdict(r) for r in registered_runs()}
     for name in BACKENDS:
         try:
-            cls = backend_class(name)
+            cls = _backend(name, args.engines)
         except ImportError:
             continue
         if cls.available() is not None:

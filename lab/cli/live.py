@@ -25,7 +25,7 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 
 def cmd_up(args: argparse.Namespace) -> int:
-    from lab.run.backends import choose_backend
+    from lab.cli.engines import choose
     from lab.run.live import refuse_backend
     from lab.run.livestate import live_dir, unique_name
     from lab.run.outdir import claim_results_folder
@@ -39,7 +39,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     backend_name = str(args.backend)
     if backend_name == "auto" and any(n.ssh is not None for n in topology.nodes):
         backend_name = "ssh"
-    backend_cls = choose_backend(backend_name)
+    backend_cls = choose(args, backend_name)
     refuse_backend(backend_cls)
     if backend_name == "ssh":
         from lab.run.backends.ssh.backend import SshBackend

@@ -167,6 +167,9 @@ def _facts(summary: Summary, connections: Sequence[TcpRecord]) -> str:
     facts = [
         ("backend", summary.backend),
         *([("hosts", on)] if hosts else []),
+        # An overlay's VXLAN headers ride inside the engines' own MTU: the MSS a handshake
+        # shows is smaller than on the other backends, which is no fault of the programs.
+        *([("link", t("report.fact.swarm_mtu"))] if summary.backend == "swarm" else []),
         ("run", summary.run_id),
         ("started", summary.started),
         ("timings", timing_text),

@@ -47,6 +47,7 @@ class NodeDraft:
     gateway_router: str | None = None  # set once the gateway is known to be a router's address
     ssh: SshTarget | None = None
     has_ssh: bool = False  # the file gave an ssh key (even a bad one)
+    engine: str | None = None
     netem: list[tuple[str, Direction, Netem]] = field(default_factory=list)
 
 

@@ -27,6 +27,8 @@ NAME_RULE = "a name is 1-24 characters of a-z, 0-9 and '-', starting with a lett
 SSH_HOST_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:-]{0,252}")
 SSH_USER_RE = re.compile(r"[a-z_][a-z0-9_.-]{0,31}")
 SSH_PYTHON_RE = re.compile(r"[A-Za-z0-9_./+-]{1,255}")
+# A swarm node's hostname or ID, as `--engines` files name them.
+ENGINE_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,252}")
 
 MAX_NODES = 1000  # the netns backend brings 1,000 up in seconds
 MAX_NETWORKS = 250
@@ -94,6 +96,9 @@ NODE = Section(
         Key("ssh", "mapping", "the node is an existing machine reached over SSH "
             "(`--backend ssh`). When any node has `ssh`, every node must",
             type_doc="mapping, see below"),
+        Key("engine", "text", "the swarm node (hostname or ID, as the `--engines` file names "
+            "it) whose engine runs this node (`--backend swarm`); default: spread so that "
+            "each scenario's server and clients are on different engines"),
         Key("netem", "mapping", "impairments per interface (a network of the node) and "
             "direction, `ingress` (what the node receives) or `egress`: see `netem` below "
             "for where each is applied", type_doc="mapping network -> `{ingress, egress}`"),

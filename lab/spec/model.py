@@ -105,6 +105,7 @@ class Node:
     router: bool = False
     gateway: IPv4Address | None = None
     ssh: SshTarget | None = None  # an existing host reached over SSH (the ssh backend)
+    engine: str | None = None  # the swarm node whose engine runs it (the swarm backend)
 
     def address_on(self, network: str) -> IPv4Address | None:
         for iface in self.interfaces:

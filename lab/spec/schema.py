@@ -15,6 +15,7 @@ from lab.spec.keys import (
     BUG,
     BUILTIN_CHECKS,
     CAPTURE,
+    ENGINE_NAME_RE,
     IMPAIR,
     JUMP,
     MAX_FILTER_CHARS,
@@ -194,6 +195,7 @@ def topology_schema() -> Schema:
         {
             "interfaces": _named({"type": "string", "format": "ipv4"}),
             "ssh": _ssh(),
+            "engine": {"type": "string", "pattern": f"^{ENGINE_NAME_RE.pattern}$"},
             "netem": per_iface,
         },
     )

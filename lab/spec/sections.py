@@ -14,6 +14,7 @@ from lab.spec.drafts import Doc, Iface, Net, NodeDraft, ServiceDraft
 from lab.spec.keys import (
     CAPTURE,
     DEFAULT_PORTS,
+    ENGINE_NAME_RE,
     JUMP,
     MAX_FILTER_CHARS,
     MAX_NETWORKS,
@@ -98,9 +99,20 @@ def read_nodes(r: Reader, e: Entry, doc: Doc) -> None:
         if "ssh" in spec:
             node.has_ssh = True
             node.ssh = _read_ssh(r, spec["ssh"], (*path, "ssh"), SSH)
+        if "engine" in spec:
+            node.engine = _read_engine(r, spec["engine"], (*path, "engine"))
         if "netem" in spec:
             own = [i.network for i in node.ifaces]
             node.netem = read_node_netem(r, spec["netem"].value, (*path, "netem"), own)
+
+
+def _read_engine(r: Reader, e: Entry, path: KeyPath) -> str | None:
+    value = r.text(e.value, path)
+    if value is not None and not ENGINE_NAME_RE.fullmatch(value):
+        rule = "a swarm node's hostname or ID (letters, digits, '.', '-', '_')"
+        r.p.add(line_of(e.value), path, f"bad engine {value!r}: {rule}")
+        return None
+    return value
 
 
 def _read_ssh(r: Reader, e: Entry, path: KeyPath, section: Section) -> SshTarget | None:

@@ -121,7 +121,11 @@ def _build(doc: Doc, source: Path | None) -> Topology:
     nodes = []
     for n in doc.nodes.values():
         ifaces = tuple(Interface(i.network, i.address) for i in n.ifaces if i.address)
-        nodes.append(ModelNode(n.name, ifaces, router=n.router, gateway=n.gateway, ssh=n.ssh))
+        nodes.append(
+            ModelNode(
+                n.name, ifaces, router=n.router, gateway=n.gateway, ssh=n.ssh, engine=n.engine
+            )
+        )
     services = []
     for s in doc.services.values():
         assert s.node is not None and s.program is not None and s.port is not None

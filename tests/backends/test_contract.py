@@ -23,12 +23,17 @@ from lab.run.backends.base import Backend, new_run_id
 from lab.spec.model import Interface, Network, Node, Topology
 from tests.ssh.hosts import MGMT_NET, ssh_hosts
 
-BACKENDS = ["netns", "docker", "ssh"]
+BACKENDS = ["netns", "docker", "ssh", "swarm"]
 
 # The fixture (from tests/conftest.py or here) that checks a backend can run here. The
 # ssh backend drives existing hosts: its fixture gives the backend class, whose up()
 # first brings up real sshd hosts that match the topology (tests/ssh/hosts.py).
-CAPABILITY = {"netns": "root", "docker": "docker_engine", "ssh": "ssh_hosts"}
+CAPABILITY = {
+    "netns": "root",
+    "docker": "docker_engine",
+    "ssh": "ssh_hosts",
+    "swarm": "swarm_backend",
+}
 __all__ = ["ssh_hosts"]
 
 A = IPv4Address

@@ -16,6 +16,7 @@ BACKENDS: dict[str, tuple[str, str]] = {
     "netns": ("lab.run.backends.netns.backend", "NetnsBackend"),
     "docker": ("lab.run.backends.docker.backend", "DockerBackend"),
     "ssh": ("lab.run.backends.ssh.backend", "SshBackend"),
+    "swarm": ("lab.run.backends.swarm.backend", "SwarmBackend"),
 }
 
 

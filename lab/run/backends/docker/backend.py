@@ -94,19 +94,11 @@ class DockerBackend(Backend):
         return None
 
     def up(self, topology: Topology) -> None:
-        image = node_image()
-        if image is None:
-            raise BackendError(
-                "socket-lab node image not built or out of date — run `lab images build`"
-            )
-        for net in topology.networks:
-            seed = int(self.run_id, 16) + len(self._placeholders) * 7919
-            subnet = bringup.create_network(self._api, self.run_id, topology, net, seed)
-            if subnet is not None:
-                self._placeholders.append(subnet)
+        image = self._image(topology)
+        self._make_networks(topology)
 
         def bring_up(node: Node) -> None:
-            bringup.create_node(self._api, self.run_id, topology, node, image)
+            self._make_node(topology, node, image)
             self._configure_node(topology, node)
 
         # Nodes are independent once their networks exist; the engine does the work, so a
@@ -116,6 +108,29 @@ class DockerBackend(Backend):
                 future.result()
         for imp in topology.impairments:
             self.set_netem(imp.node, imp.network, imp.direction, imp.netem)
+
+    # The steps of ``up`` that depend on where the nodes run (the swarm backend's differ).
+    def _image(self, topology: Topology) -> str:
+        image = node_image()
+        if image is None:
+            raise BackendError(
+                "socket-lab node image not built or out of date — run `lab images build`"
+            )
+        return image
+
+    def _make_networks(self, topology: Topology) -> None:
+        for net in topology.networks:
+            seed = int(self.run_id, 16) + len(self._placeholders) * 7919
+            subnet = bringup.create_network(self._api, self.run_id, topology, net, seed)
+            if subnet is not None:
+                self._placeholders.append(subnet)
+
+    def _make_node(self, topology: Topology, node: Node, image: str) -> None:
+        bringup.create_node(self._api, self.run_id, topology, node, image)
+
+    def _node_api(self, node: str) -> docker.APIClient:
+        """The engine API that serves ``node``'s container."""
+        return self._api
 
     def set_netem(self, node: str, network: str, direction: Direction, netem: Netem | None) -> None:
         iface = self.interfaces(node).get(network)
@@ -152,7 +167,7 @@ class DockerBackend(Backend):
     def _macs(self, node: str) -> dict[str, str]:
         """The node's MAC address on each of its lab networks, as the engine reports them."""
         with engine(f"inspecting node {node}"):
-            info = self._api.inspect_container(self._name(node))
+            info = self._node_api(node).inspect_container(self._name(node))
         prefix = self._name("")
         return {
             net_name[len(prefix) :]: str(settings["MacAddress"]).lower()
@@ -192,25 +207,29 @@ class DockerBackend(Backend):
     def collect_leftovers(cls, run_id: str, out_dir: Path) -> list[str]:
         """Each container of the run's work folder, copied out of it (stopped or not)."""
         client = connect()
-        collected = []
         try:
-            with engine("listing the run's containers"):
-                found = client.api.containers(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
-            for c in found:
-                node = (c.get("Labels") or {}).get(NODE_LABEL)
-                if not node or not RUN_ID_RE.match(run_id):
-                    continue
-                with engine(f"copying the work folder of {node}"):
-                    stream, _ = client.api.get_archive(c["Id"], str(WORK_ROOT / run_id / node))
-                    with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as buf:
-                        for chunk in stream:
-                            buf.write(chunk)
-                        buf.seek(0)
-                        cls._extract(buf, Path(tmp))
-                        count = copy_missing(Path(tmp), out_dir / node)
-                collected.append(f"{node}: {count} file{'s' if count != 1 else ''}")
+            return cls._collect_from(client, run_id, out_dir)
         finally:
             client.close()
+
+    @classmethod
+    def _collect_from(cls, client: docker.DockerClient, run_id: str, out_dir: Path) -> list[str]:
+        collected = []
+        with engine("listing the run's containers"):
+            found = client.api.containers(all=True, filters={"label": f"{RUN_LABEL}={run_id}"})
+        for c in found:
+            node = (c.get("Labels") or {}).get(NODE_LABEL)
+            if not node or not RUN_ID_RE.match(run_id):
+                continue
+            with engine(f"copying the work folder of {node}"):
+                stream, _ = client.api.get_archive(c["Id"], str(WORK_ROOT / run_id / node))
+                with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryFile() as buf:
+                    for chunk in stream:
+                        buf.write(chunk)
+                    buf.seek(0)
+                    cls._extract(buf, Path(tmp))
+                    count = copy_missing(Path(tmp), out_dir / node)
+            collected.append(f"{node}: {count} file{'s' if count != 1 else ''}")
         return collected
 
     @classmethod
@@ -238,10 +257,10 @@ class DockerBackend(Backend):
         what = f"running {argv[0] if argv else '?'} on {node}"
         started = time.monotonic()
         with engine(what):
-            exec_id = self._api.exec_create(
+            exec_id = self._node_api(node).exec_create(
                 self._name(node), limited, stdin=input is not None, stdout=True, stderr=True
             )["Id"]
-            sock = self._api.exec_start(exec_id, socket=True)
+            sock = self._node_api(node).exec_start(exec_id, socket=True)
         try:
             stdout, stderr = talk(sock, input, timeout + KILL_GRACE + ENGINE_SLACK)
         except TimeoutError as exc:
@@ -249,7 +268,7 @@ class DockerBackend(Backend):
         except OSError as exc:
             raise BackendError(f"docker: {what}: {exc}") from exc
         with engine(what):
-            code = self._api.exec_inspect(exec_id).get("ExitCode")
+            code = self._node_api(node).exec_inspect(exec_id).get("ExitCode")
         returncode = -1 if code is None else int(code)
         early = time.monotonic() - started < timeout
         if returncode == -1 or (returncode == 137 and early):
@@ -273,7 +292,9 @@ class DockerBackend(Backend):
         while True:
             try:
                 with engine(what):
-                    state = self._api.inspect_container(self._name(node)).get("State") or {}
+                    state = (
+                        self._node_api(node).inspect_container(self._name(node)).get("State") or {}
+                    )
             except BackendError as exc:
                 raise BackendError(f"docker: {what}: node {node} is gone ({exc})") from exc
             if not state.get("Running"):
@@ -291,14 +312,14 @@ class DockerBackend(Backend):
         command = ["sh", "-c", SPAWN_SCRIPT, "sh", str(pidfile), str(log), *argv]
         what = f"starting {argv[0] if argv else '?'} on {node}"
         with engine(what):
-            exec_id = self._api.exec_create(self._name(node), command, stdout=False, stderr=False)[
-                "Id"
-            ]
-            self._api.exec_start(exec_id, detach=True)
+            exec_id = self._node_api(node).exec_create(
+                self._name(node), command, stdout=False, stderr=False
+            )["Id"]
+            self._node_api(node).exec_start(exec_id, detach=True)
         done = self.run(node, ["sh", "-c", READ_PID_SCRIPT, "sh", str(pidfile)], timeout=10)
         if not done.ok or not done.stdout.strip().isdigit():
             raise BackendError(f"docker: {what}: no pid ({done.stderr.strip()})")
-        return DockerProc(self, self._api, node, argv, exec_id, int(done.stdout.strip()))
+        return DockerProc(self, self._node_api(node), node, argv, exec_id, int(done.stdout.strip()))
 
     def program_dir(self, node: str, name: str) -> PurePosixPath:
         return WORK_ROOT / self.run_id / "programs" / name
@@ -313,12 +334,12 @@ class DockerBackend(Backend):
             for src in sources:
                 archive.add(str(src), arcname=src.name, filter=_readable)
         with engine(f"copying the sources of {folder.name} to {node}"):
-            self._api.put_archive(self._name(node), str(folder), buf.getvalue())
+            self._node_api(node).put_archive(self._name(node), str(folder), buf.getvalue())
 
     def fetch(self, node: str, remote_dir: PurePosixPath, local_dir: Path) -> None:
         local_dir.mkdir(parents=True, exist_ok=True)
         with engine(f"copying {remote_dir} from {node}"):
-            stream, _ = self._api.get_archive(self._name(node), str(remote_dir))
+            stream, _ = self._node_api(node).get_archive(self._name(node), str(remote_dir))
             with tempfile.TemporaryFile() as buf:
                 for chunk in stream:
                     buf.write(chunk)

@@ -132,9 +132,16 @@ def user_client_capabilities(topology: Topology, node: str) -> list[str]:
 
 
 def create_node(
-    api: docker.APIClient, run_id: str, topology: Topology, node: Node, image: str
+    api: docker.APIClient,
+    run_id: str,
+    topology: Topology,
+    node: Node,
+    image: str,
+    *,
+    labels: dict[str, str] | None = None,
 ) -> None:
-    """Create and start ``node``'s container, attached to all its networks."""
+    """Create and start ``node``'s container, attached to all its networks; ``labels``
+    replace the docker backend's own."""
     first, *rest = node.interfaces
     host_config = api.create_host_config(
         network_mode=object_name(run_id, first.network),
@@ -156,7 +163,7 @@ def create_node(
             command=["sleep", "infinity"],
             name=object_name(run_id, node.name),
             hostname=node.name,
-            labels=run_labels(run_id, topology, **{NODE_LABEL: node.name}),
+            labels=labels or run_labels(run_id, topology, **{NODE_LABEL: node.name}),
             host_config=host_config,
             networking_config={"EndpointsConfig": {object_name(run_id, first.network): endpoint}},
         )

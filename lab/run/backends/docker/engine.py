@@ -70,11 +70,13 @@ def owner_of_label(value: str) -> Owner | None:
     return Owner(int(pid), int(start) if start.isdigit() else None)
 
 
-def run_labels(run_id: str, topology: Topology, **extra: str) -> dict[str, str]:
+def run_labels(
+    run_id: str, topology: Topology, backend: str = "docker", **extra: str
+) -> dict[str, str]:
     return {
         RUN_LABEL: run_id,
         TOPOLOGY_LABEL: topology.name,
-        BACKEND_LABEL: "docker",
+        BACKEND_LABEL: backend,
         OWNER_LABEL: owner_label(),
         **extra,
     }

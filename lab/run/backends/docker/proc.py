@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import ssl
 import time
 from collections.abc import Sequence
 from contextlib import suppress
@@ -59,8 +60,11 @@ def talk(sock: Any, data: str | None, limit: float) -> tuple[bytes, bytes]:
     try:
         if data is not None:
             raw.sendall(data.encode())
-        with suppress(OSError):
-            raw.shutdown(socket.SHUT_WR)
+        # A TLS socket cannot be half-closed: its shutdown drops the TLS layer, and the
+        # output would be read as raw records. Without stdin there is nothing to end.
+        if data is not None or not isinstance(raw, ssl.SSLSocket):
+            with suppress(OSError):
+                raw.shutdown(socket.SHUT_WR)
         return read_streams(raw)
     finally:
         sock.close()

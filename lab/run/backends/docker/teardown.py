@@ -30,7 +30,11 @@ def remove_network(api: docker.APIClient, net_id: str, tries: int = 5) -> None:
             api.remove_network(net_id)
             return
         except docker.errors.APIError as exc:
-            if "active endpoints" not in str(exc.explanation or exc) or attempt == tries - 1:
+            said = str(exc.explanation or exc)
+            if "not found" in said:
+                # Gone meanwhile: a swarm's manager says so with a 500, not a 404.
+                return
+            if "active endpoints" not in said or attempt == tries - 1:
                 raise
         for endpoint in api.inspect_network(net_id).get("Containers") or {}:
             with suppress(docker.errors.APIError):
@@ -38,10 +42,15 @@ def remove_network(api: docker.APIClient, net_id: str, tries: int = 5) -> None:
         time.sleep(0.2 * (attempt + 1))
 
 
-def remove_labelled(client: docker.DockerClient, match: Mapping[str, str]) -> list[str]:
-    """Force-remove the containers, then the networks, carrying all of ``match``'s labels
-    (and always the docker backend's label)."""
-    labels = [f"{BACKEND_LABEL}=docker", *(f"{k}={v}" for k, v in match.items())]
+def remove_labelled(
+    client: docker.DockerClient,
+    match: Mapping[str, str],
+    backend: str = "docker",
+    networks: bool = True,
+) -> list[str]:
+    """Force-remove the containers, then (unless not ``networks``: a swarm's worker, which
+    cannot remove them) the networks, carrying all of ``match``'s labels and ``backend``'s."""
+    labels = [f"{BACKEND_LABEL}={backend}", *(f"{k}={v}" for k, v in match.items())]
     api = client.api
     with engine("listing the lab's containers"):
         containers = api.containers(all=True, filters={"label": labels})
@@ -49,9 +58,11 @@ def remove_labelled(client: docker.DockerClient, match: Mapping[str, str]) -> li
     with ThreadPoolExecutor(max_workers=PARALLEL) as pool:
         futures = [pool.submit(_remove_container, api, c) for c in containers]
         removed = [item for f in futures if (item := f.result()) is not None]
+    if not networks:
+        return removed
     with engine("listing the lab's networks"):
-        networks = api.networks(filters={"label": labels})
-    return removed + _remove_networks(api, networks)
+        found = api.networks(filters={"label": labels})
+    return removed + _remove_networks(api, found)
 
 
 def leave_networks(api: docker.APIClient, containers: list[Mapping[str, Any]]) -> None:
@@ -76,6 +87,8 @@ def _remove_container(api: docker.APIClient, c: Mapping[str, Any]) -> str | None
 def _remove_networks(api: docker.APIClient, networks: list[Mapping[str, Any]]) -> list[str]:
     removed: list[str] = []
     stuck: list[str] = []
+    # A swarm's manager can list one overlay network twice (the swarm's and its own).
+    networks = list({n["Id"]: n for n in networks}.values())
     for n in networks:
         try:
             with engine(f"removing network {n['Name']}"), suppress(docker.errors.NotFound):
