@@ -119,6 +119,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         for fixture, tier in TIER_OF_FIXTURE.items():
             if fixture in getattr(item, "fixturenames", ()):
                 item.add_marker(getattr(pytest.mark, tier))
+        if item.get_closest_marker("swarm") is not None:
+            # The swarm puts the machine's own engine in swarm mode for as long as it
+            # lasts: the other Docker tests must not run on an engine changed under them.
+            item.add_marker(pytest.mark.exclusive)
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
