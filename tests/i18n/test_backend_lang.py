@@ -23,7 +23,7 @@ from tests.labcli import lab
 NOWHERE = "unix:///nonexistent/docker.sock"
 NAMES = ("docker", "netns", "paramiko", "rate", "loss", "delay", "root", "apt-get", "boom",
          "main", "error", "sch_netem", "modprobe", "netem", "Docker", "mine", "server",
-         "client")  # fmt: skip
+         "client", "swarm")  # fmt: skip
 SSH_TOPOLOGY = """
 name: far
 networks:
@@ -69,7 +69,7 @@ def test_the_backends_errors_in_chinese(monkeypatch: pytest.MonkeyPatch) -> None
     assert said[0] == (
         f"Docker engine not reachable at {NOWHERE} — is it running? use --backend netns"
     )
-    assert said[1] == "unknown backend 'bogus'; choose one of netns, docker, ssh"
+    assert said[1] == "unknown backend 'bogus'; choose one of netns, docker, ssh, swarm"
     assert said[2].startswith("no backend can run here — docker: Docker engine not reachable")
     assert "netns: the netns backend needs root (network namespaces)" in said[2]
     with using("zh"):
