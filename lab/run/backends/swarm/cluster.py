@@ -44,6 +44,20 @@ class Engine:
     def where(self) -> str:
         return f"engine {self.name} ({self.spec.url})"
 
+    @classmethod
+    def answered(
+        cls, spec: EngineSpec, client: docker.DockerClient, info: Mapping[str, Any]
+    ) -> Engine:
+        """The engine whose /info is ``info``: its swarm node, hostname and role."""
+        swarm = info.get("Swarm") or {}
+        return cls(
+            spec,
+            client,
+            str(swarm.get("NodeID") or ""),
+            str(info.get("Name") or ""),
+            bool(swarm.get("ControlAvailable")),
+        )
+
 
 def default_engines() -> EnginesFile:
     """Without ``--engines``: the one engine of ``DOCKER_HOST``, named by its hostname."""
@@ -93,14 +107,7 @@ def _open(spec: EngineSpec) -> Engine:
     if problem is not None:
         client.close()
         raise UsageError(problem)
-    swarm = info.get("Swarm") or {}
-    return Engine(
-        spec,
-        client,
-        str(swarm.get("NodeID") or ""),
-        str(info.get("Name") or ""),
-        bool(swarm.get("ControlAvailable")),
-    )
+    return Engine.answered(spec, client, info)
 
 
 def refusal(spec: EngineSpec, info: Mapping[str, Any]) -> str | None:
