@@ -38,14 +38,7 @@ def _open_any(spec: EngineSpec) -> Engine:
         with suppress(*ENGINE_ERRORS, OSError):
             client.close()
         raise
-    swarm = info.get("Swarm") or {}
-    return Engine(
-        spec,
-        client,
-        str(swarm.get("NodeID") or ""),
-        str(info.get("Name") or ""),
-        bool(swarm.get("ControlAvailable")),
-    )
+    return Engine.answered(spec, client, info)
 
 
 def open_lenient(file: EnginesFile) -> tuple[Cluster, list[str]]:
@@ -82,6 +75,7 @@ def remove_run(cluster: Cluster, match: Mapping[str, str]) -> list[str]:
     if managers:
         try:
             removed += _remove_networks(managers[0], match)
+            errors += _networks_gone_everywhere(cluster, match)
         except BackendError as exc:
             errors.append(f"{managers[0].where()}: {_network_hint(exc, cluster, match)}")
     if errors:
@@ -116,6 +110,26 @@ def _remove_networks(manager: Engine, match: Mapping[str, str]) -> list[str]:
         if time.monotonic() > deadline:
             raise BackendError("the run's overlay networks are still listed")
         time.sleep(0.3)
+
+
+def _networks_gone_everywhere(cluster: Cluster, match: Mapping[str, str]) -> list[str]:
+    """Wait until no engine lists the run's networks: a worker drops its copy of a removed
+    overlay network only once the manager's update reaches it, a moment later."""
+    labels = [LABEL, *(f"{k}={v}" for k, v in match.items())]
+    deadline = time.monotonic() + NETWORKS_GONE
+
+    def listed(e: Engine) -> bool:
+        try:
+            return bool(e.api.networks(filters={"label": labels}))
+        except (*ENGINE_ERRORS, OSError):
+            return False  # an engine that does not answer is named by its containers' removal
+
+    waiting = [e for e in cluster if not e.manager]
+    while waiting := [e for e in waiting if listed(e)]:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    return [f"{e.where()}: the run's overlay networks are still listed there" for e in waiting]
 
 
 def _remove(e: Engine, match: Mapping[str, str], *, networks: bool) -> list[str]:
