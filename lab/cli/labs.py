@@ -75,7 +75,7 @@ def usable_backends(engines: str | None = None) -> dict[str, type[Backend]]:
     usable: dict[str, type[Backend]] = {}
     for name in BACKENDS:
         try:
-            cls = _backend(name, engines)
+            cls = backend_named(name, engines)
         except ImportError:
             continue
         if name == "netns" or (name == "swarm" and engines) or cls.available() is None:
@@ -83,7 +83,7 @@ def usable_backends(engines: str | None = None) -> dict[str, type[Backend]]:
     return usable
 
 
-def _backend(name: str, engines: str | None) -> type[Backend]:
+def backend_named(name: str, engines: str | None) -> type[Backend]:
     """The backend class ``name``; the swarm backend on the engines of ``engines``."""
     from lab.run.backends import backend_class
 
@@ -103,7 +103,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
     runs: dict[str, dict[str, Any]] = {r.run_id: asdict(r) for r in registered_runs()}
     for name in BACKENDS:
         try:
-            cls = _backend(name, args.engines)
+            cls = backend_named(name, args.engines)
         except ImportError:
             continue
         if cls.available() is not None:

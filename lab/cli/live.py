@@ -26,7 +26,6 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 def cmd_up(args: argparse.Namespace) -> int:
     from lab.cli.engines import choose
-    from lab.run.live import refuse_backend
     from lab.run.livestate import live_dir, unique_name
     from lab.run.outdir import claim_results_folder
     from lab.spec.topology import load_topology
@@ -40,7 +39,6 @@ def cmd_up(args: argparse.Namespace) -> int:
     if backend_name == "auto" and any(n.ssh is not None for n in topology.nodes):
         backend_name = "ssh"
     backend_cls = choose(args, backend_name)
-    refuse_backend(backend_cls)
     if backend_name == "ssh":
         from lab.run.backends.ssh.backend import SshBackend
 
@@ -207,7 +205,8 @@ def cmd_exec(args: argparse.Namespace) -> int:
     # `docker exec` and ssh forward no signal: at a terminal the command gets one, so that Ctrl-C
     # stops it and not only the client (a netns command shares this terminal already).
     at_terminal = sys.stdin.isatty() and sys.stdout.isatty()
-    _exec_on(state, node, cmd, tty=args.tty or (state.backend in ("docker", "ssh") and at_terminal))
+    forwards_no_signal = state.backend in ("docker", "swarm", "ssh")
+    _exec_on(state, node, cmd, tty=args.tty or (forwards_no_signal and at_terminal))
 
 
 def cmd_shell(args: argparse.Namespace) -> int:
@@ -303,14 +302,16 @@ def cmd_down(args: argparse.Namespace) -> int:
 def _down_stale(state: LiveState) -> int:
     """A lab whose supervisor is gone (killed, a reboot): what its nodes hold is collected,
     its objects removed as ``lab clean --run-id`` would, and its folder judged."""
-    from lab.cli.labs import usable_backends
+    from lab.cli.labs import backend_named, usable_backends
     from lab.report.summary import format_summary, regenerate
     from lab.run.cleanup import clean
     from lab.run.livestate import forget_live
 
     said = t("livecli.stale_down", name=state.name, run=state.run_id, pid=state.pid)
     print(said, file=sys.stderr)
-    result = clean(usable_backends(), state.run_id, progress=progress_printer())
+    # Its own backend as it was configured (a swarm lab's engines file), whatever else is usable.
+    backends = {**usable_backends(), state.backend: backend_named(state.backend, state.engines)}
+    result = clean(backends, state.run_id, progress=progress_printer())
     for line in result.removed:
         print(t("livecli.removed", what=line))
     for line in result.problems:

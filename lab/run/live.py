@@ -196,11 +196,12 @@ def live_scenarios(out_dir: Path) -> list[str] | None:
 def state_of(flow: LiveFlow, name: str, sock_path: Path, pid: int, start: int | None) -> LiveState:
     """The state file's content once the lab is up."""
     backend = flow.s.backend
+    engine, engines = _swarm_engines(backend)
     nodes = []
     for node in flow.s.topology.nodes:
         ifaces = dict(backend.interfaces(node.name))
         addrs = {ifaces[i.network]: str(i.address) for i in node.interfaces if i.network in ifaces}
-        nodes.append(LiveNode(node.name, ifaces, addrs))
+        nodes.append(LiveNode(node.name, ifaces, addrs, engine(node.name)))
     topo = flow.s.topology
 
     def addr(node: str) -> str:
@@ -223,9 +224,16 @@ def state_of(flow: LiveFlow, name: str, sock_path: Path, pid: int, start: int | 
         nodes=nodes,
         services=services,
         scenarios=[s.name for s in flow.s.topology.scenarios],
+        engines=engines,
     )
 
 
-def refuse_backend(backend_cls: type[Backend]) -> None:
-    if backend_cls.name not in ("netns", "docker", "ssh"):
-        raise UsageError.said(msg("live.no_live_mode", backend=backend_cls.name))
+def _swarm_engines(backend: Backend) -> tuple[Callable[[str], list[str]], str | None]:
+    """On swarm: how the docker command reaches each node's engine, and the engines file
+    (for a later ``lab down`` of a lab whose supervisor is gone); elsewhere nothing."""
+    if backend.name != "swarm":
+        return (lambda _node: []), None
+    from lab.run.backends.swarm.backend import SwarmBackend
+
+    assert isinstance(backend, SwarmBackend)
+    return backend.docker_options, backend.engines_path()

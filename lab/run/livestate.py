@@ -35,6 +35,7 @@ class LiveNode:
     name: str
     interfaces: dict[str, str]  # network -> interface name
     addresses: dict[str, str]  # interface name -> address
+    engine: list[str] = field(default_factory=list)  # swarm: docker's options for its engine
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class LiveState:
     nodes: list[LiveNode] = field(default_factory=list)
     services: list[str] = field(default_factory=list)  # "name program node:port/proto"
     scenarios: list[str] = field(default_factory=list)
+    engines: str | None = None  # swarm: the engines file, absolute (None: DOCKER_HOST)
 
     def alive(self) -> bool:
         return Owner(self.pid, self.pid_start).alive()
@@ -201,9 +203,10 @@ def node_command(state: LiveState, node: str, argv: list[str], *, tty: bool) -> 
         from lab.run.backends.netns.names import ns_name
 
         return ["ip", "netns", "exec", ns_name(state.run_id, node), *argv]
-    if state.backend == "docker":
+    if state.backend in ("docker", "swarm"):
         from lab.run.backends.docker.engine import object_name
 
         flags = ["-i", "-t"] if tty else ["-i"]
-        return ["docker", "exec", *flags, object_name(state.run_id, node), *argv]
+        engine = state.node(node).engine  # on swarm, the engine that runs the node
+        return ["docker", *engine, "exec", *flags, object_name(state.run_id, node), *argv]
     raise UsageError.said(msg("live.backend_no_live", name=state.name, backend=state.backend))

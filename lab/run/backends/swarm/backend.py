@@ -170,6 +170,16 @@ class SwarmBackend(DockerBackend):
         """The name of the engine that runs ``node``."""
         return self._where[node].name
 
+    def docker_options(self, node: str) -> list[str]:
+        """The ``docker`` command's global options that reach the engine of ``node`` (the
+        live lab's ``exec``, ``shell`` and ``capture`` go through the docker command)."""
+        return self._where[node].spec.cli_options()
+
+    @classmethod
+    def engines_path(cls) -> str | None:
+        """The engines file this backend was configured with, absolute (None: DOCKER_HOST)."""
+        return str(cls.engines_file.path.resolve()) if cls.engines_file is not None else None
+
     def set_netem(self, node: str, network: str, direction: Direction, netem: Netem | None) -> None:
         if direction == "ingress":
             raise UsageError(overlay.NO_INGRESS)

@@ -40,6 +40,15 @@ class EngineSpec:
     tls: Tls | None = None
     line: int = 0
 
+    def cli_options(self) -> list[str]:
+        """The ``docker`` command's global options that reach this engine, as the SDK
+        does: its URL, and its TLS files (verified) for a ``tcp://`` engine."""
+        options = ["--host", self.url]
+        if self.tls is not None:
+            options += ["--tlsverify", "--tlscacert", str(self.tls.ca),
+                        "--tlscert", str(self.tls.cert), "--tlskey", str(self.tls.key)]  # fmt: skip
+        return options
+
 
 @dataclass(frozen=True)
 class EnginesFile:
