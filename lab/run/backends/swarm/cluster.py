@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,6 +76,9 @@ def client_for(spec: EngineSpec) -> docker.DockerClient:
             verify=True,
         )
     what = f"connecting to the engine of {spec.name or 'DOCKER_HOST'} at {spec.url}"
+    if spec.url.startswith("ssh://"):
+        with _over_ssh(spec), engine(what):
+            return docker.DockerClient(base_url=spec.url, timeout=TIMEOUT)
     if spec.tls is None:
         with engine(what):
             return docker.DockerClient(base_url=spec.url, timeout=TIMEOUT)
@@ -89,6 +92,34 @@ def client_for(spec: EngineSpec) -> docker.DockerClient:
         client.api.trust_env = False
         client.api._version = str(client.version()["ApiVersion"])  # type: ignore[attr-defined]
     return client
+
+
+@contextmanager
+def _over_ssh(spec: EngineSpec) -> Iterator[None]:
+    """The SSH transport's errors said with the engine: an unknown or changed host key is
+    the user's to check (exit 2, nothing made), anything else an engine that cannot be
+    reached."""
+    import paramiko
+
+    where = f"engine {spec.name} ({spec.url})"
+    try:
+        yield
+    except paramiko.BadHostKeyException as exc:
+        raise UsageError(
+            f"{where}: its host key is not the one ~/.ssh/known_hosts holds for it; "
+            "refused (the machine was replaced, or someone is in between): check with its "
+            "owner before changing known_hosts"
+        ) from exc
+    except paramiko.SSHException as exc:
+        if "known_hosts" not in str(exc):
+            raise BackendError(f"{where}: ssh: {exc}") from exc
+        raise UsageError(
+            f"{where}: its host key is not in ~/.ssh/known_hosts, and the lab refuses an "
+            "unknown host key as the ssh backend does: check its fingerprint with the "
+            "machine's owner, then add it (ssh-keyscan HOST >> ~/.ssh/known_hosts)"
+        ) from exc
+    except OSError as exc:
+        raise BackendError(f"{where}: ssh: {exc}") from exc
 
 
 def _open(spec: EngineSpec) -> Engine:
