@@ -33,6 +33,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from lab.programs.common import port_number, positive_int
+from lab.programs.hold import hold
 from lab.programs.wrap import (
     MAX_LINE,
     CallError,
@@ -124,6 +125,7 @@ class Options:
     reuseaddr: bool
     rcvbuf: int = 0
     pause_reading: float = 0.0
+    release: str | None = None
 
     @property
     def server(self) -> str:
@@ -248,7 +250,7 @@ def _finish(
 ) -> None:
     """Hold the connection open if asked, then half-close and read until EOF if asked."""
     if opts.hold > 0:
-        time.sleep(opts.hold)
+        hold(opts.hold, opts.release)
     if not opts.half_close:
         return
     try:
@@ -323,6 +325,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--hold", type=float, default=0.0, help="seconds to keep each connection open after"
     )
     parser.add_argument(
+        "--release",
+        metavar="FILE",
+        help="after --hold, keep each connection open until FILE exists (at most 60 s more)",
+    )
+    parser.add_argument(
         "--half-close",
         action="store_true",
         help="shutdown(SHUT_WR) before closing, then read until the server closes",
@@ -365,6 +372,7 @@ def main(argv: list[str] | None = None) -> int:
         args.reuseaddr,
         args.rcvbuf,
         args.pause_reading,
+        args.release,
     )
     lines = input_lines(args.send, args.count)
     if args.repeat > 1:

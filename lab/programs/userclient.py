@@ -32,6 +32,8 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from lab.programs.hold import hold
+
 
 @dataclass
 class Copy:
@@ -127,7 +129,7 @@ class Driver:
                 copy.closed_early = True
                 copy.error = self.ended(proc, "exited")
             elif copy.error is None:
-                time.sleep(self.args.hold)
+                hold(self.args.hold, self.args.release)
                 proc.stdin.close()
                 try:
                     proc.wait(self.args.timeout)
@@ -188,6 +190,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--send", action="append", default=[])
     parser.add_argument("--count", type=int, default=1)
     parser.add_argument("--hold", type=float, default=0.0)
+    parser.add_argument("--release", metavar="FILE", help="after --hold, until FILE exists")
     parser.add_argument("--timeout", type=float, default=10.0)
     parser.add_argument("--protocol", choices=("tcp", "udp"), default="tcp")
     parser.add_argument("command", nargs=argparse.REMAINDER)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import PurePosixPath
 
 from lab.errors import BackendError
 from lab.i18n import t
+from lab.programs.hold import RELEASE_WAIT
 from lab.run.collect import wait_until
 from lab.run.impair import Impairer
 from lab.run.record import (
@@ -33,6 +35,9 @@ HELD_PROBE_EVERY = 0.1
 # connections at the same time (the "during" snapshot shows them all): a 250-client
 # topology with two scenarios needs 500. Each is a thread that waits on its command.
 MAX_CLIENTS = 1024
+# After the "during" snapshot the lab makes this file on every holding client's node: the
+# clients hold their connections until then (lab.programs.hold), however late it comes.
+RELEASE_FILE = "released"
 
 
 class ClientSteps:
@@ -49,9 +54,12 @@ class ClientSteps:
     def checkpoint(self) -> None:
         """Write run.json as it stands (the run's flow does; nothing by default)."""
 
+    release_round = 0  # a live lab runs scenarios again: each time its own release file
+
     def run_scenarios(self) -> None:
         topo = self.s.topology
         jobs = [(sc, node) for sc in topo.scenarios for node in sc.clients]
+        self.release_round += 1
         for sc in topo.scenarios:
             self.record.scenarios[sc.name] = ScenarioRecord(sc.service)
         self.checkpoint()
@@ -65,6 +73,7 @@ class ClientSteps:
             futures = [pool.submit(self.run_client, sc, node) for sc, node in jobs]
             self.wait_for_held_connections()
             self.phase("during")
+            self.release_holds()
             for done, future in enumerate(futures, start=1):
                 future.result()
                 # One run.json for the clients that ended together, not one each.
@@ -105,7 +114,7 @@ class ClientSteps:
         sends = [arg for line in sc.send for arg in ("--send", line)]
         if service.protocol == "udp":
             return self.s.program("udp_echo", ["client", *common, *sends])
-        extra = ["--concurrency", n, "--hold", str(sc.hold)]
+        extra = ["--concurrency", n, "--hold", str(sc.hold), *self.release_args(sc, node)]
         if sc.half_close:
             extra.append("--half-close")
         extra += _client_knobs(sc)
@@ -118,6 +127,7 @@ class ClientSteps:
         inner = command(self.s.backend.python, self.built[name], node, run)
         args = ["--host", target, "--port", str(service.port), "--name", name]
         args += ["--count", str(sc.concurrency), "--hold", str(sc.hold)]
+        args += self.release_args(sc, node)
         args += ["--timeout", str(CLIENT_REPLY_TIMEOUT), "--protocol", service.protocol]
         args += [arg for line in sc.send for arg in ("--send", line)]
         return self.s.program("userclient", [*args, "--", *inner])
@@ -131,6 +141,8 @@ class ClientSteps:
             # the only connection an iterative server serves).
             time.sleep(sc.start_after)
         timeout = 30.0 + sc.hold + sc.pause_reading + CLIENT_REPLY_TIMEOUT * len(sc.send)
+        if self.release_args(sc, node):
+            timeout += RELEASE_WAIT
         if sc.probe is not None:  # a connect and a wait for the server's close, each bounded
             timeout += 2 * CLIENT_REPLY_TIMEOUT
         clients = self.record.scenarios[sc.name].clients
@@ -147,6 +159,34 @@ class ClientSteps:
             parsed = None
         why = None if parsed is not None else _no_result(result.returncode, result.stderr)
         clients[node] = ClientRecord(result.returncode, parsed, result.stderr[-2000:], why)
+
+    def release_path(self, node: str) -> PurePosixPath:
+        return self.s.workdir(node) / f"{RELEASE_FILE}-{self.release_round}"
+
+    def release_args(self, sc: Scenario, node: str) -> list[str]:
+        """``--release FILE`` for a client that holds TCP connections, else nothing."""
+        if sc.hold <= 0 or self.s.topology.service(sc.service).protocol != "tcp":
+            return []
+        return ["--release", str(self.release_path(node))]
+
+    def release_holds(self) -> None:
+        """Tell the holding clients that the lab has looked: their release file, on each
+        of their nodes at once. A node that cannot be told is said; its clients hold at
+        most RELEASE_WAIT seconds more."""
+        topo = self.s.topology
+        nodes = sorted({n for sc in topo.scenarios for n in sc.clients if self.release_args(sc, n)})
+
+        def one(node: str) -> None:
+            try:
+                done = self.s.run(node, ["touch", str(self.release_path(node))], timeout=10.0)
+                problem = None if done.ok else (done.stderr.strip() or f"exit {done.returncode}")
+            except BackendError as exc:
+                problem = exc.text()
+            if problem is not None:
+                self.say(t("warning.line", text=f"releasing the clients on {node}: {problem}"))
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            list(pool.map(one, nodes))
 
     def wait_for_held_connections(self) -> None:
         """Block until every held connection is ESTABLISHED on its server, so that the
