@@ -87,9 +87,7 @@ def _children_check(out: Path, backend: type[NetnsBackend]) -> tuple[bool, str]:
 
 
 @pytest.mark.slow
-def test_a_late_during_snapshot_still_sees_the_held_connections(
-    root: None, tmp_path: Path
-) -> None:
+def test_a_late_during_snapshot_still_sees_the_held_connections(root: None, tmp_path: Path) -> None:
     passed, evidence = _children_check(tmp_path / "released", LateLook)
     assert passed, evidence
     passed, evidence = _children_check(tmp_path / "unreleased", LateLookNoRelease)
