@@ -11,6 +11,7 @@ from pathlib import PurePosixPath
 from lab.errors import BackendError
 from lab.i18n import t
 from lab.programs.hold import RELEASE_WAIT
+from lab.run.backends.base import Proc
 from lab.run.collect import wait_until
 from lab.run.impair import Impairer
 from lab.run.record import (
@@ -38,6 +39,10 @@ MAX_CLIENTS = 1024
 # After the "during" snapshot the lab makes this file on every holding client's node: the
 # clients hold their connections until then (lab.programs.hold), however late it comes.
 RELEASE_FILE = "released"
+# Seconds the "during" snapshot waits at most for every held connection. The holds last
+# until the lab has looked, so a long wait costs nothing on a quiet machine and lets a busy
+# one (clients whose start took seconds) still show them all.
+HELD_WAIT = 30.0
 
 
 class ClientSteps:
@@ -47,6 +52,7 @@ class ClientSteps:
     record: RunRecord
     say: Progress
     built: dict[str, Built]
+    servers: dict[str, Proc]  # the running services, by name (the run's flow keeps them)
 
     def phase(self, name: str) -> None:
         raise NotImplementedError
@@ -202,6 +208,9 @@ class ClientSteps:
 
         def established() -> bool:
             for name, count in expected.items():
+                server = self.servers.get(name)
+                if server is not None and not server.running():
+                    continue  # a server that has ended will accept nothing more
                 if not self.accepted(self.s.topology.service(name), count):
                     return False
             return True
@@ -209,7 +218,7 @@ class ClientSteps:
         try:
             wait_until(
                 established,
-                timeout=max(shortest_hold, 5.0),
+                timeout=max(shortest_hold, HELD_WAIT),
                 what="held connections",
                 most=HELD_PROBE_EVERY,
             )

@@ -361,8 +361,9 @@ def main() -> None:
     if "scale" in sections:
         bench_scale(args.clients)
     if "classroom" in sections:
-        bench_classroom("netns", args.classroom)
-        if "docker" in backends:
+        if args.classroom > 0:
+            bench_classroom("netns", args.classroom)
+        if "docker" in backends and args.docker_classroom > 0:
             bench_classroom("docker", args.docker_classroom)
     print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
