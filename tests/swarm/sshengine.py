@@ -20,25 +20,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.ssh.hosts import SSHD, keygen
+from tests.ssh.hosts import SSHD, SSHD_CONFIG, keygen
 from tests.swarm.twoengines import TwoEngines
-
-SSHD_CONFIG = """\
-ListenAddress {address}
-Port 22
-HostKey {host_key}
-AuthorizedKeysFile {authorized}
-PidFile none
-StrictModes no
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-MaxSessions 64
-MaxStartups 100
-LogLevel ERROR
-SetEnv DOCKER_HOST={docker_host}
-"""
 
 
 @dataclass
@@ -58,14 +41,14 @@ class SshEngine:
         Path("/run/sshd").mkdir(mode=0o755, exist_ok=True)  # sshd's privilege separation dir
         host_key = keygen(self.folder / "host_key")
         config = self.folder / "sshd_config"
-        config.write_text(
-            SSHD_CONFIG.format(
-                address=self.swarm.worker_addr,
-                host_key=host_key,
-                authorized=self.folder / "authorized_keys",
-                docker_host=self.swarm.worker_url,
-            )
+        # The ssh tests' sshd, its sessions given the second engine as their DOCKER_HOST.
+        text = SSHD_CONFIG.format(
+            address=self.swarm.worker_addr,
+            host_key=host_key,
+            authorized=self.folder / "authorized_keys",
+            cat=shutil.which("cat") or "/bin/cat",
         )
+        config.write_text(text + f"SetEnv DOCKER_HOST={self.swarm.worker_url}\n")
         (self.folder / "authorized_keys").touch()
         self.proc = subprocess.Popen(
             ["ip", "netns", "exec", self.swarm.netns, SSHD, "-D", "-e", "-f", str(config)],

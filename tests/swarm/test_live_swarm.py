@@ -44,20 +44,17 @@ def live(two_engines: TwoEngines, tmp_path: Path) -> Iterator[dict[str, str]]:
         lab("clean", "--run-id", path.stem, "--engines", engines, env=env)
 
 
-@pytest.fixture
-def clients(two_engines: TwoEngines) -> Iterator[dict[str, docker.DockerClient]]:
-    made = {
-        two_engines.manager_host: docker.DockerClient(base_url=two_engines.manager_url),
-        two_engines.worker_host: docker.DockerClient(base_url=two_engines.worker_url),
-    }
-    yield made
-    for c in made.values():
-        c.close()
-
-
 def states(env: dict[str, str]) -> dict[str, dict[str, Any]]:
     live = Path(env["SOCKET_LAB_STATE"], "live")
     return {s["name"]: s for s in (json.loads(p.read_text()) for p in live.glob("*.json"))}
+
+
+def up(engines: Path, out: Path, env: dict[str, str]) -> dict[str, Any]:
+    """``lab up`` of the default topology on the swarm of ``engines``; its state file."""
+    done = lab("up", DEFAULT, "--backend", "swarm", "--engines", str(engines),
+               "--out", str(out), env=env, timeout=600)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    return states(env)["default"]
 
 
 def engine_of(clients: dict[str, docker.DockerClient], run_id: str) -> dict[str, str]:
@@ -79,10 +76,7 @@ def test_live_walkthrough_across_two_engines(
     env = live
     engines = two_engines.tls_engines_file(tmp_path)
     out = tmp_path / "out"
-    up = lab("up", DEFAULT, "--backend", "swarm", "--engines", str(engines),
-             "--out", str(out), env=env, timeout=600)  # fmt: skip
-    assert up.returncode == 0, up.stdout + up.stderr
-    state = states(env)["default"]
+    state = up(engines, out, env)
     rid = state["run_id"]
     where = engine_of(clients, rid)
     assert set(where.values()) == {two_engines.manager_host, two_engines.worker_host}, where
@@ -145,12 +139,8 @@ def test_a_stale_swarm_lab_is_taken_down_on_every_engine(
     """The supervisor killed: ``lab down`` finds the engines in the lab's own state (no
     ``--engines`` given), collects what the nodes hold and removes them on both engines."""
     env = live
-    engines = two_engines.engines_file(tmp_path)
     out = tmp_path / "stale"
-    up = lab("up", DEFAULT, "--backend", "swarm", "--engines", str(engines),
-             "--out", str(out), env=env, timeout=600)  # fmt: skip
-    assert up.returncode == 0, up.stdout + up.stderr
-    state = states(env)["default"]
+    state = up(two_engines.engines_file(tmp_path), out, env)
     rid = state["run_id"]
     assert len(set(engine_of(clients, rid).values())) == 2
     os.kill(int(state["pid"]), signal.SIGKILL)

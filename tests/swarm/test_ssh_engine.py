@@ -27,17 +27,6 @@ def ssh_engine(two_engines: TwoEngines, tmp_path: Path) -> Iterator[SshEngine]:
         made.stop()
 
 
-@pytest.fixture
-def clients(two_engines: TwoEngines) -> Iterator[dict[str, docker.DockerClient]]:
-    made = {
-        two_engines.manager_host: docker.DockerClient(base_url=two_engines.manager_url),
-        two_engines.worker_host: docker.DockerClient(base_url=two_engines.worker_url),
-    }
-    yield made
-    for c in made.values():
-        c.close()
-
-
 @pytest.mark.slow
 def test_default_topology_passes_with_an_engine_over_ssh(
     two_engines: TwoEngines,

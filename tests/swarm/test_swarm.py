@@ -11,7 +11,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-from collections.abc import Iterator
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -37,18 +36,6 @@ A = IPv4Address
 @pytest.fixture
 def engines_file(two_engines: TwoEngines, tmp_path: Path) -> Path:
     return two_engines.engines_file(tmp_path)
-
-
-@pytest.fixture
-def clients(two_engines: TwoEngines) -> Iterator[dict[str, docker.DockerClient]]:
-    """A client of each engine, by its swarm node's hostname: the tests' own view."""
-    made = {
-        two_engines.manager_host: docker.DockerClient(base_url=two_engines.manager_url),
-        two_engines.worker_host: docker.DockerClient(base_url=two_engines.worker_url),
-    }
-    yield made
-    for c in made.values():
-        c.close()
 
 
 def leftovers(clients: dict[str, docker.DockerClient], run_id: str) -> list[str]:
