@@ -10,17 +10,16 @@ import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import suppress
 from ipaddress import IPv4Network
 from pathlib import Path, PurePosixPath
-from typing import Any
 
 import docker
 
 from lab.deploy.images import node_image
 from lab.errors import BackendError, CommandTimeout, UsageError
 from lab.run.backends.base import RUN_ID_RE, Backend, Completed, Owner, Proc, copy_missing
-from lab.run.backends.docker import bringup, teardown
+from lab.run.backends.docker import agent as agent_mod
+from lab.run.backends.docker import archive, bringup, teardown
 from lab.run.backends.docker import netem as netem_mod
 from lab.run.backends.docker.engine import (
     ENGINE_ERRORS,
@@ -58,6 +57,7 @@ class DockerBackend(Backend):
         self._ifaces: dict[str, dict[str, str]] = {}
         self._spawned = 0
         self._placeholders: list[IPv4Network] = []
+        self._agents: dict[str, agent_mod.Agent] = {}
 
     # -- engine access -------------------------------------------------------------------
     @property
@@ -163,6 +163,10 @@ class DockerBackend(Backend):
             lines = done.stderr.strip().splitlines() or [f"exit {done.returncode}"]
             raise BackendError(f"docker: setting up node {node.name}: {lines[-1]}")
         self._ifaces[node.name] = json.loads(done.stdout)
+        api = self._node_api(node.name)
+        if agent_mod.usable(api):
+            with engine(f"starting the agent of node {node.name}"):
+                self._agents[node.name] = agent_mod.Agent(api, self._name(node.name), self.python)
 
     def _macs(self, node: str) -> dict[str, str]:
         """The node's MAC address on each of its lab networks, as the engine reports them."""
@@ -176,6 +180,9 @@ class DockerBackend(Backend):
         }
 
     def down(self) -> None:
+        for agent in self._agents.values():
+            agent.close()
+        self._agents.clear()
         teardown.remove_labelled(self._client, {RUN_LABEL: self.run_id})
         self._ifaces.clear()
 
@@ -227,7 +234,7 @@ class DockerBackend(Backend):
                     for chunk in stream:
                         buf.write(chunk)
                     buf.seek(0)
-                    cls._extract(buf, Path(tmp))
+                    archive.extract(buf, Path(tmp))
                     count = copy_missing(Path(tmp), out_dir / node)
             collected.append(f"{node}: {count} file{'s' if count != 1 else ''}")
         return collected
@@ -252,9 +259,16 @@ class DockerBackend(Backend):
     def run(
         self, node: str, argv: Sequence[str], *, timeout: float = 30.0, input: str | None = None
     ) -> Completed:
+        what = f"running {argv[0] if argv else '?'} on {node}"
+        agent = self._agents.get(node)
+        if agent is not None:
+            try:
+                return agent.completed(node, argv, timeout, input, ENGINE_SLACK)
+            except agent_mod.AgentGone:
+                self._agents.pop(node, None)
+                self._check_node_running(node, what)  # a node gone is said; else by exec
         # The node enforces the timeout itself, so a command never outlives it there.
         limited = ["timeout", "-k", str(KILL_GRACE), f"{max(timeout, 0.01):g}", *argv]
-        what = f"running {argv[0] if argv else '?'} on {node}"
         started = time.monotonic()
         with engine(what):
             exec_id = self._node_api(node).exec_create(
@@ -330,9 +344,9 @@ class DockerBackend(Backend):
             raise BackendError(f"cannot make {folder} on {node}: {made.stderr.strip()}")
         buf = io.BytesIO()
         # Links are followed, as a copy would; everything readable by the run user.
-        with tarfile.open(fileobj=buf, mode="w", dereference=True) as archive:
+        with tarfile.open(fileobj=buf, mode="w", dereference=True) as tar:
             for src in sources:
-                archive.add(str(src), arcname=src.name, filter=_readable)
+                tar.add(str(src), arcname=src.name, filter=archive.readable)
         with engine(f"copying the sources of {folder.name} to {node}"):
             self._node_api(node).put_archive(self._name(node), str(folder), buf.getvalue())
 
@@ -344,25 +358,7 @@ class DockerBackend(Backend):
                 for chunk in stream:
                     buf.write(chunk)
                 buf.seek(0)
-                self._extract(buf, local_dir)
-
-    @staticmethod
-    def _extract(buf: io.IOBase | Any, local_dir: Path) -> None:
-        """Unpack the engine's archive of a directory into ``local_dir``, safely: the "data"
-        filter refuses absolute paths, ``..``, device files and links leaving the target;
-        such members are skipped."""
-        with tarfile.open(fileobj=buf, mode="r|") as archive:
-            for member in archive:
-                # Members are "<dir's base name>/...": keep what is below the directory.
-                parts = PurePosixPath(member.name).parts
-                rel = PurePosixPath(*parts[1:]) if len(parts) > 1 else None
-                if rel is None:
-                    continue
-                member.name = str(rel)
-                # A member the filter refuses (say a link to /etc/passwd) is left out: it
-                # is nothing the lab wrote, and must not stop the rest from being copied.
-                with suppress(tarfile.FilterError):
-                    archive.extract(member, local_dir, filter="data")
+                archive.extract(buf, local_dir)
 
     def interfaces(self, node: str) -> Mapping[str, str]:
         if node not in self._ifaces:
@@ -378,10 +374,3 @@ class DockerBackend(Backend):
         if len(result) != len(macs):
             raise BackendError(f"docker: node {node}: interfaces not found for {sorted(macs)}")
         return result
-
-
-def _readable(member: tarfile.TarInfo) -> tarfile.TarInfo:
-    member.uid = member.gid = 0
-    member.uname = member.gname = "root"
-    member.mode = (member.mode & 0o755) | (0o755 if member.isdir() else 0o444)
-    return member

@@ -1,0 +1,97 @@
+"""A node's command runner for the lab: one process started once per container, which runs
+the lab's foreground commands (snapshots, probes, clients) as the lab asks, so that each
+command is a fork and exec in the node rather than an exec through the engine's API.
+
+    python3 -S -m lab.programs.agent
+
+Requests on stdin, one JSON object a line: ``{"id": N, "argv": [...], "input": TEXT or
+null, "timeout": SECONDS}``. Each runs in a thread of its own, in a session of its own;
+the answer is one line on stdout, in the order the commands end: ``{"id": N, "rc": CODE,
+"out": TEXT, "err": TEXT}``, or ``{"id": N, "timeout": true}`` once the command has been
+stopped for running past its timeout (SIGTERM to its process group, SIGKILL 2 s later), or
+``{"id": N, "error": TEXT}`` when it could not start. A command killed by signal N exits
+128+N, as under ``timeout(1)``. At the end of stdin the agent exits; the commands still
+running are killed with their groups.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from typing import Any
+
+KILL_GRACE = 2.0  # seconds between the SIGTERM of a command past its timeout and SIGKILL
+
+_write = threading.Lock()
+_running: dict[int, subprocess.Popen[bytes]] = {}
+
+
+def answer(reply: dict[str, Any]) -> None:
+    line = (json.dumps(reply) + "\n").encode()
+    with _write:
+        sys.stdout.buffer.write(line)
+        sys.stdout.buffer.flush()
+
+
+def _kill_group(proc: subprocess.Popen[bytes], signum: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signum)
+
+
+def run(request: dict[str, Any]) -> None:
+    ident = request["id"]
+    data = request.get("input")
+    try:
+        proc = subprocess.Popen(
+            [str(a) for a in request["argv"]],
+            stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,  # its group is stopped whole on a timeout
+        )
+    except OSError as exc:
+        answer({"id": ident, "error": f"{exc.strerror or exc}: {request['argv'][0]}"})
+        return
+    _running[ident] = proc
+    try:
+        stdin = data.encode() if data is not None else None
+        try:
+            out, err = proc.communicate(stdin, timeout=float(request["timeout"]))
+        except subprocess.TimeoutExpired:
+            _kill_group(proc, signal.SIGTERM)
+            try:
+                proc.communicate(timeout=KILL_GRACE)
+            except subprocess.TimeoutExpired:
+                _kill_group(proc, signal.SIGKILL)
+                proc.communicate()
+            answer({"id": ident, "timeout": True})
+            return
+        code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
+        answer({"id": ident, "rc": code, "out": out.decode(errors="replace"),
+                "err": err.decode(errors="replace")})  # fmt: skip
+    finally:
+        _running.pop(ident, None)
+
+
+def main() -> int:
+    for line in sys.stdin.buffer:
+        try:
+            request = json.loads(line)
+        except ValueError:
+            request = None
+        if not isinstance(request, dict) or "id" not in request or not request.get("argv"):
+            answer({"id": None, "error": f"not a request: {line[:200]!r}"})
+            continue
+        threading.Thread(target=run, args=(request,), daemon=True).start()
+    for proc in list(_running.values()):
+        _kill_group(proc, signal.SIGKILL)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,113 @@
+"""The node agent (lab.programs.agent) as the docker backend drives it, here over pipes:
+answers by id in the order commands end, stdin given, timeouts stopping the whole group,
+a command that cannot start, a request that is not one, and the end of stdin."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.labcli import ROOT
+
+
+class Agent:
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-S", "-m", "lab.programs.agent"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            cwd=ROOT,
+        )
+
+    def send(self, **request: Any) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write((json.dumps(request) + "\n").encode())
+        self.proc.stdin.flush()
+
+    def reply(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        assert line, "the agent ended"
+        return dict(json.loads(line))
+
+
+@pytest.fixture
+def agent() -> Iterator[Agent]:
+    made = Agent()
+    yield made
+    if made.proc.poll() is None:
+        made.proc.kill()
+    made.proc.wait()
+
+
+def test_a_command_gives_its_status_output_and_errors(agent: Agent) -> None:
+    agent.send(id=1, argv=["sh", "-c", "echo out; echo err >&2; exit 3"], input=None, timeout=10)
+    assert agent.reply() == {"id": 1, "rc": 3, "out": "out\n", "err": "err\n"}
+    agent.send(id=2, argv=["sh", "-c", "tr a-z A-Z"], input="hello\n", timeout=10)
+    assert agent.reply() == {"id": 2, "rc": 0, "out": "HELLO\n", "err": ""}
+
+
+def test_answers_come_as_commands_end_each_with_its_id(agent: Agent) -> None:
+    agent.send(id=7, argv=["sh", "-c", "sleep 1; echo slow"], input=None, timeout=10)
+    agent.send(id=8, argv=["echo", "quick"], input=None, timeout=10)
+    first, second = agent.reply(), agent.reply()
+    assert (first["id"], first["out"]) == (8, "quick\n")
+    assert (second["id"], second["out"]) == (7, "slow\n")
+
+
+def test_a_command_past_its_timeout_is_stopped_with_its_children(
+    agent: Agent, tmp_path: Path
+) -> None:
+    pidfile = tmp_path / "child"
+    script = f"sleep 300 & echo $! > {pidfile}; wait"
+    agent.send(id=3, argv=["sh", "-c", script], input=None, timeout=0.5)
+    assert agent.reply() == {"id": 3, "timeout": True}
+    child = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # the kill is sent; the kernel may take a moment to reap
+    state = Path(f"/proc/{child}/stat")
+    assert not state.exists() or state.read_text().split()[2] == "Z"
+
+
+def test_a_signal_is_128_plus_its_number_and_a_missing_program_an_error(agent: Agent) -> None:
+    agent.send(id=4, argv=["sh", "-c", "kill -9 $$"], input=None, timeout=10)
+    assert agent.reply()["rc"] == 137
+    agent.send(id=5, argv=["/nonexistent/prog"], input=None, timeout=10)
+    reply = agent.reply()
+    assert reply["id"] == 5 and "/nonexistent/prog" in reply["error"]
+
+
+def test_a_bad_request_is_answered_and_the_agent_goes_on(agent: Agent) -> None:
+    assert agent.proc.stdin is not None
+    agent.proc.stdin.write(b"not json\n{\"id\": 1}\n")
+    agent.proc.stdin.flush()
+    assert agent.reply()["id"] is None
+    assert agent.reply()["id"] is None
+    agent.send(id=6, argv=["true"], input=None, timeout=10)
+    assert agent.reply() == {"id": 6, "rc": 0, "out": "", "err": ""}
+
+
+def test_the_end_of_stdin_ends_the_agent_and_its_commands(agent: Agent, tmp_path: Path) -> None:
+    pidfile = tmp_path / "long"
+    agent.send(id=9, argv=["sh", "-c", f"echo $$ > {pidfile}; exec sleep 300"], input=None,
+               timeout=600)  # fmt: skip
+    deadline = time.monotonic() + 5
+    while not pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert agent.proc.stdin is not None
+    agent.proc.stdin.close()
+    assert agent.proc.wait(timeout=10) == 0
+    pid = int(pidfile.read_text())
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    state = Path(f"/proc/{pid}/stat")
+    assert not state.exists() or state.read_text().split()[2] == "Z"
