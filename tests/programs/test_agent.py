@@ -87,7 +87,7 @@ def test_a_signal_is_128_plus_its_number_and_a_missing_program_an_error(agent: A
 
 def test_a_bad_request_is_answered_and_the_agent_goes_on(agent: Agent) -> None:
     assert agent.proc.stdin is not None
-    agent.proc.stdin.write(b"not json\n{\"id\": 1}\n")
+    agent.proc.stdin.write(b'not json\n{"id": 1}\n')
     agent.proc.stdin.flush()
     assert agent.reply()["id"] is None
     assert agent.reply()["id"] is None
