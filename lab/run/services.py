@@ -3,6 +3,7 @@ stop them all at once at the end, and wait for a fork server's children to exit.
 
 from __future__ import annotations
 
+import contextlib
 import signal
 from concurrent.futures import ThreadPoolExecutor
 
@@ -18,6 +19,9 @@ from lab.spec.model import Service
 LISTEN_TIMEOUT = 20.0  # seconds a service has to listen after it starts
 PROBE_EVERY = 0.05  # seconds at most between two looks at a starting service's sockets
 PARALLEL = 16  # services started or stopped at once
+# Seconds a reaping fork server gets, once its children have exited, to reap the last of
+# them before the "after" snapshot; one that never reaps them costs this much once.
+REAP_GRACE = 1.0
 
 
 class ServiceSteps:
@@ -180,3 +184,13 @@ class ServiceSteps:
                 )
             except BackendError as exc:
                 self.say(t("warning.line", text=exc.text()))
+                continue
+            if not service.option("no_reap"):
+                # A child's exit and its reaping by the server's SIGCHLD handler are
+                # moments apart: give a reaping server those, so that a zombie in "after"
+                # is one it left, not one it was about to reap.
+                def reaped(node: str = service.node, probe: list[str] = probe) -> bool:
+                    return not self.s.run(node, probe, timeout=10.0).stdout.split()
+
+                with contextlib.suppress(BackendError):
+                    wait_until(reaped, timeout=REAP_GRACE, what="", most=PROBE_EVERY)
