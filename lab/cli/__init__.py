@@ -59,8 +59,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from lab.run.sealing import seal_results
     from lab.spec.topology import load_topology
 
-    # The report's modules load while the lab runs (after the run's own: no import of
-    # one module is then under way in both threads).
+    # The report's modules load while the lab waits on its clients (after the run's own:
+    # no import of one module is then under way in both threads).
     loaded = preload("lab.report.summary")
 
     topology = load_topology(Path(args.file))
@@ -85,6 +85,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             out_dir,
             progress=say,
             finish=lambda: written.append(_judge(loaded, out_dir, topology)),
+            idle=loaded.start,
         )
     except (LabError, Interrupted) as exc:
         failure = exc

@@ -28,9 +28,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, TextIO
 
 from lab.programs.common import port_number, positive_int
 from lab.programs.hold import hold
@@ -52,17 +49,23 @@ CLOSED_EARLY = "server closed the connection early"
 # Each waiting connection is one thread; a small stack lets hundreds of them coexist.
 THREAD_STACK_BYTES = 512 * 1024
 
+# Types for the checker only. typing, dataclasses and concurrent.futures (which brings in
+# logging) were half of a client's start-up, and a run starts its clients all at once.
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any, TextIO
 
-@dataclass
+
 class Outcome:
     """What happened on one connection (or one UDP client socket)."""
 
-    index: int
-    local: str | None = None
-    sent: list[str] = field(default_factory=list)
-    replies: list[str] = field(default_factory=list)
-    error: str | None = None
-    closed_early: bool = False
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.local: str | None = None
+        self.sent: list[str] = []
+        self.replies: list[str] = []
+        self.error: str | None = None
+        self.closed_early = False
 
     @property
     def ok(self) -> bool:
@@ -115,17 +118,30 @@ def raise_fd_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
-@dataclass(frozen=True)
 class Options:
-    host: str
-    port: int
-    timeout: float
-    hold: float
-    half_close: bool
-    reuseaddr: bool
-    rcvbuf: int = 0
-    pause_reading: float = 0.0
-    release: str | None = None
+    """How every connection of the run behaves, from the command line."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        timeout: float,
+        hold: float,
+        half_close: bool,
+        reuseaddr: bool,
+        rcvbuf: int = 0,
+        pause_reading: float = 0.0,
+        release: str | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.hold = hold
+        self.half_close = half_close
+        self.reuseaddr = reuseaddr
+        self.rcvbuf = rcvbuf
+        self.pause_reading = pause_reading
+        self.release = release
 
     @property
     def server(self) -> str:
@@ -269,12 +285,37 @@ def stdin_lines(stream: TextIO) -> Iterator[str]:
 
 
 def run_many(count: int, concurrency: int, one: Callable[[int], Outcome]) -> list[Outcome]:
-    """Run ``one(index)`` for every index, ``concurrency`` at a time, in threads."""
+    """Run ``one(index)`` for every index, ``concurrency`` at a time, in threads; the
+    outcomes in index order. If one raises, no index is started after it and the first
+    error (by index) is raised once the others under way have ended."""
     raise_fd_limit()
     if concurrency > 1:
         threading.stack_size(THREAD_STACK_BYTES)
-    with ThreadPoolExecutor(max_workers=min(concurrency, count)) as pool:
-        return list(pool.map(one, range(count)))
+    outcomes: dict[int, Outcome] = {}
+    errors: dict[int, BaseException] = {}
+    todo = iter(range(count))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                index = next(todo, None) if not errors else None
+            if index is None:
+                return
+            try:
+                outcomes[index] = one(index)
+            except BaseException as exc:
+                with lock:
+                    errors[index] = exc
+
+    workers = [threading.Thread(target=work) for _ in range(min(concurrency, count))]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if errors:
+        raise errors[min(errors)]
+    return [outcomes[index] for index in range(count)]
 
 
 def report(program: str, server: str, outcomes: Sequence[Outcome], as_json: bool) -> int:

@@ -18,7 +18,10 @@ import errno
 import os
 import socket
 import sys
-from typing import NoReturn
+
+TYPE_CHECKING = False  # typing is for the checker: not imported by every server and client
+if TYPE_CHECKING:
+    from typing import NoReturn
 
 # Longest request line a server accepts, in bytes, not counting the terminating "\n".
 MAX_LINE = 65536

@@ -80,6 +80,7 @@ class ClientSteps:
             self.wait_for_held_connections()
             self.phase("during")
             self.release_holds()
+            self.s.idle()
             for done, future in enumerate(futures, start=1):
                 future.result()
                 # One run.json for the clients that ended together, not one each.

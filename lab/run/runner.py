@@ -60,6 +60,7 @@ def run_lab(
     progress: Progress | None = None,
     finish: Callable[[], None] | None = None,
     flow: FlowFactory | None = None,
+    idle: Callable[[], None] | None = None,
 ) -> RunRecord:
     """Run the whole lab once. Always leaves run.json and the evidence gathered so far in
     ``out_dir`` and tears everything down; re-raises what stopped the run, if anything.
@@ -67,9 +68,13 @@ def run_lab(
     ``finish`` (say, writing summary.json) runs after run.json is final, still inside the
     run's signal handling: a Ctrl-C then is acted on only once it has written its files.
     ``flow`` makes the steps' object: ``lab grade`` adds steps of its own to the run's, and
-    the live lab (``lab.run.live``) splits them between ``lab up`` and ``lab down``."""
+    the live lab (``lab.run.live``) splits them between ``lab up`` and ``lab down``.
+    ``idle`` is called once the run only waits (its clients started, the "during"
+    snapshot taken): work for later (``lab run`` imports its report) then costs the run
+    nothing."""
     say = progress or (lambda _m: None)
     session = Session(topology, backend_cls, out_dir, progress=say)
+    session.on_idle = idle
     built = _build_programs(session, say)
     record = RunRecord(
         run_id=session.run_id,

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import contextlib
 import signal
+import time
 from concurrent.futures import ThreadPoolExecutor
 
 from lab.errors import BackendError
 from lab.i18n import msg, t
 from lab.run.backends.base import Proc
-from lab.run.collect import read_node_file, wait_until
+from lab.run.collect import LOCAL_LOOK, read_node_file, read_start, wait_until
 from lab.run.record import RunRecord, ServiceRecord
 from lab.run.session import Progress, Session
 from lab.run.userbuild import LOG_CAP, STOP_GRACE, Built, command
@@ -68,7 +69,7 @@ class ServiceSteps:
             log=f"{service.node}/{log}",
         )
 
-        def listening() -> bool:
+        def running() -> bool:
             self.s.check_signal()
             if not proc.running():
                 text = read_node_file(self.s, service.node, self.s.workdir(service.node) / log)
@@ -81,14 +82,37 @@ class ServiceSteps:
                         log=text.strip()[-500:],
                     )
                 )
+            return True
+
+        # The lab's servers log "listening" right after listen(). Where this host can read
+        # that log itself, it is looked at every few milliseconds (no command run), and
+        # `ss` is asked as soon as it says so; otherwise (or if it never does) `ss` is
+        # asked as often as without the log.
+        here = self.s.backend.local_path(service.node, self.s.workdir(service.node) / log)
+        if service.user is not None:
+            here = None
+        last_ss = time.monotonic()
+        log_said = False
+
+        def listening() -> bool:
+            nonlocal last_ss, log_said
+            running()
+            if here is not None:
+                if not log_said and said_listening(read_start(here)):
+                    log_said = True  # `ss` now, however recently it was asked
+                elif time.monotonic() - last_ss < PROBE_EVERY:
+                    return False
+                last_ss = time.monotonic()
             return bool(self.listen_socket(service))
 
+        every = LOCAL_LOOK if here is not None else PROBE_EVERY
         try:
             wait_until(
                 listening,
                 timeout=LISTEN_TIMEOUT,
                 what=f"service {service.name} to listen",
-                most=PROBE_EVERY,
+                interval=min(every, 0.02),
+                most=every,
             )
         except BackendError as exc:
             if not proc.running() or "timed out" not in str(exc):
@@ -194,3 +218,8 @@ class ServiceSteps:
 
                 with contextlib.suppress(BackendError):
                     wait_until(reaped, timeout=REAP_GRACE, what="", most=PROBE_EVERY)
+
+
+def said_listening(log: bytes) -> bool:
+    """A lab server's log has its "listening" line (``lab.programs.common``)."""
+    return log.startswith(b"listening ") or b"\nlistening " in log

@@ -161,6 +161,7 @@ class Session:
         self.teardown_errors: list[str] = []
         self.fetch_errors: dict[str, str] = {}  # node -> why its files could not be copied
         self.on_end: EndHook | None = None
+        self.on_idle: Callable[[], None] | None = None  # called once, by idle()
         self.pending_signal: int | None = None  # a signal that arrived during teardown
         self._old_handlers: dict[int, Any] = {}
 
@@ -215,6 +216,12 @@ class Session:
         # the run must still end as interrupted (see check_signal).
         self._remember_signal(signum, _frame)
         raise Interrupted(signum)
+
+    def idle(self) -> None:
+        """The run only waits for a while (on its clients): ``on_idle`` runs, once."""
+        hook, self.on_idle = self.on_idle, None
+        if hook is not None:
+            hook()
 
     def check_signal(self) -> None:
         """Raise the signal that arrived while the run went on (its exception was lost)."""

@@ -23,6 +23,8 @@ TCP_FLAG_NAMES = (
     (dpkt.tcp.TH_CWR, "CWR"),
 )
 
+_FLAG_BITS = {name: bit for bit, name in TCP_FLAG_NAMES}
+
 
 class CaptureError(EvidenceFileError, ValueError):
     """A file is not a capture the analysis can read (bad magic, unsupported link type)."""
@@ -93,4 +95,5 @@ class Packet(ToDict):
         return tuple(name for bit, name in TCP_FLAG_NAMES if self.tcp_flags & bit)
 
     def has(self, flag: str) -> bool:
-        return flag in self.flags
+        # One bit test, not the tuple of names: called for every flag of every segment.
+        return self.tcp_flags is not None and bool(self.tcp_flags & _FLAG_BITS.get(flag, 0))

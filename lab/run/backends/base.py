@@ -266,6 +266,12 @@ class Backend(ABC):
     def interfaces(self, node: str) -> Mapping[str, str]:
         """The node's interface name for each network it is attached to."""
 
+    def local_path(self, node: str, path: PurePosixPath) -> Path | None:
+        """Where a file of the node (under its ``workdir``) is on this host, when the
+        node's files are this host's own: then it can be looked at without running a
+        command on the node. None (the default): they are not."""
+        return None
+
     def build_root(self) -> Path | None:
         """A folder of this run on the host where the user's programs are built and from
         which the nodes run them; None: this backend does not run user programs (yet)."""

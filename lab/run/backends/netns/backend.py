@@ -215,6 +215,13 @@ class NetnsBackend(Backend):
     def workdir(self, node: str) -> PurePosixPath:
         return PurePosixPath(BASE_DIR / self.run_id / node)
 
+    def local_path(self, node: str, path: PurePosixPath) -> Path | None:
+        # The nodes share this host's file system: a file of the run is where it says.
+        self._node(node)
+        local = Path(path)
+        mine = local.is_relative_to(BASE_DIR / self.run_id / node) and ".." not in local.parts
+        return local if mine else None
+
     def build_root(self) -> Path | None:
         # The nodes share this host's file system: a program built here runs on any node.
         return BASE_DIR / self.run_id

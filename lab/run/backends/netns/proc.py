@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 import time
@@ -37,10 +38,38 @@ class NetnsProc(Proc):
             self._popen.send_signal(signum)
 
     def wait(self, timeout: float) -> int | None:
+        timeout = max(timeout, 0)
+        if not _ended_within(self._popen, timeout):
+            return self._popen.poll()
         try:
-            return self._popen.wait(timeout=max(timeout, 0))
+            return self._popen.wait(timeout=EXEC_WAIT)  # it has ended: reaped at once
         except subprocess.TimeoutExpired:
             return None
+
+
+def _ended_within(popen: subprocess.Popen[bytes], timeout: float) -> bool:
+    """Whether the child has ended, or ends within ``timeout`` seconds: told by the kernel
+    through a pidfd the moment it does. Popen.wait polls instead, backing off to 50 ms
+    between looks (a server that took 35 ms to stop was seen after 64); it is what is
+    left where there are no pidfds."""
+    if popen.poll() is not None:
+        return True
+    try:
+        fd = os.pidfd_open(popen.pid)
+    except (OSError, AttributeError):
+        try:
+            popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        return True
+    try:
+        # Still not reaped after the pidfd was made: the PID was this child's all along.
+        if popen.poll() is not None:
+            return True
+        ready, _, _ = select.select([fd], [], [], timeout)
+    finally:
+        os.close(fd)
+    return bool(ready)
 
 
 def wait_for_exec(popen: subprocess.Popen[bytes], full: Sequence[str] | None, netns: Path) -> None:
