@@ -199,8 +199,11 @@ class Session:
         """Run the end hook with what ended the run; a signal remembered meanwhile ends a
         run that had otherwise completed, and the hook then runs again to record it."""
         while True:
-            if outcome is None and self.pending_signal is not None:
-                outcome = Interrupted(self.pending_signal)
+            if self.pending_signal is not None and not isinstance(outcome, Interrupted):
+                # Also over an error: the signal's exception, raised inside a library's
+                # lock handling (a thread pool's), can surface as that library's error.
+                cause, outcome = outcome, Interrupted(self.pending_signal)
+                outcome.__context__ = cause
             if self.on_end is not None:
                 self.on_end(outcome)
             if outcome is not None or self.pending_signal is None:
