@@ -13,7 +13,7 @@ import signal
 import sys
 from collections.abc import Iterable
 
-from lab.programs.client import (
+from lab.programs.clientkit import (
     Outcome,
     Printer,
     add_common_options,
