@@ -57,3 +57,36 @@ def test_endpoints_leave_one_at_a_time_before_any_container_goes() -> None:
     assert api.most_at_once == 1
     kinds = [kind for kind, _ in api.events]
     assert kinds == ["disconnect"] * 24 + ["remove"] * 12
+
+
+class LeavingAgent:
+    """An agent whose close ends a command waiting on it, whose thread then drops the
+    agent from the backend's map, as ``DockerBackend.run`` does on AgentGone."""
+
+    def __init__(self, backend: Any, node: str) -> None:
+        self.backend, self.node, self.closed = backend, node, False
+
+    def close(self) -> None:
+        self.closed = True
+        self.backend._agents.pop(self.node, None)
+
+
+def test_down_closes_every_agent_while_their_waiters_leave_and_still_removes(
+    monkeypatch: Any,
+) -> None:
+    """A SIGTERM mid-snapshot left a run's containers behind: down() iterated the agents
+    while the waiting commands' threads removed theirs ('dictionary changed size during
+    iteration', CI of 7b03a98), and never reached the removal."""
+    from lab.run.backends.docker.backend import DockerBackend
+
+    removed: list[dict[str, str]] = []
+    monkeypatch.setattr(
+        teardown, "remove_labelled", lambda _client, match, **_: removed.append(dict(match))
+    )
+    backend = DockerBackend("abcdef")
+    backend._docker = FakeClient(FakeApi([]))  # type: ignore[assignment]
+    agents = {n: LeavingAgent(backend, n) for n in ("server", "client1", "client2")}
+    backend._agents = dict(agents)  # type: ignore[arg-type]
+    backend.down()
+    assert all(a.closed for a in agents.values())
+    assert removed == [{"socket-lab.run": "abcdef"}]

@@ -180,9 +180,11 @@ class DockerBackend(Backend):
         }
 
     def down(self) -> None:
-        for agent in self._agents.values():
+        # Taken out first: closing an agent ends the commands still waiting on it, and
+        # their threads drop it from the map (AgentGone in run) while this loop would run.
+        agents, self._agents = self._agents, {}
+        for agent in agents.values():
             agent.close()
-        self._agents.clear()
         teardown.remove_labelled(self._client, {RUN_LABEL: self.run_id})
         self._ifaces.clear()
 
