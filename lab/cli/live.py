@@ -223,6 +223,8 @@ def cmd_shell(args: argparse.Namespace) -> int:
 
 
 def cmd_capture(args: argparse.Namespace) -> int:
+    from lab.spec.model import Capture
+
     if len(args.words) not in (1, 2, 3):
         raise UsageError.said(msg("live.usage", usage="lab capture [LAB] NODE [IFACE] [-w FILE]"))
     words = list(args.words)
@@ -247,7 +249,8 @@ def cmd_capture(args: argparse.Namespace) -> int:
         os.close(fd)
     elif sys.stdout.isatty():
         raise UsageError.said(msg("live.capture_tty"))
-    cmd = ["tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-s", "262144", "-w", "-"]
+    cmd = ["tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-s", "262144"]
+    cmd += ["-B", str(Capture().buffer * 1024), "-w", "-"]  # a run's capture's ring
     _exec_on(state, node.name, cmd, tty=False)
 
 

@@ -122,7 +122,8 @@ def supervise_argv(topology: Topology, node: Node) -> Command:
     options += start_after(scenarios_of(topology, node.name), job_names(topology, node.name))
     capture = topology.capture
     if capture.enabled:
-        options += ["--capture", "--snaplen", str(capture.snaplen)]
+        rings = capture.ring_kib(sum(len(n.interfaces) for n in topology.nodes))
+        options += ["--capture", "--snaplen", str(capture.snaplen), "--buffer", str(rings)]
         if capture.filter:
             options.append(f"--filter={capture.filter}")  # one word, even if it starts with '-'
     if node.gateway is not None:

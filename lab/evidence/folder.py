@@ -1,12 +1,14 @@
 """Read access to one results folder: run.json, the snapshots and the captures.
 
 Every evidence file is read bounded (``lab.evidence.analysis.files``). What cannot be read,
-and where a capture is damaged, is kept as :class:`EvidenceProblem` rows: the checks that
-read such a file are not passed on it (``lab.verdict.checks``), and summary.json lists them.
+where a capture is damaged, and a capture tcpdump said it dropped packets from, is kept as
+:class:`EvidenceProblem` rows: the checks that read such a file are not passed on it
+(``lab.verdict.checks``), and summary.json lists them.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -42,6 +44,17 @@ class EvidenceProblem:
 
     def __str__(self) -> str:
         return f"{self.file}: {Damage(self.problem, self.offset, self.record)}"
+
+
+# tcpdump's last words on its capture: "57 packets dropped by kernel".
+KERNEL_DROPS = re.compile(r"^(\d+) packets? dropped by kernel$", re.MULTILINE)
+
+
+def _dropped_text(n: int) -> str:
+    return (
+        f"tcpdump dropped {n} packet{'s' if n != 1 else ''}: its kernel ring was full "
+        "(a busy machine; capture.buffer makes it larger), so the capture is incomplete"
+    )
 
 
 def _relative(root: Path, path: Path) -> str:
@@ -129,7 +142,19 @@ class Evidence:
             self._problems[path] = [
                 EvidenceProblem(rel, d.problem, d.offset, d.record) for d in read.damage
             ]
+            dropped = self._dropped(path)
+            if dropped:
+                self._problems[path].append(EvidenceProblem(rel, _dropped_text(dropped)))
         return cache[path]
+
+    def _dropped(self, path: Path) -> int:
+        """The packets tcpdump said its kernel ring dropped while it wrote ``path``: the
+        capture lacks them, though every record in it is whole."""
+        for c in self.record.captures:
+            if self.root / c.node / c.file == path:
+                said = self.text(self.root / c.node / c.log) or ""
+                return sum(int(n) for n in KERNEL_DROPS.findall(said))
+        return 0
 
     def frames(self, path: Path) -> int:
         """How many records the capture holds (IP or not)."""

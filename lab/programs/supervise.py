@@ -137,6 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--results", type=Path, help="results folder; files go to RESULTS/NODE")
     parser.add_argument("--capture", action="store_true", help="tcpdump on every interface")
     parser.add_argument("--snaplen", type=int, default=262144, help="tcpdump -s")
+    parser.add_argument("--buffer", type=int, default=2048, help="tcpdump -B (KiB)")
     parser.add_argument("--filter", default="", help="capture filter (one argument)")
     parser.add_argument("--gateway", help="default route via this address")
     parser.add_argument(
@@ -238,7 +239,8 @@ class Supervisor:
             # --immediate-mode: packets are handed over as they arrive, not in blocks
             # retired every second, so stopping tcpdump right after a demo loses none.
             argv = ["tcpdump", "-i", iface, "-n", "-U", "--immediate-mode", "-Z", "root"]
-            argv += ["-s", str(self.args.snaplen), "-w", str(self.out_dir / f"{iface}.pcap")]
+            argv += ["-s", str(self.args.snaplen), "-B", str(self.args.buffer)]
+            argv += ["-w", str(self.out_dir / f"{iface}.pcap")]
             if self.args.filter:
                 argv.append(self.args.filter)
             child = self.start(f"tcpdump-{iface}", argv, seen)

@@ -15,7 +15,9 @@ from pathlib import Path, PurePosixPath
 from lab.errors import BackendError
 from lab.run.backends.base import Proc
 from lab.run.portrange import port_range_jobs
+from lab.run.record import capture_log
 from lab.run.session import Session
+from lab.spec.model import Capture
 
 # The snapshot commands, fixed: the analysis layer parses exactly these outputs.
 SNAPSHOTS: dict[str, list[str]] = {
@@ -97,18 +99,14 @@ def start_captures(session: Session) -> list[CaptureHandle]:
     if not cap.enabled:
         return []
     handles: list[CaptureHandle] = []
+    interfaces = {n.name: session.backend.interfaces(n.name) for n in session.topology.nodes}
+    ring = cap.ring_kib(sum(len(found) for found in interfaces.values()))
     for node in session.topology.nodes:
         workdir = session.workdir(node.name)
-        for network, ifname in session.backend.interfaces(node.name).items():
+        for network, ifname in interfaces[node.name].items():
             pcap = f"{ifname}.pcap"
-            # --immediate-mode: without it the last packets sit in the kernel's ring buffer
-            # (about a second) and are lost when tcpdump is stopped right after the traffic.
-            argv = ["tcpdump", "-i", ifname, "-n", "-U", "--immediate-mode"]
-            argv += ["-s", str(cap.snaplen)]
-            argv += ["-w", str(workdir / pcap), "-Z", "root"]
-            if cap.filter:
-                argv.append(cap.filter)
-            proc = session.spawn(node.name, argv, f"tcpdump-{ifname}.log")
+            argv = tcpdump_argv(ifname, cap, ring, workdir / pcap)
+            proc = session.spawn(node.name, argv, capture_log(ifname))
             handles.append(CaptureHandle(node.name, ifname, network, pcap, proc))
     by_node: dict[str, list[CaptureHandle]] = {}
     for h in handles:
@@ -118,8 +116,17 @@ def start_captures(session: Session) -> list[CaptureHandle]:
     return handles
 
 
+def tcpdump_argv(ifname: str, cap: Capture, ring_kib: int, pcap: PurePosixPath) -> list[str]:
+    """One interface's tcpdump, writing ``pcap`` through a kernel ring of ``ring_kib``."""
+    # --immediate-mode: without it the last packets sit in the kernel's ring buffer
+    # (about a second) and are lost when tcpdump is stopped right after the traffic.
+    argv = ["tcpdump", "-i", ifname, "-n", "-U", "--immediate-mode"]
+    argv += ["-s", str(cap.snaplen), "-B", str(ring_kib), "-w", str(pcap), "-Z", "root"]
+    return [*argv, cap.filter] if cap.filter else argv
+
+
 def _wait_listening(session: Session, node: str, handles: list[CaptureHandle]) -> None:
-    logs = [session.workdir(node) / f"tcpdump-{h.interface}.log" for h in handles]
+    logs = [session.workdir(node) / capture_log(h.interface) for h in handles]
     local = [session.backend.local_path(node, log) for log in logs]
     here = [path for path in local if path is not None]
 

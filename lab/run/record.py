@@ -180,6 +180,12 @@ class ScenarioRecord:
     impair: list[ImpairRecord] | None = field(default=None, metadata=omit_if_none())
 
 
+def capture_log(interface: str) -> str:
+    """The name of a capture's tcpdump log in the node's folder (``lab.programs.supervise``
+    names it the same way): tcpdump says there what its kernel ring dropped."""
+    return f"tcpdump-{interface}.log"
+
+
 @dataclass
 class CaptureRecord:
     """One tcpdump: its pcap is ``file`` in the node's folder."""
@@ -189,6 +195,10 @@ class CaptureRecord:
     network: str
     file: str
     pid: int
+
+    @property
+    def log(self) -> str:
+        return capture_log(self.interface)
 
 
 @dataclass

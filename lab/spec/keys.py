@@ -316,6 +316,10 @@ CAPTURE = Section(
         Key("enabled", "boolean", "run tcpdump on every node's interfaces", default=True),
         Key("snaplen", "integer", "bytes kept of each packet", default=262144,
             bounds=(64, 262144)),
+        Key("buffer", "integer", "MiB of kernel ring for each tcpdump (`-B`): it holds the "
+            "packets that arrive while tcpdump waits for a CPU; the lab's rings together are "
+            "kept to 1 GiB (each at least 2 MiB), and what a full ring drops is said and fails "
+            "the checks on that capture", default=32, bounds=(1, 1024)),
         Key("filter", "text", "a BPF filter, at most 512 characters of letters, digits, space "
             "and `. : / ( ) [ ] ! < > = & \\| + * -` (enough for `tcp[13] & 2 != 0` or "
             "`host 10.77.1.10 and port 9999`); default: everything", default=""),

@@ -259,11 +259,24 @@ class Scenario:
         return self.concurrency * len(self.clients)
 
 
+# The kernel rings of a lab's tcpdumps together, and the least one gets (tcpdump's own
+# default), in KiB. With --immediate-mode each ring slot holds one packet of up to 64 KiB
+# (offloads), so tcpdump's default 2 MiB ring holds 16 packets: a burst while it waits
+# for a CPU on a busy machine was lost (CI of 7b03a98: 57 of 187 on one interface).
+LAB_RING_KIB = 1024 * 1024
+LEAST_RING_KIB = 2048
+
+
 @dataclass(frozen=True)
 class Capture:
     enabled: bool = True
     snaplen: int = 262144
     filter: str = ""
+    buffer: int = 32  # MiB per tcpdump, before the lab-wide bound
+
+    def ring_kib(self, interfaces: int) -> int:
+        """Each tcpdump's ring (``-B``, KiB) in a lab capturing on ``interfaces``."""
+        return min(self.buffer * 1024, max(LEAST_RING_KIB, LAB_RING_KIB // max(interfaces, 1)))
 
 
 @dataclass(frozen=True)

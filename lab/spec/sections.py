@@ -281,9 +281,13 @@ def read_capture(r: Reader, e: Entry) -> Capture:
     if "snaplen" in spec:
         read = r.value(CAPTURE["snaplen"], spec["snaplen"].value, ("capture", "snaplen"))
         snaplen = read if isinstance(read, int) and read else snaplen
+    buffer = defaults.buffer
+    if "buffer" in spec:
+        read = r.value(CAPTURE["buffer"], spec["buffer"].value, ("capture", "buffer"))
+        buffer = read if isinstance(read, int) and read else buffer
     if "filter" in spec:
         bpf = _read_filter(r, spec["filter"].value) or ""
-    return Capture(enabled=enabled, snaplen=snaplen, filter=bpf)
+    return Capture(enabled=enabled, snaplen=snaplen, filter=bpf, buffer=buffer)
 
 
 def _read_filter(r: Reader, node: Node) -> str | None:
