@@ -12,6 +12,12 @@ stopped for running past its timeout (SIGTERM to its process group, SIGKILL 2 s 
 ``{"id": N, "error": TEXT}`` when it could not start. A command killed by signal N exits
 128+N, as under ``timeout(1)``. At the end of stdin the agent exits; the commands still
 running are killed with their groups.
+
+Background processes (services, captures) are started with ``{"id": N, "spawn": [...],
+"log": PATH}``: in a session of their own, stdout and stderr into PATH, answered at once
+with ``{"id": N, "pid": PID}``. ``{"id": N, "status": PID}`` answers ``{"id": N,
+"running": BOOL, "rc": CODE or null}`` for such a process (CODE as above). They are left
+running when the agent exits: the lab stops them, and the container's end ends them.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ KILL_GRACE = 2.0  # seconds between the SIGTERM of a command past its timeout an
 
 _write = threading.Lock()
 _running: dict[int, subprocess.Popen[bytes]] = {}
+_spawned: dict[int, subprocess.Popen[bytes]] = {}  # by pid
 
 
 def answer(reply: dict[str, Any]) -> None:
@@ -71,11 +78,56 @@ def run(request: dict[str, Any]) -> None:
                 proc.communicate()
             answer({"id": ident, "timeout": True})
             return
-        code = proc.returncode if proc.returncode >= 0 else 128 - proc.returncode
-        answer({"id": ident, "rc": code, "out": out.decode(errors="replace"),
+        answer({"id": ident, "rc": _code(proc.returncode), "out": out.decode(errors="replace"),
                 "err": err.decode(errors="replace")})  # fmt: skip
     finally:
         _running.pop(ident, None)
+
+
+def _code(returncode: int) -> int:
+    return returncode if returncode >= 0 else 128 - returncode
+
+
+def spawn(request: dict[str, Any]) -> None:
+    ident = request["id"]
+    try:
+        with open(str(request["log"]), "wb") as log:
+            proc = subprocess.Popen(
+                [str(a) for a in request["spawn"]],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # signalled by the lab alone, not with the agent
+            )
+    except OSError as exc:
+        answer({"id": ident, "error": f"{exc.strerror or exc}: {request['spawn'][0]}"})
+        return
+    _spawned[proc.pid] = proc
+    answer({"id": ident, "pid": proc.pid})
+    proc.wait()  # reaped here, its status kept for the lab's next look
+
+
+def status(request: dict[str, Any]) -> None:
+    proc = _spawned.get(int(request["status"]))
+    if proc is None:
+        answer({"id": request["id"], "error": f"no process {request['status']} of this agent"})
+        return
+    code = proc.poll()
+    answer({"id": request["id"], "running": code is None,
+            "rc": None if code is None else _code(code)})  # fmt: skip
+
+
+def handler(request: Any) -> Any:
+    """The function that answers ``request``, or None when it is not a request."""
+    if not isinstance(request, dict) or "id" not in request:
+        return None
+    if request.get("argv"):
+        return run
+    if request.get("spawn") and isinstance(request.get("log"), str):
+        return spawn
+    if isinstance(request.get("status"), int):
+        return status
+    return None
 
 
 def main() -> int:
@@ -84,10 +136,11 @@ def main() -> int:
             request = json.loads(line)
         except ValueError:
             request = None
-        if not isinstance(request, dict) or "id" not in request or not request.get("argv"):
+        target = handler(request)
+        if target is None:
             answer({"id": None, "error": f"not a request: {line[:200]!r}"})
             continue
-        threading.Thread(target=run, args=(request,), daemon=True).start()
+        threading.Thread(target=target, args=(request,), daemon=True).start()
     for proc in list(_running.values()):
         _kill_group(proc, signal.SIGKILL)
     return 0

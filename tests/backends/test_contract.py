@@ -12,6 +12,7 @@ import json
 import signal
 import textwrap
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
@@ -19,7 +20,7 @@ import pytest
 
 from lab.errors import BackendError, CommandTimeout
 from lab.run.backends import backend_class
-from lab.run.backends.base import Backend, new_run_id
+from lab.run.backends.base import Backend, Proc, new_run_id
 from lab.spec.model import Interface, Network, Node, Topology
 from tests.ssh.hosts import MGMT_NET, ssh_hosts
 
@@ -323,6 +324,32 @@ def test_spawn_then_stop(make: Callable[[Topology], Backend], tmp_path: Path) ->
     proc.signal(signal.SIGTERM)  # no error once it has exited
     backend.fetch("h1", backend.workdir("h1"), tmp_path / "h1")
     assert (tmp_path / "h1" / "sleeper.log").read_text().splitlines() == ["started", "to stderr"]
+
+
+def test_spawns_at_once_each_get_their_own_pid(make: Callable[[Topology], Backend]) -> None:
+    """Services start in threads: each spawn's pid is its own program's, however the
+    spawns interleave (docker's pid file numbers were read back from a shared counter
+    after the increment, so two spawns could take one file)."""
+    backend = make(lan("h1"))
+    marks = [f"spawn-mark-{k}" for k in range(8)]
+
+    def start(mark: str) -> Proc:
+        argv = [backend.python, "-c", "import time; time.sleep(60)", mark]
+        return backend.spawn("h1", argv, log=backend.workdir("h1") / f"{mark}.log")
+
+    with ThreadPoolExecutor(len(marks)) as pool:
+        procs = list(pool.map(start, marks))
+    try:
+        assert len({p.pid for p in procs}) == len(marks)
+        script = (
+            "import sys\nfor pid in sys.argv[1:]:\n"
+            "    print(open(f'/proc/{pid}/cmdline').read().split(chr(0))[-2])"
+        )
+        seen = py(backend, "h1", script, *(str(p.pid) for p in procs)).split()
+        assert seen == marks
+    finally:
+        for p in procs:
+            p.stop(timeout=5)
 
 
 def test_spawned_process_exit_status(make: Callable[[Topology], Backend]) -> None:

@@ -5,6 +5,8 @@ a command that cannot start, a request that is not one, and the end of stdin."""
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -111,3 +113,55 @@ def test_the_end_of_stdin_ends_the_agent_and_its_commands(agent: Agent, tmp_path
         time.sleep(0.05)
     state = Path(f"/proc/{pid}/stat")
     assert not state.exists() or state.read_text().split()[2] == "Z"
+
+
+def test_a_spawned_process_runs_on_into_its_log_and_its_end_is_told(
+    agent: Agent, tmp_path: Path
+) -> None:
+    log = tmp_path / "svc.log"
+    agent.send(id=1, spawn=["sh", "-c", "echo out; echo err >&2; sleep 1; exit 4"], log=str(log))
+    started = agent.reply()
+    assert started["id"] == 1 and isinstance(started["pid"], int)
+    pid = started["pid"]
+    os.kill(pid, 0)  # started, and the answer did not wait for its end
+    agent.send(id=2, status=pid)
+    assert agent.reply() == {"id": 2, "running": True, "rc": None}
+    deadline = time.monotonic() + 10
+    while True:
+        agent.send(id=3, status=pid)
+        told = agent.reply()
+        if not told["running"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert told == {"id": 3, "running": False, "rc": 4}
+    assert log.read_text().splitlines() == ["out", "err"]
+
+
+def test_a_spawned_process_killed_by_a_signal_is_128_plus_n_and_outlives_the_agent(
+    agent: Agent, tmp_path: Path
+) -> None:
+    agent.send(id=1, spawn=["sleep", "300"], log=str(tmp_path / "sleep.log"))
+    pid = agent.reply()["pid"]
+    assert os.getsid(pid) == pid  # a session of its own: the lab's signals reach it alone
+    agent.send(id=2, spawn=["/nonexistent/prog"], log=str(tmp_path / "none.log"))
+    assert "/nonexistent/prog" in agent.reply()["error"]
+    agent.send(id=3, status=12345678)
+    assert "no process 12345678" in agent.reply()["error"]
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while True:
+        agent.send(id=4, status=pid)
+        told = agent.reply()
+        if not told["running"] or time.monotonic() > deadline:
+            break
+        time.sleep(0.02)
+    assert told == {"id": 4, "running": False, "rc": 128 + signal.SIGTERM}
+    agent.send(id=5, spawn=["sleep", "300"], log=str(tmp_path / "sleep2.log"))
+    other = agent.reply()["pid"]
+    assert agent.proc.stdin is not None
+    agent.proc.stdin.close()
+    assert agent.proc.wait(timeout=10) == 0
+    try:
+        os.kill(other, 0)  # still running: the lab stops what it started, not the agent
+    finally:
+        os.kill(other, signal.SIGKILL)

@@ -21,9 +21,9 @@ from typing import Any
 
 import docker
 
-from lab.errors import CommandTimeout
-from lab.run.backends.base import Completed
-from lab.run.backends.docker.proc import read_exactly
+from lab.errors import BackendError, CommandTimeout
+from lab.run.backends.base import Backend, Completed
+from lab.run.backends.docker.proc import DockerProc, read_exactly
 
 STDOUT = 1
 
@@ -58,6 +58,29 @@ class Agent:
     ) -> tuple[int, str, str]:
         """Exit status, stdout and stderr of ``argv``; AgentTimeout past ``timeout``;
         AgentGone if the stream ends first, or nothing comes back within ``wait``."""
+        reply = self._ask({"argv": argv, "input": data, "timeout": timeout}, wait)
+        if reply.get("timeout"):
+            raise AgentTimeout()
+        if "error" in reply:
+            return 127, "", f"{reply['error']}\n"
+        return int(reply["rc"]), str(reply["out"]), str(reply["err"])
+
+    def spawn(self, argv: Sequence[str], log: str, wait: float) -> int | str:
+        """Start ``argv`` in the background, its output into ``log``: its pid, or why it
+        could not start."""
+        reply = self._ask({"spawn": list(argv), "log": log}, wait)
+        return str(reply["error"]) if "error" in reply else int(reply["pid"])
+
+    def status(self, pid: int, wait: float) -> tuple[bool, int | None]:
+        """Whether a process this agent started runs, and its exit code once it has ended."""
+        reply = self._ask({"status": pid}, wait)
+        if "error" in reply:
+            raise AgentGone(str(reply["error"]))
+        code = reply.get("rc")
+        return bool(reply["running"]), None if code is None else int(code)
+
+    def _ask(self, request: dict[str, Any], wait: float) -> dict[str, Any]:
+        """Send ``request`` with an id of its own and wait at most ``wait`` for its reply."""
         future: Future[dict[str, Any]] = Future()
         with self._lock:
             if self._gone:
@@ -65,24 +88,18 @@ class Agent:
             self._next += 1
             ident = self._next
             self._pending[ident] = future
-            request = {"id": ident, "argv": argv, "input": data, "timeout": timeout}
             try:
-                self._raw.sendall((json.dumps(request) + "\n").encode())
+                self._raw.sendall((json.dumps({"id": ident, **request}) + "\n").encode())
             except OSError as exc:
                 self._pending.pop(ident, None)
                 raise AgentGone(f"writing to the node's agent: {exc}") from exc
         try:
-            reply = future.result(wait)
+            return future.result(wait)
         except TimeoutError as exc:
             raise AgentGone("the node's agent did not answer in time") from exc
         finally:
             with self._lock:
                 self._pending.pop(ident, None)
-        if reply.get("timeout"):
-            raise AgentTimeout()
-        if "error" in reply:
-            return 127, "", f"{reply['error']}\n"
-        return int(reply["rc"]), str(reply["out"]), str(reply["err"])
 
     def completed(
         self, node: str, argv: Sequence[str], timeout: float, data: str | None, slack: float
@@ -134,6 +151,37 @@ class Agent:
             self._raw.shutdown(socket.SHUT_WR)
         with suppress(OSError):
             self._sock.close()
+
+
+class AgentProc(DockerProc):
+    """A background process the node's agent started: its state is the agent's to tell
+    (it is the process's parent), with no exec of its own for the engine to inspect."""
+
+    def __init__(
+        self,
+        backend: Backend,
+        api: docker.APIClient,
+        node: str,
+        argv: Sequence[str],
+        pid: int,
+        agent: Agent,
+        wait: float,
+    ) -> None:
+        super().__init__(backend, api, node, argv, "", pid)
+        self._agent = agent
+        self._wait = wait
+
+    def _state(self) -> tuple[bool, int | None]:
+        try:
+            return self._agent.status(self._pid, self._wait)
+        except AgentGone:
+            pass
+        # The agent has gone, and with it the exit code: most likely the container too.
+        try:
+            alive = self._backend.run(self.node, ["kill", "-0", str(self._pid)], timeout=10)
+        except BackendError:
+            return False, 128 + 9  # the node has gone, and the process with it
+        return (True, None) if alive.ok else (False, 128 + 9)
 
 
 def usable(api: docker.APIClient) -> bool:

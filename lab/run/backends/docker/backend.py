@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import os
 import tarfile
@@ -55,7 +56,9 @@ class DockerBackend(Backend):
         super().__init__(run_id)
         self._docker: docker.DockerClient | None = None
         self._ifaces: dict[str, dict[str, str]] = {}
-        self._spawned = 0
+        # Services start in threads: each spawn takes its own number (its pid file) from
+        # one counter, which two threads cannot read the same value of.
+        self._spawned = itertools.count(1)
         self._placeholders: list[IPv4Network] = []
         self._agents: dict[str, agent_mod.Agent] = {}
 
@@ -323,8 +326,23 @@ class DockerBackend(Backend):
             time.sleep(0.1)
 
     def spawn(self, node: str, argv: Sequence[str], *, log: PurePosixPath) -> Proc:
-        self._spawned += 1
-        pidfile = PID_ROOT / self.run_id / f"{self._spawned}.pid"
+        agent = self._agents.get(node)
+        if agent is not None and argv:
+            try:
+                started = agent.spawn(argv, str(log), ENGINE_SLACK)
+            except agent_mod.AgentGone:
+                self._agents.pop(node, None)
+                self._check_node_running(node, f"starting {argv[0]} on {node}")
+            else:
+                if isinstance(started, int):
+                    api = self._node_api(node)
+                    return agent_mod.AgentProc(self, api, node, argv, started, agent, ENGINE_SLACK)
+                # It could not start: the exec below says so as it always has, with an
+                # exit status and the shell's message in the log.
+        return self._spawn_by_exec(node, argv, log)
+
+    def _spawn_by_exec(self, node: str, argv: Sequence[str], log: PurePosixPath) -> Proc:
+        pidfile = PID_ROOT / self.run_id / f"{next(self._spawned)}.pid"
         command = ["sh", "-c", SPAWN_SCRIPT, "sh", str(pidfile), str(log), *argv]
         what = f"starting {argv[0] if argv else '?'} on {node}"
         with engine(what):
