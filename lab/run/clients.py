@@ -31,7 +31,7 @@ from lab.spec.model import Scenario, Service
 CLIENT_REPLY_TIMEOUT = 10.0  # seconds a client waits for each reply
 # Seconds at most between two looks for the held connections: the "during" snapshot waits
 # on them, and every look is two `ss` runs on each server's node.
-HELD_PROBE_EVERY = 0.1
+HELD_PROBE_EVERY = 0.05
 # Client commands running at once. Every client of a run must be able to hold its
 # connections at the same time (the "during" snapshot shows them all): a 250-client
 # topology with two scenarios needs 500. Each is a thread that waits on its command.

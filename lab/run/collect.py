@@ -31,6 +31,10 @@ PARALLEL = 8  # commands in flight at once across nodes
 # such a look costs microseconds, so a starting tcpdump or service is seen at once.
 LOCAL_LOOK = 0.005
 LOCAL_LIMIT = 65536  # bytes of such a log looked at: its first lines say it started
+# Seconds at most between two looks by a command on the node (a fork through the Docker
+# node's agent, an SSH round trip): a tcpdump whose ring takes 0.15 s to set up is seen
+# then, not at the next step of a backoff that had reached a quarter of a second.
+REMOTE_LOOK = 0.05
 
 
 def wait_until(
@@ -94,26 +98,27 @@ class CaptureHandle:
 
 
 def start_captures(session: Session) -> list[CaptureHandle]:
-    """One tcpdump per interface per node, writing pcap files; returns once all listen."""
+    """One tcpdump per interface per node, writing pcap files; returns once all listen.
+    The nodes are started at once: on Docker each start is a few requests to the engine."""
     cap = session.topology.capture
     if not cap.enabled:
         return []
-    handles: list[CaptureHandle] = []
     interfaces = {n.name: session.backend.interfaces(n.name) for n in session.topology.nodes}
     ring = cap.ring_kib(sum(len(found) for found in interfaces.values()))
-    for node in session.topology.nodes:
-        workdir = session.workdir(node.name)
-        for network, ifname in interfaces[node.name].items():
+
+    def node_captures(node: str) -> list[CaptureHandle]:
+        handles = []
+        for network, ifname in interfaces[node].items():
             pcap = f"{ifname}.pcap"
-            argv = tcpdump_argv(ifname, cap, ring, workdir / pcap)
-            proc = session.spawn(node.name, argv, capture_log(ifname))
-            handles.append(CaptureHandle(node.name, ifname, network, pcap, proc))
-    by_node: dict[str, list[CaptureHandle]] = {}
-    for h in handles:
-        by_node.setdefault(h.node, []).append(h)
+            argv = tcpdump_argv(ifname, cap, ring, session.workdir(node) / pcap)
+            proc = session.spawn(node, argv, capture_log(ifname))
+            handles.append(CaptureHandle(node, ifname, network, pcap, proc))
+        _wait_listening(session, node, handles)
+        return handles
+
     with ThreadPoolExecutor(PARALLEL) as pool:
-        list(pool.map(lambda item: _wait_listening(session, *item), by_node.items()))
-    return handles
+        started = list(pool.map(node_captures, interfaces))
+    return [h for handles in started for h in handles]
 
 
 def tcpdump_argv(ifname: str, cap: Capture, ring_kib: int, pcap: PurePosixPath) -> list[str]:
@@ -145,7 +150,7 @@ def _wait_listening(session: Session, node: str, handles: list[CaptureHandle]) -
     if len(here) == len(logs):
         wait_until(ready, timeout=20.0, what=what, interval=LOCAL_LOOK, most=LOCAL_LOOK)
     else:
-        wait_until(ready, timeout=20.0, what=what)
+        wait_until(ready, timeout=20.0, what=what, most=REMOTE_LOOK)
 
 
 def read_start(path: Path) -> bytes:
