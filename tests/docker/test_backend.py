@@ -120,6 +120,36 @@ def test_tcpdump_captures_and_stops_unprivileged(lab_up: Up, tmp_path: Path) -> 
     assert (tmp_path / "a.pcap").stat().st_size > 24  # more than the pcap file header
 
 
+PARENT = 'ppid=$(ps -o ppid= -p "$1" | tr -d " "); tr "\\0" " " < /proc/"$ppid"/cmdline'
+
+
+def test_the_local_engine_runs_commands_through_the_node_agent_and_goes_on_without_it(
+    lab_up: Up,
+) -> None:
+    """Commands and background processes on a node of this machine's engine are the
+    agent's children; once the agent is killed, an exec per command takes over, and a
+    process it had started is still seen running and stopped."""
+    backend = lab_up(lan("a"))
+    log = backend.workdir("a") / "sleep.log"
+    proc = backend.spawn("a", ["sleep", "120"], log=log)
+    parent = backend.run("a", ["sh", "-c", PARENT, "sh", str(proc.pid)]).stdout
+    assert "lab.programs.agent" in parent, parent
+    me = backend.run("a", ["sh", "-c", 'tr "\\0" " " < /proc/"$PPID"/cmdline']).stdout
+    assert "lab.programs.agent" in me, me
+    # Anchored: an exec wraps its command in `timeout`, whose arguments hold the pattern.
+    agents = ["pgrep", "-f", "^[^ ]*python[0-9.]* -S -m lab[.]programs[.]agent"]
+    agent = backend.run("a", agents).stdout.split()
+    assert len(agent) == 1, agent
+    backend.run("a", ["kill", "-9", agent[0]], timeout=10)  # answered by exec if not by it
+    assert backend.run("a", agents).returncode == 1
+    assert proc.running()
+    assert proc.stop(timeout=10) is not None and not proc.running()
+    later = backend.spawn("a", ["sleep", "120"], log=log)
+    parent = backend.run("a", ["sh", "-c", PARENT, "sh", str(later.pid)]).stdout
+    assert "lab.programs.agent" not in parent and later.running()
+    assert later.stop(timeout=10) == -15
+
+
 def test_orphans_are_reaped_by_the_init_process(lab_up: Up) -> None:
     backend = lab_up(lan("a"))
     # The parent exits at once; its child outlives it, exits, and must not stay a zombie.
