@@ -115,6 +115,17 @@ def test_the_end_of_stdin_ends_the_agent_and_its_commands(agent: Agent, tmp_path
     assert not state.exists() or state.read_text().split()[2] == "Z"
 
 
+def ended(agent: Agent, ident: int, pid: int) -> dict[str, Any]:
+    """The agent's status of ``pid`` once it no longer runs (or after 10 s)."""
+    deadline = time.monotonic() + 10
+    while True:
+        agent.send(id=ident, status=pid)
+        told = agent.reply()
+        if not told["running"] or time.monotonic() > deadline:
+            return told
+        time.sleep(0.02)
+
+
 def test_a_spawned_process_runs_on_into_its_log_and_its_end_is_told(
     agent: Agent, tmp_path: Path
 ) -> None:
@@ -126,14 +137,7 @@ def test_a_spawned_process_runs_on_into_its_log_and_its_end_is_told(
     os.kill(pid, 0)  # started, and the answer did not wait for its end
     agent.send(id=2, status=pid)
     assert agent.reply() == {"id": 2, "running": True, "rc": None}
-    deadline = time.monotonic() + 10
-    while True:
-        agent.send(id=3, status=pid)
-        told = agent.reply()
-        if not told["running"] or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
-    assert told == {"id": 3, "running": False, "rc": 4}
+    assert ended(agent, 3, pid) == {"id": 3, "running": False, "rc": 4}
     assert log.read_text().splitlines() == ["out", "err"]
 
 
@@ -148,14 +152,7 @@ def test_a_spawned_process_killed_by_a_signal_is_128_plus_n_and_outlives_the_age
     agent.send(id=3, status=12345678)
     assert "no process 12345678" in agent.reply()["error"]
     os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10
-    while True:
-        agent.send(id=4, status=pid)
-        told = agent.reply()
-        if not told["running"] or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
-    assert told == {"id": 4, "running": False, "rc": 128 + signal.SIGTERM}
+    assert ended(agent, 4, pid) == {"id": 4, "running": False, "rc": 128 + signal.SIGTERM}
     agent.send(id=5, spawn=["sleep", "300"], log=str(tmp_path / "sleep2.log"))
     other = agent.reply()["pid"]
     assert agent.proc.stdin is not None
