@@ -143,24 +143,26 @@ def test_record_claiming_4_gb_is_refused_before_anything_is_read(folder: Path) -
     assert "claims 4294967280 bytes" in (folder / "report.html").read_text()
 
 
-def test_packets_tcpdump_said_it_dropped_fail_the_checks_on_that_capture(folder: Path) -> None:
+def test_packets_tcpdump_said_it_dropped_are_said_in_the_checks_that_read_the_capture(
+    folder: Path,
+) -> None:
     """Every record of the capture is whole, but tcpdump's ring overflowed: the capture
-    lacks packets (a UDP scenario's all of them, in CI), and that is said, not guessed."""
+    lacks packets, and every check that read it says so; nothing fails for it alone."""
     log = folder / "server" / "tcpdump-eth0.log"
     assert log.is_file()
-    proc = lab("report", str(folder))
-    assert proc.returncode == 0, proc.stdout + proc.stderr
     with log.open("a") as f:
         f.write("130 packets captured\n187 packets received by filter\n")
         f.write("57 packets dropped by kernel\n")
     proc = lab("report", str(folder))
-    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert proc.returncode == 0, proc.stdout + proc.stderr
     said = "tcpdump dropped 57 packets: its kernel ring was full"
     assert f"{SERVER_PCAP}: {said}" in proc.stdout
     (problem,) = _summary(folder)["evidence_problems"]  # type: ignore[misc]
     assert problem["file"] == SERVER_PCAP and said in problem["problem"]
+    assert problem["fails_checks"] is False
     checks = _captured_checks(_summary(folder))
-    assert checks and all(c["passed"] is False and said in str(c["detail"]) for c in checks)
+    assert checks and all(c["passed"] is True and said in str(c["detail"]) for c in checks)
+    assert said in (folder / "report.html").read_text()
 
 
 def test_no_packets_dropped_is_no_problem(folder: Path) -> None:
