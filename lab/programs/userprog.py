@@ -34,7 +34,10 @@ from pathlib import Path
 # The bounds of a user's program, wherever the lab builds and runs it (``lab run`` on every
 # backend, and the compose lab's nodes).
 RUN_USER = "nobody"
-NPROC = 256  # processes of the run user, RLIMIT_NPROC
+# Processes (and threads) of the run user, RLIMIT_NPROC. The kernel counts them per uid
+# across the host: every user program of every lab running at once shares this, and the
+# correct thread server of bug-thread-table alone needs 301 for its 300 connections.
+NPROC = 1024
 ADDRESS_SPACE = 4 << 30  # bytes, RLIMIT_AS (a thread's stack counts: 8 MiB each)
 LOG_CAP = 4 << 20  # bytes of output a user program may write, RLIMIT_FSIZE
 STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for a user's server

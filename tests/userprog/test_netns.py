@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from lab.programs.userprog import NPROC
 from tests.labcli import lab
 from tests.leftovers import netns_objects, run_id_of
 from tests.results_schema import assert_valid_results
@@ -310,7 +311,7 @@ def test_process_limit_holds_for_a_program_started_as_root(root: None, tmp_path:
     assert code == 0, (checks(summary), stderr[-2000:])
     log = (out / "server" / "service-s.log").read_text()
     started = int(log.split("started ")[1].split()[0])
-    assert 0 < started < 256
+    assert 0 < started < NPROC
     assert_nothing_left(out)
 
 
