@@ -319,7 +319,7 @@ CAPTURE = Section(
         Key("buffer", "integer", "MiB of kernel ring for each tcpdump (`-B`): it holds the "
             "packets that arrive while tcpdump waits for a CPU; the lab's rings together are "
             "kept to 1 GiB (each at least 2 MiB); what a full ring drops is said in the checks "
-            "on that capture", default=32, bounds=(1, 1024)),
+            "on that capture", default=8, bounds=(1, 1024)),
         Key("filter", "text", "a BPF filter, at most 512 characters of letters, digits, space "
             "and `. : / ( ) [ ] ! < > = & \\| + * -` (enough for `tcp[13] & 2 != 0` or "
             "`host 10.77.1.10 and port 9999`); default: everything", default=""),

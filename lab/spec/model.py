@@ -262,7 +262,8 @@ class Scenario:
 # The kernel rings of a lab's tcpdumps together, and the least one gets (tcpdump's own
 # default), in KiB. With --immediate-mode each ring slot holds one packet of up to 64 KiB
 # (offloads), so tcpdump's default 2 MiB ring holds 16 packets: a burst while it waits
-# for a CPU on a busy machine was lost (CI of 7b03a98: 57 of 187 on one interface).
+# for a CPU on a busy machine was lost (CI of 7b03a98: 57 of 187 on one interface). 8 MiB
+# hold 64; every MiB costs tcpdump's start about 3 ms here (32 MiB made a run 0.25 s slower).
 LAB_RING_KIB = 1024 * 1024
 LEAST_RING_KIB = 2048
 
@@ -272,7 +273,7 @@ class Capture:
     enabled: bool = True
     snaplen: int = 262144
     filter: str = ""
-    buffer: int = 32  # MiB per tcpdump, before the lab-wide bound
+    buffer: int = 8  # MiB per tcpdump, before the lab-wide bound
 
     def ring_kib(self, interfaces: int) -> int:
         """Each tcpdump's ring (``-B``, KiB) in a lab capturing on ``interfaces``."""

@@ -20,9 +20,9 @@ from lab.run.collect import tcpdump_argv
 from lab.spec.model import LEAST_RING_KIB, Capture
 
 # Datagrams. On loopback each passes the ring twice (out and in; libpcap keeps one): 240
-# slots. A slot holds one packet of up to 64 KiB, 128 KiB with its header: 32 MiB hold
-# 256 of them, tcpdump's default 2 MiB hold 16.
-BURST = 120
+# slots. A slot holds one packet of up to 64 KiB, 128 KiB with its header: the lab's 8 MiB
+# hold 64 of them, tcpdump's default 2 MiB hold 16.
+BURST = 30
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def test_the_lab_ring_keeps_a_burst_that_tcpdump_default_ring_drops(
     netns: str, tmp_path: Path
 ) -> None:
     ring = Capture().ring_kib(3)  # the default topology's three interfaces
-    assert ring == 32 * 1024
+    assert ring == 8 * 1024
     kept, dropped = _burst_while_stopped(netns, ring, tmp_path)
     assert (kept, dropped) == (BURST, 0)
     kept, dropped = _burst_while_stopped(netns, LEAST_RING_KIB, tmp_path)
@@ -78,7 +78,7 @@ def test_the_lab_ring_keeps_a_burst_that_tcpdump_default_ring_drops(
 
 def test_a_large_lab_shares_one_gibibyte_of_rings() -> None:
     cap = Capture()
-    assert cap.ring_kib(32) == 32 * 1024
+    assert cap.ring_kib(128) == 8 * 1024
     assert cap.ring_kib(256) == 4 * 1024
     assert cap.ring_kib(1000) == LEAST_RING_KIB  # never below tcpdump's own default
     assert Capture(buffer=1).ring_kib(3) == 1024  # a ring asked smaller is given
