@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable
@@ -13,6 +14,9 @@ def progress_printer(stream: TextIO = sys.stderr) -> Callable[[str], None]:
     start = time.monotonic()
 
     def say(message: str) -> None:
-        print(f"[{time.monotonic() - start:6.1f}s] {message}", file=stream, flush=True)
+        # The reader may go away (`lab run 2>&1 | head`): the run goes on to its end and its
+        # teardown; only its progress is no longer seen.
+        with contextlib.suppress(OSError, ValueError):
+            print(f"[{time.monotonic() - start:6.1f}s] {message}", file=stream, flush=True)
 
     return say

@@ -253,7 +253,8 @@ class Session:
                 except Exception as exc:  # keep going: teardown must reach down()
                     errors.append(exc)
         with self.timings.measure("down"):
-            self.progress(t("progress.down"))
+            with contextlib.suppress(Exception):  # a progress line must not stop teardown
+                self.progress(t("progress.down"))
             try:
                 self.backend.down()
             except Exception as exc:

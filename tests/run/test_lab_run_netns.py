@@ -147,3 +147,24 @@ def test_two_topologies_at_once_do_not_collide(root: None, tmp_path: Path) -> No
     assert len(ids) == 2
     for name in procs:
         assert_nothing_left(tmp_path / name)
+
+
+def test_a_progress_reader_that_goes_away_stops_neither_the_run_nor_its_teardown(
+    root: None, tmp_path: Path
+) -> None:
+    """`lab run ... 2>&1 | head -1`: the progress pipe closes after the first line. The
+    run used to die of BrokenPipeError at its next progress line, and one at "tearing
+    down" left the lab's namespaces behind."""
+    out = tmp_path / "out"
+    argv = [sys.executable, "-m", "lab.cli", "run", str(TOPOLOGIES / "default.yaml")]
+    proc = subprocess.Popen(
+        [*argv, "--backend", "netns", "--out", str(out)],
+        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    assert proc.stderr is not None and proc.stdout is not None
+    assert "results in" in proc.stderr.readline()
+    proc.stderr.close()
+    summary = proc.stdout.read()
+    assert proc.wait(timeout=120) == 0, summary
+    assert "PASSED: 4/4 scenarios passed" in summary
+    assert_nothing_left(out)
