@@ -13,6 +13,13 @@ children, its threads) is the program itself. The limits:
   included. Past it a write fails with EFBIG instead of raising SIGXFSZ, which is left
   ignored, so a chatty program goes on running with its log cut.
 
+The program gets an environment of its own, not the lab's: ``PATH`` (where its compiler
+and interpreter are found), ``HOME`` (its build folder), ``LC_ALL=C.UTF-8`` and the run's
+``SOCKET_LAB_*`` markers (the ssh backend finds a run's processes by them), nothing else.
+The operator's variables (tokens, sockets, a CI's settings) are not an untrusted program's
+business, and their size would move the program's stack: a stack overflow that crashes
+under one environment can go unnoticed under a larger one.
+
 SIGPIPE goes back to its default (Python ignores it, and an ignored signal stays ignored
 across exec): a C program that writes to a closed socket must die of it as it would when
 started from a shell. Standard library only.
@@ -28,7 +35,7 @@ import resource
 import signal
 import stat
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 # The bounds of a user's program, wherever the lab builds and runs it (``lab run`` on every
@@ -43,6 +50,7 @@ LOG_CAP = 4 << 20  # bytes of output a user program may write, RLIMIT_FSIZE
 STOP_GRACE = 5.0  # seconds between SIGTERM and SIGKILL for a user's server
 BUILD_TIMEOUT = 300.0  # seconds one build may take
 MAX_BUILD_LOG = 1 << 20  # bytes of compiler output kept
+DEFAULT_PATH = "/usr/local/bin:/usr/bin:/bin"  # when the lab itself was started without one
 
 
 def user_ids(user: str) -> tuple[int, int]:
@@ -52,6 +60,15 @@ def user_ids(user: str) -> tuple[int, int]:
         return int(user), int(user)
     who = pwd.getpwnam(user)
     return who.pw_uid, who.pw_gid
+
+
+def program_env(inherited: Mapping[str, str], folder: str) -> dict[str, str]:
+    """The whole environment a user's program (or its build) starts with."""
+    env = {k: v for k, v in inherited.items() if k.startswith("SOCKET_LAB_")}
+    env["PATH"] = inherited.get("PATH") or DEFAULT_PATH
+    env["HOME"] = folder
+    env["LC_ALL"] = "C.UTF-8"
+    return env
 
 
 def limit(which: int, value: int) -> None:
@@ -122,7 +139,8 @@ def main(argv: list[str] | None = None) -> int:
         limit(resource.RLIMIT_FSIZE, args.fsize)
         signal.signal(signal.SIGPIPE, signal.SIG_DFL)
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        os.execvp(command[0], command)  # noqa: S606 - an argument list, as the lab runs everything
+        env = program_env(os.environ, os.getcwd())
+        os.execvpe(command[0], command, env)  # noqa: S606 - an argument list, as the lab runs everything
     except (OSError, KeyError) as exc:
         print(f"userprog: cannot start {command[0]!r} in {args.dir}: {exc}", file=sys.stderr)
         return 127
