@@ -1,7 +1,5 @@
 """``python3 -m lab.cli``: the ``lab`` command."""
 
-import sys
+from lab.cli import entry
 
-from lab.cli import main
-
-sys.exit(main())
+entry()

@@ -30,7 +30,7 @@ from lab.spec.model import Scenario, Service
 
 CLIENT_REPLY_TIMEOUT = 10.0  # seconds a client waits for each reply
 # Seconds at most between two looks for the held connections: the "during" snapshot waits
-# on them, and every look is two `ss` runs on each server's node.
+# on them, and every look is an `ss` run on each server's node.
 HELD_PROBE_EVERY = 0.05
 # Client commands running at once. Every client of a run must be able to hold its
 # connections at the same time (the "during" snapshot shows them all): a 250-client
@@ -208,13 +208,14 @@ class ClientSteps:
         shortest_hold = min(sc.hold for sc in self.s.topology.scenarios if sc.hold > 0)
 
         def established() -> bool:
+            servers: dict[str, list[tuple[Service, int]]] = {}  # node -> services there
             for name, count in expected.items():
                 server = self.servers.get(name)
                 if server is not None and not server.running():
                     continue  # a server that has ended will accept nothing more
-                if not self.accepted(self.s.topology.service(name), count):
-                    return False
-            return True
+                service = self.s.topology.service(name)
+                servers.setdefault(service.node, []).append((service, count))
+            return all(self.accepted(node, wanted) for node, wanted in servers.items())
 
         try:
             wait_until(
@@ -226,17 +227,27 @@ class ClientSteps:
         except BackendError as exc:
             self.say(t("warning.line", text=exc.text()))
 
-    def accepted(self, service: Service, count: int) -> bool:
-        """At least ``count`` connections are ESTABLISHED on the service and its accept
-        queue is empty. ss counts a connection as ESTABLISHED while it still waits in the
-        queue, before the server has accepted it (and forked or started a thread for it)."""
-        port = f":{service.port}"
-        est = ["ss", "-Htn", "state", "established", "sport", "=", port]
-        if len(self.s.run(service.node, est, timeout=10.0).stdout.splitlines()) < count:
+    def accepted(self, node: str, wanted: list[tuple[Service, int]]) -> bool:
+        """Each service on ``node`` has at least its count of connections ESTABLISHED and
+        an empty accept queue: one look at the node's TCP sockets for all of them."""
+        table = self.s.run(node, ["ss", "-Htan"], timeout=10.0).stdout
+        return all(accepted_in(table, service.port, count) for service, count in wanted)
+
+
+def accepted_in(table: str, port: int, count: int) -> bool:
+    """In ``ss -Htan`` output, at least ``count`` ESTABLISHED sockets on local ``port`` and
+    none waiting in its listener's accept queue. ss counts a connection as ESTABLISHED
+    while it still waits in the queue, before the server has accepted it (and forked or
+    started a thread for it); for a listener, Recv-Q is that queue."""
+    established = 0
+    for line in table.splitlines():
+        words = line.split()  # State Recv-Q Send-Q Local:Port Peer:Port
+        if len(words) < 5 or words[3].rpartition(":")[2] != str(port):
+            continue
+        if words[0] == "LISTEN" and words[1] != "0":
             return False
-        listen = self.s.run(service.node, ["ss", "-Hltn", "sport", "=", port], timeout=10.0)
-        # LISTEN rows: State Recv-Q Send-Q ...; for a listener Recv-Q is the accept queue.
-        return all(line.split()[1] == "0" for line in listen.stdout.splitlines())
+        established += words[0] == "ESTAB"
+    return established >= count
 
 
 def _client_knobs(sc: Scenario) -> list[str]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import shutil
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from lab.errors import Interrupted, LabError, UsageError
@@ -215,13 +216,18 @@ class Flow(ServiceSteps, ClientSteps):
         self.checkpoint()
 
     def start_all(self) -> None:
-        """Captures on every interface, the "before" snapshots, then the services."""
+        """Captures on every interface and the "before" snapshots, then the services. The
+        snapshots need no capture and the captures no snapshot, so both are taken at once:
+        on two cores that hides most of the one behind the other."""
         self.step("capture start")
-        self.captures = start_captures(self.s)
-        self.record.captures = [
-            CaptureRecord(c.node, c.interface, c.network, c.file, c.proc.pid) for c in self.captures
-        ]
-        self.phase("before")
+        with ThreadPoolExecutor(max_workers=1) as pool:
+            before = pool.submit(self.snapshot_nodes, "before")
+            self.captures = start_captures(self.s)
+            self.record.captures = [
+                CaptureRecord(c.node, c.interface, c.network, c.file, c.proc.pid)
+                for c in self.captures
+            ]
+            self.phase("before", before)
         self.step("services")
         self.start_services(self.s.topology.services)
         self.checkpoint()
@@ -230,22 +236,29 @@ class Flow(ServiceSteps, ClientSteps):
         info = self.s.backend.node_info(node)
         return NodeRecord(dict(self.s.backend.interfaces(node)), host=info.get("host"))
 
-    def phase(self, name: str) -> None:
-        """Snapshot every node; the servers' nodes first, because their evidence (children,
-        threads, held sockets) is what is checked, and on a large topology snapshotting
-        every node can outlast a held connection. A run stopped here has failed in
-        "snapshot: NAME"; otherwise the step under way before goes on."""
+    def phase(self, name: str, taken: Future[dict[str, str]] | None = None) -> None:
+        """Snapshot every node. A run stopped here has failed in "snapshot: NAME";
+        otherwise the step under way before goes on. A snapshot ``taken`` alongside that
+        step (waited for here) ends it instead: the run is in "snapshot: NAME" until the
+        next step, as its progress line says."""
         self.s.check_signal()
         outer, self.record.failed_step = self.record.failed_step, f"snapshot: {name}"
         self.say(t("progress.snapshot", name=name))
+        errors = taken.result() if taken is not None else self.snapshot_nodes(name)
+        self.node_errors(f"snapshot: {name}", errors)
+        self.record.phases.append(name)
+        if taken is None:
+            self.record.failed_step = outer
+        self.checkpoint()
+
+    def snapshot_nodes(self, name: str) -> dict[str, str]:
+        """Snapshot every node; the servers' nodes first, because their evidence (children,
+        threads, held sockets) is what is checked, and on a large topology snapshotting
+        every node can outlast a held connection."""
         servers = {s.node for s in self.s.topology.services}
         others = [n.name for n in self.s.topology.nodes if n.name not in servers]
         # One queue, the servers' nodes at its head: taken first, with no wait between.
-        errors = snapshot(self.s, name, [*sorted(servers), *others])
-        self.node_errors(f"snapshot: {name}", errors)
-        self.record.phases.append(name)
-        self.record.failed_step = outer
-        self.checkpoint()
+        return snapshot(self.s, name, [*sorted(servers), *others])
 
     def node_errors(self, step: str, errors: dict[str, str]) -> None:
         """Note nodes that could not be read in a step; the run goes on with the others."""
