@@ -14,8 +14,9 @@ children, its threads) is the program itself. The limits:
   ignored, so a chatty program goes on running with its log cut.
 
 The program gets an environment of its own, not the lab's: ``PATH`` (where its compiler
-and interpreter are found), ``HOME`` (its build folder), ``LC_ALL=C.UTF-8`` and the run's
-``SOCKET_LAB_*`` markers (the ssh backend finds a run's processes by them), nothing else.
+and interpreter are found), ``PYTHONPATH`` (where a Python program finds the lab's
+modules), ``HOME`` (its build folder), ``LC_ALL=C.UTF-8`` and the run's ``SOCKET_LAB_*``
+markers (the ssh backend finds a run's processes by them), nothing else.
 The operator's variables (tokens, sockets, a CI's settings) are not an untrusted program's
 business, and their size would move the program's stack: a stack overflow that crashes
 under one environment can go unnoticed under a larger one.
@@ -66,6 +67,8 @@ def program_env(inherited: Mapping[str, str], folder: str) -> dict[str, str]:
     """The whole environment a user's program (or its build) starts with."""
     env = {k: v for k, v in inherited.items() if k.startswith("SOCKET_LAB_")}
     env["PATH"] = inherited.get("PATH") or DEFAULT_PATH
+    if inherited.get("PYTHONPATH"):  # where a Python program finds the lab's own modules
+        env["PYTHONPATH"] = inherited["PYTHONPATH"]
     env["HOME"] = folder
     env["LC_ALL"] = "C.UTF-8"
     return env

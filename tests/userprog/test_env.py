@@ -18,7 +18,7 @@ def _env_seen(folder: Path, env: dict[str, str]) -> dict[str, str]:
     return dict(line.split("=", 1) for line in done.stdout.splitlines())
 
 
-def test_only_path_home_locale_and_the_runs_markers_reach_the_program(tmp_path: Path) -> None:
+def test_only_paths_home_locale_and_the_runs_markers_reach_the_program(tmp_path: Path) -> None:
     """The operator's variables stay out (a token, a CI's settings): they are not the
     program's business, and their size would move where its stack ends."""
     env = {
@@ -31,6 +31,7 @@ def test_only_path_home_locale_and_the_runs_markers_reach_the_program(tmp_path: 
     seen = _env_seen(tmp_path, env)
     assert seen == {
         "PATH": os.environ["PATH"],
+        "PYTHONPATH": str(ROOT),
         "HOME": str(tmp_path),
         "LC_ALL": "C.UTF-8",
         "SOCKET_LAB_RUN": "abc123",
