@@ -6,6 +6,7 @@ every backend.
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
@@ -61,9 +62,17 @@ def snapshot(session: Session, phase: str, nodes: Iterable[str] | None = None) -
 
     A node that cannot be read (its namespace deleted, its container dead) gets no file for
     that command: the returned map says why, per node, and the other nodes are still taken.
+    Where every node sees the same processes (``shares_process_table``), ps runs on the
+    first node only and each node keeps a copy of what it printed.
     """
     names = list(nodes) if nodes is not None else [n.name for n in session.topology.nodes]
-    jobs = [(node, kind, argv) for node in names for kind, argv in SNAPSHOTS.items()]
+    once = session.backend.shares_process_table and len(names) > 1
+    jobs = [
+        (node, kind, argv)
+        for node in names
+        for kind, argv in SNAPSHOTS.items()
+        if not (once and kind == "ps" and node != names[0])
+    ]
     jobs += port_range_jobs(session.topology, phase, names)
     errors: dict[str, str] = {}
 
@@ -85,7 +94,19 @@ def snapshot(session: Session, phase: str, nodes: Iterable[str] | None = None) -
 
     with ThreadPoolExecutor(PARALLEL) as pool:
         list(pool.map(one, jobs))
+        if once:
+            first = session.node_dir(names[0]) / "snapshots" / f"{phase}.ps.txt"
+            if first.is_file():
+                for node in names[1:]:
+                    _keep_copy(first, session.node_dir(node) / "snapshots" / first.name)
+            else:  # the first node could not be read: each of the others is asked
+                list(pool.map(one, [(node, "ps", SNAPSHOTS["ps"]) for node in names[1:]]))
     return errors
+
+
+def _keep_copy(source: Path, target: Path) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
 
 
 @dataclass(frozen=True)

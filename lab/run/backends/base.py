@@ -157,6 +157,9 @@ class Backend(ABC):
     # The user's programs are built on each node that runs them (``program_dir``, ``upload``)
     # rather than once on this host (``build_root``).
     builds_on_nodes: bool = False
+    # Every node sees the same processes (the netns nodes share this host's PID namespace):
+    # a snapshot's ps is then taken on one node and kept for each (``lab.run.collect``).
+    shares_process_table: bool = False
 
     def __init__(self, run_id: str) -> None:
         if not RUN_ID_RE.match(run_id):

@@ -196,7 +196,7 @@ def fake_backend(folder: Path) -> type[FakeBackend]:
     recording = Recording.load(folder)
 
     class Bound(FakeBackend):
-        pass
+        shares_process_table = recording.shares_process_table
 
     Bound.recording = recording
     Bound.folder = folder

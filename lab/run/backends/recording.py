@@ -115,6 +115,8 @@ class RecordingBackend(Backend):
         self.inner = self.inner_cls(run_id)
         self._recorder = _Recorder(self.folder, self.inner.name)
         self._recorder.recording.python = self.inner.python
+        self.shares_process_table = self.inner.shares_process_table
+        self._recorder.recording.shares_process_table = self.shares_process_table
 
     @classmethod
     def available(cls) -> str | None:

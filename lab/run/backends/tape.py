@@ -114,6 +114,7 @@ class NodeFacts:
 class Recording:
     backend: str
     python: str = ""
+    shares_process_table: bool = False
     nodes: dict[str, NodeFacts] = field(default_factory=dict)
     calls: list[Call] = field(default_factory=list)
 
@@ -123,6 +124,7 @@ class Recording:
             "version": FORMAT_VERSION,
             "backend": self.backend,
             "python": self.python,
+            "shares_process_table": self.shares_process_table,
             "nodes": {name: _plain(facts) for name, facts in sorted(self.nodes.items())},
             "calls": [_plain(call) for call in self.calls],
         }
@@ -140,6 +142,7 @@ class Recording:
             return cls(
                 backend=str(data["backend"]),
                 python=str(data["python"]),
+                shares_process_table=bool(data.get("shares_process_table", False)),
                 nodes={name: NodeFacts(**facts) for name, facts in data["nodes"].items()},
                 calls=[_call(entry) for entry in data["calls"]],
             )

@@ -53,6 +53,7 @@ class NetnsBackend(Backend):
     """Nodes are network namespaces on this host, networks are Linux bridges."""
 
     name = "netns"
+    shares_process_table = True  # namespaces of the network only: one host's processes
 
     def __init__(self, run_id: str) -> None:
         super().__init__(run_id)
