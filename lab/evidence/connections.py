@@ -15,12 +15,13 @@ Everything here is a pure function of the folder's files and ``run.json``; the r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from lab.evidence.analysis import (
     Endpoint,
+    Packet,
     TcpConnection,
     UdpFlow,
     match_connections,
@@ -43,6 +44,8 @@ from lab.evidence.tcp_record import SEGMENTS_TAIL as SEGMENTS_TAIL
 from lab.evidence.tcp_record import Names, Seen, tcp_record
 from lab.run.record import RunRecord
 from lab.spec.model import Topology
+
+Reader = Callable[[Path], list[Packet]]  # a capture's decoded packets
 
 
 @dataclass(frozen=True)
@@ -71,14 +74,16 @@ def _captures(out_dir: Path, run: RunRecord) -> list[_Capture]:
     return [_Capture(c.node, c.network, rel, out_dir / rel) for c, rel in rels]
 
 
-def _sightings(out_dir: Path, run: RunRecord) -> tuple[list[Sighting], list[Sighting]]:
+def _sightings(
+    out_dir: Path, run: RunRecord, read: Reader
+) -> tuple[list[Sighting], list[Sighting]]:
     """TCP and UDP sightings of every readable capture, in capture order. An unreadable or
     missing capture contributes nothing (summary.json's evidence problems report it)."""
     tcp: list[Sighting] = []
     udp: list[Sighting] = []
     for cap in _captures(out_dir, run):
         try:
-            packets = read_packets(cap.path)
+            packets = read(cap.path)
         except (EvidenceFileError, OSError):
             continue
         tcp += [Sighting(cap.rel, cap.node, cap.network, c) for c in tcp_connections(packets)]
@@ -270,21 +275,22 @@ def _tcp(
 def connection_records(out_dir: Path, topology: Topology, run: RunRecord) -> list[TcpRecord]:
     """Every TCP connection in the folder's captures, one record per connection, in order
     of first appearance (see the module docstring for the fields' sources)."""
-    return _records(out_dir, topology, run)[0]
+    return _records(out_dir, topology, run, read_packets)[0]
 
 
 def connection_evidence(
-    out_dir: Path, topology: Topology, run: RunRecord
+    out_dir: Path, topology: Topology, run: RunRecord, read: Reader = read_packets
 ) -> tuple[list[TcpRecord], list[UdpRecord]]:
     """``(connections, udp_flows)``: the TCP records of :func:`connection_records` and one
-    record per UDP flow, reading each capture once."""
-    return _records(out_dir, topology, run)
+    record per UDP flow, reading each capture once (with ``read``: say the packets the
+    checks already decoded, ``Evidence.packets``)."""
+    return _records(out_dir, topology, run, read)
 
 
 def _records(
-    out_dir: Path, topology: Topology, run: RunRecord
+    out_dir: Path, topology: Topology, run: RunRecord, read: Reader
 ) -> tuple[list[TcpRecord], list[UdpRecord]]:
-    tcp, udp = _sightings(out_dir, run)
+    tcp, udp = _sightings(out_dir, run, read)
     hosts = _host_names(topology)
     index = _ScenarioIndex.build(topology, run)
     groups = _group(tcp)

@@ -54,7 +54,7 @@ def build_summary(out_dir: Path, topology: Topology) -> Summary:
         and not any(p.fails_checks for p in damaged)
         and all(s.passed for s in scenarios)
     )
-    connections, udp_flows = connection_evidence(out_dir, topology, run)
+    connections, udp_flows = connection_evidence(out_dir, topology, run, read=ev.packets)
     summary = _summary(topology, run, passed, scenarios, connections, udp_flows)
     summary.evidence_problems = damaged
     return summary
