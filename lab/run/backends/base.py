@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import re
-import secrets
 import shutil
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -33,8 +32,9 @@ RUN_ID_RE = re.compile(r"^[0-9a-f]{6}$")
 
 
 def new_run_id() -> str:
-    """Six hex digits: short enough to fit in Linux's 15-character interface names."""
-    return secrets.token_hex(3)
+    """Six hex digits: short enough to fit in Linux's 15-character interface names. From
+    os.urandom, as secrets does: importing secrets loads OpenSSL's hashes (5 ms a run)."""
+    return os.urandom(3).hex()
 
 
 def node_of(topology: Topology | None, node: str) -> Node:
