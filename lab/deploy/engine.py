@@ -49,11 +49,12 @@ def image_id(client: docker.DockerClient, ref: str) -> str | None:
 def labelled(client: docker.DockerClient, kind: str, digest: str) -> str | None:
     """The reference of an image with our kind and hash labels, if one exists."""
     repo = {"node": NODE_REPO, "report": REPORT_REPO}.get(kind, BASE_REPO)
-    for image in client.images.list(filters={"label": [f"{IMAGE_LABEL}={kind}"]}):
-        labels = image.labels or {}
-        if labels.get(HASH_LABEL) == digest:
-            tags = [t for t in image.tags if t.startswith(repo + ":")]
-            return tags[0] if tags else str(image.id)
+    # Both labels in the engine's filter, and its list as it is: the SDK's images.list()
+    # inspects every image it lists again, one request each.
+    match = [f"{IMAGE_LABEL}={kind}", f"{HASH_LABEL}={digest}"]
+    for image in client.api.images(filters={"label": match}):
+        tags = [t for t in image.get("RepoTags") or [] if t.startswith(repo + ":")]
+        return tags[0] if tags else str(image["Id"])
     return None
 
 

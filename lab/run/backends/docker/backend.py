@@ -148,7 +148,13 @@ class DockerBackend(Backend):
         )
 
     def _configure_node(self, topology: Topology, node: Node) -> None:
-        """Real addresses, routes and directories, in one exec once the container runs."""
+        """Real addresses, routes and directories, in one command once the container runs:
+        through the node's agent, started first where it is used (an exec of its own would
+        cost the engine as much as starting the agent)."""
+        api = self._node_api(node.name)
+        if agent_mod.usable(api):
+            with engine(f"starting the agent of node {node.name}"):
+                self._agents[node.name] = agent_mod.Agent(api, self._name(node.name), self.python)
         macs = self._macs(node.name)
         spec = {
             "dirs": [str(self.workdir(node.name)), str(PID_ROOT / self.run_id)],
@@ -166,10 +172,6 @@ class DockerBackend(Backend):
             lines = done.stderr.strip().splitlines() or [f"exit {done.returncode}"]
             raise BackendError(f"docker: setting up node {node.name}: {lines[-1]}")
         self._ifaces[node.name] = json.loads(done.stdout)
-        api = self._node_api(node.name)
-        if agent_mod.usable(api):
-            with engine(f"starting the agent of node {node.name}"):
-                self._agents[node.name] = agent_mod.Agent(api, self._name(node.name), self.python)
 
     def _macs(self, node: str) -> dict[str, str]:
         """The node's MAC address on each of its lab networks, as the engine reports them."""
