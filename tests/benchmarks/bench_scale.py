@@ -59,7 +59,8 @@ def lab_run(
     wall = time.monotonic() - start
     if done.returncode != 0:
         print(f"  lab run failed in {tree} ({done.returncode}): {done.stderr.strip()[-300:]}")
-    timings = json.loads((out / "run.json").read_text()).get("timings", {})
+    record = out / "run.json"  # a run refused before it started writes none
+    timings = json.loads(record.read_text()).get("timings", {}) if record.exists() else {}
     return wall, {k: float(v) for k, v in timings.items()}, done.returncode == 0
 
 
@@ -249,7 +250,8 @@ def bench_scale(clients: int) -> None:
             [*argv, "--out", str(out), "--quiet"], cwd=ROOT, capture_output=True, text=True
         )
         wall = time.monotonic() - start
-        timings = json.loads((out / "run.json").read_text()).get("timings", {})
+        record = out / "run.json"  # a run refused before it started writes none
+        timings = json.loads(record.read_text()).get("timings", {}) if record.exists() else {}
         verdict = "passed" if done.returncode == 0 else f"FAILED ({done.returncode})"
         print(
             f"  {verdict}; wall {wall:.2f}; "
