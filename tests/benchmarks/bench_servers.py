@@ -18,9 +18,10 @@ measure itself. Each run reports the generator's CPU use (seconds per second): t
 prints its largest value, which stays well below 1.0 when the generator is not the limit.
 ``--generator python`` drives the same table with ``lab.programs.loadgen``, to show that cap.
 
-The runs are interleaved, server after server (A B C A B C ...), for each column, so that
-a change in the machine's load falls on every server alike and the ratios within one run
-stay comparable on a shared machine. Every run gets a fresh server on a fresh port, with a
+The runs are interleaved, server after server and in turn backwards (A B C C B A ...), for
+each column, so that a change in the machine's load falls on every server alike, no server
+always follows the same one, and the ratios within one run stay comparable on a shared
+machine. Every run gets a fresh server on a fresh port, with a
 soft descriptor limit of 4096 (1,000 clients need more than the usual 1024). Figures, not
 assertions; the load average is printed before and after.
 """
@@ -236,8 +237,11 @@ def main() -> None:
             flush=True,
         )
         for column in COLUMNS:
-            for _ in range(args.repeat):
-                for name in names:
+            for round_ in range(args.repeat):
+                # A B C, then C B A: a server that always ran right after another (a fork
+                # server's thousand children still exiting, say) would meet its aftermath
+                # in every round, and the pair's ratio would carry that order.
+                for name in names if round_ % 2 == 0 else names[::-1]:
                     sample = run_once(argvs[name](0), column, make_generator, args.duration)
                     samples[name, column.title].append(sample)
     print(f"load average at end {_load()}\n")
