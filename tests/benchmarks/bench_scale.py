@@ -2,7 +2,8 @@
 
     python3 -m tests.benchmarks.bench_scale [--sections overhead,sizes,scale,classroom]
         [--baseline /work/main] [--repeat 5] [--sizes 2,100,1000] [--backends netns,docker]
-        [--classroom 30] [--docker-classroom 10] [--no-mininet]
+        [--clients 250] [--docker-clients 100] [--classroom 30] [--docker-classroom 10]
+        [--no-mininet]
 
 - overhead: ``lab run topologies/default.yaml`` as a student runs it (a whole process),
   wall time and the run's own overhead (wall time minus the holds its scenarios declare);
@@ -12,8 +13,9 @@
   the same N in the same run (``mn --switch lxbr --controller none --topo single,N --test
   none``; Mininet is installed from Debian when missing), and the largest N again as
   four LANs joined by a router.
-- scale: ``lab run`` of a 250-client scale topology on netns: its phases, and how long
-  judging the evidence and writing the report take.
+- scale: ``lab run`` of a 250-client scale topology on netns (and of a 100-client one on
+  Docker, a container per client, when docker is among the backends): its phases, and how
+  long judging the evidence and writing the report take.
 - classroom: N copies of the default lab at once (no two share anything but the host),
   every one must pass; the total time and the peak memory of all their processes.
 
@@ -238,13 +240,13 @@ def scale_topology(clients: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def bench_scale(clients: int) -> None:
-    print(f"\nlab run of a {clients}-client scale topology on netns (s)")
+def bench_scale(clients: int, backend: str) -> None:
+    print(f"\nlab run of a {clients}-client scale topology on {backend} (s)")
     with tempfile.TemporaryDirectory() as tmp:
         topo = Path(tmp) / f"scale{clients}.yaml"
         topo.write_text(scale_topology(clients))
         out = Path(tmp) / "out"
-        argv = [sys.executable, "-m", "lab.cli", "run", str(topo), "--backend", "netns"]
+        argv = [sys.executable, "-m", "lab.cli", "run", str(topo), "--backend", backend]
         start = time.monotonic()
         done = subprocess.run(
             [*argv, "--out", str(out), "--quiet"], cwd=ROOT, capture_output=True, text=True
@@ -345,6 +347,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--sizes", default="2,100,1000")
     parser.add_argument("--clients", type=int, default=250)
+    parser.add_argument("--docker-clients", type=int, default=100)
     parser.add_argument("--classroom", type=int, default=30)
     parser.add_argument("--docker-classroom", type=int, default=10)
     parser.add_argument("--no-mininet", action="store_true")
@@ -361,7 +364,10 @@ def main() -> None:
     if "sizes" in sections:
         bench_sizes([int(s) for s in args.sizes.split(",")], args.repeat, not args.no_mininet)
     if "scale" in sections:
-        bench_scale(args.clients)
+        if args.clients > 0:
+            bench_scale(args.clients, "netns")
+        if "docker" in backends and args.docker_clients > 0:
+            bench_scale(args.docker_clients, "docker")  # a container per client node
     if "classroom" in sections:
         if args.classroom > 0:
             bench_classroom("netns", args.classroom)
