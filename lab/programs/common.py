@@ -215,24 +215,25 @@ def serve_lines(
     reader = LineReader(conn, MAX_LINE)
     bytes_out = 0
     reason = ""
+    send = conn.send  # looked up once: see LineReader.__iter__
     try:
-        while True:
-            try:
-                line = reader.readline()
-            except LineTooLong as exc:
-                bytes_out += _refuse_long_line(conn, exc.limit)
-                reason = " line-too-long"
-                break
-            if not line:
-                if close_delay > 0:
-                    time.sleep(close_delay)
-                    reason = f" close-delay={close_delay:g}"
-                break
-            try:
-                reply = respond(line)
-            except Exception as exc:  # a bug on one input must not end the connection's process
-                reply = f"ERROR {type(exc).__name__}\n".encode()
-            bytes_out += writen(conn, reply)
+        try:
+            for line in reader:
+                try:
+                    reply = respond(line)
+                except Exception as exc:  # a bug on one input must not end the process
+                    reply = f"ERROR {type(exc).__name__}\n".encode()
+                sent = send(reply)
+                if sent < len(reply):  # send may take only part of it
+                    writen(conn, reply[sent:])
+                bytes_out += len(reply)
+        except LineTooLong as exc:
+            bytes_out += _refuse_long_line(conn, exc.limit)
+            reason = " line-too-long"
+        else:
+            if close_delay > 0:  # the client's EOF
+                time.sleep(close_delay)
+                reason = f" close-delay={close_delay:g}"
     except (ConnectionResetError, BrokenPipeError):
         reason = " reset"
     except OSError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -105,6 +106,39 @@ def test_readline_limit(pair: tuple[socket.socket, socket.socket]) -> None:
     assert reader.readline() == longest
     with pytest.raises(LineTooLong):
         reader.readline()
+    sender.join()
+
+
+def test_iterating_gives_the_lines_readline_gives(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    """A line per segment, lines split over segments and several in one, then the rest."""
+    ours, peer = pair
+    pieces = [b"one\n", b"tw", b"o\nthree\n\nfo", b"ur\n", b"rest"]
+
+    def send_apart() -> None:
+        for piece in pieces:
+            peer.sendall(piece)
+            time.sleep(0.02)  # each its own segment, read by its own recv
+        peer.close()
+
+    sender = in_thread(send_apart)
+    reader = LineReader(ours)
+    assert list(reader) == [b"one\n", b"two\n", b"three\n", b"\n", b"four\n", b"rest"]
+    sender.join()
+    assert reader.received == len(b"".join(pieces))
+    assert reader.readline() == b""
+
+
+def test_iterating_raises_on_a_line_over_the_limit(
+    pair: tuple[socket.socket, socket.socket],
+) -> None:
+    ours, peer = pair
+    sender = in_thread(peer.sendall, b"short\n" + b"y" * 101)
+    lines = iter(LineReader(ours, max_line=100))
+    assert next(lines) == b"short\n"
+    with pytest.raises(LineTooLong):
+        next(lines)
     sender.join()
 
 
