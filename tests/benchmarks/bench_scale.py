@@ -61,9 +61,14 @@ def lab_run(
     wall = time.monotonic() - start
     if done.returncode != 0:
         print(f"  lab run failed in {tree} ({done.returncode}): {done.stderr.strip()[-300:]}")
-    record = out / "run.json"  # a run refused before it started writes none
+    return wall, run_timings(out), done.returncode == 0
+
+
+def run_timings(out: Path) -> dict[str, float]:
+    """The phases run.json records; none for a run refused before it started (no run.json)."""
+    record = out / "run.json"
     timings = json.loads(record.read_text()).get("timings", {}) if record.exists() else {}
-    return wall, {k: float(v) for k, v in timings.items()}, done.returncode == 0
+    return {k: float(v) for k, v in timings.items()}
 
 
 def bench_overhead(backends: Sequence[str], trees: dict[str, Path], repeat: int) -> None:
@@ -252,8 +257,7 @@ def bench_scale(clients: int, backend: str) -> None:
             [*argv, "--out", str(out), "--quiet"], cwd=ROOT, capture_output=True, text=True
         )
         wall = time.monotonic() - start
-        record = out / "run.json"  # a run refused before it started writes none
-        timings = json.loads(record.read_text()).get("timings", {}) if record.exists() else {}
+        timings = run_timings(out)
         verdict = "passed" if done.returncode == 0 else f"FAILED ({done.returncode})"
         print(
             f"  {verdict}; wall {wall:.2f}; "
