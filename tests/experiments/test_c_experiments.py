@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import struct
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -171,10 +172,22 @@ def test_a_damaged_capture_never_passes_as_the_bug_shown(
     for path in copy.rglob("*"):
         path.chmod(0o755 if path.is_dir() else 0o644)
     pcap = copy / "server" / "eth0.pcap"
-    data = pcap.read_bytes()
-    pcap.write_bytes(data[: len(data) // 2 + 7])
+    pcap.write_bytes(_cut_inside_a_record(pcap.read_bytes()))
     done = lab("report", str(copy), "--json")
     assert done.returncode == 1, done.stderr
     caught = _check(json.loads(done.stdout), "buggy-lookup", "UTF-8 on the wire")
     assert caught["name"] == "UTF-8 on the wire (bug)" and not caught["passed"]
     assert "not judged on damaged evidence" in caught["detail"]
+
+
+def _cut_inside_a_record(data: bytes) -> bytes:
+    """The capture cut 7 bytes into the header of the record that holds its middle byte:
+    a cut that lands between two records would leave a shorter capture, not a damaged one."""
+    order = "<" if data[3] == 0xA1 else ">"  # the magic's last byte, written little-endian
+    start = 24  # the file's own header
+    while True:
+        (length,) = struct.unpack_from(order + "I", data, start + 8)
+        end = start + 16 + length
+        if end > len(data) // 2:
+            return data[: start + 7]
+        start = end
