@@ -3,7 +3,7 @@ the same design, side by side on loopback, driven by one load generator.
 
     python3 -m tests.benchmarks.bench_servers [--repeat 3] [--duration 3]
         [--servers c-fork,bare-fork,lab-fork,c-thread,bare-thread,lab-thread]
-        [--generator c|python]
+        [--generator c|python] [--columns 50,1000,churn]
 
 Columns: messages/s with 50 and with 1,000 persistent clients, and connections/s with 50
 clients connecting once per request (churn); medians of --repeat runs. Then the ratios:
@@ -62,6 +62,7 @@ COLUMNS = [
     Column("@1000 persistent msg/s", "persistent", 1000, "messages_per_s"),
     Column("churn @50 conn/s", "per-request", 50, "connections_per_s"),
 ]
+COLUMNS_BY_KEY = dict(zip(("50", "1000", "churn"), COLUMNS, strict=True))
 
 
 def server_argvs(c_dir: Path) -> dict[str, Callable[[int], list[str]]]:
@@ -217,10 +218,16 @@ def main() -> None:
         "--servers", default="c-fork,bare-fork,lab-fork,c-thread,bare-thread,lab-thread"
     )
     parser.add_argument("--generator", choices=("c", "python"), default="c")
+    parser.add_argument(
+        "--columns",
+        default="50,1000,churn",
+        help="which columns to measure, by key: 50, 1000, churn (default all three)",
+    )
     args = parser.parse_args()
     names = args.servers.split(",")
+    columns = [COLUMNS_BY_KEY[key] for key in args.columns.split(",")]
     samples: dict[tuple[str, str], list[Sample]] = {
-        (name, col.title): [] for name in names for col in COLUMNS
+        (name, col.title): [] for name in names for col in columns
     }
     with tempfile.TemporaryDirectory(prefix="bench-servers-") as tmp:
         c_dir = Path(tmp)
@@ -236,7 +243,7 @@ def main() -> None:
             f"messages; generator: {args.generator}",
             flush=True,
         )
-        for column in COLUMNS:
+        for column in columns:
             for round_ in range(args.repeat):
                 # A B C, then C B A: a server that always ran right after another (a fork
                 # server's thousand children still exiting, say) would meet its aftermath
@@ -245,17 +252,19 @@ def main() -> None:
                     sample = run_once(argvs[name](0), column, make_generator, args.duration)
                     samples[name, column.title].append(sample)
     print(f"load average at end {_load()}\n")
-    _table(names, samples)
-    _ratios(names, samples)
+    _table(names, columns, samples)
+    _ratios(names, columns, samples)
 
 
-def _table(names: list[str], samples: dict[tuple[str, str], list[Sample]]) -> None:
-    print(f"{'server':12}" + "".join(f"{c.title:>24}" for c in COLUMNS) + f"{'errors':>8}")
+def _table(
+    names: list[str], columns: list[Column], samples: dict[tuple[str, str], list[Sample]]
+) -> None:
+    print(f"{'server':12}" + "".join(f"{c.title:>24}" for c in columns) + f"{'errors':>8}")
     top_cpu = 0.0
     for name in names:
         row: list[float | None] = []
         errors = 0
-        for column in COLUMNS:
+        for column in columns:
             runs = samples[name, column.title]
             present = [r.value for r in runs if r.value is not None]
             row.append(statistics.median(present) if present else None)
@@ -275,7 +284,9 @@ def _paired(mine: list[Sample], bare: list[Sample]) -> list[float]:
     ]
 
 
-def _ratios(names: list[str], samples: dict[tuple[str, str], list[Sample]]) -> None:
+def _ratios(
+    names: list[str], columns: list[Column], samples: dict[tuple[str, str], list[Sample]]
+) -> None:
     print(
         "\nratios against the bare Python server of the same design (target for lab: >= 0.9):"
         "\nthe median of the per-round ratios, and their range over the rounds"
@@ -287,7 +298,7 @@ def _ratios(names: list[str], samples: dict[tuple[str, str], list[Sample]]) -> N
             if f"{kind}-{design}" not in names:
                 continue
             cells = []
-            for column in COLUMNS:
+            for column in columns:
                 pairs = _paired(
                     samples[f"{kind}-{design}", column.title],
                     samples[f"bare-{design}", column.title],
