@@ -21,7 +21,6 @@ import sys
 
 TYPE_CHECKING = False  # typing is for the checker: not imported by every server and client
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from typing import NoReturn
 
 # Longest request line a server accepts, in bytes, not counting the terminating "\n".
@@ -241,9 +240,17 @@ class LineReader:
     its ``\\n``; at EOF it returns the unterminated rest once, then b"" for ever.
     """
 
-    def __init__(self, sock: socket.socket, max_line: int = MAX_LINE, chunk: int = 65536) -> None:
+    def __init__(
+        self,
+        sock: socket.socket,
+        max_line: int = MAX_LINE,
+        chunk: int = 65536,
+        pending: bytes = b"",
+    ) -> None:
+        """``pending``: bytes the caller has already taken from ``sock``, to be read first
+        (not counted in ``received``)."""
         self._sock = sock
-        self._buf = bytearray()
+        self._buf = bytearray(pending)
         self._eof = False
         self.max_line = max_line
         self.chunk = chunk
@@ -288,26 +295,3 @@ class LineReader:
                 continue
             self._buf += data
             self.received += len(data)
-
-    def __iter__(self) -> Iterator[bytes]:
-        """The lines ``readline`` would return, until EOF. A server's loop: with a thousand
-        threads taking turns at the interpreter, every bytecode between two system calls
-        is paid in the others' waiting, so the usual case (a whole line per recv) runs
-        here on local names, without a method call per line."""
-        recv, chunk, limit = self._sock.recv, self.chunk, self.max_line
-        while True:
-            if self._buf or self._eof:
-                line = self.readline()
-                if not line:
-                    return
-                yield line
-                continue
-            data = recv(chunk)
-            if not data:
-                self._eof = True
-                return
-            self.received += len(data)
-            if data.find(b"\n") == len(data) - 1 and len(data) <= limit:
-                yield data
-            else:
-                self._buf += data

@@ -1,4 +1,5 @@
-"""readn / writen / LineReader and the wrapped calls, against real loopback TCP peers."""
+"""readn / writen / LineReader, the servers' line loop and the wrapped calls, against real
+loopback TCP peers."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from lab.programs.common import serve_lines, upper_case
 from lab.programs.wrap import (
     MAX_LINE,
     Bind,
@@ -109,37 +111,46 @@ def test_readline_limit(pair: tuple[socket.socket, socket.socket]) -> None:
     sender.join()
 
 
-def test_iterating_gives_the_lines_readline_gives(
-    pair: tuple[socket.socket, socket.socket],
+def test_serve_lines_answers_lines_however_they_are_cut(
+    pair: tuple[socket.socket, socket.socket], capfd: pytest.CaptureFixture[str]
 ) -> None:
-    """A line per segment, lines split over segments and several in one, then the rest."""
+    """A whole line per segment (answered as it came), then lines split over segments and
+    several in one (through a LineReader from there on), then an unterminated rest: every
+    line answered in order, and the close line counts every byte either way."""
     ours, peer = pair
     pieces = [b"one\n", b"tw", b"o\nthree\n\nfo", b"ur\n", b"rest"]
+    server = in_thread(serve_lines, ours, ("192.0.2.1", 4000), "pid=1", upper_case)
+    for piece in pieces:
+        peer.sendall(piece)
+        time.sleep(0.02)  # each its own segment, read by its own recv
+    peer.shutdown(socket.SHUT_WR)
+    peer.settimeout(10)
+    replies = peer.makefile("rb").read()
+    server.join(10)
+    assert replies == b"ONE\nTWO\nTHREE\n\nFOUR\nREST"
+    log_lines = capfd.readouterr().err.splitlines()
+    assert log_lines == [
+        "connect 192.0.2.1:4000 pid=1",
+        f"close 192.0.2.1:4000 pid=1 bytes_in={len(b''.join(pieces))} bytes_out={len(replies)}",
+    ]
 
-    def send_apart() -> None:
-        for piece in pieces:
-            peer.sendall(piece)
-            time.sleep(0.02)  # each its own segment, read by its own recv
-        peer.close()
 
-    sender = in_thread(send_apart)
-    reader = LineReader(ours)
-    assert list(reader) == [b"one\n", b"two\n", b"three\n", b"\n", b"four\n", b"rest"]
-    sender.join()
-    assert reader.received == len(b"".join(pieces))
-    assert reader.readline() == b""
-
-
-def test_iterating_raises_on_a_line_over_the_limit(
-    pair: tuple[socket.socket, socket.socket],
+def test_serve_lines_refuses_a_line_over_the_limit_after_whole_ones(
+    pair: tuple[socket.socket, socket.socket], capfd: pytest.CaptureFixture[str]
 ) -> None:
     ours, peer = pair
-    sender = in_thread(peer.sendall, b"short\n" + b"y" * 101)
-    lines = iter(LineReader(ours, max_line=100))
-    assert next(lines) == b"short\n"
-    with pytest.raises(LineTooLong):
-        next(lines)
-    sender.join()
+    server = in_thread(serve_lines, ours, ("192.0.2.1", 4000), "pid=1", upper_case)
+    peer.sendall(b"short\n")
+    peer.settimeout(10)
+    stream = peer.makefile("rb")
+    assert stream.readline() == b"SHORT\n"
+    sender = in_thread(peer.sendall, b"y" * (MAX_LINE + 1))
+    assert stream.readline() == f"ERROR line longer than {MAX_LINE} bytes; closing\n".encode()
+    sender.join(10)
+    peer.shutdown(socket.SHUT_WR)
+    assert stream.read() == b""
+    server.join(10)
+    assert capfd.readouterr().err.splitlines()[-1].endswith(" line-too-long")
 
 
 def test_readn_reads_exactly_n_across_pieces(pair: tuple[socket.socket, socket.socket]) -> None:
