@@ -212,9 +212,9 @@ def serve_lines(
     on its own and the server's FIN follows later (four segments instead of three).
 
     The usual request arrives whole, one line per ``recv``, and is answered as it came; a
-    ``LineReader`` is made only when one does not. Each object made or first touched costs
-    a forked child a page copied (``bench_fork --pages``), and each bytecode costs a
-    thousand threads a turn at the interpreter."""
+    ``LineReader`` is made only when one does not. In a forked child each object made or
+    first touched can cost a page copied (``bench_child_pages``); among a thousand threads
+    each bytecode between two system calls keeps the others waiting for the interpreter."""
     where = f"{peer_text(peer)} {who}"
     log(f"connect {where}")
     reader: LineReader | None = None
