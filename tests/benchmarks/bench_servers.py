@@ -2,14 +2,17 @@
 the same design, side by side on loopback, driven by one load generator.
 
     python3 -m tests.benchmarks.bench_servers [--repeat 3] [--duration 3]
-        [--servers c-fork,bare-fork,lab-fork,c-thread,bare-thread,lab-thread]
+        [--servers c-fork,bare-fork,lab-fork,c-thread,bare-thread,lab-thread] (also: bare-fork-log,
+        bare-thread-log)
         [--generator c|python] [--columns 50,1000,churn]
 
 Columns: messages/s with 50 and with 1,000 persistent clients, and connections/s with 50
 clients connecting once per request (churn); medians of --repeat runs. Then the ratios:
 each lab server against the bare Python server of its design (the issue's target is at
 least 0.9x), and each C twin against it: the median of the ratios within each round of
-the interleaving, with their range.
+the interleaving, with their range. ``bare-fork-log`` and ``bare-thread-log`` (not run
+unless named in --servers) are the bare servers writing the connect and close lines every
+lab service writes; with them, the lab's servers are also compared with those.
 
 The generator is, by default, ``loadgen_epoll.c`` (one thread, epoll), built with the real
 compiler into a temporary folder with the C servers: the lab's asyncio ``loadgen`` tops out
@@ -70,6 +73,13 @@ def server_argvs(c_dir: Path) -> dict[str, Callable[[int], list[str]]]:
     return {
         "c-fork": lambda port: [str(c_dir / "fork_server"), str(port), "--host", HOST],
         "bare-fork": lambda port: [py, "-m", "tests.benchmarks.bare_fork_server", str(port)],
+        "bare-fork-log": lambda port: [
+            py,
+            "-m",
+            "tests.benchmarks.bare_fork_server",
+            str(port),
+            "--log",
+        ],
         "lab-fork": lambda port: [
             py,
             "-m",
@@ -81,6 +91,13 @@ def server_argvs(c_dir: Path) -> dict[str, Callable[[int], list[str]]]:
         ],
         "c-thread": lambda port: [str(c_dir / "thread_server"), str(port), "--host", HOST],
         "bare-thread": lambda port: [py, "-m", "tests.benchmarks.bare_thread_server", str(port)],
+        "bare-thread-log": lambda port: [
+            py,
+            "-m",
+            "tests.benchmarks.bare_thread_server",
+            str(port),
+            "--log",
+        ],
         "lab-thread": lambda port: [
             py,
             "-m",
@@ -259,7 +276,7 @@ def main() -> None:
 def _table(
     names: list[str], columns: list[Column], samples: dict[tuple[str, str], list[Sample]]
 ) -> None:
-    print(f"{'server':12}" + "".join(f"{c.title:>24}" for c in columns) + f"{'errors':>8}")
+    print(f"{'server':16}" + "".join(f"{c.title:>24}" for c in columns) + f"{'errors':>8}")
     top_cpu = 0.0
     for name in names:
         row: list[float | None] = []
@@ -270,7 +287,7 @@ def _table(
             row.append(statistics.median(present) if present else None)
             errors += sum(r.errors for r in runs)
             top_cpu = max([top_cpu, *(r.generator_cpu or 0.0 for r in runs)])
-        print(f"{name:12}" + "".join(f"{_fmt(v):>24}" for v in row) + f"{errors:>8}")
+        print(f"{name:16}" + "".join(f"{_fmt(v):>24}" for v in row) + f"{errors:>8}")
     if top_cpu:
         print(f"generator CPU use, largest of all runs: {top_cpu:.2f} s/s (1.00 = a whole core)")
 
@@ -291,24 +308,24 @@ def _ratios(
         "\nratios against the bare Python server of the same design (target for lab: >= 0.9):"
         "\nthe median of the per-round ratios, and their range over the rounds"
     )
-    for design in ("fork", "thread"):
-        if f"bare-{design}" not in names:
+    pairs = [
+        (f"{kind}-{design}", f"bare-{design}{log}")
+        for design in ("fork", "thread")
+        for kind, log in (("lab", ""), ("c", ""), ("lab", "-log"))
+    ]
+    for mine, bare in pairs:
+        if mine not in names or bare not in names:
             continue
-        for kind in ("lab", "c"):
-            if f"{kind}-{design}" not in names:
-                continue
-            cells = []
-            for column in columns:
-                pairs = _paired(
-                    samples[f"{kind}-{design}", column.title],
-                    samples[f"bare-{design}", column.title],
-                )
-                cells.append(
-                    f"{statistics.median(pairs):.2f}x ({min(pairs):.2f}-{max(pairs):.2f})"
-                    if pairs
-                    else "-"
-                )
-            print(f"{kind + '-' + design:12}" + "".join(f"{c:>24}" for c in cells))
+        cells = []
+        for column in columns:
+            ratios = _paired(samples[mine, column.title], samples[bare, column.title])
+            cells.append(
+                f"{statistics.median(ratios):.2f}x ({min(ratios):.2f}-{max(ratios):.2f})"
+                if ratios
+                else "-"
+            )
+        label = f"{mine} / {bare}" if bare.endswith("-log") else mine
+        print(f"{label:28}" + "".join(f"{c:>24}" for c in cells))
 
 
 if __name__ == "__main__":
