@@ -2,17 +2,16 @@
 the same design, side by side on loopback, driven by one load generator.
 
     python3 -m tests.benchmarks.bench_servers [--repeat 3] [--duration 3]
-        [--servers c-fork,bare-fork,lab-fork,c-thread,bare-thread,lab-thread] (also: bare-fork-log,
-        bare-thread-log)
+        [--servers c-fork,bare-fork,lab-fork,c-thread,bare-thread,lab-thread]
         [--generator c|python] [--columns 50,1000,churn]
 
 Columns: messages/s with 50 and with 1,000 persistent clients, and connections/s with 50
 clients connecting once per request (churn); medians of --repeat runs. Then the ratios:
 each lab server against the bare Python server of its design (the issue's target is at
 least 0.9x), and each C twin against it: the median of the ratios within each round of
-the interleaving, with their range. ``bare-fork-log`` and ``bare-thread-log`` (not run
-unless named in --servers) are the bare servers writing the connect and close lines every
-lab service writes; with them, the lab's servers are also compared with those.
+the interleaving, with their range. Two more servers run when --servers names them:
+``bare-fork-log`` and ``bare-thread-log``, the bare servers writing the connect and close
+lines every lab service writes; the lab's servers are then compared with them too.
 
 The generator is, by default, ``loadgen_epoll.c`` (one thread, epoll), built with the real
 compiler into a temporary folder with the C servers: the lab's asyncio ``loadgen`` tops out
@@ -24,9 +23,9 @@ prints its largest value, which stays well below 1.0 when the generator is not t
 The runs are interleaved, server after server and in turn backwards (A B C C B A ...), for
 each column, so that a change in the machine's load falls on every server alike, no server
 always follows the same one, and the ratios within one run stay comparable on a shared
-machine. Every run gets a fresh server on a fresh port, with a
-soft descriptor limit of 4096 (1,000 clients need more than the usual 1024). Figures, not
-assertions; the load average is printed before and after.
+machine. Every run gets a fresh server on a fresh port, with a soft descriptor limit of
+4096 (1,000 clients need more than the usual 1024). Figures, not assertions; the load
+average is printed before and after.
 """
 
 from __future__ import annotations
