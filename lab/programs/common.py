@@ -14,6 +14,7 @@ from types import FrameType
 
 from lab.programs.wrap import (
     MAX_LINE,
+    RECV_CHUNK,
     CallError,
     LineReader,
     LineTooLong,
@@ -193,7 +194,7 @@ def _refuse_long_line(conn: socket.socket, limit: int) -> int:
             break
         conn.settimeout(min(left, DRAIN_IDLE_SECONDS))
         try:
-            data = conn.recv(65536)
+            data = conn.recv(RECV_CHUNK)
         except (TimeoutError, OSError):
             break
         if not data:
@@ -225,10 +226,11 @@ def serve_lines(
         try:
             while True:
                 if reader is None:
-                    line = recv(65536)
+                    line = recv(RECV_CHUNK)
                     if not line:
                         break  # EOF
                     bytes_in += len(line)
+                    # Not one whole line (LineReader.readline's own test, inlined here):
                     if line.find(b"\n") != len(line) - 1 or len(line) > MAX_LINE:
                         reader = LineReader(conn, MAX_LINE, pending=line)
                         continue

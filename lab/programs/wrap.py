@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 # Longest request line a server accepts, in bytes, not counting the terminating "\n".
 MAX_LINE = 65536
+# Bytes asked of each recv() when reading requests.
+RECV_CHUNK = 65536
 
 # accept() errors that concern one half-open connection, not the listening socket:
 # the next accept() may well succeed, so they are retried at once (as UNP's Accept does).
@@ -244,7 +246,7 @@ class LineReader:
         self,
         sock: socket.socket,
         max_line: int = MAX_LINE,
-        chunk: int = 65536,
+        chunk: int = RECV_CHUNK,
         pending: bytes = b"",
     ) -> None:
         """``pending``: bytes the caller has already taken from ``sock``, to be read first
