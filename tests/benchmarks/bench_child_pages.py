@@ -40,7 +40,7 @@ def _exit_at_once(conn: socket.socket) -> int:
 
 def _bare(conn: socket.socket) -> int:
     pid = os.fork()
-    if pid == 0:
+    if pid == 0:  # bare_fork_server's child, written out as there: a call costs pages
         while data := conn.recv(65536):
             conn.sendall(data.upper())
         os._exit(0)
@@ -82,6 +82,7 @@ def main() -> None:
         ]
         null = os.open(os.devnull, os.O_WRONLY)
         os.dup2(null, 2)  # the lab's children log their connections on stderr
+        os.close(null)
         gc.collect()  # as ForkServer.run does before its first fork
         gc.freeze()
         print(f"pages written by one forked child, fork() to exit, median of {args.count}")
