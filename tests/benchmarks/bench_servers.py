@@ -31,6 +31,7 @@ average is printed before and after.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import re
@@ -41,7 +42,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -156,13 +157,12 @@ def _listening_port(log: Path, server: subprocess.Popen[bytes], wait: float = 20
     return None
 
 
-def run_once(
-    argv: list[str], column: Column, make_generator: Callable[[int, Column], list[str]],
-    duration: float,
-) -> Sample:  # fmt: skip
-    """One fresh server (port 0: the kernel picks), one generator run. The server logs to a
-    file, as every service of a lab does: a pipe would need a reader, whose wake-ups on
-    each of the lab servers' log lines the bare servers (which log nothing) never cause."""
+@contextlib.contextmanager
+def serving(argv: list[str]) -> Iterator[tuple[subprocess.Popen[bytes], int | None]]:
+    """A fresh server and its port once it listens (None if it never does); on leaving,
+    the server is stopped with its children. It logs to a file, as every service of a lab
+    does: a pipe would need a reader, whose wake-ups on each of the lab servers' log lines
+    the bare servers (which log nothing) never cause."""
     with tempfile.TemporaryDirectory(prefix="bench-servers-") as tmp:
         log = Path(tmp) / "server.log"
         with open(log, "wb") as out:
@@ -175,23 +175,29 @@ def run_once(
                 start_new_session=True,  # so that stopping it also stops its children
             )
         try:
-            return _drive(server, log, column, make_generator, duration)
+            yield server, _listening_port(log, server)
         finally:
             _stop(server)
 
 
-def _drive(
-    server: subprocess.Popen[bytes], log: Path, column: Column,
-    make_generator: Callable[[int, Column], list[str]], duration: float,
+def run_once(
+    argv: list[str], column: Column, make_generator: Callable[[int, Column], list[str]],
+    duration: float,
 ) -> Sample:  # fmt: skip
-    port = _listening_port(log, server)
-    if port is None:
-        return Sample(None, 0, None)
-    done = subprocess.run(
-        make_generator(port, column),
-        capture_output=True, text=True, timeout=duration + 180,
-    )  # fmt: skip
-    doc = json.loads(done.stdout.splitlines()[-1])
+    """One fresh server (port 0: the kernel picks), one generator run."""
+    with serving(argv) as (_, port):
+        if port is None:
+            return Sample(None, 0, None)
+        done = subprocess.run(
+            make_generator(port, column),
+            capture_output=True, text=True, timeout=duration + 180,
+        )  # fmt: skip
+        return parse_sample(done.stdout, column)
+
+
+def parse_sample(stdout: str, column: Column) -> Sample:
+    """The figure, errors and CPU use in a generator's summary (its last line, JSON)."""
+    doc = json.loads(stdout.splitlines()[-1])
     value = doc.get(column.figure)
     errors = doc.get("errors", 0)
     if isinstance(errors, dict):  # the Python generator counts them by kind
