@@ -146,26 +146,36 @@ def run_once(argv: list[str], c_dir: Path, duration: float) -> Profile | None:
         if port is None:
             return None
         comm = Path(f"/proc/{server.pid}/comm").read_text().strip()
+        data = Path(tmp) / "perf.data"
         generator = subprocess.Popen(
             generator_argv("c", c_dir, port, column, duration),
             stdout=subprocess.PIPE, text=True,
         )  # fmt: skip
-        time.sleep(SETTLE_SECONDS)
-        data = Path(tmp) / "perf.data"
-        subprocess.run(
-            ["perf", "record", "--quiet", "-a", "-o", str(data),
-             "-e", f"cpu-clock/freq={FREQUENCY},call-graph=fp/",
-             "-e", f"page-faults/period={FAULT_PERIOD},call-graph=no/",
-             "--", "sleep", f"{window:g}"],
-            check=True, stdout=subprocess.DEVNULL, timeout=window + 60,
-        )  # fmt: skip
-        out, _ = generator.communicate(timeout=duration + 180)
+        try:
+            time.sleep(SETTLE_SECONDS)
+            _record(data, window)
+            out, _ = generator.communicate(timeout=duration + 180)
+        finally:
+            if generator.poll() is None:  # perf failed: the load must not outlive the run
+                generator.kill()
+                generator.wait()
         rate = parse_sample(out, column).value or 0.0
         script = subprocess.run(
             ["perf", "script", "-i", str(data), "-F", "comm,pid,event,ip,sym,dso"],
             capture_output=True, text=True, check=True, timeout=600,
         )  # fmt: skip
     return profile(parse_perf_script(script.stdout.splitlines()), comm, server.pid, rate, window)
+
+
+def _record(data: Path, window: float) -> None:
+    """Samples of every CPU, with call chains, and one page fault in FAULT_PERIOD."""
+    subprocess.run(
+        ["perf", "record", "--quiet", "-a", "-o", str(data),
+         "-e", f"cpu-clock/freq={FREQUENCY},call-graph=fp/",
+         "-e", f"page-faults/period={FAULT_PERIOD},call-graph=no/",
+         "--", "sleep", f"{window:g}"],
+        check=True, stdout=subprocess.DEVNULL, timeout=window + 60,
+    )  # fmt: skip
 
 
 def _median_profile(runs: list[Profile]) -> Profile:
@@ -225,7 +235,10 @@ def main() -> None:
         build_c(c_dir)
         for round_ in range(args.repeat):
             for name in names if round_ % 2 == 0 else names[::-1]:
-                found = run_once(argvs[name](0), c_dir, args.duration)
+                try:
+                    found = run_once(argvs[name](0), c_dir, args.duration)
+                except subprocess.CalledProcessError as exc:  # its message is on stderr
+                    sys.exit(f"bench_churn_profile: {' '.join(exc.cmd[:2])} failed")
                 print(f"round {round_ + 1}: {name}: {'failed' if found is None else 'done'}")
                 if found is not None:
                     runs[name].append(found)
