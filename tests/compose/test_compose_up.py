@@ -88,6 +88,19 @@ class Project:
         )
 
 
+def stale_endpoints_only(client: Any, stderr: str, left: list[str]) -> bool:
+    """Whether ``down`` failed only as Docker 20.10 sometimes fails after removing many
+    containers at once: the engine still counts endpoints of containers it has removed, and
+    refuses to remove their network, which lists none, until it restarts
+    (moby/moby#43286). Compose and the lab cannot prevent it; everything else is gone."""
+    if "has active endpoints" not in stderr or not left:
+        return False
+    names = [item.removeprefix("network ") for item in left if item.startswith("network ")]
+    return len(names) == len(left) and all(
+        not client.networks.get(name).attrs.get("Containers") for name in names
+    )
+
+
 @pytest.fixture
 def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]:
     lab = Project(tmp_path, REPO / "topologies" / request.param)
@@ -95,8 +108,11 @@ def project(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Project]
         yield lab
     finally:
         done = lab.down()
+    left = project_objects(lab.client, lab.name)
+    if done.returncode != 0 and stale_endpoints_only(lab.client, done.stderr, left):
+        pytest.xfail(f"the Docker engine kept stale endpoints (moby/moby#43286): {left}")
     assert done.returncode == 0, done.stderr
-    assert project_objects(lab.client, lab.name) == []
+    assert left == []
 
 
 # A line of the report service in the output of `up`: `report_1  | ` (v1), `report-1  | ` (v2).
@@ -134,8 +150,37 @@ def up_failure(lab: Project, up: subprocess.CompletedProcess[str]) -> str:
     )
 
 
+def stuck_networks(lab: Project, up: subprocess.CompletedProcess[str]) -> list[str]:
+    """When `up` could not make its network because the address range is taken: the
+    networks of this test's earlier projects that hold a range and that the engine refuses
+    to remove though they list no container (stale endpoints, as in ``stale_endpoints_only``)."""
+    import docker.errors
+
+    if "Pool overlaps" not in up.stdout + up.stderr:
+        return []
+    stuck = []
+    for net in lab.client.networks.list(filters={"label": PROJECT_LABEL}):
+        project = net.attrs["Labels"].get(PROJECT_LABEL, "")
+        if not project.startswith("slabcompose") or project == lab.name:
+            continue
+        net.reload()
+        if net.attrs.get("Containers"):
+            continue
+        try:
+            net.remove()
+        except docker.errors.APIError as exc:
+            if "has active endpoints" in str(exc):
+                stuck.append(net.name)
+    return stuck
+
+
 def check_results(lab: Project, up: subprocess.CompletedProcess[str]) -> Path:
     """The run ended with every service completed and a folder lab report passes."""
+    if up.returncode != 0 and (stuck := stuck_networks(lab, up)):
+        pytest.xfail(
+            f"the Docker engine still holds {', '.join(stuck)}, stuck with stale endpoints"
+            " (moby/moby#43286), in this topology's address range: restarting it clears that"
+        )
     assert up.returncode == 0, up_failure(lab, up)
     codes = lab.exit_codes()
     assert codes and all(code == 0 for code in codes.values()), (
