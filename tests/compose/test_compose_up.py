@@ -9,6 +9,7 @@ import re
 import secrets
 import subprocess
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -152,8 +153,10 @@ def up_failure(lab: Project, up: subprocess.CompletedProcess[str]) -> str:
 
 def stuck_networks(lab: Project, up: subprocess.CompletedProcess[str]) -> list[str]:
     """When `up` could not make its network because the address range is taken: the
-    networks of this test's earlier projects that hold a range and that the engine refuses
-    to remove though they list no container (stale endpoints, as in ``stale_endpoints_only``)."""
+    networks of this test's earlier projects that the engine refuses to remove though no
+    container of theirs is left (stale endpoints, as in ``stale_endpoints_only``). Only
+    networks older than any `up` may last are tried: a younger one may be another test
+    worker's, made a moment before its containers."""
     import docker.errors
 
     if "Pool overlaps" not in up.stdout + up.stderr:
@@ -163,8 +166,10 @@ def stuck_networks(lab: Project, up: subprocess.CompletedProcess[str]) -> list[s
         project = net.attrs["Labels"].get(PROJECT_LABEL, "")
         if not project.startswith("slabcompose") or project == lab.name:
             continue
-        net.reload()
-        if net.attrs.get("Containers"):
+        if project_objects(lab.client, project) != [f"network {net.name}"]:
+            continue  # containers of it are still there, or it is not alone
+        made = datetime.fromisoformat(net.attrs["Created"][:26].rstrip("Z") + "+00:00")
+        if (datetime.now(UTC) - made).total_seconds() < 2 * UP_TIMEOUT:
             continue
         try:
             net.remove()
