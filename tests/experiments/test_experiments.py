@@ -21,7 +21,7 @@ from lab.spec.model import Scenario, Topology
 from lab.spec.topology import load_topology, load_topology_text, validate_file
 from lab.verdict import claims
 from lab.verdict.check import Check
-from tests.experiments.conftest import EXPERIMENTS, NAMES, SLOW, Runs
+from tests.experiments.conftest import EXPERIMENTS, NAMES, RUN_NAMES, Runs
 
 # -- the files --------------------------------------------------------------------------------
 
@@ -111,7 +111,7 @@ def test_only_the_loss_experiment_runs_without_netem_on_netns() -> None:
     assert needy == {"rtt", "slow-start", "reorder"}
 
 
-@pytest.mark.parametrize("name", [n for n in NAMES if n not in SLOW])
+@pytest.mark.parametrize("name", RUN_NAMES)
 def test_experiment_passes(backend_runs: Runs, name: str, request: pytest.FixtureRequest) -> None:
     """On every backend (the fixture's parameter, which also puts the test in its tier)."""
     _, status, summary, stderr = backend_runs[name]
