@@ -35,7 +35,14 @@ from tests.vm import initramfs
 QEMU = "qemu-system-x86_64"
 BOOT_SECONDS = 120  # allowance for booting and powering off, on top of the job's time
 MEMORY_MB = 3072
+DOCKER_MEMORY_MB = 6144  # the engine's images and containers live on the guest's tmpfs
+# The guest's Docker engine: its own storage on the guest's tmpfs (not the host's settings,
+# whose storage driver and data root are the host engine's).
+DAEMON_JSON = {"data-root": "/tmp/docker", "storage-driver": "overlay2"}
 RUNNER = Path(__file__).with_name("guest_runner.py")
+# An emulated CPU model, not "max": under "max" a container's start (runc) spun in the
+# guest's kernel until the soft-lockup watchdog spoke, and never finished (QEMU 7.2, TCG).
+CPU = "Haswell-v4"
 
 
 @dataclass(frozen=True)
@@ -61,12 +68,17 @@ def needs() -> str | None:
 
 
 def qemu_argv(
-    kernel: initramfs.Kernel, initrd: Path, job: Path, console: Path, share: Path | None = None
+    kernel: initramfs.Kernel,
+    initrd: Path,
+    job: Path,
+    console: Path,
+    share: Path | None = None,
+    memory_mb: int = MEMORY_MB,
 ) -> list[str]:
     cpus = str(min(2, os.cpu_count() or 1))
     local = "local,security_model=passthrough,path="
     return [
-        QEMU, "-accel", "tcg,thread=multi", "-cpu", "max", "-smp", cpus, "-m", str(MEMORY_MB),
+        QEMU, "-accel", "tcg,thread=multi", "-cpu", CPU, "-smp", cpus, "-m", str(memory_mb),
         "-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
         "-serial", f"file:{console}", "-monitor", "none",
         "-kernel", str(kernel.image), "-initrd", str(initrd),
@@ -83,9 +95,12 @@ def run_in_guest(
     env: Mapping[str, str],
     timeout: float,
     share: Path | None = None,
+    images: Sequence[str] = (),
 ) -> GuestRun:
     """Boot a guest, run ``argv`` in it and power it off; nothing of it is left after.
-    ``share``: a host folder the guest may write in, at the same path."""
+    ``share``: a host folder the guest may write in, at the same path. ``images``: Docker
+    images of the host's engine; when given, the guest starts an engine of its own with
+    them loaded before ``argv`` runs."""
     kernel = initramfs.netem_kernel()
     if kernel is None:
         raise RuntimeError(needs() or "no kernel with netem")
@@ -95,15 +110,32 @@ def run_in_guest(
         job = folder / "job"
         job.mkdir()
         job_doc = {"argv": list(argv), "cwd": str(cwd), "env": dict(env), "timeout": timeout,
-                   "share": str(share.resolve()) if share else None}  # fmt: skip
+                   "share": str(share.resolve()) if share else None,
+                   "docker": bool(images), "images": _save_images(images, job)}  # fmt: skip
         (job / "job.json").write_text(json.dumps(job_doc))
         (job / "python").symlink_to(sys.executable)
         shutil.copyfile(RUNNER, job / "runner.py")
         initrd = initramfs.build(kernel, folder / "initrd.gz")
         console = folder / "console.log"
-        argv_qemu = qemu_argv(kernel, initrd, job, console, share.resolve() if share else None)
+        memory = DOCKER_MEMORY_MB if images else MEMORY_MB
+        argv_qemu = qemu_argv(
+            kernel, initrd, job, console, share.resolve() if share else None, memory
+        )
         _boot(argv_qemu, timeout + BOOT_SECONDS)
         return _result(job, console, time.monotonic() - started)
+
+
+def _save_images(images: Sequence[str], job: Path) -> list[str]:
+    """Each image saved into the job folder; their paths as the guest sees them."""
+    if not images:
+        return []
+    (job / "daemon.json").write_text(json.dumps(DAEMON_JSON))
+    paths = []
+    for i, image in enumerate(images):
+        subprocess.run(["docker", "save", "-o", str(job / f"image-{i}.tar"), image],
+                       check=True, timeout=600)  # fmt: skip
+        paths.append(f"/mnt/image-{i}.tar")
+    return paths
 
 
 def _boot(argv: list[str], limit: float) -> None:
@@ -132,7 +164,11 @@ def _result(job: Path, console: Path, seconds: float) -> GuestRun:
         return GuestRun(None, output, "the guest never reported (see its console)", text, seconds)
     status = json.loads(status_file.read_text())
     code = status.get("returncode")
-    return GuestRun(code, output, str(status.get("error", "")), text, seconds)
+    error = str(status.get("error", ""))
+    engine_log = job / "dockerd.log"
+    if code is None and engine_log.exists():
+        error += "\n-- dockerd.log --\n" + engine_log.read_text(errors="replace")[-3000:]
+    return GuestRun(code, output, error, text, seconds)
 
 
 def guest_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
@@ -149,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds for the command")
     parser.add_argument("--share", type=Path, help="a folder the guest may write in")
+    parser.add_argument(
+        "--image", action="append", default=[],
+        help="a Docker image of the host to load into an engine of the guest (repeatable)",
+    )  # fmt: skip
     parser.add_argument("command", nargs="+", help="the command and its arguments")
     args = parser.parse_args(argv)
     if args.share is not None and not args.share.is_dir():
@@ -160,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
     kernel = initramfs.netem_kernel()
     print(f"guest: booting {kernel.image if kernel else '?'} under {QEMU} ...", file=sys.stderr)
     run = run_in_guest(args.command, cwd=Path.cwd(), env=guest_env(), timeout=args.timeout,
-                       share=args.share)  # fmt: skip
+                       share=args.share, images=args.image)  # fmt: skip
     sys.stdout.write(run.output)
     print(f"guest: done in {run.seconds:.1f} s, exit status {run.returncode}", file=sys.stderr)
     if run.returncode is None:

@@ -10,6 +10,23 @@ import subprocess
 import time
 
 JOB = "/mnt"
+DOCKER_WAIT_SECONDS = 180
+
+
+def start_docker(images: list[str], env: dict[str, str]) -> None:
+    """A Docker engine of the guest's own (its storage on the guest's tmpfs, its settings
+    from the job folder, not the host's), with the images the host saved for it loaded."""
+    log = open(f"{JOB}/dockerd.log", "wb")  # noqa: SIM115 - the engine writes it until power-off
+    subprocess.Popen(["dockerd", "--config-file", f"{JOB}/daemon.json"], stdin=subprocess.DEVNULL,
+                     stdout=log, stderr=subprocess.STDOUT, env=env)  # fmt: skip
+    deadline = time.monotonic() + DOCKER_WAIT_SECONDS
+    while subprocess.run(["docker", "info"], capture_output=True, env=env).returncode != 0:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"dockerd gave no answer in {DOCKER_WAIT_SECONDS} s")
+        time.sleep(1)
+    for tar in images:
+        subprocess.run(["docker", "load", "-q", "-i", tar], check=True, env=env,
+                       stdout=subprocess.DEVNULL)  # fmt: skip
 
 
 def main() -> None:
@@ -23,6 +40,8 @@ def main() -> None:
             os.makedirs(job["share"], exist_ok=True)  # a folder under the guest's own /tmp
             options = "trans=virtio,version=9p2000.L,msize=512000"
             subprocess.run(["mount", "-t", "9p", "-o", options, "share", job["share"]], check=True)
+        if job.get("docker"):
+            start_docker(job["images"], job["env"])
         with open(f"{JOB}/output.log", "wb") as out:
             done = subprocess.run(
                 job["argv"], cwd=job["cwd"], env=job["env"], stdin=subprocess.DEVNULL,

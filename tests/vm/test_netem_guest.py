@@ -1,7 +1,9 @@
 """The tests that need the kernel's netem qdisc, run for real: in the netem guest (a Debian
 kernel under QEMU, tests/vm/guest.py) when the host's own kernel has no netem, as on the
-project's own machines. Inside, the netns backend's qdisc test and the four impaired-link
-experiments run as they would on a host with netem, and nothing of them may skip."""
+project's own machines. Inside, the netem tests of the netns backend and of Docker (an
+engine of the guest's own, given the host's node image) and the impaired-link experiments
+run as they would on a host with netem (slow-start aside, see below), and nothing of them
+may skip."""
 
 from __future__ import annotations
 
@@ -10,17 +12,19 @@ import sys
 
 import pytest
 
+from lab.deploy.images import node_image
 from tests.conftest import require
 from tests.labcli import ROOT
 from tests.vm.guest import guest_env, needs, run_in_guest
 
 pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.exclusive]
 
-EXPERIMENTS = ("rtt", "slow-start", "reorder", "retransmission")
-IN_GUEST = [
-    "tests/netem/test_netem_netns.py",
-    "tests/experiments/test_experiments.py::test_experiment_passes",
-]
+# slow-start is measured in the guest by hand, not here: under emulation the sender (or the
+# echo server draining it) cannot always fill the window the claim's fourth round needs, so
+# that run passed or failed by the machine's load (at 40 ms: 5 of 6 runs passed on netns, 0
+# of 3 on Docker). The other three claims do not ask the emulated CPU for throughput.
+EXPERIMENTS = ("rtt", "reorder", "retransmission")
+PASSES = "tests/experiments/test_experiments.py::test_experiment_passes"
 
 
 def outcome_counts(pytest_output: str) -> dict[str, int]:
@@ -30,18 +34,36 @@ def outcome_counts(pytest_output: str) -> dict[str, int]:
     return {word: int(n) for n, word in re.findall(r"(\d+) (\w+)", last) if word != "in"}
 
 
-@pytest.mark.timeout(1500)
-def test_netem_tests_pass_in_a_guest_kernel_with_netem() -> None:
+def in_guest(
+    marker: str, tests: list[str], experiments: tuple[str, ...], images: tuple[str, ...] = ()
+) -> dict[str, int]:
+    """Run ``tests`` of one tier in the guest; what pytest there counted, deselected aside."""
     reason = needs()
     require(reason is None, reason or "")
     argv = [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rs",
-            "-m", "not docker", *IN_GUEST]  # fmt: skip
-    extra = {"CI": "true", "SOCKET_LAB_EXPERIMENTS": ",".join(EXPERIMENTS)}
-    run = run_in_guest(argv, cwd=ROOT, env=guest_env(extra), timeout=1200)
+            "-m", marker, *tests]  # fmt: skip
+    extra = {"CI": "true", "SOCKET_LAB_EXPERIMENTS": ",".join(experiments)}
+    run = run_in_guest(argv, cwd=ROOT, env=guest_env(extra), timeout=1200, images=images)
     shown = f"{run.error}\n{run.output[-6000:]}\n-- console --\n{run.console[-2000:]}"
     assert run.returncode == 0, shown
-    # Three qdisc tests and one run per experiment, every one of them run, none skipped
-    # (the Docker runs of the experiments are deselected: the guest has no engine).
     counts = outcome_counts(run.output)
     counts.pop("deselected", None)
-    assert counts == {"passed": 3 + len(EXPERIMENTS)}, shown
+    return counts
+
+
+@pytest.mark.timeout(1500)
+def test_netns_netem_tests_pass_in_a_guest_kernel_with_netem() -> None:
+    counts = in_guest("netns", ["tests/netem/test_netem_netns.py", PASSES], EXPERIMENTS)
+    # Three qdisc tests and one run per experiment, every one of them run, none skipped.
+    assert counts == {"passed": 3 + len(EXPERIMENTS)}
+
+
+@pytest.mark.timeout(1500)
+def test_docker_netem_tests_pass_in_a_guest_kernel_with_netem() -> None:
+    image = node_image()
+    require(image is not None, "needs the node image (lab images build)")
+    assert image is not None
+    tests = ["tests/docker/test_netem.py", PASSES]
+    counts = in_guest("docker", tests, EXPERIMENTS, (image,))
+    # Two tests of Docker's qdiscs and one run per experiment on Docker, none skipped.
+    assert counts == {"passed": 2 + len(EXPERIMENTS)}
