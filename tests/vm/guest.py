@@ -105,12 +105,13 @@ def run_in_guest(
     if kernel is None:
         raise RuntimeError(needs() or "no kernel with netem")
     started = time.monotonic()
+    share = share.resolve() if share else None
     with tempfile.TemporaryDirectory(prefix="slab-vm-") as tmp:
         folder = Path(tmp)
         job = folder / "job"
         job.mkdir()
         job_doc = {"argv": list(argv), "cwd": str(cwd), "env": dict(env), "timeout": timeout,
-                   "share": str(share.resolve()) if share else None,
+                   "share": str(share) if share else None,
                    "docker": bool(images), "images": _save_images(images, job)}  # fmt: skip
         (job / "job.json").write_text(json.dumps(job_doc))
         (job / "python").symlink_to(sys.executable)
@@ -118,10 +119,7 @@ def run_in_guest(
         initrd = initramfs.build(kernel, folder / "initrd.gz")
         console = folder / "console.log"
         memory = DOCKER_MEMORY_MB if images else MEMORY_MB
-        argv_qemu = qemu_argv(
-            kernel, initrd, job, console, share.resolve() if share else None, memory
-        )
-        _boot(argv_qemu, timeout + BOOT_SECONDS)
+        _boot(qemu_argv(kernel, initrd, job, console, share, memory), timeout + BOOT_SECONDS)
         return _result(job, console, time.monotonic() - started)
 
 

@@ -71,8 +71,15 @@ def _release_key(release: str) -> tuple[int, ...]:
 
 
 def module_file(kernel: Kernel, name: str) -> Path | None:
-    hits = sorted(kernel.modules.glob(f"kernel/**/{name}.ko*"))
-    return hits[0] if hits else None
+    """The module's file, looked up in ``modules.dep`` rather than by walking the tree."""
+    dep = kernel.modules / "modules.dep"
+    if not dep.is_file():
+        return None
+    for line in dep.read_text().splitlines():
+        path = line.partition(":")[0]
+        if module_name(path) == name:
+            return kernel.modules / path
+    return None
 
 
 def load_order(dep_text: str, wanted: Iterable[str]) -> list[str]:
