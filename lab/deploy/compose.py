@@ -35,7 +35,6 @@ from lab.deploy.compose_phases import (
     start_after,
 )
 from lab.deploy.compose_user import (
-    CLIENT_REPLY_TIMEOUT,
     TMPFS_EXEC,
     build_options,
     builders,
@@ -73,7 +72,7 @@ def client_argv(topology: Topology, scenario: Scenario, node: str) -> list[str]:
     """The client command ``lab run`` uses (``lab.run.clients``), printing JSON."""
     service = topology.service(scenario.service)
     target = str(topology.target_address(service, node))
-    timeout = ["--timeout", str(CLIENT_REPLY_TIMEOUT)]
+    timeout = ["--timeout", f"{scenario.reply_timeout:g}"]
     if scenario.probe is not None:
         port = str(topology.scenario_port(scenario))
         probe = [scenario.probe, "--host", target, "--port", port, "--json", "--attempts", "10"]

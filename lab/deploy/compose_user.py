@@ -30,7 +30,6 @@ SOURCES_IN_CONTAINER = "/lab-sources"
 BUILD_IN_CONTAINER = "/tmp/programs"
 # Docker mounts a tmpfs noexec by default; a node that builds runs what it built there.
 TMPFS_EXEC = "/tmp:exec,mode=1777"
-CLIENT_REPLY_TIMEOUT = 10  # seconds a client waits for each reply, as in ``lab run``
 
 
 def used_programs(topology: Topology) -> list[UserProgram]:
@@ -126,7 +125,7 @@ def user_client_argv(topology: Topology, sc: Scenario, target: str) -> list[str]
     run = topology.program(name).argv(target, port, client=True)
     args = ["--host", target, "--port", str(port), "--name", name]
     args += ["--count", str(sc.concurrency), "--hold", str(sc.hold)]
-    args += ["--timeout", str(CLIENT_REPLY_TIMEOUT)]
+    args += ["--timeout", f"{sc.reply_timeout:g}"]
     args += ["--protocol", topology.service(sc.service).protocol]
     args += [arg for line in sc.send for arg in ("--send", line)]
     return program_argv("userclient", [*args, "--", *bounded(PYTHON, folder(name), run)])

@@ -28,7 +28,6 @@ from lab.run.userbuild import Built, command
 from lab.spec.codec import RecordError
 from lab.spec.model import Scenario, Service
 
-CLIENT_REPLY_TIMEOUT = 10.0  # seconds a client waits for each reply
 # Seconds at most between two looks for the held connections: the "during" snapshot waits
 # on them, and every look is an `ss` run on each server's node.
 HELD_PROBE_EVERY = 0.05
@@ -112,12 +111,12 @@ class ClientSteps:
         if sc.probe is not None:
             port = str(self.s.topology.scenario_port(sc))
             probe = [sc.probe, "--host", target, "--port", port, "--json", "--attempts", "10"]
-            return self.s.program("probe", [*probe, "--timeout", str(CLIENT_REPLY_TIMEOUT)])
+            return self.s.program("probe", [*probe, "--timeout", f"{sc.reply_timeout:g}"])
         n = str(sc.concurrency)
         if sc.client_program is not None:
             return self.user_client_argv(sc, node, target, service)
         common = ["--host", target, "--port", str(service.port), "--count", n, "--json"]
-        common += ["--timeout", str(CLIENT_REPLY_TIMEOUT)]
+        common += ["--timeout", f"{sc.reply_timeout:g}"]
         sends = [arg for line in sc.send for arg in ("--send", line)]
         if service.protocol == "udp":
             return self.s.program("udp_echo", ["client", *common, *sends])
@@ -135,7 +134,7 @@ class ClientSteps:
         args = ["--host", target, "--port", str(service.port), "--name", name]
         args += ["--count", str(sc.concurrency), "--hold", str(sc.hold)]
         args += self.release_args(sc, node)
-        args += ["--timeout", str(CLIENT_REPLY_TIMEOUT), "--protocol", service.protocol]
+        args += ["--timeout", f"{sc.reply_timeout:g}", "--protocol", service.protocol]
         args += [arg for line in sc.send for arg in ("--send", line)]
         return self.s.program("userclient", [*args, "--", *inner])
 
@@ -147,11 +146,11 @@ class ClientSteps:
             # Scenarios start together; this one joins later (e.g. while another holds
             # the only connection an iterative server serves).
             time.sleep(sc.start_after)
-        timeout = 30.0 + sc.hold + sc.pause_reading + CLIENT_REPLY_TIMEOUT * len(sc.send)
+        timeout = 30.0 + sc.hold + sc.pause_reading + sc.reply_timeout * len(sc.send)
         if self.release_args(sc, node):
             timeout += RELEASE_WAIT
         if sc.probe is not None:  # a connect and a wait for the server's close, each bounded
-            timeout += 2 * CLIENT_REPLY_TIMEOUT
+            timeout += 2 * sc.reply_timeout
         clients = self.record.scenarios[sc.name].clients
         try:
             result = self.s.run(node, self.client_argv(sc, node), timeout=timeout)

@@ -264,6 +264,10 @@ SCENARIO = Section(
         Key("pause_reading", "number", "the client sends every line from a second thread and "
             "reads no reply for this many seconds, then reads them all: its receive buffer "
             "fills and its window closes" + _TCP_ONLY, default=0, bounds=(0, 60)),
+        Key("reply_timeout", "number", "seconds each client waits for a connection and for "
+            "each reply before giving up (ETIMEDOUT); more on a lossy link, where a segment "
+            "lost again and again waits out a retransmission timer that doubles",
+            default=10, bounds=(1, 600)),
         Key("impair", "list", "netem changed while the scenarios run (below): each step "
             "replaces one interface's netem in one direction at `start` and puts back what the "
             "topology gave it (or none) after `duration`",

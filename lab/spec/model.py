@@ -237,6 +237,7 @@ class Scenario:
     repeat: int = 1  # the send list is sent this many times (expect comes back as often)
     rcvbuf: int = 0  # SO_RCVBUF of the clients' sockets; 0 leaves the kernel's default
     pause_reading: float = 0.0  # seconds the clients send without reading any reply
+    reply_timeout: float = 10.0  # seconds a client waits to connect and for each reply
     client_program: str | None = None  # a user program of ``programs`` as the client
     impair: tuple[ImpairStep, ...] = ()  # netem changed while the scenarios run
     server_closes_after: int = 0  # the service closes after this many replies; 0: never
