@@ -13,6 +13,9 @@ from pathlib import Path
 
 import pytest
 
+from lab.spec.topology import load_topology_text
+from tests.fuzz.harness import covered
+
 HERE = Path(__file__).parent
 TARGETS = sorted(p.stem for p in HERE.glob("fuzz_*.py"))
 
@@ -29,6 +32,17 @@ SECONDS = fuzz_seconds(os.environ)
 def test_each_target_runs_a_minute_unless_told() -> None:
     assert fuzz_seconds({}) == 60
     assert fuzz_seconds({"SOCKET_LAB_FUZZ_SECONDS": "600"}) == 600
+
+
+def test_coverage_comes_from_the_labs_code_and_yaml_not_the_standard_library() -> None:
+    import json
+
+    import yaml.scanner
+
+    assert covered(load_topology_text)
+    assert covered(yaml.scanner.Scanner.fetch_more_tokens)
+    assert not covered(json.dumps)
+    assert not covered(re.compile)
 
 
 @pytest.mark.slow
