@@ -111,12 +111,12 @@ class ClientSteps:
         if sc.probe is not None:
             port = str(self.s.topology.scenario_port(sc))
             probe = [sc.probe, "--host", target, "--port", port, "--json", "--attempts", "10"]
-            return self.s.program("probe", [*probe, "--timeout", f"{sc.reply_timeout:g}"])
+            return self.s.program("probe", [*probe, "--timeout", str(sc.reply_timeout)])
         n = str(sc.concurrency)
         if sc.client_program is not None:
             return self.user_client_argv(sc, node, target, service)
         common = ["--host", target, "--port", str(service.port), "--count", n, "--json"]
-        common += ["--timeout", f"{sc.reply_timeout:g}"]
+        common += ["--timeout", str(sc.reply_timeout)]
         sends = [arg for line in sc.send for arg in ("--send", line)]
         if service.protocol == "udp":
             return self.s.program("udp_echo", ["client", *common, *sends])
@@ -134,7 +134,7 @@ class ClientSteps:
         args = ["--host", target, "--port", str(service.port), "--name", name]
         args += ["--count", str(sc.concurrency), "--hold", str(sc.hold)]
         args += self.release_args(sc, node)
-        args += ["--timeout", f"{sc.reply_timeout:g}", "--protocol", service.protocol]
+        args += ["--timeout", str(sc.reply_timeout), "--protocol", service.protocol]
         args += [arg for line in sc.send for arg in ("--send", line)]
         return self.s.program("userclient", [*args, "--", *inner])
 

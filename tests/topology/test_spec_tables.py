@@ -120,6 +120,7 @@ def test_every_plain_scenario_key_reaches_the_model() -> None:
     chosen = {
         "concurrency": 3, "hold": 1.5, "half_close": True, "start_after": 0.25,
         "repeat": 4, "rcvbuf": 4096, "pause_reading": 2.0, "server_closes_after": 2, "watch": 30,
+        "reply_timeout": 2.5,
     }  # fmt: skip
     assert set(chosen) == set(keys.SCENARIO_KNOBS)
     knobs = "".join(f"    {k}: {json.dumps(v)}\n" for k, v in chosen.items())
