@@ -11,208 +11,28 @@ from __future__ import annotations
 import json
 import signal
 import textwrap
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
 import pytest
 
-from lab.errors import BackendError, CommandTimeout
-from lab.run.backends import backend_class
-from lab.run.backends.base import Backend, Proc, new_run_id
-from lab.spec.model import Interface, Network, Node, Topology
-from tests.ssh.hosts import MGMT_NET, ssh_hosts
-
-BACKENDS = ["netns", "docker", "ssh", "swarm"]
-
-# The fixture (from tests/conftest.py or here) that checks a backend can run here. The
-# ssh backend drives existing hosts: its fixture gives the backend class, whose up()
-# first brings up real sshd hosts that match the topology (tests/ssh/hosts.py).
-CAPABILITY = {
-    "netns": "root",
-    "docker": "docker_engine",
-    "ssh": "ssh_hosts",
-    "swarm": "swarm_backend",
-}
-__all__ = ["ssh_hosts"]
-
-A = IPv4Address
-
-
-# -- topologies ---------------------------------------------------------------------------
-
-
-def lan(*names: str, subnet: str = "10.20.0.0/24") -> Topology:
-    """Nodes on one network, addressed .10, .11, ... in order."""
-    net = IPv4Network(subnet)
-    nodes = tuple(
-        Node(name, (Interface("lan", net.network_address + 10 + k),))
-        for k, name in enumerate(names)
-    )
-    return Topology("lan", (Network("lan", net),), nodes)
-
-
-def routed() -> Topology:
-    """h1 -- left -- r -- right -- h2, with default routes through r."""
-    return Topology(
-        "routed",
-        (
-            Network("left", IPv4Network("10.30.1.0/24")),
-            Network("right", IPv4Network("10.30.2.0/24")),
-        ),
-        (
-            Node("h1", (Interface("left", A("10.30.1.10")),), gateway=A("10.30.1.1")),
-            Node(
-                "r",
-                (Interface("left", A("10.30.1.1")), Interface("right", A("10.30.2.1"))),
-                router=True,
-            ),
-            Node("h2", (Interface("right", A("10.30.2.10")),), gateway=A("10.30.2.1")),
-        ),
-    )
-
-
-# -- fixtures -----------------------------------------------------------------------------
-
-
-@pytest.fixture(params=[pytest.param(name, marks=getattr(pytest.mark, name)) for name in BACKENDS])
-def backend_cls(request: pytest.FixtureRequest) -> type[Backend]:
-    provided = request.getfixturevalue(CAPABILITY[request.param])
-    cls = provided if isinstance(provided, type) else backend_class(request.param)
-    reason = cls.available()
-    assert reason is None, reason
-    return cls
-
-
-@pytest.fixture
-def make(backend_cls: type[Backend]) -> Iterator[Callable[[Topology], Backend]]:
-    """Bring topologies up on fresh run ids; every one is torn down at the end."""
-    started: list[Backend] = []
-
-    def up(topology: Topology) -> Backend:
-        backend = backend_cls(new_run_id())
-        started.append(backend)
-        backend.up(topology)
-        return backend
-
-    yield up
-    for backend in started:
-        backend.down()
-        assert backend_cls.clean(backend.run_id) == []
-
-
-# -- what the nodes see, in stdlib one-liners -----------------------------------------------
-
-IFADDRS = textwrap.dedent(
-    """
-    import fcntl, json, socket, struct, sys
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    out = {}
-    for index, name in socket.if_nameindex():
-        req = struct.pack("256s", name.encode())
-        try:
-            addr = socket.inet_ntoa(fcntl.ioctl(s.fileno(), 0x8915, req)[20:24])  # SIOCGIFADDR
-            mask = socket.inet_ntoa(fcntl.ioctl(s.fileno(), 0x891B, req)[20:24])  # SIOCGIFNETMASK
-        except OSError:
-            continue
-        prefix = bin(struct.unpack("!I", socket.inet_aton(mask))[0]).count("1")
-        out[name] = f"{addr}/{prefix}"
-    print(json.dumps(out))
-    """
+from lab.errors import CommandTimeout
+from lab.run.backends.base import Backend, Proc
+from lab.spec.model import Node, Topology
+from tests.backends.contract_kit import (
+    IFADDRS,
+    TCP_CLIENT,
+    TCP_ECHO,
+    UDP_TTL_CLIENT,
+    UDP_TTL_SERVER,
+    A,
+    alive,
+    lan,
+    py,
+    routed,
 )
-
-# A TCP echo server: one line back per connection, for as long as it runs.
-TCP_ECHO = textwrap.dedent(
-    """
-    import socket, sys
-    srv = socket.create_server(("0.0.0.0", int(sys.argv[1])))
-    print("listening", flush=True)
-    while True:
-        conn, peer = srv.accept()
-        with conn:
-            conn.sendall(b"echo " + conn.recv(1024))
-    """
-)
-
-# Connects (retrying while the server starts), sends argv[3], prints the reply.
-TCP_CLIENT = textwrap.dedent(
-    """
-    import socket, sys, time
-    for attempt in range(100):
-        try:
-            c = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=2)
-            break
-        except OSError:
-            time.sleep(0.05)
-    else:
-        sys.exit("could not connect")
-    c.sendall(sys.argv[3].encode())
-    print(c.recv(1024).decode())
-    """
-)
-
-# A UDP server that answers each datagram with the TTL it arrived with and its source.
-UDP_TTL_SERVER = textwrap.dedent(
-    """
-    import socket, struct, sys
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IP, 12, 1)  # IP_RECVTTL
-    s.bind(("0.0.0.0", int(sys.argv[1])))
-    while True:
-        data, anc, flags, peer = s.recvmsg(1024, socket.CMSG_SPACE(4))
-        ttl = [struct.unpack("i", d)[0] for lvl, typ, d in anc if typ == socket.IP_TTL]
-        s.sendto(f"{ttl[0]} {peer[0]}".encode(), peer)
-    """
-)
-
-# Sends with TTL 64 until answered (argv[3] tries, 0.2 s apart); prints
-# "<ttl seen by server> <source seen by server>".
-UDP_TTL_CLIENT = textwrap.dedent(
-    """
-    import socket, sys
-    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    s.setsockopt(socket.IPPROTO_IP, socket.IP_TTL, 64)
-    s.settimeout(0.2)
-    for attempt in range(int(sys.argv[3])):
-        s.sendto(b"ttl?", (sys.argv[1], int(sys.argv[2])))
-        try:
-            print(s.recv(1024).decode())
-            break
-        except TimeoutError:
-            pass
-    else:
-        sys.exit("no answer")
-    """
-)
-
-# Prints which of the PIDs in argv are alive (a zombie counts as gone).
-ALIVE = textwrap.dedent(
-    """
-    import sys
-    alive = []
-    for pid in sys.argv[1:]:
-        try:
-            with open(f"/proc/{pid}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if state != "Z":
-            alive.append(pid)
-    print(" ".join(alive))
-    """
-)
-
-
-def py(backend: Backend, node: str, script: str, *args: str, timeout: float = 30.0) -> str:
-    done = backend.run(node, [backend.python, "-c", script, *args], timeout=timeout)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
-
-
-def alive(backend: Backend, node: str, *pids: int) -> list[int]:
-    return [int(p) for p in py(backend, node, ALIVE, *map(str, pids)).split()]
-
+from tests.ssh.hosts import MGMT_NET
 
 # -- bringing hosts up ------------------------------------------------------------------------
 
@@ -235,7 +55,7 @@ def test_up_gives_each_node_its_interfaces_and_addresses(
         lab_addrs = {
             v
             for k, v in seen.items()
-            if not v.startswith("127.") and IPv4Address(v.split("/")[0]) not in MGMT_NET
+            if not v.startswith("127.") and A(v.split("/")[0]) not in MGMT_NET
         }
         assert len(lab_addrs) == len(node.interfaces)
 
@@ -381,117 +201,3 @@ def test_workdir_exists_and_fetch_copies_files(
     # Each node's directory is its own: h2's holds nothing of h1's.
     backend.fetch("h2", wd2, tmp_path / "out2")
     assert not (tmp_path / "out2" / "sub").exists()
-
-
-# -- tearing down ---------------------------------------------------------------------------
-
-
-def test_down_removes_everything_and_is_idempotent(backend_cls: type[Backend]) -> None:
-    backend = backend_cls(new_run_id())
-    try:
-        backend.up(routed())
-        assert backend.run_id in backend_cls.running_labs()
-        proc = backend.spawn(
-            "r", [backend.python, "-c", "import time; time.sleep(60)"],
-            log=backend.workdir("r") / "sleep.log",
-        )  # fmt: skip
-        assert proc.running()
-    finally:
-        backend.down()
-    assert not proc.running()
-    assert backend.run_id not in backend_cls.running_labs()
-    assert backend_cls.clean(backend.run_id) == []
-    backend.down()
-    assert backend_cls.clean(backend.run_id) == []
-
-
-def test_down_after_a_failed_up_leaves_nothing(backend_cls: type[Backend]) -> None:
-    topo = routed()
-    # A gateway on no attached subnet: found only once addresses are set, part-way up.
-    h1 = topo.node("h1")
-    broken = Node(h1.name, h1.interfaces, gateway=A("192.0.2.1"))
-    topo = Topology("broken", topo.networks, (*topo.nodes[1:], broken))
-    backend = backend_cls(new_run_id())
-    try:
-        with pytest.raises(BackendError):
-            backend.up(topo)
-    finally:
-        backend.down()
-    assert backend.run_id not in backend_cls.running_labs()
-    assert backend_cls.clean(backend.run_id) == []
-
-
-def test_clean_removes_a_run_whose_owner_never_called_down(backend_cls: type[Backend]) -> None:
-    backend = backend_cls(new_run_id())
-    try:
-        backend.up(lan("h1", "h2"))
-        proc = backend.spawn(
-            "h1", [backend.python, "-c", "import time; time.sleep(60)"],
-            log=backend.workdir("h1") / "s.log",
-        )  # fmt: skip
-        removed = backend_cls.clean(backend.run_id)
-        assert removed
-        assert not proc.running()
-        assert backend.run_id not in backend_cls.running_labs()
-        assert backend_cls.clean(backend.run_id) == []
-    finally:
-        backend.down()
-
-
-def test_two_runs_of_one_topology_do_not_collide(backend_cls: type[Backend]) -> None:
-    topo = lan("srv", "cli")
-    first, second = backend_cls(new_run_id()), backend_cls(new_run_id())
-    try:
-        first.up(topo)
-        second.up(topo)
-        for backend, tag in ((first, "first"), (second, "second")):
-            backend.spawn(
-                "srv", [backend.python, "-c", TCP_ECHO, "7004"],
-                log=backend.workdir("srv") / "echo.log",
-            )  # fmt: skip
-            assert (
-                py(backend, "cli", TCP_CLIENT, "10.20.0.10", "7004", tag).strip() == f"echo {tag}"
-            )
-        first.down()
-        # The second run is untouched by the first one's teardown, and still works.
-        assert second.run_id in backend_cls.running_labs()
-        assert py(second, "cli", TCP_CLIENT, "10.20.0.10", "7004", "again").strip() == "echo again"
-    finally:
-        first.down()
-        second.down()
-    assert backend_cls.clean(first.run_id) == []
-    assert backend_cls.clean(second.run_id) == []
-
-
-def test_teardown_of_one_run_spares_another_runs_objects(backend_cls: type[Backend]) -> None:
-    ours, theirs = backend_cls(new_run_id()), backend_cls(new_run_id())
-    try:
-        theirs.up(lan("h1"))
-        proc = theirs.spawn(
-            "h1", [theirs.python, "-c", "import time; time.sleep(60)"],
-            log=theirs.workdir("h1") / "s.log",
-        )  # fmt: skip
-        py(
-            theirs,
-            "h1",
-            "import sys; open(sys.argv[1], 'w').write('x')",
-            str(theirs.workdir("h1") / "f"),
-        )
-        ours.up(lan("h1"))
-        ours.down()
-        assert backend_cls.clean(ours.run_id) == []
-        assert proc.running()
-        assert theirs.run_id in backend_cls.running_labs()
-        assert (
-            py(
-                theirs,
-                "h1",
-                "import sys; print(open(sys.argv[1]).read())",
-                str(theirs.workdir("h1") / "f"),
-            ).strip()
-            == "x"
-        )
-    finally:
-        ours.down()
-        theirs.down()
-    assert not proc.running()

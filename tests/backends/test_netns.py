@@ -22,7 +22,7 @@ from lab.errors import BackendError
 from lab.run.backends.base import new_run_id
 from lab.run.backends.netns import NetnsBackend
 from lab.spec.model import Interface, Network, Node, Topology
-from tests.backends.test_contract import lan, routed
+from tests.backends.contract_kit import lan, routed
 from tests.leftovers import netns_objects
 
 pytestmark = pytest.mark.netns

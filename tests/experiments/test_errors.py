@@ -16,15 +16,14 @@ from lab.evidence.folder import Evidence
 from lab.spec.model import Restart
 from lab.spec.topology import load_topology
 from lab.verdict.errors import check_probes, check_restarts
-from tests.experiments.conftest import EXPERIMENTS
-from tests.experiments.test_experiments import (
-    Runs,
-    _folder,
-    _judge,
-    _refresh,
-    _rewrite,
-    _server_pcap,
-    _tcp,
+from tests.experiments.conftest import EXPERIMENTS, Runs
+from tests.experiments.evidence_edit import (
+    copy_results,
+    judge,
+    refresh,
+    rewrite,
+    server_pcap,
+    tcp_of,
 )
 
 pytestmark = pytest.mark.netns
@@ -99,7 +98,7 @@ def test_the_probe_reports_are_recorded(root: None, experiment_runs: Runs) -> No
 def test_probe_check_fails_on_another_error(
     root: None, experiment_runs: Runs, tmp_path: Path
 ) -> None:
-    folder = _folder(experiment_runs, "errors", tmp_path)
+    folder = copy_results(experiment_runs, "errors", tmp_path)
     sc = next(s for s in load_topology(folder / "topology.yaml").scenarios if s.name == "epipe")
     assert check_probes(Evidence.load(folder), sc).passed
 
@@ -114,7 +113,7 @@ def test_probe_check_fails_on_another_error(
 def test_restarts_check_fails_when_the_first_start_listened(
     root: None, experiment_runs: Runs, tmp_path: Path
 ) -> None:
-    folder = _folder(experiment_runs, "errors", tmp_path)
+    folder = copy_results(experiment_runs, "errors", tmp_path)
     topo = load_topology(folder / "topology.yaml")
     sc = next(s for s in topo.scenarios if s.name == "restart")
     assert check_restarts(Evidence.load(folder), sc).passed
@@ -141,39 +140,39 @@ def test_restarts_check_fails_when_the_first_start_listened(
 def test_refused_by_rst_fails_without_the_rst(
     root: None, experiment_runs: Runs, tmp_path: Path
 ) -> None:
-    folder = _folder(experiment_runs, "errors", tmp_path)
-    assert _judge(folder, "refused", "refused-by-rst").passed
+    folder = copy_results(experiment_runs, "errors", tmp_path)
+    assert judge(folder, "refused", "refused-by-rst").passed
 
     def drop_rst(eth: dpkt.ethernet.Ethernet, _: list[Any]) -> dpkt.ethernet.Ethernet | None:
-        tcp = _tcp(eth)
+        tcp = tcp_of(eth)
         return None if tcp is not None and tcp.flags & dpkt.tcp.TH_RST else eth
 
-    assert _rewrite(_server_pcap(folder), drop_rst) >= 1
-    check = _judge(folder, "refused", "refused-by-rst")
+    assert rewrite(server_pcap(folder), drop_rst) >= 1
+    check = judge(folder, "refused", "refused-by-rst")
     assert not check.passed and "never answered the SYN with RST" in check.detail
 
 
 def test_refused_by_rst_fails_when_the_rst_acks_another_number(
     root: None, experiment_runs: Runs, tmp_path: Path
 ) -> None:
-    folder = _folder(experiment_runs, "errors", tmp_path)
+    folder = copy_results(experiment_runs, "errors", tmp_path)
 
     def shift_ack(eth: dpkt.ethernet.Ethernet, _: list[Any]) -> dpkt.ethernet.Ethernet:
-        tcp = _tcp(eth)
+        tcp = tcp_of(eth)
         if tcp is not None and tcp.flags & dpkt.tcp.TH_RST:
             tcp.ack = (tcp.ack + 5) % (1 << 32)
-            return _refresh(eth)
+            return refresh(eth)
         return eth
 
-    assert _rewrite(_server_pcap(folder), shift_ack) >= 1
-    check = _judge(folder, "refused", "refused-by-rst")
+    assert rewrite(server_pcap(folder), shift_ack) >= 1
+    check = judge(folder, "refused", "refused-by-rst")
     assert not check.passed and "does not acknowledge SYN seq + 1" in check.detail
 
 
 def test_refused_by_rst_fails_when_the_client_reports_no_refusal(
     root: None, experiment_runs: Runs, tmp_path: Path
 ) -> None:
-    folder = _folder(experiment_runs, "errors", tmp_path)
+    folder = copy_results(experiment_runs, "errors", tmp_path)
 
     def timed_out(scenario: dict[str, Any]) -> None:
         conn = scenario["clients"]["client"]["result"]["connections"][0]
@@ -181,22 +180,22 @@ def test_refused_by_rst_fails_when_the_client_reports_no_refusal(
         conn["events"][0]["detail"] = "connect 10.77.111.10:9998: ETIMEDOUT (timed out)"
 
     _edit_run(folder, "refused", timed_out)
-    check = _judge(folder, "refused", "refused-by-rst")
+    check = judge(folder, "refused", "refused-by-rst")
     assert not check.passed and "ETIMEDOUT (timed out)" in check.detail
 
 
 def test_epipe_after_reset_fails_without_the_servers_rst(
     root: None, experiment_runs: Runs, tmp_path: Path
 ) -> None:
-    folder = _folder(experiment_runs, "errors", tmp_path)
-    assert _judge(folder, "epipe", "epipe-after-reset").passed
+    folder = copy_results(experiment_runs, "errors", tmp_path)
+    assert judge(folder, "epipe", "epipe-after-reset").passed
 
     def drop_rst(eth: dpkt.ethernet.Ethernet, _: list[Any]) -> dpkt.ethernet.Ethernet | None:
-        tcp = _tcp(eth)
+        tcp = tcp_of(eth)
         return None if tcp is not None and tcp.flags & dpkt.tcp.TH_RST else eth
 
-    assert _rewrite(_server_pcap(folder), drop_rst) >= 1
-    check = _judge(folder, "epipe", "epipe-after-reset")
+    assert rewrite(server_pcap(folder), drop_rst) >= 1
+    check = judge(folder, "epipe", "epipe-after-reset")
     assert not check.passed and "never answered the client's write with RST" in check.detail
 
 
@@ -204,65 +203,65 @@ def test_epipe_after_reset_fails_when_the_client_closed_first(
     root: None, experiment_runs: Runs, tmp_path: Path
 ) -> None:
     # The close experiment: the client's FIN comes first, nothing is written after it.
-    check = _judge(experiment_runs["close"][0], "close", "epipe-after-reset")
+    check = judge(experiment_runs["close"][0], "close", "epipe-after-reset")
     assert not check.passed and "the server did not close first" in check.detail
 
 
 def test_eaddrinuse_fails_when_no_time_wait_was_there(
     root: None, experiment_runs: Runs, tmp_path: Path
 ) -> None:
-    folder = _folder(experiment_runs, "errors", tmp_path)
-    assert _judge(folder, "restart", "eaddrinuse-in-time-wait").passed
+    folder = copy_results(experiment_runs, "errors", tmp_path)
+    assert judge(folder, "restart", "eaddrinuse-in-time-wait").passed
     _no_time_wait(folder, "restart-restart-1")
-    check = _judge(folder, "restart", "eaddrinuse-in-time-wait")
+    check = judge(folder, "restart", "eaddrinuse-in-time-wait")
     assert not check.passed and "0 TIME_WAIT on server:9000" in check.detail
 
 
 def test_eaddrinuse_fails_when_the_log_shows_no_eaddrinuse(
     root: None, experiment_runs: Runs, tmp_path: Path
 ) -> None:
-    folder = _folder(experiment_runs, "errors", tmp_path)
+    folder = copy_results(experiment_runs, "errors", tmp_path)
     first = _run_json(folder)["scenarios"]["restart"]["restarts"][0]
     (folder / first["log"]).write_text("bind 0.0.0.0:9000: EACCES (Permission denied)\n")
-    check = _judge(folder, "restart", "eaddrinuse-in-time-wait")
+    check = judge(folder, "restart", "eaddrinuse-in-time-wait")
     assert not check.passed and "EACCES" in check.detail
 
 
 def test_eaddrinuse_fails_when_the_client_closed_first(
     root: None, experiment_runs: Runs, tmp_path: Path
 ) -> None:
-    folder = _folder(experiment_runs, "errors", tmp_path)
+    folder = copy_results(experiment_runs, "errors", tmp_path)
 
     def drop_server_fin(eth: dpkt.ethernet.Ethernet, _: list[Any]) -> dpkt.ethernet.Ethernet | None:
-        tcp = _tcp(eth)
+        tcp = tcp_of(eth)
         from_server = tcp is not None and tcp.sport == 9000
         return None if from_server and tcp.flags & dpkt.tcp.TH_FIN else eth
 
-    assert _rewrite(_server_pcap(folder), drop_server_fin) >= 1
-    check = _judge(folder, "restart", "eaddrinuse-in-time-wait")
+    assert rewrite(server_pcap(folder), drop_server_fin) >= 1
+    check = judge(folder, "restart", "eaddrinuse-in-time-wait")
     assert not check.passed and "TIME_WAIT goes to" in check.detail
 
 
 def test_reuseaddr_rebinds_fails_when_the_restart_did_not_listen(
     root: None, experiment_runs: Runs, tmp_path: Path
 ) -> None:
-    folder = _folder(experiment_runs, "errors", tmp_path)
-    assert _judge(folder, "restart", "reuseaddr-rebinds").passed
+    folder = copy_results(experiment_runs, "errors", tmp_path)
+    assert judge(folder, "restart", "reuseaddr-rebinds").passed
 
     def exited(scenario: dict[str, Any]) -> None:
         scenario["restarts"][1].update(listening=False, listen_socket="", exit_status=1)
 
     _edit_run(folder, "restart", exited)
-    check = _judge(folder, "restart", "reuseaddr-rebinds")
+    check = judge(folder, "restart", "reuseaddr-rebinds")
     assert not check.passed and "did not listen" in check.detail
 
 
 def test_reuseaddr_rebinds_fails_when_time_wait_was_already_gone(
     root: None, experiment_runs: Runs, tmp_path: Path
 ) -> None:
-    folder = _folder(experiment_runs, "errors", tmp_path)
+    folder = copy_results(experiment_runs, "errors", tmp_path)
     _no_time_wait(folder, "restart-restart-2")
-    check = _judge(folder, "restart", "reuseaddr-rebinds")
+    check = judge(folder, "restart", "reuseaddr-rebinds")
     assert not check.passed and "0 TIME_WAIT on server:9000" in check.detail
 
 
@@ -282,7 +281,7 @@ def test_reuseaddr_does_not_rebind_over_a_time_wait_without_it(
     argv += ["--out", str(out), "--json", "--quiet"]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1, done.stderr[-2000:]
-    check = _judge(out, "restart", "reuseaddr-rebinds")
+    check = judge(out, "restart", "reuseaddr-rebinds")
     assert not check.passed
     assert "EADDRINUSE" in check.detail and "the first server had no reuseaddr" in check.detail
-    assert _judge(out, "restart", "eaddrinuse-in-time-wait").passed
+    assert judge(out, "restart", "eaddrinuse-in-time-wait").passed

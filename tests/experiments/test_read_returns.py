@@ -16,7 +16,7 @@ import dpkt
 import pytest
 
 from tests.experiments.conftest import Runs
-from tests.experiments.test_experiments import _folder, _judge, _rewrite, _tcp
+from tests.experiments.evidence_edit import copy_results, judge, rewrite, tcp_of
 
 Events = list[dict[str, Any]]
 
@@ -35,15 +35,15 @@ def _read(events: Events, step: str) -> dict[str, Any]:
 
 
 def _fails(folder: Path, claim: str, words: str) -> None:
-    check = _judge(folder, "read-returns", claim)
+    check = judge(folder, "read-returns", claim)
     assert not check.passed and words in check.detail, check.detail
 
 
 @pytest.fixture
 def folder(root: None, experiment_runs: Runs, tmp_path: Path) -> Path:
-    found = _folder(experiment_runs, "read-returns", tmp_path)
+    found = copy_results(experiment_runs, "read-returns", tmp_path)
     for claim in ("read-bytes", "read-eagain", "read-eintr", "read-restarts", "read-eof"):
-        assert _judge(found, "read-returns", claim).passed, claim
+        assert judge(found, "read-returns", claim).passed, claim
     return found
 
 
@@ -71,7 +71,7 @@ def test_read_eintr_fails_when_no_signal_came_before_it(folder: Path) -> None:
 
 def _drop_server(keep: Callable[[Any], bool]) -> Callable[[Any, list[Any]], Any]:
     def edit(eth: dpkt.ethernet.Ethernet, _: list[Any]) -> dpkt.ethernet.Ethernet | None:
-        tcp = _tcp(eth)
+        tcp = tcp_of(eth)
         return eth if tcp is None or tcp.sport != 9999 or keep(tcp) else None
 
     return edit
@@ -80,14 +80,14 @@ def _drop_server(keep: Callable[[Any], bool]) -> Callable[[Any, list[Any]], Any]
 @pytest.mark.netns
 def test_read_restarts_fails_without_the_reply_after_the_signal(folder: Path) -> None:
     pcap = folder / "server" / "eth0.pcap"
-    assert _rewrite(pcap, _drop_server(lambda t: b"AFTER THE SIGNAL" not in bytes(t.data))) >= 1
+    assert rewrite(pcap, _drop_server(lambda t: b"AFTER THE SIGNAL" not in bytes(t.data))) >= 1
     _fails(folder, "read-restarts", "no server segment of 17 bytes follows the first")
 
 
 @pytest.mark.netns
 def test_read_eof_fails_without_the_servers_fin(folder: Path) -> None:
     pcap = folder / "server" / "eth0.pcap"
-    assert _rewrite(pcap, _drop_server(lambda t: not t.flags & dpkt.tcp.TH_FIN)) >= 1
+    assert rewrite(pcap, _drop_server(lambda t: not t.flags & dpkt.tcp.TH_FIN)) >= 1
     _fails(folder, "read-eof", "the server's FIN is not in the capture")
 
 

@@ -17,7 +17,7 @@ from lab.report.claim_pictures import claim_pictures
 from lab.run.watch import watch_times
 from lab.spec.topology import load_topology
 from tests.experiments.conftest import Runs, _require, _run
-from tests.experiments.test_experiments import _judge
+from tests.experiments.evidence_edit import judge
 
 NAME = "time-wait"
 _ROW = re.compile(r"^(TIME-WAIT|tcp .*TIME_WAIT).*\n", re.MULTILINE)
@@ -73,7 +73,7 @@ def test_time_wait_2msl_fails_when_it_goes_too_soon(
     watch = _watch(folder)
     # From 30 s into the watch on, the client's TIME_WAIT is no longer there.
     _edit_watch(folder, [p for p, t in watch if t - watch[0][1] >= 30], add=None)
-    check = _judge(folder, "active-close", "time-wait-2msl")
+    check = judge(folder, "active-close", "time-wait-2msl")
     assert not check.passed and "not about 60 s" in check.detail, check.detail
 
 
@@ -84,7 +84,7 @@ def test_time_wait_2msl_fails_when_it_never_goes(
 ) -> None:
     folder = _copy(time_wait_run, tmp_path)
     _edit_watch(folder, [p for p, _ in _watch(folder)], add="row")
-    check = _judge(folder, "active-close", "time-wait-2msl")
+    check = judge(folder, "active-close", "time-wait-2msl")
     assert not check.passed and "still in TIME_WAIT at the last watch" in check.detail
 
 

@@ -17,7 +17,7 @@ from lab.run.backends.base import new_run_id
 from lab.run.backends.netns import NetnsBackend
 from lab.run.backends.netns.names import SWITCH, ns_name, veth_name
 from lab.spec.netem import Impairment, Netem
-from tests.backends.test_contract import lan
+from tests.backends.contract_kit import lan
 from tests.labcli import ROOT
 from tests.leftovers import leftovers_of, netns_objects, signal_lab_run_at
 

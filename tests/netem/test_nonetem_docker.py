@@ -11,7 +11,7 @@ import pytest
 from lab.run.backends import kernel
 from lab.run.backends.docker import DockerBackend
 from lab.spec.netem import NO_NETEM_KERNEL, Impairment, Netem
-from tests.backends.test_contract import lan
+from tests.backends.contract_kit import lan
 
 
 @pytest.mark.parametrize("has_netem", [True, False])

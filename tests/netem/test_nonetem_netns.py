@@ -22,7 +22,7 @@ from lab.run.backends.netns.names import SWITCH, ns_name, veth_name
 from lab.run.backends.netns.nonetem import SCALE, TABLE
 from lab.spec.model import Scenario
 from lab.spec.netem import NO_NETEM_KERNEL, Impairment, ImpairStep, Netem
-from tests.backends.test_contract import lan
+from tests.backends.contract_kit import lan
 from tests.labcli import ROOT
 from tests.leftovers import leftovers_of, netns_objects, signal_lab_run_at
 

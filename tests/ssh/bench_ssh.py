@@ -26,7 +26,7 @@ from lab.run.backends import ssh_conn
 from lab.run.backends.ssh.backend import SshBackend
 from lab.run.runner import run_lab
 from lab.spec.topology import load_topology
-from tests.backends.test_contract import lan
+from tests.backends.contract_kit import lan
 from tests.ssh.hosts import make_world
 from tests.ssh.test_ssh import DEFAULT, ssh_topology
 

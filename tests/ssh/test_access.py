@@ -20,7 +20,7 @@ from lab.run.backends.base import new_run_id
 from lab.run.backends.ssh.backend import SshBackend
 from lab.spec.model import Interface, Node, Topology
 from lab.spec.topology import load_topology
-from tests.backends.test_contract import TCP_CLIENT, TCP_ECHO, lan
+from tests.backends.contract_kit import TCP_CLIENT, TCP_ECHO, lan
 from tests.ssh.hosts import World, run_dirs, run_processes
 from tests.ssh.test_ssh import MINI, lab, ssh_topology
 

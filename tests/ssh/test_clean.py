@@ -20,7 +20,7 @@ from lab.run.backends.ssh.backend import SshBackend
 from lab.run.backends.ssh.state import state_path
 from lab.run.record import RunRecord
 from lab.run.session import RegisteredRun, registry_dir
-from tests.backends.test_contract import lan
+from tests.backends.contract_kit import lan
 from tests.ssh.hosts import World, run_dirs, run_processes
 
 pytestmark = pytest.mark.ssh

@@ -19,7 +19,7 @@ from lab.errors import BackendError
 from lab.run.backends.base import new_run_id
 from lab.run.backends.ssh.backend import SshBackend
 from lab.spec.topology import load_topology
-from tests.backends.test_contract import lan
+from tests.backends.contract_kit import lan
 from tests.labcli import ROOT, lab
 from tests.ssh.hosts import World, keygen, run_dirs, run_processes
 
