@@ -132,6 +132,8 @@ def link_frame(fr: Frame, linktype: int, outgoing: bool = False, ifindex: int = 
 
 
 WireFactory = Callable[..., Wire]
+Handshake = Callable[..., None]  # the tcp_handshake fixture: handshake's signature
+LinkFramer = Callable[..., bytes]  # the make_link_frame fixture: link_frame's signature
 
 
 @pytest.fixture
@@ -148,10 +150,10 @@ def handshake(w: Wire, c_isn: int = 1000, s_isn: int = 5000, wscale: int | None 
 
 
 @pytest.fixture
-def tcp_handshake() -> Callable[..., None]:
+def tcp_handshake() -> Handshake:
     return handshake
 
 
 @pytest.fixture
-def make_link_frame() -> Callable[..., bytes]:
+def make_link_frame() -> LinkFramer:
     return link_frame

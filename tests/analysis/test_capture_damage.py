@@ -14,10 +14,10 @@ from lab.errors import LabError
 from lab.evidence.analysis.files import EvidenceFileError
 from lab.evidence.analysis.pcap import LINKTYPE_ETHERNET, read_capture, read_packets
 from lab.evidence.analysis.pcap_files import MAX_RECORD
-from tests.analysis.conftest import Wire, link_frame
+from tests.analysis.conftest import Handshake, Wire, WireFactory, link_frame
 
 
-def _handshake_pcap(wire, tcp_handshake, tmp_path: Path) -> Path:
+def _handshake_pcap(wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path) -> Path:
     w = wire()
     tcp_handshake(w)
     return w.write(tmp_path / "hs.pcap")
@@ -32,7 +32,9 @@ def _pcapng(pcap: Path, out: Path) -> Path:
     return out
 
 
-def test_pcapng_reads_as_the_same_packets_as_pcap(wire, tcp_handshake, tmp_path):
+def test_pcapng_reads_as_the_same_packets_as_pcap(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     pcap = _handshake_pcap(wire, tcp_handshake, tmp_path)
     ng = read_capture(_pcapng(pcap, tmp_path / "hs.pcapng"))
     classic = read_capture(pcap)
@@ -42,7 +44,9 @@ def test_pcapng_reads_as_the_same_packets_as_pcap(wire, tcp_handshake, tmp_path)
     ]
 
 
-def test_classic_record_longer_than_any_record_stops_reading_there(wire, tcp_handshake, tmp_path):
+def test_classic_record_longer_than_any_record_stops_reading_there(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     pcap = _handshake_pcap(wire, tcp_handshake, tmp_path)
     data = bytearray(pcap.read_bytes())
     second = 24 + 16 + struct.unpack_from("<I", data, 24 + 8)[0]
@@ -55,7 +59,9 @@ def test_classic_record_longer_than_any_record_stops_reading_there(wire, tcp_han
     assert f"claims {MAX_RECORD + 1} bytes" in damage.problem
 
 
-def test_pcapng_block_damage_is_located(wire, tcp_handshake, tmp_path):
+def test_pcapng_block_damage_is_located(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     pcap = _handshake_pcap(wire, tcp_handshake, tmp_path)
     ng = _pcapng(pcap, tmp_path / "hs.pcapng")
     data = ng.read_bytes()
@@ -82,7 +88,9 @@ def test_pcapng_block_damage_is_located(wire, tcp_handshake, tmp_path):
         (b"GET / HTTP/1.1\r\n", "not a pcap or pcapng file"),
     ],
 )
-def test_file_that_is_no_capture_is_a_lab_error_naming_it(tmp_path, data, why):
+def test_file_that_is_no_capture_is_a_lab_error_naming_it(
+    tmp_path: Path, data: bytes, why: str
+) -> None:
     path = tmp_path / "x.pcap"
     path.write_bytes(data)
     with pytest.raises(EvidenceFileError) as info:
@@ -94,7 +102,7 @@ def test_file_that_is_no_capture_is_a_lab_error_naming_it(tmp_path, data, why):
 # -- inputs found by tests/fuzz/fuzz_pcap.py -----------------------------------------------------
 
 
-def test_tcp_option_cut_short_leaves_the_options_unread(wire, tmp_path):
+def test_tcp_option_cut_short_leaves_the_options_unread(wire: WireFactory, tmp_path: Path) -> None:
     # TIMESTAMP's kind as the header's last byte, with no length byte: dpkt's option
     # parser marks that with None, which was unpacked as (kind, value): TypeError.
     w = wire()
@@ -104,7 +112,7 @@ def test_tcp_option_cut_short_leaves_the_options_unread(wire, tmp_path):
     assert packet.options.timestamp is None
 
 
-def test_record_longer_than_the_header_snaplen_is_not_damage(tmp_path):
+def test_record_longer_than_the_header_snaplen_is_not_damage(tmp_path: Path) -> None:
     # dpkt's writer puts 1500 in the header whatever it writes, and a veth capture holds
     # GSO segments longer than the MTU: only a length no record can have is damage.
     w = Wire()

@@ -4,18 +4,20 @@ seen on both sides of a router."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import dpkt
 
 from lab.evidence.analysis import flows_between, pcap_ok, read_packets, tcp_connections, udp_flows
 from lab.evidence.analysis.paths import match_connections
 from lab.evidence.analysis.pcap import LINKTYPE_ETHERNET, LINKTYPE_LINUX_SLL, LINKTYPE_LINUX_SLL2
+from tests.analysis.conftest import Handshake, LinkFramer, Wire, WireFactory
 
 ROUTER_LEFT = b"\x02\x00\x00\x00\x01\x01"
 ROUTER_RIGHT = b"\x02\x00\x00\x00\x02\x01"
 
 
-def exchange(w, tcp_handshake):
+def exchange(w: Wire, tcp_handshake: Handshake) -> None:
     tcp_handshake(w, 1000, 5000)
     w.tcp("c", "PA", 1001, 5001, b"love\n")
     w.tcp("s", "PA", 5001, 1006, "爱\n".encode())
@@ -24,7 +26,9 @@ def exchange(w, tcp_handshake):
     w.tcp("c", "A", 1007, 5006)
 
 
-def test_same_analysis_on_ethernet_sll_and_sll2(wire, tcp_handshake, tmp_path):
+def test_same_analysis_on_ethernet_sll_and_sll2(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     w = wire()
     exchange(w, tcp_handshake)
     results = {}
@@ -47,8 +51,8 @@ def test_same_analysis_on_ethernet_sll_and_sll2(wire, tcp_handshake, tmp_path):
 
 
 def test_any_interface_copies_on_a_router_are_counted_once(
-    wire, tcp_handshake, make_link_frame, tmp_path
-):
+    wire: WireFactory, tcp_handshake: Handshake, make_link_frame: LinkFramer, tmp_path: Path
+) -> None:
     """``tcpdump -i any`` on a router sees each packet arrive on one interface and leave
     on the other with TTL - 1; that is one packet, not a retransmission."""
     w = wire()
@@ -68,7 +72,7 @@ def test_any_interface_copies_on_a_router_are_counted_once(
     assert conn.close.kind == "three-way"
 
 
-def test_udp_datagrams_and_sizes(wire, tmp_path):
+def test_udp_datagrams_and_sizes(wire: WireFactory, tmp_path: Path) -> None:
     w = wire(server=("10.0.2.2", 7777))
     w.udp("c", b"ping")
     w.udp("s", b"ping")
@@ -93,7 +97,9 @@ def test_udp_datagrams_and_sizes(wire, tmp_path):
     assert flows_between(packets, "10.0.2.2", None, 7777, "tcp") == []
 
 
-def test_pcap_ok_rejects_what_is_not_a_capture(wire, tcp_handshake, tmp_path):
+def test_pcap_ok_rejects_what_is_not_a_capture(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     junk = tmp_path / "junk.pcap"
     junk.write_bytes(b"not a capture at all, just text")
     ok, why = pcap_ok(junk)
@@ -119,7 +125,9 @@ def test_pcap_ok_rejects_what_is_not_a_capture(wire, tcp_handshake, tmp_path):
     assert not ok and "unsupported link type 147" in why
 
 
-def test_connection_seen_on_both_sides_of_a_router(wire, tcp_handshake, tmp_path):
+def test_connection_seen_on_both_sides_of_a_router(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     # Left network: client <-> router's left port; right network: router's right port <-> server.
     left = wire(server_mac=ROUTER_LEFT)
     exchange(left, tcp_handshake)
@@ -142,6 +150,7 @@ def test_connection_seen_on_both_sides_of_a_router(wire, tcp_handshake, tmp_path
     assert m.matched_by == "4-tuple and ISNs"
     assert m.summary == "IPs unchanged, MACs rewritten, TTL 64 -> 63"
     c2s, s2c = m.client_to_server, m.server_to_client
+    assert c2s is not None and s2c is not None
     assert c2s.upstream.capture == "router-left" and c2s.ttl_change == -1
     assert c2s.flags == ("SYN",)
     assert (c2s.upstream.dst_mac, c2s.downstream.src_mac) == (
@@ -157,7 +166,9 @@ def test_connection_seen_on_both_sides_of_a_router(wire, tcp_handshake, tmp_path
     assert match_connections(c, b) == []
 
 
-def test_pcapng_is_read_too(wire, tcp_handshake, make_link_frame, tmp_path):
+def test_pcapng_is_read_too(
+    wire: WireFactory, tcp_handshake: Handshake, make_link_frame: LinkFramer, tmp_path: Path
+) -> None:
     w = wire()
     exchange(w, tcp_handshake)
     path = tmp_path / "c.pcapng"
@@ -172,7 +183,9 @@ def test_pcapng_is_read_too(wire, tcp_handshake, make_link_frame, tmp_path):
     assert abs(conn.start_time - w.frames[0].time) < 1e-5
 
 
-def test_analyze_capture_bundles_tcp_and_udp(wire, tcp_handshake, tmp_path):
+def test_analyze_capture_bundles_tcp_and_udp(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     from lab.evidence.analysis import analyze_capture
 
     w = wire()

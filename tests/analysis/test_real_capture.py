@@ -142,7 +142,9 @@ def captures(root: None, tmp_path: Path) -> Iterator[dict[str, Path]]:
     yield paths
 
 
-def test_decoder_matches_tshark_and_the_exchange_is_understood(captures):
+def test_decoder_matches_tshark_and_the_exchange_is_understood(
+    captures: dict[str, Path],
+) -> None:
     for name, path in captures.items():
         assert link_type(path) == CAPTURES[name][1]
         ok, why = pcap_ok(path, min_packets=1)

@@ -9,12 +9,13 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import pytest
 
 from lab.evidence.analysis.common import Endpoint
 from lab.evidence.analysis.snapshots import (
+    SocketRow,
     children,
     descendants,
     parse_netstat,
@@ -37,9 +38,9 @@ def run(argv: list[str]) -> str:
     return subprocess.run(argv, capture_output=True, text=True, check=True, timeout=20).stdout
 
 
-def pair_states(rows, port: int, client_port: int) -> dict[str, str]:
+def pair_states(rows: Iterable[SocketRow], port: int, client_port: int) -> dict[str, str]:
     """State of the listener, the server's accepted end and the client's end."""
-    out = {}
+    out: dict[str, str] = {}
     for r in rows:
         if r.local.ip != "127.0.0.1":
             continue
@@ -77,7 +78,7 @@ def listener() -> Iterator[socket.socket]:
     lsock.close()
 
 
-def test_socket_states_through_a_real_connection(listener):
+def test_socket_states_through_a_real_connection(listener: socket.socket) -> None:
     port = listener.getsockname()[1]
     client = socket.create_connection(("127.0.0.1", port), timeout=5)
     server, _ = listener.accept()
@@ -114,7 +115,7 @@ def test_socket_states_through_a_real_connection(listener):
     assert timeline["during"]["ESTABLISHED"] >= 2
 
 
-def test_process_tree_threads_and_a_zombie():
+def test_process_tree_threads_and_a_zombie() -> None:
     stop = threading.Event()
     worker = threading.Thread(target=stop.wait, daemon=True)
     worker.start()
@@ -149,7 +150,7 @@ udp        0      0 10.0.1.2:5353           10.0.2.2:7777           ESTABLISHED 
 """
 
 
-def test_netstat_edge_cases():
+def test_netstat_edge_cases() -> None:
     rows = parse_netstat(NETSTAT_SAMPLE)
     assert [(r.proto, r.state, r.pid) for r in rows] == [
         ("tcp", "LISTEN", 412),
@@ -176,7 +177,7 @@ FIN-WAIT-2 0     0       127.0.0.53%lo:53            *:*
 """
 
 
-def test_ss_edge_cases():
+def test_ss_edge_cases() -> None:
     rows = parse_ss(SS_SAMPLE)
     assert [r.state for r in rows] == ["LISTEN", "ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT2"]
     # A forked child that did not close the listening socket shares it with its parent.
@@ -188,7 +189,7 @@ def test_ss_edge_cases():
     assert rows[1].to_dict()["local"] == {"ip": "10.0.2.2", "port": 9999}
 
 
-def test_ps_tree_edge_cases():
+def test_ps_tree_edge_cases() -> None:
     rows = parse_ps(
         "    1     0 Ss       1 /sbin/init\n"
         "  412     1 S        1 python3 -m lab.programs.fork_server --port 9999\n"

@@ -7,15 +7,18 @@ from pathlib import Path
 
 from lab.evidence.analysis import read_packets, tcp_connections
 from lab.evidence.analysis.tcp import TcpConnection
+from tests.analysis.conftest import Handshake, Wire, WireFactory
 
 
-def one_connection(w, path: Path) -> TcpConnection:
+def one_connection(w: Wire, path: Path) -> TcpConnection:
     conns = tcp_connections(read_packets(w.write(path)))
     assert len(conns) == 1
     return conns[0]
 
 
-def test_clean_handshake_data_and_four_way_close(wire, tcp_handshake, tmp_path):
+def test_clean_handshake_data_and_four_way_close(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     w = wire()
     tcp_handshake(w, 1000, 5000)
     w.tcp("c", "PA", 1001, 5001, b"hello\n")
@@ -73,7 +76,9 @@ def test_clean_handshake_data_and_four_way_close(wire, tcp_handshake, tmp_path):
     assert doc["close"]["kind"] == "four-way"
 
 
-def test_server_closes_first_with_piggybacked_fin_is_three_way(wire, tcp_handshake, tmp_path):
+def test_server_closes_first_with_piggybacked_fin_is_three_way(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     w = wire()
     tcp_handshake(w, 1000, 5000)
     w.tcp("s", "FA", 5001, 1001)
@@ -87,7 +92,9 @@ def test_server_closes_first_with_piggybacked_fin_is_three_way(wire, tcp_handsha
     assert close.time_wait_by == ("server",)
 
 
-def test_fins_crossing_is_simultaneous(wire, tcp_handshake, tmp_path):
+def test_fins_crossing_is_simultaneous(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     w = wire()
     tcp_handshake(w, 1000, 5000)
     w.tcp("c", "FA", 1001, 5001)
@@ -100,7 +107,7 @@ def test_fins_crossing_is_simultaneous(wire, tcp_handshake, tmp_path):
     assert close.time_wait_by == ("client", "server")
 
 
-def test_reset(wire, tcp_handshake, tmp_path):
+def test_reset(wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path) -> None:
     w = wire()
     tcp_handshake(w, 1000, 5000)
     w.tcp("c", "PA", 1001, 5001, b"x" * 10)
@@ -112,7 +119,9 @@ def test_reset(wire, tcp_handshake, tmp_path):
     assert close.time_wait_by == ()
 
 
-def test_only_one_fin_is_half_open_and_nothing_is_none(wire, tcp_handshake, tmp_path):
+def test_only_one_fin_is_half_open_and_nothing_is_none(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     w = wire()
     tcp_handshake(w, 1000, 5000)
     w.tcp("c", "FA", 1001, 5001)
@@ -123,7 +132,9 @@ def test_only_one_fin_is_half_open_and_nothing_is_none(wire, tcp_handshake, tmp_
     assert one_connection(w2, tmp_path / "b.pcap").close.kind == "none"
 
 
-def test_retransmission_points_at_the_original(wire, tcp_handshake, tmp_path):
+def test_retransmission_points_at_the_original(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     w = wire()
     tcp_handshake(w, 1000, 5000)
     original = w.tcp("c", "PA", 1001, 5001, b"a" * 100)
@@ -141,7 +152,9 @@ def test_retransmission_points_at_the_original(wire, tcp_handshake, tmp_path):
     assert conn.client_bytes == 150  # the resent bytes are counted once
 
 
-def test_zero_window_then_window_update(wire, tcp_handshake, tmp_path):
+def test_zero_window_then_window_update(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     w = wire()
     tcp_handshake(w, 1000, 5000)
     w.tcp("c", "PA", 1001, 5001, b"z" * 1000)
@@ -158,7 +171,7 @@ def test_zero_window_then_window_update(wire, tcp_handshake, tmp_path):
     assert up.index > conn.zero_windows[0].index
 
 
-def test_wrong_syn_ack_number_fails_the_handshake(wire, tmp_path):
+def test_wrong_syn_ack_number_fails_the_handshake(wire: WireFactory, tmp_path: Path) -> None:
     w = wire()
     w.tcp("c", "S", 1000, 0, win=64240)
     w.tcp("s", "SA", 5000, 1000, win=65160)  # should acknowledge 1001
@@ -171,7 +184,7 @@ def test_wrong_syn_ack_number_fails_the_handshake(wire, tmp_path):
     assert hs.client_mss is None and not hs.window_scaling
 
 
-def test_ack_of_syn_ack_is_checked_too(wire, tmp_path):
+def test_ack_of_syn_ack_is_checked_too(wire: WireFactory, tmp_path: Path) -> None:
     w = wire()
     w.tcp("c", "S", 1000, 0)
     w.tcp("s", "SA", 5000, 1001)
@@ -180,7 +193,7 @@ def test_ack_of_syn_ack_is_checked_too(wire, tmp_path):
     assert not hs.ok and "expected server ISN + 1 = 5001" in hs.reason
 
 
-def test_capture_started_mid_connection(wire, tmp_path):
+def test_capture_started_mid_connection(wire: WireFactory, tmp_path: Path) -> None:
     w = wire()
     w.tcp("c", "PA", 777, 9000, b"abc")
     w.tcp("s", "A", 9000, 780)
@@ -191,7 +204,9 @@ def test_capture_started_mid_connection(wire, tmp_path):
     assert conn.segments[0].window_bytes is None  # scale unknown without the handshake
 
 
-def test_port_reuse_with_new_isn_is_a_new_connection(wire, tcp_handshake, tmp_path):
+def test_port_reuse_with_new_isn_is_a_new_connection(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     w = wire()
     tcp_handshake(w, 1000, 5000)
     w.tcp("c", "FA", 1001, 5001)
@@ -203,7 +218,9 @@ def test_port_reuse_with_new_isn_is_a_new_connection(wire, tcp_handshake, tmp_pa
     assert [c.close.kind for c in conns] == ["three-way", "none"]
 
 
-def test_stream_takes_new_bytes_from_a_repacketised_retransmission(wire, tcp_handshake, tmp_path):
+def test_stream_takes_new_bytes_from_a_repacketised_retransmission(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     # Linux may resend a lost segment merged with the next one: the resend is a
     # retransmission, yet its second half was never on the wire before.
     w = wire()
@@ -220,7 +237,9 @@ def test_stream_takes_new_bytes_from_a_repacketised_retransmission(wire, tcp_han
     assert conn.stream("server") == b"HELLO\nWORLD\n"
 
 
-def test_stream_stops_at_bytes_the_capture_never_saw(wire, tcp_handshake, tmp_path):
+def test_stream_stops_at_bytes_the_capture_never_saw(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     w = wire()
     tcp_handshake(w, 1000, 5000)
     w.tcp("c", "PA", 1001, 5001, b"one\n")

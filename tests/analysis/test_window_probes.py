@@ -7,22 +7,25 @@ from pathlib import Path
 
 from lab.evidence.analysis import read_packets, tcp_connections
 from lab.evidence.analysis.tcp import TcpConnection
+from tests.analysis.conftest import Handshake, Wire, WireFactory
 
 
-def one_connection(w, path: Path) -> TcpConnection:
+def one_connection(w: Wire, path: Path) -> TcpConnection:
     conns = tcp_connections(read_packets(w.write(path)))
     assert len(conns) == 1
     return conns[0]
 
 
-def _closed_window(w, tcp_handshake) -> None:
+def _closed_window(w: Wire, tcp_handshake: Handshake) -> None:
     """The server sends 1000 bytes; the client acknowledges them with window 0."""
     tcp_handshake(w, 1000, 5000)
     w.tcp("s", "PA", 5001, 1001, b"r" * 1000)
     w.tcp("c", "A", 1001, 6001, win=0)
 
 
-def test_linux_probe_is_empty_one_below_the_ack(wire, tcp_handshake, tmp_path):
+def test_linux_probe_is_empty_one_below_the_ack(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     w = wire()
     _closed_window(w, tcp_handshake)
     w.tcp("s", "A", 6000, 1001)  # persist timer: seq = SND.UNA - 1, no data
@@ -43,7 +46,9 @@ def test_linux_probe_is_empty_one_below_the_ack(wire, tcp_handshake, tmp_path):
     assert not any(s.retransmission for s in conn.segments)
 
 
-def test_one_byte_probe_at_the_ack(wire, tcp_handshake, tmp_path):
+def test_one_byte_probe_at_the_ack(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     w = wire()
     _closed_window(w, tcp_handshake)
     w.tcp("s", "PA", 6001, 1001, b"s")
@@ -53,7 +58,9 @@ def test_one_byte_probe_at_the_ack(wire, tcp_handshake, tmp_path):
     ]
 
 
-def test_no_probe_while_the_window_is_open(wire, tcp_handshake, tmp_path):
+def test_no_probe_while_the_window_is_open(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     w = wire()
     tcp_handshake(w, 1000, 5000)
     w.tcp("s", "PA", 5001, 1001, b"r" * 1000)
@@ -63,7 +70,9 @@ def test_no_probe_while_the_window_is_open(wire, tcp_handshake, tmp_path):
     assert one_connection(w, tmp_path / "p.pcap").zero_window_probes == ()
 
 
-def test_data_resent_at_the_ack_into_a_closed_window_is_a_probe(wire, tcp_handshake, tmp_path):
+def test_data_resent_at_the_ack_into_a_closed_window_is_a_probe(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     # The window closed with data in flight, dropped by the receiver: the sender's
     # retransmission timer re-sends it, and each copy elicits the window like a probe.
     w = wire()
@@ -78,7 +87,9 @@ def test_data_resent_at_the_ack_into_a_closed_window_is_a_probe(wire, tcp_handsh
     assert conn.segments[-1].retransmission
 
 
-def test_segments_that_do_not_probe_a_closed_window(wire, tcp_handshake, tmp_path):
+def test_segments_that_do_not_probe_a_closed_window(
+    wire: WireFactory, tcp_handshake: Handshake, tmp_path: Path
+) -> None:
     w = wire()
     _closed_window(w, tcp_handshake)
     w.tcp("s", "PA", 6101, 1001, b"s" * 500)  # beyond the ack: not at the window's edge
