@@ -20,6 +20,7 @@ import lab.run.backends as backends_pkg
 import lab.run.backends.netns.backend as netns_backend
 from lab.cli import main
 from lab.run.backends.base import new_run_id
+from lab.run.backends.netns.names import run_dirs
 from tests.labcli import ROOT, lab
 from tests.leftovers import (
     live_pids,
@@ -76,8 +77,7 @@ def scoped(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[set[str]
             return [n for n in found if (m := pattern.match(n)) and m["rid"] in mine]
 
         monkeypatch.setattr(netns_backend, name, only_mine)
-    real_dirs = netns_backend.run_dirs
-    monkeypatch.setattr(netns_backend, "run_dirs", lambda: [d for d in real_dirs() if d in mine])
+    monkeypatch.setattr(netns_backend, "run_dirs", lambda: [d for d in run_dirs() if d in mine])
     yield mine
 
 

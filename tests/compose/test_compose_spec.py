@@ -17,7 +17,7 @@ import yaml
 from lab.deploy.compose import MASQUERADE, compose_text
 from lab.spec.model import Topology
 from lab.spec.topology import load_topology
-from tests.compose.test_compose import SHIPPED, shipped_id
+from tests.compose.shipped import SHIPPED, shipped_id
 from tests.conftest import require
 
 SCHEMA_NAME = "compose_spec.json"

@@ -16,14 +16,8 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from lab.programs.supervise import (
-    SuperviseError,
-    closing_connections,
-    job_words,
-    open_ports,
-    parse_jobs,
-    split_argv,
-)
+from lab.programs.supervise import SuperviseError, job_words, parse_jobs, split_argv
+from lab.programs.supervise_net import closing_connections, open_ports
 
 # Upper bound for waiting on something the test expects; never a speed assertion.
 EVENT_TIMEOUT = 30.0

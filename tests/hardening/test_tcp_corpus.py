@@ -8,7 +8,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from lab.programs.hostile_corpus import CORPUS, Case
+from lab.programs.hostile_corpus import CORPUS
+from lab.programs.hostile_io import Case
 from lab.run.backends.base import Backend
 from tests.hardening.conftest import SPECS, TCP_SERVERS, Running, start_server
 

@@ -21,8 +21,9 @@ from lab.run.backends.ssh.backend import SshBackend
 from lab.spec.model import Interface, Node, Topology
 from lab.spec.topology import load_topology
 from tests.backends.contract_kit import TCP_CLIENT, TCP_ECHO, lan
+from tests.labcli import lab
 from tests.ssh.hosts import World, run_dirs, run_processes
-from tests.ssh.test_ssh import MINI, lab, ssh_topology
+from tests.ssh.test_ssh import MINI, ssh_topology
 
 pytestmark = pytest.mark.ssh
 
