@@ -22,7 +22,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from lab.run.backends import ssh_conn
+from lab.run.backends.ssh import conn as ssh_conn
 from lab.run.backends.ssh.backend import SshBackend
 from lab.run.runner import run_lab
 from lab.spec.topology import load_topology
