@@ -32,11 +32,11 @@ def no_netem(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(kernel, "kernel_has_netem", lambda: False)
 
 
-def loss_rules(switch: str) -> dict[str, list[dict[str, Any]]]:
-    """chain -> the expressions of its rules, in the run's loss table."""
+def loss_rules(switch: str) -> dict[str, list[list[dict[str, Any]]]]:
+    """chain -> its rules (each the list of its expressions), in the run's loss table."""
     argv = ["ip", "netns", "exec", switch, "nft", "-j", "list", "table", "bridge", TABLE]
     out = json.loads(subprocess.run(argv, capture_output=True, text=True, check=True).stdout)
-    chains: dict[str, list[dict[str, Any]]] = {}
+    chains: dict[str, list[list[dict[str, Any]]]] = {}
     for item in out["nftables"]:
         if "chain" in item:
             chains.setdefault(item["chain"]["name"], [])
