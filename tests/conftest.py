@@ -200,7 +200,7 @@ def lab_leftovers() -> list[str]:
 
         client = docker.from_env()
         try:
-            label = {"label": "socket-lab.run"}
+            label: dict[str, str | list[str] | bool] = {"label": "socket-lab.run"}
             containers = client.containers.list(all=True, filters=label)
             found += [f"container {c.name}" for c in containers]
             found += [f"network {n.name}" for n in client.networks.list(filters=label)]

@@ -19,7 +19,11 @@ __all__ = ["ssh_hosts"]  # the ssh tier's fixture, for CAPABILITY["ssh"]
 @pytest.fixture(params=[pytest.param(name, marks=getattr(pytest.mark, name)) for name in BACKENDS])
 def backend_cls(request: pytest.FixtureRequest) -> type[Backend]:
     provided = request.getfixturevalue(CAPABILITY[request.param])
-    cls = provided if isinstance(provided, type) else backend_class(request.param)
+    if isinstance(provided, type):  # a fixture that hands over its own backend class
+        assert issubclass(provided, Backend), provided
+        cls = provided
+    else:
+        cls = backend_class(request.param)
     reason = cls.available()
     assert reason is None, reason
     return cls

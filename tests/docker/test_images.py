@@ -46,6 +46,7 @@ def test_base_holds_every_listed_package_and_no_docs(engine: docker.DockerClient
     assert ref is not None
     base = engine.images.get(engine.images.get(ref).labels["socket-lab.base-id"])
     # Here (no registry) the offline path made it; elsewhere the Dockerfile may have.
+    assert base.id is not None
     assert base.labels["socket-lab.image"] == "base"
     assert base.labels["socket-lab.base"] in {"offline", "ordinary"}
     script = textwrap.dedent(

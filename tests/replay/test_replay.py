@@ -17,7 +17,7 @@ import pytest
 from lab.report.record import Summary
 from lab.report.summary import finish_run
 from lab.run.backends.fake import fake_backend
-from lab.run.backends.tape import TOPOLOGY_FILE, Recording, RunCall
+from lab.run.backends.tape import TOPOLOGY_FILE, Recording, RunCall, SpawnCall
 from lab.run.collect import SNAPSHOTS
 from lab.run.runner import run_lab
 from lab.spec.topology import load_topology
@@ -113,7 +113,9 @@ def test_a_wrong_reply_fails_the_replies_check_only(tmp_path: Path) -> None:
 
 def server_pid(recording: Recording, program: str) -> int:
     return next(
-        c.pid for c in recording.calls if hasattr(c, "pid") and f"lab.programs.{program}" in c.argv
+        c.pid
+        for c in recording.calls
+        if isinstance(c, SpawnCall) and f"lab.programs.{program}" in c.argv
     )
 
 

@@ -157,7 +157,9 @@ def test_packets_tcpdump_said_it_dropped_are_said_in_the_checks_that_read_the_ca
     assert proc.returncode == 0, proc.stdout + proc.stderr
     said = "tcpdump dropped 57 packets: its kernel ring was full"
     assert f"{SERVER_PCAP}: {said}" in proc.stdout
-    (problem,) = _summary(folder)["evidence_problems"]  # type: ignore[misc]
+    problems = _summary(folder)["evidence_problems"]
+    assert isinstance(problems, list)
+    (problem,) = problems
     assert problem["file"] == SERVER_PCAP and said in problem["problem"]
     assert problem["fails_checks"] is False
     checks = _captured_checks(_summary(folder))
@@ -208,7 +210,9 @@ def test_pcapng_capture_is_judged_and_its_damage_located(folder: Path) -> None:
     pcap.write_bytes(ng[:-30])  # the last enhanced packet block cut short
     proc = lab("report", str(folder))
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    (problem,) = _summary(folder)["evidence_problems"]  # type: ignore[misc]
+    problems = _summary(folder)["evidence_problems"]
+    assert isinstance(problems, list)
+    (problem,) = problems
     assert problem["file"] == SERVER_PCAP and "block cut short" in problem["problem"]
     assert problem["record"] == packets and problem["offset"] > 0  # the last packet's
 

@@ -61,7 +61,7 @@ def lingering(
 ) -> Iterator[list[subprocess.Popen[str]]]:
     monkeypatch.setenv("SOCKET_LAB_STATE", str(tmp_path / "state"))
     monkeypatch.setattr(backends_pkg, "BACKENDS", {"slow": (__name__, "SlowToExit")})
-    procs: ClassVar[list[subprocess.Popen[str]]] = []
+    procs: list[subprocess.Popen[str]] = []
     monkeypatch.setattr(SlowToExit, "procs", procs)
     yield procs
     for p in procs:

@@ -10,7 +10,7 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pytest
@@ -46,14 +46,14 @@ scenarios:
 """
 
 
-def ssh_topology(world: World, source: Path, dest: Path, **extra: dict[str, str]) -> Path:
+def ssh_topology(world: World, source: Path, dest: Path, **extra: Mapping[str, object]) -> Path:
     """``source`` with an ``ssh:`` line after each node's interfaces, pointing at the
     world's hosts (``extra[node]`` adds keys to that node's line). Connections are held
     6 s instead of 2: every command over SSH starts a login shell on the host, which
     takes a while on a busy machine, and the "during" snapshot must see them open."""
     text = re.sub(r"hold: 2\b", "hold: 6", source.read_text())
     for node, host in world.hosts.items():
-        keys = {
+        keys: dict[str, object] = {
             "host": host.address,
             "user": world.user,
             "key": str(world.client_key),
@@ -62,7 +62,11 @@ def ssh_topology(world: World, source: Path, dest: Path, **extra: dict[str, str]
         flow = ", ".join(f"{k}: {json.dumps(v)}" for k, v in keys.items())
         pattern = re.compile(rf"(\n  {node}:\n    interfaces: [^\n]*\n)")
         line = f"    ssh: {{{flow}}}\n"
-        text, count = pattern.subn(lambda m, line=line: m.group(1) + line, text)
+
+        def with_ssh(m: re.Match[str], line: str = line) -> str:
+            return m.group(1) + line
+
+        text, count = pattern.subn(with_ssh, text)
         assert count == 1, node
     dest.write_text(text)
     return dest

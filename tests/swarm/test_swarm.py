@@ -284,7 +284,7 @@ def test_the_node_image_is_sent_only_where_missing(
         worker = cluster.by_name(two_engines.worker_host)
         # The worker is the tests' own engine: its copy may go, and is sent again.
         if has_image(worker.api, image):
-            worker.api.remove_image(image)  # type: ignore[no-untyped-call]
+            worker.api.remove_image(image)
         assert not has_image(worker.api, image)
         assert ensure_image(cluster, image) == [two_engines.worker_host]
         assert has_image(worker.api, image)
