@@ -116,17 +116,34 @@ def test_open_ports_sees_a_tcp_listener_and_a_bound_udp_socket() -> None:
     assert ("tcp", tcp_port) not in ports
 
 
-def test_an_established_connection_counts_until_it_is_closed() -> None:
-    before = closing_connections()
+def own_rows(port: int, folder: Path) -> Path:
+    """A copy of this host's /proc/net/tcp with only the rows of ``port`` (either end), so
+    that connections of other processes (the suite's other worker) cannot change the count."""
+    lines = Path("/proc/net/tcp").read_text().splitlines()
+    mine = [
+        line for line in lines[1:] if {f"{port:04X}"} & {a.split(":")[1] for a in line.split()[1:3]}
+    ]
+    (folder / "tcp").write_text("\n".join([lines[0], *mine]) + "\n")
+    return folder
+
+
+def test_an_established_connection_counts_until_it_is_closed(tmp_path: Path) -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        client = socket.create_connection(listener.getsockname())
+        port = listener.getsockname()[1]
+        assert closing_connections(own_rows(port, tmp_path)) == 0  # a LISTEN row only
+        client = socket.create_connection(("127.0.0.1", port))
         server, _ = listener.accept()
         # Two ends of one established connection, both on this host.
-        assert closing_connections() >= before + 2
-        server.close()
-        client.close()
+        assert closing_connections(own_rows(port, tmp_path)) == 2
+        client.close()  # FIN_WAIT2 and CLOSE_WAIT: still closing
+        assert closing_connections(own_rows(port, tmp_path)) == 2
+        server.close()  # LAST_ACK, then gone; the client's end in TIME_WAIT
+        deadline = time.monotonic() + EVENT_TIMEOUT
+        while closing_connections(own_rows(port, tmp_path)) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert closing_connections(own_rows(port, tmp_path)) == 0
 
 
 # -- running jobs on loopback ------------------------------------------------------------------
