@@ -25,6 +25,7 @@ from lab.run.backends.swarm.cluster import open_cluster
 from lab.run.backends.swarm.images import ensure_image, has_image
 from lab.spec.model import Interface, Network, Node, Topology
 from lab.spec.topology import load_topology
+from tests.backends.contract_kit import routed
 from tests.labcli import ROOT, lab
 from tests.leftovers import run_id_of, signal_lab_run_at
 from tests.swarm.twoengines import TwoEngines
@@ -117,23 +118,6 @@ def test_two_labs_of_one_topology_at_once_across_the_engines(
     assert len(ids) == 2
     for rid in ids:
         assert leftovers(clients, rid) == []
-
-
-def routed() -> Topology:
-    left, right = IPv4Network("10.30.1.0/24"), IPv4Network("10.30.2.0/24")
-    return Topology(
-        "routed",
-        (Network("left", left), Network("right", right)),
-        (
-            Node("h1", (Interface("left", A("10.30.1.10")),), gateway=A("10.30.1.1")),
-            Node(
-                "r",
-                (Interface("left", A("10.30.1.1")), Interface("right", A("10.30.2.1"))),
-                router=True,
-            ),
-            Node("h2", (Interface("right", A("10.30.2.10")),), gateway=A("10.30.2.1")),
-        ),
-    )
 
 
 # Connects to argv[1]:argv[2] and prints the interface MTU path's MSS the kernel settled on.
