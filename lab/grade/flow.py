@@ -34,6 +34,7 @@ TCP_CASES = (
 UDP_CASES = ("udp_junk", "udp_burst", "udp_vanish")
 # The battery is lab.programs.hostile's; it draws on the lab's corpus (hostile_corpus).
 NOT_ANSWERED = "a normal client was not answered"  # as lab.programs.hostile says it
+HELD_FACT = "server_held"  # a case's fact: the connections the server then held
 
 
 @dataclass
@@ -162,12 +163,23 @@ class GradeFlow(runner.Flow):
             except (IndexError, ValueError, KeyError, TypeError):
                 problems = [f"the hostile client failed: {done.stderr.strip()[-300:]}"]
                 facts = {}
+            if any(NOT_ANSWERED in p for p in problems):
+                facts[HELD_FACT] = self.held(service.node, service.port)
             self.facts.cases.append(
                 CaseResult(case, problems, facts, self.settled(service.node, proc))
             )
             self.facts.save(self.s.out_dir)
             if any(NOT_ANSWERED in p for p in problems):
                 break  # the rest would each wait for a server that no longer answers
+
+    def held(self, node: str, port: int) -> list[str]:
+        """The TCP connections of the server's port that a process holds open (accepted,
+        not merely queued), as "STATE PEER": what a server that no longer answers sits on,
+        e.g. an iterative one in recv on a connection whose client left without a word."""
+        argv = ["ss", "-Htnp", "state", "connected", "sport", "=", f":{port}"]
+        lines = self.s.run(node, argv, timeout=10.0).stdout.splitlines()
+        rows = [ln.split() for ln in lines if "users:(" in ln]
+        return [f"{w[0]} {w[4]}" for w in rows if len(w) > 4]
 
     def health(self, node: str, proc: Proc) -> Health:
         if not proc.running():

@@ -9,7 +9,15 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 from lab.errors import UsageError
-from lab.grade.flow import GRADE_NPROC, NOT_ANSWERED, TCP_CASES, UDP_CASES, GradeFacts, Health
+from lab.grade.flow import (
+    GRADE_NPROC,
+    HELD_FACT,
+    NOT_ANSWERED,
+    TCP_CASES,
+    UDP_CASES,
+    GradeFacts,
+    Health,
+)
 from lab.i18n import Msg, Reread, english, join, known, msg, reread
 from lab.report.record import Summary
 from lab.run.record import RunRecord
@@ -19,6 +27,7 @@ WEIGHTS_FILE = Path(__file__).with_name("weights.json")
 SCENARIO_LABELS = {"one": "1 client", "fifty": "50 clients", "five-hundred": "500 clients"}
 # Evidence: a message (its English kept in grade.json), or an English text as it is.
 Said = Msg | str
+HELD_SHOWN = 5  # connections named when a server that stopped answering held some
 FD_SLACK = 2  # descriptors a server may hold beyond its baseline (a log reopened, say)
 RSS_SLACK_KIB = 64 << 10  # memory growth allowed over the whole battery
 LISTENS = "builds and listens"
@@ -340,6 +349,10 @@ def _hostile(facts: GradeFacts) -> dict[str, tuple[bool, Said]]:
         h = case.health
         # The hostile client's findings, in its English (grade-run.json keeps them so).
         problems: list[Said | Reread] = [Reread(p, "hostile.") for p in case.problems]
+        held = case.facts.get(HELD_FACT)
+        if isinstance(held, list) and held:
+            shown = ", ".join(str(c) for c in held[:HELD_SHOWN])
+            problems.append(msg("grade.ev.held", count=len(held), connections=shown))
         if not h.alive:
             problems.append(msg("grade.ev.gone"))
         else:

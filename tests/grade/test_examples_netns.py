@@ -94,9 +94,14 @@ def by_name(graded: Graded) -> dict[str, dict[str, object]]:
 
 
 def failing(doc: dict[str, object]) -> set[str]:
+    return set(failed_evidence(doc))
+
+
+def failed_evidence(doc: dict[str, object]) -> dict[str, str]:
+    """The failed claims (not those "not judged") and their evidence."""
     rows = doc["rows"]
     assert isinstance(rows, list)
-    return {r["claim"] for r in rows if not r["passed"] and r["judged"]}
+    return {r["claim"]: r["evidence"] for r in rows if not r["passed"] and r["judged"]}
 
 
 @pytest.mark.slow
@@ -108,7 +113,7 @@ def test_good_servers_score_full_marks(root: None, base: Path, model: str) -> No
     cases = junit_cases(base / model / "junit.xml")
     for name in GOOD[model]:
         doc = subs[name]
-        assert failing(doc) == set(), (name, doc["verdict"])
+        assert failed_evidence(doc) == {}, (name, doc["verdict"])
         assert doc["passed"] is True and doc["points"] == doc["max_points"], name
         claims = {r["claim"] for r in doc["rows"]}  # type: ignore[attr-defined]
         assert {"replies: 1 client", "replies: 50 clients", "replies: 500 clients"} <= claims

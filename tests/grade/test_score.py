@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lab.errors import UsageError
-from lab.grade.flow import CaseResult, GradeFacts, Health
+from lab.grade.flow import HELD_FACT, CaseResult, GradeFacts, Health
 from lab.grade.output import grade_table, grades_csv, junit_xml
 from lab.grade.score import RAN, Grade, Row, expected_claims, read_weights, score
 from lab.report.record import ScenarioVerdict, Summary
@@ -95,6 +95,19 @@ def test_hostile_cases_judge_zombies_descriptors_memory_and_survival() -> None:
     assert "resident memory" in rows["hostile: no_newline"].evidence
     assert "the server is gone" in rows["hostile: idle_1000"].evidence
     assert "no longer answered after hostile: idle_1000" in rows["hostile: many_lines"].evidence
+
+
+def test_a_server_that_stopped_answering_is_shown_the_first_connections_it_held() -> None:
+    base = Health(alive=True, zombies=0, children=0, fds=4, rss_kib=1000)
+    held = [f"ESTAB 10.0.0.11:{40000 + i}" for i in range(7)]
+    stuck = ["afterwards, a normal client was not answered: TimeoutError: timed out"]
+    cases = [CaseResult("split_line", stuck, {HELD_FACT: held}, Health(True, 0, 0, 11, 1000))]
+    facts = GradeFacts(baseline=base, cases=cases)
+    rows = {r.claim: r for r in score("iterative", read_weights(), None, None, facts, None)}
+    said = rows["hostile: split_line"].evidence
+    assert not rows["hostile: split_line"].passed
+    assert "the server then held 7 connection(s) open on its port: ESTAB 10.0.0.11:40000," in said
+    assert "10.0.0.11:40004" in said and "10.0.0.11:40005" not in said  # the first five only
 
 
 def test_a_fork_bomb_is_said_to_be_stopped_by_the_process_limit() -> None:
