@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.grade.util import Graded, grade, junit_cases
+from tests.grade.util import Graded, failed_claims, grade, junit_cases
 from tests.leftovers import netns_objects
 
 C = Path(__file__).resolve().parents[2] / "lab" / "programs" / "c"
@@ -93,17 +93,6 @@ def by_name(graded: Graded) -> dict[str, dict[str, object]]:
     return {str(g["submission"]): g for g in graded.doc}
 
 
-def failing(doc: dict[str, object]) -> set[str]:
-    return set(failed_evidence(doc))
-
-
-def failed_evidence(doc: dict[str, object]) -> dict[str, str]:
-    """The failed claims (not those "not judged") and their evidence."""
-    rows = doc["rows"]
-    assert isinstance(rows, list)
-    return {r["claim"]: r["evidence"] for r in rows if not r["passed"] and r["judged"]}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("model", sorted(GOOD))
 def test_good_servers_score_full_marks(root: None, base: Path, model: str) -> None:
@@ -113,7 +102,7 @@ def test_good_servers_score_full_marks(root: None, base: Path, model: str) -> No
     cases = junit_cases(base / model / "junit.xml")
     for name in GOOD[model]:
         doc = subs[name]
-        assert failed_evidence(doc) == {}, (name, doc["verdict"])
+        assert failed_claims(doc) == {}, (name, doc["verdict"])
         assert doc["passed"] is True and doc["points"] == doc["max_points"], name
         claims = {r["claim"] for r in doc["rows"]}  # type: ignore[attr-defined]
         assert {"replies: 1 client", "replies: 50 clients", "replies: 500 clients"} <= claims
@@ -133,5 +122,5 @@ def test_good_servers_score_full_marks(root: None, base: Path, model: str) -> No
 def test_a_bug_fails_exactly_the_claim_named_after_it(root: None, base: Path, model: str) -> None:
     graded, _ = graded_class(model, base)
     doc = by_name(graded)["bug"]
-    assert failing(doc) == BUGS[model][1], doc["verdict"]
+    assert set(failed_claims(doc)) == BUGS[model][1], doc["verdict"]
     assert doc["passed"] is False

@@ -14,7 +14,7 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 STUDENT = FIXTURES / "student"  # students' programs (tests/userprog)
 GRADE = FIXTURES / "grade"  # submissions made for lab grade, good and bad
 
-__all__ = ["GRADE", "STUDENT", "Graded", "class_folder", "grade", "junit_cases"]
+__all__ = ["GRADE", "STUDENT", "Graded", "class_folder", "failed_claims", "grade", "junit_cases"]
 
 
 class Graded:
@@ -31,8 +31,15 @@ class Graded:
 
     def failed(self) -> dict[str, str]:
         """The claims that failed (not those "not judged", downstream of a failure)."""
-        rows = self.rows().items()
-        return {c: str(r["evidence"]) for c, r in rows if not r["passed"] and r["judged"]}
+        assert isinstance(self.doc, dict), self.stderr[-2000:]
+        return failed_claims(self.doc)
+
+
+def failed_claims(doc: Mapping[str, object]) -> dict[str, str]:
+    """One submission's failed claims (not those "not judged") and their evidence."""
+    rows = doc["rows"]
+    assert isinstance(rows, list)
+    return {str(r["claim"]): str(r["evidence"]) for r in rows if not r["passed"] and r["judged"]}
 
 
 def grade(*args: str, timeout: float = 900) -> Graded:
