@@ -37,7 +37,6 @@ from lab.deploy.compose_phases import (
 from lab.deploy.compose_user import (
     TMPFS_EXEC,
     build_options,
-    builders,
     restart_options,
     service_argv,
     source_mounts,
@@ -214,7 +213,7 @@ def node_entry(topology: Topology, node: Node, image: str) -> dict[str, Any]:
         # tini as PID 1: passes docker stop's SIGTERM to the supervisor, reaps orphans.
         "init": True,
         "read_only": True,
-        "tmpfs": [TMPFS_EXEC if node.name in builders(topology) else "/tmp"],
+        "tmpfs": [TMPFS_EXEC if node.name in topology.user_program_nodes() else "/tmp"],
         "cap_drop": ["ALL"],
         # NET_ADMIN: the default route; NET_RAW: tcpdump's packet sockets; SETUID and
         # SETGID: tcpdump -Z root still calls setgid/initgroups/setuid before capturing (and

@@ -32,33 +32,22 @@ BUILD_IN_CONTAINER = "/tmp/programs"
 TMPFS_EXEC = "/tmp:exec,mode=1777"
 
 
-def used_programs(topology: Topology) -> list[UserProgram]:
-    """The user programs a service or a scenario's client runs, in file order."""
-    names = {s.program for s in topology.services if s.user is not None}
-    names |= {sc.client_program for sc in topology.scenarios if sc.client_program}
-    return [p for p in topology.programs if p.name in names]
-
-
-def builders(topology: Topology) -> list[str]:
-    """The nodes that build at least one program, in the topology's order of nodes."""
-    running = {n for p in used_programs(topology) for n in topology.nodes_running(p.name)}
-    return [n.name for n in topology.nodes if n.name in running]
+# Where a user's program runs, as nobody: KILL, for the node (root without its other
+# capabilities) to stop it; DAC_READ_SEARCH and SYS_PTRACE, for the lab's tools to see into
+# it. Its /proc/PID/fd is a folder of nobody's (mode 0500) whose links are behind a ptrace
+# check: without them ss -p names no process of it, its copies' client ports stay unknown
+# (lab.programs.userclient) and a descriptor count reads nothing.
+USER_CAPS = ["KILL", "DAC_READ_SEARCH", "SYS_PTRACE"]
 
 
 def user_caps(topology: Topology, node: str) -> list[str]:
-    """KILL where the user's programs run: they run as ``nobody``, and the node (root
-    without its other capabilities) stops them. Where a user's client runs, also what
-    ``lab.programs.userclient`` needs to read each copy's socket in ``/proc/PID/fd`` (a
-    folder of nobody's, mode 0500, its links behind a ptrace check): without them no
-    client port is known, and the checks find none of the scenario's packets."""
-    caps = ["KILL"] if node in builders(topology) else []
-    if any(node in sc.clients for sc in topology.scenarios if sc.client_program):
-        caps += ["DAC_READ_SEARCH", "SYS_PTRACE"]
-    return caps
+    """What a node needs besides the lab's own capabilities (USER_CAPS where a user's
+    program runs)."""
+    return USER_CAPS if node in topology.user_program_nodes() else []
 
 
 def programs_on(topology: Topology, node: str) -> list[UserProgram]:
-    return [p for p in used_programs(topology) if node in topology.nodes_running(p.name)]
+    return [p for p in topology.used_programs() if node in topology.nodes_running(p.name)]
 
 
 def folder(name: str) -> str:
@@ -102,7 +91,7 @@ def build_options(topology: Topology, node: str) -> list[str]:
             "keep": topology.nodes_running(program.name)[0] == node,
         }
         options += ["--build", json.dumps(spec, separators=(",", ":"))]
-    everyone = builders(topology)
+    everyone = topology.user_program_nodes()
     if not everyone:
         return options
     most = max(len(programs_on(topology, n)) for n in everyone)

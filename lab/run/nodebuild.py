@@ -16,7 +16,6 @@ from lab.run.userbuild import (
     MAX_BUILD_LOG,
     Built,
     build_failure,
-    used_programs,
 )
 from lab.spec.model import UserProgram
 
@@ -24,7 +23,7 @@ from lab.spec.model import UserProgram
 def build_on_nodes(session: Session, out_dir: Path, say: Progress) -> dict[str, Built]:
     built: dict[str, Built] = {}
     problems: list[str] = []
-    for program in used_programs(session.topology):
+    for program in session.topology.used_programs():
         nodes = session.topology.nodes_running(program.name)
         say(t("progress.building_on", program=program.name, nodes=", ".join(nodes)))
         result = _build(session, program, nodes, out_dir)

@@ -44,7 +44,6 @@ from lab.run.userbuild import (
     Built,
     build_all,
     keep_evidence,
-    used_programs,
 )
 from lab.run.watch import run_watch
 from lab.spec.model import Restart, Scenario, Topology
@@ -123,7 +122,7 @@ def run_lab(
 def _build_programs(session: Session, say: Progress) -> dict[str, Built]:
     """Build the user programs the topology runs, before anything else: a compile error
     (a ``TopologyError``, exit 2) leaves no node, no process and no results folder."""
-    programs = used_programs(session.topology)
+    programs = session.topology.used_programs()
     if not programs:
         return {}
     root = session.backend.build_root()
@@ -209,7 +208,7 @@ class Flow(ServiceSteps, ClientSteps):
         """The nodes up, the user's programs built on them where they build there."""
         self.step("up")
         self.s.bring_up()
-        if self.s.backend.builds_on_nodes and used_programs(self.s.topology):
+        if self.s.backend.builds_on_nodes and self.s.topology.used_programs():
             self.step("build")
             self.built = build_on_nodes(self.s, Path(self.record.out_dir), self.say)
         self.record.nodes = {n.name: self.node_record(n.name) for n in self.s.topology.nodes}

@@ -31,7 +31,6 @@ from lab.spec.model import Topology, UserProgram
 __all__ = [
     "BUILD_TIMEOUT", "LOG_CAP", "MAX_BUILD_LOG", "STOP_GRACE", "Built", "build_all",
     "build_failure", "command", "keep_evidence", "tools_on",
-    "used_programs",
 ]  # fmt: skip
 
 
@@ -54,20 +53,13 @@ def tools_on(topology: Topology, node: str) -> list[str]:
     each run's interpreter (not the program itself, which the build makes or the sources
     bring). For the ssh pre-flight, which names what a host lacks."""
     tools: list[str] = []
-    for program in used_programs(topology):
+    for program in topology.used_programs():
         if node not in topology.nodes_running(program.name):
             continue
         tools += program.build[:1]
         if "/" not in program.run[0]:
             tools.append(program.run[0])
     return list(dict.fromkeys(tools))
-
-
-def used_programs(topology: Topology) -> list[UserProgram]:
-    """The user programs a service or a scenario's client runs, in file order."""
-    names = {s.program for s in topology.services if s.user is not None}
-    names |= {sc.client_program for sc in topology.scenarios if sc.client_program}
-    return [p for p in topology.programs if p.name in names]
 
 
 def build_all(programs: Sequence[UserProgram], root: Path) -> dict[str, Built]:

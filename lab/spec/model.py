@@ -304,6 +304,17 @@ class Topology:
                 return p
         raise KeyError(name)
 
+    def used_programs(self) -> list[UserProgram]:
+        """The user programs a service or a scenario's client runs, in file order."""
+        names = {s.program for s in self.services if s.user is not None}
+        names |= {sc.client_program for sc in self.scenarios if sc.client_program}
+        return [p for p in self.programs if p.name in names]
+
+    def user_program_nodes(self) -> list[str]:
+        """The nodes that run (and so build) at least one user program, in node order."""
+        running = {n for p in self.used_programs() for n in self.nodes_running(p.name)}
+        return [n.name for n in self.nodes if n.name in running]
+
     def nodes_running(self, program: str) -> list[str]:
         """The nodes a user program runs on: its services' nodes and its scenarios' clients."""
         nodes = [s.node for s in self.services if s.user is not None and s.program == program]

@@ -20,9 +20,11 @@ from lab.run.backends.docker.engine import (
 from lab.spec.model import Network, Node, Topology
 
 CAPABILITIES = ["NET_ADMIN", "NET_RAW", "SETUID", "SETGID", "CHOWN", "KILL"]
-# Where a user's client program runs: lab.programs.userclient reads each copy's socket in
-# /proc/PID/fd, a folder of nobody's (mode 0500) whose links are behind a ptrace check.
-USER_CLIENT_CAPABILITIES = ["DAC_READ_SEARCH", "SYS_PTRACE"]
+# Where a user's program runs, as nobody: its /proc/PID/fd is a folder of nobody's (mode
+# 0500) whose links are behind a ptrace check. Without these, ss -p names no process of it,
+# lab.programs.userclient finds no client port of its copies, and the grader counts none
+# of its descriptors (a leak would go unseen).
+USER_PROGRAM_CAPABILITIES = ["DAC_READ_SEARCH", "SYS_PTRACE"]
 MEMORY_LIMIT = "256m"
 PIDS_LIMIT = 1024  # the thread server's threads count here too
 SUBNET_LABEL = "socket-lab.subnet"
@@ -125,10 +127,9 @@ def create_network(
     return None
 
 
-def user_client_capabilities(topology: Topology, node: str) -> list[str]:
-    """What a node running a user's client program needs besides the lab's own."""
-    runs_one = any(node in sc.clients for sc in topology.scenarios if sc.client_program)
-    return USER_CLIENT_CAPABILITIES if runs_one else []
+def user_program_capabilities(topology: Topology, node: str) -> list[str]:
+    """What a node running a user's program (server or client) needs besides the lab's own."""
+    return USER_PROGRAM_CAPABILITIES if node in topology.user_program_nodes() else []
 
 
 def create_node(
@@ -147,7 +148,10 @@ def create_node(
         network_mode=object_name(run_id, first.network),
         init=True,
         cap_drop=["ALL"],
-        cap_add=CAPABILITIES + user_client_capabilities(topology, node.name),
+        cap_add=CAPABILITIES + user_program_capabilities(topology, node.name),
+        # A user's program runs as nobody; a set-user-ID binary of the image (su, mount)
+        # must not give it back what the node holds.
+        security_opt=["no-new-privileges:true"],
         mem_limit=MEMORY_LIMIT,
         pids_limit=PIDS_LIMIT,
         # Explicit either way: a new network namespace inherits the host's setting,
