@@ -44,8 +44,13 @@ class Health:
     alive: bool
     zombies: int = 0
     children: int = 0  # live ones
-    fds: int = 0
+    fds: int | None = None  # None: /proc/PID/fd could not be read, so no count is known
     rss_kib: int = 0
+
+    def more_fds(self, than: Health, slack: int = 0) -> bool:
+        """More descriptors open than ``than`` had, beyond ``slack``; never when either
+        count is unknown (an unread folder is not an empty one)."""
+        return self.fds is not None and than.fds is not None and self.fds > than.fds + slack
 
 
 @dataclass
@@ -192,7 +197,7 @@ class GradeFlow(runner.Flow):
             alive=proc.running(),
             zombies=sum(1 for s in states.stdout.split() if s.startswith("Z")),
             children=sum(1 for s in states.stdout.split() if not s.startswith("Z")),
-            fds=len(fds.stdout.split()),
+            fds=len(fds.stdout.split()) if fds.returncode == 0 else None,
             rss_kib=int(rss[0]) if rss and rss[0].isdigit() else 0,
         )
 
@@ -206,9 +211,7 @@ class GradeFlow(runner.Flow):
             seen.alive
             and time.monotonic() < deadline
             and (
-                seen.zombies > base.zombies
-                or seen.children > base.children
-                or (base.fds > 0 and seen.fds > base.fds)
+                seen.zombies > base.zombies or seen.children > base.children or seen.more_fds(base)
             )
         ):
             time.sleep(0.25)

@@ -358,11 +358,12 @@ def _hostile(facts: GradeFacts) -> dict[str, tuple[bool, Said]]:
         else:
             if h.zombies > base.zombies:
                 problems.append(msg("grade.ev.zombies", now=h.zombies, were=base.zombies))
-            if h.fds > base.fds + FD_SLACK:
+            if h.more_fds(base, FD_SLACK):
                 problems.append(msg("grade.ev.fds", now=h.fds, were=base.fds))
             if h.rss_kib > base.rss_kib + RSS_SLACK_KIB:
                 problems.append(msg("grade.ev.rss", now=h.rss_kib, were=base.rss_kib))
-        fine = msg("grade.ev.hostile_fine", zombies=h.zombies, fds=h.fds, rss=h.rss_kib)
+        fds = "?" if h.fds is None else h.fds  # unknown: the folder could not be read
+        fine = msg("grade.ev.hostile_fine", zombies=h.zombies, fds=fds, rss=h.rss_kib)
         said: Said = msg("plain.joined", problems=join(problems)) if problems else fine
         out[f"hostile: {case.case}"] = (not problems, said)
     return out

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.grade.util import GRADE, STUDENT, class_folder, grade
+from tests.grade.util import GRADE, STUDENT, assert_held_first_client, class_folder, grade
 
 
 @pytest.mark.slow
@@ -20,8 +20,25 @@ def test_a_submission_is_graded_on_docker(docker_engine: None, tmp_path: Path) -
     assert graded.failed() == {}, graded.stderr[-2000:]
     assert graded.code == 0
     assert isinstance(graded.doc, dict) and graded.doc["backend"] == "docker"
+    # The server runs as nobody, and its node can still count its descriptors: at least
+    # stdin, stdout, stderr and the listening socket, before the hostile cases and after.
+    facts = json.loads((out / "grade-run.json").read_text())
+    assert facts["baseline"]["fds"] >= 4, facts["baseline"]
+    assert facts["cases"] and all(c["health"]["fds"] >= 4 for c in facts["cases"]), facts
     run_id = json.loads((out / "run.json").read_text())["run_id"]
     assert containers_of(run_id) == ""
+
+
+@pytest.mark.slow
+def test_a_server_that_stops_answering_is_shown_the_connection_it_holds_on_docker(
+    docker_engine: None, tmp_path: Path
+) -> None:
+    out = tmp_path / "out"
+    graded = grade(
+        str(GRADE / "no_eof.py"), "--as", "iterative", "--backend", "docker", "--out", str(out)
+    )
+    assert_held_first_client(graded)
+    assert containers_of(json.loads((out / "run.json").read_text())["run_id"]) == ""
 
 
 def containers_of(run_id: str) -> str:

@@ -97,6 +97,25 @@ def test_hostile_cases_judge_zombies_descriptors_memory_and_survival() -> None:
     assert "no longer answered after hostile: idle_1000" in rows["hostile: many_lines"].evidence
 
 
+def test_descriptors_that_could_not_be_counted_are_said_unknown_not_zero() -> None:
+    """An unreadable /proc/PID/fd (a process of another user, without the capability to
+    look) counts nothing: neither a leak against a known baseline, nor "0 fds"."""
+    base = Health(alive=True, fds=None, rss_kib=1000)
+    facts = GradeFacts(
+        baseline=base,
+        cases=[
+            CaseResult("nul_bytes", [], {}, Health(True, 0, 0, None, 1000)),
+            CaseResult("line_1mib", [], {}, Health(True, 0, 0, 40, 1000)),
+        ],
+    )
+    rows = {r.claim: r for r in score("thread", read_weights(), None, None, facts, None)}
+    assert rows["hostile: nul_bytes"].passed
+    assert rows["hostile: nul_bytes"].evidence == "answered after; 0 zombies, ? fds, 1000 KiB"
+    assert rows["hostile: line_1mib"].passed  # 40 against an unknown baseline: no leak shown
+    assert Health(True, fds=40).more_fds(Health(True, fds=4), slack=8)
+    assert not Health(True, fds=None).more_fds(Health(True, fds=4))
+
+
 def test_a_server_that_stopped_answering_is_shown_the_first_connections_it_held() -> None:
     base = Health(alive=True, zombies=0, children=0, fds=4, rss_kib=1000)
     held = [f"ESTAB 10.0.0.11:{40000 + i}" for i in range(7)]

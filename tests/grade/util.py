@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping, Sequence
@@ -14,7 +15,10 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 STUDENT = FIXTURES / "student"  # students' programs (tests/userprog)
 GRADE = FIXTURES / "grade"  # submissions made for lab grade, good and bad
 
-__all__ = ["GRADE", "STUDENT", "Graded", "class_folder", "failed_claims", "grade", "junit_cases"]
+__all__ = [
+    "GRADE", "STUDENT", "Graded", "assert_held_first_client", "class_folder", "failed_claims",
+    "grade", "junit_cases",
+]  # fmt: skip
 
 
 class Graded:
@@ -40,6 +44,21 @@ def failed_claims(doc: Mapping[str, object]) -> dict[str, str]:
     rows = doc["rows"]
     assert isinstance(rows, list)
     return {str(r["claim"]): str(r["evidence"]) for r in rows if not r["passed"] and r["judged"]}
+
+
+def assert_held_first_client(graded: Graded) -> None:
+    """The grade of ``no_eof.py`` (an iterative server that takes EOF for "nothing yet"):
+    it answers the first client, then the first hostile case is not answered, and the
+    evidence names the one connection it still sits on, the first client's, which closed
+    long ago (the server's end in CLOSE-WAIT); the queued ones are not its."""
+    assert graded.code == 1, graded.stderr[-2000:]
+    failed = graded.failed()
+    assert "replies: 1 client" not in failed
+    hostile = failed["hostile: line_1mib"]
+    assert "a normal client was not answered" in hostile
+    held = re.search(r"held (\d+) connection\(s\) open on its port: (.*)", hostile)
+    assert held is not None, hostile
+    assert held[1] == "1" and re.fullmatch(r"CLOSE-WAIT 10\.[\d.]+:\d+", held[2]), hostile
 
 
 def grade(*args: str, timeout: float = 900) -> Graded:
