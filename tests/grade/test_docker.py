@@ -20,8 +20,9 @@ def test_a_submission_is_graded_on_docker(docker_engine: None, tmp_path: Path) -
     assert graded.failed() == {}, graded.stderr[-2000:]
     assert graded.code == 0
     assert isinstance(graded.doc, dict) and graded.doc["backend"] == "docker"
-    # The server runs as nobody, and its node can still count its descriptors: at least
-    # stdin, stdout, stderr and the listening socket, before the hostile cases and after.
+    # The server runs under a uid of the run's own, not root's, and its node can still
+    # count its descriptors: at least stdin, stdout, stderr and the listening socket,
+    # before the hostile cases and after.
     facts = json.loads((out / "grade-run.json").read_text())
     assert facts["baseline"]["fds"] >= 4, facts["baseline"]
     assert facts["cases"] and all(c["health"]["fds"] >= 4 for c in facts["cases"]), facts
