@@ -4,10 +4,7 @@ memory); at the stop, what SIGTERM left behind. Their facts go to ``grade-run.js
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -22,9 +19,8 @@ from lab.run.userbuild import Built
 from lab.spec.model import Service, Topology
 
 GRADE_RUN_FILE = "grade-run.json"
-GRADE_NPROC = 1500  # processes of the run user while graded (lab run: 256)
+GRADE_NPROC = 1500  # processes of the run's uid while graded (lab run: 1,024)
 GRADE_ADDRESS_SPACE = 16 << 30  # bytes (lab run: 4 GiB)
-GRADE_UIDS = (61000, 65000)  # the graded server runs as one of these uids, in no account
 CASE_TIMEOUT = 120.0  # seconds one hostile case may take on its node
 TCP_CASES = (
     "line_1mib", "no_newline", "nul_bytes", "invalid_utf8", "binary_junk", "reset_mid_line",
@@ -108,21 +104,13 @@ class GradeFlow(runner.Flow):
         super().__init__(session, record, say, built)
         self.kind = kind  # the hostile clients' idea of a right reply: echo, dict or udp
         self.facts = facts
-        self.uid: int | None = None
-        self.uid_lock = -1  # held until this process ends
 
     def service_argv(self, service: Service) -> list[str]:
         """The run's command with the grading limits: room for 1,000 idle connections with
         a process or a thread each (a thread's stack counts in the address space), still a
-        limit that stops a fork bomb, counted for this run alone."""
+        limit that stops a fork bomb, counted for this run alone (its uid is its own)."""
         argv = super().service_argv(service)
-        # A uid of the run's own: the process limit counts per uid, so a fork bomb here
-        # cannot starve another run's programs (nor theirs this one).
-        if self.uid is None:
-            self.uid, self.uid_lock = claim_uid(self.s.run_id)
-        uid = self.uid
-        values = (("--nproc", GRADE_NPROC), ("--as", GRADE_ADDRESS_SPACE), ("--user", uid))
-        for flag, value in values:
+        for flag, value in (("--nproc", GRADE_NPROC), ("--as", GRADE_ADDRESS_SPACE)):
             if flag in argv:
                 argv[argv.index(flag) + 1] = str(value)
         return argv
@@ -229,26 +217,6 @@ class GradeFlow(runner.Flow):
             left = self.s.run(node, ["ps", "-o", "pid=", "-p", pids], timeout=10.0)
             self.facts.left_after_stop = [int(p) for p in left.stdout.split() if p.isdigit()]
         self.facts.save(self.s.out_dir)
-
-
-def claim_uid(run_id: str) -> tuple[int, int]:
-    """A uid of GRADE_UIDS no other grading on this machine holds, from the run id's own
-    on: an exclusive lock on a file named after it, held (by the descriptor returned) until
-    this process ends. Runs graded at once (``--jobs``) never share a process limit."""
-    span = GRADE_UIDS[1] - GRADE_UIDS[0]
-    start = int(run_id, 16) % span
-    folder = Path(tempfile.gettempdir()) / "socket-lab-grade-uids"
-    folder.mkdir(mode=0o700, exist_ok=True)
-    for step in range(span):
-        uid = GRADE_UIDS[0] + (start + step) % span
-        fd = os.open(folder / str(uid), os.O_CREAT | os.O_RDWR, 0o600)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            continue
-        return uid, fd
-    raise BackendError(f"every grading uid {GRADE_UIDS[0]}-{GRADE_UIDS[1] - 1} is in use")
 
 
 def grade_run(

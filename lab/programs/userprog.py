@@ -41,10 +41,11 @@ from pathlib import Path
 
 # The bounds of a user's program, wherever the lab builds and runs it (``lab run`` on every
 # backend, and the compose lab's nodes).
-RUN_USER = "nobody"
+RUN_USER = "nobody"  # a compose lab's; lab run gives each run a uid of its own
 # Processes (and threads) of the run user, RLIMIT_NPROC. The kernel counts them per uid
-# across the host: every user program of every lab running at once shares this, and the
-# correct thread server of bug-thread-table alone needs 301 for its 300 connections.
+# across the host: every user program of one run shares this (of every compose lab at
+# once, as nobody), and the correct thread server of bug-thread-table alone needs 301 for
+# its 300 connections.
 NPROC = 1024
 ADDRESS_SPACE = 4 << 30  # bytes, RLIMIT_AS (a thread's stack counts: 8 MiB each)
 LOG_CAP = 4 << 20  # bytes of output a user program may write, RLIMIT_FSIZE
@@ -79,10 +80,11 @@ def limit(which: int, value: int) -> None:
         resource.setrlimit(which, (value, value))
 
 
-def bounded(python: str, folder: str, argv: Sequence[str]) -> list[str]:
-    """The argument list that starts a built program in ``folder``: bounded, unprivileged."""
+def bounded(python: str, folder: str, argv: Sequence[str], user: str = RUN_USER) -> list[str]:
+    """The argument list that starts a built program in ``folder``: bounded, as ``user``
+    (a name or a uid; ``lab run`` gives each run a uid of its own, lab.run.runuid)."""
     return [
-        python, "-m", "lab.programs.userprog", "--dir", folder, "--user", RUN_USER,
+        python, "-m", "lab.programs.userprog", "--dir", folder, "--user", user,
         "--nproc", str(NPROC), "--as", str(ADDRESS_SPACE), "--fsize", str(LOG_CAP),
         "--", *argv,
     ]  # fmt: skip

@@ -130,7 +130,7 @@ class ClientSteps:
         """``lab.programs.userclient`` driving the user's client program (bounded)."""
         name = sc.client_program or ""
         run = self.s.topology.program(name).argv(target, service.port, client=True)
-        inner = command(self.s.backend.python, self.built[name], node, run)
+        inner = command(self.s.backend.python, self.built[name], node, run, self.s.user_uid())
         args = ["--host", target, "--port", str(service.port), "--name", name]
         args += ["--count", str(sc.concurrency), "--hold", str(sc.hold)]
         args += self.release_args(sc, node)

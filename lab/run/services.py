@@ -142,7 +142,8 @@ class ServiceSteps:
             return self.s.program(service.program, service.args())
         host = str(self.s.topology.node(service.node).interfaces[0].address)
         run = service.user.argv(host, service.port, client=False)
-        return command(self.s.backend.python, self.built[service.program], service.node, run)
+        built = self.built[service.program]
+        return command(self.s.backend.python, built, service.node, run, self.s.user_uid())
 
     def listen_socket(self, service: Service) -> str:
         """The service's listening socket as ``ss`` shows it on its node, "" if none."""

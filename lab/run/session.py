@@ -33,6 +33,7 @@ from lab.run.backends.base import (
     process_start,
 )
 from lab.run.record import write_atomically
+from lab.run.runuid import claim_uid, lock_folder
 from lab.spec.model import Topology
 
 Progress = Callable[[str], None]
@@ -164,6 +165,7 @@ class Session:
         self.on_idle: Callable[[], None] | None = None  # called once, by idle()
         self.pending_signal: int | None = None  # a signal that arrived during teardown
         self._old_handlers: dict[int, Any] = {}
+        self._uid: tuple[int, int] | None = None  # the user programs' uid and its lock
 
     # -- lifecycle ---------------------------------------------------------------------
     def __enter__(self) -> Session:
@@ -192,6 +194,9 @@ class Session:
         finally:
             self._unregister()
             self._restore_signal_handlers()
+            if self._uid is not None:  # the programs have stopped: another run may have it
+                os.close(self._uid[1])
+                self._uid = None
         if outcome is not None and outcome is not exc:
             raise outcome
 
@@ -265,6 +270,13 @@ class Session:
             raise errors[0]
 
     # -- processes ---------------------------------------------------------------------
+    def user_uid(self) -> int:
+        """The uid the user's programs of this run run as, claimed at the first call and
+        held until the run ends (``lab.run.runuid``)."""
+        if self._uid is None:
+            self._uid = claim_uid(self.run_id, lock_folder())
+        return self._uid[0]
+
     def run(self, node: str, argv: Sequence[str], *, timeout: float = 30.0) -> Completed:
         return self.backend.run(node, argv, timeout=timeout)
 

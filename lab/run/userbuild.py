@@ -134,7 +134,7 @@ def keep_evidence(built: dict[str, Built], out_dir: Path) -> None:
         shutil.copy2(b.log, target / "build.log")
 
 
-def command(python: str, built: Built, node: str, argv: Sequence[str]) -> list[str]:
-    """The argument list that starts a built program on a node: bounded, unprivileged, in
+def command(python: str, built: Built, node: str, argv: Sequence[str], uid: int) -> list[str]:
+    """The argument list that starts a built program on a node: bounded, as ``uid``, in
     its folder."""
-    return bounded(python, str(built.folder_on(node)), argv)
+    return bounded(python, str(built.folder_on(node)), argv, str(uid))

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from lab.programs.userprog import NPROC
+from lab.run.runuid import RUN_UIDS, claim_uid, lock_folder
 from tests.labcli import lab
 from tests.leftovers import netns_objects, run_id_of
 from tests.results_schema import assert_valid_results
@@ -303,15 +304,46 @@ scenarios:
 
 
 def test_process_limit_holds_for_a_program_started_as_root(root: None, tmp_path: Path) -> None:
-    """The lab runs as root, which RLIMIT_NPROC does not bind; the program runs as nobody,
-    which it does. Every child it started is gone after the run."""
+    """The lab runs as root, which RLIMIT_NPROC does not bind; the program runs as a uid
+    of the run's own, which it does, and which no other run's program counts against (the
+    other test worker's labs included): the limit less the program itself, exactly. Every
+    child it started is gone after the run."""
     body = one_service("forker", "student/forker.c, student/wrap.c, student/wrap.h")
     out = tmp_path / "out"
     code, summary, stderr = run(write(tmp_path, body), out)
     assert code == 0, (checks(summary), stderr[-2000:])
     log = (out / "server" / "service-s.log").read_text()
     started = int(log.split("started ")[1].split()[0])
-    assert 0 < started < NPROC
+    assert started == NPROC - 1, log[:300]
+    assert_nothing_left(out)
+
+
+WHOAMI = """\
+import os, socket, sys
+print("uid", os.getuid(), "gid", os.getgid(), flush=True)
+with socket.create_server(("0.0.0.0", int(sys.argv[1]))) as s:
+    while True:
+        conn, _ = s.accept()
+        with conn:
+            while data := conn.recv(1024):
+                conn.sendall(data)
+"""
+
+
+def test_a_program_runs_as_a_uid_of_its_run_not_root_nor_nobody(root: None, tmp_path: Path) -> None:
+    write(tmp_path, "")
+    (tmp_path / "student" / "whoami.py").write_text(WHOAMI)
+    out = tmp_path / "out"
+    code, summary, stderr = run(write(tmp_path, one_service("who", "student/whoami.py")), out)
+    assert code == 0, (checks(summary), stderr[-2000:])
+    said = (out / "server" / "service-s.log").read_text().split()
+    uid = int(said[1])
+    assert said[:4] == ["uid", str(uid), "gid", str(uid)]
+    assert RUN_UIDS[0] <= uid < RUN_UIDS[1]
+    # Its lock went with the run: claiming it again from the same id finds it free.
+    again, lock = claim_uid(run_id_of(out), lock_folder())
+    os.close(lock)
+    assert again == uid
     assert_nothing_left(out)
 
 

@@ -20,10 +20,10 @@ from lab.run.backends.docker.engine import (
 from lab.spec.model import Network, Node, Topology
 
 CAPABILITIES = ["NET_ADMIN", "NET_RAW", "SETUID", "SETGID", "CHOWN", "KILL"]
-# Where a user's program runs, as nobody: its /proc/PID/fd is a folder of nobody's (mode
-# 0500) whose links are behind a ptrace check. Without these, ss -p names no process of it,
-# lab.programs.userclient finds no client port of its copies, and the grader counts none
-# of its descriptors (a leak would go unseen).
+# Where a user's program runs, unprivileged (lab.run.runuid): its /proc/PID/fd is a folder
+# of that uid's (mode 0500) whose links are behind a ptrace check. Without these, ss -p
+# names no process of it, lab.programs.userclient finds no client port of its copies, and
+# the grader counts none of its descriptors (a leak would go unseen).
 USER_PROGRAM_CAPABILITIES = ["DAC_READ_SEARCH", "SYS_PTRACE"]
 MEMORY_LIMIT = "256m"
 PIDS_LIMIT = 1024  # the thread server's threads count here too
@@ -149,7 +149,7 @@ def create_node(
         init=True,
         cap_drop=["ALL"],
         cap_add=CAPABILITIES + user_program_capabilities(topology, node.name),
-        # A user's program runs as nobody; a set-user-ID binary of the image (su, mount)
+        # A user's program runs unprivileged; a set-user-ID binary of the image (su, mount)
         # must not give it back what the node holds.
         security_opt=["no-new-privileges:true"],
         mem_limit=MEMORY_LIMIT,

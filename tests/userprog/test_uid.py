@@ -1,4 +1,5 @@
-"""The graded server runs as a uid of its own, in no account (lab.programs.userprog)."""
+"""A run's programs run as a uid of the run's own, in no account (lab.run.runuid,
+lab.programs.userprog)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lab.grade.flow import GRADE_UIDS, claim_uid
+from lab.run.runuid import RUN_UIDS, claim_uid
 from tests.labcli import ROOT
 
 
@@ -20,17 +21,17 @@ def test_userprog_becomes_a_numeric_uid_and_gid(root: None, tmp_path: Path) -> N
     assert done.stdout.split() == ["61234", "61234"]
 
 
-def test_runs_graded_at_once_never_share_a_uid() -> None:
+def test_runs_at_once_never_share_a_uid(tmp_path: Path) -> None:
     """Two runs whose ids point at the same uid: the second gets the next one while the
-    first holds its lock; the lock goes with the descriptor (the grading process)."""
-    first, lock = claim_uid("0")
-    second, lock2 = claim_uid("0")
+    first holds its lock; the lock goes with the descriptor."""
+    first, lock = claim_uid("0", tmp_path)
+    second, lock2 = claim_uid("0", tmp_path)
     try:
-        assert GRADE_UIDS[0] <= first < GRADE_UIDS[1]
+        assert RUN_UIDS[0] <= first < RUN_UIDS[1]
         assert second != first
     finally:
         os.close(lock2)
     os.close(lock)
-    again, lock = claim_uid("0")
+    again, lock = claim_uid("0", tmp_path)
     os.close(lock)
     assert again == first
