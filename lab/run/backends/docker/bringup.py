@@ -149,9 +149,6 @@ def create_node(
         init=True,
         cap_drop=["ALL"],
         cap_add=CAPABILITIES + user_program_capabilities(topology, node.name),
-        # A user's program runs unprivileged; a set-user-ID binary of the image (su, mount)
-        # must not give it back what the node holds.
-        security_opt=["no-new-privileges:true"],
         mem_limit=MEMORY_LIMIT,
         pids_limit=PIDS_LIMIT,
         # Explicit either way: a new network namespace inherits the host's setting,
