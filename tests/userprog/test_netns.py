@@ -15,7 +15,7 @@ from lab.run.runuid import RUN_UIDS, claim_uid, lock_folder
 from tests.labcli import lab
 from tests.leftovers import netns_objects, run_id_of
 from tests.results_schema import assert_valid_results
-from tests.userprog.topo import write
+from tests.userprog.topo import student_dir, write
 
 pytestmark = [pytest.mark.netns, pytest.mark.slow]
 
@@ -331,8 +331,7 @@ with socket.create_server(("0.0.0.0", int(sys.argv[1]))) as s:
 
 
 def test_a_program_runs_as_a_uid_of_its_run_not_root_nor_nobody(root: None, tmp_path: Path) -> None:
-    write(tmp_path, "")
-    (tmp_path / "student" / "whoami.py").write_text(WHOAMI)
+    (student_dir(tmp_path) / "whoami.py").write_text(WHOAMI)
     out = tmp_path / "out"
     code, summary, stderr = run(write(tmp_path, one_service("who", "student/whoami.py")), out)
     assert code == 0, (checks(summary), stderr[-2000:])
