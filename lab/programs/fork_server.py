@@ -31,7 +31,6 @@ import select
 import signal
 import socket
 import sys
-import threading
 import time
 from collections.abc import Callable, Iterable
 from types import FrameType
@@ -230,6 +229,11 @@ class ForkServer:
         os.close(self.alive[0])
         if os.fork() > 0:
             return  # the short-lived child: exit now, the caller's os._exit
+        # Imported here, in the grandchild only: once a process has imported threading,
+        # every fork() of it runs threading's own at-fork handler in the child, Python code
+        # that writes (and so copies) pages, and the server forks once per connection.
+        import threading
+
         watcher = threading.Thread(
             target=_watch_lifeline, args=(self.lifeline[0],), name="lifeline", daemon=True
         )

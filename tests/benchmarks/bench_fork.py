@@ -43,6 +43,7 @@ int main(int argc, char **argv)
 }
 """
 
+ROOT = Path(__file__).resolve().parents[2]
 PY_LOOP = """
 import os, sys, time
 {imports}
@@ -58,7 +59,9 @@ print(f"{{time.perf_counter() - began:.9f}}")
 
 
 def _seconds(argv: list[str]) -> float:
-    done = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=600)
+    done = subprocess.run(
+        argv, capture_output=True, text=True, check=True, timeout=600, cwd=ROOT
+    )  # the repository's root: where -S -c finds lab without the site module
     return float(done.stdout.strip().splitlines()[-1])
 
 
@@ -72,16 +75,20 @@ def main() -> None:
         source.write_text(C_SOURCE)
         binary = Path(tmp) / "fork_loop"
         subprocess.run(["cc", "-O2", "-o", str(binary), str(source)], check=True, timeout=300)
+        # -S: as the lab runs its programs (Session.program), without the site module, whose
+        # packages would add their memory to every Python row alike.
         rows = {
             "C": [str(binary), str(args.count)],
             "python3, os only": [
                 sys.executable,
+                "-S",
                 "-c",
                 PY_LOOP.format(imports=""),
                 str(args.count),
             ],
             "python3 + lab fork_server": [
                 sys.executable,
+                "-S",
                 "-c",
                 PY_LOOP.format(imports="import lab.programs.fork_server"),
                 str(args.count),

@@ -50,6 +50,7 @@ from tests.programs.c_build import PROGRAMS
 from tests.programs.conftest import HOST
 
 SERVER_NOFILE = 4096
+ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -69,44 +70,32 @@ COLUMNS_BY_KEY = dict(zip(("50", "1000", "churn"), COLUMNS, strict=True))
 
 
 def server_argvs(c_dir: Path) -> dict[str, Callable[[int], list[str]]]:
-    py = sys.executable
+    # Python as the lab runs its programs (Session.program): -S, without the site module.
+    # A fork() copies the page tables of all the memory the parent has touched, and the
+    # child's exit gives it back, so every module imported costs each connection of a fork
+    # server; a development install's site packages (3 MB here) would weigh on every
+    # Python server alike and hide what the lab's own imports cost.
+    py = [sys.executable, "-S", "-m"]
+
+    def bare(design: str, *flags: str) -> Callable[[int], list[str]]:
+        return lambda port: [*py, f"tests.benchmarks.bare_{design}_server", str(port), *flags]
+
+    def lab(design: str) -> Callable[[int], list[str]]:
+        return lambda port: [*py, f"lab.programs.{design}_server", "--host", HOST,
+                             "--port", str(port)]  # fmt: skip
+
+    def c(design: str) -> Callable[[int], list[str]]:
+        return lambda port: [str(c_dir / f"{design}_server"), str(port), "--host", HOST]
+
     return {
-        "c-fork": lambda port: [str(c_dir / "fork_server"), str(port), "--host", HOST],
-        "bare-fork": lambda port: [py, "-m", "tests.benchmarks.bare_fork_server", str(port)],
-        "bare-fork-log": lambda port: [
-            py,
-            "-m",
-            "tests.benchmarks.bare_fork_server",
-            str(port),
-            "--log",
-        ],
-        "lab-fork": lambda port: [
-            py,
-            "-m",
-            "lab.programs.fork_server",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-        ],
-        "c-thread": lambda port: [str(c_dir / "thread_server"), str(port), "--host", HOST],
-        "bare-thread": lambda port: [py, "-m", "tests.benchmarks.bare_thread_server", str(port)],
-        "bare-thread-log": lambda port: [
-            py,
-            "-m",
-            "tests.benchmarks.bare_thread_server",
-            str(port),
-            "--log",
-        ],
-        "lab-thread": lambda port: [
-            py,
-            "-m",
-            "lab.programs.thread_server",
-            "--host",
-            HOST,
-            "--port",
-            str(port),
-        ],
+        "c-fork": c("fork"),
+        "bare-fork": bare("fork"),
+        "bare-fork-log": bare("fork", "--log"),
+        "lab-fork": lab("fork"),
+        "c-thread": c("thread"),
+        "bare-thread": bare("thread"),
+        "bare-thread-log": bare("thread", "--log"),
+        "lab-thread": lab("thread"),
     }
 
 
@@ -168,6 +157,7 @@ def serving(argv: list[str]) -> Iterator[tuple[subprocess.Popen[bytes], int | No
         with open(log, "wb") as out:
             server = subprocess.Popen(
                 argv,
+                cwd=ROOT,  # where -m finds lab and tests without the site module
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=out,
