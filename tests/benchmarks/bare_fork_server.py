@@ -2,15 +2,31 @@
 recv, upper-case, send; nothing else (no limits, SIGCHLD ignored so the kernel reaps).
 With ``--log``, each child also writes a connect and a close line on stderr, as the lab's
 servers do, so that the benchmark can tell the cost of that evidence from the rest.
-python3 -m tests.benchmarks.bare_fork_server PORT [--log]"""
+With ``--reap`` (which implies ``--log``), the server reaps its children as the course's
+fork server must: a SIGCHLD handler, a ``waitpid(-1, WNOHANG)`` loop, a line per child.
+python3 -m tests.benchmarks.bare_fork_server PORT [--log] [--reap]"""
 
 import os
 import signal
 import socket
 import sys
+from types import FrameType
 
-logging = "--log" in sys.argv[2:]
-signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+
+def reap(signum: int, frame: FrameType | None) -> None:
+    while True:
+        try:
+            pid, status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+        os.write(2, f"reaped pid={pid} status={os.waitstatus_to_exitcode(status)}\n".encode())
+
+
+reaping = "--reap" in sys.argv[2:]
+logging = reaping or "--log" in sys.argv[2:]
+signal.signal(signal.SIGCHLD, reap if reaping else signal.SIG_IGN)
 listener = socket.create_server(("127.0.0.1", int(sys.argv[1])), backlog=128)
 print(f"listening tcp 127.0.0.1:{listener.getsockname()[1]}", file=sys.stderr, flush=True)
 while True:

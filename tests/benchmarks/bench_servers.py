@@ -9,9 +9,11 @@ Columns: messages/s with 50 and with 1,000 persistent clients, and connections/s
 clients connecting once per request (churn); medians of --repeat runs. Then the ratios:
 each lab server against the bare Python server of its design (the issue's target is at
 least 0.9x), and each C twin against it: the median of the ratios within each round of
-the interleaving, with their range. Two more servers run when --servers names them:
+the interleaving, with their range. Three more servers run when --servers names them:
 ``bare-fork-log`` and ``bare-thread-log``, the bare servers writing the connect and close
-lines every lab service writes; the lab's servers are then compared with them too.
+lines every lab service writes, and ``bare-fork-reap``, which also reaps its children with
+a SIGCHLD handler and logs each, as the course's fork server must; the lab's servers are
+then compared with them too.
 
 The generator is, by default, ``loadgen_epoll.c`` (one thread, epoll), built with the real
 compiler into a temporary folder with the C servers: the lab's asyncio ``loadgen`` tops out
@@ -91,6 +93,7 @@ def server_argvs(c_dir: Path) -> dict[str, Callable[[int], list[str]]]:
         "c-fork": c("fork"),
         "bare-fork": bare("fork"),
         "bare-fork-log": bare("fork", "--log"),
+        "bare-fork-reap": bare("fork", "--reap"),
         "lab-fork": lab("fork"),
         "c-thread": c("thread"),
         "bare-thread": bare("thread"),
@@ -306,7 +309,7 @@ def _ratios(
     pairs = [
         (f"{kind}-{design}", f"bare-{design}{log}")
         for design in ("fork", "thread")
-        for kind, log in (("lab", ""), ("c", ""), ("lab", "-log"))
+        for kind, log in (("lab", ""), ("c", ""), ("lab", "-log"), ("lab", "-reap"))
     ]
     for mine, bare in pairs:
         if mine not in names or bare not in names:
@@ -319,7 +322,7 @@ def _ratios(
                 if ratios
                 else "-"
             )
-        label = f"{mine} / {bare}" if bare.endswith("-log") else mine
+        label = f"{mine} / {bare}" if bare.endswith(("-log", "-reap")) else mine
         print(f"{label:28}" + "".join(f"{c:>24}" for c in cells))
 
 
