@@ -96,7 +96,7 @@ def positive_int(text: str) -> int:
 class _HelpFormatter(argparse.HelpFormatter):
     """argparse's own, told the terminal's width instead of asking shutil for it. argparse
     makes a formatter for every option added, and shutil would bring zlib, bz2 and lzma
-    into every server: 29 more memory mappings, which each fork() of the fork server
+    into every server: 30 more memory mappings, which each fork() of the fork server
     copies and each child's exit unmaps (about 5% of a fork, ``bench_fork``)."""
 
     def __init__(self, prog: str) -> None:

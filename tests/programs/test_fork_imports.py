@@ -12,7 +12,7 @@ from tests.labcli import ROOT
 # Standard modules that register an at-fork handler (os.register_at_fork) when imported:
 # Python code that would run in every child, writing, and so copying, its pages.
 AT_FORK_MODULES = ("threading", "random", "logging", "concurrent.futures.process")
-# shutil loads zlib, bz2 and lzma: six shared objects, 29 memory mappings.
+# shutil loads zlib, bz2 and lzma: six shared objects, 30 memory mappings.
 HEAVY_MODULES = ("shutil", "zlib", "bz2", "lzma")
 # What the server does before it serves: import, and parse its arguments.
 STARTUP = (
