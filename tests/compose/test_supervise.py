@@ -227,6 +227,44 @@ def test_every_client_runs_and_the_first_failure_is_the_exit_status(tmp_path: Pa
     assert "client c: exit 5" in done.stderr
 
 
+# A client that says it is running, then waits; on SIGTERM it ends well (exit 0) or, with no
+# handler, is cut short by the signal.
+WAITER = """
+import signal, sys, time
+if sys.argv[1] == "ends-well":
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+print("running", flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.parametrize(
+    ("first", "then_another", "status"),
+    [
+        ("ends-well", False, 0),  # it ended well: counted, though the stop came during it
+        ("cut-short", False, 128 + signal.SIGTERM),
+        ("ends-well", True, 128 + signal.SIGTERM),  # the next client never ran
+    ],
+)
+def test_a_stop_during_a_client_counts_it_only_if_it_ended_well(
+    tmp_path: Path, first: str, then_another: bool, status: int
+) -> None:
+    words = job_words("client", "wait", [sys.executable, "-c", WAITER, first])
+    if then_another:
+        words += job_words("client", "next", [sys.executable, "-c", "print('next ran')"])
+    argv = [*SUPERVISE, "--node", "n1", "--results", str(tmp_path / "results")]
+    argv += ["--ready-file", str(tmp_path / "ready"), "--", *words]
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        log = tmp_path / "results" / "n1" / "wait.log"
+        wait_until(lambda: "running" in read(log), "the client to run")
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=EVENT_TIMEOUT)
+    assert proc.returncode == status, stderr
+    assert "next ran" not in stdout
+
+
 def test_a_server_that_cannot_start_fails_the_node(tmp_path: Path) -> None:
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
