@@ -126,7 +126,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
-    """Spread the suite over workers (`pytest -n 2`, as .ci/test does) in the groups of
+    """Spread the suite over workers (`pytest -n 3`, as .ci/test does) in the groups of
     ``worker_group``: each group runs whole on one worker."""
     from xdist.scheduler import LoadScopeScheduling
 

@@ -22,7 +22,7 @@ TARGETS = sorted(p.stem for p in HERE.glob("fuzz_*.py"))
 
 def fuzz_seconds(environ: Mapping[str, str]) -> int:
     """How long each target runs: a minute in CI (issue #12 asks about a minute per target;
-    the suite's two workers run two targets at once), longer when asked."""
+    the suite's workers run some targets at once), longer when asked."""
     return int(environ.get("SOCKET_LAB_FUZZ_SECONDS", "60"))
 
 
