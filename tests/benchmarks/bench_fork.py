@@ -20,6 +20,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tests.labcli import ROOT
+
 C_SOURCE = r"""
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +45,6 @@ int main(int argc, char **argv)
 }
 """
 
-ROOT = Path(__file__).resolve().parents[2]
 PY_LOOP = """
 import os, sys, time
 {imports}

@@ -40,7 +40,8 @@ from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.labcli import ROOT
+
 DEFAULT = ROOT / "topologies" / "default.yaml"
 DEFAULT_HOLD = 2.0  # the longest hold the default topology's scenarios declare
 MININET_TIMEOUT = 420.0

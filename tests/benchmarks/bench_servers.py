@@ -48,11 +48,11 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.labcli import ROOT
 from tests.programs.c_build import PROGRAMS
 from tests.programs.conftest import HOST
 
 SERVER_NOFILE = 4096
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

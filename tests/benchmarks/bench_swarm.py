@@ -26,9 +26,9 @@ from lab.run.backends.swarm.cluster import open_cluster
 from lab.run.backends.swarm.images import ensure_image
 from lab.run.runner import run_lab
 from lab.spec.topology import load_topology
+from tests.labcli import ROOT
 from tests.swarm.twoengines import TwoEngines
 
-ROOT = Path(__file__).resolve().parents[2]
 PHASES = ("up", "run", "collect", "down")
 
 

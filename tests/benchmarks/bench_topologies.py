@@ -21,8 +21,8 @@ from lab.run.backends.base import new_run_id
 from lab.run.runner import run_lab
 from lab.spec.model import Interface, Network, Node, Topology
 from lab.spec.topology import load_topology
+from tests.labcli import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 PHASES = ("up", "run", "collect", "down")
 
 

@@ -20,6 +20,8 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from tests.labcli import ROOT
+
 MAX_MODULE_LINES = 400
 MAX_P90_FUNCTION_LINES = 30
 
@@ -30,8 +32,6 @@ LAYERS = ("spec", "deploy", "run", "evidence", "verdict", "report", "grade", "cl
 SHARED = frozenset({"lab", "lab.errors", "lab.data", "lab.i18n"})
 # Run inside containers and on bare hosts: the standard library and themselves only.
 STDLIB_ONLY = ("lab.programs", "lab.data", "lab.i18n", "lab")
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

@@ -22,9 +22,8 @@ from lab.run.record import load_run
 from lab.spec.model import Topology
 from lab.spec.topology import load_topology
 from tests.conftest import require
+from tests.labcli import ROOT
 from tests.results_schema import assert_valid_results
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from typing import Any
 
 import pytest
 
+from tests.labcli import ROOT
 from tests.leftovers import leftovers_of, read_until, run_id_in, start_lab_run
 from tests.run import inject
 
-ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGY = Path(__file__).resolve().parent / "faults.yaml"
 NODES = ("server", "client1", "client2")
 

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
+from tests.labcli import ROOT
 from tests.leftovers import leftovers_of, read_until, start_lab_run
 
-ROOT = Path(__file__).resolve().parents[2]
 TOPOLOGY = Path(__file__).resolve().parent / "interrupts.yaml"
 NODES = ("server", "client")
 KINDS = ("netstat", "ss", "ps")

@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.labcli import ROOT
 from tests.leftovers import docker_objects, signal_lab_run_at
-
-ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = pytest.mark.docker
 

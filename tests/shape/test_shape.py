@@ -9,7 +9,6 @@ import pytest
 
 from tests.benchmarks.shape import (
     MAX_P90_FUNCTION_LINES,
-    ROOT,
     cycles,
     function_lengths,
     import_graph,
@@ -18,6 +17,7 @@ from tests.benchmarks.shape import (
     percentile,
     read_modules,
 )
+from tests.labcli import ROOT
 
 MODULES = read_modules(ROOT)
 

@@ -13,11 +13,9 @@ import statistics
 import time
 from collections.abc import Callable
 from functools import partial
-from pathlib import Path
 
 from lab.spec.topology import load_topology, load_topology_text
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.labcli import ROOT
 
 
 def generated(nodes: int) -> str:

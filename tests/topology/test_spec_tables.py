@@ -17,8 +17,8 @@ import yaml
 from lab.spec import docs, keys
 from lab.spec.model import SERVICE_OPTIONS, Capture, Scenario, SshTarget
 from lab.spec.schema import topology_schema
+from tests.labcli import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).parent
 SHIPPED = sorted((ROOT / "topologies").glob("*.yaml")) + sorted(
     (ROOT / "topologies" / "experiments").glob("*.yaml")
