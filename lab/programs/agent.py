@@ -11,7 +11,8 @@ the answer is one line on stdout, in the order the commands end: ``{"id": N, "rc
 stopped for running past its timeout (SIGTERM to its process group, SIGKILL 2 s later), or
 ``{"id": N, "error": TEXT}`` when it could not start. A command killed by signal N exits
 128+N, as under ``timeout(1)``. At the end of stdin the agent exits; the commands still
-running are killed with their groups.
+running are killed with their groups, those whose start was under way too, and a request
+read but not yet started never starts.
 
 Background processes (services, captures) are started with ``{"id": N, "spawn": [...],
 "log": PATH}``: in a session of their own, stdout and stderr into PATH, answered at once
@@ -34,6 +35,10 @@ from typing import Any
 KILL_GRACE = 2.0  # seconds between the SIGTERM of a command past its timeout and SIGKILL
 
 _write = threading.Lock()
+# Held while a command starts and is recorded, and while the end of stdin takes the list to
+# stop: so a command is either in that list or never started.
+_starting = threading.Lock()
+_ended = threading.Event()  # stdin has ended: no command starts any more
 _running: dict[int, subprocess.Popen[bytes]] = {}
 _spawned: dict[int, subprocess.Popen[bytes]] = {}  # by pid
 
@@ -53,18 +58,21 @@ def _kill_group(proc: subprocess.Popen[bytes], signum: int) -> None:
 def run(request: dict[str, Any]) -> None:
     ident = request["id"]
     data = request.get("input")
-    try:
-        proc = subprocess.Popen(
-            [str(a) for a in request["argv"]],
-            stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            start_new_session=True,  # its group is stopped whole on a timeout
-        )
-    except OSError as exc:
-        answer({"id": ident, "error": f"{exc.strerror or exc}: {request['argv'][0]}"})
-        return
-    _running[ident] = proc
+    with _starting:
+        if _ended.is_set():
+            return  # the agent is ending: nobody is left to read an answer
+        try:
+            proc = subprocess.Popen(
+                [str(a) for a in request["argv"]],
+                stdin=subprocess.PIPE if data is not None else subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                start_new_session=True,  # its group is stopped whole on a timeout
+            )
+        except OSError as exc:
+            answer({"id": ident, "error": f"{exc.strerror or exc}: {request['argv'][0]}"})
+            return
+        _running[ident] = proc
     try:
         stdin = data.encode() if data is not None else None
         try:
@@ -141,7 +149,10 @@ def main() -> int:
             answer({"id": None, "error": f"not a request: {line[:200]!r}"})
             continue
         threading.Thread(target=target, args=(request,), daemon=True).start()
-    for proc in list(_running.values()):
+    with _starting:
+        _ended.set()
+        running = list(_running.values())
+    for proc in running:
         _kill_group(proc, signal.SIGKILL)
     return 0
 

@@ -16,7 +16,9 @@ from typing import Any
 
 import pytest
 
+from lab.run.backends.base import Owner, process_start
 from tests.labcli import ROOT
+from tests.programs.conftest import proc_stat
 
 
 class Agent:
@@ -102,17 +104,50 @@ def test_the_end_of_stdin_ends_the_agent_and_its_commands(agent: Agent, tmp_path
     agent.send(id=9, argv=["sh", "-c", f"echo $$ > {pidfile}; exec sleep 300"], input=None,
                timeout=600)  # fmt: skip
     deadline = time.monotonic() + 5
-    while not pidfile.exists() and time.monotonic() < deadline:
+    while not read(pidfile) and time.monotonic() < deadline:
         time.sleep(0.02)
+    # The pid with its start time: the suite makes processes by the thousand, and once the
+    # command is gone the kernel may give its pid to another (pid_max is 32768 here).
+    command = Owner(int(read(pidfile)), process_start(int(read(pidfile))))
+    assert command.start is not None
     assert agent.proc.stdin is not None
     agent.proc.stdin.close()
     assert agent.proc.wait(timeout=10) == 0
-    pid = int(pidfile.read_text())
     deadline = time.monotonic() + 5
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while running(command) and time.monotonic() < deadline:
         time.sleep(0.05)
-    state = Path(f"/proc/{pid}/stat")
-    assert not state.exists() or state.read_text().split()[2] == "Z"
+    assert not running(command)
+
+
+def test_commands_still_starting_at_the_end_of_stdin_are_ended_too(tmp_path: Path) -> None:
+    """Requests and the end of stdin at once: a command whose start was under way when the
+    agent read the end must not outlive it."""
+    count = 20
+    agent = Agent()
+    for i in range(count):
+        script = f"echo $$ > {tmp_path / str(i)}; exec sleep 300"
+        agent.send(id=i, argv=["sh", "-c", script], input=None, timeout=600)
+    assert agent.proc.stdin is not None
+    agent.proc.stdin.close()
+    assert agent.proc.wait(timeout=20) == 0
+    time.sleep(1.0)  # a command that escaped has written its pid by now
+    # A command killed between its file's creation and the echo leaves the file empty.
+    pids = [int(text) for text in map(read, tmp_path.iterdir()) if text]
+    commands = [Owner(pid, process_start(pid)) for pid in pids]
+    left = [c.pid for c in commands if running(c)]
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    assert left == []
+
+
+def running(process: Owner) -> bool:
+    """The process exists and is not a zombie."""
+    stat = proc_stat(process.pid)
+    return process.alive() and stat is not None and stat[0] != "Z"
+
+
+def read(path: Path) -> str:
+    return path.read_text().strip() if path.exists() else ""
 
 
 def ended(agent: Agent, ident: int, pid: int) -> dict[str, Any]:
