@@ -36,12 +36,18 @@ def _analysed(res: Results, record: TcpRecord) -> TcpConnection:
     """The record's connection as the analysis reads it from the record's own capture."""
     client = record.client
     packets = read_packets(res.out / record.evidence)
-    [conn] = [
+    same = [
         c
         for c in tcp_connections(packets)
         if (c.client.ip, c.client.port) == (client.ip, client.port)
     ]
-    return conn
+    # A client port can carry two connections in one capture (reused after TIME_WAIT, with
+    # new ISNs), as the evidence's own grouping knows: the record's ISN says which is its.
+    isn = record.handshake.client_isn
+    if isn is not None:
+        same = [c for c in same if c.handshake.client_isn == isn]
+    assert same, f"{record.id}: no connection from {client.ip}:{client.port} in {record.evidence}"
+    return min(same, key=lambda c: abs(c.start_time - record.start))
 
 
 def _block(page: str, conn_id: str) -> str:
