@@ -38,7 +38,7 @@ _write = threading.Lock()
 # Held while a command starts and is recorded, and while the end of stdin takes the list to
 # stop: so a command is either in that list or never started.
 _starting = threading.Lock()
-_ended = threading.Event()  # stdin has ended: no command starts any more
+_ended = False  # stdin has ended: no command starts any more (set and read under _starting)
 _running: dict[int, subprocess.Popen[bytes]] = {}
 _spawned: dict[int, subprocess.Popen[bytes]] = {}  # by pid
 
@@ -58,8 +58,9 @@ def _kill_group(proc: subprocess.Popen[bytes], signum: int) -> None:
 def run(request: dict[str, Any]) -> None:
     ident = request["id"]
     data = request.get("input")
+    failed: str | None = None  # why the command could not start
     with _starting:
-        if _ended.is_set():
+        if _ended:
             return  # the agent is ending: nobody is left to read an answer
         try:
             proc = subprocess.Popen(
@@ -70,9 +71,14 @@ def run(request: dict[str, Any]) -> None:
                 start_new_session=True,  # its group is stopped whole on a timeout
             )
         except OSError as exc:
-            answer({"id": ident, "error": f"{exc.strerror or exc}: {request['argv'][0]}"})
-            return
-        _running[ident] = proc
+            failed = f"{exc.strerror or exc}: {request['argv'][0]}"
+        else:
+            _running[ident] = proc
+    if failed is not None:
+        # Answered outside the lock: a slow reader of stdout must not hold up other starts,
+        # nor the end of stdin.
+        answer({"id": ident, "error": failed})
+        return
     try:
         stdin = data.encode() if data is not None else None
         try:
@@ -139,6 +145,7 @@ def handler(request: Any) -> Any:
 
 
 def main() -> int:
+    global _ended
     for line in sys.stdin.buffer:
         try:
             request = json.loads(line)
@@ -150,7 +157,7 @@ def main() -> int:
             continue
         threading.Thread(target=target, args=(request,), daemon=True).start()
     with _starting:
-        _ended.set()
+        _ended = True
         running = list(_running.values())
     for proc in running:
         _kill_group(proc, signal.SIGKILL)
