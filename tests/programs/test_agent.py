@@ -119,25 +119,38 @@ def test_the_end_of_stdin_ends_the_agent_and_its_commands(agent: Agent, tmp_path
     assert not running(command)
 
 
-def test_commands_still_starting_at_the_end_of_stdin_are_ended_too(tmp_path: Path) -> None:
+def test_commands_still_starting_at_the_end_of_stdin_are_ended_too(
+    agent: Agent, tmp_path: Path
+) -> None:
     """Requests and the end of stdin at once: a command whose start was under way when the
     agent read the end must not outlive it."""
     count = 20
-    agent = Agent()
     for i in range(count):
-        script = f"echo $$ > {tmp_path / str(i)}; exec sleep 300"
+        # Each command writes down its own pid and start time (a copy of its /proc stat)
+        # while it surely runs: the test cannot read them before the end of stdin without
+        # waiting for the very starts the end must race with, nor after it, when a pid may
+        # be another process's.
+        script = f"cat /proc/$$/stat > {tmp_path / str(i)}; exec sleep 300"
         agent.send(id=i, argv=["sh", "-c", script], input=None, timeout=600)
     assert agent.proc.stdin is not None
     agent.proc.stdin.close()
     assert agent.proc.wait(timeout=20) == 0
-    time.sleep(1.0)  # a command that escaped has written its pid by now
-    # A command killed between its file's creation and the echo leaves the file empty.
-    pids = [int(text) for text in map(read, tmp_path.iterdir()) if text]
-    commands = [Owner(pid, process_start(pid)) for pid in pids]
+    time.sleep(1.0)  # a command that escaped has written its stat by now
+    commands = [c for c in map(recorded, tmp_path.iterdir()) if c is not None]
     left = [c.pid for c in commands if running(c)]
     for pid in left:
         os.kill(pid, signal.SIGKILL)
     assert left == []
+
+
+def recorded(path: Path) -> Owner | None:
+    """The process whose copy of /proc/PID/stat ``path`` holds (None: the copy is empty or
+    cut short, its command killed while making it)."""
+    text = read(path)
+    try:
+        return Owner(int(text.split()[0]), int(text.rsplit(")", 1)[1].split()[19]))
+    except (IndexError, ValueError):
+        return None
 
 
 def running(process: Owner) -> bool:
