@@ -18,7 +18,7 @@ import pytest
 
 from lab.run.backends.base import Owner, process_start
 from tests.labcli import ROOT
-from tests.programs.conftest import proc_stat
+from tests.programs.conftest import proc_stat, wait_until
 
 
 class Agent:
@@ -103,13 +103,12 @@ def test_the_end_of_stdin_ends_the_agent_and_its_commands(agent: Agent, tmp_path
     pidfile = tmp_path / "long"
     agent.send(id=9, argv=["sh", "-c", f"echo $$ > {pidfile}; exec sleep 300"], input=None,
                timeout=600)  # fmt: skip
-    deadline = time.monotonic() + 5
-    while not read(pidfile) and time.monotonic() < deadline:
-        time.sleep(0.02)
+    wait_until(lambda: bool(read(pidfile)), f"the command's pid in {pidfile}")
+    pid = int(read(pidfile))
     # The pid with its start time: the suite makes processes by the thousand, and once the
     # command is gone the kernel may give its pid to another (pid_max is 32768 here).
-    command = Owner(int(read(pidfile)), process_start(int(read(pidfile))))
-    assert command.start is not None
+    command = Owner(pid, process_start(pid))
+    assert command.start is not None, f"the command (pid {pid}) ended before the end of stdin"
     assert agent.proc.stdin is not None
     agent.proc.stdin.close()
     assert agent.proc.wait(timeout=10) == 0
