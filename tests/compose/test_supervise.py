@@ -18,6 +18,7 @@ import pytest
 
 from lab.programs.supervise import SuperviseError, job_words, parse_jobs, split_argv
 from lab.programs.supervise_net import closing_connections, open_ports
+from tests.programs.conftest import read
 
 # Upper bound for waiting on something the test expects; never a speed assertion.
 EVENT_TIMEOUT = 30.0
@@ -204,10 +205,6 @@ def children_of(pid: int) -> list[int]:
     for task in Path(f"/proc/{pid}/task").glob("*"):
         found += [int(c) for c in read(task / "children").split()]
     return found
-
-
-def read(path: Path) -> str:
-    return path.read_text() if path.exists() else ""
 
 
 def test_every_client_runs_and_the_first_failure_is_the_exit_status(tmp_path: Path) -> None:

@@ -168,6 +168,11 @@ def run_client(
     return done.returncode, doc
 
 
+def read(path: Path) -> str:
+    """A file's text, stripped; "" while it does not exist (a process has yet to write it)."""
+    return path.read_text().strip() if path.exists() else ""
+
+
 def proc_stat(pid: int) -> tuple[str, int] | None:
     """(state letter, ppid) of a process from /proc, or None if it does not exist."""
     try:

@@ -18,7 +18,7 @@ import pytest
 
 from lab.run.backends.base import Owner, process_start
 from tests.labcli import ROOT
-from tests.programs.conftest import proc_stat, wait_until
+from tests.programs.conftest import proc_stat, read, wait_until
 
 
 class Agent:
@@ -156,10 +156,6 @@ def running(process: Owner) -> bool:
     """The process exists and is not a zombie."""
     stat = proc_stat(process.pid)
     return process.alive() and stat is not None and stat[0] != "Z"
-
-
-def read(path: Path) -> str:
-    return path.read_text().strip() if path.exists() else ""
 
 
 def ended(agent: Agent, ident: int, pid: int) -> dict[str, Any]:
