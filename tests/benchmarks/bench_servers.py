@@ -13,7 +13,8 @@ the interleaving, with their range. Three more servers run when --servers names 
 ``bare-fork-log`` and ``bare-thread-log``, the bare servers writing the connect and close
 lines every lab service writes, and ``bare-fork-reap``, which also reaps its children with
 a SIGCHLD handler and logs each, as the course's fork server must; the lab's servers are
-then compared with them too.
+then compared with them too, and they with the bare server: what those duties alone cost,
+and so the most a server that keeps them can reach against the bare one.
 
 The generator is, by default, ``loadgen_epoll.c`` (one thread, epoll), built with the real
 compiler into a temporary folder with the C servers: the lab's asyncio ``loadgen`` tops out
@@ -311,6 +312,10 @@ def _ratios(
         for design in ("fork", "thread")
         for kind, log in (("lab", ""), ("c", ""), ("lab", "-log"), ("lab", "-reap"))
     ]
+    # What the lab's duties cost a bare server on their own: the ceiling they leave the
+    # lab's server against the bare one, whatever else it does.
+    pairs += [(f"bare-{design}{duty}", f"bare-{design}") for design in ("fork", "thread")
+              for duty in ("-log", "-reap")]  # fmt: skip
     for mine, bare in pairs:
         if mine not in names or bare not in names:
             continue
@@ -322,7 +327,8 @@ def _ratios(
                 if ratios
                 else "-"
             )
-        label = f"{mine} / {bare}" if bare.endswith(("-log", "-reap")) else mine
+        shown_alone = mine.startswith(("lab-", "c-")) and not bare.endswith(("-log", "-reap"))
+        label = mine if shown_alone else f"{mine} / {bare}"
         print(f"{label:28}" + "".join(f"{c:>24}" for c in cells))
 
 
