@@ -18,7 +18,8 @@ import pytest
 
 from lab.programs.supervise import SuperviseError, job_words, parse_jobs, split_argv
 from lab.programs.supervise_net import closing_connections, open_ports
-from tests.programs.conftest import read
+from lab.run.backends.base import Owner, process_start
+from tests.programs.conftest import read, running
 
 # Upper bound for waiting on something the test expects; never a speed assertion.
 EVENT_TIMEOUT = 30.0
@@ -43,12 +44,14 @@ def wait_until(condition: Callable[[], bool], what: str) -> None:
         time.sleep(0.05)
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def listening_server(log: Path, supervisor: int) -> Owner:
+    """The server whose "listening" line is in ``log``, known by pid and start time: the
+    start is read while the server is the supervisor's child, so not yet another's pid."""
+    wait_until(lambda: "listening tcp" in read(log), f"the listening line in {log}")
+    (pid,) = map(int, re.findall(r"listening tcp \S+ pid=(\d+)", read(log)))
+    server = Owner(pid, process_start(pid))
+    assert pid in children_of(supervisor), f"the server (pid {pid}) is not the supervisor's"
+    return server
 
 
 # -- the job grammar -------------------------------------------------------------------------
@@ -182,6 +185,7 @@ def test_clients_run_after_the_servers_listen_and_print_their_replies(tmp_path: 
         wait_until(lambda: "ping" in read(out / "dgram.log"), "the last client's reply")
         wait_until(lambda: len(children_of(proc.pid)) == 2, "the clients to exit")
         assert proc.poll() is None
+        echo = listening_server(out / "echo.log", proc.pid)
     finally:
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=EVENT_TIMEOUT)
@@ -195,8 +199,7 @@ def test_clients_run_after_the_servers_listen_and_print_their_replies(tmp_path: 
     log = read(out / "echo.log")
     assert "listening tcp" in log
     assert "shutdown signal=SIGTERM" in log
-    pid = int(re.search(r"listening tcp \S+ pid=(\d+)", log)[1])  # type: ignore[index]
-    assert not alive(pid)
+    assert not running(echo)
     assert not (tmp_path / "ready").exists()
 
 
@@ -317,13 +320,13 @@ def test_a_server_node_is_healthy_until_signalled_then_stops_its_children(
         conn.sendall(b"still here\n")
         assert conn.makefile("rb").readline() == b"STILL HERE\n"
     log = tmp_path / "results" / "srv" / "fork.log"
-    pid = int(re.search(r"listening tcp \S+ pid=(\d+)", log.read_text())[1])  # type: ignore[index]
+    server = listening_server(log, proc.pid)
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=EVENT_TIMEOUT)
     assert proc.returncode == 0
     assert f"{signal.Signals(signum).name}: stopping" in err
     assert "shutdown signal=" in log.read_text()  # the server got the signal and shut down
-    assert not alive(pid)
+    assert not running(server)
     assert check(tmp_path).returncode == 1  # the ready file went with it
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from lab.run.backends.base import Owner
 from tests.conftest import require
 from tests.programs.c_build import build_all, compilers_present
 
@@ -182,6 +183,12 @@ def proc_stat(pid: int) -> tuple[str, int] | None:
         return None
     fields = text[text.rindex(")") + 2 :].split()
     return fields[0], int(fields[1])
+
+
+def running(process: Owner) -> bool:
+    """The process, known by pid and start time, exists and is not a zombie."""
+    stat = proc_stat(process.pid)
+    return process.alive() and stat is not None and stat[0] != "Z"
 
 
 def children_of(pid: int) -> dict[int, str]:

@@ -18,7 +18,7 @@ import pytest
 
 from lab.run.backends.base import Owner, process_start
 from tests.labcli import ROOT
-from tests.programs.conftest import proc_stat, read, wait_until
+from tests.programs.conftest import read, running, wait_until
 
 
 class Agent:
@@ -150,12 +150,6 @@ def recorded(path: Path) -> Owner | None:
         return Owner(int(text.split()[0]), int(text.rsplit(")", 1)[1].split()[19]))
     except (IndexError, ValueError):
         return None
-
-
-def running(process: Owner) -> bool:
-    """The process exists and is not a zombie."""
-    stat = proc_stat(process.pid)
-    return process.alive() and stat is not None and stat[0] != "Z"
 
 
 def ended(agent: Agent, ident: int, pid: int) -> dict[str, Any]:
