@@ -12,12 +12,19 @@ from typing import Any
 
 import pytest
 
+from lab.run.backends.base import Owner
 from lab.spec.topology import load_topology
 from tests.labcli import lab
 from tests.ssh.hosts import World, worlds
 from tests.ssh.test_ssh import ssh_topology
 
-__all__ = ["SshLab", "docker_env", "env", "ssh_lab", "worlds"]
+__all__ = ["SshLab", "docker_env", "env", "ssh_lab", "supervisor", "worlds"]
+
+
+def supervisor(state: dict[str, Any]) -> Owner:
+    """A live lab's supervisor as its state file records it, by pid and start time, as `lab
+    down` knows it: once the supervisor is gone, its pid alone may be another process's."""
+    return Owner(int(state["pid"]), int(state["pid_start"]))
 
 
 def _registry(tmp_path: Path) -> Iterator[dict[str, str]]:

@@ -21,6 +21,7 @@ from lab.run.backends.netns.names import SWITCH, ns_name, veth_name
 from lab.run.backends.netns.nonetem import TABLE
 from tests.labcli import lab
 from tests.leftovers import netns_objects
+from tests.live.conftest import supervisor
 from tests.live.terminal import up_at_terminal
 from tests.live.test_live_docker import containers
 from tests.live.test_live_netns import DEFAULT, up
@@ -147,14 +148,14 @@ def test_nothing_left_after_the_supervisor_is_killed(tmp_path: Path, env: dict[s
     # A lab that failed: its supervisor gone, `lab down` cleans what it left.
     before = host_state()
     state = up(tmp_path, env, "out")
-    rid, pid = str(state["run_id"]), int(str(state["pid"]))
+    rid, owner = str(state["run_id"]), supervisor(state)
     for node, direction in (("client1", "egress"), ("server", "ingress")):
         done = lab("netem", node, "eth0", "--direction", direction, "--loss", "5%", "--rate",
                    "2mbit", env=env)  # fmt: skip
         assert done.returncode == 0, done.stderr
-    os.kill(pid, signal.SIGKILL)
+    os.kill(owner.pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while owner.alive() and time.monotonic() < deadline:
         time.sleep(0.05)
     assert "is stale" in lab("down", env=env).stderr
     assert netns_objects(rid) == []
@@ -179,6 +180,7 @@ def test_docker_netem_and_nothing_left_after_sigint(
         DEFAULT, "--backend", "docker", "--out", str(tmp_path / "o"), env=env, timeout=120
     )
     state = json.loads(next((tmp_path / "state" / "live").glob("*.json")).read_text())
+    owner = supervisor(state)
     shaped = ("tbf", "netem")
     assert lab("netem", "client1", "eth0", "--rate", "1mbit", env=env).returncode == 0
     assert root_kind(env, "client1") in shaped  # egress: inside the container
@@ -197,12 +199,12 @@ def test_docker_netem_and_nothing_left_after_sigint(
         assert "(asked for: loss)" in loss.stderr
         assert root_kind(env, "client1") == "tbf"  # refused before any change
 
-    os.kill(int(state["pid"]), signal.SIGINT)
+    os.kill(owner.pid, signal.SIGINT)
     deadline = time.monotonic() + 120
     while containers(state["run_id"]) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert containers(state["run_id"]) == []
-    while Path(f"/proc/{state['pid']}").exists() and time.monotonic() < deadline:
+    while owner.alive() and time.monotonic() < deadline:
         time.sleep(0.2)  # the supervisor writes the report, then forgets the lab
     assert list((tmp_path / "state" / "live").glob("*.json")) == []
     # The host's end of the link, and its qdisc, went with the container.

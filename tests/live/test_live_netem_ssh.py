@@ -19,7 +19,7 @@ import pytest
 from lab.run.backends import kernel
 from lab.run.backends.ssh.impair import HANDLE
 from tests.labcli import lab
-from tests.live.conftest import SshLab
+from tests.live.conftest import SshLab, supervisor
 from tests.live.terminal import up_at_terminal
 from tests.ssh.test_ssh import MINI, assert_nothing_left
 
@@ -73,10 +73,10 @@ def test_netem_over_ssh_is_opt_in_and_undone(
         assert theirs.returncode == 2 and "that is not the lab's" in theirs.stderr
         assert root_qdisc(server_ns, ifaces["server"]) == ("tbf", "77:")
 
-        pid = int(state["pid"])
-        os.kill(pid, signal.SIGKILL)  # a failed lab: only the state file says what it did
+        owner = supervisor(state)
+        os.kill(owner.pid, signal.SIGKILL)  # a failed lab: only the state file says what it did
         deadline = time.monotonic() + 10
-        while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        while owner.alive() and time.monotonic() < deadline:
             time.sleep(0.05)
         down = lab("down", env=env)
         assert "is stale" in down.stderr
