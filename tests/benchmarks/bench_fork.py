@@ -4,7 +4,8 @@ the connections per second of any fork-per-connection server written in either.
     python3 -m tests.benchmarks.bench_fork [--count 2000] [--repeat 5]
 
 Rows: a C program (built with cc into a temporary folder); a bare ``python3`` that has
-imported only ``os``; and the same after importing the lab's fork server, whose parent
+imported only ``os``; the same with the bare fork server's imports (``signal``,
+``socket``); and the same after importing the lab's fork server, whose parent
 carries more modules, so more memory for fork() to share and for the child's exit to give
 back. Each row is the median of --repeat loops of --count sequential forks, the child
 exiting at once: milliseconds per fork and forks per second. Figures, not assertions;
@@ -85,6 +86,13 @@ def main() -> None:
                 "-S",
                 "-c",
                 PY_LOOP.format(imports=""),
+                str(args.count),
+            ],
+            "python3 + bare server's": [
+                sys.executable,
+                "-S",
+                "-c",
+                PY_LOOP.format(imports="import signal, socket"),
                 str(args.count),
             ],
             "python3 + lab fork_server": [
