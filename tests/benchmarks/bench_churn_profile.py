@@ -51,6 +51,7 @@ from tests.benchmarks.bench_servers import (
     server_argvs,
     serving,
 )
+from tests.benchmarks.own_netns import rerun_in_own_netns
 
 CATEGORIES = ("page faults", "exit", "fork", "system calls", "interpreter", "other")
 # The first category whose function is in a sample's call chain; checked in this order.
@@ -224,6 +225,7 @@ def main() -> None:
     args = parser.parse_args()
     if shutil.which("perf") is None or os.geteuid() != 0:
         sys.exit("bench_churn_profile: needs root and perf (Debian: apt-get install linux-perf)")
+    rerun_in_own_netns("tests.benchmarks.bench_churn_profile")
     names = args.servers.split(",")
     runs: dict[str, list[Profile]] = {name: [] for name in names}
     with tempfile.TemporaryDirectory(prefix="bench-churn-profile-") as tmp:
