@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,13 +20,23 @@ from tests.labcli import lab
 from tests.ssh.hosts import World, worlds
 from tests.ssh.test_ssh import ssh_topology
 
-__all__ = ["SshLab", "docker_env", "env", "ssh_lab", "supervisor", "worlds"]
+__all__ = ["SshLab", "docker_env", "env", "kill_supervisor", "ssh_lab", "supervisor", "worlds"]
 
 
 def supervisor(state: dict[str, Any]) -> Owner:
     """A live lab's supervisor as its state file records it, by pid and start time, as `lab
     down` knows it: once the supervisor is gone, its pid alone may be another process's."""
     return Owner(int(state["pid"]), int(state["pid_start"]))
+
+
+def kill_supervisor(state: dict[str, Any]) -> None:
+    """SIGKILL a live lab's supervisor, as a crash would, and wait (10 s at most) for it to
+    have gone, so that the lab is stale for what the test runs next."""
+    owner = supervisor(state)
+    os.kill(owner.pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while owner.alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def _registry(tmp_path: Path) -> Iterator[dict[str, str]]:

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.labcli import ROOT, lab
+from tests.live.conftest import kill_supervisor
 from tests.live.terminal import Terminal, up_at_terminal
 
 DEFAULT = "lab/data/topologies/default.yaml"
@@ -136,10 +137,7 @@ def test_two_labs_a_stale_one_and_a_killed_shell_on_docker(
     assert "sleep 600" not in ps.stdout
 
     stale = states["default-2"]
-    os.kill(int(stale["pid"]), signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{stale['pid']}").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    kill_supervisor(stale)
     refused = lab("exec", "default-2", "server", "--", "true", env=env)
     assert refused.returncode == 1 and "stale" in refused.stderr
     down = lab("down", "default-2", env=env)

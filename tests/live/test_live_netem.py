@@ -21,7 +21,7 @@ from lab.run.backends.netns.names import SWITCH, ns_name, veth_name
 from lab.run.backends.netns.nonetem import TABLE
 from tests.labcli import lab
 from tests.leftovers import netns_objects
-from tests.live.conftest import supervisor
+from tests.live.conftest import kill_supervisor, supervisor
 from tests.live.terminal import up_at_terminal
 from tests.live.test_live_docker import containers
 from tests.live.test_live_netns import DEFAULT, up
@@ -148,15 +148,12 @@ def test_nothing_left_after_the_supervisor_is_killed(tmp_path: Path, env: dict[s
     # A lab that failed: its supervisor gone, `lab down` cleans what it left.
     before = host_state()
     state = up(tmp_path, env, "out")
-    rid, owner = str(state["run_id"]), supervisor(state)
+    rid = str(state["run_id"])
     for node, direction in (("client1", "egress"), ("server", "ingress")):
         done = lab("netem", node, "eth0", "--direction", direction, "--loss", "5%", "--rate",
                    "2mbit", env=env)  # fmt: skip
         assert done.returncode == 0, done.stderr
-    os.kill(owner.pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while owner.alive() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    kill_supervisor(state)
     assert "is stale" in lab("down", env=env).stderr
     assert netns_objects(rid) == []
     assert host_state() == before

@@ -7,10 +7,7 @@ gives the interface back its default qdisc and leaves the user's own alone."""
 from __future__ import annotations
 
 import json
-import os
-import signal
 import subprocess
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,7 +16,7 @@ import pytest
 from lab.run.backends import kernel
 from lab.run.backends.ssh.impair import HANDLE
 from tests.labcli import lab
-from tests.live.conftest import SshLab, supervisor
+from tests.live.conftest import SshLab, kill_supervisor
 from tests.live.terminal import up_at_terminal
 from tests.ssh.test_ssh import MINI, assert_nothing_left
 
@@ -73,11 +70,7 @@ def test_netem_over_ssh_is_opt_in_and_undone(
         assert theirs.returncode == 2 and "that is not the lab's" in theirs.stderr
         assert root_qdisc(server_ns, ifaces["server"]) == ("tbf", "77:")
 
-        owner = supervisor(state)
-        os.kill(owner.pid, signal.SIGKILL)  # a failed lab: only the state file says what it did
-        deadline = time.monotonic() + 10
-        while owner.alive() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        kill_supervisor(state)  # a failed lab: only the state file says what it did
         down = lab("down", env=env)
         assert "is stale" in down.stderr
         assert f"qdisc {HANDLE} on {ifaces['client1']}" in down.stdout

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 from tests.labcli import ROOT, lab
+from tests.live.conftest import kill_supervisor
 from tests.live.terminal import Terminal, up_at_terminal
 
 DEFAULT = "lab/data/topologies/default.yaml"
@@ -181,10 +182,7 @@ def test_two_labs_at_once(tmp_path: Path, env: dict[str, str]) -> None:
 def test_stale_lab_is_cleaned_by_down(tmp_path: Path, env: dict[str, str]) -> None:
     state = up(tmp_path, env, "out")
     rid = str(state["run_id"])
-    os.kill(int(str(state["pid"])), signal.SIGKILL)  # a killed supervisor, as after a crash
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{state['pid']}").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    kill_supervisor(state)  # a killed supervisor, as after a crash
     refused = lab("exec", "client1", "--", "true", env=env)
     assert refused.returncode == 1 and "stale" in refused.stderr
     assert "stale (run `lab down default`)" in lab("ls", env=env).stdout
@@ -200,10 +198,7 @@ def test_stale_lab_is_cleaned_by_down(tmp_path: Path, env: dict[str, str]) -> No
 
 def test_stale_lab_is_cleaned_by_clean(tmp_path: Path, env: dict[str, str]) -> None:
     state = up(tmp_path, env, "out")
-    os.kill(int(str(state["pid"])), signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while Path(f"/proc/{state['pid']}").exists() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    kill_supervisor(state)
     cleaned = lab("clean", "--run-id", str(state["run_id"]), env=env)
     assert cleaned.returncode == 0, cleaned.stderr
     assert "live lab default: stale state" in cleaned.stdout

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.labcli import ROOT, lab
-from tests.live.conftest import SshLab
+from tests.live.conftest import SshLab, kill_supervisor
 from tests.live.terminal import Terminal, up_at_terminal
 from tests.ssh.hosts import run_processes
 from tests.ssh.test_ssh import DEFAULT, assert_nothing_left
@@ -108,10 +108,7 @@ def test_stale_lab_and_killed_shell_over_ssh(
             shell.close()
         alive = lab("exec", "server", "--", "ss", "-Hltn", "sport", "=", ":9999", env=env)
         assert alive.returncode == 0 and "LISTEN" in alive.stdout, alive.stderr
-        os.kill(int(state["pid"]), signal.SIGKILL)
-        deadline = time.monotonic() + 10
-        while Path(f"/proc/{state['pid']}").exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        kill_supervisor(state)
         down = lab("down", env=env)
         assert down.returncode == 1 and "stale" in down.stderr, down.stdout + down.stderr
     finally:
