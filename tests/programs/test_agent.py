@@ -69,16 +69,17 @@ def test_answers_come_as_commands_end_each_with_its_id(agent: Agent) -> None:
 def test_a_command_past_its_timeout_is_stopped_with_its_children(
     agent: Agent, tmp_path: Path
 ) -> None:
-    pidfile = tmp_path / "child"
-    script = f"sleep 300 & echo $! > {pidfile}; wait"
-    agent.send(id=3, argv=["sh", "-c", script], input=None, timeout=0.5)
+    statfile = tmp_path / "child"
+    # The child's copy of its /proc stat, pid and start time, made while it surely runs.
+    script = f"sleep 300 & cat /proc/$!/stat > {statfile}; wait"
+    agent.send(id=3, argv=["sh", "-c", script], input=None, timeout=2)
     assert agent.reply() == {"id": 3, "timeout": True}
-    child = int(pidfile.read_text())
+    child = recorded(statfile)
+    assert child is not None, f"the shell wrote no stat of its child to {statfile}"
     deadline = time.monotonic() + 5
-    while Path(f"/proc/{child}").exists() and time.monotonic() < deadline:
+    while running(child) and time.monotonic() < deadline:
         time.sleep(0.05)  # the kill is sent; the kernel may take a moment to reap
-    state = Path(f"/proc/{child}/stat")
-    assert not state.exists() or state.read_text().split()[2] == "Z"
+    assert not running(child)
 
 
 def test_a_signal_is_128_plus_its_number_and_a_missing_program_an_error(agent: Agent) -> None:
