@@ -3,6 +3,7 @@ between two network namespaces."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -16,7 +17,7 @@ from pathlib import Path
 import dpkt
 import pytest
 
-from lab.programs.supervise import SuperviseError, job_words, parse_jobs, split_argv
+from lab.programs.supervise import job_words
 from lab.programs.supervise_net import closing_connections, open_ports
 from lab.run.backends.base import Owner, process_start
 from tests.programs.conftest import read, running
@@ -54,40 +55,7 @@ def listening_server(log: Path, supervisor: int) -> Owner:
     return server
 
 
-# -- the job grammar -------------------------------------------------------------------------
-
-
-def test_jobs_round_trip_any_argument_literally() -> None:
-    tricky = ["--", "client", "serve", "3", "", "-- --", "你好"]
-    words = job_words("serve", "s", ["prog", *tricky]) + job_words("client", "c", tricky)
-    jobs = parse_jobs(words)
-    assert [(j.kind, j.name, list(j.argv)) for j in jobs] == [
-        ("serve", "s", ["prog", *tricky]),
-        ("client", "c", tricky),
-    ]
-
-
-def test_options_end_at_the_first_double_dash() -> None:
-    options, jobs = split_argv(["--node", "n", "--", "client", "c", "1", "--"])
-    assert options == ["--node", "n"]
-    assert jobs == ["client", "c", "1", "--"]
-
-
-@pytest.mark.parametrize(
-    ("words", "message"),
-    [
-        (["serve", "s"], "incomplete job"),
-        (["run", "s", "1", "x"], "serve or client"),
-        (["serve", "s", "0"], "positive integer"),
-        (["serve", "s", "x", "y"], "positive integer"),
-        (["serve", "s", "3", "a", "b"], "fewer given"),
-        (["serve", "../s", "1", "a"], "bad job name"),
-        (["serve", "s", "1", "a", "client", "s", "1", "b"], "unique"),
-    ],
-)
-def test_bad_job_lists_are_refused(words: list[str], message: str) -> None:
-    with pytest.raises(SuperviseError, match=message):
-        parse_jobs(words)
+# -- a bad job list -------------------------------------------------------------------------
 
 
 def test_a_bad_job_list_exits_2_before_starting_anything(tmp_path: Path) -> None:
@@ -187,8 +155,7 @@ def test_clients_run_after_the_servers_listen_and_print_their_replies(tmp_path: 
         assert proc.poll() is None
         echo = listening_server(out / "echo.log", proc.pid)
     finally:
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=EVENT_TIMEOUT)
+        stdout, stderr = stop_node(proc)
     assert proc.returncode == 0, stderr  # the clients' status
     # The clients ran without a single refused connection: the servers were listening first.
     assert "talk| HELLO" in stdout
@@ -201,6 +168,22 @@ def test_clients_run_after_the_servers_listen_and_print_their_replies(tmp_path: 
     assert "shutdown signal=SIGTERM" in log
     assert not running(echo)
     assert not (tmp_path / "ready").exists()
+
+
+def stop_node(proc: subprocess.Popen[str]) -> tuple[str, str]:
+    """Stop a supervisor as a node is stopped, by SIGTERM, on which it stops its jobs first;
+    its stdout and stderr. Past EVENT_TIMEOUT, SIGKILL it and the jobs it started, each the
+    leader of a session of its own: killed alone, it would leave them running."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        return proc.communicate(timeout=EVENT_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        for job in children_of(proc.pid):  # unreaped children: their pids are still theirs
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(job, signal.SIGKILL)
+        proc.kill()
+        return proc.communicate()
 
 
 def children_of(pid: int) -> list[int]:
@@ -259,8 +242,7 @@ def test_a_stop_during_a_client_counts_it_only_if_it_ended_well(
         log = tmp_path / "results" / "n1" / "wait.log"
         wait_until(lambda: "running" in read(log), "the client to run")
     finally:
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=EVENT_TIMEOUT)
+        stdout, stderr = stop_node(proc)
     assert proc.returncode == status, stderr
     assert "next ran" not in stdout
 
@@ -295,9 +277,7 @@ def server_node(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[str], int, Pa
     try:
         yield proc, port, tmp_path
     finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=EVENT_TIMEOUT)
+        stop_node(proc)
 
 
 def check(tmp_path: Path, *listen: str) -> subprocess.CompletedProcess[str]:
@@ -364,8 +344,7 @@ def test_captures_hold_the_whole_conversation(
         assert done.returncode == 0, done.stderr
         assert "hi| HI" in done.stdout
     finally:
-        proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=EVENT_TIMEOUT)
+        stop_node(proc)
     assert proc.returncode == 0
     for node in ("a", "b"):
         (pcap,) = (tmp_path / node).glob("*.pcap")
