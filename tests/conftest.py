@@ -6,11 +6,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.leftovers import processes_from_tests
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
@@ -183,7 +186,8 @@ def _results_have_their_schema(request: pytest.FixtureRequest) -> Iterator[None]
 
 def lab_leftovers() -> list[str]:
     """Everything on this machine that the lab owns: namespaces and links with its prefix,
-    labelled containers and networks, image-build folders. Empty after a clean suite."""
+    labelled containers and networks, image-build folders, and the processes the tests
+    started, through the lab or not. Empty after a clean suite."""
     import glob
     import re
     import subprocess
@@ -195,6 +199,7 @@ def lab_leftovers() -> list[str]:
         links = subprocess.run(["ip", "-o", "link"], capture_output=True, text=True).stdout
         found += [f"link {m}" for m in re.findall(r"^\d+: (slab[0-9a-f]{6}[bv]\d+)", links, re.M)]
     found += [f"build dir {d}" for d in glob.glob("/var/tmp/socket-lab-build-*")]
+    found += processes_from_tests()
     try:
         import docker
 
@@ -228,6 +233,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         # runs such a session beside another one, whose labs are not this session's.
         return
     left = [item for item in lab_leftovers() if item not in _BEFORE_SESSION]
+    deadline = time.monotonic() + 10
+    while left and time.monotonic() < deadline:
+        # A process signalled by a test's last teardown may still be on its way out.
+        time.sleep(0.5)
+        left = [item for item in lab_leftovers() if item not in _BEFORE_SESSION]
     if left:
         print("\nleft behind by the test suite:\n  " + "\n  ".join(left))
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

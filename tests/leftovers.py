@@ -175,3 +175,26 @@ def run_id_in(lines: list[str]) -> str:
         if len(words) >= 2 and words[0] == "run" and words[1].endswith(":"):
             return words[1][:-1]
     raise AssertionError("no run id in the progress lines:\n" + "".join(lines))
+
+
+def processes_from_tests() -> list[str]:
+    """Every process still running that a test started, directly or through the lab: its
+    environment, fixed when it was executed, names the test that was running then
+    (PYTEST_CURRENT_TEST). pytest's own processes were executed before any test ran. Needs
+    root to read other users' environments; a process it cannot read is not counted."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit() or int(entry) == os.getpid():
+            continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes()
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:  # gone meanwhile, or not ours to read
+            continue
+        for variable in environ.split(b"\0"):
+            if variable.startswith(b"PYTEST_CURRENT_TEST="):
+                test = variable.split(b"=", 1)[1].decode(errors="replace")
+                command = argv.replace(b"\0", b" ").decode(errors="replace").strip()[:100]
+                found.append(f"process {entry} ({command}), started in {test}")
+                break
+    return found
