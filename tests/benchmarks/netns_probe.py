@@ -1,5 +1,5 @@
-"""What ``test_own_netns`` runs through ``rerun_in_own_netns``: prints the network
-interfaces it sees and whether its loopback is up, then exits with the status asked."""
+"""What ``test_own_netns`` runs through ``rerun_in_own_netns``: makes one connection over
+its loopback, prints the network interfaces it sees, then exits with the status asked."""
 
 from __future__ import annotations
 

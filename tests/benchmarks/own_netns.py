@@ -20,7 +20,7 @@ import sys
 
 from tests.labcli import ROOT
 
-_MARK = "SOCKET_LAB_BENCH_OWN_NETNS"  # set in the re-run: do not unshare again
+MARK = "SOCKET_LAB_BENCH_OWN_NETNS"  # set in the re-run: do not unshare again
 
 
 def rerun_in_own_netns(module: str) -> None:
@@ -28,7 +28,7 @@ def rerun_in_own_netns(module: str) -> None:
     namespace (``unshare --net``), and exit with its status. Returns at once when already
     in it (after bringing its loopback up), or when that needs what is missing (root,
     ``unshare``): the benchmark then runs on the host's loopback, and says so."""
-    if os.environ.get(_MARK):
+    if os.environ.get(MARK):
         subprocess.run(["ip", "link", "set", "lo", "up"], check=True, timeout=30)
         return
     if os.geteuid() != 0 or shutil.which("unshare") is None:
@@ -39,7 +39,7 @@ def rerun_in_own_netns(module: str) -> None:
         )
         return
     argv = ["unshare", "--net", "--", sys.executable, "-m", module, *sys.argv[1:]]
-    with subprocess.Popen(argv, cwd=ROOT, env={**os.environ, _MARK: "1"}) as child:
+    with subprocess.Popen(argv, cwd=ROOT, env={**os.environ, MARK: "1"}) as child:
         while True:
             try:
                 sys.exit(child.wait())
@@ -51,4 +51,4 @@ def rerun_in_own_netns(module: str) -> None:
 
 def where() -> str:
     """How the benchmark's header names its network."""
-    return "loopback of its own network namespace" if os.environ.get(_MARK) else "loopback"
+    return "loopback of its own network namespace" if os.environ.get(MARK) else "loopback"
