@@ -92,9 +92,11 @@ def test_client_after_the_server_closed(c_programs: dict[str, Path], name: str) 
         assert b"prematurely" not in done.stderr
 
 
-def _zombie_left(exe: Path) -> bool:
+def _zombie_left(exe: Path, settle: float) -> bool:
     """Start the server, connect and close at once (the child exits as fast as it can),
-    and look for a zombie child once its "close" line is logged and it has gone."""
+    and whether a zombie child is left ``settle`` seconds after the child has gone: a
+    handler in place reaps it once the parent is next scheduled, which under load can
+    take longer than the handful of milliseconds it takes on an idle machine."""
     proc = subprocess.Popen(
         [str(exe), "0", "--host", HOST], stderr=subprocess.PIPE, text=True
     )  # fmt: skip
@@ -109,12 +111,18 @@ def _zombie_left(exe: Path) -> bool:
         while any(state != "Z" for state in children_of(proc.pid).values()):
             assert time.monotonic() < deadline, "the child never exited"
             time.sleep(0.005)
-        time.sleep(0.05)  # a handler that is in place has reaped it by now
-        kids = children_of(proc.pid)
-        return any(proc_stat(pid) is not None and state == "Z" for pid, state in kids.items())
+        deadline = time.monotonic() + settle
+        while _has_zombie(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.005)
+        return _has_zombie(proc.pid)
     finally:
         proc.terminate()
         proc.wait(EVENT_TIMEOUT)
+
+
+def _has_zombie(pid: int) -> bool:
+    kids = children_of(pid)
+    return any(proc_stat(kid) is not None and state == "Z" for kid, state in kids.items())
 
 
 @pytest.mark.slow
@@ -122,8 +130,11 @@ def _zombie_left(exe: Path) -> bool:
 def test_sigchld_handler_after_the_first_fork(c_programs: dict[str, Path], name: str) -> None:
     """The notes install the SIGCHLD handler after the first fork: a first child that exits
     before it is in place is never reaped.  A race, so it is counted, not required: the
-    frequency is printed.  The correct server never leaves the zombie."""
-    zombies = sum(_zombie_left(c_programs[name]) for _ in range(RACE_RUNS))
-    print(f"\n{name}: zombie left in {zombies} of {RACE_RUNS} runs")
+    frequency is printed, counting a zombie still there 50 ms after the child went.  The
+    correct server reaps every one, given the time any event here has to happen."""
     if name == "fork_server":
-        assert zombies == 0
+        # Stops at the first zombie: each one costs the whole wait.
+        assert not any(_zombie_left(c_programs[name], EVENT_TIMEOUT) for _ in range(RACE_RUNS))
+        return
+    zombies = sum(_zombie_left(c_programs[name], 0.05) for _ in range(RACE_RUNS))
+    print(f"\n{name}: zombie left in {zombies} of {RACE_RUNS} runs")
