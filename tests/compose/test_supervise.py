@@ -20,6 +20,7 @@ import pytest
 from lab.programs.supervise import job_words
 from lab.programs.supervise_net import closing_connections, open_ports
 from lab.run.backends.base import Owner, process_start
+from tests.programs import conftest as programs_conftest
 from tests.programs.conftest import read, running
 
 # Upper bound for waiting on something the test expects; never a speed assertion.
@@ -38,11 +39,7 @@ def free_port() -> int:
 
 
 def wait_until(condition: Callable[[], bool], what: str) -> None:
-    deadline = time.monotonic() + EVENT_TIMEOUT
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"gave up waiting for {what}")
-        time.sleep(0.05)
+    programs_conftest.wait_until(condition, what, EVENT_TIMEOUT)
 
 
 def listening_server(log: Path, supervisor: int) -> Owner:

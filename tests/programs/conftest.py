@@ -202,10 +202,10 @@ def children_of(pid: int) -> dict[int, str]:
     return found
 
 
-def wait_until(condition: Callable[[], bool], what: str) -> None:
+def wait_until(condition: Callable[[], bool], what: str, timeout: float = EVENT_TIMEOUT) -> None:
     """Poll a condition the test expects to become true (e.g. children turning into
-    zombies, which leaves no log line); fail after EVENT_TIMEOUT."""
-    deadline = time.monotonic() + EVENT_TIMEOUT
+    zombies, which leaves no log line); fail after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
     while not condition():
         if time.monotonic() > deadline:
             pytest.fail(f"timed out waiting for {what}")

@@ -41,6 +41,12 @@ class Agent:
         assert line, "the agent ended"
         return dict(json.loads(line))
 
+    def end(self, timeout: float) -> int:
+        """Close the agent's stdin, as the lab does when it is done; its exit status."""
+        assert self.proc.stdin is not None
+        self.proc.stdin.close()
+        return self.proc.wait(timeout=timeout)
+
 
 @pytest.fixture
 def agent() -> Iterator[Agent]:
@@ -110,9 +116,7 @@ def test_the_end_of_stdin_ends_the_agent_and_its_commands(agent: Agent, tmp_path
     # command is gone the kernel may give its pid to another (pid_max is 32768 here).
     command = Owner(pid, process_start(pid))
     assert command.start is not None, f"the command (pid {pid}) ended before the end of stdin"
-    assert agent.proc.stdin is not None
-    agent.proc.stdin.close()
-    assert agent.proc.wait(timeout=10) == 0
+    assert agent.end(timeout=10) == 0
     deadline = time.monotonic() + 5
     while running(command) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -132,9 +136,7 @@ def test_commands_still_starting_at_the_end_of_stdin_are_ended_too(
         # be another process's.
         script = f"cat /proc/$$/stat > {tmp_path / str(i)}; exec sleep 300"
         agent.send(id=i, argv=["sh", "-c", script], input=None, timeout=600)
-    assert agent.proc.stdin is not None
-    agent.proc.stdin.close()
-    assert agent.proc.wait(timeout=20) == 0
+    assert agent.end(timeout=20) == 0
     time.sleep(1.0)  # a command that escaped has written its stat by now
     commands = [c for c in map(recorded, tmp_path.iterdir()) if c is not None]
     left = [c.pid for c in commands if running(c)]
@@ -193,9 +195,7 @@ def test_a_spawned_process_killed_by_a_signal_is_128_plus_n_and_outlives_the_age
     assert ended(agent, 4, pid) == {"id": 4, "running": False, "rc": 128 + signal.SIGTERM}
     agent.send(id=5, spawn=["sleep", "300"], log=str(tmp_path / "sleep2.log"))
     other = agent.reply()["pid"]
-    assert agent.proc.stdin is not None
-    agent.proc.stdin.close()
-    assert agent.proc.wait(timeout=10) == 0
+    assert agent.end(timeout=10) == 0
     try:
         os.kill(other, 0)  # still running: the lab stops what it started, not the agent
     finally:
