@@ -81,6 +81,8 @@ class Owner:
         if self.start is None:  # not recorded: the PID alone decides
             return True
         now = process_start(self.pid)
+        # None: gone since the signal, or hidden by /proc's hidepid; counted alive, the
+        # side on which cleanup never takes a running lab's objects.
         return now is None or now == self.start
 
 
