@@ -121,7 +121,9 @@ def test_run_timeout_raises_and_leaves_no_process(make: Callable[[Topology], Bac
         """
     )
     with pytest.raises(CommandTimeout):
-        backend.run("h1", [backend.python, "-c", script], timeout=1.5)
+        # Time for two interpreters to start (the script's and its child's) on a loaded
+        # machine; the pid file must be written before the timeout stops them.
+        backend.run("h1", [backend.python, "-c", script], timeout=5)
     pids = [int(p) for p in py(backend, "h1", f"print(open({str(pidfile)!r}).read())").split()]
     assert len(pids) == 2
     assert alive(backend, "h1", *pids) == []

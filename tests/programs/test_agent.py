@@ -78,7 +78,8 @@ def test_a_command_past_its_timeout_is_stopped_with_its_children(
     statfile = tmp_path / "child"
     # The child's copy of its /proc stat, pid and start time, made while it surely runs.
     script = f"sleep 300 & cat /proc/$!/stat > {statfile}; wait"
-    agent.send(id=3, argv=["sh", "-c", script], input=None, timeout=2)
+    # 5 s: time on a loaded machine for the shell to start both before the timeout.
+    agent.send(id=3, argv=["sh", "-c", script], input=None, timeout=5)
     assert agent.reply() == {"id": 3, "timeout": True}
     child = recorded(statfile)
     assert child is not None, f"the shell wrote no stat of its child to {statfile}"
