@@ -1,6 +1,5 @@
 """The grade: one row per claim (verdict, evidence, points), from the run's checks and the
-grading steps' facts, with points from the weights (``weights.json``, or a file of the same
-shape given with ``--weights``)."""
+grading steps' facts; points from ``weights.json``, or a file of its shape (``--weights``)."""
 
 from __future__ import annotations
 
@@ -28,6 +27,7 @@ SCENARIO_LABELS = {"one": "1 client", "fifty": "50 clients", "five-hundred": "50
 # Evidence: a message (its English kept in grade.json), or an English text as it is.
 Said = Msg | str
 HELD_SHOWN = 5  # connections named when a server that stopped answering held some
+PIDS_SHOWN = 10  # processes named when a server left children running after SIGTERM
 FD_SLACK = 2  # descriptors a server may hold beyond its baseline (a log reopened, say)
 RSS_SLACK_KIB = 64 << 10  # memory growth allowed over the whole battery
 LISTENS = "builds and listens"
@@ -387,8 +387,9 @@ def _sigterm(record: RunRecord, facts: GradeFacts) -> tuple[bool, Said]:
         return False, msg("grade.ev.not_stopped")
     if info.killed_after_grace:
         return False, msg("grade.ev.ignored_sigterm")
-    if facts.left_after_stop:
-        return False, msg("grade.ev.children_left", pids=facts.left_after_stop)
+    if left := facts.left_after_stop:
+        more = msg("detail.and_more", n=len(left) - PIDS_SHOWN) if len(left) > PIDS_SHOWN else ""
+        return False, msg("grade.ev.children_left", n=len(left), pids=left[:PIDS_SHOWN], more=more)
     kids = len(facts.children_at_stop)
     return True, msg("grade.ev.sigterm_ok", status=info.exit_status, children=kids)
 

@@ -303,3 +303,18 @@ def test_a_server_that_never_listened_fails_that_claim_alone() -> None:
     assert {c for c, r in rows.items() if r.failed} == {"builds and listens"}
     assert rows["SIGTERM: exits, no child left"].verdict == "not judged"
     assert rows["run completed"].evidence == "not judged: it never listened"
+
+
+def test_children_left_after_sigterm_are_counted_and_the_first_ten_named() -> None:
+    record = RunRecord("ab12", "grade-fork", "netns", "now", "/tmp/x")
+    record.services["graded"] = ServiceRecord(
+        "server", "submission", 9999, "tcp", {}, 1, "l", None, False, 0
+    )
+    left = list(range(100, 125))
+    rows = score("fork", read_weights(), None, record, GradeFacts(left_after_stop=left), None)
+    row = next(r for r in rows if r.claim == "SIGTERM: exits, no child left")
+    assert not row.passed
+    assert row.evidence == (
+        "25 children left running after SIGTERM: pids "
+        "[100, 101, 102, 103, 104, 105, 106, 107, 108, 109] (and 15 more)"
+    )
