@@ -212,14 +212,25 @@ class GradeFlow(runner.Flow):
     def stop_service(self, name: str, proc: Proc) -> None:
         node = self.s.topology.service(name).node
         if proc.running():
-            kids = self.s.run(node, ["ps", "-o", "pid=", "--ppid", str(proc.pid)], timeout=10.0)
-            self.facts.children_at_stop = [int(p) for p in kids.stdout.split() if p.isdigit()]
+            self.facts.children_at_stop = self.running(node, ["--ppid", str(proc.pid)])
         super().stop_service(name, proc)
         if self.facts.children_at_stop:
             pids = ",".join(str(p) for p in self.facts.children_at_stop)
-            left = self.s.run(node, ["ps", "-o", "pid=", "-p", pids], timeout=10.0)
-            self.facts.left_after_stop = [int(p) for p in left.stdout.split() if p.isdigit()]
+            self.facts.left_after_stop = self.running(node, ["-p", pids])
         self.facts.save(self.s.out_dir)
+
+    def running(self, node: str, select: list[str]) -> list[int]:
+        """The processes ``ps`` selects that still run: not a zombie, which has exited (a
+        server that never reaped leaves its zombies to init, which may not have reaped
+        them yet when ``ps`` looks)."""
+        argv = ["ps", "-o", "pid=,stat=", *select]
+        return running_pids(self.s.run(node, argv, timeout=10.0).stdout)
+
+
+def running_pids(ps_output: str) -> list[int]:
+    """The pids of ``ps -o pid=,stat=`` lines whose state is not Z."""
+    rows = [line.split() for line in ps_output.splitlines()]
+    return [int(r[0]) for r in rows if len(r) == 2 and r[0].isdigit() and r[1][0] != "Z"]
 
 
 def grade_run(

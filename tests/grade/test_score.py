@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from lab.errors import UsageError
-from lab.grade.flow import HELD_FACT, CaseResult, GradeFacts, Health
+from lab.grade.flow import HELD_FACT, CaseResult, GradeFacts, Health, running_pids
 from lab.grade.output import grade_table, grades_csv, junit_xml
 from lab.grade.score import RAN, Grade, Row, expected_claims, read_weights, score
 from lab.report.record import ScenarioVerdict, Summary
@@ -318,3 +318,11 @@ def test_children_left_after_sigterm_are_counted_and_the_first_ten_named() -> No
         "25 children left running after SIGTERM: pids "
         "[100, 101, 102, 103, 104, 105, 106, 107, 108, 109] (and 15 more)"
     )
+
+
+def test_a_zombie_is_not_a_child_left_running() -> None:
+    """What SIGTERM left: a server that never reaped leaves zombies to init, which may not
+    have reaped them when ``ps`` looks; they have exited, so they are not counted."""
+    ps = "  101 S\n  102 Z\n  103 Zs\n  104 R+\n"
+    assert running_pids(ps) == [101, 104]
+    assert running_pids("") == []
