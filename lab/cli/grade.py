@@ -65,8 +65,8 @@ def add_grade_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -
 
 def cmd_grade(args: argparse.Namespace) -> int:
     from lab.grade.classroom import is_class_folder
-    from lab.grade.score import read_weights
     from lab.grade.submission import DEFAULT_PORTS
+    from lab.grade.weights import read_weights
 
     port = args.port if args.port is not None else DEFAULT_PORTS[args.model]
     if not 1 <= port <= 65535:
@@ -116,8 +116,8 @@ def _grade_single(
     from lab.grade.grade import grade_one
     from lab.grade.hosts import on_hosts, refuse_unfit
     from lab.grade.output import grade_table, junit_xml
-    from lab.grade.score import Weights
     from lab.grade.submission import grading_topology, read_submission
+    from lab.grade.weights import Weights
     from lab.run.backends import choose_backend
 
     assert isinstance(weights, Weights)

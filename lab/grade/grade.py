@@ -12,8 +12,9 @@ from lab.errors import Interrupted
 from lab.grade.flow import grade_run, load_facts
 from lab.grade.hosts import Hosts, on_hosts
 from lab.grade.output import grade_html
-from lab.grade.score import Grade, Weights, first_line, score
+from lab.grade.score import Grade, first_line, score
 from lab.grade.submission import Submission, grading_topology
+from lab.grade.weights import Weights
 from lab.i18n import english, msg
 from lab.report.record import Summary
 from lab.report.summary import finish_run

@@ -13,7 +13,8 @@ import pytest
 from lab.errors import UsageError
 from lab.grade.flow import HELD_FACT, CaseResult, GradeFacts, Health, running_pids
 from lab.grade.output import grade_table, grades_csv, junit_xml
-from lab.grade.score import RAN, Grade, Row, expected_claims, read_weights, score
+from lab.grade.score import RAN, Grade, Row, expected_claims, score
+from lab.grade.weights import read_weights
 from lab.report.record import ScenarioVerdict, Summary
 from lab.run.record import (
     ClientRecord,

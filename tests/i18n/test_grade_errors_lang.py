@@ -11,7 +11,8 @@ import pytest
 
 from lab.grade.flow import CaseResult, GradeFacts, Health
 from lab.grade.output import class_table, grade_table, verdict_text
-from lab.grade.score import RAN, Grade, Row, read_weights, score
+from lab.grade.score import RAN, Grade, Row, score
+from lab.grade.weights import read_weights
 from lab.i18n import set_lang, using
 from lab.report.markup import check_title
 from tests.grade.test_score import _crashed_run
