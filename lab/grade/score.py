@@ -312,7 +312,10 @@ def _hostile(facts: GradeFacts) -> dict[str, tuple[bool, Said]]:
             problems.append(msg("grade.ev.gone"))
         else:
             if h.zombies > base.zombies:
-                problems.append(msg("grade.ev.zombies", now=h.zombies, were=base.zombies))
+                limit = _at_limit(h.zombies + h.children, "grade.ev.nproc_reached")
+                problems.append(
+                    msg("grade.ev.zombies", now=h.zombies, were=base.zombies, limit=limit)
+                )
             if h.more_fds(base, FD_SLACK):
                 problems.append(msg("grade.ev.fds", now=h.fds, were=base.fds))
             if h.rss_kib > base.rss_kib + RSS_SLACK_KIB:
@@ -329,9 +332,14 @@ def _idle(base: Health) -> tuple[bool, Said]:
     all). A fork bomb is stopped by the process limit and said to be."""
     if base.children == 0:
         return True, msg("grade.ev.idle_ok")
-    near = base.children >= GRADE_NPROC - 50  # the user's other processes count too
-    limit: Said = msg("grade.ev.nproc_limit", limit=GRADE_NPROC) if near else ""
+    limit = _at_limit(base.children, "grade.ev.nproc_limit")
     return False, msg("grade.ev.idle_children", children=base.children, limit=limit)
+
+
+def _at_limit(processes: int, key: str) -> Said:
+    """``key``'s words when the server's processes are at the process limit (within 50:
+    the run's other processes of its uid count too), else nothing."""
+    return msg(key, limit=GRADE_NPROC) if processes >= GRADE_NPROC - 50 else ""
 
 
 def _sigterm(record: RunRecord, facts: GradeFacts) -> tuple[bool, Said]:

@@ -92,7 +92,7 @@ def test_hostile_cases_judge_zombies_descriptors_memory_and_survival() -> None:
     rows = {r.claim: r for r in score("thread", read_weights(), None, None, facts, None)}
     assert rows["hostile: nul_bytes"].passed
     assert "9 open descriptors (were 4)" in rows["hostile: line_1mib"].evidence
-    assert "3 zombie children" in rows["hostile: churn"].evidence
+    assert rows["hostile: churn"].evidence == "3 zombie children (were 0)"
     assert "resident memory" in rows["hostile: no_newline"].evidence
     assert "the server is gone" in rows["hostile: idle_1000"].evidence
     assert "no longer answered after hostile: idle_1000" in rows["hostile: many_lines"].evidence
@@ -327,3 +327,14 @@ def test_a_zombie_is_not_a_child_left_running() -> None:
     ps = "  101 S\n  102 Z\n  103 Zs\n  104 R+\n"
     assert running_pids(ps) == [101, 104]
     assert running_pids("") == []
+
+
+def test_zombies_up_to_the_process_limit_are_said_to_stop_the_forks() -> None:
+    base = Health(alive=True, zombies=551, children=0, fds=4, rss_kib=1000)
+    cases = [CaseResult("churn", [], {}, Health(True, 1499, 0, 4, 1000))]
+    facts = GradeFacts(baseline=base, cases=cases)
+    rows = {r.claim: r for r in score("fork", read_weights(), None, None, facts, None)}
+    assert rows["hostile: churn"].evidence == (
+        "1499 zombie children (were 551); the process limit (1500) is reached: "
+        "the server can fork no more"
+    )

@@ -44,6 +44,7 @@ def rows_of_every_kind() -> list[Row]:
         cases=[
             CaseResult("nul_bytes", [], {}, Health(True, 0, 0, 4, 1000)),
             CaseResult("line_1mib", [], {}, Health(True, 3, 0, 9, 1000 + (65 << 10))),
+            CaseResult("churn", [], {}, Health(True, 1499, 0, 4, 1000)),
             CaseResult("idle_1000", [], {}, Health(False)),
         ],
     )
