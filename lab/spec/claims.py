@@ -32,7 +32,9 @@ CLAIM_SPECS: Mapping[str, ClaimSpec] = {
     "close-wait-on-server": ClaimSpec(
         "tcp",
         "the server ACKs the client's FIN before its own FIN",
-        "the client's FIN comes first and the server acknowledges it no later than its own FIN",
+        "the client's FIN comes first and the server acknowledges it no later than its own FIN, "
+        "and the server's `after` snapshot holds none of them still in CLOSE_WAIT (a descriptor "
+        "never closed, whose FIN comes only when the server is stopped)",
     ),
     "time-wait-on-client": ClaimSpec(
         "tcp",

@@ -124,6 +124,10 @@ def close_wait_on_server(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
     )
     if not check.passed:
         return check
+    stuck = _still_close_wait(ev, scope, conns)
+    if stuck:
+        said = msg("detail.close_wait.stuck", n=len(stuck), total=len(conns), peer=stuck[0].client)
+        return Check.said(check.name, False, said)
     cl = conns[0].close
     said = msg(
         "detail.close_wait.ok",
@@ -133,6 +137,17 @@ def close_wait_on_server(topo: Topology, ev: Evidence, sc: Scenario) -> Check:
         server_fin=cl.server_fin_index,
     )
     return Check.said(check.name, True, said)
+
+
+def _still_close_wait(
+    ev: Evidence, scope: Scope, conns: list[TcpConnection]
+) -> list[TcpConnection]:
+    """The connections the server's "after" snapshot still shows in CLOSE_WAIT: their
+    clients had long gone, and the server's FIN came only when it was stopped (a
+    descriptor never closed, such as a fork server parent's copy)."""
+    rows = sockets(ev, scope.service.node, "after") or []
+    waiting = {r.remote for r in rows if r.state == "CLOSE_WAIT"}
+    return [c for c in conns if c.client in waiting]
 
 
 # -- TIME_WAIT -------------------------------------------------------------------------------

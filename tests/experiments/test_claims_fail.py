@@ -62,6 +62,28 @@ def test_close_claims_fail_without_the_servers_fin(
 
 
 @pytest.mark.netns
+def test_close_wait_on_server_fails_when_the_server_still_holds_it_after_the_clients(
+    root: None, experiment_runs: Runs, tmp_path: Path
+) -> None:
+    """The wire's order alone passes a server whose FIN came only when it was stopped; its
+    "after" snapshot, still in CLOSE_WAIT with the clients gone, fails it."""
+    folder = copy_results(experiment_runs, "close", tmp_path)
+    assert judge(folder, "close", "close-wait-on-server").passed
+    client = (folder / "client" / "snapshots" / "after.ss.txt").read_text().splitlines()
+    # Each of the client's TIME_WAIT sockets as the server would hold it, not yet closed.
+    held = [
+        f"CLOSE-WAIT 0 0 {w[4]} {w[3]}"
+        for w in (line.split() for line in client)
+        if w and w[0] == "TIME-WAIT"
+    ]
+    assert held
+    server = folder / "server" / "snapshots" / "after.ss.txt"
+    server.write_text(server.read_text() + "\n".join(held) + "\n")
+    check = judge(folder, "close", "close-wait-on-server")
+    assert not check.passed and "still in CLOSE_WAIT on the server" in check.detail
+
+
+@pytest.mark.netns
 def test_time_wait_on_client_fails_when_the_snapshot_shows_none(
     root: None, experiment_runs: Runs, tmp_path: Path
 ) -> None:
