@@ -23,6 +23,9 @@ PARALLEL = 16  # services started or stopped at once
 # Seconds a reaping fork server gets, once its children have exited, to reap the last of
 # them before the "after" snapshot; one that never reaps them costs this much once.
 REAP_GRACE = 1.0
+# Seconds, beyond its close_delay, a server gets to close the connections a scenario that
+# claims close-wait-on-server left in CLOSE_WAIT; one that never closes them costs this once.
+CLOSE_GRACE = 1.0
 
 
 class ServiceSteps:
@@ -219,6 +222,24 @@ class ServiceSteps:
 
                 with contextlib.suppress(BackendError):
                     wait_until(reaped, timeout=REAP_GRACE, what="", most=PROBE_EVERY)
+        self.settle_close_waits()
+
+    def settle_close_waits(self) -> None:
+        """Before "after": the servers of scenarios that claim close-wait-on-server are
+        given their close_delay and CLOSE_GRACE to close, so that a connection still in
+        CLOSE_WAIT there is one the server never closed, not one it was closing."""
+        topo = self.s.topology
+        claimed = {sc.service for sc in topo.scenarios if "close-wait-on-server" in sc.claims}
+        for service in map(topo.service, sorted(claimed)):
+            probe = ["ss", "-Htn", "state", "close-wait", "sport", "=", f":{service.port}"]
+
+            def closed(node: str = service.node, probe: list[str] = probe) -> bool:
+                return not self.s.run(node, probe, timeout=10.0).stdout.strip()
+
+            delay = service.option("close_delay")
+            grace = CLOSE_GRACE + (float(delay) if isinstance(delay, int | float) else 0.0)
+            with contextlib.suppress(BackendError):
+                wait_until(closed, timeout=grace, what="", most=PROBE_EVERY)
 
 
 def said_listening(log: bytes) -> bool:
