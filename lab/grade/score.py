@@ -44,6 +44,8 @@ MODEL_CLAIMS = {
     "dict": ["UTF-8 on the wire"],
 }
 CLOSE_CLAIMS = ["server passes CLOSE_WAIT", "TIME_WAIT on the client"]
+# What close-wait-on-server says of a server that did not close while its client was there.
+NEVER_CLOSED = ("the server never sent its FIN", "still in CLOSE_WAIT on the server")
 
 
 @dataclass(frozen=True)
@@ -179,7 +181,7 @@ def score(
         why = msg("grade.ev.not_run_exited")
     if facts.cases and NOT_ANSWERED in " ".join(facts.cases[-1].problems):
         why = msg("grade.ev.not_run_unanswered", case=facts.cases[-1].case)
-    explained = _wrong_words(model, judged, failed_in, record)
+    explained = _wrong_words(model, judged, failed_in, record) | _after_close_wait(judged)
     if not judged.get(LISTENS, (True, ""))[0]:
         # Never listened: what failed besides (SIGTERM, the run's own checks) follows.
         for name in [n for n, (ok, _) in judged.items() if n != LISTENS and not ok]:
@@ -282,6 +284,20 @@ def _wrong_words(
             del judged[name]
             out[name] = msg("grade.ev.words_wrong", claim=msg(f"check.{utf8}"))
     return out
+
+
+def _after_close_wait(judged: dict[str, tuple[bool, Said]]) -> dict[str, Said]:
+    """A server that never closed its side while the client was there fails CLOSE_WAIT
+    (no FIN in the capture, or one only when it was stopped); the client's TIME_WAIT that
+    this cost it is not judged again: removed from ``judged`` and returned with why."""
+    close_wait, time_wait = CLOSE_CLAIMS
+    cw_ok, cw_said = judged.get(close_wait, (True, ""))
+    said = english(cw_said) if isinstance(cw_said, Msg) else cw_said
+    never = any(words in said for words in NEVER_CLOSED)
+    if cw_ok or not never or judged.get(time_wait, (True, ""))[0]:
+        return {}
+    del judged[time_wait]
+    return {time_wait: msg("grade.ev.after_close_wait", claim=msg(f"check.{close_wait}"))}
 
 
 def _crash_scenario(record: RunRecord) -> tuple[int | None, Said]:

@@ -338,3 +338,33 @@ def test_zombies_up_to_the_process_limit_are_said_to_stop_the_forks() -> None:
         "1499 zombie children (were 551); the process limit (1500) is reached: "
         "the server can fork no more"
     )
+
+
+@pytest.mark.parametrize(
+    ("close_wait", "time_wait_verdict"),
+    [
+        (
+            "1 of 1 connections still in CLOSE_WAIT on the server in its 'after' snapshot",
+            "not judged",
+        ),
+        ("1/1 connections fail; x -> y: the server never sent its FIN", "not judged"),
+        ("1/1 connections fail; x -> y: the server sent its FIN before acknowledging", "FAIL"),
+    ],
+)
+def test_a_server_that_never_closed_fails_close_wait_and_not_time_wait_again(
+    close_wait: str, time_wait_verdict: str
+) -> None:
+    checks = [
+        Check("server passes CLOSE_WAIT", False, close_wait),
+        Check("TIME_WAIT on the client", False, "1/1 connections fail; close reset"),
+    ]
+    scenarios = [ScenarioVerdict("one", "graded", False, checks)]
+    summary = Summary("grade-fork", "netns", "ab12", "now", False, scenarios=scenarios)
+    rows = {r.claim: r for r in score("fork", read_weights(), summary, None, GradeFacts(), None)}
+    assert rows["server passes CLOSE_WAIT"].verdict == "FAIL"
+    assert rows["TIME_WAIT on the client"].verdict == time_wait_verdict
+    if time_wait_verdict == "not judged":
+        assert rows["TIME_WAIT on the client"].evidence == (
+            "not judged: the server never closed its side while the client was there "
+            "(see server passes CLOSE_WAIT), so the client could not end in TIME_WAIT"
+        )

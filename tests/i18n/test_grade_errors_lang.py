@@ -13,8 +13,10 @@ from lab.grade.flow import CaseResult, GradeFacts, Health
 from lab.grade.output import class_table, grade_table, verdict_text
 from lab.grade.score import RAN, Grade, Row, score
 from lab.grade.weights import read_weights
-from lab.i18n import set_lang, using
+from lab.i18n import msg, set_lang, using
 from lab.report.markup import check_title
+from lab.report.record import ScenarioVerdict, Summary
+from lab.verdict.check import Check
 from tests.grade.test_score import _crashed_run
 from tests.grade.util import GRADE
 from tests.i18n.words import english_words
@@ -34,7 +36,7 @@ def _lang() -> Iterator[None]:
 
 def rows_of_every_kind() -> list[Row]:
     """Rows of runs that never listened, met hostile clients, bombed the process table,
-    crashed, got the dictionary wrong and ignored SIGTERM."""
+    crashed, got the dictionary wrong, ignored SIGTERM and never closed a connection."""
     weights = read_weights()
     error = "service graded (submission) on server exited before listening: boom"
     rows = score("fork", weights, None, None, GradeFacts(), error)
@@ -58,6 +60,14 @@ def rows_of_every_kind() -> list[Row]:
     record.services["graded"].ended_before_stop = False
     record.services["graded"].killed_after_grace = True
     rows += score("fork", weights, None, record, GradeFacts(left_after_stop=[41, 42]), None)
+    stuck = msg("detail.close_wait.stuck", n=1, total=1, peer="10.0.0.11:40000")
+    checks = [
+        Check.said("server passes CLOSE_WAIT", False, stuck),
+        Check("TIME_WAIT on the client", False, "x"),
+    ]
+    closes = Summary("grade-fork", "netns", "ab12", "now", False,
+                     scenarios=[ScenarioVerdict("one", "graded", False, checks)])  # fmt: skip
+    rows += score("fork", weights, closes, None, GradeFacts(), None)
     return rows
 
 
